@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The contract between Veer's BPF programs and the Java side: constants, map
+ * value layouts and verdict codes. This file is the one place they are named;
+ * the build runs it through the C preprocessor (VeerAbi.java.in) to produce the
+ * Java constants, so the two sides cannot drift apart.
+ *
+ * Plain C only here (no kernel headers): it is also read by the Java generator.
+ */
+#ifndef VEER_ABI_H
+#define VEER_ABI_H
+
+/* X(name, value) lists, expanded into C enums and Java constants. */
+#define VEER_CONSTANTS(X)                                                     \
+	X(GUE_PORT_DEFAULT, 19523)   /* GLB's GUE destination port */          \
+	X(MAX_HOPS, 4)               /* hops per table row: primary + 3 */      \
+	X(MAX_SERVICES, 4096)                                                 \
+	X(MAX_TABLES, 4096)          /* table slots (outer map entries) */     \
+	X(MAX_BACKENDS, 65536)       /* backend index 0 is "no backend" */     \
+	X(MAX_ALLOWED, 65536)        /* proxy allow-list entries */            \
+	X(MIN_ROW_BITS, 4)                                                    \
+	X(MAX_ROW_BITS, 20)                                                   \
+	X(DEFAULT_ROW_BITS, 16)                                               \
+	X(FAMILY_IPV4, 4)                                                     \
+	X(FAMILY_IPV6, 6)                                                     \
+	X(SVC_HASH_SRC_PORT, 1)      /* service flag: hash source port too */  \
+	X(SVC_ENCAP_IPIP, 2)         /* service flag: IPIP/ip6ip6, no hops */  \
+	X(GUE_TYPE_IPV4_HOPS, 0)     /* GLB's private data type */             \
+	X(GUE_TYPE_IPV6_HOPS, 0x5636) /* Veer's extension: 16-byte hops */     \
+	X(GUE_HEADER_LEN, 4)                                                  \
+	X(GUE_PRIV_LEN, 4)           /* type, next hop index, hop count */     \
+	X(OUTER_TTL, 64)                                                      \
+	X(UDP_SPORT_BASE, 0xc000)    /* outer UDP source ports 49152..65535 */ \
+	X(UDP_SPORT_MASK, 0x3fff)
+
+/*
+ * Director verdicts. One per-CPU counter each. Every packet gets exactly one.
+ */
+#define VEER_DIRECTOR_VERDICTS(X)                                             \
+	X(DIR_ENCAP_GUE, 0)          /* encapsulated in GUE and sent */        \
+	X(DIR_ENCAP_IPIP, 1)         /* encapsulated in IPIP/ip6ip6 and sent */\
+	X(DIR_ENCAP_ICMP, 2)         /* ICMP too-big steered by inner tuple */ \
+	X(DIR_PASS_NOT_IP, 3)        /* ARP, LLDP, ...: host traffic */        \
+	X(DIR_PASS_NOT_SERVICE, 4)   /* IP, but no service matches */          \
+	X(DIR_DROP_MALFORMED, 5)     /* truncated or inconsistent headers */   \
+	X(DIR_DROP_FRAGMENT, 6)      /* fragment addressed to a VIP */         \
+	X(DIR_DROP_IPV6_EXT, 7)      /* too many IPv6 extension headers (VIP) */\
+	X(DIR_DROP_NO_TABLE, 8)      /* service without an installed table */  \
+	X(DIR_DROP_NO_BACKEND, 9)    /* the row names no usable backend */     \
+	X(DIR_DROP_TOO_BIG, 10)      /* encapsulated packet exceeds route MTU */\
+	X(DIR_DROP_NO_ROUTE, 11)     /* kernel has no route to the hop */      \
+	X(DIR_DROP_NO_NEIGH, 12)     /* next-hop MAC not yet resolved */       \
+	X(DIR_DROP_NO_SOURCE, 13)    /* no director address of the hop family */\
+	X(DIR_DROP_ADJUST, 14)       /* headroom could not be grown */
+
+/*
+ * Proxy verdicts. One per-CPU counter each. Every packet gets exactly one.
+ */
+#define VEER_PROXY_VERDICTS(X)                                                \
+	X(PRX_DELIVER_SYN, 0)        /* new connection: ours by definition */  \
+	X(PRX_DELIVER_SOCKET, 1)     /* a local socket owns the flow */        \
+	X(PRX_DELIVER_SYNCOOKIE, 2)  /* ACK carrying a valid SYN cookie */     \
+	X(PRX_DELIVER_LAST_HOP, 3)   /* no socket, no hops left: local RST */  \
+	X(PRX_DELIVER_NOT_TCP, 4)    /* inner UDP, ICMP, ...  */               \
+	X(PRX_FORWARD, 5)            /* second chance: sent to the next hop */ \
+	X(PRX_PASS_NOT_GUE, 6)       /* not for the GUE port: host traffic */  \
+	X(PRX_DROP_MALFORMED, 7)     /* truncated outer or inner headers */    \
+	X(PRX_DROP_NOT_ALLOWED, 8)   /* GUE from outside the allow-list */     \
+	X(PRX_DROP_GUE_VERSION, 9)   /* GUE version != 0 or control message */ \
+	X(PRX_DROP_GUE_PROTO, 10)    /* inner protocol neither 4 nor 41 */     \
+	X(PRX_DROP_GUE_TYPE, 11)     /* unknown private data type */           \
+	X(PRX_DROP_GUE_LENGTH, 12)   /* hlen disagrees with the hop list */    \
+	X(PRX_DROP_GUE_HOPS, 13)     /* hop count/index out of range */        \
+	X(PRX_DROP_HOP_NOT_ALLOWED, 14) /* next hop outside the allow-list */  \
+	X(PRX_DROP_NO_ROUTE, 15)                                              \
+	X(PRX_DROP_NO_NEIGH, 16)                                              \
+	X(PRX_DROP_TOO_BIG, 17)                                               \
+	X(PRX_DROP_FRAGMENT, 18)     /* fragmented GUE (first fragment) */
+
+#endif /* VEER_ABI_H */
