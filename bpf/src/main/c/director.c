@@ -1,0 +1,564 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Veer director: looks the packet's (VIP, port, protocol) up, hashes the
+ * configured source fields with a keyed SipHash to a row of the service's
+ * rendezvous table and encapsulates the packet towards the row's hops: GUE
+ * with a hop list (second chance on the proxies) or plain IPIP/ip6ip6.
+ * Next-hop MACs come from the kernel's FIB and neighbour tables.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/in.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "veer_maps.h"
+#include "veer_parse.h"
+#include "veer_siphash.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/* IPv6 extension headers walked before giving up on a packet. */
+#define VEER_MAX_EXT_HEADERS 4
+#define VEER_FLOW_FOUND (-1)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VEER_MAX_SERVICES * 2);
+	__type(key, struct veer_service_key);
+	__type(value, struct veer_service);
+} services SEC(".maps");
+
+struct veer_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, 1 << VEER_DEFAULT_ROW_BITS);
+	/* Sizes, not types: clang 14 emits only a forward BTF declaration for
+	 * types reached through the outer map's __array. */
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct veer_row));
+};
+
+/* A table is replaced by building a new inner map and swapping this pointer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, VEER_MAX_TABLES);
+	__type(key, __u32);
+	__array(values, struct veer_table);
+} tables SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VEER_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct veer_backend);
+} backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct veer_director_config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VEER_DIR_VERDICTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} verdicts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VEER_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct veer_service_stats);
+} service_stats SEC(".maps");
+
+/* What the parser learnt about a packet addressed to a service. */
+struct flow {
+	struct veer_service_key key;
+	struct veer_hash_input hash;	/* source address [+ port] */
+	struct veer_l2 l2;
+	__be16 src_port;
+	__u8 inner_family;
+	__u8 steered_icmp;
+};
+
+static __always_inline void count_verdict(__u32 verdict)
+{
+	__u64 *n = bpf_map_lookup_elem(&verdicts, &verdict);
+
+	if (n)
+		*n += 1;
+}
+
+/* Traffic we cannot classify is the host's, unless it is addressed to a VIP. */
+static __always_inline int unless_vip(struct flow *f, int verdict)
+{
+	struct veer_service_key vip = f->key;
+
+	vip.port = 0;
+	vip.proto = 0;
+	if (bpf_map_lookup_elem(&services, &vip))
+		return verdict;
+	return VEER_DIR_PASS_NOT_SERVICE;
+}
+
+static __always_inline void hash_source(struct flow *f, const void *addr, __u32 addr_len,
+					__be16 port)
+{
+	__builtin_memcpy(f->hash.word, addr, 4);
+	if (addr_len == 16)
+		__builtin_memcpy(f->hash.word, addr, 16);
+	f->hash.len = addr_len;
+	f->src_port = port;
+}
+
+static __always_inline int parse_l4(struct flow *f, void *l4, void *data_end, __u8 proto,
+				    const void *saddr, __u32 addr_len)
+{
+	struct veer_ports *ports = l4;
+
+	if ((void *)(ports + 1) > data_end)
+		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
+	f->key.port = ports->dst;
+	f->key.proto = proto;
+	hash_source(f, saddr, addr_len, ports->src);
+	return VEER_FLOW_FOUND;
+}
+
+/* ICMP "fragmentation needed" quotes the proxy's reply (VIP -> client): the
+ * service is its source, the flow hash is over its destination. */
+static __always_inline int parse_icmp4(struct flow *f, void *l4, void *data_end)
+{
+	struct veer_icmp_hdr *icmp = l4;
+	struct iphdr *quoted;
+	struct veer_ports *ports;
+	__u32 ihl;
+
+	if ((void *)(icmp + 1) > data_end)
+		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
+	if (icmp->type != VEER_ICMP_DEST_UNREACH || icmp->code != VEER_ICMP_FRAG_NEEDED)
+		return VEER_DIR_PASS_NOT_SERVICE;
+	quoted = (void *)(icmp + 1);
+	if ((void *)(quoted + 1) > data_end)
+		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
+	if (quoted->version != 4 || quoted->ihl < 5)
+		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
+	if (quoted->protocol != IPPROTO_TCP && quoted->protocol != IPPROTO_UDP)
+		return VEER_DIR_PASS_NOT_SERVICE;
+	ihl = quoted->ihl * 4;
+	ports = (void *)quoted + ihl;
+	if ((void *)(ports + 1) > data_end)
+		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
+	__builtin_memcpy(f->key.addr, &quoted->saddr, 4);
+	f->key.port = ports->src;
+	f->key.proto = quoted->protocol;
+	hash_source(f, &quoted->daddr, 4, ports->dst);
+	f->steered_icmp = 1;
+	return VEER_FLOW_FOUND;
+}
+
+static __always_inline int parse_icmp6(struct flow *f, void *l4, void *data_end)
+{
+	struct veer_icmp_hdr *icmp = l4;
+	struct ipv6hdr *quoted;
+	struct veer_ports *ports;
+
+	if ((void *)(icmp + 1) > data_end)
+		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
+	if (icmp->type != VEER_ICMPV6_PKT_TOOBIG)
+		return VEER_DIR_PASS_NOT_SERVICE;
+	quoted = (void *)(icmp + 1);
+	if ((void *)(quoted + 1) > data_end)
+		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
+	if (quoted->nexthdr != IPPROTO_TCP && quoted->nexthdr != IPPROTO_UDP)
+		return VEER_DIR_PASS_NOT_SERVICE;
+	ports = (void *)(quoted + 1);
+	if ((void *)(ports + 1) > data_end)
+		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
+	__builtin_memcpy(f->key.addr, &quoted->saddr, 16);
+	f->key.port = ports->src;
+	f->key.proto = quoted->nexthdr;
+	hash_source(f, &quoted->daddr, 16, ports->dst);
+	f->steered_icmp = 1;
+	return VEER_FLOW_FOUND;
+}
+
+static __always_inline int parse_ipv4(struct flow *f, void *data, void *data_end)
+{
+	struct iphdr *ip = veer_l3(data, &f->l2);
+	__u32 ihl = veer_ipv4_check(ip, data_end);
+	void *l4;
+
+	if (!ihl)
+		return VEER_DIR_DROP_MALFORMED;
+	f->inner_family = VEER_FAMILY_IPV4;
+	f->key.family = VEER_FAMILY_IPV4;
+	__builtin_memcpy(f->key.addr, &ip->daddr, 4);
+	if (veer_ipv4_is_fragment(ip))
+		return unless_vip(f, VEER_DIR_DROP_FRAGMENT);
+	l4 = (void *)ip + ihl;
+	switch (ip->protocol) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		return parse_l4(f, l4, data_end, ip->protocol, &ip->saddr, 4);
+	case IPPROTO_ICMP:
+		return parse_icmp4(f, l4, data_end);
+	default:
+		return VEER_DIR_PASS_NOT_SERVICE;
+	}
+}
+
+static __always_inline int is_ipv6_ext(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	       nexthdr == IPPROTO_DSTOPTS;
+}
+
+static __always_inline int parse_ipv6(struct flow *f, void *data, void *data_end)
+{
+	struct ipv6hdr *ip6 = veer_l3(data, &f->l2);
+	struct ipv6_opt_hdr *ext;
+	__u32 off;
+	__u8 nexthdr;
+	void *l4;
+	int i;
+
+	if (veer_ipv6_check(ip6, data_end))
+		return VEER_DIR_DROP_MALFORMED;
+	f->inner_family = VEER_FAMILY_IPV6;
+	f->key.family = VEER_FAMILY_IPV6;
+	__builtin_memcpy(f->key.addr, &ip6->daddr, 16);
+	nexthdr = ip6->nexthdr;
+	off = sizeof(*ip6);
+#pragma unroll
+	for (i = 0; i < VEER_MAX_EXT_HEADERS; i++) {
+		if (nexthdr == IPPROTO_FRAGMENT)
+			return unless_vip(f, VEER_DIR_DROP_FRAGMENT);
+		if (!is_ipv6_ext(nexthdr))
+			break;
+		ext = (void *)ip6 + off;
+		if ((void *)(ext + 1) > data_end)
+			return unless_vip(f, VEER_DIR_DROP_MALFORMED);
+		nexthdr = ext->nexthdr;
+		off += (ext->hdrlen + 1) * 8;
+	}
+	if (is_ipv6_ext(nexthdr) || nexthdr == IPPROTO_FRAGMENT)
+		return unless_vip(f, VEER_DIR_DROP_IPV6_EXT);
+	l4 = (void *)ip6 + off;
+	switch (nexthdr) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		return parse_l4(f, l4, data_end, nexthdr, &ip6->saddr, 16);
+	case IPPROTO_ICMPV6:
+		return parse_icmp6(f, l4, data_end);
+	default:
+		return VEER_DIR_PASS_NOT_SERVICE;
+	}
+}
+
+static __always_inline int parse(struct flow *f, void *data, void *data_end)
+{
+	if (veer_parse_l2(data, data_end, &f->l2))
+		return VEER_DIR_DROP_MALFORMED;
+	if (f->l2.proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(f, data, data_end);
+	if (f->l2.proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(f, data, data_end);
+	return VEER_DIR_PASS_NOT_IP;
+}
+
+/* The hops of a row that share the primary's address family. */
+struct hops {
+	const struct veer_backend *backend[VEER_MAX_HOPS];
+	__u32 count;
+};
+
+static __always_inline int resolve_hops(const struct veer_row *row, struct hops *hops)
+{
+	const struct veer_backend *b;
+	__u32 index;
+	int i;
+
+	hops->count = 0;
+#pragma unroll
+	for (i = 0; i < VEER_MAX_HOPS; i++) {
+		index = row->hop[i];
+		if (!index)
+			break;
+		b = bpf_map_lookup_elem(&backends, &index);
+		if (!b || (i > 0 && b->family != hops->backend[0]->family))
+			break;
+		if (i == 0 && b->family != VEER_FAMILY_IPV4 && b->family != VEER_FAMILY_IPV6)
+			break;
+		hops->backend[i] = b;
+		hops->count = i + 1;
+	}
+	return hops->count ? 0 : -1;
+}
+
+/* Everything about the outer headers that is decided before writing them. */
+struct encap {
+	__u32 ip_len;		/* 20 or 40 */
+	__u32 gue_len;		/* UDP + GUE + hop list; 0 for IPIP */
+	__u32 hop_len;		/* 4 or 16 */
+	__u32 inner_len;	/* L3 packet as received (with any padding) */
+	__u8 outer_family;
+	__u8 ipip;
+};
+
+static __always_inline int fib_verdict(int rc)
+{
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		return VEER_FLOW_FOUND;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		return VEER_DIR_DROP_TOO_BIG;
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		return VEER_DIR_DROP_NO_NEIGH;
+	default:
+		return VEER_DIR_DROP_NO_ROUTE;
+	}
+}
+
+static __always_inline int write_hops(void *at, void *data_end, const struct hops *hops,
+				      __u32 hop_len)
+{
+	int i;
+
+#pragma unroll
+	for (i = 1; i < VEER_MAX_HOPS; i++) {
+		if (i >= hops->count)
+			break;
+		if (hop_len == 4) {
+			if (at + 4 * i > data_end)
+				return -1;
+			__builtin_memcpy(at + 4 * (i - 1), hops->backend[i]->addr, 4);
+		} else {
+			if (at + 16 * i > data_end)
+				return -1;
+			__builtin_memcpy(at + 16 * (i - 1), hops->backend[i]->addr, 16);
+		}
+	}
+	return 0;
+}
+
+static __always_inline int write_gue(void *at, void *data_end, const struct flow *f,
+				     const struct encap *e, const struct hops *hops, __u64 hash,
+				     __be16 gue_port)
+{
+	struct udphdr *udp = at;
+	__u8 *gue = (void *)(udp + 1);
+	__u8 *priv = gue + VEER_GUE_HEADER_LEN;
+	__u32 priv_len = e->gue_len - sizeof(*udp) - VEER_GUE_HEADER_LEN;
+
+	if ((void *)(priv + VEER_GUE_PRIV_LEN) > data_end)
+		return -1;
+	udp->source = bpf_htons(VEER_UDP_SPORT_BASE | ((hash >> 32) & VEER_UDP_SPORT_MASK));
+	udp->dest = gue_port;
+	udp->len = bpf_htons(e->gue_len + e->inner_len);
+	udp->check = 0;	/* allowed for IPv4; for IPv6 see docs/wire-format.md */
+	gue[0] = (priv_len / 4) & 0x1f;	/* version 0, C 0, hlen */
+	gue[1] = f->inner_family == VEER_FAMILY_IPV4 ? IPPROTO_IPIP : IPPROTO_IPV6;
+	gue[2] = 0;
+	gue[3] = 0;
+	*(__be16 *)priv = bpf_htons(e->hop_len == 4 ? VEER_GUE_TYPE_IPV4_HOPS : VEER_GUE_TYPE_IPV6_HOPS);
+	priv[2] = 0;			/* next hop index */
+	priv[3] = hops->count - 1;	/* hops after the primary */
+	return write_hops(priv + VEER_GUE_PRIV_LEN, data_end, hops, e->hop_len);
+}
+
+static __always_inline __u8 outer_protocol(const struct flow *f, const struct encap *e)
+{
+	if (!e->ipip)
+		return IPPROTO_UDP;
+	return f->inner_family == VEER_FAMILY_IPV4 ? IPPROTO_IPIP : IPPROTO_IPV6;
+}
+
+/* Returns VEER_FLOW_FOUND with *action set to XDP_TX/XDP_REDIRECT, or a
+ * drop verdict with the packet unchanged or already unusable. */
+static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
+				       const struct veer_service *svc,
+				       const struct veer_director_config *cfg, __u64 hash,
+				       int *action)
+{
+	struct bpf_fib_lookup fib = {};
+	const struct veer_row *row;
+	struct hops hops;
+	struct encap e = {};
+	void *inner_map, *data, *data_end;
+	__u32 slot = svc->table_slot;
+	__u32 row_index, tot_len;
+	int rc;
+
+	inner_map = bpf_map_lookup_elem(&tables, &slot);
+	if (!inner_map)
+		return VEER_DIR_DROP_NO_TABLE;
+	row_index = (__u32)hash & ((1U << (svc->row_bits & 31)) - 1);
+	row = bpf_map_lookup_elem(inner_map, &row_index);
+	if (!row || resolve_hops(row, &hops))
+		return VEER_DIR_DROP_NO_BACKEND;
+
+	e.outer_family = hops.backend[0]->family;
+	e.ipip = (svc->flags & VEER_SVC_ENCAP_IPIP) != 0;
+	if (e.ipip)
+		hops.count = 1;
+	e.ip_len = e.outer_family == VEER_FAMILY_IPV4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	e.hop_len = e.outer_family == VEER_FAMILY_IPV4 ? 4 : 16;
+	if (!e.ipip)
+		e.gue_len = sizeof(struct udphdr) + VEER_GUE_HEADER_LEN + VEER_GUE_PRIV_LEN +
+			    (hops.count - 1) * e.hop_len;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	e.inner_len = data_end - veer_l3(data, &f->l2);
+	tot_len = e.ip_len + e.gue_len + e.inner_len;
+
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.l4_protocol = outer_protocol(f, &e);
+	fib.tot_len = tot_len;
+	if (e.outer_family == VEER_FAMILY_IPV4) {
+		if (!*(__u32 *)cfg->src4)
+			return VEER_DIR_DROP_NO_SOURCE;
+		fib.family = AF_INET;
+		__builtin_memcpy(&fib.ipv4_src, cfg->src4, 4);
+		__builtin_memcpy(&fib.ipv4_dst, hops.backend[0]->addr, 4);
+	} else {
+		if (!*(__u64 *)cfg->src6 && !*(__u64 *)(cfg->src6 + 8))
+			return VEER_DIR_DROP_NO_SOURCE;
+		fib.family = AF_INET6;
+		__builtin_memcpy(fib.ipv6_src, cfg->src6, 16);
+		__builtin_memcpy(fib.ipv6_dst, hops.backend[0]->addr, 16);
+	}
+	rc = fib_verdict(bpf_fib_lookup(ctx, &fib, sizeof(fib), 0));
+	if (rc != VEER_FLOW_FOUND)
+		return rc;
+
+	if (bpf_xdp_adjust_head(ctx, -(int)(e.ip_len + e.gue_len)))
+		return VEER_DIR_DROP_ADJUST;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (veer_write_l2(data, data_end, &f->l2, fib.dmac, fib.smac,
+			  bpf_htons(e.outer_family == VEER_FAMILY_IPV4 ? ETH_P_IP : ETH_P_IPV6)))
+		return VEER_DIR_DROP_ADJUST;
+
+	if (e.outer_family == VEER_FAMILY_IPV4) {
+		struct iphdr *ip = veer_l3(data, &f->l2);
+
+		if ((void *)(ip + 1) > data_end)
+			return VEER_DIR_DROP_ADJUST;
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tos = 0;
+		ip->tot_len = bpf_htons(tot_len);
+		ip->id = 0;
+		ip->frag_off = bpf_htons(VEER_IP_DF);
+		ip->ttl = VEER_OUTER_TTL;
+		ip->protocol = fib.l4_protocol;
+		ip->check = 0;
+		__builtin_memcpy(&ip->saddr, cfg->src4, 4);
+		__builtin_memcpy(&ip->daddr, hops.backend[0]->addr, 4);
+		ip->check = veer_ipv4_csum(ip);
+		if (!e.ipip && write_gue(ip + 1, data_end, f, &e, &hops, hash, cfg->gue_port))
+			return VEER_DIR_DROP_ADJUST;
+	} else {
+		struct ipv6hdr *ip6 = veer_l3(data, &f->l2);
+		__u32 label = (hash >> 44) & 0xfffff;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return VEER_DIR_DROP_ADJUST;
+		ip6->version = 6;
+		ip6->priority = 0;
+		ip6->flow_lbl[0] = label >> 16;
+		ip6->flow_lbl[1] = label >> 8;
+		ip6->flow_lbl[2] = label;
+		ip6->payload_len = bpf_htons(tot_len - sizeof(*ip6));
+		ip6->nexthdr = fib.l4_protocol;
+		ip6->hop_limit = VEER_OUTER_TTL;
+		__builtin_memcpy(&ip6->saddr, cfg->src6, 16);
+		__builtin_memcpy(&ip6->daddr, hops.backend[0]->addr, 16);
+		if (!e.ipip && write_gue(ip6 + 1, data_end, f, &e, &hops, hash, cfg->gue_port))
+			return VEER_DIR_DROP_ADJUST;
+	}
+	*action = fib.ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(fib.ifindex, 0);
+	return VEER_FLOW_FOUND;
+}
+
+static __always_inline void count_service(__u32 slot, __u64 bytes, int dropped)
+{
+	struct veer_service_stats *s = bpf_map_lookup_elem(&service_stats, &slot);
+
+	if (!s)
+		return;
+	if (dropped) {
+		s->drops += 1;
+		return;
+	}
+	s->packets += 1;
+	s->bytes += bytes;
+}
+
+SEC("xdp")
+int veer_director(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 len = data_end - data;
+	const struct veer_director_config *cfg;
+	const struct veer_service *svc;
+	struct flow f = {};
+	__u32 zero = 0;
+	__u64 hash;
+	int verdict, action = XDP_DROP;
+
+	verdict = parse(&f, data, data_end);
+	if (verdict != VEER_FLOW_FOUND)
+		goto done;
+	svc = bpf_map_lookup_elem(&services, &f.key);
+	if (!svc) {
+		verdict = VEER_DIR_PASS_NOT_SERVICE;
+		goto done;
+	}
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg) {
+		verdict = VEER_DIR_DROP_NO_SOURCE;
+		goto done;
+	}
+	if (svc->flags & VEER_SVC_HASH_SRC_PORT) {
+		/* The port follows the address in the hash input. */
+		if (f.hash.len == 4) {
+			__builtin_memcpy((__u8 *)f.hash.word + 4, &f.src_port, 2);
+			f.hash.len = 6;
+		} else {
+			__builtin_memcpy((__u8 *)f.hash.word + 16, &f.src_port, 2);
+			f.hash.len = 18;
+		}
+	}
+	hash = veer_siphash24(cfg->hash_k0, cfg->hash_k1, &f.hash);
+	verdict = encapsulate(ctx, &f, svc, cfg, hash, &action);
+	if (verdict == VEER_FLOW_FOUND) {
+		count_service(svc->stats_slot, len, 0);
+		if (f.steered_icmp)
+			count_verdict(VEER_DIR_ENCAP_ICMP);
+		else
+			count_verdict((svc->flags & VEER_SVC_ENCAP_IPIP) ? VEER_DIR_ENCAP_IPIP
+									  : VEER_DIR_ENCAP_GUE);
+		return action;
+	}
+	count_service(svc->stats_slot, 0, 1);
+done:
+	count_verdict(verdict);
+	return verdict == VEER_DIR_PASS_NOT_IP || verdict == VEER_DIR_PASS_NOT_SERVICE ? XDP_PASS
+										   : XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

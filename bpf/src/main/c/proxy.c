@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Veer proxy: accepts GUE only from allow-listed directors and proxies,
+ * delivers the inner packet to the local stack when this host owns the flow
+ * (a SYN, a local socket, a valid SYN cookie, or no hop left), and otherwise
+ * forwards it to the next hop of the GUE hop list (second chance).
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/in.h>
+#include <linux/udp.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "veer_maps.h"
+#include "veer_parse.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+#define VEER_NEXT (-1)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VEER_MAX_ALLOWED);
+	__type(key, struct veer_peer_key);
+	__type(value, __u8);
+} allowed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct veer_proxy_config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VEER_PRX_VERDICTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} verdicts SEC(".maps");
+
+/* Offsets (from the frame start) and fields of an accepted GUE packet. */
+struct tunnel {
+	struct veer_l2 l2;
+	__u32 udp_off;
+	__u32 inner_off;	/* inner IP header */
+	__u8 outer_family;
+	__u8 inner_family;
+	__u8 next_hop;
+	__u8 hop_count;
+	__u8 hop_len;
+};
+
+static __always_inline void count_verdict(__u32 verdict)
+{
+	__u64 *n = bpf_map_lookup_elem(&verdicts, &verdict);
+
+	if (n)
+		*n += 1;
+}
+
+static __always_inline int is_allowed(const void *addr, __u8 family)
+{
+	struct veer_peer_key key = { .family = family };
+
+	if (family == VEER_FAMILY_IPV4)
+		__builtin_memcpy(key.addr, addr, 4);
+	else
+		__builtin_memcpy(key.addr, addr, 16);
+	return bpf_map_lookup_elem(&allowed, &key) != NULL;
+}
+
+/* Finds the UDP header of a packet for the GUE port and checks its sender. */
+static __always_inline int parse_outer(void *data, void *data_end, struct tunnel *t,
+				       __be16 gue_port)
+{
+	void *l3 = veer_l3(data, &t->l2);
+	struct udphdr *udp;
+
+	if (t->l2.proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = l3;
+		__u32 ihl = veer_ipv4_check(ip, data_end);
+
+		if (!ihl)
+			return VEER_PRX_DROP_MALFORMED;
+		if (ip->protocol != IPPROTO_UDP)
+			return VEER_PRX_PASS_NOT_GUE;
+		/* Later fragments carry no UDP header: the host reassembles them. */
+		if (ip->frag_off & bpf_htons(VEER_IP_OFFSET))
+			return VEER_PRX_PASS_NOT_GUE;
+		udp = l3 + ihl;
+		if ((void *)(udp + 1) > data_end)
+			return VEER_PRX_DROP_MALFORMED;
+		if (udp->dest != gue_port)
+			return VEER_PRX_PASS_NOT_GUE;
+		if (!is_allowed(&ip->saddr, VEER_FAMILY_IPV4))
+			return VEER_PRX_DROP_NOT_ALLOWED;
+		if (ip->frag_off & bpf_htons(VEER_IP_MF))
+			return VEER_PRX_DROP_FRAGMENT;
+		if (bpf_ntohs(udp->len) != bpf_ntohs(ip->tot_len) - ihl)
+			return VEER_PRX_DROP_MALFORMED;
+		t->outer_family = VEER_FAMILY_IPV4;
+		t->udp_off = (t->l2.len & 0x1f) + ihl;
+	} else if (t->l2.proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = l3;
+
+		if (veer_ipv6_check(ip6, data_end))
+			return VEER_PRX_DROP_MALFORMED;
+		/* Directors never add extension headers to the outer packet. */
+		if (ip6->nexthdr != IPPROTO_UDP)
+			return VEER_PRX_PASS_NOT_GUE;
+		udp = (void *)(ip6 + 1);
+		if ((void *)(udp + 1) > data_end)
+			return VEER_PRX_DROP_MALFORMED;
+		if (udp->dest != gue_port)
+			return VEER_PRX_PASS_NOT_GUE;
+		if (!is_allowed(&ip6->saddr, VEER_FAMILY_IPV6))
+			return VEER_PRX_DROP_NOT_ALLOWED;
+		if (udp->len != ip6->payload_len)
+			return VEER_PRX_DROP_MALFORMED;
+		t->outer_family = VEER_FAMILY_IPV6;
+		t->udp_off = (t->l2.len & 0x1f) + sizeof(*ip6);
+	} else {
+		return VEER_PRX_PASS_NOT_GUE;
+	}
+	return VEER_NEXT;
+}
+
+/* Checks the GUE header and the hop list that follows it. */
+static __always_inline int parse_gue(void *data, void *data_end, struct tunnel *t)
+{
+	__u8 *gue = data + (t->udp_off & 0x7f) + sizeof(struct udphdr);
+	__u8 *priv = gue + VEER_GUE_HEADER_LEN;
+	__u32 hlen;
+	__u16 type;
+
+	if ((void *)(priv + VEER_GUE_PRIV_LEN) > data_end)
+		return VEER_PRX_DROP_MALFORMED;
+	if (gue[0] & 0xe0)	/* version != 0, or a control message */
+		return VEER_PRX_DROP_GUE_VERSION;
+	if (gue[1] == IPPROTO_IPIP)
+		t->inner_family = VEER_FAMILY_IPV4;
+	else if (gue[1] == IPPROTO_IPV6)
+		t->inner_family = VEER_FAMILY_IPV6;
+	else
+		return VEER_PRX_DROP_GUE_PROTO;
+	hlen = (gue[0] & 0x1f) * 4;
+	type = bpf_ntohs(*(__be16 *)priv);
+	if (type == VEER_GUE_TYPE_IPV4_HOPS && t->outer_family == VEER_FAMILY_IPV4)
+		t->hop_len = 4;
+	else if (type == VEER_GUE_TYPE_IPV6_HOPS && t->outer_family == VEER_FAMILY_IPV6)
+		t->hop_len = 16;
+	else
+		return VEER_PRX_DROP_GUE_TYPE;
+	t->next_hop = priv[2];
+	t->hop_count = priv[3];
+	if (t->hop_count > VEER_MAX_HOPS - 1 || t->next_hop > t->hop_count)
+		return VEER_PRX_DROP_GUE_HOPS;
+	if (hlen != VEER_GUE_PRIV_LEN + t->hop_count * t->hop_len)
+		return VEER_PRX_DROP_GUE_LENGTH;
+	t->inner_off = t->udp_off + sizeof(struct udphdr) + VEER_GUE_HEADER_LEN + hlen;
+	return VEER_NEXT;
+}
+
+/* Whether this host owns the inner TCP flow; other inner traffic is ours. */
+static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end,
+				  struct tunnel *t)
+{
+	void *inner = data + (t->inner_off & 0xff);
+	struct bpf_sock_tuple tuple = {};
+	struct bpf_sock *sk;
+	struct tcphdr *th;
+	__u32 tuple_len;
+	int cookie = -1;
+
+	if (t->inner_family == VEER_FAMILY_IPV4) {
+		struct iphdr *ip = inner;
+		__u32 ihl = veer_ipv4_check(ip, data_end);
+
+		if (!ihl)
+			return VEER_PRX_DROP_MALFORMED;
+		if (ip->protocol != IPPROTO_TCP || veer_ipv4_is_fragment(ip))
+			return VEER_PRX_DELIVER_NOT_TCP;
+		th = inner + ihl;
+		if ((void *)(th + 1) > data_end)
+			return VEER_PRX_DROP_MALFORMED;
+		tuple.ipv4.saddr = ip->saddr;
+		tuple.ipv4.daddr = ip->daddr;
+		tuple.ipv4.sport = th->source;
+		tuple.ipv4.dport = th->dest;
+		tuple_len = sizeof(tuple.ipv4);
+	} else {
+		struct ipv6hdr *ip6 = inner;
+
+		if (veer_ipv6_check(ip6, data_end))
+			return VEER_PRX_DROP_MALFORMED;
+		if (ip6->nexthdr != IPPROTO_TCP)
+			return VEER_PRX_DELIVER_NOT_TCP;
+		th = (void *)(ip6 + 1);
+		if ((void *)(th + 1) > data_end)
+			return VEER_PRX_DROP_MALFORMED;
+		__builtin_memcpy(tuple.ipv6.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(tuple.ipv6.daddr, &ip6->daddr, 16);
+		tuple.ipv6.sport = th->source;
+		tuple.ipv6.dport = th->dest;
+		tuple_len = sizeof(tuple.ipv6);
+	}
+	if (th->syn && !th->ack)
+		return VEER_PRX_DELIVER_SYN;
+
+	sk = bpf_skc_lookup_tcp(ctx, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
+	if (sk) {
+		if (sk->state != BPF_TCP_LISTEN) {
+			bpf_sk_release(sk);
+			return VEER_PRX_DELIVER_SOCKET;
+		}
+		if (th->ack && !th->syn && !th->rst) {
+			if (t->inner_family == VEER_FAMILY_IPV4)
+				cookie = bpf_tcp_check_syncookie(sk, inner, sizeof(struct iphdr),
+								 th, sizeof(*th));
+			else
+				cookie = bpf_tcp_check_syncookie(sk, inner, sizeof(struct ipv6hdr),
+								 th, sizeof(*th));
+		}
+		bpf_sk_release(sk);
+		if (cookie == 0)
+			return VEER_PRX_DELIVER_SYNCOOKIE;
+	}
+	return t->next_hop < t->hop_count ? VEER_PRX_FORWARD : VEER_PRX_DELIVER_LAST_HOP;
+}
+
+static __always_inline int fib_verdict(int rc)
+{
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		return VEER_NEXT;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		return VEER_PRX_DROP_TOO_BIG;
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		return VEER_PRX_DROP_NO_NEIGH;
+	default:
+		return VEER_PRX_DROP_NO_ROUTE;
+	}
+}
+
+/* Second chance: the outer destination becomes the source (as GLB does) and
+ * the next hop the destination. Returns VEER_NEXT with *action set. */
+static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *action)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	void *l3 = veer_l3(data, &t->l2);
+	__u8 *priv = data + (t->udp_off & 0x7f) + sizeof(struct udphdr) + VEER_GUE_HEADER_LEN;
+	__u8 *hop = priv + VEER_GUE_PRIV_LEN + (t->next_hop & 3) * t->hop_len;
+	struct bpf_fib_lookup fib = {};
+	struct ethhdr *eth = data;
+	int rc;
+
+	if ((void *)(eth + 1) > data_end)
+		return VEER_PRX_DROP_MALFORMED;
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.l4_protocol = IPPROTO_UDP;
+	if (t->outer_family == VEER_FAMILY_IPV4) {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > data_end || (void *)(hop + 4) > data_end)
+			return VEER_PRX_DROP_MALFORMED;
+		if (ip->ihl != 5)	/* directors send no options */
+			return VEER_PRX_DROP_MALFORMED;
+		if (!is_allowed(hop, VEER_FAMILY_IPV4))
+			return VEER_PRX_DROP_HOP_NOT_ALLOWED;
+		fib.family = AF_INET;
+		fib.tot_len = bpf_ntohs(ip->tot_len);
+		fib.ipv4_src = ip->daddr;
+		__builtin_memcpy(&fib.ipv4_dst, hop, 4);
+		rc = fib_verdict(bpf_fib_lookup(ctx, &fib, sizeof(fib), 0));
+		if (rc != VEER_NEXT)
+			return rc;
+		ip->saddr = ip->daddr;
+		ip->daddr = fib.ipv4_dst;
+		ip->check = 0;
+		ip->check = veer_ipv4_csum(ip);
+	} else {
+		struct ipv6hdr *ip6 = l3;
+		struct udphdr *udp = (void *)(ip6 + 1);
+
+		if ((void *)(udp + 1) > data_end || (void *)(hop + 16) > data_end)
+			return VEER_PRX_DROP_MALFORMED;
+		if (!is_allowed(hop, VEER_FAMILY_IPV6))
+			return VEER_PRX_DROP_HOP_NOT_ALLOWED;
+		fib.family = AF_INET6;
+		fib.tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		__builtin_memcpy(fib.ipv6_src, &ip6->daddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, hop, 16);
+		rc = fib_verdict(bpf_fib_lookup(ctx, &fib, sizeof(fib), 0));
+		if (rc != VEER_NEXT)
+			return rc;
+		__builtin_memcpy(&ip6->saddr, fib.ipv6_src, 16);
+		__builtin_memcpy(&ip6->daddr, fib.ipv6_dst, 16);
+		udp->check = 0;
+	}
+	if ((void *)(priv + VEER_GUE_PRIV_LEN) > data_end)
+		return VEER_PRX_DROP_MALFORMED;
+	priv[2] = t->next_hop + 1;
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	*action = fib.ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(fib.ifindex, 0);
+	return VEER_NEXT;
+}
+
+static __always_inline int is_delivery(int verdict)
+{
+	return verdict == VEER_PRX_DELIVER_SYN || verdict == VEER_PRX_DELIVER_SOCKET ||
+	       verdict == VEER_PRX_DELIVER_SYNCOOKIE || verdict == VEER_PRX_DELIVER_LAST_HOP ||
+	       verdict == VEER_PRX_DELIVER_NOT_TCP;
+}
+
+/* Strips the outer IP, UDP and GUE headers, keeping the link layer. */
+static __always_inline int deliver(struct xdp_md *ctx, struct tunnel *t)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 strip = (t->inner_off - (t->l2.len & 0x1f)) & 0xff;
+	struct ethhdr *eth = data;
+	__u8 dmac[ETH_ALEN], smac[ETH_ALEN];
+
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	__builtin_memcpy(dmac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(smac, eth->h_source, ETH_ALEN);
+	if (veer_write_l2(data + strip, data_end, &t->l2, dmac, smac,
+			  bpf_htons(t->inner_family == VEER_FAMILY_IPV4 ? ETH_P_IP : ETH_P_IPV6)))
+		return -1;
+	return bpf_xdp_adjust_head(ctx, (int)strip);
+}
+
+SEC("xdp")
+int veer_proxy(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	const struct veer_proxy_config *cfg;
+	struct tunnel t = {};
+	__u32 zero = 0;
+	int verdict, action = XDP_DROP;
+
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg) {
+		verdict = VEER_PRX_PASS_NOT_GUE;
+		goto done;
+	}
+	if (veer_parse_l2(data, data_end, &t.l2)) {
+		verdict = VEER_PRX_DROP_MALFORMED;
+		goto done;
+	}
+	verdict = parse_outer(data, data_end, &t, cfg->gue_port);
+	if (verdict != VEER_NEXT)
+		goto done;
+	verdict = parse_gue(data, data_end, &t);
+	if (verdict != VEER_NEXT)
+		goto done;
+	verdict = decide(ctx, data, data_end, &t);
+	if (verdict == VEER_PRX_FORWARD) {
+		int rc = forward(ctx, &t, &action);
+
+		if (rc != VEER_NEXT)
+			verdict = rc;
+		goto done;
+	}
+	if (is_delivery(verdict) && deliver(ctx, &t))
+		verdict = VEER_PRX_DROP_MALFORMED;
+done:
+	count_verdict(verdict);
+	if (verdict == VEER_PRX_FORWARD)
+		return action;
+	if (is_delivery(verdict) || verdict == VEER_PRX_PASS_NOT_GUE)
+		return XDP_PASS;
+	return XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Map key/value layouts shared by the BPF programs. The Java codecs in
+ * dev.veer.bpf.dataplane mirror them field by field; BpfObject checks the
+ * sizes against the loaded maps, so a layout change fails loudly at load.
+ * Addresses are 16 bytes; IPv4 uses the first 4, the rest stay zero.
+ */
+#ifndef VEER_MAPS_H
+#define VEER_MAPS_H
+
+#include <linux/types.h>
+#include "veer_abi.h"
+
+#define VEER_C_ENUM(name, value) VEER_##name = (value),
+enum { VEER_CONSTANTS(VEER_C_ENUM) };
+enum veer_director_verdict { VEER_DIRECTOR_VERDICTS(VEER_C_ENUM) VEER_DIR_VERDICTS };
+enum veer_proxy_verdict { VEER_PROXY_VERDICTS(VEER_C_ENUM) VEER_PRX_VERDICTS };
+
+/* services: (VIP, port, protocol) -> service. An entry with port 0 and
+ * protocol 0 marks the address itself as a VIP, so fragments and unparsable
+ * packets to it are dropped rather than passed to the host. 20 bytes. */
+struct veer_service_key {
+	__u8 addr[16];
+	__be16 port;
+	__u8 proto;
+	__u8 family;
+};
+
+/* 12 bytes. */
+struct veer_service {
+	__u32 table_slot;	/* index into the tables map-in-map */
+	__u32 stats_slot;	/* index into service_stats */
+	__u8 row_bits;		/* the table has 1 << row_bits rows */
+	__u8 flags;		/* VEER_SVC_* */
+	__u16 reserved;
+};
+
+/* One table row: backend indices, primary first, 0 ends the list. 8 bytes. */
+struct veer_row {
+	__u16 hop[VEER_MAX_HOPS];
+};
+
+/* backends: index -> address. Index 0 is never used. 20 bytes. */
+struct veer_backend {
+	__u8 addr[16];
+	__u8 family;
+	__u8 reserved[3];
+};
+
+/* Director configuration, a single entry. 40 bytes. */
+struct veer_director_config {
+	__u64 hash_k0;		/* SipHash key: little-endian halves */
+	__u64 hash_k1;
+	__u8 src4[4];		/* director's outer IPv4 source; 0 = none */
+	__u8 src6[16];		/* director's outer IPv6 source; :: = none */
+	__be16 gue_port;
+	__u16 reserved;
+};
+
+/* Per-CPU, per service. 24 bytes. */
+struct veer_service_stats {
+	__u64 packets;		/* encapsulated and sent */
+	__u64 bytes;		/* their size as received */
+	__u64 drops;		/* matched the service but dropped */
+};
+
+/* Proxy allow-list key: directors and proxies that may send GUE. 20 bytes. */
+struct veer_peer_key {
+	__u8 addr[16];
+	__u8 family;
+	__u8 reserved[3];
+};
+
+/* Proxy configuration, a single entry. 4 bytes. */
+struct veer_proxy_config {
+	__be16 gue_port;
+	__u16 reserved;
+};
+
+#endif /* VEER_MAPS_H */
