@@ -1,0 +1,152 @@
+package dev.veer.coordinator.table;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static java.util.Objects.requireNonNull;
+
+import java.util.Arrays;
+
+/**
+ * The shape of a forwarding table: its 16-byte seed (the SipHash key of the rendezvous ranking),
+ * its size ({@code 2^rowBits} rows) and the number of hops per row.
+ *
+ * <p>Immutable. Limits follow the data plane's ABI ({@code veer_abi.h}: {@code MIN_ROW_BITS},
+ * {@code MAX_ROW_BITS}, {@code DEFAULT_ROW_BITS}, {@code MAX_HOPS}).
+ */
+public final class TableSpec {
+  /** Length of the table seed in bytes (a SipHash-2-4 key). */
+  public static final int SEED_BYTES = 16;
+
+  public static final int MIN_ROW_BITS = 4;
+  public static final int MAX_ROW_BITS = 20;
+
+  /** GLB's table size, 65,536 rows. */
+  public static final int DEFAULT_ROW_BITS = 16;
+
+  public static final int MIN_HOPS = 1;
+  public static final int MAX_HOPS = 4;
+
+  /** GLB's primary + secondary. */
+  public static final int DEFAULT_HOPS = 2;
+
+  private final byte[] seed;
+  private final int rowBits;
+  private final int hopCount;
+
+  private TableSpec(byte[] seed, int rowBits, int hopCount) {
+    requireNonNull(seed, "seed");
+    checkArgument(
+        seed.length == SEED_BYTES,
+        "table seed must be exactly %s bytes (a 128-bit SipHash key), got %s bytes",
+        SEED_BYTES,
+        seed.length);
+    checkArgument(
+        rowBits >= MIN_ROW_BITS && rowBits <= MAX_ROW_BITS,
+        "rowBits must be in [%s, %s] (a table of 2^rowBits rows), got %s",
+        MIN_ROW_BITS,
+        MAX_ROW_BITS,
+        rowBits);
+    checkArgument(
+        hopCount >= MIN_HOPS && hopCount <= MAX_HOPS,
+        "hopCount must be in [%s, %s] (hops per row, primary first), got %s",
+        MIN_HOPS,
+        MAX_HOPS,
+        hopCount);
+    this.seed = seed.clone();
+    this.rowBits = rowBits;
+    this.hopCount = hopCount;
+  }
+
+  /** A spec with the given seed and the defaults: 2^16 rows, 2 hops per row. */
+  public static TableSpec of(byte[] seed) {
+    return new TableSpec(seed, DEFAULT_ROW_BITS, DEFAULT_HOPS);
+  }
+
+  /**
+   * @throws IllegalArgumentException if a value is out of range (see the constants)
+   */
+  public static TableSpec of(byte[] seed, int rowBits, int hopCount) {
+    return new TableSpec(seed, rowBits, hopCount);
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** A fresh copy of the 16-byte seed. */
+  public byte[] seed() {
+    return seed.clone();
+  }
+
+  public int rowBits() {
+    return rowBits;
+  }
+
+  public int rowCount() {
+    return 1 << rowBits;
+  }
+
+  /**
+   * Requested hops per row. A table over fewer backends has fewer hops per row, see {@link
+   * RendezvousTable#hopCount()}.
+   */
+  public int hopCount() {
+    return hopCount;
+  }
+
+  /** A builder preset with this spec's values. */
+  public Builder toBuilder() {
+    return new Builder().seed(seed).rowBits(rowBits).hopCount(hopCount);
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof TableSpec t
+        && rowBits == t.rowBits
+        && hopCount == t.hopCount
+        && Arrays.equals(seed, t.seed);
+  }
+
+  @Override
+  public int hashCode() {
+    return (Arrays.hashCode(seed) * 31 + rowBits) * 31 + hopCount;
+  }
+
+  /** Shows the shape; the seed is left out (it decides which client lands where). */
+  @Override
+  public String toString() {
+    return "TableSpec{rows=2^" + rowBits + ", hops=" + hopCount + "}";
+  }
+
+  /** Builder; the seed is required, the rest default to 2^16 rows and 2 hops. */
+  public static final class Builder {
+    private byte[] seed;
+    private int rowBits = DEFAULT_ROW_BITS;
+    private int hopCount = DEFAULT_HOPS;
+
+    private Builder() {}
+
+    /** The 16-byte table seed; copied. */
+    public Builder seed(byte[] seed) {
+      this.seed = requireNonNull(seed, "seed").clone();
+      return this;
+    }
+
+    public Builder rowBits(int rowBits) {
+      this.rowBits = rowBits;
+      return this;
+    }
+
+    public Builder hopCount(int hopCount) {
+      this.hopCount = hopCount;
+      return this;
+    }
+
+    /**
+     * @throws IllegalArgumentException if a value is out of range or the seed is missing
+     */
+    public TableSpec build() {
+      checkArgument(seed != null, "table seed not set: call seed(byte[16]) before build()");
+      return new TableSpec(seed, rowBits, hopCount);
+    }
+  }
+}
