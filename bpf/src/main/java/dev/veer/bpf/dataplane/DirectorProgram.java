@@ -1,0 +1,175 @@
+package dev.veer.bpf.dataplane;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import com.google.common.collect.ImmutableMap;
+import dev.veer.bpf.BpfMap;
+import dev.veer.bpf.BpfObject;
+import dev.veer.bpf.BpfProgram;
+import dev.veer.bpf.LoadOptions;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
+import java.net.InetAddress;
+import java.nio.ByteBuffer;
+
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The loaded director program and typed access to its maps. Holds kernel
+ * objects until {@link #close()}; attaching it to an interface is the
+ * caller's business (see {@code XdpAttachment}).
+ */
+public final class DirectorProgram implements AutoCloseable {
+  public static final String OBJECT = "/bpf/director.o";
+  public static final String PROGRAM = "veer_director";
+
+  private final BpfObject object;
+  private final BpfMap services;
+  private final BpfMap tables;
+  private final BpfMap backends;
+  private final BpfMap config;
+  private final BpfMap verdicts;
+  private final BpfMap serviceStats;
+
+  private DirectorProgram(BpfObject object) {
+    this.object = object;
+    this.services = object.map("services");
+    this.tables = object.map("tables");
+    this.backends = object.map("backends");
+    this.config = object.map("config");
+    this.verdicts = object.map("verdicts");
+    this.serviceStats = object.map("service_stats");
+    MapLayouts.check(services, ServiceKey.SIZE, ServiceEntry.SIZE);
+    MapLayouts.check(backends, 4, BACKEND_SIZE);
+    MapLayouts.check(config, 4, DirectorConfig.SIZE);
+    MapLayouts.check(serviceStats, 4, ServiceStats.SIZE);
+  }
+
+  public static DirectorProgram load(LoadOptions options) {
+    BpfObject object = BpfObject.load(OBJECT, options);
+    try {
+      return new DirectorProgram(object);
+    } catch (RuntimeException e) {
+      object.close();
+      throw e;
+    }
+  }
+
+  public static DirectorProgram load() {
+    return load(LoadOptions.DEFAULT);
+  }
+
+  public BpfProgram program() {
+    return object.program(PROGRAM);
+  }
+
+  public void configure(DirectorConfig value) {
+    config.update(MapLayouts.u32(0), value.encode());
+  }
+
+  public void putService(ServiceKey key, ServiceEntry entry) {
+    services.update(key.encode(), entry.encode());
+  }
+
+  public boolean removeService(ServiceKey key) {
+    return services.delete(key.encode());
+  }
+
+  /** Marks an address as a VIP, so fragments and unparsable packets to it are dropped, not passed. */
+  public void markVip(InetAddress vip) {
+    services.update(ServiceKey.vipMarker(vip).encode(), new byte[ServiceEntry.SIZE]);
+  }
+
+  public boolean unmarkVip(InetAddress vip) {
+    return services.delete(ServiceKey.vipMarker(vip).encode());
+  }
+
+  public Optional<ServiceEntry> service(ServiceKey key) {
+    return services.lookup(key.encode()).map(ServiceEntry::decode);
+  }
+
+  /** All service entries, without the VIP markers. */
+  public ImmutableMap<ServiceKey, ServiceEntry> services() {
+    ImmutableMap.Builder<ServiceKey, ServiceEntry> out = ImmutableMap.builder();
+    for (byte[] key : services.keys()) {
+      ServiceKey k = ServiceKey.decode(key);
+      if (k.protocol() != 0) {
+        services.lookup(key).ifPresent(v -> out.put(k, ServiceEntry.decode(v)));
+      }
+    }
+    return out.buildKeepingLast();
+  }
+
+  static final int BACKEND_SIZE = 20;
+
+  /** Writes a backend address. Never rewrite an index a live table still names. */
+  public void putBackend(int index, InetAddress address) {
+    checkArgument(index > 0 && index < VeerAbi.MAX_BACKENDS, "backend index must be 1..%s, got %s",
+        VeerAbi.MAX_BACKENDS - 1, index);
+    byte[] value = ByteBuffer.allocate(BACKEND_SIZE).put(IpFamily.toMapBytes(address))
+        .put((byte) IpFamily.of(address).code()).array();
+    backends.update(MapLayouts.u32(index), value);
+  }
+
+  public void clearBackend(int index) {
+    backends.update(MapLayouts.u32(index), new byte[BACKEND_SIZE]);
+  }
+
+  public Optional<InetAddress> backend(int index) {
+    byte[] value = backends.lookup(MapLayouts.u32(index)).orElseThrow();
+    if (value[16] == 0) {
+      return Optional.empty();
+    }
+    return Optional.of(IpFamily.ofCode(value[16]).fromMapBytes(value, 0));
+  }
+
+  /**
+   * Creates an empty table with {@code 2^rowBits} rows, to be filled and then
+   * installed with {@link #installTable}; the caller closes it afterwards.
+   */
+  public TableMap newTable(int rowBits) {
+    return TableMap.create(rowBits);
+  }
+
+  /** Points a table slot at a filled table: one atomic pointer swap for the data plane. */
+  public void installTable(int slot, TableMap table) {
+    checkArgument(slot >= 0 && slot < VeerAbi.MAX_TABLES, "table slot out of range: %s", slot);
+    tables.update(MapLayouts.u32(slot), MapLayouts.u32(table.fd()));
+  }
+
+  public boolean removeTable(int slot) {
+    return tables.delete(MapLayouts.u32(slot));
+  }
+
+  public EnumMap<DirectorVerdict, Long> verdicts() {
+    EnumMap<DirectorVerdict, Long> out = new EnumMap<>(DirectorVerdict.class);
+    for (DirectorVerdict v : DirectorVerdict.values()) {
+      out.put(v, MapLayouts.sumPerCpu(verdicts.lookupPerCpu(MapLayouts.u32(v.code)), 0));
+    }
+    return out;
+  }
+
+  public ServiceStats serviceStats(int statsSlot) {
+    byte[][] perCpu = serviceStats.lookupPerCpu(MapLayouts.u32(statsSlot));
+    return new ServiceStats(MapLayouts.sumPerCpu(perCpu, 0), MapLayouts.sumPerCpu(perCpu, 8),
+        MapLayouts.sumPerCpu(perCpu, 16));
+  }
+
+  /** Zeroes a service's counters, for a slot that is handed to a new service. */
+  public void resetServiceStats(int statsSlot) {
+    byte[][] zero = new byte[MapLayouts.possibleCpus()][ServiceStats.SIZE];
+    serviceStats.updatePerCpu(MapLayouts.u32(statsSlot), zero);
+  }
+
+  public Map<String, BpfMap> maps() {
+    return Map.of("services", services, "tables", tables, "backends", backends, "config", config,
+        "verdicts", verdicts, "service_stats", serviceStats);
+  }
+
+  @Override
+  public void close() {
+    object.close();
+  }
+}

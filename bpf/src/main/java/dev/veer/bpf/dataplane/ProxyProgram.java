@@ -1,0 +1,102 @@
+package dev.veer.bpf.dataplane;
+
+import com.google.common.collect.ImmutableSet;
+import dev.veer.bpf.BpfMap;
+import dev.veer.bpf.BpfObject;
+import dev.veer.bpf.BpfProgram;
+import dev.veer.bpf.LoadOptions;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import java.net.InetAddress;
+import java.nio.ByteBuffer;
+import java.util.EnumMap;
+
+/**
+ * The loaded proxy program (GUE decapsulation and second-chance forwarding)
+ * and typed access to its maps: the allow-list of directors and proxies,
+ * its configuration and its verdict counters.
+ */
+public final class ProxyProgram implements AutoCloseable {
+  public static final String OBJECT = "/bpf/proxy.o";
+  public static final String PROGRAM = "veer_proxy";
+  private static final int PEER_KEY_SIZE = 20;
+  private static final int CONFIG_SIZE = 4;
+
+  private final BpfObject object;
+  private final BpfMap allowed;
+  private final BpfMap config;
+  private final BpfMap verdicts;
+
+  private ProxyProgram(BpfObject object) {
+    this.object = object;
+    this.allowed = object.map("allowed");
+    this.config = object.map("config");
+    this.verdicts = object.map("verdicts");
+    MapLayouts.check(allowed, PEER_KEY_SIZE, 1);
+    MapLayouts.check(config, 4, CONFIG_SIZE);
+  }
+
+  public static ProxyProgram load(LoadOptions options) {
+    BpfObject object = BpfObject.load(OBJECT, options);
+    try {
+      return new ProxyProgram(object);
+    } catch (RuntimeException e) {
+      object.close();
+      throw e;
+    }
+  }
+
+  public static ProxyProgram load() {
+    return load(LoadOptions.DEFAULT);
+  }
+
+  public BpfProgram program() {
+    return object.program(PROGRAM);
+  }
+
+  public void configure(int guePort) {
+    if (guePort <= 0 || guePort > 65535) {
+      throw new IllegalArgumentException("GUE port must be 1..65535, got " + guePort);
+    }
+    config.update(MapLayouts.u32(0), ByteBuffer.allocate(CONFIG_SIZE).putShort((short) guePort).array());
+  }
+
+  public void configure() {
+    configure(VeerAbi.GUE_PORT_DEFAULT);
+  }
+
+  /** Lets a director or proxy send GUE to this proxy, and be forwarded to. */
+  public void allow(InetAddress peer) {
+    allowed.update(peerKey(peer), new byte[] {1});
+  }
+
+  public boolean disallow(InetAddress peer) {
+    return allowed.delete(peerKey(peer));
+  }
+
+  public ImmutableSet<InetAddress> allowedPeers() {
+    ImmutableSet.Builder<InetAddress> out = ImmutableSet.builder();
+    for (byte[] key : allowed.keys()) {
+      out.add(IpFamily.ofCode(key[16]).fromMapBytes(key, 0));
+    }
+    return out.build();
+  }
+
+  public EnumMap<ProxyVerdict, Long> verdicts() {
+    EnumMap<ProxyVerdict, Long> out = new EnumMap<>(ProxyVerdict.class);
+    for (ProxyVerdict v : ProxyVerdict.values()) {
+      out.put(v, MapLayouts.sumPerCpu(verdicts.lookupPerCpu(MapLayouts.u32(v.code)), 0));
+    }
+    return out;
+  }
+
+  @Override
+  public void close() {
+    object.close();
+  }
+
+  private static byte[] peerKey(InetAddress peer) {
+    return ByteBuffer.allocate(PEER_KEY_SIZE).put(IpFamily.toMapBytes(peer))
+        .put((byte) IpFamily.of(peer).code()).array();
+  }
+}

@@ -1,0 +1,30 @@
+package dev.veer.bpf.dataplane;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import dev.veer.bpf.abi.VeerAbi;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/** Where a service's table and counters live (struct veer_service). */
+public record ServiceEntry(int tableSlot, int statsSlot, int rowBits, int flags) {
+  static final int SIZE = 12;
+
+  public ServiceEntry {
+    checkArgument(tableSlot >= 0 && tableSlot < VeerAbi.MAX_TABLES, "table slot out of range: %s", tableSlot);
+    checkArgument(statsSlot >= 0 && statsSlot < VeerAbi.MAX_SERVICES, "stats slot out of range: %s", statsSlot);
+    checkArgument(rowBits >= VeerAbi.MIN_ROW_BITS && rowBits <= VeerAbi.MAX_ROW_BITS,
+        "row bits must be %s..%s, got %s", VeerAbi.MIN_ROW_BITS, VeerAbi.MAX_ROW_BITS, rowBits);
+  }
+
+  byte[] encode() {
+    return ByteBuffer.allocate(SIZE).order(ByteOrder.LITTLE_ENDIAN)
+        .putInt(tableSlot).putInt(statsSlot).put((byte) rowBits).put((byte) flags).putShort((short) 0)
+        .array();
+  }
+
+  static ServiceEntry decode(byte[] bytes) {
+    ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    return new ServiceEntry(b.getInt(0), b.getInt(4), bytes[8] & 0xff, bytes[9] & 0xff);
+  }
+}

@@ -1,0 +1,182 @@
+package dev.veer.director.dataplane;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import com.google.common.collect.HashMultiset;
+import com.google.common.collect.ImmutableMap;
+import com.google.common.collect.Multiset;
+import dev.veer.bpf.NetworkNamespace;
+import dev.veer.bpf.XdpAttachment;
+import dev.veer.bpf.XdpMode;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.DirectorConfig;
+import dev.veer.bpf.dataplane.DirectorProgram;
+import dev.veer.bpf.dataplane.HopTable;
+import dev.veer.bpf.dataplane.ServiceEntry;
+import dev.veer.bpf.dataplane.ServiceKey;
+import dev.veer.bpf.dataplane.ServiceOptions;
+import dev.veer.bpf.dataplane.TableMap;
+import java.net.InetAddress;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A director's data plane: the director program, optionally attached to an
+ * interface, and the bookkeeping that turns forwarding tables into map
+ * contents — backend indices, table slots, counter slots — so that every
+ * table change reaches the data plane as one atomic pointer swap.
+ */
+public final class DirectorDataplane implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(DirectorDataplane.class);
+
+  private final DirectorProgram program;
+  private final Optional<XdpAttachment> attachment;
+  private final Map<ServiceKey, Installed> installed = new HashMap<>();
+  private final Map<InetAddress, Integer> backendIndex = new HashMap<>();
+  private final Multiset<InetAddress> backendUses = HashMultiset.create();
+  private final Multiset<InetAddress> vipUses = HashMultiset.create();
+  private final IndexAllocator backendSlots = new IndexAllocator(1, VeerAbi.MAX_BACKENDS, "backend indices");
+  private final IndexAllocator tableSlots = new IndexAllocator(0, VeerAbi.MAX_TABLES, "table slots");
+  private final IndexAllocator statsSlots = new IndexAllocator(0, VeerAbi.MAX_SERVICES, "service slots");
+
+  private record Installed(ServiceEntry entry, HopTable table) {}
+
+  private DirectorDataplane(DirectorProgram program, Optional<XdpAttachment> attachment) {
+    this.program = program;
+    this.attachment = attachment;
+  }
+
+  /** Loads and configures the director program without attaching it (for BPF_PROG_TEST_RUN). */
+  public static DirectorDataplane detached(DirectorConfig config) {
+    DirectorProgram program = DirectorProgram.load();
+    try {
+      program.configure(config);
+      return new DirectorDataplane(program, Optional.empty());
+    } catch (RuntimeException e) {
+      program.close();
+      throw e;
+    }
+  }
+
+  /** Loads, configures and attaches the director program to an interface in a namespace. */
+  public static DirectorDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, DirectorConfig config) {
+    DirectorProgram program = DirectorProgram.load();
+    try {
+      program.configure(config);
+      XdpAttachment attachment = XdpAttachment.attach(program.program(), ns, ifname, mode);
+      log.info("director attached to {} ({} mode)", ifname, mode);
+      return new DirectorDataplane(program, Optional.of(attachment));
+    } catch (RuntimeException e) {
+      program.close();
+      throw e;
+    }
+  }
+
+  public DirectorProgram program() {
+    return program;
+  }
+
+  /**
+   * Installs or replaces a service's table. The new table is written beside
+   * the live one and swapped in with a single map update.
+   */
+  public synchronized void apply(ServiceKey key, ServiceOptions options, HopTable table) {
+    checkArgument(key.protocol() != 0, "not a service key: %s", key);
+    Installed previous = installed.get(key);
+    for (InetAddress backend : table.backends()) {
+      acquireBackend(backend);
+    }
+    int[] indices = new int[table.rowCount() * VeerAbi.MAX_HOPS];
+    for (int row = 0; row < table.rowCount(); row++) {
+      var hops = table.hops(row);
+      for (int i = 0; i < hops.size(); i++) {
+        indices[row * VeerAbi.MAX_HOPS + i] = backendIndex.get(hops.get(i));
+      }
+    }
+    boolean sameSlot = previous != null && previous.entry().rowBits() == table.rowBits();
+    int tableSlot = sameSlot ? previous.entry().tableSlot() : tableSlots.allocate();
+    int statsSlot = previous != null ? previous.entry().statsSlot() : newStatsSlot();
+    ServiceEntry entry = new ServiceEntry(tableSlot, statsSlot, table.rowBits(), options.flags());
+    try (TableMap map = program.newTable(table.rowBits())) {
+      map.write(indices);
+      program.installTable(tableSlot, map);
+    }
+    program.putService(key, entry);
+    if (previous == null) {
+      if (vipUses.add(key.vip(), 1) == 0) {
+        program.markVip(key.vip());
+      }
+    } else {
+      if (!sameSlot) {
+        program.removeTable(previous.entry().tableSlot());
+        tableSlots.release(previous.entry().tableSlot());
+      }
+      releaseBackends(previous.table());
+    }
+    installed.put(key, new Installed(entry, table));
+    log.debug("service {}: table of {} rows over {} backends installed in slot {}", key, table.rowCount(),
+        table.backends().size(), tableSlot);
+  }
+
+  /** Removes a service: its packets are passed to the host from now on. */
+  public synchronized boolean remove(ServiceKey key) {
+    Installed previous = installed.remove(key);
+    if (previous == null) {
+      return false;
+    }
+    program.removeService(key);
+    program.removeTable(previous.entry().tableSlot());
+    tableSlots.release(previous.entry().tableSlot());
+    statsSlots.release(previous.entry().statsSlot());
+    if (vipUses.remove(key.vip(), 1) == 1) {
+      program.unmarkVip(key.vip());
+    }
+    releaseBackends(previous.table());
+    return true;
+  }
+
+  public synchronized ImmutableMap<ServiceKey, HopTable> tables() {
+    ImmutableMap.Builder<ServiceKey, HopTable> out = ImmutableMap.builder();
+    installed.forEach((k, v) -> out.put(k, v.table()));
+    return out.build();
+  }
+
+  public synchronized Optional<ServiceEntry> entry(ServiceKey key) {
+    return Optional.ofNullable(installed.get(key)).map(Installed::entry);
+  }
+
+  private int newStatsSlot() {
+    int slot = statsSlots.allocate();
+    program.resetServiceStats(slot);
+    return slot;
+  }
+
+  private void acquireBackend(InetAddress backend) {
+    if (backendUses.add(backend, 1) == 0) {
+      int index = backendSlots.allocate();
+      program.putBackend(index, backend);
+      backendIndex.put(backend, index);
+    }
+  }
+
+  private void releaseBackends(HopTable table) {
+    for (InetAddress backend : table.backends()) {
+      if (backendUses.remove(backend, 1) == 1) {
+        backendSlots.release(backendIndex.remove(backend));
+      }
+    }
+  }
+
+  /** Detaches the program (if attached) and releases every kernel object. */
+  @Override
+  public synchronized void close() {
+    try {
+      attachment.ifPresent(XdpAttachment::close);
+    } finally {
+      program.close();
+    }
+  }
+}

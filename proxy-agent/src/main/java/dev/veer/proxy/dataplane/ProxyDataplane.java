@@ -1,0 +1,85 @@
+package dev.veer.proxy.dataplane;
+
+import com.google.common.collect.ImmutableSet;
+import com.google.common.collect.Sets;
+import dev.veer.bpf.NetworkNamespace;
+import dev.veer.bpf.XdpAttachment;
+import dev.veer.bpf.XdpMode;
+import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import dev.veer.bpf.dataplane.ProxyProgram;
+import java.net.InetAddress;
+import java.util.EnumMap;
+import java.util.Optional;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A proxy's data plane: the GUE decapsulation / second-chance program,
+ * optionally attached to an interface, and its allow-list of directors and
+ * proxies.
+ */
+public final class ProxyDataplane implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ProxyDataplane.class);
+
+  private final ProxyProgram program;
+  private final Optional<XdpAttachment> attachment;
+
+  private ProxyDataplane(ProxyProgram program, Optional<XdpAttachment> attachment) {
+    this.program = program;
+    this.attachment = attachment;
+  }
+
+  /** Loads and configures the proxy program without attaching it (for BPF_PROG_TEST_RUN). */
+  public static ProxyDataplane detached(int guePort) {
+    ProxyProgram program = ProxyProgram.load();
+    try {
+      program.configure(guePort);
+      return new ProxyDataplane(program, Optional.empty());
+    } catch (RuntimeException e) {
+      program.close();
+      throw e;
+    }
+  }
+
+  public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort) {
+    ProxyProgram program = ProxyProgram.load();
+    try {
+      program.configure(guePort);
+      XdpAttachment attachment = XdpAttachment.attach(program.program(), ns, ifname, mode);
+      log.info("proxy program attached to {} ({} mode)", ifname, mode);
+      return new ProxyDataplane(program, Optional.of(attachment));
+    } catch (RuntimeException e) {
+      program.close();
+      throw e;
+    }
+  }
+
+  public ProxyProgram program() {
+    return program;
+  }
+
+  /** Makes the allow-list exactly {@code peers}: adds before it removes, so no current peer is refused. */
+  public synchronized void setPeers(Set<InetAddress> peers) {
+    ImmutableSet<InetAddress> current = program.allowedPeers();
+    for (InetAddress peer : Sets.difference(peers, current)) {
+      program.allow(peer);
+    }
+    for (InetAddress peer : Sets.difference(current, peers)) {
+      program.disallow(peer);
+    }
+  }
+
+  public EnumMap<ProxyVerdict, Long> verdicts() {
+    return program.verdicts();
+  }
+
+  @Override
+  public synchronized void close() {
+    try {
+      attachment.ifPresent(XdpAttachment::close);
+    } finally {
+      program.close();
+    }
+  }
+}

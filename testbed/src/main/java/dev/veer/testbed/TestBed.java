@@ -1,0 +1,256 @@
+package dev.veer.testbed;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import com.google.common.collect.ImmutableList;
+import com.google.common.net.InetAddresses;
+import dev.veer.bpf.XdpMode;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.DirectorConfig;
+import dev.veer.bpf.dataplane.HopTable;
+import dev.veer.bpf.dataplane.ServiceKey;
+import dev.veer.bpf.dataplane.ServiceOptions;
+import dev.veer.director.dataplane.DirectorDataplane;
+import dev.veer.proxy.dataplane.ProxyDataplane;
+import dev.veer.testbed.net.Namespace;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Veer on one machine: network namespaces joined by veth pairs, routed like a
+ * small data centre.
+ *
+ * <pre>
+ *   client ── router ──┬── director 1..D   (router spreads the VIP over them: ECMP, L4 hash)
+ *                      └── proxy 1..P      (VIP on loopback, TCP server, proxy XDP program)
+ * </pre>
+ *
+ * Every link is a routed /30 (and /64) to the router, so director → proxy and
+ * proxy → proxy (second chance) traffic crosses the router like it would cross
+ * a fabric. Directors and proxies run Veer's XDP programs natively on their
+ * veth; the router side of those links has GRO on so that it accepts XDP_TX
+ * frames. Closing the bed deletes every namespace it made, which removes all
+ * interfaces and detaches all programs.
+ */
+public final class TestBed implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(TestBed.class);
+
+  public static final Inet4Address VIP4 = (Inet4Address) InetAddresses.forString("203.0.113.10");
+  public static final Inet6Address VIP6 = (Inet6Address) InetAddresses.forString("2001:db8:100::10");
+  public static final int SERVICE_PORT = 80;
+  public static final Inet4Address CLIENT4 = (Inet4Address) InetAddresses.forString("198.51.100.2");
+  public static final Inet6Address CLIENT6 = (Inet6Address) InetAddresses.forString("2001:db8:c::2");
+
+  private final String prefix;
+  private final List<Namespace> namespaces = new ArrayList<>();
+  private final Namespace router;
+  private final Namespace client;
+  private final List<Director> directors = new ArrayList<>();
+  private final List<Proxy> proxies = new ArrayList<>();
+  private final byte[] hashKey = new byte[16];
+
+  /** A director host: its namespace, addresses and data plane. */
+  public record Director(int id, Namespace ns, Inet4Address address4, Inet6Address address6,
+      DirectorDataplane dataplane) {}
+
+  /** A proxy host: its namespace, addresses, data plane and TCP server. */
+  public record Proxy(int id, Namespace ns, Inet4Address address4, Inet6Address address6,
+      ProxyDataplane dataplane, EchoServer server) {
+    public String name() {
+      return "proxy-" + id;
+    }
+  }
+
+  private TestBed(String prefix) {
+    this.prefix = prefix;
+    new SecureRandom().nextBytes(hashKey);
+    this.router = namespace("router");
+    this.client = namespace("client");
+  }
+
+  /**
+   * Builds the bed: {@code directorCount} directors in the router's ECMP set and
+   * {@code proxyCount} proxies, each serving TCP port 80 on the VIPs. No service
+   * is installed yet: call {@link #installTables}.
+   */
+  public static TestBed create(String runId, int directorCount, int proxyCount) {
+    checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
+    checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
+    TestBed bed = new TestBed(Namespace.PREFIX + runId + "-");
+    try {
+      bed.build(directorCount, proxyCount);
+      return bed;
+    } catch (RuntimeException | Error e) {
+      bed.close();
+      throw e;
+    }
+  }
+
+  private Namespace namespace(String role) {
+    Namespace ns = Namespace.create(prefix + role);
+    namespaces.add(ns);
+    return ns;
+  }
+
+  private void build(int directorCount, int proxyCount) {
+    router.sysctl("net.ipv4.ip_forward", "1");
+    router.sysctl("net.ipv6.conf.all.forwarding", "1");
+    router.sysctl("net.ipv4.fib_multipath_hash_policy", "1");
+    router.sysctl("net.ipv6.fib_multipath_hash_policy", "1");
+
+    link(client, "eth0", "c0");
+    client.exec("ip", "addr", "add", CLIENT4.getHostAddress() + "/24", "dev", "eth0");
+    client.exec("ip", "-6", "addr", "add", CLIENT6.getHostAddress() + "/64", "dev", "eth0", "nodad");
+    router.exec("ip", "addr", "add", "198.51.100.1/24", "dev", "c0");
+    router.exec("ip", "-6", "addr", "add", "2001:db8:c::1/64", "dev", "c0", "nodad");
+    client.exec("ip", "route", "add", "default", "via", "198.51.100.1");
+    client.exec("ip", "-6", "route", "add", "default", "via", "2001:db8:c::1");
+    // Checksums must be in the packet before it reaches XDP on a director.
+    client.exec("ethtool", "-K", "eth0", "tx", "off");
+
+    for (int d = 1; d <= directorCount; d++) {
+      directors.add(buildDirector(d));
+    }
+    for (int p = 1; p <= proxyCount; p++) {
+      proxies.add(buildProxy(p));
+    }
+    Set<InetAddress> peers = new HashSet<>();
+    directors.forEach(d -> peers.addAll(List.of(d.address4(), d.address6())));
+    proxies.forEach(p -> peers.addAll(List.of(p.address4(), p.address6())));
+    for (Proxy p : proxies) {
+      p.dataplane().setPeers(peers);
+    }
+    setEcmp(directors);
+    log.info("test bed {}* up: {} directors, {} proxies", prefix, directorCount, proxyCount);
+  }
+
+  private Director buildDirector(int d) {
+    Namespace ns = namespace("dir" + d);
+    Inet4Address self4 = hostOf("192.0.2." + (4 * d + 2));
+    Inet6Address self6 = hostOf("2001:db8:d" + d + "::2");
+    hostLink(ns, "d" + d, "192.0.2." + (4 * d + 1), self4, "2001:db8:d" + d + "::1", self6);
+    // bpf_fib_lookup answers only for interfaces that forward.
+    ns.sysctl("net.ipv4.ip_forward", "1");
+    ns.sysctl("net.ipv6.conf.all.forwarding", "1");
+    DirectorDataplane dataplane = DirectorDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE,
+        DirectorConfig.of(hashKey, self4, self6));
+    return new Director(d, ns, self4, self6, dataplane);
+  }
+
+  private Proxy buildProxy(int p) {
+    Namespace ns = namespace("proxy" + p);
+    Inet4Address self4 = hostOf("192.0.2." + (128 + 4 * p + 2));
+    Inet6Address self6 = hostOf("2001:db8:e" + p + "::2");
+    hostLink(ns, "p" + p, "192.0.2." + (128 + 4 * p + 1), self4, "2001:db8:e" + p + "::1", self6);
+    ns.sysctl("net.ipv4.ip_forward", "1");
+    ns.sysctl("net.ipv6.conf.all.forwarding", "1");
+    ns.exec("ip", "addr", "add", VIP4.getHostAddress() + "/32", "dev", "lo");
+    ns.exec("ip", "-6", "addr", "add", VIP6.getHostAddress() + "/128", "dev", "lo", "nodad");
+    ProxyDataplane dataplane = ProxyDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE,
+        VeerAbi.GUE_PORT_DEFAULT);
+    EchoServer server;
+    try {
+      server = EchoServer.start(ns.handle(), SERVICE_PORT, "proxy-" + p);
+    } catch (RuntimeException e) {
+      dataplane.close();
+      throw e;
+    }
+    return new Proxy(p, ns, self4, self6, dataplane, server);
+  }
+
+  /** A host with one veth to the router, default routes through it and a resolved router neighbour. */
+  private void hostLink(Namespace ns, String routerIf, String router4, Inet4Address self4, String router6,
+      Inet6Address self6) {
+    link(ns, "eth0", routerIf);
+    ns.exec("ip", "addr", "add", self4.getHostAddress() + "/30", "dev", "eth0");
+    ns.exec("ip", "-6", "addr", "add", self6.getHostAddress() + "/64", "dev", "eth0", "nodad");
+    router.exec("ip", "addr", "add", router4 + "/30", "dev", routerIf);
+    router.exec("ip", "-6", "addr", "add", router6 + "/64", "dev", routerIf, "nodad");
+    ns.exec("ip", "route", "add", "default", "via", router4);
+    ns.exec("ip", "-6", "route", "add", "default", "via", router6);
+    ns.sysctl("net.ipv4.conf.all.rp_filter", "0");
+    ns.sysctl("net.ipv4.conf.eth0.rp_filter", "0");
+    // The router side takes XDP_TX frames from this host only with GRO on.
+    router.exec("ethtool", "-K", routerIf, "gro", "on");
+    // Resolve the router's MAC now: the XDP programs read it from the neighbour table.
+    ns.exec("ping", "-c", "1", "-W", "2", router4);
+    ns.exec("ping", "-6", "-c", "1", "-W", "2", router6);
+  }
+
+  private void link(Namespace host, String hostIf, String routerIf) {
+    router.exec("ip", "link", "add", routerIf, "type", "veth", "peer", "name", hostIf, "netns", host.name());
+    router.exec("ip", "link", "set", routerIf, "up");
+    host.exec("ip", "link", "set", hostIf, "up");
+  }
+
+  /** Makes the router spread the VIPs over exactly these directors. */
+  public void setEcmp(List<Director> members) {
+    checkArgument(!members.isEmpty(), "ECMP needs at least one director");
+    List<String> v4 = new ArrayList<>(List.of("ip", "route", "replace", VIP4.getHostAddress() + "/32"));
+    List<String> v6 = new ArrayList<>(List.of("ip", "-6", "route", "replace", VIP6.getHostAddress() + "/128"));
+    for (Director d : members) {
+      v4.addAll(List.of("nexthop", "via", d.address4().getHostAddress()));
+      v6.addAll(List.of("nexthop", "via", d.address6().getHostAddress()));
+    }
+    router.exec(v4.toArray(String[]::new));
+    router.exec(v6.toArray(String[]::new));
+  }
+
+  /** Installs the same table for a service on every director. */
+  public void installTables(ServiceKey service, HopTable table) {
+    for (Director d : directors) {
+      d.dataplane().apply(service, ServiceOptions.DEFAULT, table);
+    }
+  }
+
+  public ImmutableList<Director> directors() {
+    return ImmutableList.copyOf(directors);
+  }
+
+  public ImmutableList<Proxy> proxies() {
+    return ImmutableList.copyOf(proxies);
+  }
+
+  public Namespace client() {
+    return client;
+  }
+
+  public Namespace router() {
+    return router;
+  }
+
+  public byte[] hashKey() {
+    return hashKey.clone();
+  }
+
+  /** Tears everything down; safe to call more than once, and after a failed build. */
+  @Override
+  public void close() {
+    for (Proxy p : proxies) {
+      p.server().close();
+      p.dataplane().close();
+    }
+    for (Director d : directors) {
+      d.dataplane().close();
+    }
+    proxies.clear();
+    directors.clear();
+    for (Namespace ns : namespaces.reversed()) {
+      ns.close();
+    }
+    namespaces.clear();
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <T extends InetAddress> T hostOf(String literal) {
+    return (T) InetAddresses.forString(literal);
+  }
+}

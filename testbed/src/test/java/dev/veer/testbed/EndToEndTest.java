@@ -1,0 +1,171 @@
+package dev.veer.testbed;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
+import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import dev.veer.bpf.dataplane.HopTable;
+import dev.veer.bpf.dataplane.ServiceKey;
+import dev.veer.coordinator.table.BackendState;
+import dev.veer.testbed.TestBed.Proxy;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Real TCP connections from a client namespace through an ECMP router, two
+ * directors running the director XDP program and three (then four) proxies
+ * running the proxy XDP program, to a TCP server on each proxy.
+ */
+class EndToEndTest {
+  static final ServiceKey WEB4 = ServiceKey.tcp(TestBed.VIP4, TestBed.SERVICE_PORT);
+  static final ServiceKey WEB6 = ServiceKey.tcp(TestBed.VIP6, TestBed.SERVICE_PORT);
+  static final InetSocketAddress VIP4 = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
+  static final InetSocketAddress VIP6 = new InetSocketAddress(TestBed.VIP6, TestBed.SERVICE_PORT);
+  static final Duration MAX_RUN = Duration.ofSeconds(60);
+
+  static TestBed bed;
+
+  @BeforeAll
+  static void setUp() {
+    bed = TestBed.create("e2e" + ProcessHandle.current().pid() % 100000, 2, 4);
+  }
+
+  @AfterAll
+  static void tearDown() {
+    if (bed != null) {
+      bed.close();
+    }
+  }
+
+  @BeforeEach
+  void threeProxiesAllActive() {
+    bed.setEcmp(bed.directors());
+    bed.installTables(WEB4, table(p -> p.address4(), Map.of(1, BackendState.ACTIVE, 2, BackendState.ACTIVE,
+        3, BackendState.ACTIVE)));
+    bed.installTables(WEB6, table(p -> p.address6(), Map.of(1, BackendState.ACTIVE, 2, BackendState.ACTIVE,
+        3, BackendState.ACTIVE)));
+  }
+
+  @AfterEach
+  void restoreEcmp() {
+    bed.setEcmp(bed.directors());
+  }
+
+  /** A table over the given proxies (by id) in the given states, addressed by {@code address}. */
+  static HopTable table(Function<Proxy, InetAddress> address, Map<Integer, BackendState> states) {
+    Map<InetAddress, BackendState> backends = new LinkedHashMap<>();
+    states.forEach((id, state) -> backends.put(address.apply(bed.proxies().get(id - 1)), state));
+    return Tables.build(backends);
+  }
+
+  static long proxyVerdictSum(ProxyVerdict verdict) {
+    return bed.proxies().stream().mapToLong(p -> p.dataplane().verdicts().get(verdict)).sum();
+  }
+
+  static long directorVerdict(int index, DirectorVerdict verdict) {
+    return bed.directors().get(index).dataplane().program().verdicts().get(verdict);
+  }
+
+  static void assertEvenShare(Traffic.BurstResult result, int connections) {
+    assertThat(result.failures()).isEmpty();
+    double even = connections / 3.0;
+    for (String proxy : List.of("proxy-1", "proxy-2", "proxy-3")) {
+      assertThat((double) result.perServer().count(proxy)).as("connections served by %s", proxy)
+          .isBetween(even * 0.85, even * 1.15);
+    }
+    assertThat(result.perServer().count("proxy-4")).isZero();
+  }
+
+  @Test
+  void thousandConnectionsAllSucceedAndSpreadEvenly() throws Exception {
+    long[] encapBefore = {directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE),
+        directorVerdict(1, DirectorVerdict.DIR_ENCAP_GUE)};
+    Traffic.BurstResult result = Traffic.burst(bed.client().handle(), VIP4, 1000, 50);
+    assertEvenShare(result, 1000);
+    // Both directors carried traffic: the router's ECMP spread the flows over them.
+    assertThat(directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE)).isGreaterThan(encapBefore[0]);
+    assertThat(directorVerdict(1, DirectorVerdict.DIR_ENCAP_GUE)).isGreaterThan(encapBefore[1]);
+  }
+
+  @Test
+  void ipv6ThousandConnectionsAllSucceedAndSpreadEvenly() throws Exception {
+    Traffic.BurstResult result = Traffic.burst(bed.client().handle(), VIP6, 1000, 50);
+    assertEvenShare(result, 1000);
+  }
+
+  @Test
+  void secondChanceKeepsEveryConnectionThroughAnAddAndADrain() throws Exception {
+    long forwardsBefore = proxyVerdictSum(ProxyVerdict.PRX_FORWARD);
+    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 200,
+        Duration.ofMillis(50), MAX_RUN)) {
+      Thread.sleep(500);
+      // A fourth proxy joins: it wins about a quarter of the rows; the old primary is each row's next hop.
+      bed.installTables(WEB4, table(p -> p.address4(), Map.of(1, BackendState.ACTIVE, 2, BackendState.ACTIVE,
+          3, BackendState.ACTIVE, 4, BackendState.FILLING)));
+      Thread.sleep(1000);
+      long afterAdd = proxyVerdictSum(ProxyVerdict.PRX_FORWARD);
+      // Proxy 2 drains: its rows get another primary, proxy 2 stays a later hop.
+      bed.installTables(WEB4, table(p -> p.address4(), Map.of(1, BackendState.ACTIVE, 2, BackendState.DRAINING,
+          3, BackendState.ACTIVE, 4, BackendState.ACTIVE)));
+      Thread.sleep(1000);
+      long answeredBefore = traffic.answered();
+      Thread.sleep(300);
+      assertThat(traffic.failures()).isEmpty();
+      assertThat(traffic.answered()).isGreaterThan(answeredBefore);
+      assertThat(afterAdd).isGreaterThan(forwardsBefore);
+      assertThat(proxyVerdictSum(ProxyVerdict.PRX_FORWARD)).isGreaterThan(afterAdd);
+      // New connections after the drain never land on the draining proxy.
+      Traffic.BurstResult fresh = Traffic.burst(bed.client().handle(), VIP4, 200, 20);
+      assertThat(fresh.failures()).isEmpty();
+      assertThat(fresh.perServer().count("proxy-2")).isZero();
+      assertThat(fresh.perServer().count("proxy-4")).isPositive();
+    }
+  }
+
+  @Test
+  void losingADirectorFromTheEcmpSetBreaksNoConnection() throws Exception {
+    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 200,
+        Duration.ofMillis(50), MAX_RUN)) {
+      long dir1Start = directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE);
+      Thread.sleep(500);
+      // Director 1 carries part of the running flows...
+      assertThat(directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE)).isGreaterThan(dir1Start);
+      bed.setEcmp(List.of(bed.directors().get(1)));
+      Thread.sleep(500);
+      long dir1Out = directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE);
+      long answeredBefore = traffic.answered();
+      Thread.sleep(1500);
+      // ...and none once out of the set, while every connection keeps being answered.
+      assertThat(directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE)).isEqualTo(dir1Out);
+      assertThat(traffic.failures()).isEmpty();
+      assertThat(traffic.answered()).isGreaterThan(answeredBefore + 200);
+    }
+  }
+
+  @Test
+  void synCookiesAreRecognisedAsTheProxysOwnFlows() throws Exception {
+    for (Proxy p : bed.proxies()) {
+      p.ns().sysctl("net.ipv4.tcp_syncookies", "2");
+    }
+    try {
+      long before = proxyVerdictSum(ProxyVerdict.PRX_DELIVER_SYNCOOKIE);
+      Traffic.BurstResult result = Traffic.burst(bed.client().handle(), VIP4, 60, 10);
+      assertThat(result.failures()).isEmpty();
+      assertThat(proxyVerdictSum(ProxyVerdict.PRX_DELIVER_SYNCOOKIE) - before).isGreaterThanOrEqualTo(60);
+    } finally {
+      for (Proxy p : bed.proxies()) {
+        p.ns().sysctl("net.ipv4.tcp_syncookies", "1");
+      }
+    }
+  }
+}

@@ -1,0 +1,432 @@
+package dev.veer.testbed.packet;
+
+import static dev.veer.testbed.lab.PacketLab.CLIENT4;
+import static dev.veer.testbed.lab.PacketLab.CLIENT6;
+import static dev.veer.testbed.lab.PacketLab.PEERS4;
+import static dev.veer.testbed.lab.PacketLab.PEERS6;
+import static dev.veer.testbed.lab.PacketLab.SELF4;
+import static dev.veer.testbed.lab.PacketLab.SELF6;
+import static dev.veer.testbed.lab.PacketLab.VIP4;
+import static dev.veer.testbed.lab.PacketLab.VIP6;
+import static dev.veer.testbed.packet.Frames.XDP_DROP;
+import static dev.veer.testbed.packet.Frames.XDP_PASS;
+import static dev.veer.testbed.packet.Frames.XDP_TX;
+import static dev.veer.testbed.packet.Frames.ack;
+import static dev.veer.testbed.packet.Frames.frame;
+import static dev.veer.testbed.packet.Frames.l3;
+import static dev.veer.testbed.packet.Frames.syn;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.common.collect.ImmutableList;
+import com.google.common.primitives.Bytes;
+import dev.veer.bpf.TestRunResult;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
+import dev.veer.bpf.dataplane.DirectorConfig;
+import dev.veer.bpf.dataplane.FlowHash;
+import dev.veer.bpf.dataplane.HopTable;
+import dev.veer.bpf.dataplane.ServiceEntry;
+import dev.veer.bpf.dataplane.ServiceKey;
+import dev.veer.bpf.dataplane.ServiceOptions;
+import dev.veer.bpf.dataplane.ServiceOptions.Encapsulation;
+import dev.veer.bpf.dataplane.ServiceOptions.HashFields;
+import dev.veer.bpf.packet.Ipv4Header;
+import dev.veer.bpf.packet.Packets;
+import dev.veer.director.dataplane.DirectorDataplane;
+import dev.veer.testbed.Tables;
+import dev.veer.testbed.lab.PacketLab;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every verdict of the director program, through BPF_PROG_TEST_RUN in a lab
+ * namespace whose FIB and neighbour tables the program reads. Outputs are
+ * compared byte for byte with packets built independently.
+ */
+class DirectorPacketTest {
+  static final byte[] KEY = "0123456789abcdef".getBytes();
+  static final int ROW_BITS = 12;
+  static final ServiceKey WEB4 = ServiceKey.tcp(VIP4, 80);
+  static final ServiceKey WEB6 = ServiceKey.tcp(VIP6, 80);
+  static final ServiceKey V6_OVER_V4 = ServiceKey.tcp(VIP6, 443);
+  static final ServiceKey DNS_IPIP = new ServiceKey(VIP4, 53, ServiceKey.UDP);
+  static final ServiceKey IP6IP6 = new ServiceKey(VIP6, 53, ServiceKey.UDP);
+  static final ServiceKey STICKY = ServiceKey.tcp(VIP4, 8080);
+  static final ServiceKey UNRESOLVED = ServiceKey.tcp(VIP4, 81);
+  static final ServiceKey UNROUTABLE = ServiceKey.tcp(VIP4, 82);
+  static final ServiceKey EMPTY = ServiceKey.tcp(VIP4, 83);
+  static final ServiceKey TABLELESS = ServiceKey.tcp(VIP4, 84);
+
+  static PacketLab lab;
+  static DirectorDataplane director;
+  static final FlowHash HASH = new FlowHash(KEY);
+  static final HopTable TABLE4 = Tables.allActive(PEERS4, ROW_BITS, 3);
+  static final HopTable TABLE6 = Tables.allActive(PEERS6, ROW_BITS, 2);
+
+  @BeforeAll
+  static void setUp() {
+    lab = PacketLab.create("veer-pkt-dir-" + ProcessHandle.current().pid());
+    director = DirectorDataplane.detached(DirectorConfig.of(KEY, SELF4, SELF6));
+    director.apply(WEB4, ServiceOptions.DEFAULT, TABLE4);
+    director.apply(WEB6, ServiceOptions.DEFAULT, TABLE6);
+    director.apply(V6_OVER_V4, ServiceOptions.DEFAULT, TABLE4);
+    director.apply(DNS_IPIP, new ServiceOptions(HashFields.SOURCE_IP_AND_PORT, Encapsulation.IPIP), TABLE4);
+    director.apply(IP6IP6, new ServiceOptions(HashFields.SOURCE_IP_AND_PORT, Encapsulation.IPIP), TABLE6);
+    director.apply(STICKY, new ServiceOptions(HashFields.SOURCE_IP, Encapsulation.GUE), TABLE4);
+    director.apply(UNRESOLVED, ServiceOptions.DEFAULT,
+        Tables.allActive(List.of(PacketLab.UNRESOLVED4), ROW_BITS, 1));
+    director.apply(UNROUTABLE, ServiceOptions.DEFAULT,
+        Tables.allActive(List.of(PacketLab.UNROUTABLE4), ROW_BITS, 1));
+    director.apply(EMPTY, ServiceOptions.DEFAULT, Tables.allActive(List.of(), ROW_BITS, 1));
+    // A service entry whose table slot holds no table.
+    director.program().putService(TABLELESS, new ServiceEntry(VeerAbi.MAX_TABLES - 1, VeerAbi.MAX_SERVICES - 1, ROW_BITS, 1));
+  }
+
+  @AfterAll
+  static void tearDown() {
+    if (director != null) {
+      director.close();
+    }
+    if (lab != null) {
+      lab.close();
+    }
+  }
+
+  /** Runs a frame and checks that exactly one verdict counter moved, by one. */
+  static TestRunResult run(byte[] frame, DirectorVerdict expected) {
+    EnumMap<DirectorVerdict, Long> before = director.program().verdicts();
+    TestRunResult result = lab.run(director.program().program(), frame);
+    EnumMap<DirectorVerdict, Long> after = director.program().verdicts();
+    for (DirectorVerdict v : DirectorVerdict.values()) {
+      long delta = after.get(v) - before.get(v);
+      assertThat(delta).as("counter %s", v).isEqualTo(v == expected ? 1 : 0);
+    }
+    return result;
+  }
+
+  /** The frame a director must emit for a client packet: built here from first principles. */
+  static byte[] expectedGue(byte[] innerIp, HopTable table, long hash, int vlanTci) {
+    List<InetAddress> hops = table.hops(FlowHash.row(hash, table.rowBits()));
+    InetAddress primary = hops.getFirst();
+    byte[] gue = Packets.gue(Packets.gueProtocol(innerIp), 0, hops.subList(1, hops.size()), innerIp);
+    byte[] udp;
+    byte[] ip;
+    if (primary instanceof Inet4Address p4) {
+      udp = Packets.udp(SELF4, p4, FlowHash.udpSourcePort(hash), VeerAbi.GUE_PORT_DEFAULT, gue, false);
+      ip = Packets.ipv4(Ipv4Header.of(SELF4, p4, Packets.PROTO_UDP), udp);
+    } else {
+      udp = Packets.udp(SELF6, primary, FlowHash.udpSourcePort(hash), VeerAbi.GUE_PORT_DEFAULT, gue, false);
+      ip = Packets.ipv6(SELF6, (Inet6Address) primary, Packets.PROTO_UDP, 64, FlowHash.flowLabel(hash), udp);
+    }
+    return Packets.ethernet(PacketLab.macOf(primary), PacketLab.LAB_MAC, vlanTci, Frames.etherType(primary), ip);
+  }
+
+  static long hashOf(InetAddress client, int port) {
+    return HASH.hash(client, port, HashFields.SOURCE_IP_AND_PORT);
+  }
+
+  @Test
+  void ipv4SynIsEncapsulatedInGueTowardsTheRowsHops() {
+    byte[] inner = syn(CLIENT4, 40000, VIP4, 80);
+    TestRunResult r = run(frame(inner), DirectorVerdict.DIR_ENCAP_GUE);
+    assertThat(r.retval()).isEqualTo(XDP_TX);
+    assertThat(r.packetOut()).isEqualTo(expectedGue(inner, TABLE4, hashOf(CLIENT4, 40000), -1));
+  }
+
+  @Test
+  void midFlowPacketCarriesThreeHopsAndInnerBytesUntouched() {
+    byte[] inner = ack(CLIENT4, 40001, VIP4, 80, "GET / HTTP/1.1\r\n\r\n");
+    TestRunResult r = run(frame(inner), DirectorVerdict.DIR_ENCAP_GUE);
+    byte[] expected = expectedGue(inner, TABLE4, hashOf(CLIENT4, 40001), -1);
+    assertThat(r.packetOut()).isEqualTo(expected);
+    // GUE hlen 3 words: private header + two further hops; inner packet at the end, unchanged.
+    assertThat(r.packetOut()[14 + 20 + 8] & 0x1f).isEqualTo(3);
+    assertThat(Arrays.copyOfRange(r.packetOut(), r.packetOut().length - inner.length, r.packetOut().length))
+        .isEqualTo(inner);
+  }
+
+  @Test
+  void sourcePortOfTheOuterUdpHeaderFollowsTheFlowHash() {
+    for (int port = 1024; port < 1064; port++) {
+      byte[] out = run(frame(syn(CLIENT4, port, VIP4, 80)), DirectorVerdict.DIR_ENCAP_GUE).packetOut();
+      int sport = ((out[34] & 0xff) << 8) | (out[35] & 0xff);
+      assertThat(sport).isEqualTo(FlowHash.udpSourcePort(hashOf(CLIENT4, port))).isBetween(0xc000, 0xffff);
+    }
+  }
+
+  @Test
+  void vlanTaggedFrameKeepsItsTag() {
+    byte[] inner = syn(CLIENT4, 40002, VIP4, 80);
+    byte[] tagged = Packets.ethernet(PacketLab.LAB_MAC, Frames.ROUTER_MAC, 42, Packets.ETHERTYPE_IPV4, inner);
+    TestRunResult r = run(tagged, DirectorVerdict.DIR_ENCAP_GUE);
+    assertThat(r.packetOut()).isEqualTo(expectedGue(inner, TABLE4, hashOf(CLIENT4, 40002), 42));
+  }
+
+  @Test
+  void ipv6VipWithIpv6ProxiesUsesIpv6OuterHeaderAndVeerHopType() {
+    byte[] inner = syn(CLIENT6, 40003, VIP6, 80);
+    TestRunResult r = run(frame(inner), DirectorVerdict.DIR_ENCAP_GUE);
+    assertThat(r.retval()).isEqualTo(XDP_TX);
+    assertThat(r.packetOut()).isEqualTo(expectedGue(inner, TABLE6, hashOf(CLIENT6, 40003), -1));
+    int privType = ((r.packetOut()[14 + 40 + 8 + 4] & 0xff) << 8) | (r.packetOut()[14 + 40 + 8 + 5] & 0xff);
+    assertThat(privType).isEqualTo(VeerAbi.GUE_TYPE_IPV6_HOPS);
+  }
+
+  @Test
+  void ipv6ClientThroughIpv4ProxiesIsGueProtocol41() {
+    byte[] inner = ack(CLIENT6, 40004, VIP6, 443, "x");
+    TestRunResult r = run(frame(inner), DirectorVerdict.DIR_ENCAP_GUE);
+    assertThat(r.packetOut()).isEqualTo(expectedGue(inner, TABLE4, hashOf(CLIENT6, 40004), -1));
+    assertThat(r.packetOut()[14 + 20 + 8 + 1]).isEqualTo((byte) Packets.PROTO_IPV6);
+  }
+
+  @Test
+  void ipipServiceSendsPlainIpInIpToThePrimaryOnly() {
+    byte[] inner = Packets.ipv4(CLIENT4, VIP4, Packets.PROTO_UDP,
+        Packets.udp(CLIENT4, VIP4, 5353, 53, "query".getBytes(), true));
+    TestRunResult r = run(frame(inner), DirectorVerdict.DIR_ENCAP_IPIP);
+    InetAddress primary = TABLE4.hops(FlowHash.row(hashOf(CLIENT4, 5353), ROW_BITS)).getFirst();
+    byte[] expected = Packets.ethernet(PacketLab.macOf(primary), PacketLab.LAB_MAC, Packets.ETHERTYPE_IPV4,
+        Packets.ipv4(Ipv4Header.of(SELF4, (Inet4Address) primary, Packets.PROTO_IPIP), inner));
+    assertThat(r.packetOut()).isEqualTo(expected);
+  }
+
+  @Test
+  void ip6ip6ServiceSendsPlainIpv6InIpv6() {
+    byte[] inner = Packets.ipv6(CLIENT6, VIP6, Packets.PROTO_UDP,
+        Packets.udp(CLIENT6, VIP6, 5353, 53, "query".getBytes(), true));
+    long hash = hashOf(CLIENT6, 5353);
+    TestRunResult r = run(frame(inner), DirectorVerdict.DIR_ENCAP_IPIP);
+    InetAddress primary = TABLE6.hops(FlowHash.row(hash, ROW_BITS)).getFirst();
+    byte[] expected = Packets.ethernet(PacketLab.macOf(primary), PacketLab.LAB_MAC, Packets.ETHERTYPE_IPV6,
+        Packets.ipv6(SELF6, (Inet6Address) primary, Packets.PROTO_IPV6, 64, FlowHash.flowLabel(hash), inner));
+    assertThat(r.packetOut()).isEqualTo(expected);
+  }
+
+  @Test
+  void sourceIpOnlyHashingIgnoresThePort() {
+    long hash = HASH.hash(CLIENT4, 0, HashFields.SOURCE_IP);
+    for (int port : new int[] {1, 999, 40000, 65535}) {
+      byte[] inner = syn(CLIENT4, port, VIP4, 8080);
+      TestRunResult r = run(frame(inner), DirectorVerdict.DIR_ENCAP_GUE);
+      assertThat(r.packetOut()).isEqualTo(expectedGue(inner, TABLE4, hash, -1));
+    }
+  }
+
+  @Test
+  void icmpFragmentationNeededIsSteeredLikeTheFlowItQuotes() {
+    // The proxy's reply VIP:80 -> client:40005 was too big somewhere; the router tells the VIP.
+    byte[] quoted = Arrays.copyOf(ack(VIP4, 80, CLIENT4, 40005, "reply"), 28);
+    InetAddress router = PEERS4.getFirst();
+    byte[] icmp = Packets.ipv4(Ipv4Header.of((Inet4Address) router, VIP4, Packets.PROTO_ICMP),
+        Packets.icmp(router, VIP4, 3, 4, 1400, quoted));
+    TestRunResult r = run(frame(icmp), DirectorVerdict.DIR_ENCAP_ICMP);
+    assertThat(r.packetOut()).isEqualTo(expectedGue(icmp, TABLE4, hashOf(CLIENT4, 40005), -1));
+  }
+
+  @Test
+  void icmpv6PacketTooBigIsSteeredLikeTheFlowItQuotes() {
+    byte[] quoted = Arrays.copyOf(ack(VIP6, 80, CLIENT6, 40006, "reply"), 48);
+    InetAddress router = PEERS6.getFirst();
+    byte[] icmp = Packets.ipv6((Inet6Address) router, VIP6, Packets.PROTO_ICMPV6,
+        Packets.icmp(router, VIP6, 2, 0, 1280, quoted));
+    TestRunResult r = run(frame(icmp), DirectorVerdict.DIR_ENCAP_ICMP);
+    assertThat(r.packetOut()).isEqualTo(expectedGue(icmp, TABLE6, hashOf(CLIENT6, 40006), -1));
+  }
+
+  @Test
+  void otherIcmpToAVipIsPassed() {
+    byte[] echo = Packets.ipv4(CLIENT4, VIP4, Packets.PROTO_ICMP, Packets.icmp(CLIENT4, VIP4, 8, 0, 1, new byte[8]));
+    TestRunResult r = run(frame(echo), DirectorVerdict.DIR_PASS_NOT_SERVICE);
+    assertThat(r.retval()).isEqualTo(XDP_PASS);
+    assertThat(r.packetOut()).isEqualTo(frame(echo));
+  }
+
+  @Test
+  void ipv4OptionsAreCarriedInsideUnchanged() {
+    byte[] options = {(byte) 0x94, 4, 0, 0}; // router alert
+    byte[] inner = Packets.ipv4(Ipv4Header.of(CLIENT4, VIP4, Packets.PROTO_TCP).withOptions(options),
+        Packets.tcp(CLIENT4, VIP4, 40007, 80, Packets.TCP_SYN, 1, 0, new byte[0]));
+    TestRunResult r = run(frame(inner), DirectorVerdict.DIR_ENCAP_GUE);
+    assertThat(r.packetOut()).isEqualTo(expectedGue(inner, TABLE4, hashOf(CLIENT4, 40007), -1));
+  }
+
+  @Test
+  void ipv6ExtensionHeadersAreWalkedUpToFour() {
+    byte[] tcp = Packets.tcp(CLIENT6, VIP6, 40008, 80, Packets.TCP_SYN, 1, 0, new byte[0]);
+    byte[] payload = Packets.ipv6Extension(60, Packets.ipv6Extension(Packets.PROTO_TCP, tcp));
+    byte[] inner = Packets.ipv6(CLIENT6, VIP6, 0, payload); // hop-by-hop, destination options, TCP
+    TestRunResult r = run(frame(inner), DirectorVerdict.DIR_ENCAP_GUE);
+    assertThat(r.packetOut()).isEqualTo(expectedGue(inner, TABLE6, hashOf(CLIENT6, 40008), -1));
+
+    byte[] deep = tcp;
+    int next = Packets.PROTO_TCP;
+    for (int i = 0; i < 5; i++) {
+      deep = Packets.ipv6Extension(next, deep);
+      next = 60;
+    }
+    byte[] tooDeep = Packets.ipv6(CLIENT6, VIP6, 60, deep);
+    assertThat(run(frame(tooDeep), DirectorVerdict.DIR_DROP_IPV6_EXT).retval()).isEqualTo(XDP_DROP);
+  }
+
+  @Test
+  void fragmentsToAVipAreDroppedAndOthersPassed() {
+    byte[] tcp = Packets.tcp(CLIENT4, VIP4, 40009, 80, Packets.TCP_ACK, 1, 1, new byte[16]);
+    byte[] first = Packets.ipv4(Ipv4Header.of(CLIENT4, VIP4, Packets.PROTO_TCP).withFlagsAndOffset(Packets.IPV4_MF), tcp);
+    byte[] later = Packets.ipv4(Ipv4Header.of(CLIENT4, VIP4, Packets.PROTO_TCP).withFlagsAndOffset(5), tcp);
+    assertThat(run(frame(first), DirectorVerdict.DIR_DROP_FRAGMENT).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(frame(later), DirectorVerdict.DIR_DROP_FRAGMENT).retval()).isEqualTo(XDP_DROP);
+
+    byte[] elsewhere = Packets.ipv4(Ipv4Header.of(CLIENT4, SELF4, Packets.PROTO_TCP).withFlagsAndOffset(5), tcp);
+    assertThat(run(frame(elsewhere), DirectorVerdict.DIR_PASS_NOT_SERVICE).retval()).isEqualTo(XDP_PASS);
+
+    byte[] fragHeader = {6, 0, 0, 1, 0, 0, 0, 7};
+    byte[] v6frag = Packets.ipv6(CLIENT6, VIP6, 44, Bytes.concat(fragHeader, new byte[24]));
+    assertThat(run(frame(v6frag), DirectorVerdict.DIR_DROP_FRAGMENT).retval()).isEqualTo(XDP_DROP);
+  }
+
+  @Test
+  void nonServiceTrafficIsPassedUntouched() {
+    byte[] otherPort = syn(CLIENT4, 40010, VIP4, 22);
+    byte[] otherHost = syn(CLIENT4, 40010, SELF4, 80);
+    byte[] otherProto = Packets.ipv4(CLIENT4, VIP4, 47, new byte[20]);
+    for (byte[] ip : List.of(otherPort, otherHost, otherProto)) {
+      TestRunResult r = run(frame(ip), DirectorVerdict.DIR_PASS_NOT_SERVICE);
+      assertThat(r.retval()).isEqualTo(XDP_PASS);
+      assertThat(r.packetOut()).isEqualTo(frame(ip));
+    }
+  }
+
+  @Test
+  void arpIsPassed() {
+    byte[] arp = Packets.ethernet(PacketLab.LAB_MAC, Frames.ROUTER_MAC, Packets.ETHERTYPE_ARP, new byte[28]);
+    TestRunResult r = run(arp, DirectorVerdict.DIR_PASS_NOT_IP);
+    assertThat(r.retval()).isEqualTo(XDP_PASS);
+    assertThat(r.packetOut()).isEqualTo(arp);
+  }
+
+  @Test
+  void truncatedAtEveryHeaderBoundaryIsDroppedAsMalformed() {
+    byte[] v4 = frame(ack(CLIENT4, 40011, VIP4, 80, "data"));
+    byte[] v6 = frame(ack(CLIENT6, 40011, VIP6, 80, "data"));
+    byte[] tagged = Packets.ethernet(PacketLab.LAB_MAC, Frames.ROUTER_MAC, 7, Packets.ETHERTYPE_IPV4,
+        ack(CLIENT4, 40011, VIP4, 80, "data"));
+    // Ethernet, IPv4/IPv6 header, ports, TCP header, payload boundaries and one byte either side.
+    for (int len : new int[] {14, 15, 33, 34, 35, 37, 38, 53, 54, 57}) {
+      assertThat(run(Arrays.copyOf(v4, len), DirectorVerdict.DIR_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+    }
+    for (int len : new int[] {14, 15, 53, 54, 55, 58, 73, 74, 77}) {
+      assertThat(run(Arrays.copyOf(v6, len), DirectorVerdict.DIR_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+    }
+    for (int len : new int[] {14, 17, 18, 19, 37, 38, 41}) {
+      assertThat(run(Arrays.copyOf(tagged, len), DirectorVerdict.DIR_DROP_MALFORMED).retval())
+          .isEqualTo(XDP_DROP);
+    }
+  }
+
+  @Test
+  void inconsistentIpv4HeadersAreMalformed() {
+    byte[] good = syn(CLIENT4, 40012, VIP4, 80);
+    byte[] badIhl = good.clone();
+    badIhl[0] = 0x44;
+    byte[] badVersion = good.clone();
+    badVersion[0] = 0x55;
+    byte[] longerThanFrame = good.clone();
+    longerThanFrame[3] = (byte) (good.length + 1);
+    for (byte[] ip : List.of(badIhl, badVersion, longerThanFrame)) {
+      assertThat(run(frame(ip), DirectorVerdict.DIR_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+    }
+  }
+
+  @Test
+  void emptyUdpPayloadIsForwarded() {
+    byte[] inner = Packets.ipv4(CLIENT4, VIP4, Packets.PROTO_UDP, Packets.udp(CLIENT4, VIP4, 7000, 53, new byte[0], true));
+    assertThat(run(frame(inner), DirectorVerdict.DIR_ENCAP_IPIP).retval()).isEqualTo(XDP_TX);
+  }
+
+  @Test
+  void packetThatWouldExceedTheMtuOnceEncapsulatedIsDropped() {
+    int payload = PacketLab.MTU - 40; // inner packet exactly MTU-sized
+    byte[] full = ack(CLIENT4, 40013, VIP4, 80, "x".repeat(payload));
+    assertThat(full.length).isEqualTo(PacketLab.MTU);
+    TestRunResult r = run(frame(full), DirectorVerdict.DIR_DROP_TOO_BIG);
+    assertThat(r.retval()).isEqualTo(XDP_DROP);
+    byte[] fits = ack(CLIENT4, 40013, VIP4, 80, "x".repeat(payload - 44));
+    assertThat(run(frame(fits), DirectorVerdict.DIR_ENCAP_GUE).retval()).isEqualTo(XDP_TX);
+  }
+
+  @Test
+  void missingNeighbourRouteBackendTableAndSourceEachHaveTheirVerdict() {
+    assertThat(run(frame(syn(CLIENT4, 1, VIP4, 81)), DirectorVerdict.DIR_DROP_NO_NEIGH).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(frame(syn(CLIENT4, 1, VIP4, 82)), DirectorVerdict.DIR_DROP_NO_ROUTE).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(frame(syn(CLIENT4, 1, VIP4, 83)), DirectorVerdict.DIR_DROP_NO_BACKEND).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(frame(syn(CLIENT4, 1, VIP4, 84)), DirectorVerdict.DIR_DROP_NO_TABLE).retval()).isEqualTo(XDP_DROP);
+    director.program().configure(new DirectorConfig(KEY, java.util.Optional.of(SELF4), java.util.Optional.empty(),
+        VeerAbi.GUE_PORT_DEFAULT));
+    try {
+      run(frame(syn(CLIENT6, 1, VIP6, 80)), DirectorVerdict.DIR_DROP_NO_SOURCE);
+    } finally {
+      director.program().configure(DirectorConfig.of(KEY, SELF4, SELF6));
+    }
+  }
+
+  @Test
+  void serviceCountersCountPacketsBytesAndDrops() {
+    int slot = director.entry(WEB4).orElseThrow().statsSlot();
+    var before = director.program().serviceStats(slot);
+    byte[] f = frame(syn(CLIENT4, 40014, VIP4, 80));
+    run(f, DirectorVerdict.DIR_ENCAP_GUE);
+    run(f, DirectorVerdict.DIR_ENCAP_GUE);
+    var after = director.program().serviceStats(slot);
+    assertThat(after.packets() - before.packets()).isEqualTo(2);
+    assertThat(after.bytes() - before.bytes()).isEqualTo(2L * f.length);
+    int unresolvedSlot = director.entry(UNRESOLVED).orElseThrow().statsSlot();
+    long drops = director.program().serviceStats(unresolvedSlot).drops();
+    run(frame(syn(CLIENT4, 1, VIP4, 81)), DirectorVerdict.DIR_DROP_NO_NEIGH);
+    assertThat(director.program().serviceStats(unresolvedSlot).drops()).isEqualTo(drops + 1);
+  }
+
+  @Test
+  void newTableVersionsTakeEffectWholeIncludingARowCountChange() {
+    ServiceKey key = ServiceKey.tcp(VIP4, 9000);
+    byte[] inner = syn(CLIENT4, 40015, VIP4, 9000);
+    long hash = hashOf(CLIENT4, 40015);
+    try {
+      HopTable first = Tables.allActive(PEERS4.subList(0, 2), ROW_BITS, 2);
+      director.apply(key, ServiceOptions.DEFAULT, first);
+      assertThat(run(frame(inner), DirectorVerdict.DIR_ENCAP_GUE).packetOut())
+          .isEqualTo(expectedGue(inner, first, hash, -1));
+      int slot = director.entry(key).orElseThrow().tableSlot();
+
+      HopTable second = Tables.allActive(ImmutableList.of(PEERS4.get(3)), ROW_BITS, 1);
+      director.apply(key, ServiceOptions.DEFAULT, second);
+      assertThat(director.entry(key).orElseThrow().tableSlot()).isEqualTo(slot);
+      assertThat(run(frame(inner), DirectorVerdict.DIR_ENCAP_GUE).packetOut())
+          .isEqualTo(expectedGue(inner, second, hash, -1));
+
+      HopTable bigger = Tables.allActive(PEERS4, 16, 2);
+      director.apply(key, ServiceOptions.DEFAULT, bigger);
+      assertThat(director.entry(key).orElseThrow().tableSlot()).isNotEqualTo(slot);
+      assertThat(run(frame(inner), DirectorVerdict.DIR_ENCAP_GUE).packetOut())
+          .isEqualTo(expectedGue(inner, bigger, hash, -1));
+    } finally {
+      director.remove(key);
+    }
+    assertThat(run(frame(inner), DirectorVerdict.DIR_PASS_NOT_SERVICE).retval()).isEqualTo(XDP_PASS);
+  }
+
+  @Test
+  void servicesAreListedWithoutVipMarkers() {
+    Map<ServiceKey, ServiceEntry> services = director.program().services();
+    assertThat(services).containsKeys(WEB4, WEB6, DNS_IPIP, STICKY);
+    assertThat(services.keySet()).allMatch(k -> k.protocol() != 0);
+  }
+}

@@ -1,0 +1,299 @@
+package dev.veer.testbed.packet;
+
+import static dev.veer.testbed.lab.PacketLab.CLIENT4;
+import static dev.veer.testbed.lab.PacketLab.CLIENT6;
+import static dev.veer.testbed.lab.PacketLab.PEERS4;
+import static dev.veer.testbed.lab.PacketLab.PEERS6;
+import static dev.veer.testbed.lab.PacketLab.SELF4;
+import static dev.veer.testbed.lab.PacketLab.SELF6;
+import static dev.veer.testbed.lab.PacketLab.VIP4;
+import static dev.veer.testbed.lab.PacketLab.VIP6;
+import static dev.veer.testbed.packet.Frames.XDP_DROP;
+import static dev.veer.testbed.packet.Frames.XDP_PASS;
+import static dev.veer.testbed.packet.Frames.XDP_TX;
+import static dev.veer.testbed.packet.Frames.ack;
+import static dev.veer.testbed.packet.Frames.syn;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.veer.bpf.TestRunResult;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import dev.veer.bpf.packet.Ipv4Header;
+import dev.veer.bpf.packet.MacAddress;
+import dev.veer.bpf.packet.Packets;
+import dev.veer.proxy.dataplane.ProxyDataplane;
+import dev.veer.testbed.lab.PacketLab;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every verdict of the proxy program through BPF_PROG_TEST_RUN in the lab
+ * namespace: decapsulation, socket lookups against real sockets, second-chance
+ * forwarding and every malformed or unauthorised input.
+ */
+class ProxyPacketTest {
+  static final int SPORT = 0xc123;
+  /** The proxy under test answers for this address; the outer destination of what it receives. */
+  static final Inet4Address ME4 = PEERS4.get(2);
+  static final Inet6Address ME6 = PEERS6.get(2);
+  static final Inet4Address OUTSIDER4 = PEERS4.get(3);
+  static final Inet6Address OUTSIDER6 = PEERS6.get(3);
+
+  static PacketLab lab;
+  static ProxyDataplane proxy;
+  static ServerSocketChannel listener;
+  static SocketChannel client4;
+  static SocketChannel client6;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    lab = PacketLab.create("veer-pkt-prx-" + ProcessHandle.current().pid());
+    proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT);
+    proxy.setPeers(Set.of(SELF4, SELF6, PEERS4.get(0), PEERS4.get(1), ME4, PEERS6.get(0), PEERS6.get(1), ME6));
+    // Real established connections in the lab namespace, for the socket-lookup verdict.
+    listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(8000)));
+    client4 = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(SELF4, 0)));
+    client4.connect(new InetSocketAddress(VIP4, 8000));
+    listener.accept();
+    client6 = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(SELF6, 0)));
+    client6.connect(new InetSocketAddress(VIP6, 8000));
+    listener.accept();
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    for (AutoCloseable c : new AutoCloseable[] {client4, client6, listener, proxy, lab}) {
+      if (c != null) {
+        c.close();
+      }
+    }
+  }
+
+  static TestRunResult run(byte[] frame, ProxyVerdict expected) {
+    EnumMap<ProxyVerdict, Long> before = proxy.verdicts();
+    TestRunResult result = lab.run(proxy.program().program(), frame);
+    EnumMap<ProxyVerdict, Long> after = proxy.verdicts();
+    for (ProxyVerdict v : ProxyVerdict.values()) {
+      assertThat(after.get(v) - before.get(v)).as("counter %s", v).isEqualTo(v == expected ? 1 : 0);
+    }
+    return result;
+  }
+
+  /** GUE as a director (or a forwarding proxy) sends it. */
+  static byte[] gueFrame(MacAddress dstMac, MacAddress srcMac, InetAddress from, InetAddress to, int nextHop,
+      List<? extends InetAddress> hops, byte[] inner) {
+    byte[] gue = Packets.gue(Packets.gueProtocol(inner), nextHop, hops, inner);
+    byte[] udp = Packets.udp(from, to, SPORT, VeerAbi.GUE_PORT_DEFAULT, gue, false);
+    byte[] ip = from instanceof Inet4Address f4
+        ? Packets.ipv4(Ipv4Header.of(f4, (Inet4Address) to, Packets.PROTO_UDP), udp)
+        : Packets.ipv6((Inet6Address) from, (Inet6Address) to, Packets.PROTO_UDP, udp);
+    return Packets.ethernet(dstMac, srcMac, Frames.etherType(from), ip);
+  }
+
+  static byte[] fromDirector(InetAddress from, InetAddress to, int nextHop, List<? extends InetAddress> hops,
+      byte[] inner) {
+    return gueFrame(PacketLab.LAB_MAC, Frames.ROUTER_MAC, from, to, nextHop, hops, inner);
+  }
+
+  static byte[] delivered(byte[] inner) {
+    return Packets.ethernet(PacketLab.LAB_MAC, Frames.ROUTER_MAC, Frames.etherType(inner[0] >> 4 == 4 ? VIP4 : VIP6),
+        inner);
+  }
+
+  static int port(SocketChannel ch) throws Exception {
+    return ((InetSocketAddress) ch.getLocalAddress()).getPort();
+  }
+
+  @Test
+  void synIsDeliveredWithTheOuterHeadersStripped() {
+    byte[] inner = syn(CLIENT4, 40000, VIP4, 80);
+    TestRunResult r = run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), inner), ProxyVerdict.PRX_DELIVER_SYN);
+    assertThat(r.retval()).isEqualTo(XDP_PASS);
+    assertThat(r.packetOut()).isEqualTo(delivered(inner));
+  }
+
+  @Test
+  void packetOfAnEstablishedLocalConnectionIsDelivered() throws Exception {
+    byte[] inner4 = ack(SELF4, port(client4), VIP4, 8000, "more");
+    TestRunResult r = run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), inner4), ProxyVerdict.PRX_DELIVER_SOCKET);
+    assertThat(r.packetOut()).isEqualTo(delivered(inner4));
+    byte[] inner6 = ack(SELF6, port(client6), VIP6, 8000, "more");
+    r = run(fromDirector(SELF6, ME6, 0, List.of(PEERS6.get(0)), inner6), ProxyVerdict.PRX_DELIVER_SOCKET);
+    assertThat(r.packetOut()).isEqualTo(delivered(inner6));
+  }
+
+  @Test
+  void unknownFlowIsForwardedToTheNextHopSecondChance() {
+    byte[] inner = ack(CLIENT4, 40001, VIP4, 80, "data");
+    List<Inet4Address> hops = List.of(PEERS4.get(0), PEERS4.get(1));
+    TestRunResult r = run(fromDirector(SELF4, ME4, 0, hops, inner), ProxyVerdict.PRX_FORWARD);
+    assertThat(r.retval()).isEqualTo(XDP_TX);
+    // Outer source becomes this proxy (the old destination), destination the next hop, index advanced.
+    assertThat(r.packetOut()).isEqualTo(
+        gueFrame(PacketLab.macOf(PEERS4.get(0)), PacketLab.LAB_MAC, ME4, PEERS4.get(0), 1, hops, inner));
+
+    // Second hop of the list, as the next proxy would do.
+    r = run(fromDirector(ME4, PEERS4.get(0), 1, hops, inner), ProxyVerdict.PRX_FORWARD);
+    assertThat(r.packetOut()).isEqualTo(
+        gueFrame(PacketLab.macOf(PEERS4.get(1)), PacketLab.LAB_MAC, PEERS4.get(0), PEERS4.get(1), 2, hops, inner));
+  }
+
+  @Test
+  void ackToAListeningPortWithoutConnectionOrCookieIsForwarded() {
+    byte[] inner = ack(CLIENT4, 40002, VIP4, 8000, "");
+    run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(1)), inner), ProxyVerdict.PRX_FORWARD);
+  }
+
+  @Test
+  void ipv6UnknownFlowIsForwardedOverIpv6Hops() {
+    byte[] inner = ack(CLIENT6, 40003, VIP6, 80, "data");
+    List<Inet6Address> hops = List.of(PEERS6.get(1));
+    TestRunResult r = run(fromDirector(SELF6, ME6, 0, hops, inner), ProxyVerdict.PRX_FORWARD);
+    assertThat(r.retval()).isEqualTo(XDP_TX);
+    assertThat(r.packetOut()).isEqualTo(
+        gueFrame(PacketLab.macOf(PEERS6.get(1)), PacketLab.LAB_MAC, ME6, PEERS6.get(1), 1, hops, inner));
+  }
+
+  @Test
+  void lastHopDeliversSoTheKernelCanAnswerWithReset() {
+    byte[] inner = ack(CLIENT4, 40004, VIP4, 80, "late");
+    TestRunResult r = run(fromDirector(SELF4, ME4, 1, List.of(PEERS4.get(0)), inner), ProxyVerdict.PRX_DELIVER_LAST_HOP);
+    assertThat(r.packetOut()).isEqualTo(delivered(inner));
+    byte[] noHops = ack(CLIENT6, 40004, VIP6, 80, "late");
+    r = run(fromDirector(SELF6, ME6, 0, List.of(), noHops), ProxyVerdict.PRX_DELIVER_LAST_HOP);
+    assertThat(r.packetOut()).isEqualTo(delivered(noHops));
+  }
+
+  @Test
+  void innerUdpAndIcmpAreDelivered() {
+    byte[] udp = Packets.ipv4(CLIENT4, VIP4, Packets.PROTO_UDP, Packets.udp(CLIENT4, VIP4, 5000, 53, new byte[0], true));
+    assertThat(run(fromDirector(SELF4, ME4, 0, List.of(), udp), ProxyVerdict.PRX_DELIVER_NOT_TCP).packetOut())
+        .isEqualTo(delivered(udp));
+    byte[] icmp = Packets.ipv6(CLIENT6, VIP6, Packets.PROTO_ICMPV6, Packets.icmp(CLIENT6, VIP6, 128, 0, 0, new byte[4]));
+    assertThat(run(fromDirector(SELF4, ME4, 0, List.of(), icmp), ProxyVerdict.PRX_DELIVER_NOT_TCP).packetOut())
+        .isEqualTo(delivered(icmp));
+  }
+
+  @Test
+  void vlanTagSurvivesDecapsulation() {
+    byte[] inner = syn(CLIENT4, 40005, VIP4, 80);
+    byte[] gue = Packets.gue(Packets.PROTO_IPIP, 0, List.of(), inner);
+    byte[] ip = Packets.ipv4(Ipv4Header.of(SELF4, ME4, Packets.PROTO_UDP),
+        Packets.udp(SELF4, ME4, SPORT, VeerAbi.GUE_PORT_DEFAULT, gue, false));
+    byte[] tagged = Packets.ethernet(PacketLab.LAB_MAC, Frames.ROUTER_MAC, 9, Packets.ETHERTYPE_IPV4, ip);
+    TestRunResult r = run(tagged, ProxyVerdict.PRX_DELIVER_SYN);
+    assertThat(r.packetOut())
+        .isEqualTo(Packets.ethernet(PacketLab.LAB_MAC, Frames.ROUTER_MAC, 9, Packets.ETHERTYPE_IPV4, inner));
+  }
+
+  @Test
+  void gueFromOutsideTheAllowListIsDropped() {
+    byte[] inner = syn(CLIENT4, 40006, VIP4, 80);
+    assertThat(run(fromDirector(OUTSIDER4, ME4, 0, List.of(), inner), ProxyVerdict.PRX_DROP_NOT_ALLOWED).retval())
+        .isEqualTo(XDP_DROP);
+    assertThat(run(fromDirector(OUTSIDER6, ME6, 0, List.of(), inner), ProxyVerdict.PRX_DROP_NOT_ALLOWED).retval())
+        .isEqualTo(XDP_DROP);
+  }
+
+  @Test
+  void hopOutsideTheAllowListIsNeverForwardedTo() {
+    byte[] inner = ack(CLIENT4, 40007, VIP4, 80, "x");
+    assertThat(run(fromDirector(SELF4, ME4, 0, List.of(OUTSIDER4), inner), ProxyVerdict.PRX_DROP_HOP_NOT_ALLOWED)
+        .retval()).isEqualTo(XDP_DROP);
+    assertThat(run(fromDirector(SELF6, ME6, 0, List.of(OUTSIDER6), ack(CLIENT6, 1, VIP6, 80, "x")),
+        ProxyVerdict.PRX_DROP_HOP_NOT_ALLOWED).retval()).isEqualTo(XDP_DROP);
+  }
+
+  /** A valid GUE frame with one byte of the GUE header (offset from the GUE start) replaced. */
+  static byte[] withGueByte(int offset, int value) {
+    byte[] f = fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), ack(CLIENT4, 40008, VIP4, 80, "x"));
+    f[14 + 20 + 8 + offset] = (byte) value;
+    return f;
+  }
+
+  @Test
+  void wrongGueVersionControlBitProtocolTypeLengthAndHopsEachHaveTheirVerdict() {
+    assertThat(run(withGueByte(0, 0x40 | 2), ProxyVerdict.PRX_DROP_GUE_VERSION).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(withGueByte(0, 0x20 | 2), ProxyVerdict.PRX_DROP_GUE_VERSION).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(withGueByte(1, 17), ProxyVerdict.PRX_DROP_GUE_PROTO).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(withGueByte(4, 0x7f), ProxyVerdict.PRX_DROP_GUE_TYPE).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(withGueByte(0, 3), ProxyVerdict.PRX_DROP_GUE_LENGTH).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(withGueByte(0, 0), ProxyVerdict.PRX_DROP_GUE_LENGTH).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(withGueByte(7, 4), ProxyVerdict.PRX_DROP_GUE_HOPS).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(withGueByte(6, 2), ProxyVerdict.PRX_DROP_GUE_HOPS).retval()).isEqualTo(XDP_DROP);
+    // IPv4 hop type inside an IPv6 outer header.
+    byte[] v6 = fromDirector(SELF6, ME6, 0, List.of(PEERS6.get(0)), syn(CLIENT6, 1, VIP6, 80));
+    v6[14 + 40 + 8 + 4] = 0;
+    v6[14 + 40 + 8 + 5] = 0;
+    assertThat(run(v6, ProxyVerdict.PRX_DROP_GUE_TYPE).retval()).isEqualTo(XDP_DROP);
+  }
+
+  @Test
+  void innerPacketDisagreeingWithGueProtocolIsMalformed() {
+    byte[] f = withGueByte(1, Packets.PROTO_IPV6); // says IPv6, carries IPv4
+    assertThat(run(f, ProxyVerdict.PRX_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+  }
+
+  @Test
+  void udpLengthDisagreeingWithIpLengthIsMalformed() {
+    byte[] f = fromDirector(SELF4, ME4, 0, List.of(), syn(CLIENT4, 1, VIP4, 80));
+    f[14 + 20 + 5] += 1;
+    assertThat(run(f, ProxyVerdict.PRX_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+  }
+
+  @Test
+  void firstFragmentOfGueIsDropped() {
+    byte[] gue = Packets.gue(Packets.PROTO_IPIP, 0, List.of(), syn(CLIENT4, 1, VIP4, 80));
+    byte[] ip = Packets.ipv4(Ipv4Header.of(SELF4, ME4, Packets.PROTO_UDP).withFlagsAndOffset(Packets.IPV4_MF),
+        Packets.udp(SELF4, ME4, SPORT, VeerAbi.GUE_PORT_DEFAULT, gue, false));
+    assertThat(run(Frames.frame(ip), ProxyVerdict.PRX_DROP_FRAGMENT).retval()).isEqualTo(XDP_DROP);
+  }
+
+  @Test
+  void everythingElseIsTheHostsAndPassedUntouched() {
+    byte[] dns = Frames.frame(Packets.ipv4(CLIENT4, ME4, Packets.PROTO_UDP,
+        Packets.udp(CLIENT4, ME4, 5000, 53, new byte[12], true)));
+    byte[] ssh = Frames.frame(syn(CLIENT6, 1, ME6, 22));
+    byte[] arp = Packets.ethernet(PacketLab.LAB_MAC, Frames.ROUTER_MAC, Packets.ETHERTYPE_ARP, new byte[28]);
+    byte[] laterFragment = Frames.frame(Packets.ipv4(
+        Ipv4Header.of(CLIENT4, ME4, Packets.PROTO_UDP).withFlagsAndOffset(100), new byte[40]));
+    for (byte[] f : List.of(dns, ssh, arp, laterFragment)) {
+      TestRunResult r = run(f, ProxyVerdict.PRX_PASS_NOT_GUE);
+      assertThat(r.retval()).isEqualTo(XDP_PASS);
+      assertThat(r.packetOut()).isEqualTo(f);
+    }
+  }
+
+  @Test
+  void truncatedAtEveryHeaderBoundaryIsDroppedAsMalformed() {
+    byte[] f4 = fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), ack(CLIENT4, 40009, VIP4, 80, "data"));
+    // Ethernet 14, outer IPv4 34, UDP 42, GUE 46, private data 50, hop 54, inner IPv4 74, TCP 94, payload 98.
+    for (int len : new int[] {14, 20, 33, 34, 41, 42, 45, 46, 49, 50, 53, 54, 60, 73, 74, 80, 93, 94, 97}) {
+      assertThat(run(Arrays.copyOf(f4, len), ProxyVerdict.PRX_DROP_MALFORMED).retval()).as("length %s", len)
+          .isEqualTo(XDP_DROP);
+    }
+    byte[] f6 = fromDirector(SELF6, ME6, 0, List.of(PEERS6.get(0)), ack(CLIENT6, 40009, VIP6, 80, "data"));
+    for (int len : new int[] {14, 53, 54, 61, 62, 66, 70, 86, 100, 126, 137}) {
+      assertThat(run(Arrays.copyOf(f6, len), ProxyVerdict.PRX_DROP_MALFORMED).retval()).as("length %s", len)
+          .isEqualTo(XDP_DROP);
+    }
+  }
+
+  @Test
+  void truncatedInnerPacketWithConsistentOuterLengthsIsMalformed() {
+    byte[] inner = Arrays.copyOf(ack(CLIENT4, 40010, VIP4, 80, "data"), 30); // IPv4 header + 10 bytes of TCP
+    byte[] f = fromDirector(SELF4, ME4, 0, List.of(), inner);
+    assertThat(run(f, ProxyVerdict.PRX_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+  }
+}
