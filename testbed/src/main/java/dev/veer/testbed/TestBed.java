@@ -4,6 +4,9 @@ import static com.google.common.base.Preconditions.checkArgument;
 
 import com.google.common.collect.ImmutableList;
 import com.google.common.net.InetAddresses;
+import dev.veer.bpf.BpfObject;
+import dev.veer.bpf.LoadOptions;
+import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.dataplane.DirectorConfig;
@@ -36,8 +39,8 @@ import org.slf4j.LoggerFactory;
  * Every link is a routed /30 (and /64) to the router, so director → proxy and
  * proxy → proxy (second chance) traffic crosses the router like it would cross
  * a fabric. Directors and proxies run Veer's XDP programs natively on their
- * veth; the router side of those links has GRO on so that it accepts XDP_TX
- * frames. Closing the bed deletes every namespace it made, which removes all
+ * veth; the router side of those links runs an XDP_PASS program so that it
+ * accepts their XDP_TX frames. Closing the bed deletes every namespace it made, which removes all
  * interfaces and detaches all programs.
  */
 public final class TestBed implements AutoCloseable {
@@ -56,6 +59,8 @@ public final class TestBed implements AutoCloseable {
   private final List<Director> directors = new ArrayList<>();
   private final List<Proxy> proxies = new ArrayList<>();
   private final byte[] hashKey = new byte[16];
+  private final BpfObject passProgram;
+  private final List<XdpAttachment> routerAttachments = new ArrayList<>();
 
   /** A director host: its namespace, addresses and data plane. */
   public record Director(int id, Namespace ns, Inet4Address address4, Inet6Address address6,
@@ -72,6 +77,7 @@ public final class TestBed implements AutoCloseable {
   private TestBed(String prefix) {
     this.prefix = prefix;
     new SecureRandom().nextBytes(hashKey);
+    this.passProgram = BpfObject.load("/bpf/pass.o", LoadOptions.DEFAULT);
     this.router = namespace("router");
     this.client = namespace("client");
   }
@@ -178,8 +184,9 @@ public final class TestBed implements AutoCloseable {
     ns.exec("ip", "-6", "route", "add", "default", "via", router6);
     ns.sysctl("net.ipv4.conf.all.rp_filter", "0");
     ns.sysctl("net.ipv4.conf.eth0.rp_filter", "0");
-    // The router side takes XDP_TX frames from this host only with GRO on.
-    router.exec("ethtool", "-K", routerIf, "gro", "on");
+    // A veth hands XDP_TX frames only to a peer that runs XDP itself.
+    routerAttachments.add(XdpAttachment.attach(passProgram.program("veer_pass"), router.handle(), routerIf,
+        XdpMode.NATIVE));
     // Resolve the router's MAC now: the XDP programs read it from the neighbour table.
     ns.exec("ping", "-c", "1", "-W", "2", router4);
     ns.exec("ping", "-6", "-c", "1", "-W", "2", router6);
@@ -241,12 +248,15 @@ public final class TestBed implements AutoCloseable {
     for (Director d : directors) {
       d.dataplane().close();
     }
+    routerAttachments.forEach(XdpAttachment::close);
+    routerAttachments.clear();
     proxies.clear();
     directors.clear();
     for (Namespace ns : namespaces.reversed()) {
       ns.close();
     }
     namespaces.clear();
+    passProgram.close();
   }
 
   @SuppressWarnings("unchecked")

@@ -143,7 +143,13 @@ public final class Packets {
    * IPv6 hops Veer's type {@link VeerAbi#GUE_TYPE_IPV6_HOPS}.
    */
   public static byte[] gue(int innerProtocol, int nextHop, List<? extends InetAddress> hops, byte[] inner) {
-    int hopLen = hops.isEmpty() || hops.getFirst() instanceof Inet4Address ? 4 : 16;
+    return gue(innerProtocol, nextHop, hops, !hops.isEmpty() && hops.getFirst() instanceof Inet6Address, inner);
+  }
+
+  /** As above, for an empty hop list too: the hop type follows the outer header's family. */
+  public static byte[] gue(int innerProtocol, int nextHop, List<? extends InetAddress> hops, boolean ipv6Hops,
+      byte[] inner) {
+    int hopLen = ipv6Hops ? 16 : 4;
     int type = hopLen == 4 ? VeerAbi.GUE_TYPE_IPV4_HOPS : VeerAbi.GUE_TYPE_IPV6_HOPS;
     int privLen = VeerAbi.GUE_PRIV_LEN + hops.size() * hopLen;
     ByteBuffer b = ByteBuffer.allocate(VeerAbi.GUE_HEADER_LEN + privLen + inner.length);

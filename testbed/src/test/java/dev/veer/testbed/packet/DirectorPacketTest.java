@@ -116,7 +116,8 @@ class DirectorPacketTest {
   static byte[] expectedGue(byte[] innerIp, HopTable table, long hash, int vlanTci) {
     List<InetAddress> hops = table.hops(FlowHash.row(hash, table.rowBits()));
     InetAddress primary = hops.getFirst();
-    byte[] gue = Packets.gue(Packets.gueProtocol(innerIp), 0, hops.subList(1, hops.size()), innerIp);
+    byte[] gue = Packets.gue(Packets.gueProtocol(innerIp), 0, hops.subList(1, hops.size()),
+        primary instanceof Inet6Address, innerIp);
     byte[] udp;
     byte[] ip;
     if (primary instanceof Inet4Address p4) {

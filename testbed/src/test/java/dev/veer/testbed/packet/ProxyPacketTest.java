@@ -93,7 +93,7 @@ class ProxyPacketTest {
   /** GUE as a director (or a forwarding proxy) sends it. */
   static byte[] gueFrame(MacAddress dstMac, MacAddress srcMac, InetAddress from, InetAddress to, int nextHop,
       List<? extends InetAddress> hops, byte[] inner) {
-    byte[] gue = Packets.gue(Packets.gueProtocol(inner), nextHop, hops, inner);
+    byte[] gue = Packets.gue(Packets.gueProtocol(inner), nextHop, hops, from instanceof Inet6Address, inner);
     byte[] udp = Packets.udp(from, to, SPORT, VeerAbi.GUE_PORT_DEFAULT, gue, false);
     byte[] ip = from instanceof Inet4Address f4
         ? Packets.ipv4(Ipv4Header.of(f4, (Inet4Address) to, Packets.PROTO_UDP), udp)

@@ -243,7 +243,7 @@ class RandomPacketTest {
         ? Packets.ip(client, vip, Packets.PROTO_UDP, Packets.udp(client, vip, 1, 53, new byte[8], true))
         : Packets.ip(client, vip, Packets.PROTO_TCP,
             Packets.tcp(client, vip, random.nextInt(65536), 80, flags, 1, 2, new byte[random.nextInt(32)]));
-    byte[] gue = Packets.gue(Packets.gueProtocol(inner), random.nextInt(hopCount + 1), hops, inner);
+    byte[] gue = Packets.gue(Packets.gueProtocol(inner), random.nextInt(hopCount + 1), hops, v6, inner);
     int dport = random.nextInt(8) == 0 ? random.nextInt(65536) : VeerAbi.GUE_PORT_DEFAULT;
     byte[] udp = Packets.udp(from, to, 0xc000 + random.nextInt(0x4000), dport, gue, false);
     return wrap(random, Packets.ip(from, to, Packets.PROTO_UDP, udp));
