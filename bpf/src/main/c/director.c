@@ -18,6 +18,7 @@
 #include "veer_maps.h"
 #include "veer_parse.h"
 #include "veer_siphash.h"
+#include "veer_nexthop.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -280,13 +281,13 @@ static __always_inline int parse(struct flow *f, void *data, void *data_end)
 
 /* The hops of a row that share the primary's address family. */
 struct hops {
-	const struct veer_backend *backend[VEER_MAX_HOPS];
+	struct veer_backend *backend[VEER_MAX_HOPS];
 	__u32 count;
 };
 
 static __always_inline int resolve_hops(const struct veer_row *row, struct hops *hops)
 {
-	const struct veer_backend *b;
+	struct veer_backend *b;
 	__u32 index;
 	int i;
 
@@ -425,7 +426,6 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 
 	fib.ifindex = ctx->ingress_ifindex;
 	fib.l4_protocol = outer_protocol(f, &e);
-	fib.tot_len = tot_len;
 	if (e.outer_family == VEER_FAMILY_IPV4) {
 		if (!*(__u32 *)cfg->src4)
 			return VEER_DIR_DROP_NO_SOURCE;
@@ -439,7 +439,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 		__builtin_memcpy(fib.ipv6_src, cfg->src6, 16);
 		__builtin_memcpy(fib.ipv6_dst, hops.backend[0]->addr, 16);
 	}
-	rc = fib_verdict(bpf_fib_lookup(ctx, &fib, sizeof(fib), 0));
+	rc = fib_verdict(veer_nexthop(ctx, &hops.backend[0]->nexthop, &fib, tot_len));
 	if (rc != VEER_FLOW_FOUND)
 		return rc;
 

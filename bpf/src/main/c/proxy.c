@@ -17,6 +17,7 @@
 
 #include "veer_maps.h"
 #include "veer_parse.h"
+#include "veer_nexthop.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -30,7 +31,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VEER_MAX_ALLOWED);
 	__type(key, struct veer_peer_key);
-	__type(value, __u8);
+	__type(value, struct veer_nexthop);
 } allowed SEC(".maps");
 
 struct {
@@ -67,7 +68,8 @@ static __always_inline void count_verdict(__u32 verdict)
 		*n += 1;
 }
 
-static __always_inline int is_allowed(const void *addr, __u8 family)
+/* The allow-list entry of a peer (its cached next hop), or NULL. */
+static __always_inline struct veer_nexthop *allowed_peer(const void *addr, __u8 family)
 {
 	struct veer_peer_key key = { .family = family };
 
@@ -75,7 +77,7 @@ static __always_inline int is_allowed(const void *addr, __u8 family)
 		__builtin_memcpy(key.addr, addr, 4);
 	else
 		__builtin_memcpy(key.addr, addr, 16);
-	return bpf_map_lookup_elem(&allowed, &key) != NULL;
+	return bpf_map_lookup_elem(&allowed, &key);
 }
 
 /* Finds the UDP header of a packet for the GUE port and checks its sender. */
@@ -101,7 +103,7 @@ static __always_inline int parse_outer(void *data, void *data_end, struct tunnel
 			return VEER_PRX_DROP_MALFORMED;
 		if (udp->dest != gue_port)
 			return VEER_PRX_PASS_NOT_GUE;
-		if (!is_allowed(&ip->saddr, VEER_FAMILY_IPV4))
+		if (!allowed_peer(&ip->saddr, VEER_FAMILY_IPV4))
 			return VEER_PRX_DROP_NOT_ALLOWED;
 		if (ip->frag_off & bpf_htons(VEER_IP_MF))
 			return VEER_PRX_DROP_FRAGMENT;
@@ -122,7 +124,7 @@ static __always_inline int parse_outer(void *data, void *data_end, struct tunnel
 			return VEER_PRX_DROP_MALFORMED;
 		if (udp->dest != gue_port)
 			return VEER_PRX_PASS_NOT_GUE;
-		if (!is_allowed(&ip6->saddr, VEER_FAMILY_IPV6))
+		if (!allowed_peer(&ip6->saddr, VEER_FAMILY_IPV6))
 			return VEER_PRX_DROP_NOT_ALLOWED;
 		if (udp->len != ip6->payload_len)
 			return VEER_PRX_DROP_MALFORMED;
@@ -261,6 +263,7 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 	__u8 *priv = data + (t->udp_off & 0x7f) + sizeof(struct udphdr) + VEER_GUE_HEADER_LEN;
 	__u8 *hop = priv + VEER_GUE_PRIV_LEN + (t->next_hop & 3) * t->hop_len;
 	struct bpf_fib_lookup fib = {};
+	struct veer_nexthop *next;
 	struct ethhdr *eth = data;
 	int rc;
 
@@ -275,13 +278,13 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 			return VEER_PRX_DROP_MALFORMED;
 		if (ip->ihl != 5)	/* directors send no options */
 			return VEER_PRX_DROP_MALFORMED;
-		if (!is_allowed(hop, VEER_FAMILY_IPV4))
+		next = allowed_peer(hop, VEER_FAMILY_IPV4);
+		if (!next)
 			return VEER_PRX_DROP_HOP_NOT_ALLOWED;
 		fib.family = AF_INET;
-		fib.tot_len = bpf_ntohs(ip->tot_len);
 		fib.ipv4_src = ip->daddr;
 		__builtin_memcpy(&fib.ipv4_dst, hop, 4);
-		rc = fib_verdict(bpf_fib_lookup(ctx, &fib, sizeof(fib), 0));
+		rc = fib_verdict(veer_nexthop(ctx, next, &fib, bpf_ntohs(ip->tot_len)));
 		if (rc != VEER_NEXT)
 			return rc;
 		ip->saddr = ip->daddr;
@@ -294,13 +297,13 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 
 		if ((void *)(udp + 1) > data_end || (void *)(hop + 16) > data_end)
 			return VEER_PRX_DROP_MALFORMED;
-		if (!is_allowed(hop, VEER_FAMILY_IPV6))
+		next = allowed_peer(hop, VEER_FAMILY_IPV6);
+		if (!next)
 			return VEER_PRX_DROP_HOP_NOT_ALLOWED;
 		fib.family = AF_INET6;
-		fib.tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		__builtin_memcpy(fib.ipv6_src, &ip6->daddr, 16);
 		__builtin_memcpy(fib.ipv6_dst, hop, 16);
-		rc = fib_verdict(bpf_fib_lookup(ctx, &fib, sizeof(fib), 0));
+		rc = fib_verdict(veer_nexthop(ctx, next, &fib, sizeof(*ip6) + bpf_ntohs(ip6->payload_len)));
 		if (rc != VEER_NEXT)
 			return rc;
 		__builtin_memcpy(&ip6->saddr, fib.ipv6_src, 16);

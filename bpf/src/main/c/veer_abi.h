@@ -31,7 +31,8 @@
 	X(GUE_PRIV_LEN, 4)           /* type, next hop index, hop count */     \
 	X(OUTER_TTL, 64)                                                      \
 	X(UDP_SPORT_BASE, 0xc000)    /* outer UDP source ports 49152..65535 */ \
-	X(UDP_SPORT_MASK, 0x3fff)
+	X(UDP_SPORT_MASK, 0x3fff)                                             \
+	X(NEXTHOP_TTL_JIFFIES, 100)  /* FIB answers are reused for 0.1-1 s (HZ 1000-100) */
 
 /*
  * Director verdicts. One per-CPU counter each. Every packet gets exactly one.

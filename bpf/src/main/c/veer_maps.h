@@ -40,11 +40,23 @@ struct veer_row {
 	__u16 hop[VEER_MAX_HOPS];
 };
 
-/* backends: index -> address. Index 0 is never used. 20 bytes. */
+/* The kernel's answer for the way to an address (see veer_nexthop.h). Zero
+ * means "not asked yet"; the data plane fills it in. 32 bytes. */
+struct veer_nexthop {
+	__u64 expires;		/* jiffies after which to ask the kernel again */
+	__u32 ifindex;
+	__u32 mtu;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u32 reserved;
+};
+
+/* backends: index -> address. Index 0 is never used. 56 bytes. */
 struct veer_backend {
+	struct veer_nexthop nexthop;
 	__u8 addr[16];
 	__u8 family;
-	__u8 reserved[3];
+	__u8 reserved[7];
 };
 
 /* Director configuration, a single entry. 40 bytes. */
@@ -64,7 +76,8 @@ struct veer_service_stats {
 	__u64 drops;		/* matched the service but dropped */
 };
 
-/* Proxy allow-list key: directors and proxies that may send GUE. 20 bytes. */
+/* Proxy allow-list key: directors and proxies that may send GUE, and be
+ * forwarded to; the value is the next hop towards them. 20 bytes. */
 struct veer_peer_key {
 	__u8 addr[16];
 	__u8 family;

@@ -102,13 +102,20 @@ public final class DirectorProgram implements AutoCloseable {
     return out.buildKeepingLast();
   }
 
-  static final int BACKEND_SIZE = 20;
+  /** struct veer_backend: the cached next hop (32 bytes), then address and family. */
+  static final int BACKEND_SIZE = 56;
+  private static final int BACKEND_ADDRESS = MapLayouts.NEXTHOP_SIZE;
+  private static final int BACKEND_FAMILY = BACKEND_ADDRESS + 16;
 
-  /** Writes a backend address. Never rewrite an index a live table still names. */
+  /**
+   * Writes a backend address with an empty next-hop cache, which the data
+   * plane fills from the kernel's FIB. Never rewrite an index a live table
+   * still names.
+   */
   public void putBackend(int index, InetAddress address) {
     checkArgument(index > 0 && index < VeerAbi.MAX_BACKENDS, "backend index must be 1..%s, got %s",
         VeerAbi.MAX_BACKENDS - 1, index);
-    byte[] value = ByteBuffer.allocate(BACKEND_SIZE).put(IpFamily.toMapBytes(address))
+    byte[] value = ByteBuffer.allocate(BACKEND_SIZE).position(BACKEND_ADDRESS).put(IpFamily.toMapBytes(address))
         .put((byte) IpFamily.of(address).code()).array();
     backends.update(MapLayouts.u32(index), value);
   }
@@ -119,10 +126,10 @@ public final class DirectorProgram implements AutoCloseable {
 
   public Optional<InetAddress> backend(int index) {
     byte[] value = backends.lookup(MapLayouts.u32(index)).orElseThrow();
-    if (value[16] == 0) {
+    if (value[BACKEND_FAMILY] == 0) {
       return Optional.empty();
     }
-    return Optional.of(IpFamily.ofCode(value[16]).fromMapBytes(value, 0));
+    return Optional.of(IpFamily.ofCode(value[BACKEND_FAMILY]).fromMapBytes(value, BACKEND_ADDRESS));
   }
 
   /**

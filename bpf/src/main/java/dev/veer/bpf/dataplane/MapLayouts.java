@@ -6,6 +6,9 @@ import java.nio.ByteOrder;
 
 /** Byte-level helpers shared by the map codecs. */
 final class MapLayouts {
+  /** struct veer_nexthop: filled in by the data plane, zero when written from here. */
+  static final int NEXTHOP_SIZE = 32;
+
   private MapLayouts() {}
 
   /** Fails when a map's sizes disagree with the Java codec: veer_maps.h and Java drifted apart. */

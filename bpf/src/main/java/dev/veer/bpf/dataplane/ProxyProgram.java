@@ -32,7 +32,7 @@ public final class ProxyProgram implements AutoCloseable {
     this.allowed = object.map("allowed");
     this.config = object.map("config");
     this.verdicts = object.map("verdicts");
-    MapLayouts.check(allowed, PEER_KEY_SIZE, 1);
+    MapLayouts.check(allowed, PEER_KEY_SIZE, MapLayouts.NEXTHOP_SIZE);
     MapLayouts.check(config, 4, CONFIG_SIZE);
   }
 
@@ -65,9 +65,9 @@ public final class ProxyProgram implements AutoCloseable {
     configure(VeerAbi.GUE_PORT_DEFAULT);
   }
 
-  /** Lets a director or proxy send GUE to this proxy, and be forwarded to. */
+  /** Lets a director or proxy send GUE to this proxy, and be forwarded to (next hop not yet known). */
   public void allow(InetAddress peer) {
-    allowed.update(peerKey(peer), new byte[] {1});
+    allowed.update(peerKey(peer), new byte[MapLayouts.NEXTHOP_SIZE]);
   }
 
   public boolean disallow(InetAddress peer) {

@@ -1,0 +1,197 @@
+package dev.veer.testbed.bench;
+
+import dev.veer.bpf.BpfObject;
+import dev.veer.bpf.BpfProgram;
+import dev.veer.bpf.BpfSystem;
+import dev.veer.bpf.LoadOptions;
+import dev.veer.bpf.TestRunRequest;
+import dev.veer.bpf.TestRunResult;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
+import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import dev.veer.bpf.dataplane.DirectorConfig;
+import dev.veer.bpf.dataplane.ServiceKey;
+import dev.veer.bpf.dataplane.ServiceOptions;
+import dev.veer.bpf.packet.Ipv4Header;
+import dev.veer.bpf.packet.Packets;
+import dev.veer.director.dataplane.DirectorDataplane;
+import dev.veer.proxy.dataplane.ProxyDataplane;
+import dev.veer.testbed.Tables;
+import dev.veer.testbed.lab.PacketLab;
+import java.io.IOException;
+
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.LongSupplier;
+
+/**
+ * Data-plane benchmark, by the method of docs/benchmarks.md: BPF_PROG_TEST_RUN
+ * with one packet per call (repeat = 1), the kernel's own duration averaged
+ * over many calls, every program against the floor program (swap MACs,
+ * XDP_TX) measured in the same run, interleaved in rounds so that machine
+ * noise hits all of them alike. Each case proves by its verdict counter that
+ * every call took the path it claims to measure.
+ *
+ * <pre>./veer bench dataplane [--calls N] [--rounds R] [--out FILE]</pre>
+ */
+public final class DataplaneBenchmark {
+  private static final byte[] KEY = "veer-bench-key!!".getBytes();
+  private static final Inet4Address VIP = PacketLab.VIP4;
+  private static final Inet4Address CLIENT = PacketLab.CLIENT4;
+  private static final Inet4Address DIRECTOR = PacketLab.SELF4;
+  private static final Inet4Address ME = PacketLab.PEERS4.get(2);
+
+  /** One measured case: a program, a frame, and the counter that proves its path. */
+  private record Case(String name, BpfProgram program, byte[] frame, int expectedRetval, LongSupplier pathCounter,
+      double target) {}
+
+  private record Figure(Case c, double meanNs, double ratio, double roundMin, double roundMax) {}
+
+  public static void main(String[] args) throws Exception {
+    long calls = 1_000_000;
+    int rounds = 10;
+    Path out = null;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--calls" -> calls = Long.parseLong(args[++i]);
+        case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+        case "--out" -> out = Path.of(args[++i]);
+        default -> {
+          System.err.println("usage: ./veer bench dataplane [--calls N] [--rounds R] [--out FILE]");
+          System.exit(2);
+        }
+      }
+    }
+    BpfSystem.requireRoot();
+    String report = run(calls, rounds);
+    System.out.print(report);
+    if (out != null) {
+      Files.writeString(out, report);
+    }
+  }
+
+  static String run(long calls, int rounds) throws IOException {
+    try (PacketLab lab = PacketLab.create("veer-bench-" + ProcessHandle.current().pid());
+        BpfObject floor = BpfObject.load("/bpf/floor.o", LoadOptions.DEFAULT);
+        DirectorDataplane director = DirectorDataplane.detached(DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6));
+        ProxyDataplane proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT);
+        ServerSocketChannel listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(80)));
+        SocketChannel client = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)))) {
+      director.apply(ServiceKey.tcp(VIP, 80), ServiceOptions.DEFAULT,
+          Tables.allActive(PacketLab.PEERS4, 16, 2));
+      proxy.setPeers(new java.util.HashSet<>(List.<InetAddress>of(DIRECTOR, ME, PacketLab.PEERS4.get(0),
+          PacketLab.PEERS4.get(1))));
+      client.connect(new InetSocketAddress(VIP, 80));
+      listener.accept();
+      int clientPort = ((InetSocketAddress) client.getLocalAddress()).getPort();
+
+      byte[] syn = frame(tcp(CLIENT, 40000, Packets.TCP_SYN));
+      byte[] ack = frame(tcp(CLIENT, 40000, Packets.TCP_ACK));
+      byte[] gueSyn = gue(tcp(CLIENT, 40000, Packets.TCP_SYN));
+      byte[] gueEstablished = gue(tcp(DIRECTOR, clientPort, Packets.TCP_ACK));
+      byte[] gueUnknown = gue(tcp(CLIENT, 40001, Packets.TCP_ACK));
+
+      List<Case> cases = List.of(
+          new Case("floor: swap MACs, XDP_TX", floor.program("veer_floor"), syn, 3, () -> -1, 0),
+          new Case("director, SYN (GUE encapsulation)", director.program().program(), syn, 3,
+              () -> director.program().verdicts().get(DirectorVerdict.DIR_ENCAP_GUE), 1.8),
+          new Case("director, mid-flow ACK", director.program().program(), ack, 3,
+              () -> director.program().verdicts().get(DirectorVerdict.DIR_ENCAP_GUE), 1.8),
+          new Case("proxy deliver, SYN", proxy.program().program(), gueSyn, 2,
+              () -> proxy.verdicts().get(ProxyVerdict.PRX_DELIVER_SYN), 1.5),
+          new Case("proxy deliver, established (socket lookup)", proxy.program().program(), gueEstablished, 2,
+              () -> proxy.verdicts().get(ProxyVerdict.PRX_DELIVER_SOCKET), 2.0),
+          new Case("proxy second-chance forward", proxy.program().program(), gueUnknown, 3,
+              () -> proxy.verdicts().get(ProxyVerdict.PRX_FORWARD), 2.2));
+
+      long perRound = Math.max(1, calls / rounds);
+      double[][] roundMeans = new double[cases.size()][rounds];
+      for (int round = 0; round < rounds; round++) {
+        for (int c = 0; c < cases.size(); c++) {
+          Case k = cases.get(c);
+          long before = k.pathCounter().getAsLong();
+          roundMeans[c][round] = lab.call(() -> measure(lab, k, perRound));
+          long taken = k.pathCounter().getAsLong() - before;
+          if (before >= 0 && taken != perRound) {
+            throw new IllegalStateException(k.name() + ": " + taken + " of " + perRound
+                + " calls took the measured path");
+          }
+        }
+      }
+      List<Figure> figures = new ArrayList<>();
+      double floorMean = Arrays.stream(roundMeans[0]).average().orElseThrow();
+      for (int c = 0; c < cases.size(); c++) {
+        double mean = Arrays.stream(roundMeans[c]).average().orElseThrow();
+        double[] ratios = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+          ratios[r] = roundMeans[c][r] / roundMeans[0][r];
+        }
+        figures.add(new Figure(cases.get(c), mean, mean / floorMean, Arrays.stream(ratios).min().orElseThrow(),
+            Arrays.stream(ratios).max().orElseThrow()));
+      }
+      return format(figures, perRound * rounds, rounds, syn.length);
+    }
+  }
+
+  /** Mean kernel duration per call over {@code calls} single-packet runs. */
+  private static double measure(PacketLab lab, Case k, long calls) {
+    TestRunRequest request = lab.request(k.frame());
+    long total = 0;
+    for (long i = 0; i < calls; i++) {
+      TestRunResult r = k.program().testRun(request);
+      if (r.retval() != k.expectedRetval()) {
+        throw new IllegalStateException(k.name() + ": expected XDP action " + k.expectedRetval() + ", got "
+            + r.retval());
+      }
+      total += r.durationNs();
+    }
+    return (double) total / calls;
+  }
+
+  private static String format(List<Figure> figures, long calls, int rounds, int frameLength) {
+    StringBuilder sb = new StringBuilder();
+    sb.append(String.format(Locale.ROOT,
+        "Veer data-plane benchmark: BPF_PROG_TEST_RUN, 1 packet per call, %,d calls per case in %d interleaved"
+            + " rounds; %d-byte IPv4 TCP frames%n%n", calls, rounds, frameLength));
+    sb.append("| case | ns/packet | x floor | per-round x floor (min-max) | target | met |\n");
+    sb.append("|---|---|---|---|---|---|\n");
+    for (Figure f : figures) {
+      boolean isFloor = f.c().target() == 0;
+      sb.append(String.format(Locale.ROOT, "| %s | %.1f | %.2f | %s | %s | %s |%n", f.c().name(), f.meanNs(),
+          f.ratio(), isFloor ? "-" : String.format(Locale.ROOT, "%.2f-%.2f", f.roundMin(), f.roundMax()),
+          isFloor ? "-" : String.format(Locale.ROOT, "<= %.1f", f.c().target()),
+          isFloor ? "-" : f.ratio() <= f.c().target() ? "yes" : "NO"));
+    }
+    return sb.toString();
+  }
+
+  private static byte[] tcp(InetAddress src, int srcPort, int flags) {
+    return Packets.ipv4(Ipv4Header.of((Inet4Address) src, VIP, Packets.PROTO_TCP),
+        Packets.tcp(src, VIP, srcPort, 80, flags, 1, flags == Packets.TCP_SYN ? 0 : 1, new byte[0]));
+  }
+
+  private static byte[] frame(byte[] ip) {
+    // Padded to the 64-byte frame of the published figures.
+    return Arrays.copyOf(Packets.ethernet(PacketLab.LAB_MAC, PacketLab.CLIENT_MAC, Packets.ETHERTYPE_IPV4, ip), 64);
+  }
+
+  /** A director's output for a client packet: one further hop in the list. */
+  private static byte[] gue(byte[] inner) {
+    byte[] g = Packets.gue(Packets.PROTO_IPIP, 0, List.of(PacketLab.PEERS4.get(0)), inner);
+    byte[] ip = Packets.ipv4(Ipv4Header.of(DIRECTOR, ME, Packets.PROTO_UDP),
+        Packets.udp(DIRECTOR, ME, 0xc001, VeerAbi.GUE_PORT_DEFAULT, g, false));
+    return Packets.ethernet(PacketLab.LAB_MAC, PacketLab.CLIENT_MAC, Packets.ETHERTYPE_IPV4, ip);
+  }
+
+  private DataplaneBenchmark() {}
+
+}
