@@ -31,237 +31,237 @@ import org.slf4j.LoggerFactory;
  * verifier log of a rejected program. Not safe to close while other threads use it.
  */
 public final class BpfObject implements AutoCloseable {
-    private static final Logger LOG = LoggerFactory.getLogger(BpfObject.class);
-    /** sizeof(struct bpf_object_open_opts) in libbpf 1.1 on LP64. */
-    private static final long OPEN_OPTS_SIZE = 80;
+  private static final Logger LOG = LoggerFactory.getLogger(BpfObject.class);
+  /** sizeof(struct bpf_object_open_opts) in libbpf 1.1 on LP64. */
+  private static final long OPEN_OPTS_SIZE = 80;
 
-    private final String name;
-    private final MemorySegment handle;
-    /** Holds the ELF image and strings libbpf may refer to until the object is closed. */
-    private final Arena arena;
-    private final Map<String, BpfProgram> programs;
-    private final Map<Long, BpfMap> mapsByHandle;
-    private final List<String> mapNames;
-    private final AtomicBoolean closed = new AtomicBoolean();
+  private final String name;
+  private final MemorySegment handle;
+  /** Holds the ELF image and strings libbpf may refer to until the object is closed. */
+  private final Arena arena;
+  private final Map<String, BpfProgram> programs;
+  private final Map<Long, BpfMap> mapsByHandle;
+  private final List<String> mapNames;
+  private final AtomicBoolean closed = new AtomicBoolean();
 
-    // Programs and maps keep a reference to their owner only to check it is open.
-    @SuppressWarnings("this-escape")
-    private BpfObject(String name, MemorySegment handle, Arena arena) {
-        this.name = name;
-        this.handle = handle;
-        this.arena = arena;
-        var programsByName = new LinkedHashMap<String, BpfProgram>();
-        for (MemorySegment p = Libbpf.objectNextProgram(handle, MemorySegment.NULL); !p.equals(MemorySegment.NULL);
-                p = Libbpf.objectNextProgram(handle, p)) {
-            if (Libbpf.programFd(p) < 0) {
-                LOG.debug("{}: program {} was not loaded (autoload off)", name, Libbpf.programName(p));
-                continue;
-            }
-            BpfProgram program = BpfProgram.ofObject(this, p);
-            programsByName.put(program.name(), program);
-        }
-        var maps = new HashMap<Long, BpfMap>();
-        var names = new ArrayList<String>();
-        for (MemorySegment m = Libbpf.objectNextMap(handle, MemorySegment.NULL); !m.equals(MemorySegment.NULL);
-                m = Libbpf.objectNextMap(handle, m)) {
-            if (Libbpf.mapFd(m) < 0) {
-                LOG.debug("{}: map {} was not created", name, Libbpf.mapName(m));
-                continue;
-            }
-            BpfMap map = BpfMap.ofObject(this, m);
-            maps.put(m.address(), map);
-            names.add(map.name());
-        }
-        this.programs = Collections.unmodifiableMap(programsByName);
-        this.mapsByHandle = Map.copyOf(maps);
-        this.mapNames = List.copyOf(names);
+  // Programs and maps keep a reference to their owner only to check it is open.
+  @SuppressWarnings("this-escape")
+  private BpfObject(String name, MemorySegment handle, Arena arena) {
+    this.name = name;
+    this.handle = handle;
+    this.arena = arena;
+    var programsByName = new LinkedHashMap<String, BpfProgram>();
+    for (MemorySegment p = Libbpf.objectNextProgram(handle, MemorySegment.NULL); !p.equals(MemorySegment.NULL);
+        p = Libbpf.objectNextProgram(handle, p)) {
+      if (Libbpf.programFd(p) < 0) {
+        LOG.debug("{}: program {} was not loaded (autoload off)", name, Libbpf.programName(p));
+        continue;
+      }
+      BpfProgram program = BpfProgram.ofObject(this, p);
+      programsByName.put(program.name(), program);
     }
-
-    /** Loads a classpath resource such as {@code "/bpf/floor.o"} with default options. */
-    public static BpfObject load(String resource) {
-        return load(resource, LoadOptions.DEFAULT);
+    var maps = new HashMap<Long, BpfMap>();
+    var names = new ArrayList<String>();
+    for (MemorySegment m = Libbpf.objectNextMap(handle, MemorySegment.NULL); !m.equals(MemorySegment.NULL);
+        m = Libbpf.objectNextMap(handle, m)) {
+      if (Libbpf.mapFd(m) < 0) {
+        LOG.debug("{}: map {} was not created", name, Libbpf.mapName(m));
+        continue;
+      }
+      BpfMap map = BpfMap.ofObject(this, m);
+      maps.put(m.address(), map);
+      names.add(map.name());
     }
+    this.programs = Collections.unmodifiableMap(programsByName);
+    this.mapsByHandle = Map.copyOf(maps);
+    this.mapNames = List.copyOf(names);
+  }
 
-    /** Loads a classpath resource such as {@code "/bpf/floor.o"} (bpf_object__open_mem). */
-    public static BpfObject load(String resource, LoadOptions options) {
-        String absolute = resource.startsWith("/") ? resource : "/" + resource;
-        byte[] elf;
-        try (InputStream in = BpfObject.class.getResourceAsStream(absolute)) {
-            if (in == null) {
-                throw new IllegalArgumentException("no BPF object " + absolute + " on the classpath");
-            }
-            elf = in.readAllBytes();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + absolute, e);
-        }
-        String fileName = absolute.substring(absolute.lastIndexOf('/') + 1);
-        return open(fileName, "bpf_object__open_mem(" + absolute + ")", options, (arena, state, opts) -> {
-            MemorySegment image = arena.allocate(elf.length, 8);
-            MemorySegment.copy(elf, 0, image, JAVA_BYTE, 0, elf.length);
-            return Libbpf.objectOpenMem(state, image, opts);
+  /** Loads a classpath resource such as {@code "/bpf/floor.o"} with default options. */
+  public static BpfObject load(String resource) {
+    return load(resource, LoadOptions.DEFAULT);
+  }
+
+  /** Loads a classpath resource such as {@code "/bpf/floor.o"} (bpf_object__open_mem). */
+  public static BpfObject load(String resource, LoadOptions options) {
+    String absolute = resource.startsWith("/") ? resource : "/" + resource;
+    byte[] elf;
+    try (InputStream in = BpfObject.class.getResourceAsStream(absolute)) {
+      if (in == null) {
+        throw new IllegalArgumentException("no BPF object " + absolute + " on the classpath");
+      }
+      elf = in.readAllBytes();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + absolute, e);
+    }
+    String fileName = absolute.substring(absolute.lastIndexOf('/') + 1);
+    return open(fileName, "bpf_object__open_mem(" + absolute + ")", options, (arena, state, opts) -> {
+      MemorySegment image = arena.allocate(elf.length, 8);
+      MemorySegment.copy(elf, 0, image, JAVA_BYTE, 0, elf.length);
+      return Libbpf.objectOpenMem(state, image, opts);
+    });
+  }
+
+  /** Loads a BPF ELF file with default options. */
+  public static BpfObject load(Path file) {
+    return load(file, LoadOptions.DEFAULT);
+  }
+
+  /** Loads a BPF ELF file (bpf_object__open_file). */
+  public static BpfObject load(Path file, LoadOptions options) {
+    Path fileName = file.getFileName();
+    return open(fileName == null ? file.toString() : fileName.toString(),
+        "bpf_object__open_file(" + file + ")", options,
+        (arena, state, opts) -> Libbpf.objectOpenFile(state, arena.allocateFrom(file.toString()), opts));
+  }
+
+  /** The object's file name, e.g. {@code floor.o}. */
+  public String name() {
+    return name;
+  }
+
+  /** A program by its C function name. */
+  public BpfProgram program(String programName) {
+    ensureOpen();
+    BpfProgram program = programs.get(programName);
+    if (program == null) {
+      throw new NoSuchElementException(
+          name + " has no program '" + programName + "'; programs: " + programs.keySet());
+    }
+    return program;
+  }
+
+  /** A map by its name; global-data maps also by section name (".rodata", ".bss", ...). */
+  public BpfMap map(String mapName) {
+    ensureOpen();
+    MemorySegment m = Libbpf.objectFindMap(handle, mapName);
+    BpfMap map = m.equals(MemorySegment.NULL) ? null : mapsByHandle.get(m.address());
+    if (map == null) {
+      throw new NoSuchElementException(name + " has no map '" + mapName + "'; maps: " + mapNames);
+    }
+    return map;
+  }
+
+  public Set<String> programNames() {
+    return programs.keySet();
+  }
+
+  public List<String> mapNames() {
+    return mapNames;
+  }
+
+  /** Pins a program on a BPF filesystem so it outlives this object. */
+  public void pinProgram(String programName, Path path) {
+    program(programName).pin(path);
+  }
+
+  /** Unloads the object: its programs and maps go away unless pinned, attached or referenced. */
+  @Override
+  public void close() {
+    if (closed.compareAndSet(false, true)) {
+      Libbpf.objectClose(handle);
+      arena.close();
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "BpfObject[" + name + ", programs " + programs.keySet() + ", maps " + mapNames + "]";
+  }
+
+  void ensureOpen() {
+    if (closed.get()) {
+      throw new IllegalStateException("BPF object " + name + " is closed");
+    }
+  }
+
+  @FunctionalInterface
+  private interface Opener {
+    /** Returns the bpf_object or NULL with errno in {@code state}. */
+    MemorySegment open(Arena arena, MemorySegment state, MemorySegment opts);
+  }
+
+  private static BpfObject open(String fileName, String openOperation, LoadOptions options, Opener opener) {
+    Arena arena = Arena.ofShared();
+    try {
+      return LibbpfLog.capturing(capture -> {
+        // struct bpf_object_open_opts: sz, object_name, relaxed_maps, pin_root_path, ...
+        MemorySegment opts = arena.allocate(OPEN_OPTS_SIZE, 8);
+        opts.set(JAVA_LONG, 0, OPEN_OPTS_SIZE);
+        // libbpf names internal maps "<object>.rodata" etc. after the name up to the first dot.
+        int dot = fileName.indexOf('.');
+        opts.set(ADDRESS, 8, arena.allocateFrom(dot > 0 ? fileName.substring(0, dot) : fileName));
+        options.pinRoot().ifPresent(dir -> {
+          createDirectories(dir);
+          opts.set(ADDRESS, 24, arena.allocateFrom(dir.toString()));
         });
-    }
-
-    /** Loads a BPF ELF file with default options. */
-    public static BpfObject load(Path file) {
-        return load(file, LoadOptions.DEFAULT);
-    }
-
-    /** Loads a BPF ELF file (bpf_object__open_file). */
-    public static BpfObject load(Path file, LoadOptions options) {
-        Path fileName = file.getFileName();
-        return open(fileName == null ? file.toString() : fileName.toString(),
-                "bpf_object__open_file(" + file + ")", options,
-                (arena, state, opts) -> Libbpf.objectOpenFile(state, arena.allocateFrom(file.toString()), opts));
-    }
-
-    /** The object's file name, e.g. {@code floor.o}. */
-    public String name() {
-        return name;
-    }
-
-    /** A program by its C function name. */
-    public BpfProgram program(String programName) {
-        ensureOpen();
-        BpfProgram program = programs.get(programName);
-        if (program == null) {
-            throw new NoSuchElementException(
-                    name + " has no program '" + programName + "'; programs: " + programs.keySet());
+        MemorySegment state = Native.callState(arena);
+        MemorySegment object = opener.open(arena, state, opts);
+        if (object.equals(MemorySegment.NULL)) {
+          throw new BpfException(openOperation, Native.errno(state), capture.text());
         }
-        return program;
-    }
-
-    /** A map by its name; global-data maps also by section name (".rodata", ".bss", ...). */
-    public BpfMap map(String mapName) {
-        ensureOpen();
-        MemorySegment m = Libbpf.objectFindMap(handle, mapName);
-        BpfMap map = m.equals(MemorySegment.NULL) ? null : mapsByHandle.get(m.address());
-        if (map == null) {
-            throw new NoSuchElementException(name + " has no map '" + mapName + "'; maps: " + mapNames);
-        }
-        return map;
-    }
-
-    public Set<String> programNames() {
-        return programs.keySet();
-    }
-
-    public List<String> mapNames() {
-        return mapNames;
-    }
-
-    /** Pins a program on a BPF filesystem so it outlives this object. */
-    public void pinProgram(String programName, Path path) {
-        program(programName).pin(path);
-    }
-
-    /** Unloads the object: its programs and maps go away unless pinned, attached or referenced. */
-    @Override
-    public void close() {
-        if (closed.compareAndSet(false, true)) {
-            Libbpf.objectClose(handle);
-            arena.close();
-        }
-    }
-
-    @Override
-    public String toString() {
-        return "BpfObject[" + name + ", programs " + programs.keySet() + ", maps " + mapNames + "]";
-    }
-
-    void ensureOpen() {
-        if (closed.get()) {
-            throw new IllegalStateException("BPF object " + name + " is closed");
-        }
-    }
-
-    @FunctionalInterface
-    private interface Opener {
-        /** Returns the bpf_object or NULL with errno in {@code state}. */
-        MemorySegment open(Arena arena, MemorySegment state, MemorySegment opts);
-    }
-
-    private static BpfObject open(String fileName, String openOperation, LoadOptions options, Opener opener) {
-        Arena arena = Arena.ofShared();
         try {
-            return LibbpfLog.capturing(capture -> {
-                // struct bpf_object_open_opts: sz, object_name, relaxed_maps, pin_root_path, ...
-                MemorySegment opts = arena.allocate(OPEN_OPTS_SIZE, 8);
-                opts.set(JAVA_LONG, 0, OPEN_OPTS_SIZE);
-                // libbpf names internal maps "<object>.rodata" etc. after the name up to the first dot.
-                int dot = fileName.indexOf('.');
-                opts.set(ADDRESS, 8, arena.allocateFrom(dot > 0 ? fileName.substring(0, dot) : fileName));
-                options.pinRoot().ifPresent(dir -> {
-                    createDirectories(dir);
-                    opts.set(ADDRESS, 24, arena.allocateFrom(dir.toString()));
-                });
-                MemorySegment state = Native.callState(arena);
-                MemorySegment object = opener.open(arena, state, opts);
-                if (object.equals(MemorySegment.NULL)) {
-                    throw new BpfException(openOperation, Native.errno(state), capture.text());
-                }
-                try {
-                    prepare(object, fileName, options, arena);
-                    int err = Libbpf.objectLoad(object);
-                    if (err < 0) {
-                        throw new BpfException("bpf_object__load(" + fileName + ")", -err, capture.text());
-                    }
-                    return new BpfObject(fileName, object, arena);
-                } catch (RuntimeException e) {
-                    Libbpf.objectClose(object);
-                    throw e;
-                }
-            });
+          prepare(object, fileName, options, arena);
+          int err = Libbpf.objectLoad(object);
+          if (err < 0) {
+            throw new BpfException("bpf_object__load(" + fileName + ")", -err, capture.text());
+          }
+          return new BpfObject(fileName, object, arena);
         } catch (RuntimeException e) {
-            arena.close();
-            throw e;
+          Libbpf.objectClose(object);
+          throw e;
         }
+      });
+    } catch (RuntimeException e) {
+      arena.close();
+      throw e;
     }
+  }
 
-    /** Applies the options that must be set between open and load. */
-    private static void prepare(MemorySegment object, String fileName, LoadOptions options, Arena arena) {
-        options.maxEntries().forEach((mapName, entries) -> {
-            MemorySegment map = findUnloadedMap(object, fileName, mapName);
-            int err = Libbpf.mapSetMaxEntries(map, entries);
-            if (err < 0) {
-                throw new BpfException("bpf_map__set_max_entries(" + mapName + ", " + entries + ")", -err);
-            }
-        });
-        options.initialValues().forEach((mapName, value) -> {
-            MemorySegment map = findUnloadedMap(object, fileName, mapName);
-            int size = Libbpf.mapValueSize(map);
-            if (size != value.length) {
-                throw new IllegalArgumentException("initial value of map " + mapName + " in " + fileName
-                        + " must be " + size + " bytes, got " + value.length);
-            }
-            MemorySegment data = arena.allocate(Math.max(value.length, 1), 8);
-            MemorySegment.copy(value, 0, data, JAVA_BYTE, 0, value.length);
-            int err = Libbpf.mapSetInitialValue(map, data.asSlice(0, value.length));
-            if (err < 0) {
-                throw new BpfException("bpf_map__set_initial_value(" + mapName + ")", -err);
-            }
-        });
-    }
+  /** Applies the options that must be set between open and load. */
+  private static void prepare(MemorySegment object, String fileName, LoadOptions options, Arena arena) {
+    options.maxEntries().forEach((mapName, entries) -> {
+      MemorySegment map = findUnloadedMap(object, fileName, mapName);
+      int err = Libbpf.mapSetMaxEntries(map, entries);
+      if (err < 0) {
+        throw new BpfException("bpf_map__set_max_entries(" + mapName + ", " + entries + ")", -err);
+      }
+    });
+    options.initialValues().forEach((mapName, value) -> {
+      MemorySegment map = findUnloadedMap(object, fileName, mapName);
+      int size = Libbpf.mapValueSize(map);
+      if (size != value.length) {
+        throw new IllegalArgumentException("initial value of map " + mapName + " in " + fileName
+            + " must be " + size + " bytes, got " + value.length);
+      }
+      MemorySegment data = arena.allocate(Math.max(value.length, 1), 8);
+      MemorySegment.copy(value, 0, data, JAVA_BYTE, 0, value.length);
+      int err = Libbpf.mapSetInitialValue(map, data.asSlice(0, value.length));
+      if (err < 0) {
+        throw new BpfException("bpf_map__set_initial_value(" + mapName + ")", -err);
+      }
+    });
+  }
 
-    private static MemorySegment findUnloadedMap(MemorySegment object, String fileName, String mapName) {
-        MemorySegment map = Libbpf.objectFindMap(object, mapName);
-        if (map.equals(MemorySegment.NULL)) {
-            var names = new ArrayList<String>();
-            for (MemorySegment m = Libbpf.objectNextMap(object, MemorySegment.NULL); !m.equals(MemorySegment.NULL);
-                    m = Libbpf.objectNextMap(object, m)) {
-                names.add(Libbpf.mapName(m));
-            }
-            throw new IllegalArgumentException(
-                    "LoadOptions name map '" + mapName + "', which " + fileName + " does not have; maps: " + names);
-        }
-        return map;
+  private static MemorySegment findUnloadedMap(MemorySegment object, String fileName, String mapName) {
+    MemorySegment map = Libbpf.objectFindMap(object, mapName);
+    if (map.equals(MemorySegment.NULL)) {
+      var names = new ArrayList<String>();
+      for (MemorySegment m = Libbpf.objectNextMap(object, MemorySegment.NULL); !m.equals(MemorySegment.NULL);
+          m = Libbpf.objectNextMap(object, m)) {
+        names.add(Libbpf.mapName(m));
+      }
+      throw new IllegalArgumentException(
+          "LoadOptions name map '" + mapName + "', which " + fileName + " does not have; maps: " + names);
     }
+    return map;
+  }
 
-    private static void createDirectories(Path dir) {
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot create pin directory " + dir, e);
-        }
+  private static void createDirectories(Path dir) {
+    try {
+      Files.createDirectories(dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create pin directory " + dir, e);
     }
+  }
 }

@@ -8,93 +8,93 @@ import java.util.List;
 
 /** Checks that this process can use BPF at all, failing with an error that says what to do. */
 public final class BpfSystem {
-    private static final int CAP_NET_ADMIN = 12;
-    private static final int CAP_SYS_ADMIN = 21;
-    private static final int CAP_BPF = 39;
-    private static final Path BPFFS = Path.of("/sys/fs/bpf");
+  private static final int CAP_NET_ADMIN = 12;
+  private static final int CAP_SYS_ADMIN = 21;
+  private static final int CAP_BPF = 39;
+  private static final Path BPFFS = Path.of("/sys/fs/bpf");
 
-    private BpfSystem() {}
+  private BpfSystem() {}
 
-    /**
-     * Fails unless the process has CAP_BPF (or, on kernels before 5.8, CAP_SYS_ADMIN) and
-     * CAP_NET_ADMIN, which loading and attaching XDP programs need.
-     */
-    public static void requireRoot() {
-        String missing = missingPrivileges();
-        if (!missing.isEmpty()) {
-            throw new IllegalStateException(missing);
-        }
+  /**
+   * Fails unless the process has CAP_BPF (or, on kernels before 5.8, CAP_SYS_ADMIN) and
+   * CAP_NET_ADMIN, which loading and attaching XDP programs need.
+   */
+  public static void requireRoot() {
+    String missing = missingPrivileges();
+    if (!missing.isEmpty()) {
+      throw new IllegalStateException(missing);
     }
+  }
 
-    /**
-     * {@link #requireRoot()}, then checks that a BPF filesystem is mounted at /sys/fs/bpf and
-     * that the bpf() syscall works, by creating and closing a one-entry map.
-     */
-    public static void requireUsable() {
-        requireRoot();
-        if (!bpffsMounted()) {
-            throw new IllegalStateException("no BPF filesystem at " + BPFFS
-                    + "; mount one as root: mount -t bpf bpf " + BPFFS);
-        }
-        try (BpfMap probe = BpfMap.create(MapSpec.of(MapType.ARRAY, "veer_probe", 4, 4, 1))) {
-            probe.fd();
-        } catch (BpfException e) {
-            String hint = e.errno() == BpfException.EPERM
-                    ? "the bpf() syscall is denied although the capabilities are there: a seccomp filter or"
-                            + " container policy blocks it (run the container privileged)"
-                    : "the kernel's BPF support is missing or restricted";
-            throw new IllegalStateException(hint + ": " + e.getMessage(), e);
-        } catch (LinkageError e) {
-            // libbpf missing: the binding class failed to initialise.
-            Throwable cause = e.getCause() == null ? e : e.getCause();
-            throw new IllegalStateException("libbpf cannot be used: " + cause.getMessage(), e);
-        }
+  /**
+   * {@link #requireRoot()}, then checks that a BPF filesystem is mounted at /sys/fs/bpf and
+   * that the bpf() syscall works, by creating and closing a one-entry map.
+   */
+  public static void requireUsable() {
+    requireRoot();
+    if (!bpffsMounted()) {
+      throw new IllegalStateException("no BPF filesystem at " + BPFFS
+          + "; mount one as root: mount -t bpf bpf " + BPFFS);
     }
+    try (BpfMap probe = BpfMap.create(MapSpec.of(MapType.ARRAY, "veer_probe", 4, 4, 1))) {
+      probe.fd();
+    } catch (BpfException e) {
+      String hint = e.errno() == BpfException.EPERM
+          ? "the bpf() syscall is denied although the capabilities are there: a seccomp filter or"
+              + " container policy blocks it (run the container privileged)"
+          : "the kernel's BPF support is missing or restricted";
+      throw new IllegalStateException(hint + ": " + e.getMessage(), e);
+    } catch (LinkageError e) {
+      // libbpf missing: the binding class failed to initialise.
+      Throwable cause = e.getCause() == null ? e : e.getCause();
+      throw new IllegalStateException("libbpf cannot be used: " + cause.getMessage(), e);
+    }
+  }
 
-    /** Empty if the process has the capabilities, else the actionable complaint. */
-    static String missingPrivileges() {
-        long caps = effectiveCapabilities();
-        List<String> missing = new ArrayList<>();
-        if (!has(caps, CAP_BPF) && !has(caps, CAP_SYS_ADMIN)) {
-            missing.add("CAP_BPF");
-        }
-        if (!has(caps, CAP_NET_ADMIN)) {
-            missing.add("CAP_NET_ADMIN");
-        }
-        return missing.isEmpty() ? "" : "Veer's data plane needs root (CAP_BPF, CAP_NET_ADMIN); run as root"
-                + " (this process lacks " + String.join(", ", missing) + ")";
+  /** Empty if the process has the capabilities, else the actionable complaint. */
+  static String missingPrivileges() {
+    long caps = effectiveCapabilities();
+    List<String> missing = new ArrayList<>();
+    if (!has(caps, CAP_BPF) && !has(caps, CAP_SYS_ADMIN)) {
+      missing.add("CAP_BPF");
     }
+    if (!has(caps, CAP_NET_ADMIN)) {
+      missing.add("CAP_NET_ADMIN");
+    }
+    return missing.isEmpty() ? "" : "Veer's data plane needs root (CAP_BPF, CAP_NET_ADMIN); run as root"
+        + " (this process lacks " + String.join(", ", missing) + ")";
+  }
 
-    private static boolean has(long caps, int capability) {
-        return (caps & (1L << capability)) != 0;
-    }
+  private static boolean has(long caps, int capability) {
+    return (caps & (1L << capability)) != 0;
+  }
 
-    private static long effectiveCapabilities() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("CapEff:")) {
-                    return Long.parseUnsignedLong(line.substring("CapEff:".length()).strip(), 16);
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
-            throw new IllegalStateException("cannot read this process's capabilities from /proc/self/status", e);
+  private static long effectiveCapabilities() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (line.startsWith("CapEff:")) {
+          return Long.parseUnsignedLong(line.substring("CapEff:".length()).strip(), 16);
         }
-        throw new IllegalStateException("no CapEff line in /proc/self/status");
+      }
+    } catch (IOException | NumberFormatException e) {
+      throw new IllegalStateException("cannot read this process's capabilities from /proc/self/status", e);
     }
+    throw new IllegalStateException("no CapEff line in /proc/self/status");
+  }
 
-    /** The last mount on /sys/fs/bpf is the visible one (a sysfs may lie underneath). */
-    private static boolean bpffsMounted() {
-        try {
-            String type = null;
-            for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-                String[] fields = line.split(" ");
-                if (fields.length > 2 && fields[1].equals(BPFFS.toString())) {
-                    type = fields[2];
-                }
-            }
-            return "bpf".equals(type);
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot read /proc/self/mounts", e);
+  /** The last mount on /sys/fs/bpf is the visible one (a sysfs may lie underneath). */
+  private static boolean bpffsMounted() {
+    try {
+      String type = null;
+      for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
+        String[] fields = line.split(" ");
+        if (fields.length > 2 && fields[1].equals(BPFFS.toString())) {
+          type = fields[2];
         }
+      }
+      return "bpf".equals(type);
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot read /proc/self/mounts", e);
     }
+  }
 }

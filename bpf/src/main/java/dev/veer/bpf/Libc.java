@@ -12,86 +12,86 @@ import java.lang.invoke.MethodHandle;
 
 /** The few libc functions the library needs; the one place each is bound. */
 final class Libc {
-    static final int O_RDONLY = 0;
-    static final int O_CLOEXEC = 0x80000;
-    static final int CLONE_NEWNET = 0x40000000;
+  static final int O_RDONLY = 0;
+  static final int O_CLOEXEC = 0x80000;
+  static final int CLONE_NEWNET = 0x40000000;
 
-    private static final SymbolLookup LIBC = Native.LINKER.defaultLookup();
+  private static final SymbolLookup LIBC = Native.LINKER.defaultLookup();
 
-    private static final MethodHandle STRERROR =
-            Native.downcall(LIBC, "strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
-    private static final MethodHandle IF_NAMETOINDEX =
-            Native.downcall(LIBC, "if_nametoindex", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle OPEN =
-            Native.downcallWithErrno(LIBC, "open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle CLOSE =
-            Native.downcallWithErrno(LIBC, "close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle SETNS =
-            Native.downcallWithErrno(LIBC, "setns", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle VSNPRINTF = Native.downcall(LIBC, "vsnprintf",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
+  private static final MethodHandle STRERROR =
+      Native.downcall(LIBC, "strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+  private static final MethodHandle IF_NAMETOINDEX =
+      Native.downcall(LIBC, "if_nametoindex", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+  private static final MethodHandle OPEN =
+      Native.downcallWithErrno(LIBC, "open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle CLOSE =
+      Native.downcallWithErrno(LIBC, "close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+  private static final MethodHandle SETNS =
+      Native.downcallWithErrno(LIBC, "setns", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+  private static final MethodHandle VSNPRINTF = Native.downcall(LIBC, "vsnprintf",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
 
-    private Libc() {}
+  private Libc() {}
 
-    static String strerror(int errno) {
-        try {
-            return Native.string((MemorySegment) STRERROR.invokeExact(errno));
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
-        }
+  static String strerror(int errno) {
+    try {
+      return Native.string((MemorySegment) STRERROR.invokeExact(errno));
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
     }
+  }
 
-    /** The interface's index in the calling thread's network namespace, or 0 if there is none. */
-    static int ifNameToIndex(String ifname) {
-        try (Arena arena = Arena.ofConfined()) {
-            return (int) IF_NAMETOINDEX.invokeExact(arena.allocateFrom(ifname));
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
-        }
+  /** The interface's index in the calling thread's network namespace, or 0 if there is none. */
+  static int ifNameToIndex(String ifname) {
+    try (Arena arena = Arena.ofConfined()) {
+      return (int) IF_NAMETOINDEX.invokeExact(arena.allocateFrom(ifname));
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
     }
+  }
 
-    static int open(String path, int flags) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = Native.callState(arena);
-            int fd = (int) OPEN.invokeExact(state, arena.allocateFrom(path), flags);
-            if (fd < 0) {
-                throw new BpfException("open(" + path + ")", Native.errno(state));
-            }
-            return fd;
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
-        }
+  static int open(String path, int flags) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = Native.callState(arena);
+      int fd = (int) OPEN.invokeExact(state, arena.allocateFrom(path), flags);
+      if (fd < 0) {
+        throw new BpfException("open(" + path + ")", Native.errno(state));
+      }
+      return fd;
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
     }
+  }
 
-    static void close(int fd) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = Native.callState(arena);
-            if ((int) CLOSE.invokeExact(state, fd) < 0) {
-                throw new BpfException("close(" + fd + ")", Native.errno(state));
-            }
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
-        }
+  static void close(int fd) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = Native.callState(arena);
+      if ((int) CLOSE.invokeExact(state, fd) < 0) {
+        throw new BpfException("close(" + fd + ")", Native.errno(state));
+      }
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
     }
+  }
 
-    /** Moves the calling thread (only it) into the namespace {@code fd} refers to. */
-    static void setns(int fd, int nstype, String what) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = Native.callState(arena);
-            if ((int) SETNS.invokeExact(state, fd, nstype) < 0) {
-                throw new BpfException("setns(" + what + ")", Native.errno(state));
-            }
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
-        }
+  /** Moves the calling thread (only it) into the namespace {@code fd} refers to. */
+  static void setns(int fd, int nstype, String what) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = Native.callState(arena);
+      if ((int) SETNS.invokeExact(state, fd, nstype) < 0) {
+        throw new BpfException("setns(" + what + ")", Native.errno(state));
+      }
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
     }
+  }
 
-    /** Formats into {@code buffer}; returns the length the full text needs, as C's vsnprintf. */
-    static int vsnprintf(MemorySegment buffer, long size, MemorySegment format, MemorySegment vaList) {
-        try {
-            return (int) VSNPRINTF.invokeExact(buffer, size, format, vaList);
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
-        }
+  /** Formats into {@code buffer}; returns the length the full text needs, as C's vsnprintf. */
+  static int vsnprintf(MemorySegment buffer, long size, MemorySegment format, MemorySegment vaList) {
+    try {
+      return (int) VSNPRINTF.invokeExact(buffer, size, format, vaList);
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
     }
+  }
 }

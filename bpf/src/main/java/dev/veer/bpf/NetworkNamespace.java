@@ -16,142 +16,142 @@ import java.util.concurrent.CompletionException;
  * used, as they hop between carrier threads.
  */
 public final class NetworkNamespace {
-    private static final String NETNS_DIR = "/run/netns";
+  private static final String NETNS_DIR = "/run/netns";
 
-    private final String name;
-    private final Path path;
+  private final String name;
+  private final Path path;
 
-    private NetworkNamespace(String name, Path path) {
-        this.name = name;
-        this.path = path;
+  private NetworkNamespace(String name, Path path) {
+    this.name = name;
+    this.path = path;
+  }
+
+  /** The namespace {@code ip netns add <name>} created, /run/netns/&lt;name&gt;. */
+  public static NetworkNamespace named(String name) {
+    if (name.isEmpty() || name.contains("/") || name.equals(".") || name.equals("..")) {
+      throw new IllegalArgumentException("invalid network namespace name '" + name + "'");
     }
+    return new NetworkNamespace(name, Path.of(NETNS_DIR, name));
+  }
 
-    /** The namespace {@code ip netns add <name>} created, /run/netns/&lt;name&gt;. */
-    public static NetworkNamespace named(String name) {
-        if (name.isEmpty() || name.contains("/") || name.equals(".") || name.equals("..")) {
-            throw new IllegalArgumentException("invalid network namespace name '" + name + "'");
-        }
-        return new NetworkNamespace(name, Path.of(NETNS_DIR, name));
-    }
+  /** The namespace this JVM process started in (that of its initial thread). */
+  public static NetworkNamespace current() {
+    return new NetworkNamespace("(process)", Path.of("/proc/self/ns/net"));
+  }
 
-    /** The namespace this JVM process started in (that of its initial thread). */
-    public static NetworkNamespace current() {
-        return new NetworkNamespace("(process)", Path.of("/proc/self/ns/net"));
-    }
+  public String name() {
+    return name;
+  }
 
-    public String name() {
-        return name;
-    }
+  /** The nsfs file this namespace is entered through. */
+  public Path path() {
+    return path;
+  }
 
-    /** The nsfs file this namespace is entered through. */
-    public Path path() {
-        return path;
+  /**
+   * Runs {@code task} inside this namespace on a new platform thread and waits for it.
+   * Unchecked exceptions come back as they are; checked ones wrapped in an
+   * {@link UncheckedIOException} (for {@link IOException}) or a {@link CompletionException}.
+   * Interrupting the caller interrupts the task; the caller still waits for it to end.
+   */
+  public <T> T call(Callable<T> task) {
+    var outcome = new Outcome<T>();
+    Thread worker = Thread.ofPlatform().name("veer-netns-" + name).daemon(true).unstarted(() -> {
+      try {
+        enter();
+        outcome.value = task.call();
+      } catch (Throwable t) {
+        outcome.failure = t;
+      }
+    });
+    worker.start();
+    boolean interrupted = false;
+    while (true) {
+      try {
+        worker.join();
+        break;
+      } catch (InterruptedException e) {
+        interrupted = true;
+        worker.interrupt();
+      }
     }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+    Throwable failure = outcome.failure;
+    if (failure == null) {
+      return outcome.value;
+    }
+    // The failure's own trace shows the worker; keep where the caller was too.
+    failure.addSuppressed(new Exception("called in network namespace " + name + " from thread "
+        + Thread.currentThread().getName()));
+    switch (failure) {
+      case RuntimeException e -> throw e;
+      case Error e -> throw e;
+      case IOException e -> throw new UncheckedIOException(e.getMessage(), e);
+      default -> throw new CompletionException(failure.getMessage(), failure);
+    }
+  }
 
-    /**
-     * Runs {@code task} inside this namespace on a new platform thread and waits for it.
-     * Unchecked exceptions come back as they are; checked ones wrapped in an
-     * {@link UncheckedIOException} (for {@link IOException}) or a {@link CompletionException}.
-     * Interrupting the caller interrupts the task; the caller still waits for it to end.
-     */
-    public <T> T call(Callable<T> task) {
-        var outcome = new Outcome<T>();
-        Thread worker = Thread.ofPlatform().name("veer-netns-" + name).daemon(true).unstarted(() -> {
-            try {
-                enter();
-                outcome.value = task.call();
-            } catch (Throwable t) {
-                outcome.failure = t;
-            }
-        });
-        worker.start();
-        boolean interrupted = false;
-        while (true) {
-            try {
-                worker.join();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-                worker.interrupt();
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-        Throwable failure = outcome.failure;
-        if (failure == null) {
-            return outcome.value;
-        }
-        // The failure's own trace shows the worker; keep where the caller was too.
-        failure.addSuppressed(new Exception("called in network namespace " + name + " from thread "
-                + Thread.currentThread().getName()));
-        switch (failure) {
-            case RuntimeException e -> throw e;
-            case Error e -> throw e;
-            case IOException e -> throw new UncheckedIOException(e.getMessage(), e);
-            default -> throw new CompletionException(failure.getMessage(), failure);
-        }
-    }
+  /** {@link #call} for work without a result. */
+  public void run(Runnable task) {
+    call(() -> {
+      task.run();
+      return null;
+    });
+  }
 
-    /** {@link #call} for work without a result. */
-    public void run(Runnable task) {
-        call(() -> {
-            task.run();
-            return null;
-        });
-    }
+  /** The index of interface {@code ifname} in this namespace. */
+  public int ifindex(String ifname) {
+    return call(() -> ifindexHere(ifname));
+  }
 
-    /** The index of interface {@code ifname} in this namespace. */
-    public int ifindex(String ifname) {
-        return call(() -> ifindexHere(ifname));
+  /** Resolves {@code ifname} in the namespace the calling thread is in, which must be this one. */
+  int ifindexHere(String ifname) {
+    int index = Libc.ifNameToIndex(ifname);
+    if (index == 0) {
+      throw new BpfException("if_nametoindex(" + ifname + ")", BpfException.ENODEV,
+          "no interface '" + ifname + "' in network namespace " + name);
     }
+    return index;
+  }
 
-    /** Resolves {@code ifname} in the namespace the calling thread is in, which must be this one. */
-    int ifindexHere(String ifname) {
-        int index = Libc.ifNameToIndex(ifname);
-        if (index == 0) {
-            throw new BpfException("if_nametoindex(" + ifname + ")", BpfException.ENODEV,
-                    "no interface '" + ifname + "' in network namespace " + name);
-        }
-        return index;
-    }
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof NetworkNamespace other && path.equals(other.path);
+  }
 
-    @Override
-    public boolean equals(Object o) {
-        return o instanceof NetworkNamespace other && path.equals(other.path);
-    }
+  @Override
+  public int hashCode() {
+    return path.hashCode();
+  }
 
-    @Override
-    public int hashCode() {
-        return path.hashCode();
-    }
+  @Override
+  public String toString() {
+    return "NetworkNamespace[" + name + "]";
+  }
 
-    @Override
-    public String toString() {
-        return "NetworkNamespace[" + name + "]";
+  private void enter() {
+    int fd;
+    try {
+      fd = Libc.open(path.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+    } catch (BpfException e) {
+      if (e.errno() == BpfException.ENOENT) {
+        throw new BpfException(e.operation(), e.errno(), "network namespace " + name
+            + " does not exist (create it with: ip netns add " + name + ")", e);
+      }
+      throw e;
     }
+    try {
+      Libc.setns(fd, Libc.CLONE_NEWNET, path.toString());
+    } finally {
+      Libc.close(fd);
+    }
+  }
 
-    private void enter() {
-        int fd;
-        try {
-            fd = Libc.open(path.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
-        } catch (BpfException e) {
-            if (e.errno() == BpfException.ENOENT) {
-                throw new BpfException(e.operation(), e.errno(), "network namespace " + name
-                        + " does not exist (create it with: ip netns add " + name + ")", e);
-            }
-            throw e;
-        }
-        try {
-            Libc.setns(fd, Libc.CLONE_NEWNET, path.toString());
-        } finally {
-            Libc.close(fd);
-        }
-    }
-
-    /** Written by the worker, read by the caller after join (which orders the two). */
-    private static final class Outcome<T> {
-        private T value;
-        private Throwable failure;
-    }
+  /** Written by the worker, read by the caller after join (which orders the two). */
+  private static final class Outcome<T> {
+    private T value;
+    private Throwable failure;
+  }
 }

@@ -12,29 +12,29 @@ import java.util.Objects;
  * @param durationNs the kernel's average run time per repetition
  */
 public record TestRunResult(int retval, byte[] packetOut, long durationNs) {
-    public TestRunResult {
-        packetOut = packetOut.clone();
-    }
+  public TestRunResult {
+    packetOut = packetOut.clone();
+  }
 
-    @Override
-    public byte[] packetOut() {
-        return packetOut.clone();
-    }
+  @Override
+  public byte[] packetOut() {
+    return packetOut.clone();
+  }
 
-    @Override
-    public boolean equals(Object o) {
-        return o instanceof TestRunResult r && retval == r.retval && Arrays.equals(packetOut, r.packetOut)
-                && durationNs == r.durationNs;
-    }
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof TestRunResult r && retval == r.retval && Arrays.equals(packetOut, r.packetOut)
+        && durationNs == r.durationNs;
+  }
 
-    @Override
-    public int hashCode() {
-        return Objects.hash(retval, Arrays.hashCode(packetOut), durationNs);
-    }
+  @Override
+  public int hashCode() {
+    return Objects.hash(retval, Arrays.hashCode(packetOut), durationNs);
+  }
 
-    @Override
-    public String toString() {
-        return "TestRunResult[retval=" + retval + ", packetOut=" + HexFormat.of().formatHex(packetOut)
-                + ", durationNs=" + durationNs + "]";
-    }
+  @Override
+  public String toString() {
+    return "TestRunResult[retval=" + retval + ", packetOut=" + HexFormat.of().formatHex(packetOut)
+        + ", durationNs=" + durationNs + "]";
+  }
 }

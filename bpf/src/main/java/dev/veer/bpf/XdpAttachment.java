@@ -19,189 +19,189 @@ import org.slf4j.LoggerFactory;
  * interface goes away). {@link #detachAll} cleans up after a process that did not close.
  */
 public final class XdpAttachment implements AutoCloseable {
-    private static final Logger LOG = LoggerFactory.getLogger(XdpAttachment.class);
+  private static final Logger LOG = LoggerFactory.getLogger(XdpAttachment.class);
 
-    private static final int XDP_FLAGS_UPDATE_IF_NOEXIST = 1;
-    private static final int XDP_FLAGS_SKB_MODE = 1 << 1;
-    private static final int XDP_FLAGS_DRV_MODE = 1 << 2;
-    private static final int XDP_FLAGS_HW_MODE = 1 << 3;
-    private static final long ATTACH_OPTS_SIZE = 16;
-    private static final long QUERY_OPTS_SIZE = 32;
+  private static final int XDP_FLAGS_UPDATE_IF_NOEXIST = 1;
+  private static final int XDP_FLAGS_SKB_MODE = 1 << 1;
+  private static final int XDP_FLAGS_DRV_MODE = 1 << 2;
+  private static final int XDP_FLAGS_HW_MODE = 1 << 3;
+  private static final long ATTACH_OPTS_SIZE = 16;
+  private static final long QUERY_OPTS_SIZE = 32;
 
-    private final NetworkNamespace namespace;
-    private final String ifname;
-    private final int ifindex;
-    private final XdpMode mode;
-    private final String programName;
-    private final int programId;
-    private final AtomicBoolean closed = new AtomicBoolean();
+  private final NetworkNamespace namespace;
+  private final String ifname;
+  private final int ifindex;
+  private final XdpMode mode;
+  private final String programName;
+  private final int programId;
+  private final AtomicBoolean closed = new AtomicBoolean();
 
-    private XdpAttachment(NetworkNamespace namespace, String ifname, int ifindex, XdpMode mode, String programName,
-            int programId) {
-        this.namespace = namespace;
-        this.ifname = ifname;
-        this.ifindex = ifindex;
-        this.mode = mode;
-        this.programName = programName;
-        this.programId = programId;
-    }
+  private XdpAttachment(NetworkNamespace namespace, String ifname, int ifindex, XdpMode mode, String programName,
+      int programId) {
+    this.namespace = namespace;
+    this.ifname = ifname;
+    this.ifindex = ifindex;
+    this.mode = mode;
+    this.programName = programName;
+    this.programId = programId;
+  }
 
-    /**
-     * Attaches {@code program} to {@code ifname} in {@code namespace}. Never replaces a program
-     * already attached there: that fails with EBUSY (or EEXIST for a program in the other mode).
-     */
-    public static XdpAttachment attach(BpfProgram program, NetworkNamespace namespace, String ifname, XdpMode mode) {
-        int programFd = program.fd();
-        String operation = "bpf_xdp_attach(" + ifname + ", " + program.name() + ", " + mode + ")";
-        return namespace.call(() -> LibbpfLog.capturing(capture -> {
-            int ifindex = namespace.ifindexHere(ifname);
-            int err = Libbpf.xdpAttach(ifindex, programFd, mode.flags | XDP_FLAGS_UPDATE_IF_NOEXIST,
-                    MemorySegment.NULL);
-            if (err < 0) {
-                String detail = capture.text();
-                if (err == -BpfException.EBUSY || err == -BpfException.EEXIST) {
-                    detail += query(ifindex, ifname).anyId()
-                            .map(id -> "interface " + ifname + " in " + namespace + " already runs XDP program id "
-                                    + id + "; XdpAttachment.detachAll removes it")
-                            .orElse("");
-                }
-                throw new BpfException(operation, -err, detail);
-            }
-            LOG.info("attached XDP program {} (id {}) to {} in {} ({})", program.name(), program.id(), ifname,
-                    namespace, mode);
-            return new XdpAttachment(namespace, ifname, ifindex, mode, program.name(), program.id());
-        }));
-    }
-
-    /**
-     * Detaches every XDP program (any mode) from {@code ifname} in {@code namespace}, whoever
-     * attached it. Does nothing if the interface does not exist.
-     */
-    public static void detachAll(NetworkNamespace namespace, String ifname) {
-        namespace.run(() -> LibbpfLog.capturing(capture -> {
-            int ifindex = Libc.ifNameToIndex(ifname);
-            if (ifindex == 0) {
-                LOG.debug("no interface {} in {}: nothing to detach", ifname, namespace);
-                return null;
-            }
-            Query attached = query(ifindex, ifname);
-            int[][] modes = {
-                {XDP_FLAGS_DRV_MODE, attached.driverId()},
-                {XDP_FLAGS_SKB_MODE, attached.genericId()},
-                {XDP_FLAGS_HW_MODE, attached.hardwareId()},
-            };
-            for (int[] flagsAndId : modes) {
-                if (flagsAndId[1] == 0) {
-                    continue;
-                }
-                int err = Libbpf.xdpDetach(ifindex, flagsAndId[0], MemorySegment.NULL);
-                if (err < 0) {
-                    throw new BpfException("bpf_xdp_detach(" + ifname + ")", -err, capture.text());
-                }
-                LOG.info("detached XDP program id {} from {} in {}", flagsAndId[1], ifname, namespace);
-            }
-            return null;
-        }));
-    }
-
-    /** The id of the XDP program attached to {@code ifname} in {@code namespace}, if any. */
-    public static Optional<Integer> attachedProgramId(NetworkNamespace namespace, String ifname) {
-        return namespace.call(() -> query(namespace.ifindexHere(ifname), ifname).anyId());
-    }
-
-    public NetworkNamespace namespace() {
-        return namespace;
-    }
-
-    public String ifname() {
-        return ifname;
-    }
-
-    public XdpMode mode() {
-        return mode;
-    }
-
-    /** The kernel id of the attached program. */
-    public int programId() {
-        return programId;
-    }
-
-    /**
-     * Detaches the program if it is still the one attached; a program someone else attached
-     * meanwhile is left alone. Idempotent.
-     */
-    @Override
-    public void close() {
-        if (!closed.compareAndSet(false, true)) {
-            return;
+  /**
+   * Attaches {@code program} to {@code ifname} in {@code namespace}. Never replaces a program
+   * already attached there: that fails with EBUSY (or EEXIST for a program in the other mode).
+   */
+  public static XdpAttachment attach(BpfProgram program, NetworkNamespace namespace, String ifname, XdpMode mode) {
+    int programFd = program.fd();
+    String operation = "bpf_xdp_attach(" + ifname + ", " + program.name() + ", " + mode + ")";
+    return namespace.call(() -> LibbpfLog.capturing(capture -> {
+      int ifindex = namespace.ifindexHere(ifname);
+      int err = Libbpf.xdpAttach(ifindex, programFd, mode.flags | XDP_FLAGS_UPDATE_IF_NOEXIST,
+          MemorySegment.NULL);
+      if (err < 0) {
+        String detail = capture.text();
+        if (err == -BpfException.EBUSY || err == -BpfException.EEXIST) {
+          detail += query(ifindex, ifname).anyId()
+              .map(id -> "interface " + ifname + " in " + namespace + " already runs XDP program id "
+                  + id + "; XdpAttachment.detachAll removes it")
+              .orElse("");
         }
-        namespace.run(() -> LibbpfLog.capturing(capture -> {
-            detachOwn(capture);
-            return null;
-        }));
-    }
+        throw new BpfException(operation, -err, detail);
+      }
+      LOG.info("attached XDP program {} (id {}) to {} in {} ({})", program.name(), program.id(), ifname,
+          namespace, mode);
+      return new XdpAttachment(namespace, ifname, ifindex, mode, program.name(), program.id());
+    }));
+  }
 
-    @Override
-    public String toString() {
-        return "XdpAttachment[" + programName + " (id " + programId + ") on " + ifname + " in " + namespace + ", "
-                + mode + "]";
-    }
+  /**
+   * Detaches every XDP program (any mode) from {@code ifname} in {@code namespace}, whoever
+   * attached it. Does nothing if the interface does not exist.
+   */
+  public static void detachAll(NetworkNamespace namespace, String ifname) {
+    namespace.run(() -> LibbpfLog.capturing(capture -> {
+      int ifindex = Libc.ifNameToIndex(ifname);
+      if (ifindex == 0) {
+        LOG.debug("no interface {} in {}: nothing to detach", ifname, namespace);
+        return null;
+      }
+      Query attached = query(ifindex, ifname);
+      int[][] modes = {
+        {XDP_FLAGS_DRV_MODE, attached.driverId()},
+        {XDP_FLAGS_SKB_MODE, attached.genericId()},
+        {XDP_FLAGS_HW_MODE, attached.hardwareId()},
+      };
+      for (int[] flagsAndId : modes) {
+        if (flagsAndId[1] == 0) {
+          continue;
+        }
+        int err = Libbpf.xdpDetach(ifindex, flagsAndId[0], MemorySegment.NULL);
+        if (err < 0) {
+          throw new BpfException("bpf_xdp_detach(" + ifname + ")", -err, capture.text());
+        }
+        LOG.info("detached XDP program id {} from {} in {}", flagsAndId[1], ifname, namespace);
+      }
+      return null;
+    }));
+  }
 
-    private void detachOwn(LibbpfLog.Capture capture) {
-        // The expected-program check needs an fd; the program's id works even after its
-        // BpfObject was closed, because the attachment keeps the program alive.
-        int fd = Libbpf.progGetFdById(programId);
-        if (fd == -BpfException.ENOENT) {
-            LOG.debug("XDP program id {} no longer exists: nothing to detach from {}", programId, ifname);
-            return;
-        }
-        if (fd < 0) {
-            throw new BpfException("bpf_prog_get_fd_by_id(" + programId + ")", -fd);
-        }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment opts = arena.allocate(ATTACH_OPTS_SIZE, 8);
-            opts.set(JAVA_LONG, 0, ATTACH_OPTS_SIZE); // sz
-            opts.set(JAVA_INT, 8, fd); // old_prog_fd: libbpf then sets XDP_FLAGS_REPLACE
-            int err = Libbpf.xdpDetach(ifindex, mode.flags, opts);
-            if (err == -BpfException.EEXIST) {
-                LOG.warn("not detaching from {} in {}: XDP program id {} is no longer the one attached", ifname,
-                        namespace, programId);
-            } else if (err == -BpfException.ENODEV) {
-                LOG.debug("interface {} in {} is gone, and with it XDP program id {}", ifname, namespace, programId);
-            } else if (err < 0) {
-                throw new BpfException("bpf_xdp_detach(" + ifname + ")", -err, capture.text());
-            } else {
-                LOG.info("detached XDP program {} (id {}) from {} in {}", programName, programId, ifname, namespace);
-            }
-        } finally {
-            Libc.close(fd);
-        }
-    }
+  /** The id of the XDP program attached to {@code ifname} in {@code namespace}, if any. */
+  public static Optional<Integer> attachedProgramId(NetworkNamespace namespace, String ifname) {
+    return namespace.call(() -> query(namespace.ifindexHere(ifname), ifname).anyId());
+  }
 
-    /** Program ids per mode; 0 where none. */
-    private record Query(int id, int driverId, int hardwareId, int genericId) {
-        Optional<Integer> anyId() {
-            for (int candidate : new int[] {id, driverId, genericId, hardwareId}) {
-                if (candidate != 0) {
-                    return Optional.of(candidate);
-                }
-            }
-            return Optional.empty();
-        }
-    }
+  public NetworkNamespace namespace() {
+    return namespace;
+  }
 
-    /** Must run in the interface's namespace. */
-    private static Query query(int ifindex, String ifname) {
-        try (Arena arena = Arena.ofConfined()) {
-            // struct bpf_xdp_query_opts: sz, prog_id, drv_prog_id, hw_prog_id, skb_prog_id, attach_mode
-            MemorySegment opts = arena.allocate(QUERY_OPTS_SIZE, 8);
-            opts.set(JAVA_LONG, 0, QUERY_OPTS_SIZE);
-            int err = Libbpf.xdpQuery(ifindex, 0, opts);
-            if (err < 0) {
-                throw new BpfException("bpf_xdp_query(" + ifname + ")", -err);
-            }
-            return new Query(opts.get(JAVA_INT, 8), opts.get(JAVA_INT, 12), opts.get(JAVA_INT, 16),
-                    opts.get(JAVA_INT, 20));
-        }
+  public String ifname() {
+    return ifname;
+  }
+
+  public XdpMode mode() {
+    return mode;
+  }
+
+  /** The kernel id of the attached program. */
+  public int programId() {
+    return programId;
+  }
+
+  /**
+   * Detaches the program if it is still the one attached; a program someone else attached
+   * meanwhile is left alone. Idempotent.
+   */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
     }
+    namespace.run(() -> LibbpfLog.capturing(capture -> {
+      detachOwn(capture);
+      return null;
+    }));
+  }
+
+  @Override
+  public String toString() {
+    return "XdpAttachment[" + programName + " (id " + programId + ") on " + ifname + " in " + namespace + ", "
+        + mode + "]";
+  }
+
+  private void detachOwn(LibbpfLog.Capture capture) {
+    // The expected-program check needs an fd; the program's id works even after its
+    // BpfObject was closed, because the attachment keeps the program alive.
+    int fd = Libbpf.progGetFdById(programId);
+    if (fd == -BpfException.ENOENT) {
+      LOG.debug("XDP program id {} no longer exists: nothing to detach from {}", programId, ifname);
+      return;
+    }
+    if (fd < 0) {
+      throw new BpfException("bpf_prog_get_fd_by_id(" + programId + ")", -fd);
+    }
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment opts = arena.allocate(ATTACH_OPTS_SIZE, 8);
+      opts.set(JAVA_LONG, 0, ATTACH_OPTS_SIZE); // sz
+      opts.set(JAVA_INT, 8, fd); // old_prog_fd: libbpf then sets XDP_FLAGS_REPLACE
+      int err = Libbpf.xdpDetach(ifindex, mode.flags, opts);
+      if (err == -BpfException.EEXIST) {
+        LOG.warn("not detaching from {} in {}: XDP program id {} is no longer the one attached", ifname,
+            namespace, programId);
+      } else if (err == -BpfException.ENODEV) {
+        LOG.debug("interface {} in {} is gone, and with it XDP program id {}", ifname, namespace, programId);
+      } else if (err < 0) {
+        throw new BpfException("bpf_xdp_detach(" + ifname + ")", -err, capture.text());
+      } else {
+        LOG.info("detached XDP program {} (id {}) from {} in {}", programName, programId, ifname, namespace);
+      }
+    } finally {
+      Libc.close(fd);
+    }
+  }
+
+  /** Program ids per mode; 0 where none. */
+  private record Query(int id, int driverId, int hardwareId, int genericId) {
+    Optional<Integer> anyId() {
+      for (int candidate : new int[] {id, driverId, genericId, hardwareId}) {
+        if (candidate != 0) {
+          return Optional.of(candidate);
+        }
+      }
+      return Optional.empty();
+    }
+  }
+
+  /** Must run in the interface's namespace. */
+  private static Query query(int ifindex, String ifname) {
+    try (Arena arena = Arena.ofConfined()) {
+      // struct bpf_xdp_query_opts: sz, prog_id, drv_prog_id, hw_prog_id, skb_prog_id, attach_mode
+      MemorySegment opts = arena.allocate(QUERY_OPTS_SIZE, 8);
+      opts.set(JAVA_LONG, 0, QUERY_OPTS_SIZE);
+      int err = Libbpf.xdpQuery(ifindex, 0, opts);
+      if (err < 0) {
+        throw new BpfException("bpf_xdp_query(" + ifname + ")", -err);
+      }
+      return new Query(opts.get(JAVA_INT, 8), opts.get(JAVA_INT, 12), opts.get(JAVA_INT, 16),
+          opts.get(JAVA_INT, 20));
+    }
+  }
 }
