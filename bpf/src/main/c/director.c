@@ -15,17 +15,12 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "veer_common.h"
 #include "veer_maps.h"
 #include "veer_parse.h"
 #include "veer_siphash.h"
 #include "veer_nexthop.h"
 
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
 
 /* IPv6 extension headers walked before giving up on a packet. */
 #define VEER_MAX_EXT_HEADERS 4
@@ -93,14 +88,6 @@ struct flow {
 	__u8 inner_family;
 	__u8 steered_icmp;
 };
-
-static __always_inline void count_verdict(__u32 verdict)
-{
-	__u64 *n = bpf_map_lookup_elem(&verdicts, &verdict);
-
-	if (n)
-		*n += 1;
-}
 
 /* Traffic we cannot classify is the host's, unless it is addressed to a VIP. */
 static __always_inline int unless_vip(struct flow *f, int verdict)
@@ -548,15 +535,15 @@ int veer_director(struct xdp_md *ctx)
 	if (verdict == VEER_FLOW_FOUND) {
 		count_service(svc->stats_slot, len, 0);
 		if (f.steered_icmp)
-			count_verdict(VEER_DIR_ENCAP_ICMP);
+			veer_count(&verdicts, VEER_DIR_ENCAP_ICMP);
 		else
-			count_verdict((svc->flags & VEER_SVC_ENCAP_IPIP) ? VEER_DIR_ENCAP_IPIP
+			veer_count(&verdicts, (svc->flags & VEER_SVC_ENCAP_IPIP) ? VEER_DIR_ENCAP_IPIP
 									  : VEER_DIR_ENCAP_GUE);
 		return action;
 	}
 	count_service(svc->stats_slot, 0, 1);
 done:
-	count_verdict(verdict);
+	veer_count(&verdicts, verdict);
 	return verdict == VEER_DIR_PASS_NOT_IP || verdict == VEER_DIR_PASS_NOT_SERVICE ? XDP_PASS
 										   : XDP_DROP;
 }

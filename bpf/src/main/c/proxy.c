@@ -15,16 +15,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "veer_common.h"
 #include "veer_maps.h"
 #include "veer_parse.h"
 #include "veer_nexthop.h"
 
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
 #define VEER_NEXT (-1)
 
 struct {
@@ -59,14 +54,6 @@ struct tunnel {
 	__u8 hop_count;
 	__u8 hop_len;
 };
-
-static __always_inline void count_verdict(__u32 verdict)
-{
-	__u64 *n = bpf_map_lookup_elem(&verdicts, &verdict);
-
-	if (n)
-		*n += 1;
-}
 
 /* The allow-list entry of a peer (its cached next hop), or NULL. */
 static __always_inline struct veer_nexthop *allowed_peer(const void *addr, __u8 family)
@@ -381,7 +368,7 @@ int veer_proxy(struct xdp_md *ctx)
 	if (is_delivery(verdict) && deliver(ctx, &t))
 		verdict = VEER_PRX_DROP_MALFORMED;
 done:
-	count_verdict(verdict);
+	veer_count(&verdicts, verdict);
 	if (verdict == VEER_PRX_FORWARD)
 		return action;
 	if (is_delivery(verdict) || verdict == VEER_PRX_PASS_NOT_GUE)

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Small pieces both programs use. */
+#ifndef VEER_COMMON_H
+#define VEER_COMMON_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+/* From <sys/socket.h>, which cannot be included for the BPF target. */
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/* Adds one to a per-CPU u64 counter array at index. */
+static __always_inline void veer_count(void *counters, __u32 index)
+{
+	__u64 *n = bpf_map_lookup_elem(counters, &index);
+
+	if (n)
+		*n += 1;
+}
+
+#endif /* VEER_COMMON_H */
