@@ -20,18 +20,29 @@
 #include "veer_parse.h"
 #include "veer_siphash.h"
 #include "veer_nexthop.h"
+#include "veer_flat.h"
 
 
 /* IPv6 extension headers walked before giving up on a packet. */
 #define VEER_MAX_EXT_HEADERS 4
 #define VEER_FLOW_FOUND (-1)
 
+struct veer_services_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VEER_FLAT_SLOTS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct veer_service_slot));
+};
+
+/* One entry: the services table, replaced whole on every change. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VEER_MAX_SERVICES * 2);
-	__type(key, struct veer_service_key);
-	__type(value, struct veer_service);
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct veer_services_table);
 } services SEC(".maps");
+
+VEER_FLAT_FIND(veer_service_slot)
 
 struct veer_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -89,6 +100,18 @@ struct flow {
 	__u8 steered_icmp;
 };
 
+static __always_inline struct veer_service *find_service(const struct veer_service_key *key)
+{
+	__u32 zero = 0;
+	void *table = bpf_map_lookup_elem(&services, &zero);
+	struct veer_service_slot *slot;
+
+	if (!table)
+		return NULL;
+	slot = veer_service_slot_find(table, key);
+	return slot ? &slot->service : NULL;
+}
+
 /* Traffic we cannot classify is the host's, unless it is addressed to a VIP. */
 static __always_inline int unless_vip(struct flow *f, int verdict)
 {
@@ -96,7 +119,7 @@ static __always_inline int unless_vip(struct flow *f, int verdict)
 
 	vip.port = 0;
 	vip.proto = 0;
-	if (bpf_map_lookup_elem(&services, &vip))
+	if (find_service(&vip))
 		return verdict;
 	return VEER_DIR_PASS_NOT_SERVICE;
 }
@@ -510,7 +533,7 @@ int veer_director(struct xdp_md *ctx)
 	verdict = parse(&f, data, data_end);
 	if (verdict != VEER_FLOW_FOUND)
 		goto done;
-	svc = bpf_map_lookup_elem(&services, &f.key);
+	svc = find_service(&f.key);
 	if (!svc) {
 		verdict = VEER_DIR_PASS_NOT_SERVICE;
 		goto done;

@@ -19,15 +19,26 @@
 #include "veer_maps.h"
 #include "veer_parse.h"
 #include "veer_nexthop.h"
+#include "veer_flat.h"
 
 #define VEER_NEXT (-1)
 
+struct veer_allow_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VEER_FLAT_SLOTS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct veer_peer_slot));
+};
+
+/* One entry: the allow-list of directors and proxies, replaced whole on change. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VEER_MAX_ALLOWED);
-	__type(key, struct veer_peer_key);
-	__type(value, struct veer_nexthop);
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct veer_allow_table);
 } allowed SEC(".maps");
+
+VEER_FLAT_FIND(veer_peer_slot)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -59,12 +70,19 @@ struct tunnel {
 static __always_inline struct veer_nexthop *allowed_peer(const void *addr, __u8 family)
 {
 	struct veer_peer_key key = { .family = family };
+	struct veer_peer_slot *slot;
+	__u32 zero = 0;
+	void *table;
 
 	if (family == VEER_FAMILY_IPV4)
 		__builtin_memcpy(key.addr, addr, 4);
 	else
 		__builtin_memcpy(key.addr, addr, 16);
-	return bpf_map_lookup_elem(&allowed, &key);
+	table = bpf_map_lookup_elem(&allowed, &zero);
+	if (!table)
+		return NULL;
+	slot = veer_peer_slot_find(table, &key);
+	return slot ? &slot->nexthop : NULL;
 }
 
 /* Finds the UDP header of a packet for the GUE port and checks its sender. */

@@ -17,7 +17,9 @@
 	X(MAX_SERVICES, 4096)                                                 \
 	X(MAX_TABLES, 4096)          /* table slots (outer map entries) */     \
 	X(MAX_BACKENDS, 65536)       /* backend index 0 is "no backend" */     \
-	X(MAX_ALLOWED, 65536)        /* proxy allow-list entries */            \
+	X(MAX_ALLOWED, 4096)         /* proxy allow-list entries */            \
+	X(FLAT_SLOTS, 8192)          /* slots of a services/allow-list table */\
+	X(FLAT_PROBES, 8)            /* a key is within this many slots */     \
 	X(MIN_ROW_BITS, 4)                                                    \
 	X(MAX_ROW_BITS, 20)                                                   \
 	X(DEFAULT_ROW_BITS, 16)                                               \

@@ -16,7 +16,7 @@ enum { VEER_CONSTANTS(VEER_C_ENUM) };
 enum veer_director_verdict { VEER_DIRECTOR_VERDICTS(VEER_C_ENUM) VEER_DIR_VERDICTS };
 enum veer_proxy_verdict { VEER_PROXY_VERDICTS(VEER_C_ENUM) VEER_PRX_VERDICTS };
 
-/* services: (VIP, port, protocol) -> service. An entry with port 0 and
+/* services: (VIP, port, protocol) -> service (a veer_flat.h table). An entry with port 0 and
  * protocol 0 marks the address itself as a VIP, so fragments and unparsable
  * packets to it are dropped rather than passed to the host. 20 bytes. */
 struct veer_service_key {
@@ -24,7 +24,7 @@ struct veer_service_key {
 	__be16 port;
 	__u8 proto;
 	__u8 family;
-};
+} __attribute__((aligned(4)));	/* read as five words by veer_flat.h */
 
 /* 12 bytes. */
 struct veer_service {
@@ -33,6 +33,13 @@ struct veer_service {
 	__u8 row_bits;		/* the table has 1 << row_bits rows */
 	__u8 flags;		/* VEER_SVC_* */
 	__u16 reserved;
+};
+
+/* One slot of the director's services table (veer_flat.h). 36 bytes. */
+struct veer_service_slot {
+	struct veer_service_key key;
+	__u32 used;
+	struct veer_service service;
 };
 
 /* One table row: backend indices, primary first, 0 ends the list. 8 bytes. */
@@ -82,6 +89,13 @@ struct veer_peer_key {
 	__u8 addr[16];
 	__u8 family;
 	__u8 reserved[3];
+} __attribute__((aligned(4)));	/* read as five words by veer_flat.h */
+
+/* One slot of the proxy's allow-list table (veer_flat.h). 56 bytes. */
+struct veer_peer_slot {
+	struct veer_peer_key key;
+	__u32 used;
+	struct veer_nexthop nexthop;	/* the way to this peer, for forwarding */
 };
 
 /* Proxy configuration, a single entry. 4 bytes. */

@@ -13,6 +13,7 @@ import java.net.InetAddress;
 import java.nio.ByteBuffer;
 
 import java.util.EnumMap;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 
@@ -32,6 +33,13 @@ public final class DirectorProgram implements AutoCloseable {
   private final BpfMap config;
   private final BpfMap verdicts;
   private final BpfMap serviceStats;
+  /** What the services table holds; the kernel's copy is rebuilt from it on every change. */
+  private ImmutableMap<ServiceKey, ServiceEntry> serviceEntries = ImmutableMap.of();
+
+  /** struct veer_service_slot: key, used word, struct veer_service. */
+  private static final int SERVICE_SLOT_SIZE = 36;
+  private static final int SERVICE_SLOT_VALUE = 24;
+  private static final ServiceEntry VIP_MARKER = new ServiceEntry(0, 0, VeerAbi.MIN_ROW_BITS, 0);
 
   private DirectorProgram(BpfObject object) {
     this.object = object;
@@ -41,7 +49,7 @@ public final class DirectorProgram implements AutoCloseable {
     this.config = object.map("config");
     this.verdicts = object.map("verdicts");
     this.serviceStats = object.map("service_stats");
-    MapLayouts.check(services, ServiceKey.SIZE, ServiceEntry.SIZE);
+    MapLayouts.check(services, 4, 4);
     MapLayouts.check(backends, 4, BACKEND_SIZE);
     MapLayouts.check(config, 4, DirectorConfig.SIZE);
     MapLayouts.check(serviceStats, 4, ServiceStats.SIZE);
@@ -69,37 +77,61 @@ public final class DirectorProgram implements AutoCloseable {
     config.update(MapLayouts.u32(0), value.encode());
   }
 
-  public void putService(ServiceKey key, ServiceEntry entry) {
-    services.update(key.encode(), entry.encode());
+  /** Adds or replaces a service entry: the services table is rebuilt and swapped in whole. */
+  public synchronized void putService(ServiceKey key, ServiceEntry entry) {
+    checkArgument(key.protocol() != 0, "not a service key: %s", key);
+    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
+    next.put(key, entry);
+    installServices(next);
   }
 
-  public boolean removeService(ServiceKey key) {
-    return services.delete(key.encode());
+  public synchronized boolean removeService(ServiceKey key) {
+    if (!serviceEntries.containsKey(key)) {
+      return false;
+    }
+    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
+    next.remove(key);
+    installServices(next);
+    return true;
   }
 
   /** Marks an address as a VIP, so fragments and unparsable packets to it are dropped, not passed. */
-  public void markVip(InetAddress vip) {
-    services.update(ServiceKey.vipMarker(vip).encode(), new byte[ServiceEntry.SIZE]);
+  public synchronized void markVip(InetAddress vip) {
+    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
+    next.put(ServiceKey.vipMarker(vip), VIP_MARKER);
+    installServices(next);
   }
 
-  public boolean unmarkVip(InetAddress vip) {
-    return services.delete(ServiceKey.vipMarker(vip).encode());
+  public synchronized boolean unmarkVip(InetAddress vip) {
+    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
+    if (next.remove(ServiceKey.vipMarker(vip)) == null) {
+      return false;
+    }
+    installServices(next);
+    return true;
   }
 
-  public Optional<ServiceEntry> service(ServiceKey key) {
-    return services.lookup(key.encode()).map(ServiceEntry::decode);
+  public synchronized Optional<ServiceEntry> service(ServiceKey key) {
+    return Optional.ofNullable(serviceEntries.get(key));
   }
 
   /** All service entries, without the VIP markers. */
-  public ImmutableMap<ServiceKey, ServiceEntry> services() {
+  public synchronized ImmutableMap<ServiceKey, ServiceEntry> services() {
     ImmutableMap.Builder<ServiceKey, ServiceEntry> out = ImmutableMap.builder();
-    for (byte[] key : services.keys()) {
-      ServiceKey k = ServiceKey.decode(key);
+    serviceEntries.forEach((k, v) -> {
       if (k.protocol() != 0) {
-        services.lookup(key).ifPresent(v -> out.put(k, ServiceEntry.decode(v)));
+        out.put(k, v);
       }
-    }
-    return out.buildKeepingLast();
+    });
+    return out.build();
+  }
+
+  private void installServices(Map<ServiceKey, ServiceEntry> next) {
+    Map<byte[], byte[]> encoded = new LinkedHashMap<>();
+    next.forEach((k, v) -> encoded.put(k.encode(), v.encode()));
+    FlatTable.install(services, "veer_services",
+        FlatTable.layout(encoded, SERVICE_SLOT_SIZE, SERVICE_SLOT_VALUE), SERVICE_SLOT_SIZE);
+    serviceEntries = ImmutableMap.copyOf(next);
   }
 
   /** struct veer_backend: the cached next hop (32 bytes), then address and family. */

@@ -10,6 +10,9 @@ import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * The loaded proxy program (GUE decapsulation and second-chance forwarding)
@@ -20,19 +23,23 @@ public final class ProxyProgram implements AutoCloseable {
   public static final String OBJECT = "/bpf/proxy.o";
   public static final String PROGRAM = "veer_proxy";
   private static final int PEER_KEY_SIZE = 20;
+  /** struct veer_peer_slot: key, used word, padding, struct veer_nexthop. */
+  private static final int PEER_SLOT_SIZE = 56;
+  private static final int PEER_SLOT_VALUE = 24;
   private static final int CONFIG_SIZE = 4;
 
   private final BpfObject object;
   private final BpfMap allowed;
   private final BpfMap config;
   private final BpfMap verdicts;
+  private ImmutableSet<InetAddress> allowedPeers = ImmutableSet.of();
 
   private ProxyProgram(BpfObject object) {
     this.object = object;
     this.allowed = object.map("allowed");
     this.config = object.map("config");
     this.verdicts = object.map("verdicts");
-    MapLayouts.check(allowed, PEER_KEY_SIZE, MapLayouts.NEXTHOP_SIZE);
+    MapLayouts.check(allowed, 4, 4);
     MapLayouts.check(config, 4, CONFIG_SIZE);
   }
 
@@ -65,21 +72,26 @@ public final class ProxyProgram implements AutoCloseable {
     configure(VeerAbi.GUE_PORT_DEFAULT);
   }
 
-  /** Lets a director or proxy send GUE to this proxy, and be forwarded to (next hop not yet known). */
-  public void allow(InetAddress peer) {
-    allowed.update(peerKey(peer), new byte[MapLayouts.NEXTHOP_SIZE]);
-  }
-
-  public boolean disallow(InetAddress peer) {
-    return allowed.delete(peerKey(peer));
-  }
-
-  public ImmutableSet<InetAddress> allowedPeers() {
-    ImmutableSet.Builder<InetAddress> out = ImmutableSet.builder();
-    for (byte[] key : allowed.keys()) {
-      out.add(IpFamily.ofCode(key[16]).fromMapBytes(key, 0));
+  /**
+   * Makes the allow-list exactly {@code peers}: the directors and proxies that
+   * may send GUE to this proxy and be forwarded to. The table is rebuilt and
+   * swapped in whole; next hops towards peers are looked up again on use.
+   */
+  public synchronized void setAllowed(Set<InetAddress> peers) {
+    if (peers.size() > VeerAbi.MAX_ALLOWED) {
+      throw new IllegalArgumentException("at most " + VeerAbi.MAX_ALLOWED + " peers, got " + peers.size());
     }
-    return out.build();
+    Map<byte[], byte[]> encoded = new LinkedHashMap<>();
+    for (InetAddress peer : peers) {
+      encoded.put(peerKey(peer), new byte[MapLayouts.NEXTHOP_SIZE]);
+    }
+    FlatTable.install(allowed, "veer_allowed", FlatTable.layout(encoded, PEER_SLOT_SIZE, PEER_SLOT_VALUE),
+        PEER_SLOT_SIZE);
+    allowedPeers = ImmutableSet.copyOf(peers);
+  }
+
+  public synchronized ImmutableSet<InetAddress> allowedPeers() {
+    return allowedPeers;
   }
 
   public EnumMap<ProxyVerdict, Long> verdicts() {

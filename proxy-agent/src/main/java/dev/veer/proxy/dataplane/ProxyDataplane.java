@@ -1,7 +1,5 @@
 package dev.veer.proxy.dataplane;
 
-import com.google.common.collect.ImmutableSet;
-import com.google.common.collect.Sets;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.XdpMode;
@@ -59,15 +57,9 @@ public final class ProxyDataplane implements AutoCloseable {
     return program;
   }
 
-  /** Makes the allow-list exactly {@code peers}: adds before it removes, so no current peer is refused. */
-  public synchronized void setPeers(Set<InetAddress> peers) {
-    ImmutableSet<InetAddress> current = program.allowedPeers();
-    for (InetAddress peer : Sets.difference(peers, current)) {
-      program.allow(peer);
-    }
-    for (InetAddress peer : Sets.difference(current, peers)) {
-      program.disallow(peer);
-    }
+  /** Makes the allow-list exactly {@code peers}, in one atomic swap. */
+  public void setPeers(Set<InetAddress> peers) {
+    program.setAllowed(peers);
   }
 
   public EnumMap<ProxyVerdict, Long> verdicts() {
