@@ -44,9 +44,11 @@ struct {
 
 VEER_FLAT_FIND(veer_service_slot)
 
+/* All tables of a director have one row count, chosen at load time, when
+ * user space replaces this template (bpf_map__set_inner_map_fd): same-sized
+ * inner maps let the verifier inline the row lookup. */
 struct veer_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_INNER_MAP);
 	__uint(max_entries, 1 << VEER_DEFAULT_ROW_BITS);
 	/* Sizes, not types: clang 14 emits only a forward BTF declaration for
 	 * types reached through the outer map's __array. */

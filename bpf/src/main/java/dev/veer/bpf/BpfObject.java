@@ -200,8 +200,9 @@ public final class BpfObject implements AutoCloseable {
         if (object.equals(MemorySegment.NULL)) {
           throw new BpfException(openOperation, Native.errno(state), capture.text());
         }
+        List<BpfMap> innerTemplates = new ArrayList<>();
         try {
-          prepare(object, fileName, options, arena);
+          prepare(object, fileName, options, arena, innerTemplates);
           int err = Libbpf.objectLoad(object);
           if (err < 0) {
             throw new BpfException("bpf_object__load(" + fileName + ")", -err, capture.text());
@@ -210,6 +211,9 @@ public final class BpfObject implements AutoCloseable {
         } catch (RuntimeException e) {
           Libbpf.objectClose(object);
           throw e;
+        } finally {
+          // The outer maps hold what they need of their templates once created.
+          innerTemplates.forEach(BpfMap::close);
         }
       });
     } catch (RuntimeException e) {
@@ -219,7 +223,17 @@ public final class BpfObject implements AutoCloseable {
   }
 
   /** Applies the options that must be set between open and load. */
-  private static void prepare(MemorySegment object, String fileName, LoadOptions options, Arena arena) {
+  private static void prepare(MemorySegment object, String fileName, LoadOptions options, Arena arena,
+      List<BpfMap> innerTemplates) {
+    options.innerMaps().forEach((mapName, spec) -> {
+      MemorySegment map = findUnloadedMap(object, fileName, mapName);
+      BpfMap template = BpfMap.create(spec);
+      innerTemplates.add(template);
+      int err = Libbpf.mapSetInnerMapFd(map, template.fd());
+      if (err < 0) {
+        throw new BpfException("bpf_map__set_inner_map_fd(" + mapName + ")", -err);
+      }
+    });
     options.maxEntries().forEach((mapName, entries) -> {
       MemorySegment map = findUnloadedMap(object, fileName, mapName);
       int err = Libbpf.mapSetMaxEntries(map, entries);

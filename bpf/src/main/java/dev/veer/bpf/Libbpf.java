@@ -53,6 +53,8 @@ final class Libbpf {
   private static final MethodHandle MAP_VALUE_SIZE = Native.downcall(LIB, "bpf_map__value_size", PTR_TO_INT);
   private static final MethodHandle MAP_MAX_ENTRIES = Native.downcall(LIB, "bpf_map__max_entries", PTR_TO_INT);
   private static final MethodHandle MAP_FLAGS = Native.downcall(LIB, "bpf_map__map_flags", PTR_TO_INT);
+  private static final MethodHandle MAP_SET_INNER_MAP_FD = Native.downcall(LIB, "bpf_map__set_inner_map_fd",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
   private static final MethodHandle MAP_SET_MAX_ENTRIES = Native.downcall(LIB, "bpf_map__set_max_entries",
       FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
   private static final MethodHandle MAP_SET_INITIAL_VALUE = Native.downcall(LIB, "bpf_map__set_initial_value",
@@ -238,6 +240,15 @@ final class Libbpf {
 
   static int mapFlags(MemorySegment map) {
     return intOf(MAP_FLAGS, map);
+  }
+
+  /** Makes a map-in-map use the map behind {@code fd} as its inner-map template. */
+  static int mapSetInnerMapFd(MemorySegment map, int fd) {
+    try {
+      return (int) MAP_SET_INNER_MAP_FD.invokeExact(map, fd);
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
+    }
   }
 
   static int mapSetMaxEntries(MemorySegment map, int maxEntries) {

@@ -11,16 +11,19 @@ import java.util.Optional;
  */
 public final class LoadOptions {
   /** No pin root, nothing overridden. */
-  public static final LoadOptions DEFAULT = new LoadOptions(null, Map.of(), Map.of());
+  public static final LoadOptions DEFAULT = new LoadOptions(null, Map.of(), Map.of(), Map.of());
 
   private final Path pinRoot;
   private final Map<String, Integer> maxEntries;
   private final Map<String, byte[]> initialValues;
+  private final Map<String, MapSpec> innerMaps;
 
-  private LoadOptions(Path pinRoot, Map<String, Integer> maxEntries, Map<String, byte[]> initialValues) {
+  private LoadOptions(Path pinRoot, Map<String, Integer> maxEntries, Map<String, byte[]> initialValues,
+      Map<String, MapSpec> innerMaps) {
     this.pinRoot = pinRoot;
     this.maxEntries = maxEntries;
     this.initialValues = initialValues;
+    this.innerMaps = innerMaps;
   }
 
   /**
@@ -29,14 +32,14 @@ public final class LoadOptions {
    * missing. Without it libbpf uses /sys/fs/bpf.
    */
   public LoadOptions withPinRoot(Path directory) {
-    return new LoadOptions(directory, maxEntries, initialValues);
+    return new LoadOptions(directory, maxEntries, initialValues, innerMaps);
   }
 
   /** Overrides a map's max_entries. */
   public LoadOptions withMaxEntries(String mapName, int entries) {
     var copy = new HashMap<>(maxEntries);
     copy.put(mapName, entries);
-    return new LoadOptions(pinRoot, Map.copyOf(copy), initialValues);
+    return new LoadOptions(pinRoot, Map.copyOf(copy), initialValues, innerMaps);
   }
 
   /**
@@ -46,7 +49,21 @@ public final class LoadOptions {
   public LoadOptions withInitialValue(String mapName, byte[] value) {
     var copy = new HashMap<>(initialValues);
     copy.put(mapName, value.clone());
-    return new LoadOptions(pinRoot, maxEntries, Map.copyOf(copy));
+    return new LoadOptions(pinRoot, maxEntries, Map.copyOf(copy), innerMaps);
+  }
+
+  /**
+   * Replaces the inner-map template of a map-in-map (e.g. to size it at load
+   * time); the verifier then knows the inner maps' exact shape.
+   */
+  public LoadOptions withInnerMap(String outerMapName, MapSpec template) {
+    var copy = new HashMap<>(innerMaps);
+    copy.put(outerMapName, template);
+    return new LoadOptions(pinRoot, maxEntries, initialValues, Map.copyOf(copy));
+  }
+
+  public Map<String, MapSpec> innerMaps() {
+    return innerMaps;
   }
 
   public Optional<Path> pinRoot() {
@@ -67,6 +84,6 @@ public final class LoadOptions {
   @Override
   public String toString() {
     return "LoadOptions[pinRoot=" + pinRoot + ", maxEntries=" + maxEntries + ", initialValues="
-        + initialValues.keySet() + "]";
+        + initialValues.keySet() + ", innerMaps=" + innerMaps + "]";
   }
 }

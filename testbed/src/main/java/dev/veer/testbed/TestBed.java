@@ -147,7 +147,7 @@ public final class TestBed implements AutoCloseable {
     ns.sysctl("net.ipv4.ip_forward", "1");
     ns.sysctl("net.ipv6.conf.all.forwarding", "1");
     DirectorDataplane dataplane = DirectorDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE,
-        DirectorConfig.of(hashKey, self4, self6));
+        DirectorConfig.of(hashKey, self4, self6), VeerAbi.DEFAULT_ROW_BITS);
     return new Director(d, ns, self4, self6, dataplane);
   }
 

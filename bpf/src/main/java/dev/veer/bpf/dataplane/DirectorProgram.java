@@ -41,8 +41,11 @@ public final class DirectorProgram implements AutoCloseable {
   private static final int SERVICE_SLOT_VALUE = 24;
   private static final ServiceEntry VIP_MARKER = new ServiceEntry(0, 0, VeerAbi.MIN_ROW_BITS, 0);
 
-  private DirectorProgram(BpfObject object) {
+  private final int rowBits;
+
+  private DirectorProgram(BpfObject object, int rowBits) {
     this.object = object;
+    this.rowBits = rowBits;
     this.services = object.map("services");
     this.tables = object.map("tables");
     this.backends = object.map("backends");
@@ -55,18 +58,29 @@ public final class DirectorProgram implements AutoCloseable {
     MapLayouts.check(serviceStats, 4, ServiceStats.SIZE);
   }
 
-  public static DirectorProgram load(LoadOptions options) {
-    BpfObject object = BpfObject.load(OBJECT, options);
+  /**
+   * Loads the director program for tables of {@code 2^rowBits} rows: every
+   * table this director installs has that row count.
+   */
+  public static DirectorProgram load(int rowBits, LoadOptions options) {
+    checkArgument(rowBits >= VeerAbi.MIN_ROW_BITS && rowBits <= VeerAbi.MAX_ROW_BITS,
+        "row bits must be %s..%s, got %s", VeerAbi.MIN_ROW_BITS, VeerAbi.MAX_ROW_BITS, rowBits);
+    BpfObject object = BpfObject.load(OBJECT, options.withInnerMap("tables", TableMap.spec(rowBits)));
     try {
-      return new DirectorProgram(object);
+      return new DirectorProgram(object, rowBits);
     } catch (RuntimeException e) {
       object.close();
       throw e;
     }
   }
 
-  public static DirectorProgram load() {
-    return load(LoadOptions.DEFAULT);
+  public static DirectorProgram load(int rowBits) {
+    return load(rowBits, LoadOptions.DEFAULT);
+  }
+
+  /** Every table of this director has {@code 2^rowBits()} rows. */
+  public int rowBits() {
+    return rowBits;
   }
 
   public BpfProgram program() {
@@ -169,6 +183,8 @@ public final class DirectorProgram implements AutoCloseable {
    * installed with {@link #installTable}; the caller closes it afterwards.
    */
   public TableMap newTable(int rowBits) {
+    checkArgument(rowBits == this.rowBits, "this director runs tables of 2^%s rows, not 2^%s: load it with "
+        + "the row count the tables are built with", this.rowBits, rowBits);
     return TableMap.create(rowBits);
   }
 

@@ -12,8 +12,6 @@ import java.nio.ByteOrder;
  * table and swapped in whole, so the data plane never sees half a table.
  */
 public final class TableMap implements AutoCloseable {
-  /** BPF_F_INNER_MAP: lets tables of different row counts share the outer map. */
-  private static final int BPF_F_INNER_MAP = 1 << 12;
   private static final int ROW_SIZE = 2 * VeerAbi.MAX_HOPS;
 
   private final BpfMap map;
@@ -25,8 +23,12 @@ public final class TableMap implements AutoCloseable {
   }
 
   static TableMap create(int rowBits) {
-    BpfMap map = BpfMap.create(MapSpec.array("veer_table", 4, ROW_SIZE, 1 << rowBits, BPF_F_INNER_MAP));
-    return new TableMap(map, rowBits);
+    return new TableMap(BpfMap.create(spec(rowBits)), rowBits);
+  }
+
+  /** The shape of a table with {@code 2^rowBits} rows; also the director's inner-map template. */
+  static MapSpec spec(int rowBits) {
+    return MapSpec.array("veer_table", 4, ROW_SIZE, 1 << rowBits, 0);
   }
 
   public int rowBits() {

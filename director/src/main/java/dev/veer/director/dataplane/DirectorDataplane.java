@@ -49,9 +49,12 @@ public final class DirectorDataplane implements AutoCloseable {
     this.attachment = attachment;
   }
 
-  /** Loads and configures the director program without attaching it (for BPF_PROG_TEST_RUN). */
-  public static DirectorDataplane detached(DirectorConfig config) {
-    DirectorProgram program = DirectorProgram.load();
+  /**
+   * Loads and configures the director program for tables of {@code 2^rowBits}
+   * rows without attaching it (for BPF_PROG_TEST_RUN).
+   */
+  public static DirectorDataplane detached(DirectorConfig config, int rowBits) {
+    DirectorProgram program = DirectorProgram.load(rowBits);
     try {
       program.configure(config);
       return new DirectorDataplane(program, Optional.empty());
@@ -62,8 +65,9 @@ public final class DirectorDataplane implements AutoCloseable {
   }
 
   /** Loads, configures and attaches the director program to an interface in a namespace. */
-  public static DirectorDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, DirectorConfig config) {
-    DirectorProgram program = DirectorProgram.load();
+  public static DirectorDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, DirectorConfig config,
+      int rowBits) {
+    DirectorProgram program = DirectorProgram.load(rowBits);
     try {
       program.configure(config);
       XdpAttachment attachment = XdpAttachment.attach(program.program(), ns, ifname, mode);
@@ -85,6 +89,8 @@ public final class DirectorDataplane implements AutoCloseable {
    */
   public synchronized void apply(ServiceKey key, ServiceOptions options, HopTable table) {
     checkArgument(key.protocol() != 0, "not a service key: %s", key);
+    checkArgument(table.rowBits() == program.rowBits(), "service %s: table has 2^%s rows, this director runs "
+        + "2^%s", key, table.rowBits(), program.rowBits());
     Installed previous = installed.get(key);
     for (InetAddress backend : table.backends()) {
       acquireBackend(backend);
@@ -96,8 +102,7 @@ public final class DirectorDataplane implements AutoCloseable {
         indices[row * VeerAbi.MAX_HOPS + i] = backendIndex.get(hops.get(i));
       }
     }
-    boolean sameSlot = previous != null && previous.entry().rowBits() == table.rowBits();
-    int tableSlot = sameSlot ? previous.entry().tableSlot() : tableSlots.allocate();
+    int tableSlot = previous != null ? previous.entry().tableSlot() : tableSlots.allocate();
     int statsSlot = previous != null ? previous.entry().statsSlot() : newStatsSlot();
     ServiceEntry entry = new ServiceEntry(tableSlot, statsSlot, table.rowBits(), options.flags());
     try (TableMap map = program.newTable(table.rowBits())) {
@@ -110,10 +115,6 @@ public final class DirectorDataplane implements AutoCloseable {
         program.markVip(key.vip());
       }
     } else {
-      if (!sameSlot) {
-        program.removeTable(previous.entry().tableSlot());
-        tableSlots.release(previous.entry().tableSlot());
-      }
       releaseBackends(previous.table());
     }
     installed.put(key, new Installed(entry, table));

@@ -82,7 +82,8 @@ public final class DataplaneBenchmark {
   static String run(long calls, int rounds) throws IOException {
     try (PacketLab lab = PacketLab.create("veer-bench-" + ProcessHandle.current().pid());
         BpfObject floor = BpfObject.load("/bpf/floor.o", LoadOptions.DEFAULT);
-        DirectorDataplane director = DirectorDataplane.detached(DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6));
+        DirectorDataplane director = DirectorDataplane.detached(DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6),
+            16);
         ProxyDataplane proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT);
         ServerSocketChannel listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(80)));
         SocketChannel client = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)))) {

@@ -16,6 +16,7 @@ import static dev.veer.testbed.packet.Frames.frame;
 import static dev.veer.testbed.packet.Frames.l3;
 import static dev.veer.testbed.packet.Frames.syn;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.common.collect.ImmutableList;
 import com.google.common.primitives.Bytes;
@@ -74,7 +75,7 @@ class DirectorPacketTest {
   @BeforeAll
   static void setUp() {
     lab = PacketLab.create("veer-pkt-dir-" + ProcessHandle.current().pid());
-    director = DirectorDataplane.detached(DirectorConfig.of(KEY, SELF4, SELF6));
+    director = DirectorDataplane.detached(DirectorConfig.of(KEY, SELF4, SELF6), ROW_BITS);
     director.apply(WEB4, ServiceOptions.DEFAULT, TABLE4);
     director.apply(WEB6, ServiceOptions.DEFAULT, TABLE6);
     director.apply(V6_OVER_V4, ServiceOptions.DEFAULT, TABLE4);
@@ -396,7 +397,7 @@ class DirectorPacketTest {
   }
 
   @Test
-  void newTableVersionsTakeEffectWholeIncludingARowCountChange() {
+  void newTableVersionsTakeEffectWholeAndAWrongRowCountChangesNothing() {
     ServiceKey key = ServiceKey.tcp(VIP4, 9000);
     byte[] inner = syn(CLIENT4, 40015, VIP4, 9000);
     long hash = hashOf(CLIENT4, 40015);
@@ -414,10 +415,10 @@ class DirectorPacketTest {
           .isEqualTo(expectedGue(inner, second, hash, -1));
 
       HopTable bigger = Tables.allActive(PEERS4, 16, 2);
-      director.apply(key, ServiceOptions.DEFAULT, bigger);
-      assertThat(director.entry(key).orElseThrow().tableSlot()).isNotEqualTo(slot);
+      assertThatThrownBy(() -> director.apply(key, ServiceOptions.DEFAULT, bigger))
+          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("2^12");
       assertThat(run(frame(inner), DirectorVerdict.DIR_ENCAP_GUE).packetOut())
-          .isEqualTo(expectedGue(inner, bigger, hash, -1));
+          .isEqualTo(expectedGue(inner, second, hash, -1));
     } finally {
       director.remove(key);
     }
