@@ -555,7 +555,7 @@ int veer_director(struct xdp_md *ctx)
 			f.hash.len = 18;
 		}
 	}
-	hash = veer_siphash24(cfg->hash_k0, cfg->hash_k1, &f.hash);
+	hash = veer_siphash13(cfg->hash_k0, cfg->hash_k1, &f.hash);
 	verdict = encapsulate(ctx, &f, svc, cfg, hash, &action);
 	if (verdict == VEER_FLOW_FOUND) {
 		count_service(svc->stats_slot, len, 0);

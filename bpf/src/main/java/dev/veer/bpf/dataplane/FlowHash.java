@@ -2,8 +2,6 @@ package dev.veer.bpf.dataplane;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import com.google.common.hash.HashFunction;
-import com.google.common.hash.Hashing;
 import com.google.common.primitives.Longs;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.dataplane.ServiceOptions.HashFields;
@@ -11,25 +9,24 @@ import java.net.InetAddress;
 import java.nio.ByteBuffer;
 
 /**
- * The director's keyed flow hash, computed in Java: SipHash-2-4 over the
+ * The director's keyed flow hash, computed in Java: SipHash-1-3 over the
  * client's address (and port, big-endian, when the service hashes it). Lets
  * user space predict the row, outer source port and flow label of any flow.
  */
 public final class FlowHash {
-  private final HashFunction siphash;
+  private final SipHash siphash;
 
   public FlowHash(byte[] key) {
     checkArgument(key.length == 16, "the flow hash key has 16 bytes, got %s", key.length);
-    siphash = Hashing.sipHash24(littleEndianLong(key, 0), littleEndianLong(key, 8));
+    siphash = new SipHash(littleEndianLong(key, 0), littleEndianLong(key, 8), 1, 3);
   }
 
   public long hash(InetAddress source, int sourcePort, HashFields fields) {
     byte[] address = source.getAddress();
     if (fields == HashFields.SOURCE_IP) {
-      return siphash.hashBytes(address).asLong();
+      return siphash.hash(address);
     }
-    return siphash.hashBytes(ByteBuffer.allocate(address.length + 2).put(address)
-        .putShort((short) sourcePort).array()).asLong();
+    return siphash.hash(ByteBuffer.allocate(address.length + 2).put(address).putShort((short) sourcePort).array());
   }
 
   public static int row(long hash, int rowBits) {
