@@ -405,13 +405,15 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 				       const struct veer_director_config *cfg, __u64 hash,
 				       int *action)
 {
-	struct bpf_fib_lookup fib = {};
+	struct veer_route route;
 	const struct veer_row *row;
 	struct hops hops;
 	struct encap e = {};
 	void *inner_map, *data, *data_end;
 	__u32 slot = svc->table_slot;
 	__u32 row_index, tot_len;
+	const __u8 *src;
+	__u8 protocol;
 	int rc;
 
 	inner_map = bpf_map_lookup_elem(&tables, &slot);
@@ -436,22 +438,18 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 	e.inner_len = data_end - veer_l3(data, &f->l2);
 	tot_len = e.ip_len + e.gue_len + e.inner_len;
 
-	fib.ifindex = ctx->ingress_ifindex;
-	fib.l4_protocol = outer_protocol(f, &e);
+	protocol = outer_protocol(f, &e);
 	if (e.outer_family == VEER_FAMILY_IPV4) {
+		src = cfg->src4;
 		if (!*(__u32 *)cfg->src4)
 			return VEER_DIR_DROP_NO_SOURCE;
-		fib.family = AF_INET;
-		__builtin_memcpy(&fib.ipv4_src, cfg->src4, 4);
-		__builtin_memcpy(&fib.ipv4_dst, hops.backend[0]->addr, 4);
 	} else {
+		src = cfg->src6;
 		if (!*(__u64 *)cfg->src6 && !*(__u64 *)(cfg->src6 + 8))
 			return VEER_DIR_DROP_NO_SOURCE;
-		fib.family = AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, cfg->src6, 16);
-		__builtin_memcpy(fib.ipv6_dst, hops.backend[0]->addr, 16);
 	}
-	rc = fib_verdict(veer_nexthop(ctx, &hops.backend[0]->nexthop, &fib, tot_len));
+	rc = fib_verdict(veer_nexthop(ctx, &hops.backend[0]->nexthop, e.outer_family, protocol, src,
+				      hops.backend[0]->addr, tot_len, &route));
 	if (rc != VEER_FLOW_FOUND)
 		return rc;
 
@@ -459,7 +457,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 		return VEER_DIR_DROP_ADJUST;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
-	if (veer_write_l2(data, data_end, &f->l2, fib.dmac, fib.smac,
+	if (veer_write_l2(data, data_end, &f->l2, route.dmac, route.smac,
 			  bpf_htons(e.outer_family == VEER_FAMILY_IPV4 ? ETH_P_IP : ETH_P_IPV6)))
 		return VEER_DIR_DROP_ADJUST;
 
@@ -475,7 +473,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 		ip->id = 0;
 		ip->frag_off = bpf_htons(VEER_IP_DF);
 		ip->ttl = VEER_OUTER_TTL;
-		ip->protocol = fib.l4_protocol;
+		ip->protocol = protocol;
 		ip->check = 0;
 		__builtin_memcpy(&ip->saddr, cfg->src4, 4);
 		__builtin_memcpy(&ip->daddr, hops.backend[0]->addr, 4);
@@ -494,14 +492,14 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 		ip6->flow_lbl[1] = label >> 8;
 		ip6->flow_lbl[2] = label;
 		ip6->payload_len = bpf_htons(tot_len - sizeof(*ip6));
-		ip6->nexthdr = fib.l4_protocol;
+		ip6->nexthdr = protocol;
 		ip6->hop_limit = VEER_OUTER_TTL;
 		__builtin_memcpy(&ip6->saddr, cfg->src6, 16);
 		__builtin_memcpy(&ip6->daddr, hops.backend[0]->addr, 16);
 		if (!e.ipip && write_gue(ip6 + 1, data_end, f, &e, &hops, hash, cfg->gue_port))
 			return VEER_DIR_DROP_ADJUST;
 	}
-	*action = fib.ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(fib.ifindex, 0);
+	*action = route.ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(route.ifindex, 0);
 	return VEER_FLOW_FOUND;
 }
 

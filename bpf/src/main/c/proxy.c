@@ -267,15 +267,13 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 	void *l3 = veer_l3(data, &t->l2);
 	__u8 *priv = data + (t->udp_off & 0x7f) + sizeof(struct udphdr) + VEER_GUE_HEADER_LEN;
 	__u8 *hop = priv + VEER_GUE_PRIV_LEN + (t->next_hop & 3) * t->hop_len;
-	struct bpf_fib_lookup fib = {};
 	struct veer_nexthop *next;
+	struct veer_route route;
 	struct ethhdr *eth = data;
 	int rc;
 
 	if ((void *)(eth + 1) > data_end)
 		return VEER_PRX_DROP_MALFORMED;
-	fib.ifindex = ctx->ingress_ifindex;
-	fib.l4_protocol = IPPROTO_UDP;
 	if (t->outer_family == VEER_FAMILY_IPV4) {
 		struct iphdr *ip = l3;
 
@@ -286,14 +284,12 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 		next = allowed_peer(hop, VEER_FAMILY_IPV4);
 		if (!next)
 			return VEER_PRX_DROP_HOP_NOT_ALLOWED;
-		fib.family = AF_INET;
-		fib.ipv4_src = ip->daddr;
-		__builtin_memcpy(&fib.ipv4_dst, hop, 4);
-		rc = fib_verdict(veer_nexthop(ctx, next, &fib, bpf_ntohs(ip->tot_len)));
+		rc = fib_verdict(veer_nexthop(ctx, next, VEER_FAMILY_IPV4, IPPROTO_UDP, &ip->daddr, hop,
+					      bpf_ntohs(ip->tot_len), &route));
 		if (rc != VEER_NEXT)
 			return rc;
 		ip->saddr = ip->daddr;
-		ip->daddr = fib.ipv4_dst;
+		__builtin_memcpy(&ip->daddr, hop, 4);
 		ip->check = 0;
 		ip->check = veer_ipv4_csum(ip);
 	} else {
@@ -305,22 +301,20 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 		next = allowed_peer(hop, VEER_FAMILY_IPV6);
 		if (!next)
 			return VEER_PRX_DROP_HOP_NOT_ALLOWED;
-		fib.family = AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, &ip6->daddr, 16);
-		__builtin_memcpy(fib.ipv6_dst, hop, 16);
-		rc = fib_verdict(veer_nexthop(ctx, next, &fib, sizeof(*ip6) + bpf_ntohs(ip6->payload_len)));
+		rc = fib_verdict(veer_nexthop(ctx, next, VEER_FAMILY_IPV6, IPPROTO_UDP, &ip6->daddr, hop,
+					      sizeof(*ip6) + bpf_ntohs(ip6->payload_len), &route));
 		if (rc != VEER_NEXT)
 			return rc;
-		__builtin_memcpy(&ip6->saddr, fib.ipv6_src, 16);
-		__builtin_memcpy(&ip6->daddr, fib.ipv6_dst, 16);
+		__builtin_memcpy(&ip6->saddr, &ip6->daddr, 16);
+		__builtin_memcpy(&ip6->daddr, hop, 16);
 		udp->check = 0;
 	}
 	if ((void *)(priv + VEER_GUE_PRIV_LEN) > data_end)
 		return VEER_PRX_DROP_MALFORMED;
 	priv[2] = t->next_hop + 1;
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	*action = fib.ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(fib.ifindex, 0);
+	__builtin_memcpy(eth->h_dest, route.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, route.smac, ETH_ALEN);
+	*action = route.ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(route.ifindex, 0);
 	return VEER_NEXT;
 }
 

@@ -12,42 +12,75 @@
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "veer_common.h"
 #include "veer_maps.h"
 
-/*
- * Fills fib's smac, dmac and ifindex for a packet of tot_len bytes, from the
- * cache or from the kernel. fib carries the lookup input (family, addresses,
- * l4_protocol, ingress ifindex). Returns a BPF_FIB_LKUP_RET_* code; only
- * successes are remembered.
- */
-static __always_inline int veer_nexthop(struct xdp_md *ctx, struct veer_nexthop *cache,
-					struct bpf_fib_lookup *fib, __u32 tot_len)
+/* Where a packet goes next: the interface and the Ethernet addresses. */
+struct veer_route {
+	__u32 ifindex;
+	__u8 dmac[ETH_ALEN];
+	__u8 smac[ETH_ALEN];
+};
+
+/* Asks the kernel, and remembers a successful answer with the route's MTU. */
+static __always_inline int veer_nexthop_refresh(struct xdp_md *ctx, struct veer_nexthop *cache,
+						__u8 family, __u8 l4_protocol, const void *src,
+						const void *dst, __u32 tot_len, __u64 now,
+						struct veer_route *route)
 {
-	__u64 now = bpf_jiffies64();
+	struct bpf_fib_lookup fib = {};
 	struct bpf_fib_lookup probe;
 	int rc;
 
-	if (now < cache->expires) {
-		if (tot_len > cache->mtu)
-			return BPF_FIB_LKUP_RET_FRAG_NEEDED;
-		fib->ifindex = cache->ifindex;
-		__builtin_memcpy(fib->dmac, cache->dmac, ETH_ALEN);
-		__builtin_memcpy(fib->smac, cache->smac, ETH_ALEN);
-		return BPF_FIB_LKUP_RET_SUCCESS;
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.l4_protocol = l4_protocol;
+	if (family == VEER_FAMILY_IPV4) {
+		fib.family = AF_INET;
+		__builtin_memcpy(&fib.ipv4_src, src, 4);
+		__builtin_memcpy(&fib.ipv4_dst, dst, 4);
+	} else {
+		fib.family = AF_INET6;
+		__builtin_memcpy(fib.ipv6_src, src, 16);
+		__builtin_memcpy(fib.ipv6_dst, dst, 16);
 	}
 	/* The MTU is only reported for a packet too big for it: probe with the largest. */
-	probe = *fib;
+	probe = fib;
 	probe.tot_len = 0xffff;
-	fib->tot_len = tot_len;
-	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+	fib.tot_len = tot_len;
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return rc;
 	cache->mtu = bpf_fib_lookup(ctx, &probe, sizeof(probe), 0) == BPF_FIB_LKUP_RET_FRAG_NEEDED
 			     ? probe.mtu_result : 0xffff;
-	cache->ifindex = fib->ifindex;
-	__builtin_memcpy(cache->dmac, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(cache->smac, fib->smac, ETH_ALEN);
+	cache->ifindex = fib.ifindex;
+	__builtin_memcpy(cache->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(cache->smac, fib.smac, ETH_ALEN);
 	cache->expires = now + VEER_NEXTHOP_TTL_JIFFIES;
+	route->ifindex = fib.ifindex;
+	__builtin_memcpy(route->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(route->smac, fib.smac, ETH_ALEN);
+	return BPF_FIB_LKUP_RET_SUCCESS;
+}
+
+/*
+ * The route for a packet of tot_len bytes from src to dst (VEER_FAMILY_*
+ * addresses), from the cache or from the kernel. Returns a
+ * BPF_FIB_LKUP_RET_* code; only successes are remembered.
+ */
+static __always_inline int veer_nexthop(struct xdp_md *ctx, struct veer_nexthop *cache, __u8 family,
+					__u8 l4_protocol, const void *src, const void *dst,
+					__u32 tot_len, struct veer_route *route)
+{
+	__u64 now = bpf_jiffies64();
+
+	if (now >= cache->expires)
+		return veer_nexthop_refresh(ctx, cache, family, l4_protocol, src, dst, tot_len, now,
+					    route);
+	if (tot_len > cache->mtu)
+		return BPF_FIB_LKUP_RET_FRAG_NEEDED;
+	route->ifindex = cache->ifindex;
+	__builtin_memcpy(route->dmac, cache->dmac, ETH_ALEN);
+	__builtin_memcpy(route->smac, cache->smac, ETH_ALEN);
 	return BPF_FIB_LKUP_RET_SUCCESS;
 }
 
