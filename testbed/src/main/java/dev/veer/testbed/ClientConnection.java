@@ -72,10 +72,6 @@ public final class ClientConnection implements AutoCloseable {
     return server;
   }
 
-  public int localPort() {
-    return channel.socket().getLocalPort();
-  }
-
   @Override
   public void close() {
     try {

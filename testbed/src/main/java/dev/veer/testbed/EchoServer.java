@@ -28,7 +28,6 @@ public final class EchoServer implements AutoCloseable {
   private final String name;
   private final ServerSocketChannel listener;
   private final Set<SocketChannel> connections = ConcurrentHashMap.newKeySet();
-  private final AtomicLong accepted = new AtomicLong();
   private final AtomicLong answered = new AtomicLong();
   private final Thread acceptor;
 
@@ -55,10 +54,6 @@ public final class EchoServer implements AutoCloseable {
     return name;
   }
 
-  public long accepted() {
-    return accepted.get();
-  }
-
   public long answered() {
     return answered.get();
   }
@@ -71,7 +66,6 @@ public final class EchoServer implements AutoCloseable {
     while (listener.isOpen()) {
       try {
         SocketChannel ch = listener.accept();
-        accepted.incrementAndGet();
         connections.add(ch);
         Thread.ofVirtual().name("echo-" + name + "-conn").start(() -> serve(ch));
       } catch (ClosedChannelException e) {

@@ -73,11 +73,6 @@ public final class HopTable {
     return out.build();
   }
 
-  /** The backend index at a hop position of a row, or -1. */
-  int hopIndex(int row, int position) {
-    return hops[row * VeerAbi.MAX_HOPS + position];
-  }
-
   @Override
   public boolean equals(Object o) {
     return o instanceof HopTable t && t.rowBits == rowBits && t.backends.equals(backends)

@@ -22,9 +22,4 @@ public record ServiceEntry(int tableSlot, int statsSlot, int rowBits, int flags)
         .putInt(tableSlot).putInt(statsSlot).put((byte) rowBits).put((byte) flags).putShort((short) 0)
         .array();
   }
-
-  static ServiceEntry decode(byte[] bytes) {
-    ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-    return new ServiceEntry(b.getInt(0), b.getInt(4), bytes[8] & 0xff, bytes[9] & 0xff);
-  }
 }

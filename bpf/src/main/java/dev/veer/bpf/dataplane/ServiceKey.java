@@ -42,12 +42,6 @@ public record ServiceKey(InetAddress vip, int port, int protocol) {
     return b.array();
   }
 
-  static ServiceKey decode(byte[] bytes) {
-    ByteBuffer b = ByteBuffer.wrap(bytes);
-    IpFamily family = IpFamily.ofCode(bytes[19]);
-    return new ServiceKey(family.fromMapBytes(bytes, 0), b.getShort(16) & 0xffff, bytes[18] & 0xff);
-  }
-
   @Override
   public String toString() {
     String proto = protocol == TCP ? "tcp" : protocol == UDP ? "udp" : "vip";

@@ -22,10 +22,6 @@ public record Ipv4Header(Inet4Address source, Inet4Address destination, int prot
     return new Ipv4Header(source, destination, protocol, ttl, tos, id, flagsAndOffset, value);
   }
 
-  public Ipv4Header withId(int value) {
-    return new Ipv4Header(source, destination, protocol, ttl, tos, value, flagsAndOffset, options);
-  }
-
   @Override
   public byte[] options() {
     return options.clone();

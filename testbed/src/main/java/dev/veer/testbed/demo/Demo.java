@@ -73,7 +73,7 @@ public final class Demo {
     bed.installTables(WEB, table(Map.of(1, BackendState.ACTIVE, 2, BackendState.ACTIVE, 3, BackendState.ACTIVE)));
     out.printf("Service %s -> proxies 1-3 (65,536-row rendezvous table, 2 hops per row)%n%n", WEB);
 
-    out.printf("1. %d short TCP connections from the client to %s%n", connections, VIP);
+    out.printf("1. %d short TCP connections from the client to %s%n", connections, WEB);
     Traffic.BurstResult burst = Traffic.burst(bed.client().handle(), VIP, connections, 50);
     for (Proxy p : bed.proxies()) {
       out.printf("   %-8s %5d connections%n", p.name(), burst.perServer().count(p.name()));

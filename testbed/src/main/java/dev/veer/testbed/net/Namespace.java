@@ -2,7 +2,6 @@ package dev.veer.testbed.net;
 
 import com.google.common.collect.ObjectArrays;
 import dev.veer.bpf.NetworkNamespace;
-import java.util.List;
 import java.util.regex.Pattern;
 
 /**
@@ -67,10 +66,6 @@ public final class Namespace implements AutoCloseable {
         Shell.tryRun("ip", "netns", "delete", ns);
       }
     }
-  }
-
-  public static List<String> existing() {
-    return Shell.run("ip", "netns", "list").lines().map(l -> l.split(" ")[0]).toList();
   }
 
   @Override
