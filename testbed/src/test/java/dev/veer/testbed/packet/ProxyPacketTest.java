@@ -60,7 +60,8 @@ class ProxyPacketTest {
   static void setUp() throws Exception {
     lab = PacketLab.create("veer-pkt-prx-" + ProcessHandle.current().pid());
     proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT);
-    proxy.setPeers(Set.of(SELF4, SELF6, PEERS4.get(0), PEERS4.get(1), ME4, PEERS6.get(0), PEERS6.get(1), ME6));
+    proxy.setPeers(Set.of(SELF4, SELF6, PEERS4.get(0), PEERS4.get(1), ME4, PEERS6.get(0), PEERS6.get(1), ME6,
+        PacketLab.UNRESOLVED4, PacketLab.UNROUTABLE4));
     // Real established connections in the lab namespace, for the socket-lookup verdict.
     listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(8000)));
     client4 = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(SELF4, 0)));
@@ -163,6 +164,19 @@ class ProxyPacketTest {
     assertThat(r.retval()).isEqualTo(XDP_TX);
     assertThat(r.packetOut()).isEqualTo(
         gueFrame(PacketLab.macOf(PEERS6.get(1)), PacketLab.LAB_MAC, ME6, PEERS6.get(1), 1, hops, inner));
+  }
+
+  @Test
+  void nextHopWithoutNeighbourOrRouteOrRoomIsDropped() {
+    byte[] inner = ack(CLIENT4, 40011, VIP4, 80, "x");
+    assertThat(run(fromDirector(SELF4, ME4, 0, List.of(PacketLab.UNRESOLVED4), inner), ProxyVerdict.PRX_DROP_NO_NEIGH)
+        .retval()).isEqualTo(XDP_DROP);
+    assertThat(run(fromDirector(SELF4, ME4, 0, List.of(PacketLab.UNROUTABLE4), inner), ProxyVerdict.PRX_DROP_NO_ROUTE)
+        .retval()).isEqualTo(XDP_DROP);
+    // Arrived over a link with a larger MTU than the one towards the next hop.
+    byte[] big = ack(CLIENT4, 40011, VIP4, 80, "x".repeat(PacketLab.MTU));
+    assertThat(run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), big), ProxyVerdict.PRX_DROP_TOO_BIG)
+        .retval()).isEqualTo(XDP_DROP);
   }
 
   @Test
