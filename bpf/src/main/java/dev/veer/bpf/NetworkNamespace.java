@@ -3,6 +3,7 @@ package dev.veer.bpf;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletionException;
 
@@ -41,6 +42,11 @@ public final class NetworkNamespace {
 
   public String name() {
     return name;
+  }
+
+  /** The name to give {@code ip -n}, or empty for the process's own namespace. */
+  public Optional<String> netnsName() {
+    return path.startsWith(NETNS_DIR) ? Optional.of(name) : Optional.empty();
   }
 
   /** The nsfs file this namespace is entered through. */

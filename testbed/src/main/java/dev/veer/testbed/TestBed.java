@@ -187,9 +187,6 @@ public final class TestBed implements AutoCloseable {
     // A veth hands XDP_TX frames only to a peer that runs XDP itself.
     routerAttachments.add(XdpAttachment.attach(passProgram.program("veer_pass"), router.handle(), routerIf,
         XdpMode.NATIVE));
-    // Resolve the router's MAC now: the XDP programs read it from the neighbour table.
-    ns.exec("ping", "-c", "1", "-W", "2", router4);
-    ns.exec("ping", "-6", "-c", "1", "-W", "2", router6);
   }
 
   private void link(Namespace host, String hostIf, String routerIf) {

@@ -12,6 +12,7 @@ import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.DirectorProgram;
 import dev.veer.bpf.dataplane.HopTable;
+import dev.veer.bpf.dataplane.NeighbourKeeper;
 import dev.veer.bpf.dataplane.ServiceEntry;
 import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
@@ -34,6 +35,7 @@ public final class DirectorDataplane implements AutoCloseable {
 
   private final DirectorProgram program;
   private final Optional<XdpAttachment> attachment;
+  private final Optional<NeighbourKeeper> neighbours;
   private final Map<ServiceKey, Installed> installed = new HashMap<>();
   private final Map<InetAddress, Integer> backendIndex = new HashMap<>();
   private final Multiset<InetAddress> backendUses = HashMultiset.create();
@@ -44,9 +46,11 @@ public final class DirectorDataplane implements AutoCloseable {
 
   private record Installed(ServiceEntry entry, HopTable table) {}
 
-  private DirectorDataplane(DirectorProgram program, Optional<XdpAttachment> attachment) {
+  private DirectorDataplane(DirectorProgram program, Optional<XdpAttachment> attachment,
+      Optional<NeighbourKeeper> neighbours) {
     this.program = program;
     this.attachment = attachment;
+    this.neighbours = neighbours;
   }
 
   /**
@@ -57,7 +61,7 @@ public final class DirectorDataplane implements AutoCloseable {
     DirectorProgram program = DirectorProgram.load(rowBits);
     try {
       program.configure(config);
-      return new DirectorDataplane(program, Optional.empty());
+      return new DirectorDataplane(program, Optional.empty(), Optional.empty());
     } catch (RuntimeException e) {
       program.close();
       throw e;
@@ -72,7 +76,7 @@ public final class DirectorDataplane implements AutoCloseable {
       program.configure(config);
       XdpAttachment attachment = XdpAttachment.attach(program.program(), ns, ifname, mode);
       log.info("director attached to {} ({} mode)", ifname, mode);
-      return new DirectorDataplane(program, Optional.of(attachment));
+      return new DirectorDataplane(program, Optional.of(attachment), Optional.of(new NeighbourKeeper(ns)));
     } catch (RuntimeException e) {
       program.close();
       throw e;
@@ -160,6 +164,7 @@ public final class DirectorDataplane implements AutoCloseable {
       int index = backendSlots.allocate();
       program.putBackend(index, backend);
       backendIndex.put(backend, index);
+      neighbours.ifPresent(n -> n.keep(backend));
     }
   }
 

@@ -4,6 +4,7 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import dev.veer.bpf.dataplane.NeighbourKeeper;
 import dev.veer.bpf.dataplane.ProxyProgram;
 import java.net.InetAddress;
 import java.util.EnumMap;
@@ -22,10 +23,13 @@ public final class ProxyDataplane implements AutoCloseable {
 
   private final ProxyProgram program;
   private final Optional<XdpAttachment> attachment;
+  private final Optional<NeighbourKeeper> neighbours;
 
-  private ProxyDataplane(ProxyProgram program, Optional<XdpAttachment> attachment) {
+  private ProxyDataplane(ProxyProgram program, Optional<XdpAttachment> attachment,
+      Optional<NeighbourKeeper> neighbours) {
     this.program = program;
     this.attachment = attachment;
+    this.neighbours = neighbours;
   }
 
   /** Loads and configures the proxy program without attaching it (for BPF_PROG_TEST_RUN). */
@@ -33,7 +37,7 @@ public final class ProxyDataplane implements AutoCloseable {
     ProxyProgram program = ProxyProgram.load();
     try {
       program.configure(guePort);
-      return new ProxyDataplane(program, Optional.empty());
+      return new ProxyDataplane(program, Optional.empty(), Optional.empty());
     } catch (RuntimeException e) {
       program.close();
       throw e;
@@ -46,7 +50,7 @@ public final class ProxyDataplane implements AutoCloseable {
       program.configure(guePort);
       XdpAttachment attachment = XdpAttachment.attach(program.program(), ns, ifname, mode);
       log.info("proxy program attached to {} ({} mode)", ifname, mode);
-      return new ProxyDataplane(program, Optional.of(attachment));
+      return new ProxyDataplane(program, Optional.of(attachment), Optional.of(new NeighbourKeeper(ns)));
     } catch (RuntimeException e) {
       program.close();
       throw e;
@@ -57,9 +61,13 @@ public final class ProxyDataplane implements AutoCloseable {
     return program;
   }
 
-  /** Makes the allow-list exactly {@code peers}, in one atomic swap. */
+  /**
+   * Makes the allow-list exactly {@code peers}, in one atomic swap, and keeps
+   * the next hops towards them resolved for second-chance forwarding.
+   */
   public void setPeers(Set<InetAddress> peers) {
     program.setAllowed(peers);
+    neighbours.ifPresent(n -> peers.forEach(n::keep));
   }
 
   public EnumMap<ProxyVerdict, Long> verdicts() {

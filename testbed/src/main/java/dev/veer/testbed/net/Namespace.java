@@ -2,6 +2,7 @@ package dev.veer.testbed.net;
 
 import com.google.common.collect.ObjectArrays;
 import dev.veer.bpf.NetworkNamespace;
+import dev.veer.bpf.Shell;
 import java.util.regex.Pattern;
 
 /**

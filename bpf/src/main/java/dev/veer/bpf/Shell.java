@@ -1,4 +1,4 @@
-package dev.veer.testbed.net;
+package dev.veer.bpf;
 
 import com.google.common.base.Joiner;
 import java.io.IOException;
@@ -7,7 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** Runs system commands (ip, sysctl, ethtool) with a deadline, failing loudly with their output. */
+/** Runs system commands (iproute2, sysctl, ethtool) with a deadline, failing loudly with their output. */
 public final class Shell {
   private static final long TIMEOUT_SECONDS = 30;
 
