@@ -23,8 +23,6 @@
 #include "veer_flat.h"
 
 
-/* IPv6 extension headers walked before giving up on a packet. */
-#define VEER_MAX_EXT_HEADERS 4
 #define VEER_FLOW_FOUND (-1)
 
 struct veer_services_table {
@@ -161,14 +159,16 @@ static __always_inline int parse_icmp4(struct flow *f, void *l4, void *data_end)
 	if ((void *)(icmp + 1) > data_end)
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
 	if (icmp->type != VEER_ICMP_DEST_UNREACH || icmp->code != VEER_ICMP_FRAG_NEEDED)
-		return VEER_DIR_PASS_NOT_SERVICE;
+		return unless_vip(f, VEER_DIR_DROP_VIP_OTHER);
 	quoted = (void *)(icmp + 1);
 	if ((void *)(quoted + 1) > data_end)
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
 	if (quoted->version != 4 || quoted->ihl < 5)
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
-	if (quoted->protocol != IPPROTO_TCP && quoted->protocol != IPPROTO_UDP)
-		return VEER_DIR_PASS_NOT_SERVICE;
+	/* Only about a packet the VIP sent, addressed to that VIP. */
+	if (quoted->saddr != *(__be32 *)f->key.addr ||
+	    (quoted->protocol != IPPROTO_TCP && quoted->protocol != IPPROTO_UDP))
+		return unless_vip(f, VEER_DIR_DROP_VIP_OTHER);
 	ihl = quoted->ihl * 4;
 	ports = (void *)quoted + ihl;
 	if ((void *)(ports + 1) > data_end)
@@ -190,12 +190,14 @@ static __always_inline int parse_icmp6(struct flow *f, void *l4, void *data_end)
 	if ((void *)(icmp + 1) > data_end)
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
 	if (icmp->type != VEER_ICMPV6_PKT_TOOBIG)
-		return VEER_DIR_PASS_NOT_SERVICE;
+		return unless_vip(f, VEER_DIR_DROP_VIP_OTHER);
 	quoted = (void *)(icmp + 1);
 	if ((void *)(quoted + 1) > data_end)
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
-	if (quoted->nexthdr != IPPROTO_TCP && quoted->nexthdr != IPPROTO_UDP)
-		return VEER_DIR_PASS_NOT_SERVICE;
+	/* Only about a packet the VIP sent, addressed to that VIP. */
+	if (!veer_addr16_equal(&quoted->saddr, f->key.addr) ||
+	    (quoted->nexthdr != IPPROTO_TCP && quoted->nexthdr != IPPROTO_UDP))
+		return unless_vip(f, VEER_DIR_DROP_VIP_OTHER);
 	ports = (void *)(quoted + 1);
 	if ((void *)(ports + 1) > data_end)
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
@@ -228,45 +230,28 @@ static __always_inline int parse_ipv4(struct flow *f, void *data, void *data_end
 	case IPPROTO_ICMP:
 		return parse_icmp4(f, l4, data_end);
 	default:
-		return VEER_DIR_PASS_NOT_SERVICE;
+		return unless_vip(f, VEER_DIR_DROP_VIP_OTHER);
 	}
-}
-
-static __always_inline int is_ipv6_ext(__u8 nexthdr)
-{
-	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
-	       nexthdr == IPPROTO_DSTOPTS;
 }
 
 static __always_inline int parse_ipv6(struct flow *f, void *data, void *data_end)
 {
 	struct ipv6hdr *ip6 = veer_l3(data, &f->l2);
-	struct ipv6_opt_hdr *ext;
-	__u32 off;
 	__u8 nexthdr;
 	void *l4;
-	int i;
+	int off;
 
 	if (veer_ipv6_check(ip6, data_end))
 		return VEER_DIR_DROP_MALFORMED;
 	f->inner_family = VEER_FAMILY_IPV6;
 	f->key.family = VEER_FAMILY_IPV6;
 	__builtin_memcpy(f->key.addr, &ip6->daddr, 16);
-	nexthdr = ip6->nexthdr;
-	off = sizeof(*ip6);
-#pragma unroll
-	for (i = 0; i < VEER_MAX_EXT_HEADERS; i++) {
-		if (nexthdr == IPPROTO_FRAGMENT)
-			return unless_vip(f, VEER_DIR_DROP_FRAGMENT);
-		if (!is_ipv6_ext(nexthdr))
-			break;
-		ext = (void *)ip6 + off;
-		if ((void *)(ext + 1) > data_end)
-			return unless_vip(f, VEER_DIR_DROP_MALFORMED);
-		nexthdr = ext->nexthdr;
-		off += (ext->hdrlen + 1) * 8;
-	}
-	if (is_ipv6_ext(nexthdr) || nexthdr == IPPROTO_FRAGMENT)
+	off = veer_ipv6_skip_ext(ip6, data_end, &nexthdr);
+	if (off < 0)
+		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
+	if (nexthdr == IPPROTO_FRAGMENT)
+		return unless_vip(f, VEER_DIR_DROP_FRAGMENT);
+	if (veer_ipv6_is_ext(nexthdr))
 		return unless_vip(f, VEER_DIR_DROP_IPV6_EXT);
 	l4 = (void *)ip6 + off;
 	switch (nexthdr) {
@@ -276,7 +261,7 @@ static __always_inline int parse_ipv6(struct flow *f, void *data, void *data_end
 	case IPPROTO_ICMPV6:
 		return parse_icmp6(f, l4, data_end);
 	default:
-		return VEER_DIR_PASS_NOT_SERVICE;
+		return unless_vip(f, VEER_DIR_DROP_VIP_OTHER);
 	}
 }
 
@@ -452,6 +437,9 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 				      hops.backend[0]->addr, tot_len, &route));
 	if (rc != VEER_FLOW_FOUND)
 		return rc;
+	/* A VLAN tag is only right on the link the packet came from. */
+	if (f->l2.vlan_tpid && route.ifindex != ctx->ingress_ifindex)
+		return VEER_DIR_DROP_NO_ROUTE;
 
 	if (bpf_xdp_adjust_head(ctx, -(int)(e.ip_len + e.gue_len)))
 		return VEER_DIR_DROP_ADJUST;
@@ -535,7 +523,9 @@ int veer_director(struct xdp_md *ctx)
 		goto done;
 	svc = find_service(&f.key);
 	if (!svc) {
-		verdict = VEER_DIR_PASS_NOT_SERVICE;
+		/* Passing a packet for a VIP would make this host route it back
+		 * towards the router, which sends it here again. */
+		verdict = unless_vip(&f, VEER_DIR_DROP_VIP_OTHER);
 		goto done;
 	}
 	cfg = bpf_map_lookup_elem(&config, &zero);

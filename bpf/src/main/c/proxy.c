@@ -85,6 +85,45 @@ static __always_inline struct veer_nexthop *allowed_peer(const void *addr, __u8 
 	return slot ? &slot->nexthop : NULL;
 }
 
+/*
+ * An IPv6 packet whose next header is not UDP. Directors never send GUE
+ * behind extension headers or in fragments, so such a packet for the GUE port
+ * is dropped whoever sent it: passing it would let the host reassemble or
+ * parse it past the allow-list. Everything else is the host's.
+ */
+static __always_inline int ipv6_behind_ext(struct ipv6hdr *ip6, void *data_end, __be16 gue_port)
+{
+	struct veer_ipv6_frag *frag;
+	struct udphdr *udp;
+	__u8 nexthdr;
+	int off = veer_ipv6_skip_ext(ip6, data_end, &nexthdr);
+
+	if (off < 0)
+		return VEER_PRX_DROP_MALFORMED;
+	if (nexthdr == IPPROTO_FRAGMENT) {
+		frag = (void *)ip6 + off;
+		if ((void *)(frag + 1) > data_end)
+			return VEER_PRX_DROP_MALFORMED;
+		/* Later fragments carry no UDP header; without the first the host
+		 * cannot reassemble them. */
+		if ((frag->frag_off & bpf_htons(0xfff8)) || frag->nexthdr != IPPROTO_UDP)
+			return VEER_PRX_PASS_NOT_GUE;
+		udp = (void *)(frag + 1);
+		if ((void *)(udp + 1) > data_end)
+			return VEER_PRX_DROP_MALFORMED;
+		return udp->dest == gue_port ? VEER_PRX_DROP_FRAGMENT : VEER_PRX_PASS_NOT_GUE;
+	}
+	/* More extension headers than are walked: the port cannot be seen. */
+	if (veer_ipv6_is_ext(nexthdr))
+		return VEER_PRX_DROP_MALFORMED;
+	if (nexthdr != IPPROTO_UDP)
+		return VEER_PRX_PASS_NOT_GUE;
+	udp = (void *)ip6 + off;
+	if ((void *)(udp + 1) > data_end)
+		return VEER_PRX_DROP_MALFORMED;
+	return udp->dest == gue_port ? VEER_PRX_DROP_MALFORMED : VEER_PRX_PASS_NOT_GUE;
+}
+
 /* Finds the UDP header of a packet for the GUE port and checks its sender. */
 static __always_inline int parse_outer(void *data, void *data_end, struct tunnel *t,
 				       __be16 gue_port)
@@ -121,9 +160,8 @@ static __always_inline int parse_outer(void *data, void *data_end, struct tunnel
 
 		if (veer_ipv6_check(ip6, data_end))
 			return VEER_PRX_DROP_MALFORMED;
-		/* Directors never add extension headers to the outer packet. */
 		if (ip6->nexthdr != IPPROTO_UDP)
-			return VEER_PRX_PASS_NOT_GUE;
+			return ipv6_behind_ext(ip6, data_end, gue_port);
 		udp = (void *)(ip6 + 1);
 		if ((void *)(udp + 1) > data_end)
 			return VEER_PRX_DROP_MALFORMED;
@@ -206,12 +244,18 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 		tuple_len = sizeof(tuple.ipv4);
 	} else {
 		struct ipv6hdr *ip6 = inner;
+		__u8 nexthdr;
+		int off;
 
 		if (veer_ipv6_check(ip6, data_end))
 			return VEER_PRX_DROP_MALFORMED;
-		if (ip6->nexthdr != IPPROTO_TCP)
+		/* The director walks these too: such packets can belong to a flow. */
+		off = veer_ipv6_skip_ext(ip6, data_end, &nexthdr);
+		if (off < 0)
+			return VEER_PRX_DROP_MALFORMED;
+		if (nexthdr != IPPROTO_TCP)
 			return VEER_PRX_DELIVER_NOT_TCP;
-		th = (void *)(ip6 + 1);
+		th = (void *)ip6 + off;
 		if ((void *)(th + 1) > data_end)
 			return VEER_PRX_DROP_MALFORMED;
 		__builtin_memcpy(tuple.ipv6.saddr, &ip6->saddr, 16);
@@ -276,8 +320,9 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 		return VEER_PRX_DROP_MALFORMED;
 	if (t->outer_family == VEER_FAMILY_IPV4) {
 		struct iphdr *ip = l3;
+		struct udphdr *udp = (void *)(ip + 1);
 
-		if ((void *)(ip + 1) > data_end || (void *)(hop + 4) > data_end)
+		if ((void *)(udp + 1) > data_end || (void *)(hop + 4) > data_end)
 			return VEER_PRX_DROP_MALFORMED;
 		if (ip->ihl != 5)	/* directors send no options */
 			return VEER_PRX_DROP_MALFORMED;
@@ -292,6 +337,8 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 		__builtin_memcpy(&ip->daddr, hop, 4);
 		ip->check = 0;
 		ip->check = veer_ipv4_csum(ip);
+		/* Now stale if the sender set one; zero is valid for UDP over IPv4. */
+		udp->check = 0;
 	} else {
 		struct ipv6hdr *ip6 = l3;
 		struct udphdr *udp = (void *)(ip6 + 1);
@@ -311,6 +358,9 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 	}
 	if ((void *)(priv + VEER_GUE_PRIV_LEN) > data_end)
 		return VEER_PRX_DROP_MALFORMED;
+	/* A VLAN tag is only right on the link the packet came from. */
+	if (t->l2.vlan_tpid && route.ifindex != ctx->ingress_ifindex)
+		return VEER_PRX_DROP_NO_ROUTE;
 	priv[2] = t->next_hop + 1;
 	__builtin_memcpy(eth->h_dest, route.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, route.smac, ETH_ALEN);

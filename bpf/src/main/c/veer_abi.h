@@ -18,7 +18,7 @@
 	X(MAX_TABLES, 4096)          /* table slots (outer map entries) */     \
 	X(MAX_BACKENDS, 65536)       /* backend index 0 is "no backend" */     \
 	X(MAX_ALLOWED, 4096)         /* proxy allow-list entries */            \
-	X(FLAT_SLOTS, 8192)          /* slots of a services/allow-list table */\
+	X(FLAT_SLOTS, 16384)         /* slots of a services/allow-list table */\
 	X(FLAT_PROBES, 8)            /* a key is within this many slots */     \
 	X(MIN_ROW_BITS, 4)                                                    \
 	X(MAX_ROW_BITS, 20)                                                   \
@@ -54,7 +54,8 @@
 	X(DIR_DROP_NO_ROUTE, 11)     /* kernel has no route to the hop */      \
 	X(DIR_DROP_NO_NEIGH, 12)     /* next-hop MAC not yet resolved */       \
 	X(DIR_DROP_NO_SOURCE, 13)    /* no director address of the hop family */\
-	X(DIR_DROP_ADJUST, 14)       /* headroom could not be grown */
+	X(DIR_DROP_ADJUST, 14)       /* headroom could not be grown */          \
+	X(DIR_DROP_VIP_OTHER, 15)    /* to a VIP, but to no service */
 
 /*
  * Proxy verdicts. One per-CPU counter each. Every packet gets exactly one.

@@ -7,7 +7,7 @@
  * by the verifier; a hash map lookup costs about 25 ns per packet here.
  *
  * Keys are 20 bytes (five words); the home slot comes from a multiplicative
- * hash that FlatTable computes the same way.
+ * hash with murmur3's finalizer, which FlatTable computes the same way.
  */
 #ifndef VEER_FLAT_H
 #define VEER_FLAT_H
@@ -18,10 +18,19 @@
 static __always_inline __u32 veer_flat_home(const void *key)
 {
 	const __u32 *w = key;
-	__u32 h = (w[0] ^ w[2] ^ w[4]) * 0x9e3779b1U;
+	__u32 h = w[0];
 
-	h ^= (w[1] ^ w[3]) * 0x85ebca77U;
-	h ^= h >> 15;
+	h = h * 0x9e3779b1U ^ w[1];
+	h = h * 0x9e3779b1U ^ w[2];
+	h = h * 0x9e3779b1U ^ w[3];
+	h = h * 0x9e3779b1U ^ w[4];
+	/* murmur3's finalizer: every key bit reaches the slot bits, so
+	 * consecutive addresses (last octet in the top byte) spread out. */
+	h ^= h >> 16;
+	h *= 0x85ebca6bU;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35U;
+	h ^= h >> 16;
 	return h & (VEER_FLAT_SLOTS - 1);
 }
 

@@ -123,6 +123,57 @@ static __always_inline int veer_ipv6_check(struct ipv6hdr *ip6, void *data_end)
 	return 0;
 }
 
+/* IPv6 extension headers walked before giving up on a packet. */
+#define VEER_MAX_EXT_HEADERS 4
+
+static __always_inline int veer_ipv6_is_ext(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	       nexthdr == IPPROTO_DSTOPTS;
+}
+
+/*
+ * Skips up to VEER_MAX_EXT_HEADERS hop-by-hop, routing and destination-options
+ * headers. Returns the offset from ip6 of the first other header, whose type
+ * goes to *nexthdr (a fragment header, or still an extension header when there
+ * were more), or -1 when the packet ends inside them.
+ */
+static __always_inline int veer_ipv6_skip_ext(struct ipv6hdr *ip6, void *data_end, __u8 *nexthdr)
+{
+	struct ipv6_opt_hdr *ext;
+	__u32 off = sizeof(*ip6);
+	__u8 nh = ip6->nexthdr;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < VEER_MAX_EXT_HEADERS; i++) {
+		if (!veer_ipv6_is_ext(nh))
+			break;
+		ext = (void *)ip6 + off;
+		if ((void *)(ext + 1) > data_end)
+			return -1;
+		nh = ext->nexthdr;
+		off += (ext->hdrlen + 1) * 8;
+	}
+	*nexthdr = nh;
+	return off;
+}
+
+/* An IPv6 fragment header: the next header and the offset of this fragment. */
+struct veer_ipv6_frag {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;	/* offset in 8-byte units << 3, flags in the low bits */
+	__be32 id;
+};
+
+static __always_inline int veer_addr16_equal(const void *a, const void *b)
+{
+	const __u32 *x = a, *y = b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
 /* One's-complement checksum of a 20-byte IPv4 header (check field zero). */
 static __always_inline __u16 veer_ipv4_csum(const struct iphdr *ip)
 {

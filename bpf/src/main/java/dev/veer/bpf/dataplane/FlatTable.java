@@ -16,6 +16,8 @@ import java.util.Map;
  */
 final class FlatTable {
   static final int KEY_SIZE = 20;
+  /** Entries a table takes: a quarter of its slots, so probe sequences stay short. */
+  static final int CAPACITY = VeerAbi.FLAT_SLOTS / 4;
   private static final int USED_OFFSET = KEY_SIZE;
 
   private FlatTable() {}
@@ -23,38 +25,71 @@ final class FlatTable {
   /** The home slot of a key; the same function as veer_flat_home() in C. */
   static int home(byte[] key) {
     ByteBuffer b = ByteBuffer.wrap(key).order(ByteOrder.LITTLE_ENDIAN);
-    int h = (b.getInt(0) ^ b.getInt(8) ^ b.getInt(16)) * 0x9e3779b1;
-    h ^= (b.getInt(4) ^ b.getInt(12)) * 0x85ebca77;
-    h ^= h >>> 15;
+    int h = b.getInt(0);
+    for (int i = 4; i < KEY_SIZE; i += 4) {
+      h = h * 0x9e3779b1 ^ b.getInt(i);
+    }
+    h ^= h >>> 16;
+    h *= 0x85ebca6b;
+    h ^= h >>> 13;
+    h *= 0xc2b2ae35;
+    h ^= h >>> 16;
     return h & (VeerAbi.FLAT_SLOTS - 1);
   }
 
   /**
    * Lays the entries out in slots of {@code slotSize} bytes, values at
-   * {@code valueOffset}. Fails, changing nothing, when a key cannot be placed
-   * within the probe limit.
+   * {@code valueOffset}, by Robin Hood insertion: a key that has come further
+   * from its home takes the slot of one that has come less far, which keeps
+   * the longest distance short (the data plane probes at most
+   * {@link VeerAbi#FLAT_PROBES} slots, stopping at the first empty one).
+   * Fails, changing nothing, when a key cannot be placed that close.
    */
   static byte[] layout(Map<byte[], byte[]> entries, int slotSize, int valueOffset) {
-    if (entries.size() > VeerAbi.FLAT_SLOTS / 2) {
-      throw new IllegalArgumentException("at most " + VeerAbi.FLAT_SLOTS / 2 + " entries fit, got " + entries.size());
+    if (entries.size() > CAPACITY) {
+      throw new IllegalArgumentException("at most " + CAPACITY + " entries fit, got " + entries.size());
+    }
+    byte[][] keys = new byte[VeerAbi.FLAT_SLOTS][];
+    byte[][] values = new byte[VeerAbi.FLAT_SLOTS][];
+    int[] homes = new int[VeerAbi.FLAT_SLOTS];
+    for (Map.Entry<byte[], byte[]> e : entries.entrySet()) {
+      byte[] key = e.getKey();
+      byte[] value = e.getValue();
+      int home = home(key);
+      for (int distance = 0; ; distance++) {
+        if (distance >= VeerAbi.FLAT_PROBES) {
+          throw new IllegalStateException("cannot place a key within " + VeerAbi.FLAT_PROBES
+              + " slots of its home (" + entries.size() + " entries)");
+        }
+        int slot = (home + distance) & (VeerAbi.FLAT_SLOTS - 1);
+        if (keys[slot] == null) {
+          keys[slot] = key;
+          values[slot] = value;
+          homes[slot] = home;
+          break;
+        }
+        int residentDistance = (slot - homes[slot]) & (VeerAbi.FLAT_SLOTS - 1);
+        if (residentDistance < distance) {
+          byte[] k = keys[slot];
+          byte[] v = values[slot];
+          int h = homes[slot];
+          keys[slot] = key;
+          values[slot] = value;
+          homes[slot] = home;
+          key = k;
+          value = v;
+          home = h;
+          distance = residentDistance;
+        }
+      }
     }
     byte[] slots = new byte[VeerAbi.FLAT_SLOTS * slotSize];
     ByteBuffer b = ByteBuffer.wrap(slots).order(ByteOrder.LITTLE_ENDIAN);
-    for (Map.Entry<byte[], byte[]> e : entries.entrySet()) {
-      int home = home(e.getKey());
-      int placed = -1;
-      for (int i = 0; i < VeerAbi.FLAT_PROBES && placed < 0; i++) {
-        int slot = (home + i) & (VeerAbi.FLAT_SLOTS - 1);
-        if (b.getInt(slot * slotSize + USED_OFFSET) == 0) {
-          placed = slot;
-        }
+    for (int slot = 0; slot < VeerAbi.FLAT_SLOTS; slot++) {
+      if (keys[slot] != null) {
+        int at = slot * slotSize;
+        b.put(at, keys[slot]).putInt(at + USED_OFFSET, 1).put(at + valueOffset, values[slot]);
       }
-      if (placed < 0) {
-        throw new IllegalStateException("cannot place a key within " + VeerAbi.FLAT_PROBES
-            + " slots of its home: too many keys collide (" + entries.size() + " entries)");
-      }
-      int at = placed * slotSize;
-      b.put(at, e.getKey()).putInt(at + USED_OFFSET, 1).put(at + valueOffset, e.getValue());
     }
     return slots;
   }

@@ -245,11 +245,30 @@ class DirectorPacketTest {
   }
 
   @Test
-  void otherIcmpToAVipIsPassed() {
+  void icmpAboutAVipFlowButNotAddressedToTheVipIsNotSteered() {
+    byte[] quoted = Arrays.copyOf(ack(VIP4, 80, CLIENT4, 40016, "reply"), 28);
+    InetAddress router = PEERS4.getFirst();
+    byte[] toHost = Packets.ipv4(Ipv4Header.of((Inet4Address) router, SELF4, Packets.PROTO_ICMP),
+        Packets.icmp(router, SELF4, 3, 4, 1400, quoted));
+    TestRunResult r = run(frame(toHost), DirectorVerdict.DIR_PASS_NOT_SERVICE);
+    assertThat(r.packetOut()).isEqualTo(frame(toHost));
+    // Addressed to the VIP, but quoting a packet somebody else sent.
+    byte[] forged = Arrays.copyOf(ack(SELF4, 80, CLIENT4, 40016, "reply"), 28);
+    byte[] toVip = Packets.ipv4(Ipv4Header.of((Inet4Address) router, VIP4, Packets.PROTO_ICMP),
+        Packets.icmp(router, VIP4, 3, 4, 1400, forged));
+    assertThat(run(frame(toVip), DirectorVerdict.DIR_DROP_VIP_OTHER).retval()).isEqualTo(XDP_DROP);
+  }
+
+  @Test
+  void otherTrafficToAVipIsDroppedRatherThanRoutedBackToTheRouter() {
     byte[] echo = Packets.ipv4(CLIENT4, VIP4, Packets.PROTO_ICMP, Packets.icmp(CLIENT4, VIP4, 8, 0, 1, new byte[8]));
-    TestRunResult r = run(frame(echo), DirectorVerdict.DIR_PASS_NOT_SERVICE);
-    assertThat(r.retval()).isEqualTo(XDP_PASS);
-    assertThat(r.packetOut()).isEqualTo(frame(echo));
+    byte[] otherPort = syn(CLIENT4, 40010, VIP4, 22);
+    byte[] otherProto = Packets.ipv4(CLIENT4, VIP4, 47, new byte[20]);
+    byte[] echo6 = Packets.ipv6(CLIENT6, VIP6, Packets.PROTO_ICMPV6,
+        Packets.icmp(CLIENT6, VIP6, 128, 0, 1, new byte[8]));
+    for (byte[] ip : List.of(echo, otherPort, otherProto, echo6)) {
+      assertThat(run(frame(ip), DirectorVerdict.DIR_DROP_VIP_OTHER).retval()).isEqualTo(XDP_DROP);
+    }
   }
 
   @Test
@@ -296,11 +315,12 @@ class DirectorPacketTest {
   }
 
   @Test
-  void nonServiceTrafficIsPassedUntouched() {
-    byte[] otherPort = syn(CLIENT4, 40010, VIP4, 22);
-    byte[] otherHost = syn(CLIENT4, 40010, SELF4, 80);
-    byte[] otherProto = Packets.ipv4(CLIENT4, VIP4, 47, new byte[20]);
-    for (byte[] ip : List.of(otherPort, otherHost, otherProto)) {
+  void trafficForTheHostIsPassedUntouched() {
+    byte[] tcp = syn(CLIENT4, 40010, SELF4, 80);
+    byte[] gre = Packets.ipv4(CLIENT4, SELF4, 47, new byte[20]);
+    byte[] echo = Packets.ipv6(CLIENT6, SELF6, Packets.PROTO_ICMPV6,
+        Packets.icmp(CLIENT6, SELF6, 128, 0, 1, new byte[8]));
+    for (byte[] ip : List.of(tcp, gre, echo)) {
       TestRunResult r = run(frame(ip), DirectorVerdict.DIR_PASS_NOT_SERVICE);
       assertThat(r.retval()).isEqualTo(XDP_PASS);
       assertThat(r.packetOut()).isEqualTo(frame(ip));
@@ -422,7 +442,8 @@ class DirectorPacketTest {
     } finally {
       director.remove(key);
     }
-    assertThat(run(frame(inner), DirectorVerdict.DIR_PASS_NOT_SERVICE).retval()).isEqualTo(XDP_PASS);
+    // Its VIP still has other services: the port is now nobody's.
+    assertThat(run(frame(inner), DirectorVerdict.DIR_DROP_VIP_OTHER).retval()).isEqualTo(XDP_DROP);
   }
 
   @Test

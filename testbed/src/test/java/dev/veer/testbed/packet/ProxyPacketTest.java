@@ -15,6 +15,7 @@ import static dev.veer.testbed.packet.Frames.ack;
 import static dev.veer.testbed.packet.Frames.syn;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.google.common.primitives.Bytes;
 import dev.veer.bpf.TestRunResult;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
@@ -177,6 +178,46 @@ class ProxyPacketTest {
     byte[] big = ack(CLIENT4, 40011, VIP4, 80, "x".repeat(PacketLab.MTU));
     assertThat(run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), big), ProxyVerdict.PRX_DROP_TOO_BIG)
         .retval()).isEqualTo(XDP_DROP);
+  }
+
+  @Test
+  void forwardingClearsAUdpChecksumTheAddressChangeMadeStale() {
+    byte[] inner = ack(CLIENT4, 40012, VIP4, 80, "data");
+    List<Inet4Address> hops = List.of(PEERS4.get(0));
+    byte[] in = fromDirector(SELF4, ME4, 0, hops, inner);
+    in[14 + 20 + 6] = 0x12; // a sender that computed a checksum
+    in[14 + 20 + 7] = 0x34;
+    TestRunResult r = run(in, ProxyVerdict.PRX_FORWARD);
+    assertThat(r.packetOut()).isEqualTo(
+        gueFrame(PacketLab.macOf(PEERS4.get(0)), PacketLab.LAB_MAC, ME4, PEERS4.get(0), 1, hops, inner));
+  }
+
+  @Test
+  void ipv6TcpWithExtensionHeadersGetsItsSecondChanceToo() {
+    byte[] tcp = Packets.tcp(CLIENT6, VIP6, 40013, 80, Packets.TCP_ACK, 1, 1, new byte[4]);
+    byte[] inner = Packets.ipv6(CLIENT6, VIP6, 60, Packets.ipv6Extension(Packets.PROTO_TCP, tcp));
+    assertThat(run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), inner), ProxyVerdict.PRX_FORWARD).retval())
+        .isEqualTo(XDP_TX);
+  }
+
+  @Test
+  void gueBehindIpv6ExtensionHeadersOrInFragmentsIsDroppedWhoeverSentIt() {
+    byte[] gue = Packets.gue(Packets.PROTO_IPIP, 0, List.of(), true, syn(CLIENT4, 1, VIP4, 80));
+    byte[] udp = Packets.udp(SELF6, ME6, SPORT, VeerAbi.GUE_PORT_DEFAULT, gue, false);
+    byte[] behindOptions = Packets.ipv6(SELF6, ME6, 60, Packets.ipv6Extension(Packets.PROTO_UDP, udp));
+    assertThat(run(Frames.frame(behindOptions), ProxyVerdict.PRX_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+
+    byte[] firstFragment = Packets.ipv6(OUTSIDER6, ME6, 44, Bytes.concat(new byte[] {17, 0, 0, 1, 0, 0, 0, 9}, udp));
+    assertThat(run(Frames.frame(firstFragment), ProxyVerdict.PRX_DROP_FRAGMENT).retval()).isEqualTo(XDP_DROP);
+
+    byte[] laterFragment = Frames.frame(Packets.ipv6(OUTSIDER6, ME6, 44,
+        Bytes.concat(new byte[] {17, 0, 0, 8, 0, 0, 0, 9}, new byte[32])));
+    TestRunResult later = run(laterFragment, ProxyVerdict.PRX_PASS_NOT_GUE);
+    assertThat(later.packetOut()).isEqualTo(laterFragment);
+
+    byte[] dns = Packets.udp(CLIENT6, ME6, 5000, 53, new byte[12], true);
+    byte[] hostUdp = Frames.frame(Packets.ipv6(CLIENT6, ME6, 60, Packets.ipv6Extension(Packets.PROTO_UDP, dns)));
+    assertThat(run(hostUdp, ProxyVerdict.PRX_PASS_NOT_GUE).packetOut()).isEqualTo(hostUdp);
   }
 
   @Test
