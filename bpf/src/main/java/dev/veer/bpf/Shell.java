@@ -1,9 +1,11 @@
 package dev.veer.bpf;
 
 import com.google.common.base.Joiner;
+import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -23,23 +25,30 @@ public final class Shell {
     return r.output();
   }
 
-  /** Runs a command and returns its exit code and combined output, whatever they are. */
+  /** Runs a command and returns its exit code and combined output; kills it after 30 s. */
   public static Result tryRun(String... command) {
-    ProcessBuilder pb = new ProcessBuilder(List.of(command)).redirectErrorStream(true);
+    File output = null;
     try {
-      Process p = pb.start();
-      p.getOutputStream().close();
-      byte[] out = p.getInputStream().readAllBytes();
+      // Output goes to a file so that waiting is bounded even if the command never closes it.
+      output = File.createTempFile("veer-cmd", ".out");
+      Process p = new ProcessBuilder(List.of(command)).redirectErrorStream(true)
+          .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+          .redirectOutput(output).start();
       if (!p.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
         p.destroyForcibly();
-        throw new IllegalStateException("command timed out: " + Joiner.on(' ').join(command));
+        throw new IllegalStateException("command timed out after " + TIMEOUT_SECONDS + " s: "
+            + Joiner.on(' ').join(command));
       }
-      return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8));
+      return new Result(p.exitValue(), Files.readString(output.toPath(), StandardCharsets.UTF_8));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot run " + command[0] + " (is it installed?)", e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted running " + command[0], e);
+    } finally {
+      if (output != null) {
+        output.delete();
+      }
     }
   }
 

@@ -29,10 +29,15 @@ public final class ClientConnection implements AutoCloseable {
   public static List<ClientConnection> create(NetworkNamespace ns, int count) {
     return ns.call(() -> {
       List<ClientConnection> out = new ArrayList<>(count);
-      for (int i = 0; i < count; i++) {
-        out.add(new ClientConnection(SocketChannel.open()));
+      try {
+        for (int i = 0; i < count; i++) {
+          out.add(new ClientConnection(SocketChannel.open()));
+        }
+        return out;
+      } catch (IOException | RuntimeException e) {
+        out.forEach(ClientConnection::close);
+        throw e;
       }
-      return out;
     });
   }
 

@@ -54,8 +54,8 @@ public final class TestBed implements AutoCloseable {
 
   private final String prefix;
   private final List<Namespace> namespaces = new ArrayList<>();
-  private final Namespace router;
-  private final Namespace client;
+  private Namespace router;
+  private Namespace client;
   private final List<Director> directors = new ArrayList<>();
   private final List<Proxy> proxies = new ArrayList<>();
   private final byte[] hashKey = new byte[16];
@@ -74,12 +74,10 @@ public final class TestBed implements AutoCloseable {
     }
   }
 
-  private TestBed(String prefix) {
+  private TestBed(String prefix, BpfObject passProgram) {
     this.prefix = prefix;
+    this.passProgram = passProgram;
     new SecureRandom().nextBytes(hashKey);
-    this.passProgram = BpfObject.load("/bpf/pass.o", LoadOptions.DEFAULT);
-    this.router = namespace("router");
-    this.client = namespace("client");
   }
 
   /**
@@ -90,7 +88,7 @@ public final class TestBed implements AutoCloseable {
   public static TestBed create(String runId, int directorCount, int proxyCount) {
     checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
     checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
-    TestBed bed = new TestBed(Namespace.PREFIX + runId + "-");
+    TestBed bed = new TestBed(runId + "-", BpfObject.load("/bpf/pass.o", LoadOptions.DEFAULT));
     try {
       bed.build(directorCount, proxyCount);
       return bed;
@@ -107,6 +105,8 @@ public final class TestBed implements AutoCloseable {
   }
 
   private void build(int directorCount, int proxyCount) {
+    router = namespace("router");
+    client = namespace("client");
     router.sysctl("net.ipv4.ip_forward", "1");
     router.sysctl("net.ipv6.conf.all.forwarding", "1");
     router.sysctl("net.ipv4.fib_multipath_hash_policy", "1");
@@ -135,7 +135,8 @@ public final class TestBed implements AutoCloseable {
       p.dataplane().setPeers(peers);
     }
     setEcmp(directors);
-    log.info("test bed {}* up: {} directors, {} proxies", prefix, directorCount, proxyCount);
+    log.info("test bed {} up: {} directors, {} proxies", router.name().replace("router", "*"), directorCount,
+        proxyCount);
   }
 
   private Director buildDirector(int d) {
@@ -235,25 +236,41 @@ public final class TestBed implements AutoCloseable {
     return hashKey.clone();
   }
 
-  /** Tears everything down; safe to call more than once, and after a failed build. */
+  /**
+   * Tears everything down; safe to call more than once and after a failed
+   * build. Every step runs even if an earlier one fails; the first failure is
+   * rethrown with the others suppressed.
+   */
   @Override
   public void close() {
+    List<AutoCloseable> steps = new ArrayList<>();
     for (Proxy p : proxies) {
-      p.server().close();
-      p.dataplane().close();
+      steps.add(p.server());
+      steps.add(p.dataplane());
     }
-    for (Director d : directors) {
-      d.dataplane().close();
-    }
-    routerAttachments.forEach(XdpAttachment::close);
-    routerAttachments.clear();
+    directors.forEach(d -> steps.add(d.dataplane()));
+    steps.addAll(routerAttachments);
+    steps.addAll(namespaces.reversed());
+    steps.add(passProgram);
     proxies.clear();
     directors.clear();
-    for (Namespace ns : namespaces.reversed()) {
-      ns.close();
-    }
+    routerAttachments.clear();
     namespaces.clear();
-    passProgram.close();
+    RuntimeException failure = null;
+    for (AutoCloseable step : steps) {
+      try {
+        step.close();
+      } catch (Exception e) {
+        if (failure == null) {
+          failure = new IllegalStateException("tearing down the test bed failed", e);
+        } else {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
   }
 
   @SuppressWarnings("unchecked")

@@ -52,6 +52,8 @@ public final class Traffic {
           }
         });
       }
+    } finally {
+      connections.forEach(ClientConnection::close); // those never started, if interrupted
     }
     return new BurstResult(ImmutableMultiset.copyOf(perServer), List.copyOf(failures));
   }

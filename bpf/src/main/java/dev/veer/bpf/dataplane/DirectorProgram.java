@@ -91,35 +91,28 @@ public final class DirectorProgram implements AutoCloseable {
     config.update(MapLayouts.u32(0), value.encode());
   }
 
-  /** Adds or replaces a service entry: the services table is rebuilt and swapped in whole. */
+  /**
+   * Adds or replaces a service entry, and marks its VIP as one (so fragments
+   * and other traffic to it are dropped, not passed to the host). The
+   * services table is rebuilt and swapped in whole: on failure nothing changes.
+   */
   public synchronized void putService(ServiceKey key, ServiceEntry entry) {
     checkArgument(key.protocol() != 0, "not a service key: %s", key);
     Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
     next.put(key, entry);
+    next.putIfAbsent(ServiceKey.vipMarker(key.vip()), VIP_MARKER);
     installServices(next);
   }
 
+  /** Removes a service entry, and its VIP's mark with the VIP's last service. */
   public synchronized boolean removeService(ServiceKey key) {
     if (!serviceEntries.containsKey(key)) {
       return false;
     }
     Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
     next.remove(key);
-    installServices(next);
-    return true;
-  }
-
-  /** Marks an address as a VIP, so fragments and unparsable packets to it are dropped, not passed. */
-  public synchronized void markVip(InetAddress vip) {
-    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
-    next.put(ServiceKey.vipMarker(vip), VIP_MARKER);
-    installServices(next);
-  }
-
-  public synchronized boolean unmarkVip(InetAddress vip) {
-    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
-    if (next.remove(ServiceKey.vipMarker(vip)) == null) {
-      return false;
+    if (next.keySet().stream().noneMatch(k -> k.protocol() != 0 && k.vip().equals(key.vip()))) {
+      next.remove(ServiceKey.vipMarker(key.vip()));
     }
     installServices(next);
     return true;

@@ -18,7 +18,9 @@ import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.bpf.dataplane.TableMap;
 import java.net.InetAddress;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.slf4j.Logger;
@@ -39,7 +41,6 @@ public final class DirectorDataplane implements AutoCloseable {
   private final Map<ServiceKey, Installed> installed = new HashMap<>();
   private final Map<InetAddress, Integer> backendIndex = new HashMap<>();
   private final Multiset<InetAddress> backendUses = HashMultiset.create();
-  private final Multiset<InetAddress> vipUses = HashMultiset.create();
   private final IndexAllocator backendSlots = new IndexAllocator(1, VeerAbi.MAX_BACKENDS, "backend indices");
   private final IndexAllocator tableSlots = new IndexAllocator(0, VeerAbi.MAX_TABLES, "table slots");
   private final IndexAllocator statsSlots = new IndexAllocator(0, VeerAbi.MAX_SERVICES, "service slots");
@@ -89,16 +90,68 @@ public final class DirectorDataplane implements AutoCloseable {
 
   /**
    * Installs or replaces a service's table. The new table is written beside
-   * the live one and swapped in with a single map update.
+   * the live one and swapped in with a single map update. On failure nothing
+   * changes: the previous table (if any) stays live and every index and slot
+   * taken for the new one is given back.
    */
   public synchronized void apply(ServiceKey key, ServiceOptions options, HopTable table) {
     checkArgument(key.protocol() != 0, "not a service key: %s", key);
     checkArgument(table.rowBits() == program.rowBits(), "service %s: table has 2^%s rows, this director runs "
         + "2^%s", key, table.rowBits(), program.rowBits());
     Installed previous = installed.get(key);
-    for (InetAddress backend : table.backends()) {
-      acquireBackend(backend);
+    List<InetAddress> acquired = new ArrayList<>();
+    int newTableSlot = -1;
+    int newStatsSlot = -1;
+    try {
+      for (InetAddress backend : table.backends()) {
+        acquireBackend(backend);
+        acquired.add(backend);
+      }
+      int tableSlot = previous != null ? previous.entry().tableSlot() : (newTableSlot = tableSlots.allocate());
+      int statsSlot = previous != null ? previous.entry().statsSlot() : (newStatsSlot = newStatsSlot());
+      ServiceEntry entry = new ServiceEntry(tableSlot, statsSlot, table.rowBits(), options.flags());
+      try (TableMap map = program.newTable(table.rowBits())) {
+        map.write(backendIndices(table));
+        // A new service's slot is not looked at until its entry exists; an
+        // existing service switches tables here, atomically.
+        program.installTable(tableSlot, map);
+      }
+      program.putService(key, entry);
+      installed.put(key, new Installed(entry, table));
+    } catch (RuntimeException e) {
+      acquired.forEach(this::releaseBackend);
+      if (newTableSlot >= 0) {
+        program.removeTable(newTableSlot);
+        tableSlots.release(newTableSlot);
+      }
+      if (newStatsSlot >= 0) {
+        statsSlots.release(newStatsSlot);
+      }
+      throw e;
     }
+    if (previous != null) {
+      previous.table().backends().forEach(this::releaseBackend);
+    }
+    log.debug("service {}: table of {} rows over {} backends installed in slot {}", key, table.rowCount(),
+        table.backends().size(), installed.get(key).entry().tableSlot());
+  }
+
+  /** Removes a service; its VIP's other traffic is dropped, the VIP's last service gone, passed. */
+  public synchronized boolean remove(ServiceKey key) {
+    Installed previous = installed.get(key);
+    if (previous == null) {
+      return false;
+    }
+    program.removeService(key);
+    installed.remove(key);
+    program.removeTable(previous.entry().tableSlot());
+    tableSlots.release(previous.entry().tableSlot());
+    statsSlots.release(previous.entry().statsSlot());
+    previous.table().backends().forEach(this::releaseBackend);
+    return true;
+  }
+
+  private int[] backendIndices(HopTable table) {
     int[] indices = new int[table.rowCount() * VeerAbi.MAX_HOPS];
     for (int row = 0; row < table.rowCount(); row++) {
       var hops = table.hops(row);
@@ -106,41 +159,7 @@ public final class DirectorDataplane implements AutoCloseable {
         indices[row * VeerAbi.MAX_HOPS + i] = backendIndex.get(hops.get(i));
       }
     }
-    int tableSlot = previous != null ? previous.entry().tableSlot() : tableSlots.allocate();
-    int statsSlot = previous != null ? previous.entry().statsSlot() : newStatsSlot();
-    ServiceEntry entry = new ServiceEntry(tableSlot, statsSlot, table.rowBits(), options.flags());
-    try (TableMap map = program.newTable(table.rowBits())) {
-      map.write(indices);
-      program.installTable(tableSlot, map);
-    }
-    program.putService(key, entry);
-    if (previous == null) {
-      if (vipUses.add(key.vip(), 1) == 0) {
-        program.markVip(key.vip());
-      }
-    } else {
-      releaseBackends(previous.table());
-    }
-    installed.put(key, new Installed(entry, table));
-    log.debug("service {}: table of {} rows over {} backends installed in slot {}", key, table.rowCount(),
-        table.backends().size(), tableSlot);
-  }
-
-  /** Removes a service: its packets are passed to the host from now on. */
-  public synchronized boolean remove(ServiceKey key) {
-    Installed previous = installed.remove(key);
-    if (previous == null) {
-      return false;
-    }
-    program.removeService(key);
-    program.removeTable(previous.entry().tableSlot());
-    tableSlots.release(previous.entry().tableSlot());
-    statsSlots.release(previous.entry().statsSlot());
-    if (vipUses.remove(key.vip(), 1) == 1) {
-      program.unmarkVip(key.vip());
-    }
-    releaseBackends(previous.table());
-    return true;
+    return indices;
   }
 
   public synchronized ImmutableMap<ServiceKey, HopTable> tables() {
@@ -159,20 +178,25 @@ public final class DirectorDataplane implements AutoCloseable {
     return slot;
   }
 
+  /** Counts one more table naming the backend, writing it into the backends map first if it is new. */
   private void acquireBackend(InetAddress backend) {
-    if (backendUses.add(backend, 1) == 0) {
+    if (!backendIndex.containsKey(backend)) {
       int index = backendSlots.allocate();
-      program.putBackend(index, backend);
+      try {
+        program.putBackend(index, backend);
+      } catch (RuntimeException e) {
+        backendSlots.release(index);
+        throw e;
+      }
       backendIndex.put(backend, index);
       neighbours.ifPresent(n -> n.keep(backend));
     }
+    backendUses.add(backend);
   }
 
-  private void releaseBackends(HopTable table) {
-    for (InetAddress backend : table.backends()) {
-      if (backendUses.remove(backend, 1) == 1) {
-        backendSlots.release(backendIndex.remove(backend));
-      }
+  private void releaseBackend(InetAddress backend) {
+    if (backendUses.remove(backend, 1) == 1) {
+      backendSlots.release(backendIndex.remove(backend));
     }
   }
 

@@ -1,37 +1,55 @@
 package dev.veer.director.dataplane;
 
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.function.LongSupplier;
 
 /**
- * Hands out indices in [first, limit). Released indices are reused last, so a
- * packet still walking a just-replaced table on another CPU never sees its
- * index already pointing somewhere else.
+ * Hands out indices in [first, limit): never-used ones first, then released
+ * ones, oldest first and only after a quarantine. A packet still walking a
+ * just-replaced table on another CPU (or refreshing a backend's next-hop
+ * cache) must not meet its index already pointing somewhere else; a BPF
+ * program runs for microseconds, the quarantine lasts a second.
  */
 final class IndexAllocator {
+  static final Duration QUARANTINE = Duration.ofSeconds(1);
+
+  private record Released(int index, long atNanos) {}
+
   private final int limit;
   private final String what;
-  private final Deque<Integer> released = new ArrayDeque<>();
+  private final LongSupplier nanoClock;
+  private final Deque<Released> released = new ArrayDeque<>();
   private int nextFresh;
 
   IndexAllocator(int first, int limit, String what) {
+    this(first, limit, what, System::nanoTime);
+  }
+
+  IndexAllocator(int first, int limit, String what, LongSupplier nanoClock) {
     this.nextFresh = first;
     this.limit = limit;
     this.what = what;
+    this.nanoClock = nanoClock;
   }
 
   int allocate() {
     if (nextFresh < limit) {
       return nextFresh++;
     }
-    Integer reused = released.pollFirst();
-    if (reused == null) {
+    Released oldest = released.peekFirst();
+    if (oldest == null) {
       throw new IllegalStateException("all " + limit + " " + what + " are in use");
     }
-    return reused;
+    if (nanoClock.getAsLong() - oldest.atNanos() < QUARANTINE.toNanos()) {
+      throw new IllegalStateException("all " + limit + " " + what + " are in use or were released less than "
+          + QUARANTINE.toMillis() + " ms ago; retry shortly");
+    }
+    return released.pollFirst().index();
   }
 
   void release(int index) {
-    released.addLast(index);
+    released.addLast(new Released(index, nanoClock.getAsLong()));
   }
 }

@@ -80,7 +80,7 @@ public final class DataplaneBenchmark {
   }
 
   static String run(long calls, int rounds) throws IOException {
-    try (PacketLab lab = PacketLab.create("veer-bench-" + ProcessHandle.current().pid());
+    try (PacketLab lab = PacketLab.create("bench");
         BpfObject floor = BpfObject.load("/bpf/floor.o", LoadOptions.DEFAULT);
         DirectorDataplane director = DirectorDataplane.detached(DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6),
             16);

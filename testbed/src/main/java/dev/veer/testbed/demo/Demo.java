@@ -52,9 +52,9 @@ public final class Demo {
       }
     }
     BpfSystem.requireRoot();
-    Namespace.deleteLeftovers(Namespace.PREFIX + "demo-");
+    Namespace.deleteLeftovers();
     System.out.println("Bringing up the test bed: client, ECMP router, 2 directors, 4 proxy hosts ...");
-    try (TestBed bed = TestBed.create("demo-" + ProcessHandle.current().pid() % 10000, 2, 4)) {
+    try (TestBed bed = TestBed.create("demo", 2, 4)) {
       Thread hook = new Thread(bed::close);
       Runtime.getRuntime().addShutdownHook(hook);
       new Demo(bed).run(connections, holdSeconds);

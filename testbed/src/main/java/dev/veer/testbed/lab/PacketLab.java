@@ -50,8 +50,9 @@ public final class PacketLab implements AutoCloseable {
     this.ifindex = ns.handle().ifindex(IFNAME);
   }
 
-  public static PacketLab create(String name) {
-    Namespace ns = Namespace.create(name);
+  /** Creates the lab in namespace {@code veer-<pid>-<role>}. */
+  public static PacketLab create(String role) {
+    Namespace ns = Namespace.create(role);
     try {
       ns.exec("ip", "link", "add", IFNAME, "type", "veth", "peer", "name", "lab1");
       ns.exec("ip", "link", "set", IFNAME, "address", LAB_MAC.toString(), "mtu", String.valueOf(MTU), "up");

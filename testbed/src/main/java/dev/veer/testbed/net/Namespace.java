@@ -3,6 +3,7 @@ package dev.veer.testbed.net;
 import com.google.common.collect.ObjectArrays;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.Shell;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
@@ -11,9 +12,14 @@ import java.util.regex.Pattern;
  * other namespaces go too, and XDP programs attached to them are detached).
  */
 public final class Namespace implements AutoCloseable {
-  /** Every namespace Veer's test bed makes starts with this, so leftovers can be found. */
-  public static final String PREFIX = "veer-";
-  private static final Pattern NAME = Pattern.compile("veer-[a-z0-9-]{1,40}");
+  /**
+   * Every namespace Veer's test bed makes is named {@code veer-<pid>-<role>},
+   * after the process that made it, so leftovers of dead processes can be
+   * told from namespaces a live run is using.
+   */
+  private static final String PREFIX = "veer-";
+  private static final Pattern ROLE = Pattern.compile("[a-z0-9-]{1,40}");
+  private static final Pattern LEFTOVER = Pattern.compile("veer-(\\d+)-.*");
 
   private final String name;
   private boolean closed;
@@ -22,10 +28,12 @@ public final class Namespace implements AutoCloseable {
     this.name = name;
   }
 
-  public static Namespace create(String name) {
-    if (!NAME.matcher(name).matches()) {
-      throw new IllegalArgumentException("namespace names must match " + NAME + ": " + name);
+  /** Creates {@code veer-<this pid>-<role>}. */
+  public static Namespace create(String role) {
+    if (!ROLE.matcher(role).matches()) {
+      throw new IllegalArgumentException("namespace roles must match " + ROLE + ": " + role);
     }
+    String name = PREFIX + ProcessHandle.current().pid() + "-" + role;
     Shell.run("ip", "netns", "add", name);
     Namespace ns = new Namespace(name);
     try {
@@ -59,11 +67,12 @@ public final class Namespace implements AutoCloseable {
     exec("sysctl", "-q", "-w", key + "=" + value);
   }
 
-  /** Deletes namespaces left behind by a run that died before it could clean up. */
-  public static void deleteLeftovers(String prefix) {
+  /** Deletes the namespaces of Veer processes that died before they could clean up. */
+  public static void deleteLeftovers() {
     for (String line : Shell.run("ip", "netns", "list").split("\n")) {
       String ns = line.split(" ")[0].trim();
-      if (ns.startsWith(prefix)) {
+      Matcher m = LEFTOVER.matcher(ns);
+      if (m.matches() && ProcessHandle.of(Long.parseLong(m.group(1))).isEmpty()) {
         Shell.tryRun("ip", "netns", "delete", ns);
       }
     }

@@ -74,7 +74,7 @@ class DirectorPacketTest {
 
   @BeforeAll
   static void setUp() {
-    lab = PacketLab.create("veer-pkt-dir-" + ProcessHandle.current().pid());
+    lab = PacketLab.create("pkt-dir");
     director = DirectorDataplane.detached(DirectorConfig.of(KEY, SELF4, SELF6), ROW_BITS);
     director.apply(WEB4, ServiceOptions.DEFAULT, TABLE4);
     director.apply(WEB6, ServiceOptions.DEFAULT, TABLE6);

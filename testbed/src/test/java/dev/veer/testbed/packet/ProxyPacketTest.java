@@ -59,7 +59,7 @@ class ProxyPacketTest {
 
   @BeforeAll
   static void setUp() throws Exception {
-    lab = PacketLab.create("veer-pkt-prx-" + ProcessHandle.current().pid());
+    lab = PacketLab.create("pkt-prx");
     proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT);
     proxy.setPeers(Set.of(SELF4, SELF6, PEERS4.get(0), PEERS4.get(1), ME4, PEERS6.get(0), PEERS6.get(1), ME6,
         PacketLab.UNRESOLVED4, PacketLab.UNROUTABLE4));

@@ -56,7 +56,7 @@ class RandomPacketTest {
   @BeforeAll
   static void setUp() {
     System.out.println("RandomPacketTest seed " + SEED + " (rerun with -Dveer.random.seed=" + SEED + ")");
-    lab = PacketLab.create("veer-pkt-rnd-" + ProcessHandle.current().pid());
+    lab = PacketLab.create("pkt-rnd");
     director = DirectorDataplane.detached(DirectorConfig.of(KEY, SELF4, SELF6), 8);
     director.apply(ServiceKey.tcp(VIP4, 80), ServiceOptions.DEFAULT, Tables.allActive(PEERS4.subList(0, 3), 8, 3));
     director.apply(ServiceKey.tcp(VIP6, 80), ServiceOptions.DEFAULT, Tables.allActive(PEERS6.subList(0, 3), 8, 2));
