@@ -390,7 +390,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 				       const struct veer_director_config *cfg, __u64 hash,
 				       int *action)
 {
-	struct veer_route route;
+	struct veer_nexthop *next;
 	const struct veer_row *row;
 	struct hops hops;
 	struct encap e = {};
@@ -433,19 +433,20 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 		if (!*(__u64 *)cfg->src6 && !*(__u64 *)(cfg->src6 + 8))
 			return VEER_DIR_DROP_NO_SOURCE;
 	}
-	rc = fib_verdict(veer_nexthop(ctx, &hops.backend[0]->nexthop, e.outer_family, protocol, src,
-				      hops.backend[0]->addr, tot_len, &route));
+	next = &hops.backend[0]->nexthop;
+	rc = fib_verdict(veer_nexthop(ctx, next, e.outer_family, protocol, src, hops.backend[0]->addr,
+				      tot_len));
 	if (rc != VEER_FLOW_FOUND)
 		return rc;
 	/* A VLAN tag is only right on the link the packet came from. */
-	if (f->l2.vlan_tpid && route.ifindex != ctx->ingress_ifindex)
+	if (f->l2.vlan_tpid && next->ifindex != ctx->ingress_ifindex)
 		return VEER_DIR_DROP_NO_ROUTE;
 
 	if (bpf_xdp_adjust_head(ctx, -(int)(e.ip_len + e.gue_len)))
 		return VEER_DIR_DROP_ADJUST;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
-	if (veer_write_l2(data, data_end, &f->l2, route.dmac, route.smac,
+	if (veer_write_l2(data, data_end, &f->l2, next->dmac, next->smac,
 			  bpf_htons(e.outer_family == VEER_FAMILY_IPV4 ? ETH_P_IP : ETH_P_IPV6)))
 		return VEER_DIR_DROP_ADJUST;
 
@@ -487,7 +488,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 		if (!e.ipip && write_gue(ip6 + 1, data_end, f, &e, &hops, hash, cfg->gue_port))
 			return VEER_DIR_DROP_ADJUST;
 	}
-	*action = route.ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(route.ifindex, 0);
+	*action = next->ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(next->ifindex, 0);
 	return VEER_FLOW_FOUND;
 }
 

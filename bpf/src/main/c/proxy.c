@@ -312,7 +312,6 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 	__u8 *priv = data + (t->udp_off & 0x7f) + sizeof(struct udphdr) + VEER_GUE_HEADER_LEN;
 	__u8 *hop = priv + VEER_GUE_PRIV_LEN + (t->next_hop & 3) * t->hop_len;
 	struct veer_nexthop *next;
-	struct veer_route route;
 	struct ethhdr *eth = data;
 	int rc;
 
@@ -330,7 +329,7 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 		if (!next)
 			return VEER_PRX_DROP_HOP_NOT_ALLOWED;
 		rc = fib_verdict(veer_nexthop(ctx, next, VEER_FAMILY_IPV4, IPPROTO_UDP, &ip->daddr, hop,
-					      bpf_ntohs(ip->tot_len), &route));
+					      bpf_ntohs(ip->tot_len)));
 		if (rc != VEER_NEXT)
 			return rc;
 		ip->saddr = ip->daddr;
@@ -349,7 +348,7 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 		if (!next)
 			return VEER_PRX_DROP_HOP_NOT_ALLOWED;
 		rc = fib_verdict(veer_nexthop(ctx, next, VEER_FAMILY_IPV6, IPPROTO_UDP, &ip6->daddr, hop,
-					      sizeof(*ip6) + bpf_ntohs(ip6->payload_len), &route));
+					      sizeof(*ip6) + bpf_ntohs(ip6->payload_len)));
 		if (rc != VEER_NEXT)
 			return rc;
 		__builtin_memcpy(&ip6->saddr, &ip6->daddr, 16);
@@ -359,12 +358,12 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 	if ((void *)(priv + VEER_GUE_PRIV_LEN) > data_end)
 		return VEER_PRX_DROP_MALFORMED;
 	/* A VLAN tag is only right on the link the packet came from. */
-	if (t->l2.vlan_tpid && route.ifindex != ctx->ingress_ifindex)
+	if (t->l2.vlan_tpid && next->ifindex != ctx->ingress_ifindex)
 		return VEER_PRX_DROP_NO_ROUTE;
 	priv[2] = t->next_hop + 1;
-	__builtin_memcpy(eth->h_dest, route.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, route.smac, ETH_ALEN);
-	*action = route.ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(route.ifindex, 0);
+	veer_copy_mac(eth->h_dest, next->dmac);
+	veer_copy_mac(eth->h_source, next->smac);
+	*action = next->ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(next->ifindex, 0);
 	return VEER_NEXT;
 }
 
@@ -381,16 +380,21 @@ static __always_inline int deliver(struct xdp_md *ctx, struct tunnel *t)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 strip = (t->inner_off - (t->l2.len & 0x1f)) & 0xff;
-	struct ethhdr *eth = data;
-	__u8 dmac[ETH_ALEN], smac[ETH_ALEN];
+	__be16 proto = bpf_htons(t->inner_family == VEER_FAMILY_IPV4 ? ETH_P_IP : ETH_P_IPV6);
+	void *to = data + strip;
 
-	if ((void *)(eth + 1) > data_end)
+	/* Moves the link header (MACs and any tag) up to the inner packet, in
+	 * words: it cannot overlap its new place, which is 36 bytes or more on. */
+	if (data + 18 > data_end || to + 18 > data_end)
 		return -1;
-	__builtin_memcpy(dmac, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(smac, eth->h_source, ETH_ALEN);
-	if (veer_write_l2(data + strip, data_end, &t->l2, dmac, smac,
-			  bpf_htons(t->inner_family == VEER_FAMILY_IPV4 ? ETH_P_IP : ETH_P_IPV6)))
-		return -1;
+	*(__u64 *)to = *(__u64 *)data;
+	*(__u32 *)(to + 8) = *(__u32 *)(data + 8);
+	if (t->l2.vlan_tpid) {
+		*(__u32 *)(to + 12) = *(__u32 *)(data + 12);
+		*(__be16 *)(to + 16) = proto;
+	} else {
+		*(__be16 *)(to + 12) = proto;
+	}
 	return bpf_xdp_adjust_head(ctx, (int)strip);
 }
 

@@ -23,4 +23,16 @@ static __always_inline void veer_count(void *counters, __u32 index)
 		*n += 1;
 }
 
+/*
+ * Copies a MAC address between packet and map memory in two moves. Clang
+ * copies byte by byte through pointers it cannot prove aligned; XDP runs
+ * natively only where unaligned access is cheap, and the verifier allows it
+ * on packet and map memory there (never on the stack).
+ */
+static __always_inline void veer_copy_mac(void *dst, const void *src)
+{
+	*(__u32 *)dst = *(const __u32 *)src;
+	*(__u16 *)(dst + 4) = *(const __u16 *)(src + 4);
+}
+
 #endif /* VEER_COMMON_H */

@@ -15,18 +15,10 @@
 #include "veer_common.h"
 #include "veer_maps.h"
 
-/* Where a packet goes next: the interface and the Ethernet addresses. */
-struct veer_route {
-	__u32 ifindex;
-	__u8 dmac[ETH_ALEN];
-	__u8 smac[ETH_ALEN];
-};
-
 /* Asks the kernel, and remembers a successful answer with the route's MTU. */
 static __always_inline int veer_nexthop_refresh(struct xdp_md *ctx, struct veer_nexthop *cache,
 						__u8 family, __u8 l4_protocol, const void *src,
-						const void *dst, __u32 tot_len, __u64 now,
-						struct veer_route *route)
+						const void *dst, __u32 tot_len, __u64 now)
 {
 	struct bpf_fib_lookup fib = {};
 	struct bpf_fib_lookup probe;
@@ -56,31 +48,25 @@ static __always_inline int veer_nexthop_refresh(struct xdp_md *ctx, struct veer_
 	__builtin_memcpy(cache->dmac, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(cache->smac, fib.smac, ETH_ALEN);
 	cache->expires = now + VEER_NEXTHOP_TTL_JIFFIES;
-	route->ifindex = fib.ifindex;
-	__builtin_memcpy(route->dmac, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(route->smac, fib.smac, ETH_ALEN);
 	return BPF_FIB_LKUP_RET_SUCCESS;
 }
 
 /*
- * The route for a packet of tot_len bytes from src to dst (VEER_FAMILY_*
- * addresses), from the cache or from the kernel. Returns a
- * BPF_FIB_LKUP_RET_* code; only successes are remembered.
+ * Makes cache hold the route (egress ifindex, MACs) for a packet of tot_len
+ * bytes from src to dst (VEER_FAMILY_* addresses), asking the kernel when the
+ * cached answer has expired. Returns a BPF_FIB_LKUP_RET_* code; only
+ * successes are remembered.
  */
 static __always_inline int veer_nexthop(struct xdp_md *ctx, struct veer_nexthop *cache, __u8 family,
 					__u8 l4_protocol, const void *src, const void *dst,
-					__u32 tot_len, struct veer_route *route)
+					__u32 tot_len)
 {
 	__u64 now = bpf_jiffies64();
 
 	if (now >= cache->expires)
-		return veer_nexthop_refresh(ctx, cache, family, l4_protocol, src, dst, tot_len, now,
-					    route);
+		return veer_nexthop_refresh(ctx, cache, family, l4_protocol, src, dst, tot_len, now);
 	if (tot_len > cache->mtu)
 		return BPF_FIB_LKUP_RET_FRAG_NEEDED;
-	route->ifindex = cache->ifindex;
-	__builtin_memcpy(route->dmac, cache->dmac, ETH_ALEN);
-	__builtin_memcpy(route->smac, cache->smac, ETH_ALEN);
 	return BPF_FIB_LKUP_RET_SUCCESS;
 }
 

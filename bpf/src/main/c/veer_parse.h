@@ -12,6 +12,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "veer_common.h"
+
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
 #endif
@@ -64,8 +66,8 @@ static __always_inline void *veer_l3(void *data, const struct veer_l2 *l2)
 	return data + (l2->len & 0x1f);
 }
 
-/* Writes the link-layer header in front of an L3 header of type proto. The
- * caller has checked that l2->len bytes are writable at data. */
+/* Writes the link-layer header in front of an L3 header of type proto; the
+ * MACs are in packet or map memory (see veer_copy_mac). */
 static __always_inline int veer_write_l2(void *data, void *data_end, const struct veer_l2 *l2,
 					 const __u8 *dmac, const __u8 *smac, __be16 proto)
 {
@@ -74,8 +76,8 @@ static __always_inline int veer_write_l2(void *data, void *data_end, const struc
 
 	if ((void *)(eth + 1) > data_end)
 		return -1;
-	__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
+	veer_copy_mac(eth->h_dest, dmac);
+	veer_copy_mac(eth->h_source, smac);
 	if (!l2->vlan_tpid) {
 		eth->h_proto = proto;
 		return 0;
