@@ -127,9 +127,14 @@ static __always_inline int unless_vip(struct flow *f, int verdict)
 static __always_inline void hash_source(struct flow *f, const void *addr, __u32 addr_len,
 					__be16 port)
 {
-	__builtin_memcpy(f->hash.word, addr, 4);
-	if (addr_len == 16)
-		__builtin_memcpy(f->hash.word, addr, 16);
+	const __u32 *w = addr;
+
+	/* Word loads from the packet; the words are zero-padded on the stack. */
+	f->hash.word[0] = w[0];
+	if (addr_len == 16) {
+		f->hash.word[0] |= (__u64)w[1] << 32;
+		f->hash.word[1] = w[2] | (__u64)w[3] << 32;
+	}
 	f->hash.len = addr_len;
 	f->src_port = port;
 }
@@ -341,11 +346,11 @@ static __always_inline int write_hops(void *at, void *data_end, const struct hop
 		if (hop_len == 4) {
 			if (at + 4 * i > data_end)
 				return -1;
-			__builtin_memcpy(at + 4 * (i - 1), hops->backend[i]->addr, 4);
+			veer_copy_addr(at + 4 * (i - 1), hops->backend[i]->addr, 4);
 		} else {
 			if (at + 16 * i > data_end)
 				return -1;
-			__builtin_memcpy(at + 16 * (i - 1), hops->backend[i]->addr, 16);
+			veer_copy_addr(at + 16 * (i - 1), hops->backend[i]->addr, 16);
 		}
 	}
 	return 0;

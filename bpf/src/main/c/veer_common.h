@@ -24,15 +24,28 @@ static __always_inline void veer_count(void *counters, __u32 index)
 }
 
 /*
- * Copies a MAC address between packet and map memory in two moves. Clang
+ * Copies of MACs and addresses between packet and map memory in words. Clang
  * copies byte by byte through pointers it cannot prove aligned; XDP runs
  * natively only where unaligned access is cheap, and the verifier allows it
  * on packet and map memory there (never on the stack).
  */
+
+/* A MAC address in two moves. */
 static __always_inline void veer_copy_mac(void *dst, const void *src)
 {
 	*(__u32 *)dst = *(const __u32 *)src;
 	*(__u16 *)(dst + 4) = *(const __u16 *)(src + 4);
+}
+
+/* A 4- or 16-byte address. */
+static __always_inline void veer_copy_addr(void *dst, const void *src, __u32 len)
+{
+	*(__u32 *)dst = *(const __u32 *)src;
+	if (len == 16) {
+		*(__u32 *)(dst + 4) = *(const __u32 *)(src + 4);
+		*(__u32 *)(dst + 8) = *(const __u32 *)(src + 8);
+		*(__u32 *)(dst + 12) = *(const __u32 *)(src + 12);
+	}
 }
 
 #endif /* VEER_COMMON_H */
