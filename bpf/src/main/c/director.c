@@ -381,6 +381,30 @@ static __always_inline int write_gue(void *at, void *data_end, const struct flow
 	return write_hops(priv + VEER_GUE_PRIV_LEN, data_end, hops, e->hop_len);
 }
 
+/* The outer IPv4 header in a few stores, its checksum summed from the values
+ * rather than read back from the packet. */
+static __always_inline void write_outer_ipv4(struct iphdr *ip, __u32 tot_len, __u8 protocol,
+					     __be32 saddr, __be32 daddr)
+{
+	__be16 version_tos = bpf_htons(0x4500);	/* version 4, IHL 5, TOS 0 */
+	__be16 length = bpf_htons(tot_len);
+	__be16 frag = bpf_htons(VEER_IP_DF);
+	__be16 ttl_protocol = bpf_htons((VEER_OUTER_TTL << 8) | protocol);
+	__u32 sum = version_tos + length + frag + ttl_protocol + (saddr & 0xffff) + (saddr >> 16) +
+		    (daddr & 0xffff) + (daddr >> 16);
+
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	*(__be16 *)ip = version_tos;
+	ip->tot_len = length;
+	ip->id = 0;
+	ip->frag_off = frag;
+	*(__be16 *)&ip->ttl = ttl_protocol;
+	ip->check = (__sum16)~sum;
+	ip->saddr = saddr;
+	ip->daddr = daddr;
+}
+
 static __always_inline __u8 outer_protocol(const struct flow *f, const struct encap *e)
 {
 	if (!e->ipip)
@@ -460,18 +484,8 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 
 		if ((void *)(ip + 1) > data_end)
 			return VEER_DIR_DROP_ADJUST;
-		ip->version = 4;
-		ip->ihl = 5;
-		ip->tos = 0;
-		ip->tot_len = bpf_htons(tot_len);
-		ip->id = 0;
-		ip->frag_off = bpf_htons(VEER_IP_DF);
-		ip->ttl = VEER_OUTER_TTL;
-		ip->protocol = protocol;
-		ip->check = 0;
-		__builtin_memcpy(&ip->saddr, cfg->src4, 4);
-		__builtin_memcpy(&ip->daddr, hops.backend[0]->addr, 4);
-		ip->check = veer_ipv4_csum(ip);
+		write_outer_ipv4(ip, tot_len, protocol, *(const __be32 *)cfg->src4,
+				 *(const __be32 *)hops.backend[0]->addr);
 		if (!e.ipip && write_gue(ip + 1, data_end, f, &e, &hops, hash, cfg->gue_port))
 			return VEER_DIR_DROP_ADJUST;
 	} else {
@@ -480,11 +494,8 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 
 		if ((void *)(ip6 + 1) > data_end)
 			return VEER_DIR_DROP_ADJUST;
-		ip6->version = 6;
-		ip6->priority = 0;
-		ip6->flow_lbl[0] = label >> 16;
-		ip6->flow_lbl[1] = label >> 8;
-		ip6->flow_lbl[2] = label;
+		/* Version 6, traffic class 0, the flow label from the flow hash. */
+		*(__be32 *)ip6 = bpf_htonl(0x60000000 | label);
 		ip6->payload_len = bpf_htons(tot_len - sizeof(*ip6));
 		ip6->nexthdr = protocol;
 		ip6->hop_limit = VEER_OUTER_TTL;
