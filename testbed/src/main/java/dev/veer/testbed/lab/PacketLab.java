@@ -31,6 +31,8 @@ public final class PacketLab implements AutoCloseable {
       v4("192.0.2.13"));
   public static final List<Inet6Address> PEERS6 = List.of(v6("2001:db8:1::10"), v6("2001:db8:1::11"),
       v6("2001:db8:1::12"), v6("2001:db8:1::13"));
+  /** On-link with a known MAC, and named by no table but the one a test makes for it. */
+  public static final Inet4Address SPARE4 = v4("192.0.2.20");
   /** On-link, but the kernel has no neighbour entry for it. */
   public static final Inet4Address UNRESOLVED4 = v4("192.0.2.99");
   public static final Inet6Address UNRESOLVED6 = v6("2001:db8:1::99");
@@ -67,6 +69,7 @@ public final class PacketLab implements AutoCloseable {
         neighbour(ns, PEERS4.get(i), peerMac(i));
         neighbour(ns, PEERS6.get(i), peerMac(i));
       }
+      neighbour(ns, SPARE4, macOf(SPARE4));
       return new PacketLab(ns);
     } catch (RuntimeException e) {
       ns.close();
@@ -80,6 +83,9 @@ public final class PacketLab implements AutoCloseable {
   }
 
   public static MacAddress macOf(InetAddress peer) {
+    if (peer.equals(SPARE4)) {
+      return peerMac(0x20);
+    }
     int i = peer instanceof Inet4Address ? PEERS4.indexOf(peer) : PEERS6.indexOf(peer);
     if (i < 0) {
       throw new IllegalArgumentException(peer + " is not a lab peer");

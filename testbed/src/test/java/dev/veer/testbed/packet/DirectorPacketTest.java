@@ -386,6 +386,25 @@ class DirectorPacketTest {
   }
 
   @Test
+  void tooBigIsJudgedOnTheRouteMtuWhetherTheNextHopIsCachedOrNot() {
+    ServiceKey key = ServiceKey.tcp(VIP4, 86);
+    director.apply(key, ServiceOptions.DEFAULT, Tables.allActive(List.of(PacketLab.SPARE4), ROW_BITS, 1));
+    try {
+      // One hop: 36 bytes of outer headers, so an inner packet of 1,465 bytes is one too many.
+      byte[] tooBig = ack(CLIENT4, 1, VIP4, 86, "x".repeat(PacketLab.MTU - 36 - 40 + 1));
+      byte[] fits = ack(CLIENT4, 1, VIP4, 86, "x".repeat(PacketLab.MTU - 36 - 40));
+      // Nothing cached yet for this backend: the kernel's FIB answers "fragmentation needed".
+      assertThat(run(frame(tooBig), DirectorVerdict.DIR_DROP_TOO_BIG).retval()).isEqualTo(XDP_DROP);
+      // A packet that fits is sent and leaves the next hop and its MTU cached...
+      assertThat(run(frame(fits), DirectorVerdict.DIR_ENCAP_GUE).packetOut().length).isEqualTo(14 + PacketLab.MTU);
+      // ...against which the next packet is judged.
+      assertThat(run(frame(tooBig), DirectorVerdict.DIR_DROP_TOO_BIG).retval()).isEqualTo(XDP_DROP);
+    } finally {
+      director.remove(key);
+    }
+  }
+
+  @Test
   void missingNeighbourRouteBackendTableAndSourceEachHaveTheirVerdict() {
     assertThat(run(frame(syn(CLIENT4, 1, VIP4, 81)), DirectorVerdict.DIR_DROP_NO_NEIGH).retval()).isEqualTo(XDP_DROP);
     assertThat(run(frame(syn(CLIENT4, 1, VIP4, 82)), DirectorVerdict.DIR_DROP_NO_ROUTE).retval()).isEqualTo(XDP_DROP);
