@@ -59,25 +59,24 @@ public final class DirectorDataplane implements AutoCloseable {
    * rows without attaching it (for BPF_PROG_TEST_RUN).
    */
   public static DirectorDataplane detached(DirectorConfig config, int rowBits) {
-    DirectorProgram program = DirectorProgram.load(rowBits);
-    try {
-      program.configure(config);
-      return new DirectorDataplane(program, Optional.empty(), Optional.empty());
-    } catch (RuntimeException e) {
-      program.close();
-      throw e;
-    }
+    return create(config, rowBits, Optional.empty(), null, null);
   }
 
   /** Loads, configures and attaches the director program to an interface in a namespace. */
   public static DirectorDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, DirectorConfig config,
       int rowBits) {
+    return create(config, rowBits, Optional.of(ns), ifname, mode);
+  }
+
+  private static DirectorDataplane create(DirectorConfig config, int rowBits, Optional<NetworkNamespace> ns,
+      String ifname, XdpMode mode) {
     DirectorProgram program = DirectorProgram.load(rowBits);
     try {
       program.configure(config);
-      XdpAttachment attachment = XdpAttachment.attach(program.program(), ns, ifname, mode);
-      log.info("director attached to {} ({} mode)", ifname, mode);
-      return new DirectorDataplane(program, Optional.of(attachment), Optional.of(new NeighbourKeeper(ns)));
+      Optional<XdpAttachment> attachment =
+          ns.map(n -> XdpAttachment.attach(program.program(), n, ifname, mode));
+      attachment.ifPresent(a -> log.info("director attached to {} ({} mode)", ifname, mode));
+      return new DirectorDataplane(program, attachment, ns.map(NeighbourKeeper::new));
     } catch (RuntimeException e) {
       program.close();
       throw e;

@@ -34,23 +34,22 @@ public final class ProxyDataplane implements AutoCloseable {
 
   /** Loads and configures the proxy program without attaching it (for BPF_PROG_TEST_RUN). */
   public static ProxyDataplane detached(int guePort) {
-    ProxyProgram program = ProxyProgram.load();
-    try {
-      program.configure(guePort);
-      return new ProxyDataplane(program, Optional.empty(), Optional.empty());
-    } catch (RuntimeException e) {
-      program.close();
-      throw e;
-    }
+    return create(guePort, Optional.empty(), null, null);
   }
 
+  /** Loads, configures and attaches the proxy program to an interface in a namespace. */
   public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort) {
+    return create(guePort, Optional.of(ns), ifname, mode);
+  }
+
+  private static ProxyDataplane create(int guePort, Optional<NetworkNamespace> ns, String ifname, XdpMode mode) {
     ProxyProgram program = ProxyProgram.load();
     try {
       program.configure(guePort);
-      XdpAttachment attachment = XdpAttachment.attach(program.program(), ns, ifname, mode);
-      log.info("proxy program attached to {} ({} mode)", ifname, mode);
-      return new ProxyDataplane(program, Optional.of(attachment), Optional.of(new NeighbourKeeper(ns)));
+      Optional<XdpAttachment> attachment =
+          ns.map(n -> XdpAttachment.attach(program.program(), n, ifname, mode));
+      attachment.ifPresent(a -> log.info("proxy program attached to {} ({} mode)", ifname, mode));
+      return new ProxyDataplane(program, attachment, ns.map(NeighbourKeeper::new));
     } catch (RuntimeException e) {
       program.close();
       throw e;
