@@ -47,6 +47,24 @@ struct {
 	__type(value, struct veer_proxy_config);
 } config SEC(".maps");
 
+/* Accepted, not yet closed connections; the value is the socket cookie. */
+_Static_assert(sizeof(struct veer_flow4) == sizeof(((struct bpf_sock_tuple *)0)->ipv4), "flow4");
+_Static_assert(sizeof(struct veer_flow6) == sizeof(((struct bpf_sock_tuple *)0)->ipv6), "flow6");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VEER_FLOWS_DEFAULT);
+	__type(key, struct veer_flow4);
+	__type(value, __u64);
+} flows4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VEER_FLOWS_DEFAULT);
+	__type(key, struct veer_flow6);
+	__type(value, __u64);
+} flows6 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, VEER_PRX_VERDICTS);
@@ -266,6 +284,10 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 	}
 	if (th->syn && !th->ack)
 		return VEER_PRX_DELIVER_SYN;
+	/* One call site per map: the verifier inlines a lookup only in a map it knows. */
+	if (t->inner_family == VEER_FAMILY_IPV4 ? !!bpf_map_lookup_elem(&flows4, &tuple)
+						: !!bpf_map_lookup_elem(&flows6, &tuple))
+		return VEER_PRX_DELIVER_FLOW;
 
 	sk = bpf_skc_lookup_tcp(ctx, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
 	if (sk) {
@@ -369,7 +391,8 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 
 static __always_inline int is_delivery(int verdict)
 {
-	return verdict == VEER_PRX_DELIVER_SYN || verdict == VEER_PRX_DELIVER_SOCKET ||
+	return verdict == VEER_PRX_DELIVER_SYN || verdict == VEER_PRX_DELIVER_FLOW ||
+	       verdict == VEER_PRX_DELIVER_SOCKET ||
 	       verdict == VEER_PRX_DELIVER_SYNCOOKIE || verdict == VEER_PRX_DELIVER_LAST_HOP ||
 	       verdict == VEER_PRX_DELIVER_NOT_TCP;
 }
@@ -440,6 +463,91 @@ done:
 	if (is_delivery(verdict) || verdict == VEER_PRX_PASS_NOT_GUE)
 		return XDP_PASS;
 	return XDP_DROP;
+}
+
+/* A context field, read where it is: the verifier refuses context loads
+ * through a pointer that clang computed by merging two branches. */
+#define SKOPS_READ(field) (*(volatile __u32 *)&skops->field)
+
+/*
+ * The flow table's key for a socket, from its side: remote is the client.
+ * IPv4 clients of a dual-stack socket are keyed as IPv4, as their packets are.
+ */
+static __always_inline void *flow_key(struct bpf_sock_ops *skops, struct bpf_sock_tuple *key)
+{
+	__u32 family = SKOPS_READ(family);
+	__be16 remote_port = bpf_htons(bpf_ntohl(SKOPS_READ(remote_port)));
+	__be16 local_port = bpf_htons(SKOPS_READ(local_port));
+	__be32 remote[4], local[4];
+
+	if (family == AF_INET) {
+		key->ipv4.saddr = SKOPS_READ(remote_ip4);
+		key->ipv4.daddr = SKOPS_READ(local_ip4);
+		key->ipv4.sport = remote_port;
+		key->ipv4.dport = local_port;
+		return &flows4;
+	}
+	if (family != AF_INET6)
+		return NULL;
+	remote[0] = SKOPS_READ(remote_ip6[0]);
+	remote[1] = SKOPS_READ(remote_ip6[1]);
+	remote[2] = SKOPS_READ(remote_ip6[2]);
+	remote[3] = SKOPS_READ(remote_ip6[3]);
+	local[0] = SKOPS_READ(local_ip6[0]);
+	local[1] = SKOPS_READ(local_ip6[1]);
+	local[2] = SKOPS_READ(local_ip6[2]);
+	local[3] = SKOPS_READ(local_ip6[3]);
+	if (!(remote[0] | remote[1]) && remote[2] == bpf_htonl(0xffff)) {
+		key->ipv4.saddr = remote[3];
+		key->ipv4.daddr = local[3];
+		key->ipv4.sport = remote_port;
+		key->ipv4.dport = local_port;
+		return &flows4;
+	}
+	__builtin_memcpy(key->ipv6.saddr, remote, 16);
+	__builtin_memcpy(key->ipv6.daddr, local, 16);
+	key->ipv6.sport = remote_port;
+	key->ipv6.dport = local_port;
+	return &flows6;
+}
+
+/*
+ * Keeps flows4/flows6: an accepted connection enters when it is established
+ * and leaves when the socket closes (its TIME_WAIT, if any, is then found by
+ * the socket lookup). Only sockets of the proxy's namespace are kept.
+ */
+SEC("sockops")
+int veer_flows(struct bpf_sock_ops *skops)
+{
+	const struct veer_proxy_config *cfg;
+	struct bpf_sock_tuple key = {};
+	__u64 cookie;
+	__u32 zero = 0;
+	void *flows;
+
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg || !cfg->netns_cookie || bpf_get_netns_cookie(skops) != cfg->netns_cookie)
+		return 1;
+	switch (SKOPS_READ(op)) {
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		flows = flow_key(skops, &key);
+		if (!flows)
+			return 1;
+		cookie = bpf_get_socket_cookie(skops);
+		/* Without an entry (table full) the socket lookup still finds it. */
+		if (!bpf_map_update_elem(flows, &key, &cookie, BPF_ANY))
+			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+							 BPF_SOCK_OPS_STATE_CB_FLAG);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (SKOPS_READ(args[1]) != BPF_TCP_CLOSE)
+			break;
+		flows = flow_key(skops, &key);
+		if (flows)
+			bpf_map_delete_elem(flows, &key);
+		break;
+	}
+	return 1;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -34,7 +34,8 @@
 	X(OUTER_TTL, 64)                                                      \
 	X(UDP_SPORT_BASE, 0xc000)    /* outer UDP source ports 49152..65535 */ \
 	X(UDP_SPORT_MASK, 0x3fff)                                             \
-	X(NEXTHOP_TTL_JIFFIES, 100)  /* FIB answers are reused for 0.1-1 s (HZ 1000-100) */
+	X(NEXTHOP_TTL_JIFFIES, 100)  /* FIB answers are reused for 0.1-1 s (HZ 1000-100) */ \
+	X(FLOWS_DEFAULT, 65536)      /* proxy flow-table entries per family */
 
 /*
  * Director verdicts. One per-CPU counter each. Every packet gets exactly one.
@@ -62,23 +63,24 @@
  */
 #define VEER_PROXY_VERDICTS(X)                                                \
 	X(PRX_DELIVER_SYN, 0)        /* new connection: ours by definition */  \
-	X(PRX_DELIVER_SOCKET, 1)     /* a local socket owns the flow */        \
-	X(PRX_DELIVER_SYNCOOKIE, 2)  /* ACK carrying a valid SYN cookie */     \
-	X(PRX_DELIVER_LAST_HOP, 3)   /* no socket, no hops left: local RST */  \
-	X(PRX_DELIVER_NOT_TCP, 4)    /* inner UDP, ICMP, ...  */               \
-	X(PRX_FORWARD, 5)            /* second chance: sent to the next hop */ \
-	X(PRX_PASS_NOT_GUE, 6)       /* not for the GUE port: host traffic */  \
-	X(PRX_DROP_MALFORMED, 7)     /* truncated outer or inner headers */    \
-	X(PRX_DROP_NOT_ALLOWED, 8)   /* GUE from outside the allow-list */     \
-	X(PRX_DROP_GUE_VERSION, 9)   /* GUE version != 0 or control message */ \
-	X(PRX_DROP_GUE_PROTO, 10)    /* inner protocol neither 4 nor 41 */     \
-	X(PRX_DROP_GUE_TYPE, 11)     /* unknown private data type */           \
-	X(PRX_DROP_GUE_LENGTH, 12)   /* hlen disagrees with the hop list */    \
-	X(PRX_DROP_GUE_HOPS, 13)     /* hop count/index out of range */        \
-	X(PRX_DROP_HOP_NOT_ALLOWED, 14) /* next hop outside the allow-list */  \
-	X(PRX_DROP_NO_ROUTE, 15)                                              \
-	X(PRX_DROP_NO_NEIGH, 16)                                              \
-	X(PRX_DROP_TOO_BIG, 17)                                               \
-	X(PRX_DROP_FRAGMENT, 18)     /* fragmented GUE (first fragment) */
+	X(PRX_DELIVER_FLOW, 1)       /* established here, by the flow table */ \
+	X(PRX_DELIVER_SOCKET, 2)     /* a local socket owns the flow */        \
+	X(PRX_DELIVER_SYNCOOKIE, 3)  /* ACK carrying a valid SYN cookie */     \
+	X(PRX_DELIVER_LAST_HOP, 4)   /* no socket, no hops left: local RST */  \
+	X(PRX_DELIVER_NOT_TCP, 5)    /* inner UDP, ICMP, ...  */               \
+	X(PRX_FORWARD, 6)            /* second chance: sent to the next hop */ \
+	X(PRX_PASS_NOT_GUE, 7)       /* not for the GUE port: host traffic */  \
+	X(PRX_DROP_MALFORMED, 8)     /* truncated outer or inner headers */    \
+	X(PRX_DROP_NOT_ALLOWED, 9)   /* GUE from outside the allow-list */     \
+	X(PRX_DROP_GUE_VERSION, 10)  /* GUE version != 0 or control message */ \
+	X(PRX_DROP_GUE_PROTO, 11)    /* inner protocol neither 4 nor 41 */     \
+	X(PRX_DROP_GUE_TYPE, 12)     /* unknown private data type */           \
+	X(PRX_DROP_GUE_LENGTH, 13)   /* hlen disagrees with the hop list */    \
+	X(PRX_DROP_GUE_HOPS, 14)     /* hop count/index out of range */        \
+	X(PRX_DROP_HOP_NOT_ALLOWED, 15) /* next hop outside the allow-list */  \
+	X(PRX_DROP_NO_ROUTE, 16)                                              \
+	X(PRX_DROP_NO_NEIGH, 17)                                              \
+	X(PRX_DROP_TOO_BIG, 18)                                               \
+	X(PRX_DROP_FRAGMENT, 19)     /* fragmented GUE (first fragment) */
 
 #endif /* VEER_ABI_H */

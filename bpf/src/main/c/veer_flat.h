@@ -6,8 +6,8 @@
  * dev.veer.bpf.dataplane.FlatTable, guarantees it). Array lookups are inlined
  * by the verifier; a hash map lookup costs about 25 ns per packet here.
  *
- * Keys are 20 bytes (five words); the home slot comes from a multiplicative
- * hash with murmur3's finalizer, which FlatTable computes the same way.
+ * Keys are 20 bytes (five words); the home slot comes from a fold of the
+ * words and murmur3's finalizer, which FlatTable computes the same way.
  */
 #ifndef VEER_FLAT_H
 #define VEER_FLAT_H
@@ -15,17 +15,21 @@
 #include <linux/types.h>
 #include "veer_maps.h"
 
+static __always_inline __u32 veer_flat_rotl(__u32 x, int k)
+{
+	return (x << k) | (x >> (32 - k));
+}
+
 static __always_inline __u32 veer_flat_home(const void *key)
 {
 	const __u32 *w = key;
-	__u32 h = w[0];
+	/* The words are folded with independent adds and rotations (no chain of
+	 * multiplies: this runs for every packet), then murmur3's finalizer
+	 * carries every bit to the slot bits, so consecutive addresses (last
+	 * octet in the top byte) spread out. */
+	__u32 h = w[0] + veer_flat_rotl(w[1], 7) + veer_flat_rotl(w[2], 14) +
+		  veer_flat_rotl(w[3], 21) + veer_flat_rotl(w[4], 28);
 
-	h = h * 0x9e3779b1U ^ w[1];
-	h = h * 0x9e3779b1U ^ w[2];
-	h = h * 0x9e3779b1U ^ w[3];
-	h = h * 0x9e3779b1U ^ w[4];
-	/* murmur3's finalizer: every key bit reaches the slot bits, so
-	 * consecutive addresses (last octet in the top byte) spread out. */
 	h ^= h >> 16;
 	h *= 0x85ebca6bU;
 	h ^= h >> 13;

@@ -98,10 +98,28 @@ struct veer_peer_slot {
 	struct veer_nexthop nexthop;	/* the way to this peer, for forwarding */
 };
 
-/* Proxy configuration, a single entry. 4 bytes. */
+/* Proxy flow-table keys: laid out as struct bpf_sock_tuple's ipv4 / ipv6
+ * members, remote (client) first, as the inner packet has them. */
+struct veer_flow4 {
+	__be32 remote;
+	__be32 local;
+	__be16 remote_port;
+	__be16 local_port;
+};
+
+struct veer_flow6 {
+	__be32 remote[4];
+	__be32 local[4];
+	__be16 remote_port;
+	__be16 local_port;
+};
+
+/* Proxy configuration, a single entry. 16 bytes. */
 struct veer_proxy_config {
 	__be16 gue_port;
 	__u16 reserved;
+	__u32 reserved2;
+	__u64 netns_cookie;	/* the flow table keeps this namespace's sockets; 0: none */
 };
 
 #endif /* VEER_MAPS_H */

@@ -20,12 +20,14 @@ public final class BpfProgram {
   private static final int PROG_INFO_PREFIX = 8;
 
   private final BpfObject owner;
+  private final MemorySegment handle;
   private final String name;
   private final int fd;
   private final int id;
 
-  private BpfProgram(BpfObject owner, String name, int fd, int id) {
+  private BpfProgram(BpfObject owner, MemorySegment handle, String name, int fd, int id) {
     this.owner = owner;
+    this.handle = handle;
     this.name = name;
     this.fd = fd;
     this.id = id;
@@ -34,7 +36,13 @@ public final class BpfProgram {
   static BpfProgram ofObject(BpfObject owner, MemorySegment program) {
     String name = Libbpf.programName(program);
     int fd = Libbpf.programFd(program);
-    return new BpfProgram(owner, name, fd, programId(fd, name));
+    return new BpfProgram(owner, program, name, fd, programId(fd, name));
+  }
+
+  /** libbpf's {@code struct bpf_program *}; valid until the object is closed. */
+  MemorySegment handle() {
+    owner.ensureOpen();
+    return handle;
   }
 
   public String name() {

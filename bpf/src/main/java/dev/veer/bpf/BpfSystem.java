@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /** Checks that this process can use BPF at all, failing with an error that says what to do. */
 public final class BpfSystem {
@@ -80,6 +81,24 @@ public final class BpfSystem {
       throw new IllegalStateException("cannot read this process's capabilities from /proc/self/status", e);
     }
     throw new IllegalStateException("no CapEff line in /proc/self/status");
+  }
+
+  /**
+   * Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup on unified systems,
+   * /sys/fs/cgroup/unified on hybrid ones), if it is.
+   */
+  public static Optional<Path> cgroupV2Root() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
+        String[] fields = line.split(" ");
+        if (fields.length > 2 && fields[2].equals("cgroup2")) {
+          return Optional.of(Path.of(fields[1]));
+        }
+      }
+      return Optional.empty();
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot read /proc/self/mounts", e);
+    }
   }
 
   /** The last mount on /sys/fs/bpf is the visible one (a sysfs may lie underneath). */

@@ -89,6 +89,10 @@ final class Libbpf {
   private static final MethodHandle BPF_XDP_QUERY = Native.downcall(LIB, "bpf_xdp_query",
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
 
+  private static final MethodHandle PROGRAM_ATTACH_CGROUP = Native.downcallWithErrno(LIB,
+      "bpf_program__attach_cgroup", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
+  private static final MethodHandle LINK_DESTROY = Native.downcall(LIB, "bpf_link__destroy", PTR_TO_INT);
+
   static {
     // libbpf's print hook is process-global, so it is set exactly once, here, before any
     // other libbpf call can produce output. This is the library's only global state.
@@ -356,6 +360,23 @@ final class Libbpf {
   }
 
   // -- XDP over netlink (in the calling thread's network namespace) ------------------------
+
+  /** A {@code struct bpf_link *}, or NULL with errno in {@code callState}. */
+  static MemorySegment programAttachCgroup(MemorySegment callState, MemorySegment program, int cgroupFd) {
+    try {
+      return (MemorySegment) PROGRAM_ATTACH_CGROUP.invokeExact(callState, program, cgroupFd);
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
+    }
+  }
+
+  static int linkDestroy(MemorySegment link) {
+    try {
+      return (int) LINK_DESTROY.invokeExact(link);
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
+    }
+  }
 
   static int xdpAttach(int ifindex, int progFd, int flags, MemorySegment opts) {
     try {

@@ -33,6 +33,15 @@ final class Libc {
 
   private Libc() {}
 
+  private static final MethodHandle SOCKET = Native.downcallWithErrno(LIBC, "socket",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+  private static final MethodHandle GETSOCKOPT = Native.downcallWithErrno(LIBC, "getsockopt",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+  private static final int AF_INET = 2;
+  private static final int SOCK_DGRAM = 2;
+  private static final int SOL_SOCKET = 1;
+  private static final int SO_NETNS_COOKIE = 71;
+
   static String strerror(int errno) {
     try {
       return Native.string((MemorySegment) STRERROR.invokeExact(errno));
@@ -68,6 +77,33 @@ final class Libc {
       MemorySegment state = Native.callState(arena);
       if ((int) CLOSE.invokeExact(state, fd) < 0) {
         throw new BpfException("close(" + fd + ")", Native.errno(state));
+      }
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
+    }
+  }
+
+  /**
+   * The kernel's cookie of the calling thread's network namespace, as BPF programs see it
+   * ({@code bpf_get_netns_cookie}); through a socket's SO_NETNS_COOKIE (Linux 5.14+).
+   */
+  static long netnsCookie() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = Native.callState(arena);
+      int fd = (int) SOCKET.invokeExact(state, AF_INET, SOCK_DGRAM, 0);
+      if (fd < 0) {
+        throw new BpfException("socket(AF_INET, SOCK_DGRAM)", Native.errno(state));
+      }
+      try {
+        MemorySegment cookie = arena.allocate(JAVA_LONG);
+        MemorySegment length = arena.allocateFrom(JAVA_INT, 8);
+        if ((int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, length) < 0) {
+          throw new BpfException("getsockopt(SO_NETNS_COOKIE)", Native.errno(state),
+              "the kernel is older than 5.14");
+        }
+        return cookie.get(JAVA_LONG, 0);
+      } finally {
+        close(fd);
       }
     } catch (Throwable t) {
       throw Native.rethrow(t);

@@ -107,6 +107,11 @@ public final class NetworkNamespace {
     });
   }
 
+  /** The kernel's cookie for this namespace, as {@code bpf_get_netns_cookie} returns it. */
+  public long cookie() {
+    return call(Libc::netnsCookie);
+  }
+
   /** The index of interface {@code ifname} in this namespace. */
   public int ifindex(String ifname) {
     return call(() -> ifindexHere(ifname));

@@ -106,6 +106,7 @@ class EndToEndTest {
   @Test
   void secondChanceKeepsEveryConnectionThroughAnAddAndADrain() throws Exception {
     long forwardsBefore = proxyVerdictSum(ProxyVerdict.PRX_FORWARD);
+    long flowHitsBefore = proxyVerdictSum(ProxyVerdict.PRX_DELIVER_FLOW);
     try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 200,
         Duration.ofMillis(50), MAX_RUN)) {
       Thread.sleep(500);
@@ -124,6 +125,8 @@ class EndToEndTest {
       assertThat(traffic.answered()).isGreaterThan(answeredBefore);
       assertThat(afterAdd).isGreaterThan(forwardsBefore);
       assertThat(proxyVerdictSum(ProxyVerdict.PRX_FORWARD)).isGreaterThan(afterAdd);
+      // The proxies' flow tables, kept by their sockops programs, delivered the established traffic.
+      assertThat(proxyVerdictSum(ProxyVerdict.PRX_DELIVER_FLOW) - flowHitsBefore).isGreaterThan(1000);
       // New connections after the drain never land on the draining proxy.
       Traffic.BurstResult fresh = Traffic.burst(bed.client().handle(), VIP4, 200, 20);
       assertThat(fresh.failures()).isEmpty();

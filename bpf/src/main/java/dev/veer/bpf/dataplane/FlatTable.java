@@ -25,10 +25,8 @@ final class FlatTable {
   /** The home slot of a key; the same function as veer_flat_home() in C. */
   static int home(byte[] key) {
     ByteBuffer b = ByteBuffer.wrap(key).order(ByteOrder.LITTLE_ENDIAN);
-    int h = b.getInt(0);
-    for (int i = 4; i < KEY_SIZE; i += 4) {
-      h = h * 0x9e3779b1 ^ b.getInt(i);
-    }
+    int h = b.getInt(0) + Integer.rotateLeft(b.getInt(4), 7) + Integer.rotateLeft(b.getInt(8), 14)
+        + Integer.rotateLeft(b.getInt(12), 21) + Integer.rotateLeft(b.getInt(16), 28);
     h ^= h >>> 16;
     h *= 0x85ebca6b;
     h ^= h >>> 13;

@@ -9,6 +9,7 @@ import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -22,16 +23,21 @@ import java.util.Set;
 public final class ProxyProgram implements AutoCloseable {
   public static final String OBJECT = "/bpf/proxy.o";
   public static final String PROGRAM = "veer_proxy";
+  /** The sockops program that keeps the table of accepted connections. */
+  public static final String FLOWS_PROGRAM = "veer_flows";
   private static final int PEER_KEY_SIZE = 20;
   /** struct veer_peer_slot: key, used word, padding, struct veer_nexthop. */
   private static final int PEER_SLOT_SIZE = 56;
   private static final int PEER_SLOT_VALUE = 24;
-  private static final int CONFIG_SIZE = 4;
+  /** struct veer_proxy_config: GUE port, two reserved fields, netns cookie. */
+  private static final int CONFIG_SIZE = 16;
 
   private final BpfObject object;
   private final BpfMap allowed;
   private final BpfMap config;
   private final BpfMap verdicts;
+  private final BpfMap flows4;
+  private final BpfMap flows6;
   private ImmutableSet<InetAddress> allowedPeers = ImmutableSet.of();
 
   private ProxyProgram(BpfObject object) {
@@ -39,6 +45,8 @@ public final class ProxyProgram implements AutoCloseable {
     this.allowed = object.map("allowed");
     this.config = object.map("config");
     this.verdicts = object.map("verdicts");
+    this.flows4 = object.map("flows4");
+    this.flows6 = object.map("flows6");
     MapLayouts.check(allowed, 4, 4);
     MapLayouts.check(config, 4, CONFIG_SIZE);
   }
@@ -61,15 +69,33 @@ public final class ProxyProgram implements AutoCloseable {
     return object.program(PROGRAM);
   }
 
-  public void configure(int guePort) {
+  /** The sockops program keeping the flow table; attach it to a cgroup to use the table. */
+  public BpfProgram flowsProgram() {
+    return object.program(FLOWS_PROGRAM);
+  }
+
+  /**
+   * Sets the GUE port and the network namespace whose accepted connections the flow table
+   * keeps ({@link dev.veer.bpf.NetworkNamespace#cookie()}; 0 keeps none, so every
+   * non-SYN packet takes the socket lookup).
+   */
+  public void configure(int guePort, long flowsNetnsCookie) {
     if (guePort <= 0 || guePort > 65535) {
       throw new IllegalArgumentException("GUE port must be 1..65535, got " + guePort);
     }
-    config.update(MapLayouts.u32(0), ByteBuffer.allocate(CONFIG_SIZE).putShort((short) guePort).array());
+    byte[] value = ByteBuffer.allocate(CONFIG_SIZE).order(ByteOrder.nativeOrder())
+        .put(0, ByteBuffer.allocate(2).putShort((short) guePort).array())
+        .putLong(8, flowsNetnsCookie).array();
+    config.update(MapLayouts.u32(0), value);
   }
 
   public void configure() {
-    configure(VeerAbi.GUE_PORT_DEFAULT);
+    configure(VeerAbi.GUE_PORT_DEFAULT, 0);
+  }
+
+  /** Connections in the flow table now, both families. */
+  public int flowCount() {
+    return flows4.keys().size() + flows6.keys().size();
   }
 
   /**

@@ -1,5 +1,7 @@
 package dev.veer.proxy.dataplane;
 
+import dev.veer.bpf.BpfSystem;
+import dev.veer.bpf.CgroupAttachment;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.XdpMode;
@@ -7,7 +9,9 @@ import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.bpf.dataplane.NeighbourKeeper;
 import dev.veer.bpf.dataplane.ProxyProgram;
 import java.net.InetAddress;
+import java.nio.file.Path;
 import java.util.EnumMap;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -15,8 +19,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A proxy's data plane: the GUE decapsulation / second-chance program,
- * optionally attached to an interface, and its allow-list of directors and
- * proxies.
+ * optionally attached to an interface, its allow-list of directors and
+ * proxies, and the sockops program that keeps its table of accepted
+ * connections (attached to a cgroup v2 directory the services run under).
  */
 public final class ProxyDataplane implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ProxyDataplane.class);
@@ -24,35 +29,69 @@ public final class ProxyDataplane implements AutoCloseable {
   private final ProxyProgram program;
   private final Optional<XdpAttachment> attachment;
   private final Optional<NeighbourKeeper> neighbours;
+  private final Optional<CgroupAttachment> flows;
 
   private ProxyDataplane(ProxyProgram program, Optional<XdpAttachment> attachment,
-      Optional<NeighbourKeeper> neighbours) {
+      Optional<NeighbourKeeper> neighbours, Optional<CgroupAttachment> flows) {
     this.program = program;
     this.attachment = attachment;
     this.neighbours = neighbours;
+    this.flows = flows;
   }
 
-  /** Loads and configures the proxy program without attaching it (for BPF_PROG_TEST_RUN). */
+  /** Loads and configures the proxy program, without a flow table, for BPF_PROG_TEST_RUN. */
   public static ProxyDataplane detached(int guePort) {
-    return create(guePort, Optional.empty(), null, null);
+    return detached(guePort, Optional.empty());
   }
 
-  /** Loads, configures and attaches the proxy program to an interface in a namespace. */
+  /**
+   * Loads and configures the proxy program without attaching it (for BPF_PROG_TEST_RUN).
+   * With {@code flows}, the flow table keeps the connections {@code flows.namespace()} accepts.
+   */
+  public static ProxyDataplane detached(int guePort, Optional<FlowTracking> flows) {
+    return create(guePort, Optional.empty(), null, null, flows);
+  }
+
+  /**
+   * Loads and configures the proxy program and attaches it to an interface in a namespace,
+   * with the flow table kept for that namespace under the cgroup v2 root, if one is mounted.
+   */
   public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort) {
-    return create(guePort, Optional.of(ns), ifname, mode);
+    Optional<FlowTracking> flows = BpfSystem.cgroupV2Root().map(root -> new FlowTracking(root, ns));
+    if (flows.isEmpty()) {
+      log.warn("no cgroup v2 hierarchy is mounted: the proxy's flow table stays off and every"
+          + " established packet takes a socket lookup (mount one: mount -t cgroup2 none /sys/fs/cgroup)");
+    }
+    return create(guePort, Optional.of(ns), ifname, mode, flows);
   }
 
-  private static ProxyDataplane create(int guePort, Optional<NetworkNamespace> ns, String ifname, XdpMode mode) {
+  private static ProxyDataplane create(int guePort, Optional<NetworkNamespace> ns, String ifname, XdpMode mode,
+      Optional<FlowTracking> flows) {
     ProxyProgram program = ProxyProgram.load();
+    Optional<CgroupAttachment> flowAttachment = Optional.empty();
     try {
-      program.configure(guePort);
+      program.configure(guePort, flows.map(f -> f.namespace().cookie()).orElse(0L));
+      // Sockets accepted from here on enter the table; older ones are found by socket lookup.
+      flowAttachment = flows.map(f -> CgroupAttachment.attach(program.flowsProgram(), f.cgroup()));
       Optional<XdpAttachment> attachment =
           ns.map(n -> XdpAttachment.attach(program.program(), n, ifname, mode));
       attachment.ifPresent(a -> log.info("proxy program attached to {} ({} mode)", ifname, mode));
-      return new ProxyDataplane(program, attachment, ns.map(NeighbourKeeper::new));
+      return new ProxyDataplane(program, attachment, ns.map(NeighbourKeeper::new), flowAttachment);
     } catch (RuntimeException e) {
+      flowAttachment.ifPresent(CgroupAttachment::close);
       program.close();
       throw e;
+    }
+  }
+
+  /**
+   * Where the flow table's sockops program runs: a cgroup v2 directory that the proxied
+   * services' processes are in (or under), and the network namespace of their sockets.
+   */
+  public record FlowTracking(Path cgroup, NetworkNamespace namespace) {
+    public FlowTracking {
+      Objects.requireNonNull(cgroup, "cgroup");
+      Objects.requireNonNull(namespace, "namespace");
     }
   }
 
@@ -69,6 +108,11 @@ public final class ProxyDataplane implements AutoCloseable {
     neighbours.ifPresent(n -> peers.forEach(n::keep));
   }
 
+  /** Accepted connections in the flow table now (0 without flow tracking). */
+  public int flowCount() {
+    return program.flowCount();
+  }
+
   public EnumMap<ProxyVerdict, Long> verdicts() {
     return program.verdicts();
   }
@@ -78,7 +122,11 @@ public final class ProxyDataplane implements AutoCloseable {
     try {
       attachment.ifPresent(XdpAttachment::close);
     } finally {
-      program.close();
+      try {
+        flows.ifPresent(CgroupAttachment::close);
+      } finally {
+        program.close();
+      }
     }
   }
 }

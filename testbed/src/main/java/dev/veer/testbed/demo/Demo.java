@@ -132,8 +132,9 @@ public final class Demo {
     out.println("   per proxy:");
     for (Proxy p : bed.proxies()) {
       EnumMap<ProxyVerdict, Long> v = p.dataplane().verdicts();
-      out.printf("     %-8s SYN %5d  socket %6d  second-chance forwards %5d  last-hop %3d  open %3d%n", p.name(),
-          v.get(ProxyVerdict.PRX_DELIVER_SYN), v.get(ProxyVerdict.PRX_DELIVER_SOCKET),
+      out.printf("     %-8s SYN %5d  flow table %6d  socket lookup %5d  second-chance forwards %5d  last-hop %3d"
+          + "  open %3d%n", p.name(), v.get(ProxyVerdict.PRX_DELIVER_SYN), v.get(ProxyVerdict.PRX_DELIVER_FLOW),
+          v.get(ProxyVerdict.PRX_DELIVER_SOCKET),
           v.get(ProxyVerdict.PRX_FORWARD), v.get(ProxyVerdict.PRX_DELIVER_LAST_HOP), p.server().openConnections());
     }
   }

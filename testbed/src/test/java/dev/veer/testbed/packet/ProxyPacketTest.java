@@ -16,9 +16,10 @@ import static dev.veer.testbed.packet.Frames.syn;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.common.primitives.Bytes;
+import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.TestRunResult;
-import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.packet.Ipv4Header;
 import dev.veer.bpf.packet.MacAddress;
 import dev.veer.bpf.packet.Packets;
@@ -30,9 +31,12 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -54,28 +58,44 @@ class ProxyPacketTest {
   static PacketLab lab;
   static ProxyDataplane proxy;
   static ServerSocketChannel listener;
+  /** Connected before the proxy's flow table existed: only a socket lookup finds them. */
   static SocketChannel client4;
   static SocketChannel client6;
+  /** Connected after: the flow table has them. */
+  static SocketChannel tracked4;
+  static SocketChannel tracked6;
+  static final List<AutoCloseable> sockets = new ArrayList<>();
 
   @BeforeAll
   static void setUp() throws Exception {
     lab = PacketLab.create("pkt-prx");
-    proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT);
+    // A dual-stack listener: its IPv4 connections are v4-mapped sockets, keyed as IPv4.
+    listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(8000)));
+    client4 = connect(SELF4, VIP4);
+    client6 = connect(SELF6, VIP6);
+    Path cgroup = BpfSystem.cgroupV2Root().orElseThrow(() -> new IllegalStateException("no cgroup v2 mounted"));
+    proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT,
+        Optional.of(new ProxyDataplane.FlowTracking(cgroup, lab.handle())));
     proxy.setPeers(Set.of(SELF4, SELF6, PEERS4.get(0), PEERS4.get(1), ME4, PEERS6.get(0), PEERS6.get(1), ME6,
         PacketLab.UNRESOLVED4, PacketLab.UNROUTABLE4));
-    // Real established connections in the lab namespace, for the socket-lookup verdict.
-    listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(8000)));
-    client4 = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(SELF4, 0)));
-    client4.connect(new InetSocketAddress(VIP4, 8000));
-    listener.accept();
-    client6 = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(SELF6, 0)));
-    client6.connect(new InetSocketAddress(VIP6, 8000));
-    listener.accept();
+    tracked4 = connect(SELF4, VIP4);
+    tracked6 = connect(SELF6, VIP6);
+  }
+
+  /** A real connection in the lab namespace, both ends kept open until the end of the class. */
+  static SocketChannel connect(InetAddress from, InetAddress vip) throws Exception {
+    SocketChannel client = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(from, 0)));
+    sockets.add(client);
+    client.connect(new InetSocketAddress(vip, 8000));
+    sockets.add(listener.accept());
+    return client;
   }
 
   @AfterAll
   static void tearDown() throws Exception {
-    for (AutoCloseable c : new AutoCloseable[] {client4, client6, listener, proxy, lab}) {
+    List<AutoCloseable> all = new ArrayList<>(sockets);
+    all.addAll(Arrays.asList(listener, proxy, lab));
+    for (AutoCloseable c : all) {
       if (c != null) {
         c.close();
       }
@@ -125,14 +145,56 @@ class ProxyPacketTest {
     assertThat(r.packetOut()).isEqualTo(delivered(inner));
   }
 
-  @Test
-  void packetOfAnEstablishedLocalConnectionIsDelivered() throws Exception {
-    byte[] inner4 = ack(SELF4, port(client4), VIP4, 8000, "more");
-    TestRunResult r = run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), inner4), ProxyVerdict.PRX_DELIVER_SOCKET);
+  /** A mid-flow packet of each connection, from a director, is delivered with {@code verdict}. */
+  static void assertDeliveredMidFlow(SocketChannel v4, SocketChannel v6, ProxyVerdict verdict) throws Exception {
+    byte[] inner4 = ack(SELF4, port(v4), VIP4, 8000, "more");
+    TestRunResult r = run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), inner4), verdict);
     assertThat(r.packetOut()).isEqualTo(delivered(inner4));
-    byte[] inner6 = ack(SELF6, port(client6), VIP6, 8000, "more");
-    r = run(fromDirector(SELF6, ME6, 0, List.of(PEERS6.get(0)), inner6), ProxyVerdict.PRX_DELIVER_SOCKET);
+    byte[] inner6 = ack(SELF6, port(v6), VIP6, 8000, "more");
+    r = run(fromDirector(SELF6, ME6, 0, List.of(PEERS6.get(0)), inner6), verdict);
     assertThat(r.packetOut()).isEqualTo(delivered(inner6));
+  }
+
+  @Test
+  void packetOfAnAcceptedConnectionIsDeliveredByTheFlowTable() throws Exception {
+    assertDeliveredMidFlow(tracked4, tracked6, ProxyVerdict.PRX_DELIVER_FLOW);
+  }
+
+  @Test
+  void closedConnectionLeavesTheFlowTableAndItsPacketsGoOn() throws Exception {
+    int before = proxy.flowCount();
+    SocketChannel client = connect(SELF4, VIP4);
+    int clientPort = port(client);
+    SocketChannel server = (SocketChannel) sockets.get(sockets.size() - 1);
+    assertThat(proxy.flowCount()).isEqualTo(before + 1);
+    byte[] inner = ack(SELF4, clientPort, VIP4, 8000, "late");
+    run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), inner), ProxyVerdict.PRX_DELIVER_FLOW);
+
+    // The client closes first and keeps TIME_WAIT; the accepted socket ends in CLOSE.
+    client.close();
+    server.close();
+    for (int i = 0; i < 200 && proxy.flowCount() != before; i++) {
+      Thread.sleep(10);
+    }
+    assertThat(proxy.flowCount()).as("flows after close").isEqualTo(before);
+    run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), inner), ProxyVerdict.PRX_FORWARD);
+  }
+
+  @Test
+  void connectionsOfAnotherNamespaceAreNotKept() throws Exception {
+    int before = proxy.flowCount();
+    try (ServerSocketChannel elsewhere = ServerSocketChannel.open()
+            .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+        SocketChannel client = SocketChannel.open(elsewhere.getLocalAddress());
+        SocketChannel accepted = elsewhere.accept()) {
+      assertThat(accepted.isConnected()).isTrue();
+      assertThat(proxy.flowCount()).isEqualTo(before);
+    }
+  }
+
+  @Test
+  void packetOfAnOlderLocalConnectionIsFoundBySocketLookup() throws Exception {
+    assertDeliveredMidFlow(client4, client6, ProxyVerdict.PRX_DELIVER_SOCKET);
   }
 
   @Test
