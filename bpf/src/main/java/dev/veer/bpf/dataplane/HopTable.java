@@ -48,6 +48,11 @@ public final class HopTable {
     return new HopTable(rowBits, ImmutableList.copyOf(backends), hops.clone());
   }
 
+  /** The index (into {@link #backends()}) of hop {@code hop} of {@code row}, or -1 if the row has fewer. */
+  public int hopIndex(int row, int hop) {
+    return hops[row * VeerAbi.MAX_HOPS + hop];
+  }
+
   public int rowBits() {
     return rowBits;
   }

@@ -87,6 +87,11 @@ public final class DirectorDataplane implements AutoCloseable {
     return program;
   }
 
+  /** Replaces the flow hash key, source addresses and GUE port, in one map write. */
+  public synchronized void reconfigure(DirectorConfig config) {
+    program.configure(config);
+  }
+
   /**
    * Installs or replaces a service's table. The new table is written beside
    * the live one and swapped in with a single map update. On failure nothing
@@ -151,11 +156,15 @@ public final class DirectorDataplane implements AutoCloseable {
   }
 
   private int[] backendIndices(HopTable table) {
+    int[] kernelIndex = table.backends().stream().mapToInt(backendIndex::get).toArray();
     int[] indices = new int[table.rowCount() * VeerAbi.MAX_HOPS];
     for (int row = 0; row < table.rowCount(); row++) {
-      var hops = table.hops(row);
-      for (int i = 0; i < hops.size(); i++) {
-        indices[row * VeerAbi.MAX_HOPS + i] = backendIndex.get(hops.get(i));
+      for (int i = 0; i < VeerAbi.MAX_HOPS; i++) {
+        int hop = table.hopIndex(row, i);
+        if (hop < 0) {
+          break;
+        }
+        indices[row * VeerAbi.MAX_HOPS + i] = kernelIndex[hop];
       }
     }
     return indices;

@@ -1,0 +1,215 @@
+package dev.veer.coordinator;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import com.google.common.collect.ImmutableMap;
+import com.google.common.collect.ImmutableSet;
+import com.google.protobuf.ByteString;
+import dev.veer.coordinator.admin.AdminServer;
+import dev.veer.coordinator.cluster.EmbeddedZooKeeper;
+import dev.veer.coordinator.cluster.Membership;
+import dev.veer.coordinator.cluster.Settler;
+import dev.veer.coordinator.state.ClusterStore;
+import dev.veer.coordinator.sync.DirectorRegistry;
+import dev.veer.coordinator.sync.DirectorSyncServer;
+import dev.veer.coordinator.sync.TableCompiler;
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.director.v1.DirectorSyncGrpc;
+import dev.veer.lifecycle.CloseStack;
+import dev.veer.proto.state.v1.ClusterSettings;
+import dev.veer.transport.AccessPolicy;
+import dev.veer.transport.Authorizer;
+import dev.veer.transport.Role;
+import dev.veer.transport.TlsFiles;
+import dev.veer.transport.Transport;
+import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.api.ACLProvider;
+import org.apache.curator.retry.ExponentialBackoffRetry;
+import org.apache.zookeeper.ZooDefs;
+import org.apache.zookeeper.data.ACL;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One coordinator replica: a ZooKeeper session (to an ensemble, or to a node embedded here), the
+ * desired state, leader election, and a gRPC server with the admin API and the director sync
+ * stream. Every replica serves reads, writes and directors; only the leader settles.
+ */
+public final class Coordinator implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Coordinator.class);
+
+  /** Where Veer keeps its state in ZooKeeper; the version is the stored schema's major. */
+  public static final String DEFAULT_ROOT = "/veer/v1";
+
+  private final CloseStack closer;
+  private final Server server;
+  private final ClusterStore store;
+  private final Membership membership;
+  private final DirectorSyncServer sync;
+  private final Optional<EmbeddedZooKeeper> embedded;
+
+  /** What a coordinator needs to start. */
+  public record Config(String id, InetSocketAddress listen, String advertise, Optional<String> zookeeper,
+      Path dataDir, String root, Optional<TlsFiles> tls, AccessPolicy access, Optional<String> zookeeperDigest,
+      int rowBits, int guePort, int settleSeconds, int sessionTimeoutMillis) {
+    public Config {
+      checkArgument(id.matches("[A-Za-z0-9._-]{1,64}"), "coordinator id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
+      checkArgument(rowBits >= 4 && rowBits <= 20, "row bits must be 4..20, got %s", rowBits);
+      checkArgument(guePort > 0 && guePort < 65536, "GUE port must be 1..65535, got %s", guePort);
+      checkArgument(settleSeconds >= 0, "settle seconds must not be negative");
+      zookeeperDigest.ifPresent(d -> checkArgument(d.matches("[^:]+:.+"),
+          "ZooKeeper credentials must be user:password"));
+    }
+  }
+
+  private Coordinator(CloseStack closer, Server server, ClusterStore store, Membership membership,
+      DirectorSyncServer sync, Optional<EmbeddedZooKeeper> embedded) {
+    this.closer = closer;
+    this.server = server;
+    this.store = store;
+    this.membership = membership;
+    this.sync = sync;
+    this.embedded = embedded;
+  }
+
+  public static Coordinator start(Config config) throws Exception {
+    CloseStack closer = new CloseStack();
+    try {
+      Optional<EmbeddedZooKeeper> embedded = Optional.empty();
+      String connect;
+      if (config.zookeeper().isPresent()) {
+        connect = config.zookeeper().get();
+      } else {
+        EmbeddedZooKeeper zk = closer.push(EmbeddedZooKeeper.start(config.dataDir().resolve("zookeeper"),
+            new InetSocketAddress("127.0.0.1", 0)));
+        embedded = Optional.of(zk);
+        connect = zk.connectString();
+      }
+      CuratorFramework zk = curator(connect, config);
+      closer.push(zk::close);
+      zk.start();
+      if (!zk.blockUntilConnected(30, TimeUnit.SECONDS)) {
+        throw new IOException("no ZooKeeper reachable at " + connect + " within 30 s");
+      }
+      byte[] hashKey = new byte[16];
+      new SecureRandom().nextBytes(hashKey);
+      ClusterStore store = closer.push(ClusterStore.open(zk, config.root(), ClusterSettings.newBuilder()
+          .setFlowHashKey(ByteString.copyFrom(hashKey)).setGuePort(config.guePort()).setRowBits(config.rowBits())
+          .setSettleSeconds(config.settleSeconds()).build()));
+      if (store.current().getSettings().getRowBits() != config.rowBits()) {
+        log.warn("this cluster's tables have 2^{} rows (set when it was created); --row-bits {} is ignored",
+            store.current().getSettings().getRowBits(), config.rowBits());
+      }
+      Membership membership = new Membership(zk, config.root(), config.id(), config.advertise());
+      closer.push(membership);
+      membership.start();
+      Settler settler = closer.push(new Settler(store, membership, Clock.systemUTC()));
+      settler.start();
+      DirectorRegistry registry = new DirectorRegistry(zk, config.root(), config.id());
+      TableCompiler compiler = new TableCompiler();
+      DirectorSyncServer sync = closer.push(new DirectorSyncServer(store, compiler, registry));
+      AdminServer admin = new AdminServer(store, compiler, registry, membership, Clock.systemUTC());
+      if (config.access().allowsAll()) {
+        log.warn("no access policy: every caller may administer this cluster; give --access-file outside a"
+            + " trusted network");
+      }
+      Authorizer authorizer = new Authorizer(config.access(), methodRoles());
+      Server server = NettyServerBuilder.forAddress(config.listen(), Transport.serverCredentials(config.tls()))
+          .addService(ServerInterceptors.intercept(admin, authorizer))
+          .addService(ServerInterceptors.intercept(sync, authorizer))
+          .permitKeepAliveTime(10, TimeUnit.SECONDS)
+          .build().start();
+      closer.push(() -> {
+        server.shutdown();
+        try {
+          server.awaitTermination(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        server.shutdownNow();
+      });
+      log.info("coordinator {} serving on {} (state version {}, {})", config.id(), config.listen(),
+          store.current().getVersion(), config.tls().isPresent() ? "TLS" : "plaintext");
+      return new Coordinator(closer, server, store, membership, sync, embedded);
+    } catch (Throwable t) {
+      closer.close();
+      throw t;
+    }
+  }
+
+  private static CuratorFramework curator(String connect, Config config) {
+    CuratorFrameworkFactory.Builder builder = CuratorFrameworkFactory.builder().connectString(connect)
+        .sessionTimeoutMs(config.sessionTimeoutMillis()).connectionTimeoutMs(5_000)
+        .retryPolicy(new ExponentialBackoffRetry(100, 6, 2_000));
+    if (config.zookeeperDigest().isPresent()) {
+      // Nodes Veer creates are readable and writable only by this identity.
+      builder.authorization("digest", config.zookeeperDigest().get().getBytes(StandardCharsets.UTF_8))
+          .aclProvider(new ACLProvider() {
+            @Override
+            public List<ACL> getDefaultAcl() {
+              return ZooDefs.Ids.CREATOR_ALL_ACL;
+            }
+
+            @Override
+            public List<ACL> getAclForPath(String path) {
+              return ZooDefs.Ids.CREATOR_ALL_ACL;
+            }
+          });
+    }
+    return builder.build();
+  }
+
+  /** Which roles may call which method. */
+  static ImmutableMap<String, ImmutableSet<Role>> methodRoles() {
+    ImmutableSet<Role> read = ImmutableSet.of(Role.ADMIN, Role.READER);
+    ImmutableSet<Role> write = ImmutableSet.of(Role.ADMIN);
+    ImmutableMap.Builder<String, ImmutableSet<Role>> roles = ImmutableMap.builder();
+    for (var method : AdminServiceGrpc.getServiceDescriptor().getMethods()) {
+      String name = method.getBareMethodName();
+      boolean reads = name.startsWith("Get") || name.startsWith("List") || name.startsWith("Lookup");
+      roles.put(method.getFullMethodName(), reads ? read : write);
+    }
+    roles.put(DirectorSyncGrpc.getSyncMethod().getFullMethodName(), ImmutableSet.of(Role.DIRECTOR));
+    return roles.build();
+  }
+
+  /** The port the gRPC server listens on (useful when asked for port 0). */
+  public int port() {
+    return server.getPort();
+  }
+
+  public ClusterStore store() {
+    return store;
+  }
+
+  public Membership membership() {
+    return membership;
+  }
+
+  /** The version of the newest state whose tables are compiled and offered to directors. */
+  public long publishedVersion() {
+    return sync.publishedVersion();
+  }
+
+  public Optional<String> embeddedZooKeeper() {
+    return embedded.map(EmbeddedZooKeeper::connectString);
+  }
+
+  @Override
+  public void close() throws Exception {
+    closer.close();
+  }
+}

@@ -1,0 +1,272 @@
+package dev.veer.coordinator.admin;
+
+import com.google.common.collect.ImmutableList;
+import com.google.common.io.BaseEncoding;
+import com.google.protobuf.ByteString;
+import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.state.v1.BackendRecord;
+import dev.veer.proto.state.v1.ClusterState;
+import dev.veer.proto.state.v1.Generation;
+import dev.veer.proto.state.v1.ServiceState;
+import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Encapsulation;
+import dev.veer.proto.types.v1.HashFields;
+import dev.veer.proto.types.v1.Health;
+import dev.veer.proto.types.v1.Protocol;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/**
+ * The admin operations as functions from one cluster state to the next. Each validates its whole
+ * request against the state first and throws {@link AdminException} before building anything, so
+ * a refused request never yields a partly changed state.
+ */
+public final class Services {
+  /** Earlier backend sets a table keeps primaries of: the data plane's rows hold 4 hops. */
+  public static final int MAX_GENERATIONS = 3;
+  public static final int DEFAULT_HOPS = 2;
+  public static final int MAX_HOPS = 4;
+  private static final Pattern NAME = Pattern.compile("[a-z0-9][a-z0-9-]{0,62}");
+
+  private Services() {}
+
+  public static Optional<ServiceState> find(ClusterState state, String name) {
+    return state.getServicesList().stream().filter(s -> s.getName().equals(name)).findFirst();
+  }
+
+  public static ServiceState require(ClusterState state, String name) {
+    checkName(name);
+    return find(state, name).orElseThrow(() -> AdminException.notFound("no service named '%s'; `veer ctl service"
+        + " list` shows the services there are", name));
+  }
+
+  public static ClusterState create(ClusterState state, ServiceSpec spec, byte[] tableSeed) {
+    ServiceState fresh = fromSpec(spec).setTableSeed(ByteString.copyFrom(tableSeed))
+        .setTableVersion(state.getVersion() + 1).build();
+    if (find(state, spec.getName()).isPresent()) {
+      throw AdminException.exists("a service named '%s' exists already; update it, or pick another name",
+          spec.getName());
+    }
+    checkUniqueKey(state, fresh);
+    return withService(state, fresh);
+  }
+
+  public static ClusterState update(ClusterState state, ServiceSpec spec) {
+    ServiceState existing = require(state, spec.getName());
+    ServiceState updated = existing.toBuilder().mergeFrom(fromSpec(spec).build())
+        .setTableVersion(state.getVersion() + 1).build();
+    checkUniqueKey(state, updated);
+    return withService(state, updated);
+  }
+
+  public static ClusterState delete(ClusterState state, String name, boolean force) {
+    ServiceState existing = require(state, name);
+    if (existing.getBackendsCount() > 0 && !force) {
+      throw AdminException.precondition("service '%s' still has %d backends: remove them first, or delete with"
+          + " force (its clients' connections break)", name, existing.getBackendsCount());
+    }
+    return state.toBuilder().clearServices().addAllServices(state.getServicesList().stream()
+        .filter(s -> !s.getName().equals(name)).toList()).build();
+  }
+
+  public static ClusterState addBackend(ClusterState state, String service, String literal, BackendState initial,
+      long nowMillis) {
+    ServiceState existing = require(state, service);
+    InetAddress address = Addresses.parseUnicast(literal, "backend address");
+    BackendState backendState = initial == BackendState.BACKEND_STATE_UNSPECIFIED ? BackendState.FILLING
+        : checkState(initial);
+    ByteString bytes = Addresses.bytes(address);
+    if (indexOf(existing, bytes) >= 0) {
+      throw AdminException.exists("service '%s' has backend %s already; use set-state to change its state",
+          service, literal);
+    }
+    if (existing.getBackendsCount() > 0) {
+      boolean v6 = existing.getBackends(0).getAddress().size() == 16;
+      if (v6 != (address instanceof Inet6Address)) {
+        throw AdminException.invalid("service '%s' has %s backends; %s is %s. A table has one address family:"
+            + " make another service for the other family", service, v6 ? "IPv6" : "IPv4", literal,
+            v6 ? "IPv4" : "IPv6");
+      }
+    }
+    List<BackendRecord> backends = new ArrayList<>(existing.getBackendsList());
+    backends.add(BackendRecord.newBuilder().setAddress(bytes).setState(backendState).build());
+    return withBackends(state, existing, backends, nowMillis);
+  }
+
+  public static ClusterState removeBackend(ClusterState state, String service, String literal, boolean force,
+      long nowMillis) {
+    ServiceState existing = require(state, service);
+    int index = requireBackend(existing, literal);
+    BackendState current = existing.getBackends(index).getState();
+    if (!force && (current == BackendState.ACTIVE || current == BackendState.FILLING)) {
+      throw AdminException.precondition("backend %s of '%s' is %s and may carry connections: drain it first"
+          + " (set its state to DRAINING), or remove it with force to break them", literal, service, current);
+    }
+    List<BackendRecord> backends = new ArrayList<>(existing.getBackendsList());
+    backends.remove(index);
+    return withBackends(state, existing, backends, nowMillis);
+  }
+
+  public static ClusterState setBackendState(ClusterState state, String service, String literal,
+      BackendState newState, long nowMillis) {
+    ServiceState existing = require(state, service);
+    int index = requireBackend(existing, literal);
+    checkState(newState);
+    List<BackendRecord> backends = new ArrayList<>(existing.getBackendsList());
+    backends.set(index, backends.get(index).toBuilder().setState(newState).build());
+    return withBackends(state, existing, backends, nowMillis);
+  }
+
+  /** Sets a backend's health as checks report it; a backend or service that is gone is ignored. */
+  public static ClusterState setHealth(ClusterState state, String service, ByteString address, Health health,
+      long nowMillis) {
+    Optional<ServiceState> existing = find(state, service);
+    if (existing.isEmpty()) {
+      return state;
+    }
+    int index = indexOf(existing.get(), address);
+    if (index < 0 || existing.get().getBackends(index).getHealth() == health) {
+      return state;
+    }
+    List<BackendRecord> backends = new ArrayList<>(existing.get().getBackendsList());
+    backends.set(index, backends.get(index).toBuilder().setHealth(health).build());
+    return withBackends(state, existing.get(), backends, nowMillis);
+  }
+
+  /** Drops the generations superseded before {@code cutoffMillis}: their settle time has passed. */
+  public static ClusterState pruneGenerations(ClusterState state, long cutoffMillis) {
+    ClusterState.Builder next = state.toBuilder().clearServices();
+    for (ServiceState service : state.getServicesList()) {
+      List<Generation> kept = service.getGenerationsList().stream()
+          .filter(g -> g.getSupersededAtMillis() >= cutoffMillis).toList();
+      if (kept.size() == service.getGenerationsCount()) {
+        next.addServices(service);
+      } else {
+        next.addServices(service.toBuilder().clearGenerations().addAllGenerations(kept)
+            .setTableVersion(state.getVersion() + 1));
+      }
+    }
+    return next.build();
+  }
+
+  /** The earliest time at which a generation of any service settles, if any is retained. */
+  public static Optional<Long> oldestGeneration(ClusterState state) {
+    return state.getServicesList().stream().flatMap(s -> s.getGenerationsList().stream())
+        .map(Generation::getSupersededAtMillis).min(Comparator.naturalOrder());
+  }
+
+  private static ServiceState.Builder fromSpec(ServiceSpec spec) {
+    checkName(spec.getName());
+    InetAddress vip = Addresses.parseUnicast(spec.getVip(), "vip");
+    if (spec.getPort() < 1 || spec.getPort() > 65535) {
+      throw AdminException.invalid("port must be 1..65535, got %d", spec.getPort());
+    }
+    if (spec.getProtocol() != Protocol.TCP && spec.getProtocol() != Protocol.UDP) {
+      throw AdminException.invalid("protocol must be TCP or UDP, got %s", spec.getProtocol());
+    }
+    if (spec.getHopCount() > MAX_HOPS) {
+      throw AdminException.invalid("hop_count must be 1..%d (0 for the default %d), got %d", MAX_HOPS, DEFAULT_HOPS,
+          spec.getHopCount());
+    }
+    if (spec.getHashFieldsValue() < 0 || spec.getHashFields() == HashFields.UNRECOGNIZED
+        || spec.getEncapsulation() == Encapsulation.UNRECOGNIZED) {
+      throw AdminException.invalid("unknown hash_fields or encapsulation value");
+    }
+    return ServiceState.newBuilder().setName(spec.getName()).setVip(Addresses.bytes(vip)).setPort(spec.getPort())
+        .setProtocol(spec.getProtocol())
+        .setHashFields(spec.getHashFields() == HashFields.HASH_FIELDS_UNSPECIFIED ? HashFields.SOURCE_ADDRESS_PORT
+            : spec.getHashFields())
+        .setEncapsulation(spec.getEncapsulation() == Encapsulation.ENCAPSULATION_UNSPECIFIED ? Encapsulation.GUE
+            : spec.getEncapsulation())
+        .setHopCount(spec.getHopCount() == 0 ? DEFAULT_HOPS : spec.getHopCount());
+  }
+
+  private static void checkName(String name) {
+    if (!NAME.matcher(name).matches()) {
+      throw AdminException.invalid("service name '%s' must be 1-63 characters of a-z, 0-9 and '-', starting with"
+          + " a letter or digit", name);
+    }
+  }
+
+  private static BackendState checkState(BackendState state) {
+    if (state == BackendState.BACKEND_STATE_UNSPECIFIED || state == BackendState.UNRECOGNIZED) {
+      throw AdminException.invalid("backend state must be one of ACTIVE, FILLING, DRAINING, INACTIVE");
+    }
+    return state;
+  }
+
+  private static void checkUniqueKey(ClusterState state, ServiceState candidate) {
+    for (ServiceState other : state.getServicesList()) {
+      if (!other.getName().equals(candidate.getName()) && other.getVip().equals(candidate.getVip())
+          && other.getPort() == candidate.getPort() && other.getProtocol() == candidate.getProtocol()) {
+        throw AdminException.exists("service '%s' serves %s port %d/%s already; a VIP, port and protocol belong"
+            + " to one service", other.getName(), Addresses.literal(other.getVip()), other.getPort(),
+            other.getProtocol());
+      }
+    }
+  }
+
+  private static int requireBackend(ServiceState service, String literal) {
+    InetAddress address = Addresses.parseUnicast(literal, "backend address");
+    int index = indexOf(service, Addresses.bytes(address));
+    if (index < 0) {
+      throw AdminException.notFound("service '%s' has no backend %s", service.getName(), literal);
+    }
+    return index;
+  }
+
+  private static int indexOf(ServiceState service, ByteString address) {
+    for (int i = 0; i < service.getBackendsCount(); i++) {
+      if (service.getBackends(i).getAddress().equals(address)) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * Replaces a service's backends. When the change can move primaries, the backend set it
+   * replaces becomes the newest retained generation (at most {@link #MAX_GENERATIONS}), so the
+   * table keeps its primaries as later hops until the settle time passes.
+   */
+  private static ClusterState withBackends(ClusterState state, ServiceState service, List<BackendRecord> backends,
+      long nowMillis) {
+    ServiceState.Builder next = service.toBuilder().clearBackends().addAllBackends(backends)
+        .setTableVersion(state.getVersion() + 1);
+    if (!placement(service.getBackendsList()).equals(placement(backends)) && service.getBackendsCount() > 0) {
+      List<Generation> generations = new ArrayList<>();
+      generations.add(Generation.newBuilder().addAllBackends(service.getBackendsList())
+          .setSupersededAtMillis(nowMillis).build());
+      generations.addAll(service.getGenerationsList());
+      next.clearGenerations().addAllGenerations(generations.subList(0, Math.min(MAX_GENERATIONS,
+          generations.size())));
+    }
+    return withService(state, next.build());
+  }
+
+  /** What decides placement: each address with whether it may be primary, drains, or is out. */
+  private static List<String> placement(List<BackendRecord> backends) {
+    return backends.stream().map(b -> BaseEncoding.base16().encode(b.getAddress().toByteArray()) + ":" + tier(b))
+        .sorted().collect(ImmutableList.toImmutableList());
+  }
+
+  private static int tier(BackendRecord b) {
+    if (b.getHealth() == Health.UNHEALTHY || b.getState() == BackendState.INACTIVE) {
+      return 2;
+    }
+    return b.getState() == BackendState.DRAINING ? 1 : 0;
+  }
+
+  private static ClusterState withService(ClusterState state, ServiceState service) {
+    List<ServiceState> services = new ArrayList<>(state.getServicesList().stream()
+        .filter(s -> !s.getName().equals(service.getName())).toList());
+    services.add(service);
+    services.sort(Comparator.comparing(ServiceState::getName));
+    return state.toBuilder().clearServices().addAllServices(services).build();
+  }
+}

@@ -1,0 +1,230 @@
+package dev.veer.coordinator.sync;
+
+import com.google.common.collect.ImmutableMap;
+import dev.veer.coordinator.state.ClusterStore;
+import dev.veer.proto.admin.v1.DirectorStatus;
+import dev.veer.proto.director.v1.Applied;
+import dev.veer.proto.director.v1.DirectorReport;
+import dev.veer.proto.director.v1.DirectorSyncGrpc;
+import dev.veer.proto.director.v1.Hello;
+import dev.veer.proto.director.v1.Settings;
+import dev.veer.proto.director.v1.Snapshot;
+import dev.veer.proto.state.v1.ClusterState;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Serves the director Sync stream: every connected director gets the current tables at once and
+ * again after every change of the desired state, and its acknowledgements are recorded in the
+ * {@link DirectorRegistry}. A director that is slow to read gets only the newest snapshot when
+ * it is ready again (snapshots are full, so skipped ones are never needed).
+ */
+public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplBase implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(DirectorSyncServer.class);
+
+  private final ClusterStore store;
+  private final TableCompiler compiler;
+  private final DirectorRegistry registry;
+  private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
+  /** Compiles tables off ZooKeeper's event thread, one state at a time. */
+  private final ExecutorService compiling = Executors.newSingleThreadExecutor(
+      Thread.ofPlatform().name("veer-compile").daemon(true).factory());
+  private volatile Published published;
+
+  /** A state's compiled tables, as every session sends them. */
+  private record Published(ClusterState state, ImmutableMap<String, TableCompiler.Compiled> tables) {}
+
+  public DirectorSyncServer(ClusterStore store, TableCompiler compiler, DirectorRegistry registry) {
+    this.store = store;
+    this.compiler = compiler;
+    this.registry = registry;
+    publish(store.current());
+    store.addListener(state -> compiling.execute(() -> publish(state)));
+  }
+
+  private void publish(ClusterState state) {
+    Published current = published;
+    if (current != null && current.state().getVersion() >= state.getVersion()) {
+      return;
+    }
+    Published next = new Published(state, compiler.compile(state));
+    published = next;
+    for (Session session : sessions) {
+      session.offer(next);
+    }
+  }
+
+  /** The version of the newest compiled state. */
+  public long publishedVersion() {
+    return published.state().getVersion();
+  }
+
+  @Override
+  public StreamObserver<DirectorReport> sync(StreamObserver<Snapshot> responses) {
+    return new Session((ServerCallStreamObserver<Snapshot>) responses);
+  }
+
+  @Override
+  public void close() {
+    compiling.shutdownNow();
+    for (Session session : sessions) {
+      session.end(Status.UNAVAILABLE.withDescription("coordinator shutting down"));
+    }
+  }
+
+  /** One director's stream. */
+  private final class Session implements StreamObserver<DirectorReport> {
+    private final ServerCallStreamObserver<Snapshot> out;
+    private Hello hello;
+    /** The table versions the director will hold once it has applied what was sent. */
+    private final Map<String, Long> held = new HashMap<>();
+    private Published pending;
+    private long sentVersion;
+    private boolean ended;
+
+    Session(ServerCallStreamObserver<Snapshot> out) {
+      this.out = out;
+      out.setOnReadyHandler(this::flush);
+      out.setOnCancelHandler(() -> closed("cancelled"));
+    }
+
+    @Override
+    public synchronized void onNext(DirectorReport report) {
+      switch (report.getReportCase()) {
+        case HELLO -> hello(report.getHello());
+        case APPLIED -> applied(report.getApplied());
+        default -> end(Status.INVALID_ARGUMENT.withDescription("unknown report " + report.getReportCase()));
+      }
+    }
+
+    private void hello(Hello message) {
+      if (hello != null) {
+        end(Status.INVALID_ARGUMENT.withDescription("Hello sent twice on one stream"));
+        return;
+      }
+      if (message.getDirectorId().isEmpty()) {
+        end(Status.INVALID_ARGUMENT.withDescription("Hello without a director_id"));
+        return;
+      }
+      Published current = published;
+      int rowBits = current.state().getSettings().getRowBits();
+      if (message.getRowBits() != rowBits) {
+        end(Status.FAILED_PRECONDITION.withDescription("this cluster's tables have 2^" + rowBits + " rows; director "
+            + message.getDirectorId() + " runs 2^" + message.getRowBits() + ": restart it with --row-bits "
+            + rowBits));
+        return;
+      }
+      hello = message;
+      held.putAll(message.getTableVersionsMap());
+      sessions.add(this);
+      log.info("director {} ({}) connected, running version {}", message.getDirectorId(), message.getAddress(),
+          message.getAppliedVersion());
+      record(message.getAppliedVersion(), "");
+      offer(published);
+    }
+
+    private void applied(Applied message) {
+      if (hello == null) {
+        end(Status.FAILED_PRECONDITION.withDescription("Applied before Hello"));
+        return;
+      }
+      if (!message.getSuccess()) {
+        // Resend everything whole next time.
+        held.clear();
+        log.warn("director {} could not apply version {}: {}", hello.getDirectorId(), message.getVersion(),
+            message.getError());
+        record(message.getVersion(), message.getError());
+        Published current = published;
+        if (current.state().getVersion() >= message.getVersion()) {
+          sentVersion = 0;
+          offer(current);
+        }
+        return;
+      }
+      record(message.getVersion(), "");
+    }
+
+    private void record(long version, String error) {
+      registry.put(DirectorStatus.newBuilder().setId(hello.getDirectorId()).setAddress(hello.getAddress())
+          .setAppliedVersion(version).setAppliedAtMillis(System.currentTimeMillis()).setError(error).build());
+    }
+
+    synchronized void offer(Published next) {
+      if (ended || hello == null || next == null || next.state().getVersion() <= sentVersion) {
+        return;
+      }
+      pending = next;
+      flush();
+    }
+
+    private synchronized void flush() {
+      if (ended || pending == null || !out.isReady()) {
+        return;
+      }
+      Published next = pending;
+      pending = null;
+      Snapshot.Builder snapshot = Snapshot.newBuilder().setVersion(next.state().getVersion())
+          .setSettings(Settings.newBuilder().setFlowHashKey(next.state().getSettings().getFlowHashKey())
+              .setGuePort(next.state().getSettings().getGuePort())
+              .setRowBits(next.state().getSettings().getRowBits()));
+      Map<String, Long> nowHeld = new HashMap<>();
+      next.tables().forEach((name, compiled) -> {
+        long version = compiled.wire().getTableVersion();
+        snapshot.addServices(Long.valueOf(version).equals(held.get(name)) ? compiled.reference() : compiled.wire());
+        nowHeld.put(name, version);
+      });
+      held.clear();
+      held.putAll(nowHeld);
+      sentVersion = next.state().getVersion();
+      try {
+        out.onNext(snapshot.build());
+      } catch (RuntimeException e) {
+        closed("send failed: " + e.getMessage());
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      closed(Status.fromThrowable(t).toString());
+    }
+
+    @Override
+    public synchronized void onCompleted() {
+      closed("stream completed");
+      if (!ended) {
+        ended = true;
+        out.onCompleted();
+      }
+    }
+
+    synchronized void end(Status status) {
+      if (!ended) {
+        ended = true;
+        sessions.remove(this);
+        try {
+          out.onError(status.asRuntimeException());
+        } catch (RuntimeException ignored) {
+          // The call is over already.
+        }
+      }
+    }
+
+    private void closed(String why) {
+      sessions.remove(this);
+      Hello h = hello;
+      if (h != null) {
+        log.info("director {} disconnected: {}", h.getDirectorId(), why);
+        registry.remove(h.getDirectorId());
+      }
+    }
+  }
+}

@@ -1,0 +1,109 @@
+package dev.veer.coordinator.sync;
+
+import com.google.common.collect.ImmutableMap;
+import com.google.protobuf.ByteString;
+import dev.veer.coordinator.admin.Addresses;
+import dev.veer.coordinator.table.Backend;
+import dev.veer.coordinator.table.BackendState;
+import dev.veer.coordinator.table.RendezvousTable;
+import dev.veer.coordinator.table.RendezvousTableBuilder;
+import dev.veer.coordinator.table.TableSpec;
+import dev.veer.proto.director.v1.ServiceTable;
+import dev.veer.proto.state.v1.BackendRecord;
+import dev.veer.proto.state.v1.ClusterState;
+import dev.veer.proto.state.v1.ServiceState;
+import dev.veer.proto.types.v1.Health;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Turns the desired state into forwarding tables, once per change: a service's table is rebuilt
+ * only when its inputs changed (its {@code table_version}) or the row count did. The result is a
+ * function of the state alone, so every coordinator compiles the same tables.
+ */
+public final class TableCompiler {
+  private static final Logger log = LoggerFactory.getLogger(TableCompiler.class);
+  /** Hop slots per row on the wire and in the data plane. */
+  public static final int ROW_HOPS = 4;
+
+  private final Map<String, Compiled> cache = new HashMap<>();
+
+  /** A service's table at one version, and its wire form without the service's key fields. */
+  public record Compiled(ServiceState service, int rowBits, RendezvousTable table, ServiceTable wire) {
+    /** The same table without its rows, for a director that holds it already. */
+    public ServiceTable reference() {
+      return wire.toBuilder().clearBackends().clearRows().setHasTable(false).build();
+    }
+  }
+
+  /** Every service of {@code state}, compiled; forgets services that are gone. */
+  public synchronized ImmutableMap<String, Compiled> compile(ClusterState state) {
+    int rowBits = state.getSettings().getRowBits();
+    ImmutableMap.Builder<String, Compiled> out = ImmutableMap.builder();
+    Map<String, Compiled> next = new HashMap<>();
+    for (ServiceState service : state.getServicesList()) {
+      Compiled previous = cache.get(service.getName());
+      Compiled compiled = previous != null && previous.rowBits() == rowBits && previous.service().equals(service)
+          ? previous : compile(service, rowBits);
+      next.put(service.getName(), compiled);
+      out.put(service.getName(), compiled);
+    }
+    cache.clear();
+    cache.putAll(next);
+    return out.build();
+  }
+
+  private static Compiled compile(ServiceState service, int rowBits) {
+    long start = System.nanoTime();
+    RendezvousTable table = build(service, rowBits);
+    ServiceTable.Builder wire = ServiceTable.newBuilder().setName(service.getName()).setVip(service.getVip())
+        .setPort(service.getPort()).setProtocol(service.getProtocol()).setHashFields(service.getHashFields())
+        .setEncapsulation(service.getEncapsulation()).setTableVersion(service.getTableVersion()).setHasTable(true);
+    for (Backend b : table.backends()) {
+      wire.addBackends(ByteString.copyFrom(b.addressBytes()));
+    }
+    wire.setRows(encodeRows(table));
+    log.debug("service {}: table version {} ({} rows, {} backends) compiled in {} ms", service.getName(),
+        service.getTableVersion(), table.rowCount(), table.backends().size(),
+        (System.nanoTime() - start) / 1_000_000);
+    return new Compiled(service, rowBits, table, wire.build());
+  }
+
+  static RendezvousTable build(ServiceState service, int rowBits) {
+    TableSpec spec = TableSpec.of(service.getTableSeed().toByteArray(), rowBits, service.getHopCount());
+    return RendezvousTableBuilder.build(spec, backends(service.getBackendsList()));
+  }
+
+  static List<Backend> backends(List<BackendRecord> records) {
+    return records.stream().map(r -> new Backend(Addresses.fromBytes(r.getAddress()), placementState(r))).toList();
+  }
+
+  private static BackendState placementState(BackendRecord r) {
+    if (r.getHealth() == Health.UNHEALTHY) {
+      return BackendState.INACTIVE;
+    }
+    return switch (r.getState()) {
+      case ACTIVE -> BackendState.ACTIVE;
+      case FILLING -> BackendState.FILLING;
+      case DRAINING -> BackendState.DRAINING;
+      default -> BackendState.INACTIVE;
+    };
+  }
+
+  /** Rows of {@link #ROW_HOPS} little-endian u16 hops: backend index + 1, 0 for none. */
+  static ByteString encodeRows(RendezvousTable table) {
+    ByteBuffer rows = ByteBuffer.allocate(table.rowCount() * ROW_HOPS * 2).order(ByteOrder.LITTLE_ENDIAN);
+    for (int row = 0; row < table.rowCount(); row++) {
+      int[] hops = table.hops(row);
+      for (int i = 0; i < ROW_HOPS; i++) {
+        rows.putShort((short) (i < hops.length ? hops[i] + 1 : 0));
+      }
+    }
+    return ByteString.copyFrom(rows.array());
+  }
+}

@@ -1,0 +1,137 @@
+package dev.veer.director;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import dev.veer.bpf.NetworkNamespace;
+import dev.veer.bpf.XdpMode;
+import dev.veer.bpf.dataplane.DirectorConfig;
+import dev.veer.director.dataplane.DirectorDataplane;
+import dev.veer.director.sync.CoordinatorLink;
+import dev.veer.director.sync.SnapshotApplier;
+import dev.veer.lifecycle.CloseStack;
+import dev.veer.proto.director.v1.Hello;
+import dev.veer.transport.BearerToken;
+import dev.veer.transport.TlsFiles;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.LongConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A director host's daemon: the director XDP program on one interface, fed with the tables the
+ * coordinators stream to it. Until the first snapshot arrives it has no services and passes
+ * everything; without a coordinator it keeps forwarding with the last tables it applied.
+ */
+public final class DirectorDaemon implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(DirectorDaemon.class);
+
+  private final CloseStack resources;
+  private final DirectorDataplane dataplane;
+  private final SnapshotApplier applier;
+  private final CoordinatorLink link;
+  private final Object applied = new Object();
+
+  /** What a director needs to start. */
+  public record Config(String id, List<String> coordinators, NetworkNamespace namespace, String ifname,
+      XdpMode mode, Optional<Inet4Address> source4, Optional<Inet6Address> source6, int rowBits,
+      Optional<TlsFiles> tls, Optional<BearerToken> token) {
+    public Config {
+      checkArgument(id.matches("[A-Za-z0-9._-]{1,64}"), "director id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
+      checkArgument(!coordinators.isEmpty(), "give at least one coordinator (host:port)");
+      checkArgument(source4.isPresent() || source6.isPresent(),
+          "give the director's own IPv4 and/or IPv6 address: it is the outer source of what it sends");
+      coordinators = List.copyOf(coordinators);
+    }
+  }
+
+  private DirectorDaemon(CloseStack resources, DirectorDataplane dataplane, SnapshotApplier applier,
+      CoordinatorLink link) {
+    this.resources = resources;
+    this.dataplane = dataplane;
+    this.applier = applier;
+    this.link = link;
+  }
+
+  public static DirectorDaemon start(Config config) throws Exception {
+    return start(config, v -> {});
+  }
+
+  /** Starts the daemon; {@code onApplied} hears every version applied and acknowledged. */
+  public static DirectorDaemon start(Config config, LongConsumer onApplied) throws Exception {
+    CloseStack resources = new CloseStack();
+    try {
+      // A key nobody knows until the coordinators send the cluster's: no service exists before that.
+      byte[] provisionalKey = new byte[16];
+      new SecureRandom().nextBytes(provisionalKey);
+      DirectorConfig initial = new DirectorConfig(provisionalKey, config.source4(), config.source6(),
+          dev.veer.bpf.abi.VeerAbi.GUE_PORT_DEFAULT);
+      DirectorDataplane dataplane = resources.push(
+          DirectorDataplane.attach(config.namespace(), config.ifname(), config.mode(), initial, config.rowBits()));
+      SnapshotApplier applier = new SnapshotApplier(dataplane, config.source4(), config.source6());
+      Hello identity = Hello.newBuilder().setDirectorId(config.id())
+          .setAddress(config.source4().map(a -> a.getHostAddress())
+              .orElseGet(() -> config.source6().orElseThrow().getHostAddress()))
+          .setRowBits(config.rowBits()).build();
+      DirectorDaemon[] self = new DirectorDaemon[1];
+      CoordinatorLink link = resources.push(new CoordinatorLink(config.coordinators(), config.tls(), config.token(),
+          identity, applier, version -> {
+            self[0].notifyApplied();
+            onApplied.accept(version);
+          }));
+      self[0] = new DirectorDaemon(resources, dataplane, applier, link);
+      link.start();
+      log.info("director {} on {} in {}, coordinators {}", config.id(), config.ifname(), config.namespace(),
+          config.coordinators());
+      return self[0];
+    } catch (Exception | Error e) {
+      resources.close();
+      throw e;
+    }
+  }
+
+  private void notifyApplied() {
+    synchronized (applied) {
+      applied.notifyAll();
+    }
+  }
+
+  public DirectorDataplane dataplane() {
+    return dataplane;
+  }
+
+  /** The state version whose tables the data plane forwards with (0: none yet). */
+  public long appliedVersion() {
+    return applier.appliedVersion();
+  }
+
+  /** The coordinator it is connected to now, or "" while it has none. */
+  public String coordinator() {
+    return link.connectedTo();
+  }
+
+  /** Waits until a version at least {@code version} is applied; false on timeout. */
+  public boolean awaitVersion(long version, Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    synchronized (applied) {
+      while (applier.appliedVersion() < version) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return false;
+        }
+        applied.wait(Math.max(1, left / 1_000_000));
+      }
+    }
+    return true;
+  }
+
+  /** Stops following the coordinators, detaches the program and releases its maps. */
+  @Override
+  public void close() throws Exception {
+    resources.close();
+  }
+}

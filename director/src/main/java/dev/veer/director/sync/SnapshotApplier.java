@@ -1,0 +1,185 @@
+package dev.veer.director.sync;
+
+import com.google.common.collect.ImmutableMap;
+import com.google.protobuf.ByteString;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.DirectorConfig;
+import dev.veer.bpf.dataplane.HopTable;
+import dev.veer.bpf.dataplane.ServiceKey;
+import dev.veer.bpf.dataplane.ServiceOptions;
+import dev.veer.director.dataplane.DirectorDataplane;
+import dev.veer.proto.director.v1.Applied;
+import dev.veer.proto.director.v1.ServiceTable;
+import dev.veer.proto.director.v1.Snapshot;
+import dev.veer.proto.types.v1.Encapsulation;
+import dev.veer.proto.types.v1.HashFields;
+import dev.veer.proto.types.v1.Protocol;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Applies coordinator snapshots to the director's data plane: every service's table switched
+ * atomically (one pointer swap each), services that are gone removed, the flow hash key set.
+ * Checks a whole snapshot before touching the data plane, so a malformed one changes nothing.
+ */
+public final class SnapshotApplier {
+  private static final Logger log = LoggerFactory.getLogger(SnapshotApplier.class);
+
+  private final DirectorDataplane dataplane;
+  private final Optional<Inet4Address> source4;
+  private final Optional<Inet6Address> source6;
+  private final Map<String, Held> held = new HashMap<>();
+  private byte[] hashKey;
+  private int guePort;
+  private long appliedVersion;
+
+  /** A service as the data plane has it. */
+  private record Held(ServiceKey key, long tableVersion) {}
+
+  public SnapshotApplier(DirectorDataplane dataplane, Optional<Inet4Address> source4,
+      Optional<Inet6Address> source6) {
+    this.dataplane = dataplane;
+    this.source4 = source4;
+    this.source6 = source6;
+  }
+
+  /** The snapshot version the data plane forwards with (0: none yet). */
+  public synchronized long appliedVersion() {
+    return appliedVersion;
+  }
+
+  /** The table version of each service the data plane holds. */
+  public synchronized ImmutableMap<String, Long> tableVersions() {
+    ImmutableMap.Builder<String, Long> out = ImmutableMap.builder();
+    held.forEach((name, h) -> out.put(name, h.tableVersion()));
+    return out.build();
+  }
+
+  public synchronized Applied apply(Snapshot snapshot) {
+    long start = System.nanoTime();
+    try {
+      List<Decoded> decoded = decode(snapshot);
+      configure(snapshot);
+      Set<String> present = new HashSet<>();
+      for (Decoded service : decoded) {
+        present.add(service.name());
+        Held before = held.get(service.name());
+        if (service.table().isPresent()) {
+          dataplane.apply(service.key(), service.options(), service.table().get());
+          if (before != null && !before.key().equals(service.key())) {
+            dataplane.remove(before.key());
+          }
+          held.put(service.name(), new Held(service.key(), service.tableVersion()));
+        }
+      }
+      for (String name : new ArrayList<>(held.keySet())) {
+        if (!present.contains(name)) {
+          dataplane.remove(held.remove(name).key());
+          log.info("service {} removed", name);
+        }
+      }
+      appliedVersion = snapshot.getVersion();
+      log.debug("version {} applied in {} ms", snapshot.getVersion(), (System.nanoTime() - start) / 1_000_000);
+      return Applied.newBuilder().setVersion(snapshot.getVersion()).setSuccess(true).build();
+    } catch (RuntimeException e) {
+      log.warn("could not apply version {}: {}", snapshot.getVersion(), e.getMessage());
+      return Applied.newBuilder().setVersion(snapshot.getVersion()).setSuccess(false)
+          .setError(String.valueOf(e.getMessage())).build();
+    }
+  }
+
+  private void configure(Snapshot snapshot) {
+    byte[] key = snapshot.getSettings().getFlowHashKey().toByteArray();
+    int port = snapshot.getSettings().getGuePort();
+    if (!Arrays.equals(key, hashKey) || port != guePort) {
+      dataplane.reconfigure(new DirectorConfig(key, source4, source6, port));
+      hashKey = key;
+      guePort = port;
+      log.info("flow hash key and GUE port {} set from the coordinator", port);
+    }
+  }
+
+  private record Decoded(String name, ServiceKey key, ServiceOptions options, long tableVersion,
+      Optional<HopTable> table) {}
+
+  /** Checks and decodes every service of a snapshot; throws before anything is applied. */
+  private List<Decoded> decode(Snapshot snapshot) {
+    int rowBits = dataplane.program().rowBits();
+    if (snapshot.getSettings().getRowBits() != rowBits) {
+      throw new IllegalArgumentException("the cluster's tables have 2^" + snapshot.getSettings().getRowBits()
+          + " rows, this director's program 2^" + rowBits + ": restart it with --row-bits "
+          + snapshot.getSettings().getRowBits());
+    }
+    if (snapshot.getSettings().getFlowHashKey().size() != 16) {
+      throw new IllegalArgumentException("the flow hash key must have 16 bytes");
+    }
+    List<Decoded> out = new ArrayList<>();
+    Set<ServiceKey> keys = new HashSet<>();
+    for (ServiceTable service : snapshot.getServicesList()) {
+      ServiceKey key = new ServiceKey(address(service.getVip()), service.getPort(),
+          service.getProtocol() == Protocol.UDP ? ServiceKey.UDP : ServiceKey.TCP);
+      if (!keys.add(key)) {
+        throw new IllegalArgumentException("two services of the snapshot share " + key);
+      }
+      ServiceOptions options = new ServiceOptions(service.getHashFields() == HashFields.SOURCE_ADDRESS
+          ? ServiceOptions.HashFields.SOURCE_IP : ServiceOptions.HashFields.SOURCE_IP_AND_PORT,
+          service.getEncapsulation() == Encapsulation.IPIP ? ServiceOptions.Encapsulation.IPIP
+              : ServiceOptions.Encapsulation.GUE);
+      Optional<HopTable> table = Optional.empty();
+      if (service.getHasTable()) {
+        table = Optional.of(table(service, rowBits));
+      } else {
+        Held h = held.get(service.getName());
+        if (h == null || h.tableVersion() != service.getTableVersion()) {
+          throw new IllegalArgumentException("service " + service.getName() + ": table version "
+              + service.getTableVersion() + " was not sent and is not held here");
+        }
+      }
+      out.add(new Decoded(service.getName(), key, options, service.getTableVersion(), table));
+    }
+    return out;
+  }
+
+  private static HopTable table(ServiceTable service, int rowBits) {
+    List<InetAddress> backends = new ArrayList<>();
+    for (ByteString b : service.getBackendsList()) {
+      backends.add(address(b));
+    }
+    int cells = (1 << rowBits) * VeerAbi.MAX_HOPS;
+    if (service.getRows().size() != cells * 2) {
+      throw new IllegalArgumentException("service " + service.getName() + ": " + service.getRows().size()
+          + " bytes of rows, expected " + cells * 2);
+    }
+    ByteBuffer rows = service.getRows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    int[] hops = new int[cells];
+    for (int i = 0; i < cells; i++) {
+      hops[i] = (rows.getShort() & 0xffff) - 1;
+    }
+    return HopTable.of(rowBits, backends, hops);
+  }
+
+  private static InetAddress address(ByteString bytes) {
+    try {
+      if (bytes.size() != 4 && bytes.size() != 16) {
+        throw new IllegalArgumentException("an address has 4 or 16 bytes, got " + bytes.size());
+      }
+      return InetAddress.getByAddress(bytes.toByteArray());
+    } catch (UnknownHostException e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
+    }
+  }
+}
