@@ -37,7 +37,11 @@ public final class DirectorDaemon implements AutoCloseable {
   private final Object applied = new Object();
 
   /** What a director needs to start. */
-  public record Config(String id, List<String> coordinators, NetworkNamespace namespace, String ifname,
+  /**
+   * @param ifname the interface to attach to; empty loads the program and fills its maps without
+   *     attaching it (for benchmarks and tests of the control plane)
+   */
+  public record Config(String id, List<String> coordinators, NetworkNamespace namespace, Optional<String> ifname,
       XdpMode mode, Optional<Inet4Address> source4, Optional<Inet6Address> source6, int rowBits,
       Optional<TlsFiles> tls, Optional<BearerToken> token) {
     public Config {
@@ -70,8 +74,10 @@ public final class DirectorDaemon implements AutoCloseable {
       new SecureRandom().nextBytes(provisionalKey);
       DirectorConfig initial = new DirectorConfig(provisionalKey, config.source4(), config.source6(),
           dev.veer.bpf.abi.VeerAbi.GUE_PORT_DEFAULT);
-      DirectorDataplane dataplane = resources.push(
-          DirectorDataplane.attach(config.namespace(), config.ifname(), config.mode(), initial, config.rowBits()));
+      DirectorDataplane dataplane = resources.push(config.ifname().isPresent()
+          ? DirectorDataplane.attach(config.namespace(), config.ifname().get(), config.mode(), initial,
+              config.rowBits())
+          : DirectorDataplane.detached(initial, config.rowBits()));
       SnapshotApplier applier = new SnapshotApplier(dataplane, config.source4(), config.source6());
       Hello identity = Hello.newBuilder().setDirectorId(config.id())
           .setAddress(config.source4().map(a -> a.getHostAddress())
@@ -85,8 +91,8 @@ public final class DirectorDaemon implements AutoCloseable {
           }));
       self[0] = new DirectorDaemon(resources, dataplane, applier, link);
       link.start();
-      log.info("director {} on {} in {}, coordinators {}", config.id(), config.ifname(), config.namespace(),
-          config.coordinators());
+      log.info("director {} on {} in {}, coordinators {}", config.id(), config.ifname().orElse("(detached)"),
+          config.namespace(), config.coordinators());
       return self[0];
     } catch (Exception | Error e) {
       resources.close();

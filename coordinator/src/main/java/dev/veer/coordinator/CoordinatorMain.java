@@ -1,0 +1,121 @@
+package dev.veer.coordinator;
+
+import com.google.common.net.HostAndPort;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.transport.AccessPolicy;
+import dev.veer.transport.TlsFiles;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code veer coordinator}: runs one coordinator replica until SIGTERM. */
+@Command(name = "veer coordinator", mixinStandardHelpOptions = true,
+    description = "Run a Veer coordinator: desired state in ZooKeeper, admin API, tables for directors.")
+public final class CoordinatorMain implements Callable<Integer> {
+  private static final Logger log = LoggerFactory.getLogger(CoordinatorMain.class);
+
+  @Option(names = "--id", description = "This replica's id (default: the host name).")
+  String id;
+
+  @Option(names = "--listen", defaultValue = "127.0.0.1:7400", paramLabel = "HOST:PORT",
+      description = "Where to serve gRPC (default ${DEFAULT-VALUE}).")
+  String listen;
+
+  @Option(names = "--advertise", paramLabel = "HOST:PORT",
+      description = "The address others reach this replica at (default: --listen).")
+  String advertise;
+
+  @Option(names = "--zookeeper", paramLabel = "CONNECT",
+      description = "ZooKeeper ensemble connect string; without it a single node runs embedded.")
+  String zookeeper;
+
+  @Option(names = "--data-dir", defaultValue = "/var/lib/veer", paramLabel = "DIR",
+      description = "Where the embedded ZooKeeper keeps its data (default ${DEFAULT-VALUE}).")
+  Path dataDir;
+
+  @Option(names = "--zookeeper-root", defaultValue = Coordinator.DEFAULT_ROOT, paramLabel = "PATH")
+  String root;
+
+  @Option(names = "--zookeeper-auth-file", paramLabel = "FILE",
+      description = "File with user:password: Veer's znodes get ACLs that only this identity passes.")
+  Path zookeeperAuth;
+
+  @Option(names = "--tls-cert", paramLabel = "FILE") Path tlsCert;
+  @Option(names = "--tls-key", paramLabel = "FILE") Path tlsKey;
+
+  @Option(names = "--tls-client-ca", paramLabel = "FILE",
+      description = "CA certificates of clients: with it, every client must present a certificate (mutual TLS).")
+  Path tlsClientCa;
+
+  @Option(names = "--access-file", paramLabel = "FILE",
+      description = "Who may do what: lines 'token <secret> <roles>' or 'cert <common-name> <roles>'.")
+  Path accessFile;
+
+  @Option(names = "--row-bits", defaultValue = "16", description = "Table rows 2^N for a new cluster (default 16).")
+  int rowBits;
+
+  @Option(names = "--gue-port", defaultValue = "" + VeerAbi.GUE_PORT_DEFAULT,
+      description = "GUE port for a new cluster (default ${DEFAULT-VALUE}).")
+  int guePort;
+
+  @Option(names = "--settle-seconds", defaultValue = "600",
+      description = "How long tables keep the primaries of earlier backend sets (default ${DEFAULT-VALUE}).")
+  int settleSeconds;
+
+  @Option(names = "--session-timeout-ms", defaultValue = "10000", description = "ZooKeeper session timeout.")
+  int sessionTimeoutMillis;
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new CoordinatorMain()).execute(args));
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    HostAndPort address = HostAndPort.fromString(listen).requireBracketsForIPv6();
+    Optional<TlsFiles> tls = Optional.empty();
+    if (tlsCert != null || tlsKey != null) {
+      if (tlsCert == null || tlsKey == null) {
+        throw new CommandLine.ParameterException(new CommandLine(this), "--tls-cert and --tls-key go together");
+      }
+      tls = Optional.of(TlsFiles.server(tlsCert, tlsKey, Optional.ofNullable(tlsClientCa)));
+    }
+    Coordinator.Config config = new Coordinator.Config(id != null ? id : InetAddress.getLocalHost().getHostName(),
+        new InetSocketAddress(address.getHost(), address.getPort()), advertise != null ? advertise : listen,
+        Optional.ofNullable(zookeeper), dataDir, root, tls,
+        accessFile == null ? AccessPolicy.allowAll() : AccessPolicy.fromFile(accessFile),
+        Optional.ofNullable(zookeeperAuth).map(CoordinatorMain::firstLine), rowBits, guePort, settleSeconds,
+        sessionTimeoutMillis);
+    Coordinator coordinator = Coordinator.start(config);
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      log.info("stopping");
+      try {
+        coordinator.close();
+      } catch (Exception e) {
+        log.warn("stopping: {}", e.toString());
+      }
+      stopped.countDown();
+    }));
+    stopped.await();
+    return 0;
+  }
+
+  private static String firstLine(Path file) {
+    try {
+      return Files.readAllLines(file, StandardCharsets.UTF_8).get(0).trim();
+    } catch (IOException | IndexOutOfBoundsException e) {
+      throw new IllegalArgumentException("cannot read user:password from " + file, e);
+    }
+  }
+}

@@ -1,0 +1,172 @@
+package dev.veer.coordinator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.veer.proto.admin.v1.AddBackendRequest;
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.admin.v1.BackendShare;
+import dev.veer.proto.admin.v1.CreateServiceRequest;
+import dev.veer.proto.admin.v1.DeleteServiceRequest;
+import dev.veer.proto.admin.v1.GetServiceRequest;
+import dev.veer.proto.admin.v1.GetTableRequest;
+import dev.veer.proto.admin.v1.ListServicesRequest;
+import dev.veer.proto.admin.v1.LookupFlowRequest;
+import dev.veer.proto.admin.v1.RemoveBackendRequest;
+import dev.veer.proto.admin.v1.Service;
+import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.admin.v1.ServiceTable;
+import dev.veer.proto.admin.v1.SetBackendStateRequest;
+import dev.veer.proto.admin.v1.UpdateServiceRequest;
+import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Protocol;
+import dev.veer.transport.Transport;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.function.Supplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The admin API of a real coordinator on an embedded ZooKeeper, over a real gRPC channel. */
+class AdminApiTest {
+  @TempDir
+  static Path dataDir;
+
+  static Coordinator coordinator;
+  static ManagedChannel channel;
+  static AdminServiceGrpc.AdminServiceBlockingStub admin;
+
+  @BeforeAll
+  static void start() throws Exception {
+    coordinator = Coordinator.start(Coordinators.config("c1", dataDir, Optional.empty()));
+    channel = Transport.channel(Coordinators.target(coordinator), Optional.empty());
+    admin = AdminServiceGrpc.newBlockingStub(channel);
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    Transport.close(channel);
+    coordinator.close();
+  }
+
+  static ServiceSpec spec(String name, String vip, int port) {
+    return ServiceSpec.newBuilder().setName(name).setVip(vip).setPort(port).setProtocol(Protocol.TCP).build();
+  }
+
+  static Service create(String name, String vip, int port) {
+    return admin.createService(CreateServiceRequest.newBuilder().setSpec(spec(name, vip, port)).build());
+  }
+
+  static Service addBackend(String service, String address, BackendState state) {
+    return admin.addBackend(AddBackendRequest.newBuilder().setService(service).setAddress(address).setState(state)
+        .build());
+  }
+
+  static long version() {
+    return admin.listServices(ListServicesRequest.getDefaultInstance()).getVersion();
+  }
+
+  /** The call fails with {@code code}, its message mentions {@code hint}, and the state is unchanged. */
+  static void refused(Status.Code code, String hint, Supplier<?> call) {
+    long before = version();
+    assertThatThrownBy(call::get).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+      assertThat(e.getStatus().getCode()).isEqualTo(code);
+      assertThat(e.getStatus().getDescription()).contains(hint);
+    });
+    assertThat(version()).as("state version after a refused call").isEqualTo(before);
+  }
+
+  @Test
+  void servicesAndBackendsAreStoredAndEveryWriteCountsOneVersion() {
+    long before = version();
+    Service created = create("web", "203.0.113.10", 80);
+    assertThat(created.getVersion()).isEqualTo(before + 1);
+    assertThat(created.getSpec().getHopCount()).isEqualTo(2);
+    addBackend("web", "192.0.2.130", BackendState.ACTIVE);
+    Service two = addBackend("web", "192.0.2.134", BackendState.ACTIVE);
+    assertThat(two.getVersion()).isEqualTo(before + 3);
+    assertThat(two.getBackendsList()).extracting(b -> b.getAddress()).containsExactly("192.0.2.130", "192.0.2.134");
+
+    Service read = admin.getService(GetServiceRequest.newBuilder().setName("web").build());
+    assertThat(read).isEqualTo(two);
+
+    Service drained = admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web")
+        .setAddress("192.0.2.130").setState(BackendState.DRAINING).build());
+    assertThat(drained.getBackends(0).getState()).isEqualTo(BackendState.DRAINING);
+    // Adding the second backend and draining the first each moved rows: two generations kept.
+    assertThat(drained.getRetainedGenerations()).isEqualTo(2);
+    Service removed = admin.removeBackend(RemoveBackendRequest.newBuilder().setService("web")
+        .setAddress("192.0.2.130").build());
+    assertThat(removed.getBackendsList()).extracting(b -> b.getAddress()).containsExactly("192.0.2.134");
+  }
+
+  @Test
+  void invalidRequestsAreRefusedWithAnActionableStatusAndChangeNothing() {
+    create("api", "203.0.113.20", 443);
+    addBackend("api", "192.0.2.140", BackendState.ACTIVE);
+    refused(Status.Code.INVALID_ARGUMENT, "service name", () -> create("Bad_Name", "203.0.113.21", 80));
+    refused(Status.Code.INVALID_ARGUMENT, "not an IPv4 or IPv6 address", () -> create("x", "vip.example", 80));
+    refused(Status.Code.INVALID_ARGUMENT, "not a usable unicast", () -> create("x", "127.0.0.1", 80));
+    refused(Status.Code.INVALID_ARGUMENT, "port must be 1..65535", () -> create("x", "203.0.113.21", 0));
+    refused(Status.Code.INVALID_ARGUMENT, "protocol must be TCP or UDP", () -> admin.createService(
+        CreateServiceRequest.newBuilder().setSpec(spec("x", "203.0.113.21", 80).toBuilder()
+            .setProtocol(Protocol.PROTOCOL_UNSPECIFIED)).build()));
+    refused(Status.Code.INVALID_ARGUMENT, "hop_count", () -> admin.createService(CreateServiceRequest.newBuilder()
+        .setSpec(spec("x", "203.0.113.21", 80).toBuilder().setHopCount(5)).build()));
+    refused(Status.Code.ALREADY_EXISTS, "exists already", () -> create("api", "203.0.113.22", 80));
+    refused(Status.Code.ALREADY_EXISTS, "belong to one service", () -> create("api2", "203.0.113.20", 443));
+    refused(Status.Code.NOT_FOUND, "no service named", () -> addBackend("nope", "192.0.2.1", BackendState.ACTIVE));
+    refused(Status.Code.INVALID_ARGUMENT, "one address family",
+        () -> addBackend("api", "2001:db8::1", BackendState.ACTIVE));
+    refused(Status.Code.ALREADY_EXISTS, "has backend", () -> addBackend("api", "192.0.2.140", BackendState.ACTIVE));
+    refused(Status.Code.INVALID_ARGUMENT, "backend state", () -> admin.setBackendState(SetBackendStateRequest
+        .newBuilder().setService("api").setAddress("192.0.2.140").build()));
+    refused(Status.Code.NOT_FOUND, "no backend", () -> admin.removeBackend(RemoveBackendRequest.newBuilder()
+        .setService("api").setAddress("192.0.2.141").build()));
+    refused(Status.Code.FAILED_PRECONDITION, "drain it first", () -> admin.removeBackend(RemoveBackendRequest
+        .newBuilder().setService("api").setAddress("192.0.2.140").build()));
+    refused(Status.Code.FAILED_PRECONDITION, "still has 1 backends", () -> admin.deleteService(
+        DeleteServiceRequest.newBuilder().setName("api").build()));
+    refused(Status.Code.ABORTED, "read it again", () -> admin.updateService(UpdateServiceRequest.newBuilder()
+        .setSpec(spec("api", "203.0.113.20", 8443)).setExpectedVersion(version() - 1).build()));
+  }
+
+  @Test
+  void compareAndSetWithTheCurrentVersionSucceeds() {
+    create("cas", "203.0.113.30", 80);
+    long current = version();
+    Service updated = admin.updateService(UpdateServiceRequest.newBuilder()
+        .setSpec(spec("cas", "203.0.113.30", 8080)).setExpectedVersion(current).build());
+    assertThat(updated.getSpec().getPort()).isEqualTo(8080);
+    assertThat(updated.getVersion()).isEqualTo(current + 1);
+  }
+
+  @Test
+  void tableSharesCoverEveryRowAndFlowLookupsNameItsHops() {
+    create("tbl", "203.0.113.40", 80);
+    for (int i = 0; i < 4; i++) {
+      addBackend("tbl", "198.51.100." + (10 + i), BackendState.ACTIVE);
+    }
+    ServiceTable table = admin.getTable(GetTableRequest.newBuilder().setService("tbl").setFirstRow(100)
+        .setMaxRows(3).build());
+    assertThat(table.getRowCount()).isEqualTo(65536);
+    assertThat(table.getSharesList().stream().mapToInt(BackendShare::getPrimaryRows).sum()).isEqualTo(65536);
+    assertThat(table.getSharesList().stream().mapToInt(BackendShare::getSecondHopRows).sum()).isEqualTo(65536);
+    assertThat(table.getSharesList()).allSatisfy(s -> assertThat(s.getPrimaryRows()).isBetween(15000, 17800));
+    assertThat(table.getRowsList()).extracting(r -> r.getRow()).containsExactly(100, 101, 102);
+    assertThat(table.getRows(0).getHopsCount()).isEqualTo(2);
+
+    var flow = admin.lookupFlow(LookupFlowRequest.newBuilder().setService("tbl").setClientAddress("192.0.2.99")
+        .setClientPort(40000).build());
+    ServiceTable row = admin.getTable(GetTableRequest.newBuilder().setService("tbl").setFirstRow(flow.getRow())
+        .setMaxRows(1).build());
+    assertThat(flow.getHopsList()).isEqualTo(row.getRows(0).getHopsList());
+    refused(Status.Code.INVALID_ARGUMENT, "first_row", () -> admin.getTable(GetTableRequest.newBuilder()
+        .setService("tbl").setFirstRow(70000).setMaxRows(1).build()));
+  }
+}

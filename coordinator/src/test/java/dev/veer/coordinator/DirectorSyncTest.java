@@ -1,0 +1,165 @@
+package dev.veer.coordinator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.veer.proto.admin.v1.AddBackendRequest;
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.admin.v1.CreateServiceRequest;
+import dev.veer.proto.admin.v1.DirectorStatus;
+import dev.veer.proto.admin.v1.GetStatusRequest;
+import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.director.v1.Applied;
+import dev.veer.proto.director.v1.DirectorReport;
+import dev.veer.proto.director.v1.DirectorSyncGrpc;
+import dev.veer.proto.director.v1.Hello;
+import dev.veer.proto.director.v1.ServiceTable;
+import dev.veer.proto.director.v1.Snapshot;
+import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Protocol;
+import dev.veer.transport.Transport;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The director Sync stream of a real coordinator, spoken by a test client over gRPC. */
+class DirectorSyncTest {
+  @TempDir
+  Path dataDir;
+
+  Coordinator coordinator;
+  ManagedChannel channel;
+  AdminServiceGrpc.AdminServiceBlockingStub admin;
+
+  @BeforeEach
+  void start() throws Exception {
+    coordinator = Coordinator.start(Coordinators.config("c1", dataDir, Optional.empty()));
+    channel = Transport.channel(Coordinators.target(coordinator), Optional.empty());
+    admin = AdminServiceGrpc.newBlockingStub(channel);
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    Transport.close(channel);
+    coordinator.close();
+  }
+
+  /** A director's end of the stream: what it received, and a way to answer. */
+  static final class FakeLessDirector implements StreamObserver<Snapshot> {
+    final BlockingQueue<Snapshot> snapshots = new LinkedBlockingQueue<>();
+    final BlockingQueue<Status> ends = new LinkedBlockingQueue<>();
+    StreamObserver<DirectorReport> reports;
+
+    @Override
+    public void onNext(Snapshot value) {
+      snapshots.add(value);
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      ends.add(Status.fromThrowable(t));
+    }
+
+    @Override
+    public void onCompleted() {
+      ends.add(Status.OK);
+    }
+
+    Snapshot next() throws InterruptedException {
+      Snapshot s = snapshots.poll(10, TimeUnit.SECONDS);
+      assertThat(s).as("a snapshot within 10 s").isNotNull();
+      return s;
+    }
+
+    void ack(Snapshot s) {
+      reports.onNext(DirectorReport.newBuilder().setApplied(Applied.newBuilder().setVersion(s.getVersion())
+          .setSuccess(true)).build());
+    }
+  }
+
+  FakeLessDirector connect(String id, int rowBits) {
+    FakeLessDirector director = new FakeLessDirector();
+    director.reports = DirectorSyncGrpc.newStub(channel).sync(director);
+    director.reports.onNext(DirectorReport.newBuilder().setHello(Hello.newBuilder().setDirectorId(id)
+        .setAddress("192.0.2.2").setRowBits(rowBits)).build());
+    return director;
+  }
+
+  void createWeb(String name, String vip) {
+    admin.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder().setName(name).setVip(vip)
+        .setPort(80).setProtocol(Protocol.TCP)).build());
+    admin.addBackend(AddBackendRequest.newBuilder().setService(name).setAddress("192.0.2.130")
+        .setState(BackendState.ACTIVE).build());
+  }
+
+  @Test
+  void directorGetsFullTablesThenOnlyWhatChangedAndItsAcksShowInStatus() throws Exception {
+    createWeb("web", "203.0.113.10");
+    FakeLessDirector director = connect("d1", 16);
+    Snapshot first = director.next();
+    while (first.getVersion() < coordinator.store().current().getVersion()) {
+      first = director.next();
+    }
+    assertThat(first.getSettings().getFlowHashKey().size()).isEqualTo(16);
+    ServiceTable web = first.getServices(0);
+    assertThat(web.getHasTable()).isTrue();
+    assertThat(web.getRows().size()).isEqualTo(65536 * 4 * 2);
+    assertThat(web.getBackendsCount()).isEqualTo(1);
+    director.ack(first);
+
+    createWeb("api", "203.0.113.11");
+    Snapshot later = director.next();
+    while (later.getVersion() < coordinator.store().current().getVersion()) {
+      director.ack(later);
+      later = director.next();
+    }
+    assertThat(later.getServicesList()).extracting(ServiceTable::getName).containsExactly("api", "web");
+    assertThat(later.getServices(1).getHasTable()).as("unchanged web sent as a reference").isFalse();
+    assertThat(later.getServices(1).getRows().isEmpty()).isTrue();
+    director.ack(later);
+
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    DirectorStatus status = null;
+    while (System.nanoTime() < deadline) {
+      var directors = admin.getStatus(GetStatusRequest.getDefaultInstance()).getDirectorsList();
+      if (!directors.isEmpty() && directors.get(0).getAppliedVersion() == later.getVersion()) {
+        status = directors.get(0);
+        break;
+      }
+      Thread.sleep(20);
+    }
+    assertThat(status).as("director d1 reported at version %s", later.getVersion()).isNotNull();
+    assertThat(status.getCoordinator()).isEqualTo("c1");
+    director.reports.onCompleted();
+  }
+
+  @Test
+  void aFailedApplyGetsEveryTableResentWhole() throws Exception {
+    createWeb("web", "203.0.113.10");
+    FakeLessDirector director = connect("d1", 16);
+    Snapshot first = director.next();
+    director.reports.onNext(DirectorReport.newBuilder().setApplied(Applied.newBuilder()
+        .setVersion(first.getVersion()).setSuccess(false).setError("no memory")).build());
+    Snapshot again = director.next();
+    assertThat(again.getVersion()).isEqualTo(first.getVersion());
+    assertThat(again.getServices(0).getHasTable()).isTrue();
+    director.reports.onCompleted();
+  }
+
+  @Test
+  void aDirectorWithAnotherRowCountIsToldHowToFixIt() throws Exception {
+    FakeLessDirector director = connect("d1", 12);
+    Status end = director.ends.poll(10, TimeUnit.SECONDS);
+    assertThat(end.getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    assertThat(end.getDescription()).contains("--row-bits 16");
+  }
+}

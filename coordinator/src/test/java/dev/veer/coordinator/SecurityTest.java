@@ -1,0 +1,132 @@
+package dev.veer.coordinator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.admin.v1.CreateServiceRequest;
+import dev.veer.proto.admin.v1.ListServicesRequest;
+import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.types.v1.Protocol;
+import dev.veer.transport.AccessPolicy;
+import dev.veer.transport.BearerToken;
+import dev.veer.transport.TlsFiles;
+import dev.veer.transport.Transport;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.retry.RetryOneTime;
+import org.apache.zookeeper.KeeperException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.ThrowingConsumer;
+import org.junit.jupiter.api.io.TempDir;
+
+/** TLS, mutual TLS, tokens, roles and ZooKeeper ACLs, against real coordinators. */
+class SecurityTest {
+  @TempDir
+  Path dir;
+
+  static final CreateServiceRequest CREATE = CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder()
+      .setName("web").setVip("203.0.113.10").setPort(80).setProtocol(Protocol.TCP)).build();
+
+  static Status.Code codeOf(Runnable call) {
+    try {
+      call.run();
+      return Status.Code.OK;
+    } catch (StatusRuntimeException e) {
+      return e.getStatus().getCode();
+    }
+  }
+
+  void withCoordinator(Optional<TlsFiles> tls, AccessPolicy access, ThrowingConsumer<Coordinator> body)
+      throws Throwable {
+    try (Coordinator c = Coordinator.start(Coordinators.secured("c1", dir.resolve("data"), tls, access))) {
+      body.accept(c);
+    }
+  }
+
+  @Test
+  void tokensGrantRolesAndEverythingElseIsRefused() throws Throwable {
+    AccessPolicy access = AccessPolicy.parse(List.of("# ops", "token s3cret-admin admin",
+        "token s3cret-reader reader"), "test");
+    withCoordinator(Optional.empty(), access, c -> {
+      ManagedChannel channel = Transport.channel(Coordinators.target(c), Optional.empty());
+      try {
+        var anonymous = AdminServiceGrpc.newBlockingStub(channel);
+        var reader = anonymous.withCallCredentials(new BearerToken("s3cret-reader"));
+        var adminStub = anonymous.withCallCredentials(new BearerToken("s3cret-admin"));
+        var wrong = anonymous.withCallCredentials(new BearerToken("guess"));
+        assertThat(codeOf(() -> anonymous.listServices(ListServicesRequest.getDefaultInstance())))
+            .isEqualTo(Status.Code.UNAUTHENTICATED);
+        assertThat(codeOf(() -> wrong.listServices(ListServicesRequest.getDefaultInstance())))
+            .isEqualTo(Status.Code.UNAUTHENTICATED);
+        assertThat(codeOf(() -> reader.listServices(ListServicesRequest.getDefaultInstance())))
+            .isEqualTo(Status.Code.OK);
+        assertThat(codeOf(() -> reader.createService(CREATE))).isEqualTo(Status.Code.PERMISSION_DENIED);
+        assertThat(reader.listServices(ListServicesRequest.getDefaultInstance()).getServicesCount()).isZero();
+        assertThat(codeOf(() -> adminStub.createService(CREATE))).isEqualTo(Status.Code.OK);
+      } finally {
+        Transport.close(channel);
+      }
+    });
+  }
+
+  @Test
+  void mutualTlsKnowsCallersByTheirCertificate() throws Throwable {
+    TestCertificates certs = new TestCertificates(dir);
+    Path[] server = certs.issue("server", "coordinator");
+    Path[] ops = certs.issue("ops", "ops-team");
+    Path[] stranger = certs.issue("stranger", "someone-else");
+    AccessPolicy access = AccessPolicy.parse(List.of("cert ops-team admin"), "test");
+    withCoordinator(Optional.of(TlsFiles.server(server[0], server[1], Optional.of(certs.ca()))), access, c -> {
+      String target = "localhost:" + c.port();
+      ManagedChannel opsChannel = Transport.channel(target,
+          Optional.of(TlsFiles.client(certs.ca(), Optional.of(ops[0]), Optional.of(ops[1]))));
+      ManagedChannel strangerChannel = Transport.channel(target,
+          Optional.of(TlsFiles.client(certs.ca(), Optional.of(stranger[0]), Optional.of(stranger[1]))));
+      ManagedChannel noCertificate = Transport.channel(target,
+          Optional.of(TlsFiles.client(certs.ca(), Optional.empty(), Optional.empty())));
+      ManagedChannel plaintext = Transport.channel(target, Optional.empty());
+      try {
+        assertThat(codeOf(() -> AdminServiceGrpc.newBlockingStub(opsChannel).createService(CREATE)))
+            .isEqualTo(Status.Code.OK);
+        assertThat(codeOf(() -> AdminServiceGrpc.newBlockingStub(strangerChannel)
+            .listServices(ListServicesRequest.getDefaultInstance()))).isEqualTo(Status.Code.UNAUTHENTICATED);
+        assertThat(codeOf(() -> AdminServiceGrpc.newBlockingStub(noCertificate)
+            .listServices(ListServicesRequest.getDefaultInstance()))).isEqualTo(Status.Code.UNAVAILABLE);
+        assertThat(codeOf(() -> AdminServiceGrpc.newBlockingStub(plaintext)
+            .listServices(ListServicesRequest.getDefaultInstance()))).isEqualTo(Status.Code.UNAVAILABLE);
+      } finally {
+        List.of(opsChannel, strangerChannel, noCertificate, plaintext).forEach(Transport::close);
+      }
+    });
+  }
+
+  @Test
+  void withCredentialsVeersZnodesAreClosedToOthers() throws Throwable {
+    Coordinator.Config base = Coordinators.config("c1", dir.resolve("data"), Optional.empty());
+    Coordinator.Config config = new Coordinator.Config(base.id(), base.listen(), base.advertise(), base.zookeeper(),
+        base.dataDir(), base.root(), base.tls(), base.access(), Optional.of("veer:zk-secret"), base.rowBits(),
+        base.guePort(), base.settleSeconds(), base.sessionTimeoutMillis());
+    try (Coordinator c = Coordinator.start(config);
+        CuratorFramework outsider = CuratorFrameworkFactory.newClient(c.embeddedZooKeeper().orElseThrow(),
+            new RetryOneTime(100));
+        CuratorFramework insider = CuratorFrameworkFactory.builder()
+            .connectString(c.embeddedZooKeeper().orElseThrow()).retryPolicy(new RetryOneTime(100))
+            .authorization("digest", "veer:zk-secret".getBytes(StandardCharsets.UTF_8)).build()) {
+      outsider.start();
+      insider.start();
+      assertThatThrownBy(() -> outsider.getData().forPath(Coordinator.DEFAULT_ROOT + "/state"))
+          .isInstanceOf(KeeperException.NoAuthException.class);
+      assertThatThrownBy(() -> outsider.setData().forPath(Coordinator.DEFAULT_ROOT + "/state", new byte[0]))
+          .isInstanceOf(KeeperException.NoAuthException.class);
+      assertThat(insider.getData().forPath(Coordinator.DEFAULT_ROOT + "/state")).isNotEmpty();
+    }
+  }
+}

@@ -1,0 +1,43 @@
+package dev.veer.ctl;
+
+import dev.veer.proto.admin.v1.ClusterStatus;
+import dev.veer.proto.admin.v1.CoordinatorStatus;
+import dev.veer.proto.admin.v1.DirectorStatus;
+import dev.veer.proto.admin.v1.GetStatusRequest;
+import java.io.PrintWriter;
+import java.time.Instant;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ParentCommand;
+
+@Command(name = "status", description = "Coordinators, directors and the table versions they run.")
+final class StatusCommand implements Runnable {
+  @ParentCommand
+  VeerCtl ctl;
+
+  @Override
+  public void run() {
+    try (AdminClient client = ctl.client()) {
+      ClusterStatus status = client.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance()));
+      ctl.print(status, () -> {
+        PrintWriter out = ctl.out();
+        out.printf("state version %d; tables of 2^%d rows; GUE port %d; settle %d s%n", status.getVersion(),
+            status.getSettings().getRowBits(), status.getSettings().getGuePort(),
+            status.getSettings().getSettleSeconds());
+        out.printf("%n%-20s %-28s %s%n", "COORDINATOR", "ADDRESS", "ROLE");
+        for (CoordinatorStatus c : status.getCoordinatorsList()) {
+          out.printf("%-20s %-28s %s%n", c.getId(), c.getAddress(), c.getLeader() ? "leader" : "follower");
+        }
+        long converged = status.getDirectorsList().stream()
+            .filter(d -> d.getAppliedVersion() == status.getVersion()).count();
+        out.printf("%n%-20s %-20s %-20s %-8s %s%n", "DIRECTOR", "ADDRESS", "COORDINATOR", "VERSION", "SINCE");
+        for (DirectorStatus d : status.getDirectorsList()) {
+          out.printf("%-20s %-20s %-20s %-8d %s%s%n", d.getId(), d.getAddress(), d.getCoordinator(),
+              d.getAppliedVersion(), Instant.ofEpochMilli(d.getAppliedAtMillis()),
+              d.getError().isEmpty() ? "" : "  ERROR: " + d.getError());
+        }
+        out.printf("%n%d of %d directors run version %d%n", converged, status.getDirectorsCount(),
+            status.getVersion());
+      });
+    }
+  }
+}

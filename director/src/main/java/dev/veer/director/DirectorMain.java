@@ -1,0 +1,104 @@
+package dev.veer.director;
+
+import com.google.common.base.Splitter;
+import com.google.common.net.InetAddresses;
+import dev.veer.bpf.BpfSystem;
+import dev.veer.bpf.NetworkNamespace;
+import dev.veer.bpf.XdpMode;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.transport.BearerToken;
+import dev.veer.transport.TlsFiles;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code veer director}: runs the director daemon on one interface until SIGTERM. */
+@Command(name = "veer director", mixinStandardHelpOptions = true,
+    description = "Run a Veer director: the XDP program on an interface, tables from the coordinators.")
+public final class DirectorMain implements Callable<Integer> {
+  private static final Logger log = LoggerFactory.getLogger(DirectorMain.class);
+
+  @Option(names = "--id", description = "This director's id (default: the host name).")
+  String id;
+
+  @Option(names = "--coordinators", required = true, paramLabel = "HOST:PORT[,...]",
+      description = "Coordinators to follow; the next is tried when one fails.")
+  String coordinators;
+
+  @Option(names = "--interface", required = true, paramLabel = "IFNAME",
+      description = "The interface the router sends VIP traffic to.")
+  String ifname;
+
+  @Option(names = "--netns", paramLabel = "NAME", description = "Network namespace of the interface (ip netns).")
+  String netns;
+
+  @Option(names = "--source4", paramLabel = "ADDRESS", description = "This director's IPv4 address (outer source).")
+  String source4;
+
+  @Option(names = "--source6", paramLabel = "ADDRESS", description = "This director's IPv6 address (outer source).")
+  String source6;
+
+  @Option(names = "--xdp-mode", defaultValue = "NATIVE", description = "NATIVE, GENERIC or OFFLOAD (default NATIVE).")
+  XdpMode mode;
+
+  @Option(names = "--row-bits", defaultValue = "" + VeerAbi.DEFAULT_ROW_BITS,
+      description = "Table rows 2^N; must match the cluster's (default ${DEFAULT-VALUE}).")
+  int rowBits;
+
+  @Option(names = "--tls-ca", paramLabel = "FILE", description = "CAs to verify coordinators by: use TLS.")
+  Path tlsCa;
+
+  @Option(names = "--tls-cert", paramLabel = "FILE") Path tlsCert;
+  @Option(names = "--tls-key", paramLabel = "FILE") Path tlsKey;
+
+  @Option(names = "--token-file", paramLabel = "FILE", description = "Bearer token granting the director role.")
+  Path tokenFile;
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new DirectorMain()).execute(args));
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    BpfSystem.requireUsable();
+    Optional<TlsFiles> tls = tlsCa == null ? Optional.empty()
+        : Optional.of(TlsFiles.client(tlsCa, Optional.ofNullable(tlsCert), Optional.ofNullable(tlsKey)));
+    DirectorDaemon.Config config = new DirectorDaemon.Config(
+        id != null ? id : InetAddress.getLocalHost().getHostName(),
+        Splitter.on(',').trimResults().omitEmptyStrings().splitToList(coordinators),
+        netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns), Optional.of(ifname), mode,
+        Optional.ofNullable(source4).map(a -> (Inet4Address) address(a, "--source4", Inet4Address.class)),
+        Optional.ofNullable(source6).map(a -> (Inet6Address) address(a, "--source6", Inet6Address.class)),
+        rowBits, tls, Optional.ofNullable(tokenFile).map(BearerToken::fromFile));
+    DirectorDaemon daemon = DirectorDaemon.start(config);
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      log.info("stopping");
+      try {
+        daemon.close();
+      } catch (Exception e) {
+        log.warn("stopping: {}", e.toString());
+      }
+      stopped.countDown();
+    }));
+    stopped.await();
+    return 0;
+  }
+
+  private static InetAddress address(String literal, String option, Class<? extends InetAddress> family) {
+    if (!InetAddresses.isInetAddress(literal) || !family.isInstance(InetAddresses.forString(literal))) {
+      throw new IllegalArgumentException(option + " needs an " + (family == Inet4Address.class ? "IPv4" : "IPv6")
+          + " address literal, got " + literal);
+    }
+    return InetAddresses.forString(literal);
+  }
+}
