@@ -41,6 +41,21 @@ public final class ClientConnection implements AutoCloseable {
     });
   }
 
+  /** An unconnected socket in {@code ns} bound to {@code localPort}, so its flow hash is known. */
+  public static ClientConnection bound(NetworkNamespace ns, int localPort) {
+    return ns.call(() -> {
+      SocketChannel channel = SocketChannel.open();
+      try {
+        channel.setOption(java.net.StandardSocketOptions.SO_REUSEADDR, true);
+        channel.bind(new InetSocketAddress(localPort));
+        return new ClientConnection(channel);
+      } catch (IOException | RuntimeException e) {
+        channel.close();
+        throw e;
+      }
+    });
+  }
+
   public void connect(InetSocketAddress target, int timeoutMillis) throws IOException {
     channel.socket().connect(target, timeoutMillis);
     channel.socket().setSoTimeout(timeoutMillis);

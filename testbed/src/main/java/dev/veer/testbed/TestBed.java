@@ -1,6 +1,7 @@
 package dev.veer.testbed;
 
 import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
 
 import com.google.common.collect.ImmutableList;
 import com.google.common.net.InetAddresses;
@@ -13,6 +14,7 @@ import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
+import dev.veer.director.DirectorDaemon;
 import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.testbed.net.Namespace;
@@ -23,6 +25,7 @@ import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -61,10 +64,23 @@ public final class TestBed implements AutoCloseable {
   private final byte[] hashKey = new byte[16];
   private final BpfObject passProgram;
   private final List<XdpAttachment> routerAttachments = new ArrayList<>();
+  private final List<String> coordinators;
 
-  /** A director host: its namespace, addresses and data plane. */
+  /**
+   * A director host: its namespace, addresses and data plane, and the daemon that runs it when
+   * the bed follows coordinators (else the bed installs tables itself).
+   */
   public record Director(int id, Namespace ns, Inet4Address address4, Inet6Address address6,
-      DirectorDataplane dataplane) {}
+      DirectorDataplane dataplane, Optional<DirectorDaemon> daemon) {
+    public String name() {
+      return "director-" + id;
+    }
+
+    /** What to close: the daemon if there is one (it owns the data plane), else the data plane. */
+    AutoCloseable owner() {
+      return daemon.<AutoCloseable>map(d -> d).orElse(dataplane);
+    }
+  }
 
   /** A proxy host: its namespace, addresses, data plane and TCP server. */
   public record Proxy(int id, Namespace ns, Inet4Address address4, Inet6Address address6,
@@ -74,9 +90,10 @@ public final class TestBed implements AutoCloseable {
     }
   }
 
-  private TestBed(String prefix, BpfObject passProgram) {
+  private TestBed(String prefix, BpfObject passProgram, List<String> coordinators) {
     this.prefix = prefix;
     this.passProgram = passProgram;
+    this.coordinators = List.copyOf(coordinators);
     new SecureRandom().nextBytes(hashKey);
   }
 
@@ -86,9 +103,18 @@ public final class TestBed implements AutoCloseable {
    * is installed yet: call {@link #installTables}.
    */
   public static TestBed create(String runId, int directorCount, int proxyCount) {
+    return create(runId, directorCount, proxyCount, List.of());
+  }
+
+  /**
+   * Builds the bed with director daemons that follow {@code coordinators} (host:port, reached
+   * from this process) for their tables, as real directors do; with none, the bed's own
+   * {@link #installTables} feeds them.
+   */
+  public static TestBed create(String runId, int directorCount, int proxyCount, List<String> coordinators) {
     checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
     checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
-    TestBed bed = new TestBed(runId + "-", BpfObject.load("/bpf/pass.o", LoadOptions.DEFAULT));
+    TestBed bed = new TestBed(runId + "-", BpfObject.load("/bpf/pass.o", LoadOptions.DEFAULT), coordinators);
     try {
       bed.build(directorCount, proxyCount);
       return bed;
@@ -147,9 +173,19 @@ public final class TestBed implements AutoCloseable {
     // bpf_fib_lookup answers only for interfaces that forward.
     ns.sysctl("net.ipv4.ip_forward", "1");
     ns.sysctl("net.ipv6.conf.all.forwarding", "1");
+    if (!coordinators.isEmpty()) {
+      try {
+        DirectorDaemon daemon = DirectorDaemon.start(new DirectorDaemon.Config("director-" + d, coordinators,
+            ns.handle(), Optional.of("eth0"), XdpMode.NATIVE, Optional.of(self4), Optional.of(self6),
+            VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty()));
+        return new Director(d, ns, self4, self6, daemon.dataplane(), Optional.of(daemon));
+      } catch (Exception e) {
+        throw new IllegalStateException("director " + d + " did not start: " + e.getMessage(), e);
+      }
+    }
     DirectorDataplane dataplane = DirectorDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE,
         DirectorConfig.of(hashKey, self4, self6), VeerAbi.DEFAULT_ROW_BITS);
-    return new Director(d, ns, self4, self6, dataplane);
+    return new Director(d, ns, self4, self6, dataplane, Optional.empty());
   }
 
   private Proxy buildProxy(int p) {
@@ -209,8 +245,9 @@ public final class TestBed implements AutoCloseable {
     router.exec(v6.toArray(String[]::new));
   }
 
-  /** Installs the same table for a service on every director. */
+  /** Installs the same table for a service on every director (a bed without coordinators only). */
   public void installTables(ServiceKey service, HopTable table) {
+    checkState(coordinators.isEmpty(), "this bed's directors take their tables from coordinators");
     for (Director d : directors) {
       d.dataplane().apply(service, ServiceOptions.DEFAULT, table);
     }
@@ -248,7 +285,7 @@ public final class TestBed implements AutoCloseable {
       steps.add(p.server());
       steps.add(p.dataplane());
     }
-    directors.forEach(d -> steps.add(d.dataplane()));
+    directors.forEach(d -> steps.add(d.owner()));
     steps.addAll(routerAttachments);
     steps.addAll(namespaces.reversed());
     steps.add(passProgram);

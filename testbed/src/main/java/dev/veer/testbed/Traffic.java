@@ -58,6 +58,14 @@ public final class Traffic {
     return new BurstResult(ImmutableMultiset.copyOf(perServer), List.copyOf(failures));
   }
 
+  /** One connection from client port {@code sourcePort}: the server that answered it. */
+  public static String from(NetworkNamespace clientNs, int sourcePort, InetSocketAddress vip) throws IOException {
+    try (ClientConnection c = ClientConnection.bound(clientNs, sourcePort)) {
+      c.connect(vip, TIMEOUT_MILLIS);
+      return c.exchange("from-" + sourcePort);
+    }
+  }
+
   /**
    * Long-lived connections that each make a request every {@code interval}
    * until stopped; any failed request breaks (and ends) its connection.

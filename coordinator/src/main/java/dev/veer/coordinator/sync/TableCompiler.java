@@ -6,7 +6,7 @@ import dev.veer.coordinator.admin.Addresses;
 import dev.veer.coordinator.table.Backend;
 import dev.veer.coordinator.table.BackendState;
 import dev.veer.coordinator.table.RendezvousTable;
-import dev.veer.coordinator.table.RendezvousTableBuilder;
+import dev.veer.coordinator.table.TableBuilder;
 import dev.veer.coordinator.table.TableSpec;
 import dev.veer.proto.director.v1.ServiceTable;
 import dev.veer.proto.state.v1.BackendRecord;
@@ -23,15 +23,18 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Turns the desired state into forwarding tables, once per change: a service's table is rebuilt
- * only when its inputs changed (its {@code table_version}) or the row count did. The result is a
- * function of the state alone, so every coordinator compiles the same tables.
+ * only when the service changed or the row count did, and then incrementally where the builder
+ * can. The result is a function of the state alone (backends, states, health and the retained
+ * generations are all in ZooKeeper), so every coordinator compiles the same tables.
  */
 public final class TableCompiler {
   private static final Logger log = LoggerFactory.getLogger(TableCompiler.class);
   /** Hop slots per row on the wire and in the data plane. */
-  public static final int ROW_HOPS = 4;
+  public static final int ROW_HOPS = RendezvousTable.ROW_CELLS;
 
   private final Map<String, Compiled> cache = new HashMap<>();
+  /** Per service: a builder whose rankings make the next build of that service incremental. */
+  private final Map<String, TableBuilder> builders = new HashMap<>();
 
   /** A service's table at one version, and its wire form without the service's key fields. */
   public record Compiled(ServiceState service, int rowBits, RendezvousTable table, ServiceTable wire) {
@@ -49,18 +52,19 @@ public final class TableCompiler {
     for (ServiceState service : state.getServicesList()) {
       Compiled previous = cache.get(service.getName());
       Compiled compiled = previous != null && previous.rowBits() == rowBits && previous.service().equals(service)
-          ? previous : compile(service, rowBits);
+          ? previous : compile(builders.computeIfAbsent(service.getName(), n -> new TableBuilder()), service, rowBits);
       next.put(service.getName(), compiled);
       out.put(service.getName(), compiled);
     }
     cache.clear();
     cache.putAll(next);
+    builders.keySet().retainAll(next.keySet());
     return out.build();
   }
 
-  private static Compiled compile(ServiceState service, int rowBits) {
+  private static Compiled compile(TableBuilder builder, ServiceState service, int rowBits) {
     long start = System.nanoTime();
-    RendezvousTable table = build(service, rowBits);
+    RendezvousTable table = build(builder, service, rowBits);
     ServiceTable.Builder wire = ServiceTable.newBuilder().setName(service.getName()).setVip(service.getVip())
         .setPort(service.getPort()).setProtocol(service.getProtocol()).setHashFields(service.getHashFields())
         .setEncapsulation(service.getEncapsulation()).setTableVersion(service.getTableVersion()).setHasTable(true);
@@ -74,19 +78,20 @@ public final class TableCompiler {
     return new Compiled(service, rowBits, table, wire.build());
   }
 
-  static RendezvousTable build(ServiceState service, int rowBits) {
+  /** The service's table: its backends now, and the primaries of its retained generations. */
+  static RendezvousTable build(TableBuilder builder, ServiceState service, int rowBits) {
     TableSpec spec = TableSpec.of(service.getTableSeed().toByteArray(), rowBits, service.getHopCount());
-    return RendezvousTableBuilder.build(spec, backends(service.getBackendsList()));
+    List<List<Backend>> previous = service.getGenerationsList().stream().map(g -> backends(g.getBackendsList()))
+        .toList();
+    return builder.build(spec, backends(service.getBackendsList()), previous);
   }
 
   static List<Backend> backends(List<BackendRecord> records) {
-    return records.stream().map(r -> new Backend(Addresses.fromBytes(r.getAddress()), placementState(r))).toList();
+    return records.stream().map(r -> new Backend(Addresses.fromBytes(r.getAddress()), state(r),
+        r.getHealth() != Health.UNHEALTHY)).toList();
   }
 
-  private static BackendState placementState(BackendRecord r) {
-    if (r.getHealth() == Health.UNHEALTHY) {
-      return BackendState.INACTIVE;
-    }
+  private static BackendState state(BackendRecord r) {
     return switch (r.getState()) {
       case ACTIVE -> BackendState.ACTIVE;
       case FILLING -> BackendState.FILLING;
@@ -97,13 +102,9 @@ public final class TableCompiler {
 
   /** Rows of {@link #ROW_HOPS} little-endian u16 hops: backend index + 1, 0 for none. */
   static ByteString encodeRows(RendezvousTable table) {
-    ByteBuffer rows = ByteBuffer.allocate(table.rowCount() * ROW_HOPS * 2).order(ByteOrder.LITTLE_ENDIAN);
-    for (int row = 0; row < table.rowCount(); row++) {
-      int[] hops = table.hops(row);
-      for (int i = 0; i < ROW_HOPS; i++) {
-        rows.putShort((short) (i < hops.length ? hops[i] + 1 : 0));
-      }
-    }
+    char[] cells = table.encoded();
+    ByteBuffer rows = ByteBuffer.allocate(cells.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+    rows.asCharBuffer().put(cells);
     return ByteString.copyFrom(rows.array());
   }
 }

@@ -19,7 +19,10 @@ public enum BackendState {
    * forwarding still finds its existing flows while new flows go elsewhere.
    */
   DRAINING(1),
-  /** Out of service (administratively, or unhealthy). Kept only as a last resort hop. */
+  /**
+   * Out of service. Never a row's primary while an eligible backend exists; kept in its rows behind
+   * the other hops. An unhealthy backend is placed like this whatever its state.
+   */
   INACTIVE(2);
 
   private final int tier;

@@ -4,35 +4,47 @@ import static com.google.common.base.Preconditions.checkElementIndex;
 
 import com.google.common.collect.ImmutableList;
 import com.google.common.collect.ImmutableMap;
-import java.util.Map;
 
 /**
- * A built forwarding table: {@code rowCount()} rows, each listing up to {@code hopCount()} backends
- * by index into {@link #backends()}, primary first.
+ * A built forwarding table: {@code rowCount()} rows, each listing one to {@link TableSpec#MAX_HOPS}
+ * backends by index into {@link #backends()}, primary first.
  *
- * <p>Rows are stored in one {@code char[]} of {@code rowCount() * hopCount()} cells (2 bytes each:
- * a 2^20-row, 4-hop table is 8 MiB), a cell holding backend index + 1, or 0 for "no hop" (the data
- * plane's convention that backend index 0 is "no backend"). Every row of a table over at least one
- * backend has at least one hop.
+ * <p>A row holds {@link #hopCount()} hops, or more (up to {@link TableSpec#MAX_HOPS}) where it
+ * keeps the primaries of earlier generations; see {@link TableBuilder}. Every row of a table over
+ * at least one backend has at least one hop.
  *
- * <p>Immutable and thread-safe. Build with {@link RendezvousTableBuilder}.
+ * <p>The rows are stored as they are shipped, see {@link #encoded()}. Immutable and thread-safe.
  */
 public final class RendezvousTable {
   /** Most backends one table can name (cells are 16-bit, 0 meaning "no hop"). */
   public static final int MAX_BACKENDS = 65_535;
 
-  private static final int[] NO_HOPS = new int[0];
+  /** Cells per row in {@link #encoded()}: the data plane's row. */
+  public static final int ROW_CELLS = TableSpec.MAX_HOPS;
 
   private final TableSpec spec;
   private final ImmutableList<Backend> backends;
   private final int hopCount;
   private final char[] cells;
+  private final int[] primaryRows;
+  private final int[] secondaryRows;
 
+  /** Takes ownership of {@code cells}. */
   RendezvousTable(TableSpec spec, ImmutableList<Backend> backends, int hopCount, char[] cells) {
     this.spec = spec;
     this.backends = backends;
     this.hopCount = hopCount;
     this.cells = cells;
+    this.primaryRows = new int[backends.size()];
+    this.secondaryRows = new int[backends.size()];
+    for (int at = 0; at < cells.length; at += ROW_CELLS) {
+      if (cells[at] != 0) {
+        primaryRows[cells[at] - 1]++;
+      }
+      if (cells[at + 1] != 0) {
+        secondaryRows[cells[at + 1] - 1]++;
+      }
+    }
   }
 
   /** The spec this table was built from. */
@@ -49,8 +61,8 @@ public final class RendezvousTable {
   }
 
   /**
-   * Hops per row, the stride of the table: the spec's hop count clamped to the number of backends
-   * (0 for a table without backends). A row may hold fewer hops than this.
+   * Hops every row holds at least: the spec's hop count clamped to the number of backends (0 for a
+   * table without backends).
    */
   public int hopCount() {
     return hopCount;
@@ -66,54 +78,70 @@ public final class RendezvousTable {
     return backends.get(index);
   }
 
-  /**
-   * The hops of {@code row} as backend indices, primary first; possibly fewer than {@link
-   * #hopCount()}, empty only in a table without backends. A fresh array.
-   */
-  public int[] hops(int row) {
+  /** How many hops {@code row} holds: 0 in a table without backends, else 1 to {@code MAX_HOPS}. */
+  public int rowLength(int row) {
     checkElementIndex(row, rowCount(), "row");
-    int base = row * hopCount;
+    int at = row * ROW_CELLS;
     int n = 0;
-    while (n < hopCount && cells[base + n] != 0) {
+    while (n < ROW_CELLS && cells[at + n] != 0) {
       n++;
     }
-    if (n == 0) {
-      return NO_HOPS;
-    }
+    return n;
+  }
+
+  /** The hops of {@code row} as backend indices, primary first. A fresh array. */
+  public int[] hops(int row) {
+    int n = rowLength(row);
     int[] out = new int[n];
     for (int i = 0; i < n; i++) {
-      out[i] = cells[base + i] - 1;
+      out[i] = cells[row * ROW_CELLS + i] - 1;
     }
     return out;
   }
 
-  /** The backend index of hop {@code hop} (0 = primary) of {@code row}, or -1 if it has none. */
+  /**
+   * The backend index of hop {@code hop} (0 = primary) of {@code row}, or -1 if the row is shorter.
+   */
   public int hop(int row, int hop) {
     checkElementIndex(row, rowCount(), "row");
-    checkElementIndex(hop, hopCount, "hop");
-    return cells[row * hopCount + hop] - 1;
+    checkElementIndex(hop, ROW_CELLS, "hop");
+    return cells[row * ROW_CELLS + hop] - 1;
   }
 
   /** The backend index of the primary of {@code row}, or -1 in a table without backends. */
   public int primary(int row) {
-    checkElementIndex(row, rowCount(), "row");
-    return hopCount == 0 ? -1 : cells[row * hopCount] - 1;
+    return hop(row, 0);
   }
 
   /** How many rows each backend is primary of, in backend order; every backend has an entry. */
-  public Map<Backend, Integer> primaryRowCounts() {
-    int[] counts = new int[backends.size()];
-    if (hopCount > 0) {
-      for (int i = 0; i < cells.length; i += hopCount) {
-        counts[cells[i] - 1]++;
-      }
-    }
+  public ImmutableMap<Backend, Integer> primaryRowCounts() {
+    return byBackend(primaryRows);
+  }
+
+  /**
+   * How many rows each backend is the second hop of (where second chance forwarding looks first),
+   * in backend order; every backend has an entry.
+   */
+  public ImmutableMap<Backend, Integer> secondaryRowCounts() {
+    return byBackend(secondaryRows);
+  }
+
+  private ImmutableMap<Backend, Integer> byBackend(int[] counts) {
     ImmutableMap.Builder<Backend, Integer> out =
         ImmutableMap.builderWithExpectedSize(counts.length);
     for (int b = 0; b < counts.length; b++) {
       out.put(backends.get(b), counts[b]);
     }
     return out.buildOrThrow();
+  }
+
+  /**
+   * The rows as the data plane holds them: {@link #ROW_CELLS} cells per row, row after row, a cell
+   * holding backend index + 1, or 0 for an empty slot (empty slots only at a row's end). A fresh
+   * copy; 2 bytes a cell, so 512 KiB for 2^16 rows.
+   */
+  public char[] encoded() {
+    return cells.clone();
   }
 
   @Override

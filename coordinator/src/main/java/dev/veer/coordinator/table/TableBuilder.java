@@ -1,0 +1,256 @@
+package dev.veer.coordinator.table;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static java.util.Objects.requireNonNull;
+
+import com.google.common.collect.ImmutableList;
+import com.google.common.net.InetAddresses;
+import com.google.common.primitives.Ints;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.IntStream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Builds {@link RendezvousTable}s by GLB's rendezvous hashing, keeping the primaries of earlier
+ * generations in the rows so that several backends may change at once.
+ *
+ * <p><b>Ranking.</b> In every row each backend gets a score from {@link RowHasher}, whatever its
+ * state, so a backend keeps the rows it ranks high in across state changes.
+ *
+ * <p><b>A generation's hops.</b> A row's candidates in a backend list are its first {@code k =
+ * min(hopCount, backends)} backends by rank, stably ordered by placement: eligible ({@link
+ * Backend#isEligible() healthy} and active or filling), then draining, then inactive or unhealthy.
+ * If no candidate is eligible but some backend is, the best ranked eligible backend goes first and
+ * the last candidate is dropped. The first of these hops is the list's primary for the row. With
+ * every backend active these are GLB's primary and secondary (for two hops).
+ *
+ * <p><b>Retention.</b> Given previous generations (each a full backend list, newest first), a row
+ * lists the current primary; then, newest first, the primary each previous generation had for the
+ * row if that backend is still in the current list; then the current list's other hops, without
+ * repeats, up to {@code max(k, needed)} hops but never more than {@link TableSpec#MAX_HOPS}, newer
+ * generations winning when retention needs more. Every flow a retained generation placed thus stays
+ * reachable by second chance forwarding, however many backends changed between generations.
+ *
+ * <p><b>Determinism.</b> The table is a function of the spec, the current list (whose order gives
+ * the backend indices) and the generations' contents (their order of backends is irrelevant): every
+ * replica builds the same cells from the same inputs, whatever it built before.
+ *
+ * <p><b>Cost.</b> A builder keeps, per row, the top {@value RankCache#DEPTH} of the ranking over
+ * the addresses of all generations. A build whose addresses are those of the previous build (any
+ * change of states, health, hop count or retained generations) hashes nothing, except rows whose
+ * kept prefix does not reach far enough (say, all of its backends inactive), which are ranked in
+ * full. A few added addresses cost one score per row each; removed ones cost nothing. Otherwise, or
+ * with another seed or row count, every row is ranked afresh. Rows are built in parallel chunks on
+ * the common fork-join pool.
+ *
+ * <p>Not thread-safe in the sense of concurrent builds sharing the cache: {@link #build} is
+ * synchronized.
+ */
+public final class TableBuilder {
+  private static final Logger log = LoggerFactory.getLogger(TableBuilder.class);
+
+  /** Most previous generations a build takes (retention never needs more than 3 distinct). */
+  public static final int MAX_PREVIOUS_GENERATIONS = 8;
+
+  /** Rows per parallel work item. */
+  private static final int CHUNK_ROWS = 1 << 10;
+
+  /** The ranking kept from the last build, or null. */
+  private RankCache cache;
+
+  public TableBuilder() {}
+
+  /**
+   * Builds the table for {@code spec} over {@code current}, keeping the primaries of {@code
+   * previousGenerations} (newest first) where they are still in {@code current}. A backend's index
+   * in {@code current} is its id in the table. An empty current list gives a table whose rows have
+   * no hops.
+   *
+   * @throws IllegalArgumentException if a list mixes IPv4 and IPv6 or names an address twice, if
+   *     the generations are not all of one family, if there are more than {@link
+   *     RendezvousTable#MAX_BACKENDS} distinct addresses or more than {@link
+   *     #MAX_PREVIOUS_GENERATIONS} previous generations
+   */
+  public synchronized RendezvousTable build(
+      TableSpec spec, List<Backend> current, List<? extends List<Backend>> previousGenerations) {
+    requireNonNull(spec, "spec");
+    ImmutableList<Backend> now = ImmutableList.copyOf(current);
+    checkArgument(
+        previousGenerations.size() <= MAX_PREVIOUS_GENERATIONS,
+        "at most %s previous generations, got %s",
+        MAX_PREVIOUS_GENERATIONS,
+        previousGenerations.size());
+    List<ImmutableList<Backend>> generations = new ArrayList<>();
+    generations.add(now);
+    validate(now, "");
+    for (int g = 0; g < previousGenerations.size(); g++) {
+      ImmutableList<Backend> previous = ImmutableList.copyOf(previousGenerations.get(g));
+      validate(previous, "previous generation #" + (g + 1) + ": ");
+      generations.add(previous);
+    }
+    checkOneFamily(generations);
+
+    int rows = spec.rowCount();
+    char[] cells = new char[rows * RendezvousTable.ROW_CELLS];
+    if (now.isEmpty()) {
+      return new RendezvousTable(spec, now, 0, cells);
+    }
+    long start = System.nanoTime();
+    Universe universe = Universe.of(generations);
+    checkArgument(
+        universe.size() <= RendezvousTable.MAX_BACKENDS,
+        "the generations name %s distinct addresses, more than %s",
+        universe.size(),
+        RendezvousTable.MAX_BACKENDS);
+    Generation[] placed = new Generation[generations.size()];
+    for (int g = 0; g < placed.length; g++) {
+      placed[g] = Generation.of(generations.get(g), universe, spec.hopCount());
+    }
+    int[] currentIndex = new int[universe.size()];
+    Arrays.fill(currentIndex, -1);
+    for (int i = 0; i < now.size(); i++) {
+      currentIndex[universe.indexOf(now.get(i).addressBytes())] = i;
+    }
+
+    // Invalid until this build completes: a failed build leaves no half-updated cache behind.
+    RankCache ranks = cache;
+    cache = null;
+    RowPass.Mode mode;
+    int[] remap = null;
+    int[] added = null;
+    int keptSize = 0;
+    if (ranks == null || !ranks.matches(spec) || ranks.universe.ipv6 != universe.ipv6) {
+      mode = RowPass.Mode.FULL;
+    } else if (ranks.universe.sameAddresses(universe)) {
+      mode = RowPass.Mode.DERIVE;
+    } else {
+      List<Integer> newcomers = new ArrayList<>();
+      remap = ranks.universe.mapTo(universe, newcomers);
+      added = Ints.toArray(newcomers);
+      keptSize = universe.size() - added.length;
+      int removed = ranks.universe.size() - keptSize;
+      // Each added address costs a score per row; many removals leave short prefixes behind.
+      boolean cheap = added.length * 4 <= universe.size() && removed * 2 <= ranks.universe.size();
+      mode = cheap ? RowPass.Mode.UPDATE : RowPass.Mode.FULL;
+    }
+    if (mode == RowPass.Mode.FULL) {
+      ranks = new RankCache(spec, universe);
+    } else {
+      ranks.universe = universe;
+    }
+
+    RowPass pass =
+        new RowPass(
+            mode, RowHasher.of(spec), ranks, placed, currentIndex, cells, remap, added, keptSize);
+    int reranked;
+    if (rows >= 2 * CHUNK_ROWS && Runtime.getRuntime().availableProcessors() > 1) {
+      reranked =
+          IntStream.range(0, rows / CHUNK_ROWS)
+              .parallel()
+              .map(c -> pass.fill(c * CHUNK_ROWS, (c + 1) * CHUNK_ROWS))
+              .sum();
+    } else {
+      reranked = pass.fill(0, rows);
+    }
+    cache = ranks;
+
+    RendezvousTable table =
+        new RendezvousTable(spec, now, Math.min(spec.hopCount(), now.size()), cells);
+    if (log.isDebugEnabled()) {
+      log.debug(
+          "built {} over {} addresses in {} generations in {} ms ({}, {} rows ranked in full)",
+          table,
+          universe.size(),
+          generations.size(),
+          (System.nanoTime() - start) / 1_000_000.0,
+          mode,
+          mode == RowPass.Mode.FULL ? rows : reranked);
+    }
+    return table;
+  }
+
+  /** The ranking kept from the last build, or null; for tests. */
+  synchronized RankCache rankCache() {
+    return cache;
+  }
+
+  private static void validate(List<Backend> backends, String context) {
+    checkArgument(
+        backends.size() <= RendezvousTable.MAX_BACKENDS,
+        "%sa table can name at most %s backends, got %s",
+        context,
+        RendezvousTable.MAX_BACKENDS,
+        backends.size());
+    Map<ByteBuffer, Integer> seen = new HashMap<>();
+    Backend first = null;
+    for (int i = 0; i < backends.size(); i++) {
+      Backend b = backends.get(i);
+      if (first == null) {
+        first = b;
+      } else if (b.isIpv6() != first.isIpv6()) {
+        throw new IllegalArgumentException(
+            context
+                + "all backends of one table must be the same address family (all IPv4 or all"
+                + " IPv6), but backend #0 is "
+                + family(first)
+                + " ("
+                + InetAddresses.toAddrString(first.address())
+                + ") and backend #"
+                + i
+                + " is "
+                + family(b)
+                + " ("
+                + InetAddresses.toAddrString(b.address())
+                + "); build one table per family");
+      }
+      Integer earlier = seen.putIfAbsent(ByteBuffer.wrap(b.addressBytes()), i);
+      if (earlier != null) {
+        throw new IllegalArgumentException(
+            context
+                + "duplicate backend address "
+                + InetAddresses.toAddrString(b.address())
+                + " (backends #"
+                + earlier
+                + " and #"
+                + i
+                + "); list each backend once, with a single state");
+      }
+    }
+  }
+
+  private static void checkOneFamily(List<ImmutableList<Backend>> generations) {
+    Backend reference = null;
+    String referenceName = null;
+    for (int g = 0; g < generations.size(); g++) {
+      if (generations.get(g).isEmpty()) {
+        continue;
+      }
+      Backend b = generations.get(g).get(0);
+      String name = g == 0 ? "the current generation" : "previous generation #" + g;
+      if (reference == null) {
+        reference = b;
+        referenceName = name;
+      } else if (b.isIpv6() != reference.isIpv6()) {
+        throw new IllegalArgumentException(
+            "all generations must be the same address family, but "
+                + referenceName
+                + " is "
+                + family(reference)
+                + " and "
+                + name
+                + " is "
+                + family(b));
+      }
+    }
+  }
+
+  private static String family(Backend b) {
+    return b.isIpv6() ? "IPv6" : "IPv4";
+  }
+}

@@ -1,0 +1,145 @@
+package dev.veer.testbed;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import dev.veer.coordinator.Coordinator;
+import dev.veer.ctl.ExitCodes;
+import dev.veer.ctl.VeerCtl;
+import dev.veer.testbed.TestBed.Director;
+import dev.veer.testbed.TestBed.Proxy;
+import dev.veer.transport.AccessPolicy;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The control plane end to end: a coordinator on an embedded ZooKeeper, two director daemons
+ * following it (XDP attached in the bed), and {@code veer ctl} doing what an operator does.
+ * Real TCP connections go through the VIP and follow the tables the coordinator builds.
+ */
+class ControlPlaneEndToEndTest {
+  static final InetSocketAddress VIP4 = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
+
+  @TempDir
+  static Path dataDir;
+
+  static Coordinator coordinator;
+  static TestBed bed;
+  static String target;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    coordinator = Coordinator.start(new Coordinator.Config("c1", new InetSocketAddress("127.0.0.1", 0),
+        "127.0.0.1", Optional.empty(), dataDir, Coordinator.DEFAULT_ROOT, Optional.empty(),
+        AccessPolicy.allowAll(), Optional.empty(), 16, 19523, 600, 4_000));
+    target = "127.0.0.1:" + coordinator.port();
+    bed = TestBed.create("ctl", 2, 4, List.of(target));
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    try {
+      if (bed != null) {
+        bed.close();
+      }
+    } finally {
+      if (coordinator != null) {
+        coordinator.close();
+      }
+    }
+  }
+
+  /** Runs {@code veer ctl} against the coordinator; the output, after asserting the exit code. */
+  static String ctl(int expectedExit, String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    List<String> all = new ArrayList<>(List.of("--coordinator", target));
+    all.addAll(List.of(args));
+    int exit = VeerCtl.run(all.toArray(String[]::new), new PrintWriter(out, true), new PrintWriter(err, true));
+    assertThat(exit).as("veer ctl %s: %s%s", String.join(" ", args), out, err).isEqualTo(expectedExit);
+    return out + err.toString();
+  }
+
+  static void awaitDirectors() throws InterruptedException {
+    long version = coordinator.store().current().getVersion();
+    for (Director d : bed.directors()) {
+      assertThat(d.daemon().orElseThrow().awaitVersion(version, Duration.ofSeconds(10)))
+          .as("%s applied version %s", d.name(), version).isTrue();
+    }
+  }
+
+  static String address(Proxy p) {
+    return p.address4().getHostAddress();
+  }
+
+  @Test
+  void anOperatorBuildsAServiceWithTheCliAndRealPacketsFollowItsTables() throws Exception {
+    ctl(ExitCodes.OK, "service", "create", "web", "--vip", "203.0.113.10", "--port", "80");
+    for (int p = 0; p < 3; p++) {
+      ctl(ExitCodes.OK, "backend", "add", "web", address(bed.proxies().get(p)), "--state", "active");
+    }
+    awaitDirectors();
+    Traffic.BurstResult first = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
+    assertThat(first.failures()).isEmpty();
+    assertThat(first.perServer().elementSet()).containsExactlyInAnyOrder("proxy-1", "proxy-2", "proxy-3");
+
+    // The coordinator's flow lookup names the proxy a real connection from that port reaches.
+    String lookup = ctl(ExitCodes.OK, "lookup", "web", TestBed.CLIENT4.getHostAddress(), "40123");
+    Matcher primary = Pattern.compile("-> row \\d+: (\\S+)").matcher(lookup);
+    assertThat(primary.find()).as(lookup).isTrue();
+    String expected = "proxy-" + (bed.proxies().stream().filter(p -> address(p).equals(primary.group(1)))
+        .findFirst().orElseThrow().id());
+    assertThat(Traffic.from(bed.client().handle(), 40123, VIP4)).isEqualTo(expected);
+
+    long forwardsBefore = bed.proxies().stream()
+        .mapToLong(p -> p.dataplane().verdicts().get(ProxyVerdict.PRX_FORWARD)).sum();
+    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 100,
+        Duration.ofMillis(50), Duration.ofSeconds(60))) {
+      Thread.sleep(300);
+      // A fourth proxy joins through the CLI: new connections reach it, old ones survive.
+      ctl(ExitCodes.OK, "backend", "add", "web", address(bed.proxies().get(3)));
+      awaitDirectors();
+      Thread.sleep(500);
+      Traffic.BurstResult after = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
+      assertThat(after.failures()).isEmpty();
+      assertThat(after.perServer().count("proxy-4")).isPositive();
+      long answered = traffic.answered();
+      Thread.sleep(300);
+      assertThat(traffic.failures()).isEmpty();
+      assertThat(traffic.answered()).isGreaterThan(answered);
+    }
+    long forwards = bed.proxies().stream()
+        .mapToLong(p -> p.dataplane().verdicts().get(ProxyVerdict.PRX_FORWARD)).sum();
+    assertThat(forwards).as("second-chance forwards after the add").isGreaterThan(forwardsBefore);
+
+    String status = ctl(ExitCodes.OK, "status");
+    assertThat(status).contains("2 of 2 directors run version " + coordinator.store().current().getVersion());
+    assertThat(ctl(ExitCodes.OK, "--json", "service", "get", "web")).contains("\"address\": \"192.0.2.146\"");
+  }
+
+  @Test
+  void theCliExitCodesTellOutcomesApart() {
+    ctl(ExitCodes.NOT_FOUND, "service", "get", "no-such-service");
+    ctl(ExitCodes.INVALID, "service", "create", "bad", "--vip", "not-an-ip", "--port", "80");
+    ctl(ExitCodes.USAGE, "service", "create", "bad");
+    ctl(ExitCodes.USAGE, "backend", "set-state", "web", "192.0.2.1", "sideways");
+    ctl(ExitCodes.OK, "service", "create", "twice", "--vip", "203.0.113.99", "--port", "81");
+    ctl(ExitCodes.CONFLICT, "service", "create", "twice", "--vip", "203.0.113.98", "--port", "81");
+    StringWriter out = new StringWriter();
+    int exit = VeerCtl.run(new String[] {"--coordinator", "127.0.0.1:1", "--timeout", "2", "status"},
+        new PrintWriter(out, true), new PrintWriter(out, true));
+    assertThat(exit).as(out.toString()).isEqualTo(ExitCodes.UNAVAILABLE);
+  }
+}
