@@ -307,6 +307,42 @@ public final class BpfMap implements AutoCloseable {
     }
   }
 
+  /**
+   * Maps the values of an array created with {@link MapSpec#BPF_F_MMAPABLE} into this process:
+   * writes through the segment are the map's values, with no system call per element. Values
+   * are laid out every {@code valueSize} rounded up to 8 bytes. Close the mapping when done.
+   */
+  public Mapping mmap() {
+    if (type != MapType.ARRAY || (flags & MapSpec.BPF_F_MMAPABLE) == 0) {
+      throw new IllegalStateException(name + " is not an array created with BPF_F_MMAPABLE");
+    }
+    long stride = (valueSize + 7L) & ~7L;
+    long pages = (stride * maxEntries + PAGE - 1) / PAGE;
+    return new Mapping(Libc.mmapShared(fd(), pages * PAGE, name), name);
+  }
+
+  private static final long PAGE = 4096;
+
+  /** A map's values mapped into memory; {@link #close()} unmaps them. */
+  public static final class Mapping implements AutoCloseable {
+    private final MemorySegment segment;
+    private final String name;
+
+    private Mapping(MemorySegment segment, String name) {
+      this.segment = segment;
+      this.name = name;
+    }
+
+    public MemorySegment segment() {
+      return segment;
+    }
+
+    @Override
+    public void close() {
+      Libc.munmap(segment, name);
+    }
+  }
+
   /** Possible CPUs: the number of values per key in a per-CPU map. */
   public static int possibleCpus() {
     return Libbpf.numPossibleCpus();

@@ -37,6 +37,13 @@ final class Libc {
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
   private static final MethodHandle GETSOCKOPT = Native.downcallWithErrno(LIBC, "getsockopt",
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+  private static final MethodHandle MMAP = Native.downcallWithErrno(LIBC, "mmap",
+      FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+  private static final MethodHandle MUNMAP = Native.downcallWithErrno(LIBC, "munmap",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+  private static final int PROT_READ = 1;
+  private static final int PROT_WRITE = 2;
+  private static final int MAP_SHARED = 1;
   private static final int AF_INET = 2;
   private static final int SOCK_DGRAM = 2;
   private static final int SOL_SOCKET = 1;
@@ -104,6 +111,33 @@ final class Libc {
         return cookie.get(JAVA_LONG, 0);
       } finally {
         close(fd);
+      }
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
+    }
+  }
+
+  /** Maps {@code length} bytes of {@code fd} shared, readable and writable. */
+  @SuppressWarnings("restricted")
+  static MemorySegment mmapShared(int fd, long length, String what) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = Native.callState(arena);
+      MemorySegment address = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
+          PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0L);
+      if (address.address() == -1L) {
+        throw new BpfException("mmap(" + what + ")", Native.errno(state));
+      }
+      return address.reinterpret(length);
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
+    }
+  }
+
+  static void munmap(MemorySegment mapping, String what) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = Native.callState(arena);
+      if ((int) MUNMAP.invokeExact(state, mapping, mapping.byteSize()) < 0) {
+        throw new BpfException("munmap(" + what + ")", Native.errno(state));
       }
     } catch (Throwable t) {
       throw Native.rethrow(t);

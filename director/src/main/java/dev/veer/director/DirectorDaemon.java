@@ -35,6 +35,7 @@ public final class DirectorDaemon implements AutoCloseable {
   private final SnapshotApplier applier;
   private final CoordinatorLink link;
   private final Object applied = new Object();
+  private long acknowledged;
 
   /** What a director needs to start. */
   /**
@@ -86,8 +87,8 @@ public final class DirectorDaemon implements AutoCloseable {
       DirectorDaemon[] self = new DirectorDaemon[1];
       CoordinatorLink link = resources.push(new CoordinatorLink(config.coordinators(), config.tls(), config.token(),
           identity, applier, version -> {
-            self[0].notifyApplied();
             onApplied.accept(version);
+            self[0].acknowledged(version);
           }));
       self[0] = new DirectorDaemon(resources, dataplane, applier, link);
       link.start();
@@ -100,8 +101,9 @@ public final class DirectorDaemon implements AutoCloseable {
     }
   }
 
-  private void notifyApplied() {
+  private void acknowledged(long version) {
     synchronized (applied) {
+      acknowledged = Math.max(acknowledged, version);
       applied.notifyAll();
     }
   }
@@ -120,11 +122,11 @@ public final class DirectorDaemon implements AutoCloseable {
     return link.connectedTo();
   }
 
-  /** Waits until a version at least {@code version} is applied; false on timeout. */
+  /** Waits until a version at least {@code version} is applied and acknowledged; false on timeout. */
   public boolean awaitVersion(long version, Duration timeout) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     synchronized (applied) {
-      while (applier.appliedVersion() < version) {
+      while (acknowledged < version) {
         long left = deadline - System.nanoTime();
         if (left <= 0) {
           return false;

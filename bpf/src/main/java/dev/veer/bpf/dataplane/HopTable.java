@@ -5,6 +5,8 @@ import static com.google.common.base.Preconditions.checkArgument;
 import com.google.common.collect.ImmutableList;
 import dev.veer.bpf.abi.VeerAbi;
 import java.net.InetAddress;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
@@ -13,44 +15,86 @@ import java.util.List;
  * A forwarding table as the data plane needs it: {@code 2^rowBits} rows, each
  * a list of up to {@link VeerAbi#MAX_HOPS} hops (primary first) given as
  * indices into {@link #backends()}, all of one address family.
+ *
+ * <p>Held as the coordinators ship it: {@link VeerAbi#MAX_HOPS} cells per row,
+ * each the backend's index + 1, 0 after the row's last hop.
  */
 public final class HopTable {
   private final int rowBits;
   private final ImmutableList<InetAddress> backends;
-  private final int[] hops; // rows * MAX_HOPS, -1 after the last hop of a row
+  private final char[] cells;
 
-  private HopTable(int rowBits, ImmutableList<InetAddress> backends, int[] hops) {
+  private HopTable(int rowBits, ImmutableList<InetAddress> backends, char[] cells) {
     this.rowBits = rowBits;
     this.backends = backends;
-    this.hops = hops;
+    this.cells = cells;
   }
 
   /**
    * @param hops for each row, {@link VeerAbi#MAX_HOPS} entries: backend indices, then -1s
    */
   public static HopTable of(int rowBits, List<? extends InetAddress> backends, int[] hops) {
+    checkShape(rowBits, hops.length);
+    char[] cells = new char[hops.length];
+    for (int i = 0; i < hops.length; i++) {
+      checkArgument(hops[i] >= -1 && hops[i] < backends.size(), "row %s names backend %s of %s",
+          i / VeerAbi.MAX_HOPS, hops[i], backends.size());
+      cells[i] = (char) (hops[i] + 1);
+    }
+    return checked(rowBits, backends, cells);
+  }
+
+  /**
+   * A table from its wire form: {@link VeerAbi#MAX_HOPS} little-endian u16 cells per row,
+   * backend index + 1, 0 after the last hop. Checked whole before it is returned.
+   */
+  public static HopTable fromCells(int rowBits, List<? extends InetAddress> backends, ByteBuffer littleEndian) {
+    ByteBuffer in = littleEndian.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    checkShape(rowBits, in.remaining() / 2);
+    checkArgument(in.remaining() % 2 == 0, "a table's cells are 2 bytes each");
+    char[] cells = new char[in.remaining() / 2];
+    in.asCharBuffer().get(cells);
+    return checked(rowBits, backends, cells);
+  }
+
+  private static void checkShape(int rowBits, int cellCount) {
     checkArgument(rowBits >= VeerAbi.MIN_ROW_BITS && rowBits <= VeerAbi.MAX_ROW_BITS,
         "row bits must be %s..%s, got %s", VeerAbi.MIN_ROW_BITS, VeerAbi.MAX_ROW_BITS, rowBits);
-    checkArgument(hops.length == (1 << rowBits) * VeerAbi.MAX_HOPS,
+    checkArgument(cellCount == (1 << rowBits) * VeerAbi.MAX_HOPS,
         "expected %s hop entries for %s rows, got %s", (1 << rowBits) * VeerAbi.MAX_HOPS, 1 << rowBits,
-        hops.length);
+        cellCount);
+  }
+
+  private static HopTable checked(int rowBits, List<? extends InetAddress> backends, char[] cells) {
     checkArgument(new HashSet<>(backends).size() == backends.size(), "backends must be distinct");
     checkArgument(backends.stream().map(IpFamily::of).distinct().count() <= 1,
         "all backends of a table must share one address family: %s", backends);
-    for (int i = 0; i < hops.length; i++) {
-      boolean first = i % VeerAbi.MAX_HOPS == 0;
-      int hop = hops[i];
-      checkArgument(hop >= -1 && hop < backends.size(), "row %s names backend %s of %s",
-          i / VeerAbi.MAX_HOPS, hop, backends.size());
-      checkArgument(first || hop == -1 || hops[i - 1] != -1, "row %s has a gap in its hop list",
-          i / VeerAbi.MAX_HOPS);
+    int limit = backends.size();
+    for (int i = 0; i < cells.length; i++) {
+      char cell = cells[i];
+      if (cell > limit) {
+        throw new IllegalArgumentException("row " + i / VeerAbi.MAX_HOPS + " names backend " + (cell - 1) + " of "
+            + limit);
+      }
+      if (cell != 0 && i % VeerAbi.MAX_HOPS != 0 && cells[i - 1] == 0) {
+        throw new IllegalArgumentException("row " + i / VeerAbi.MAX_HOPS + " has a gap in its hop list");
+      }
     }
-    return new HopTable(rowBits, ImmutableList.copyOf(backends), hops.clone());
+    return new HopTable(rowBits, ImmutableList.copyOf(backends), cells);
   }
 
   /** The index (into {@link #backends()}) of hop {@code hop} of {@code row}, or -1 if the row has fewer. */
   public int hopIndex(int row, int hop) {
-    return hops[row * VeerAbi.MAX_HOPS + hop];
+    return cells[row * VeerAbi.MAX_HOPS + hop] - 1;
+  }
+
+  /** Every cell as a 16-bit value (backend index + 1, 0 for none), for copying whole. */
+  int cell(int index) {
+    return cells[index];
+  }
+
+  int cellCount() {
+    return cells.length;
   }
 
   public int rowBits() {
@@ -69,7 +113,7 @@ public final class HopTable {
   public ImmutableList<InetAddress> hops(int row) {
     ImmutableList.Builder<InetAddress> out = ImmutableList.builder();
     for (int i = 0; i < VeerAbi.MAX_HOPS; i++) {
-      int hop = hops[row * VeerAbi.MAX_HOPS + i];
+      int hop = hopIndex(row, i);
       if (hop < 0) {
         break;
       }
@@ -81,11 +125,11 @@ public final class HopTable {
   @Override
   public boolean equals(Object o) {
     return o instanceof HopTable t && t.rowBits == rowBits && t.backends.equals(backends)
-        && Arrays.equals(t.hops, hops);
+        && Arrays.equals(t.cells, cells);
   }
 
   @Override
   public int hashCode() {
-    return 31 * backends.hashCode() + Arrays.hashCode(hops);
+    return 31 * backends.hashCode() + Arrays.hashCode(cells);
   }
 }

@@ -3,6 +3,8 @@ package dev.veer.bpf.dataplane;
 import dev.veer.bpf.BpfMap;
 import dev.veer.bpf.MapSpec;
 import dev.veer.bpf.abi.VeerAbi;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -28,7 +30,8 @@ public final class TableMap implements AutoCloseable {
 
   /** The shape of a table with {@code 2^rowBits} rows; also the director's inner-map template. */
   static MapSpec spec(int rowBits) {
-    return MapSpec.array("veer_table", 4, ROW_SIZE, 1 << rowBits, 0);
+    // Mappable: a table of 2^16 rows is written with one copy instead of a batch of 65,536 updates.
+    return MapSpec.array("veer_table", 4, ROW_SIZE, 1 << rowBits, MapSpec.BPF_F_MMAPABLE);
   }
 
   public int rowBits() {
@@ -40,24 +43,24 @@ public final class TableMap implements AutoCloseable {
   }
 
   /**
-   * Writes every row in one batch. {@code backendIndices[row * MAX_HOPS + i]}
-   * is a backends-map index, 0 after the row's last hop.
+   * Writes every row of {@code table}, translating its backend positions into backends-map
+   * indices: {@code kernelIndex[i]} is the map index of {@code table.backends().get(i)}.
+   * One pass straight into the mapped map.
    */
-  public void write(int[] backendIndices) {
-    int rows = 1 << rowBits;
-    if (backendIndices.length != rows * VeerAbi.MAX_HOPS) {
-      throw new IllegalArgumentException("expected " + rows * VeerAbi.MAX_HOPS + " entries, got "
-          + backendIndices.length);
+  public void write(HopTable table, int[] kernelIndex) {
+    if (table.rowBits() != rowBits) {
+      throw new IllegalArgumentException("a table of 2^" + table.rowBits() + " rows does not fit 2^" + rowBits);
     }
-    ByteBuffer keys = ByteBuffer.allocate(rows * 4).order(ByteOrder.LITTLE_ENDIAN);
-    ByteBuffer values = ByteBuffer.allocate(rows * ROW_SIZE).order(ByteOrder.LITTLE_ENDIAN);
-    for (int row = 0; row < rows; row++) {
-      keys.putInt(row);
+    char[] translate = new char[kernelIndex.length + 1];
+    for (int i = 0; i < kernelIndex.length; i++) {
+      translate[i + 1] = (char) kernelIndex[i];
     }
-    for (int index : backendIndices) {
-      values.putShort((short) index);
+    try (BpfMap.Mapping mapping = map.mmap()) {
+      MemorySegment rows = mapping.segment();
+      for (int i = 0; i < table.cellCount(); i++) {
+        rows.setAtIndex(ValueLayout.JAVA_CHAR_UNALIGNED, i, translate[table.cell(i)]);
+      }
     }
-    map.updateBatch(keys.array(), values.array(), rows);
   }
 
   /** Reads a row back: backend indices, 0 after the last hop. */

@@ -56,11 +56,14 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
     if (current != null && current.state().getVersion() >= state.getVersion()) {
       return;
     }
+    long start = System.nanoTime();
     Published next = new Published(state, compiler.compile(state));
     published = next;
     for (Session session : sessions) {
       session.offer(next);
     }
+    log.debug("version {} compiled and offered to {} directors in {} ms", state.getVersion(), sessions.size(),
+        (System.nanoTime() - start) / 1_000_000);
   }
 
   /** The version of the newest compiled state. */

@@ -115,12 +115,15 @@ public final class DirectorDataplane implements AutoCloseable {
       int statsSlot = previous != null ? previous.entry().statsSlot() : (newStatsSlot = newStatsSlot());
       ServiceEntry entry = new ServiceEntry(tableSlot, statsSlot, table.rowBits(), options.flags());
       try (TableMap map = program.newTable(table.rowBits())) {
-        map.write(backendIndices(table));
+        map.write(table, table.backends().stream().mapToInt(backendIndex::get).toArray());
         // A new service's slot is not looked at until its entry exists; an
         // existing service switches tables here, atomically.
         program.installTable(tableSlot, map);
       }
-      program.putService(key, entry);
+      // The services table is rebuilt whole: only when this service's entry is new or changed.
+      if (previous == null || !previous.entry().equals(entry)) {
+        program.putService(key, entry);
+      }
       installed.put(key, new Installed(entry, table));
     } catch (RuntimeException e) {
       acquired.forEach(this::releaseBackend);
@@ -153,21 +156,6 @@ public final class DirectorDataplane implements AutoCloseable {
     statsSlots.release(previous.entry().statsSlot());
     previous.table().backends().forEach(this::releaseBackend);
     return true;
-  }
-
-  private int[] backendIndices(HopTable table) {
-    int[] kernelIndex = table.backends().stream().mapToInt(backendIndex::get).toArray();
-    int[] indices = new int[table.rowCount() * VeerAbi.MAX_HOPS];
-    for (int row = 0; row < table.rowCount(); row++) {
-      for (int i = 0; i < VeerAbi.MAX_HOPS; i++) {
-        int hop = table.hopIndex(row, i);
-        if (hop < 0) {
-          break;
-        }
-        indices[row * VeerAbi.MAX_HOPS + i] = kernelIndex[hop];
-      }
-    }
-    return indices;
   }
 
   public synchronized ImmutableMap<ServiceKey, HopTable> tables() {

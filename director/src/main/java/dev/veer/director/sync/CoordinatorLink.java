@@ -110,6 +110,7 @@ public final class CoordinatorLink implements AutoCloseable {
       reports[0] = stub.sync(new StreamObserver<>() {
         @Override
         public void onNext(Snapshot snapshot) {
+          log.debug("version {} received ({} bytes)", snapshot.getVersion(), snapshot.getSerializedSize());
           Applied applied = applier.apply(snapshot);
           synchronized (reports) {
             reports[0].onNext(DirectorReport.newBuilder().setApplied(applied).build());

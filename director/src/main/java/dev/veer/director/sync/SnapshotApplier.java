@@ -18,8 +18,6 @@ import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -159,17 +157,11 @@ public final class SnapshotApplier {
     for (ByteString b : service.getBackendsList()) {
       backends.add(address(b));
     }
-    int cells = (1 << rowBits) * VeerAbi.MAX_HOPS;
-    if (service.getRows().size() != cells * 2) {
-      throw new IllegalArgumentException("service " + service.getName() + ": " + service.getRows().size()
-          + " bytes of rows, expected " + cells * 2);
+    try {
+      return HopTable.fromCells(rowBits, backends, service.getRows().asReadOnlyByteBuffer());
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("service " + service.getName() + ": " + e.getMessage(), e);
     }
-    ByteBuffer rows = service.getRows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-    int[] hops = new int[cells];
-    for (int i = 0; i < cells; i++) {
-      hops[i] = (rows.getShort() & 0xffff) - 1;
-    }
-    return HopTable.of(rowBits, backends, hops);
   }
 
   private static InetAddress address(ByteString bytes) {
