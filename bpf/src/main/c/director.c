@@ -37,6 +37,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct veer_services_table);
 } services SEC(".maps");
 
@@ -54,11 +55,18 @@ struct veer_table {
 	__uint(value_size, sizeof(struct veer_row));
 };
 
-/* A table is replaced by building a new inner map and swapping this pointer. */
+/*
+ * Every map that holds the director's state is pinned by name when the loader
+ * gives a pin root (the director daemon's pin directory), so that a restarted
+ * daemon's program reuses them and forwarding never stops.
+ *
+ * A table is replaced by building a new inner map and swapping this pointer.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, VEER_MAX_TABLES);
 	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct veer_table);
 } tables SEC(".maps");
 
@@ -67,6 +75,7 @@ struct {
 	__uint(max_entries, VEER_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct veer_backend);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backends SEC(".maps");
 
 struct {
@@ -74,6 +83,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct veer_director_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } config SEC(".maps");
 
 struct {
@@ -81,6 +91,7 @@ struct {
 	__uint(max_entries, VEER_DIR_VERDICTS);
 	__type(key, __u32);
 	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } verdicts SEC(".maps");
 
 struct {
@@ -88,6 +99,7 @@ struct {
 	__uint(max_entries, VEER_MAX_SERVICES);
 	__type(key, __u32);
 	__type(value, struct veer_service_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } service_stats SEC(".maps");
 
 /* What the parser learnt about a packet addressed to a service. */

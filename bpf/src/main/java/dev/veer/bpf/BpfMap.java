@@ -111,6 +111,15 @@ public final class BpfMap implements AutoCloseable {
     return ownedFd(fd, path.toString());
   }
 
+  /** Opens a map by its kernel id (an inner map, say); the returned map owns the fd. */
+  public static BpfMap openById(int id) {
+    int fd = Libbpf.mapGetFdById(id);
+    if (fd < 0) {
+      throw new BpfException("bpf_map_get_fd_by_id(" + id + ")", -fd);
+    }
+    return ownedFd(fd, "map id " + id);
+  }
+
   private static BpfMap ownedFd(int fd, String what) {
     try {
       MapInfo info = info(fd, what);

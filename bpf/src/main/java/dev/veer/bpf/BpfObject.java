@@ -225,6 +225,17 @@ public final class BpfObject implements AutoCloseable {
   /** Applies the options that must be set between open and load. */
   private static void prepare(MemorySegment object, String fileName, LoadOptions options, Arena arena,
       List<BpfMap> innerTemplates) {
+    if (options.pinRoot().isEmpty()) {
+      // Without a pin root nothing is pinned: libbpf would otherwise pin LIBBPF_PIN_BY_NAME maps
+      // in /sys/fs/bpf, where every loader of the object would share them.
+      for (MemorySegment m = Libbpf.objectNextMap(object, MemorySegment.NULL); !m.equals(MemorySegment.NULL);
+          m = Libbpf.objectNextMap(object, m)) {
+        int err = Libbpf.mapSetPinPath(m, MemorySegment.NULL);
+        if (err < 0) {
+          throw new BpfException("bpf_map__set_pin_path(" + Libbpf.mapName(m) + ", NULL)", -err);
+        }
+      }
+    }
     options.innerMaps().forEach((mapName, spec) -> {
       MemorySegment map = findUnloadedMap(object, fileName, mapName);
       BpfMap template = BpfMap.create(spec);

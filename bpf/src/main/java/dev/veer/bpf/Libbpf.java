@@ -60,6 +60,9 @@ final class Libbpf {
   private static final MethodHandle MAP_SET_INITIAL_VALUE = Native.downcall(LIB, "bpf_map__set_initial_value",
       FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
 
+  private static final MethodHandle MAP_SET_PIN_PATH = Native.downcall(LIB, "bpf_map__set_pin_path",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+
   private static final MethodHandle BPF_MAP_CREATE = Native.downcall(LIB, "bpf_map_create",
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
   private static final MethodHandle BPF_MAP_LOOKUP_ELEM = Native.downcall(LIB, "bpf_map_lookup_elem",
@@ -79,6 +82,8 @@ final class Libbpf {
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
   private static final MethodHandle BPF_PROG_GET_FD_BY_ID =
       Native.downcall(LIB, "bpf_prog_get_fd_by_id", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+  private static final MethodHandle BPF_MAP_GET_FD_BY_ID =
+      Native.downcall(LIB, "bpf_map_get_fd_by_id", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
   private static final MethodHandle BPF_PROG_TEST_RUN_OPTS = Native.downcall(LIB, "bpf_prog_test_run_opts",
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
 
@@ -263,6 +268,15 @@ final class Libbpf {
     }
   }
 
+  /** Sets (or with NULL, clears) where a map is pinned and reused from at load. */
+  static int mapSetPinPath(MemorySegment map, MemorySegment path) {
+    try {
+      return (int) MAP_SET_PIN_PATH.invokeExact(map, path);
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
+    }
+  }
+
   static int mapSetInitialValue(MemorySegment map, MemorySegment value) {
     try {
       return (int) MAP_SET_INITIAL_VALUE.invokeExact(map, value, value.byteSize());
@@ -338,6 +352,14 @@ final class Libbpf {
   static int objGetInfoByFd(int fd, MemorySegment info, MemorySegment infoLength) {
     try {
       return (int) BPF_OBJ_GET_INFO_BY_FD.invokeExact(fd, info, infoLength);
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
+    }
+  }
+
+  static int mapGetFdById(int id) {
+    try {
+      return (int) BPF_MAP_GET_FD_BY_ID.invokeExact(id);
     } catch (Throwable t) {
       throw Native.rethrow(t);
     }

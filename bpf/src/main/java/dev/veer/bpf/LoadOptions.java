@@ -29,7 +29,7 @@ public final class LoadOptions {
   /**
    * Directory on a BPF filesystem for maps declared with {@code LIBBPF_PIN_BY_NAME}: a map
    * pinned there under its name is reused, otherwise the new map is pinned there. Created if
-   * missing. Without it libbpf uses /sys/fs/bpf.
+   * missing. Without it no map is pinned.
    */
   public LoadOptions withPinRoot(Path directory) {
     return new LoadOptions(directory, maxEntries, initialValues, innerMaps);

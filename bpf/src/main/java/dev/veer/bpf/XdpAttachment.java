@@ -74,6 +74,75 @@ public final class XdpAttachment implements AutoCloseable {
   }
 
   /**
+   * Attaches {@code program}, atomically replacing a program of the same name that an earlier
+   * run left attached (a restarted daemon taking over: packets never meet an interface without
+   * a program). A program of another name is never replaced: that fails as {@link #attach}
+   * does.
+   */
+  public static XdpAttachment attachOrReplace(BpfProgram program, NetworkNamespace namespace, String ifname,
+      XdpMode mode) {
+    int programFd = program.fd();
+    String operation = "bpf_xdp_attach(" + ifname + ", " + program.name() + ", " + mode + ", replace)";
+    Optional<XdpAttachment> replaced = namespace.call(() -> LibbpfLog.capturing(capture -> {
+      int ifindex = namespace.ifindexHere(ifname);
+      Optional<Integer> current = query(ifindex, ifname).anyId();
+      if (current.isEmpty()) {
+        return Optional.<XdpAttachment>empty();
+      }
+      int oldFd = Libbpf.progGetFdById(current.get());
+      if (oldFd < 0) {
+        return Optional.<XdpAttachment>empty();
+      }
+      try {
+        String oldName = programName(oldFd);
+        if (!oldName.equals(truncatedName(program.name()))) {
+          throw new BpfException(operation, BpfException.EBUSY, "interface " + ifname + " in " + namespace
+              + " runs XDP program '" + oldName + "' (id " + current.get() + "), not an earlier "
+              + program.name() + ": not replacing someone else's program");
+        }
+        try (Arena arena = Arena.ofConfined()) {
+          MemorySegment opts = arena.allocate(ATTACH_OPTS_SIZE, 8);
+          opts.set(JAVA_LONG, 0, ATTACH_OPTS_SIZE);
+          opts.set(JAVA_INT, 8, oldFd); // old_prog_fd: libbpf sets XDP_FLAGS_REPLACE
+          int err = Libbpf.xdpAttach(ifindex, programFd, mode.flags, opts);
+          if (err < 0) {
+            throw new BpfException(operation, -err, capture.text());
+          }
+        }
+        LOG.info("replaced XDP program {} (id {}) on {} in {} with id {}", oldName, current.get(), ifname,
+            namespace, program.id());
+        return Optional.of(new XdpAttachment(namespace, ifname, ifindex, mode, program.name(), program.id()));
+      } finally {
+        Libc.close(oldFd);
+      }
+    }));
+    return replaced.orElseGet(() -> attach(program, namespace, ifname, mode));
+  }
+
+  /** The kernel keeps 15 characters of a program's name. */
+  private static String truncatedName(String name) {
+    return name.length() > PROG_NAME_MAX ? name.substring(0, PROG_NAME_MAX) : name;
+  }
+
+  private static String programName(int fd) {
+    try (Arena arena = Arena.ofConfined()) {
+      // struct bpf_prog_info up to and including name[16], which starts at byte 64.
+      MemorySegment info = arena.allocate(PROG_INFO_NAME_END, 8);
+      MemorySegment length = arena.allocate(JAVA_INT);
+      length.set(JAVA_INT, 0, (int) PROG_INFO_NAME_END);
+      int err = Libbpf.objGetInfoByFd(fd, info, length);
+      if (err < 0) {
+        throw new BpfException("bpf_obj_get_info_by_fd(program)", -err);
+      }
+      return info.asSlice(PROG_INFO_NAME, PROG_NAME_MAX + 1).getString(0);
+    }
+  }
+
+  private static final long PROG_INFO_NAME = 64;
+  private static final long PROG_INFO_NAME_END = PROG_INFO_NAME + 16;
+  private static final int PROG_NAME_MAX = 15;
+
+  /**
    * Detaches every XDP program (any mode) from {@code ifname} in {@code namespace}, whoever
    * attached it. Does nothing if the interface does not exist.
    */

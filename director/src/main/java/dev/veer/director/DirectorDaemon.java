@@ -14,6 +14,7 @@ import dev.veer.transport.BearerToken;
 import dev.veer.transport.TlsFiles;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
+import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.List;
@@ -41,15 +42,18 @@ public final class DirectorDaemon implements AutoCloseable {
   /**
    * @param ifname the interface to attach to; empty loads the program and fills its maps without
    *     attaching it (for benchmarks and tests of the control plane)
+   * @param pinDir where the maps are pinned (a directory on a BPF filesystem): a director
+   *     started over pins an earlier one left takes them over without a pause in forwarding
    */
   public record Config(String id, List<String> coordinators, NetworkNamespace namespace, Optional<String> ifname,
       XdpMode mode, Optional<Inet4Address> source4, Optional<Inet6Address> source6, int rowBits,
-      Optional<TlsFiles> tls, Optional<BearerToken> token) {
+      Optional<TlsFiles> tls, Optional<BearerToken> token, Optional<Path> pinDir) {
     public Config {
       checkArgument(id.matches("[A-Za-z0-9._-]{1,64}"), "director id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
       checkArgument(!coordinators.isEmpty(), "give at least one coordinator (host:port)");
       checkArgument(source4.isPresent() || source6.isPresent(),
           "give the director's own IPv4 and/or IPv6 address: it is the outer source of what it sends");
+      checkArgument(pinDir.isEmpty() || ifname.isPresent(), "pinning is for a director attached to an interface");
       coordinators = List.copyOf(coordinators);
     }
   }
@@ -75,10 +79,17 @@ public final class DirectorDaemon implements AutoCloseable {
       new SecureRandom().nextBytes(provisionalKey);
       DirectorConfig initial = new DirectorConfig(provisionalKey, config.source4(), config.source6(),
           dev.veer.bpf.abi.VeerAbi.GUE_PORT_DEFAULT);
-      DirectorDataplane dataplane = resources.push(config.ifname().isPresent()
-          ? DirectorDataplane.attach(config.namespace(), config.ifname().get(), config.mode(), initial,
-              config.rowBits())
-          : DirectorDataplane.detached(initial, config.rowBits()));
+      DirectorDataplane dataplane;
+      if (config.pinDir().isPresent()) {
+        dataplane = DirectorDataplane.attachPinned(config.namespace(), config.ifname().orElseThrow(),
+            config.mode(), initial, config.rowBits(), config.pinDir().get());
+      } else if (config.ifname().isPresent()) {
+        dataplane = DirectorDataplane.attach(config.namespace(), config.ifname().get(), config.mode(), initial,
+            config.rowBits());
+      } else {
+        dataplane = DirectorDataplane.detached(initial, config.rowBits());
+      }
+      resources.push(dataplane);
       SnapshotApplier applier = new SnapshotApplier(dataplane, config.source4(), config.source6());
       Hello identity = Hello.newBuilder().setDirectorId(config.id())
           .setAddress(config.source4().map(a -> a.getHostAddress())
@@ -137,9 +148,19 @@ public final class DirectorDaemon implements AutoCloseable {
     return true;
   }
 
-  /** Stops following the coordinators, detaches the program and releases its maps. */
+  /** Stops following the coordinators, detaches the program and releases its maps and pins. */
   @Override
   public void close() throws Exception {
     resources.close();
+  }
+
+  /**
+   * Stops this daemon but not forwarding: the program stays attached with its tables, its maps
+   * pinned, for the next director daemon started with the same pin directory to take over. What
+   * a restart or an upgrade does; a killed daemon leaves the same behind.
+   */
+  public void handOver() {
+    link.close();
+    dataplane.handOver();
   }
 }

@@ -54,6 +54,16 @@ public final class DirectorMain implements Callable<Integer> {
       description = "Table rows 2^N; must match the cluster's (default ${DEFAULT-VALUE}).")
   int rowBits;
 
+  @Option(names = "--pin-dir", defaultValue = "/sys/fs/bpf/veer/director", paramLabel = "DIR",
+      description = "Where the director's maps are pinned; a restart takes them over without a pause in"
+          + " forwarding (default ${DEFAULT-VALUE}).")
+  Path pinDir;
+
+  @Option(names = "--detach-on-exit",
+      description = "On SIGTERM, detach the program and remove the pins (default: keep forwarding with the"
+          + " installed tables for the next director daemon to take over).")
+  boolean detachOnExit;
+
   @Option(names = "--tls-ca", paramLabel = "FILE", description = "CAs to verify coordinators by: use TLS.")
   Path tlsCa;
 
@@ -78,13 +88,17 @@ public final class DirectorMain implements Callable<Integer> {
         netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns), Optional.of(ifname), mode,
         Optional.ofNullable(source4).map(a -> (Inet4Address) address(a, "--source4", Inet4Address.class)),
         Optional.ofNullable(source6).map(a -> (Inet6Address) address(a, "--source6", Inet6Address.class)),
-        rowBits, tls, Optional.ofNullable(tokenFile).map(BearerToken::fromFile));
+        rowBits, tls, Optional.ofNullable(tokenFile).map(BearerToken::fromFile), Optional.of(pinDir));
     DirectorDaemon daemon = DirectorDaemon.start(config);
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log.info("stopping");
       try {
-        daemon.close();
+        if (detachOnExit) {
+          daemon.close();
+        } else {
+          daemon.handOver();
+        }
       } catch (Exception e) {
         log.warn("stopping: {}", e.toString());
       }

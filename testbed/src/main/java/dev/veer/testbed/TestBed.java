@@ -22,6 +22,7 @@ import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.security.SecureRandom;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -174,14 +175,7 @@ public final class TestBed implements AutoCloseable {
     ns.sysctl("net.ipv4.ip_forward", "1");
     ns.sysctl("net.ipv6.conf.all.forwarding", "1");
     if (!coordinators.isEmpty()) {
-      try {
-        DirectorDaemon daemon = DirectorDaemon.start(new DirectorDaemon.Config("director-" + d, coordinators,
-            ns.handle(), Optional.of("eth0"), XdpMode.NATIVE, Optional.of(self4), Optional.of(self6),
-            VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty()));
-        return new Director(d, ns, self4, self6, daemon.dataplane(), Optional.of(daemon));
-      } catch (Exception e) {
-        throw new IllegalStateException("director " + d + " did not start: " + e.getMessage(), e);
-      }
+      return startDaemon(d, ns, self4, self6);
     }
     DirectorDataplane dataplane = DirectorDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE,
         DirectorConfig.of(hashKey, self4, self6), VeerAbi.DEFAULT_ROW_BITS);
@@ -207,6 +201,37 @@ public final class TestBed implements AutoCloseable {
       throw e;
     }
     return new Proxy(p, ns, self4, self6, dataplane, server);
+  }
+
+  /** A director daemon following the coordinators, its maps pinned under the namespace's name. */
+  private Director startDaemon(int d, Namespace ns, Inet4Address self4, Inet6Address self6) {
+    try {
+      DirectorDaemon daemon = DirectorDaemon.start(new DirectorDaemon.Config("director-" + d, coordinators,
+          ns.handle(), Optional.of("eth0"), XdpMode.NATIVE, Optional.of(self4), Optional.of(self6),
+          VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty(), Optional.of(pinDir(ns))));
+      return new Director(d, ns, self4, self6, daemon.dataplane(), Optional.of(daemon));
+    } catch (Exception e) {
+      throw new IllegalStateException("director " + d + " did not start: " + e.getMessage(), e);
+    }
+  }
+
+  /** Where a director's maps are pinned: named after its namespace, so a stale run's are found. */
+  public static Path pinDir(Namespace ns) {
+    return Path.of("/sys/fs/bpf", ns.name());
+  }
+
+  /**
+   * Restarts a director daemon the way an operator upgrades one: the running daemon hands over
+   * (its program stays attached, its maps pinned), a new daemon takes the pins over, replaces
+   * the program in one step and follows the coordinators. Forwarding never stops.
+   */
+  public Director restartDirector(int id) {
+    Director old = directors.get(id - 1);
+    checkState(old.daemon().isPresent(), "only a bed with coordinators runs director daemons");
+    old.daemon().get().handOver();
+    Director fresh = startDaemon(id, old.ns(), old.address4(), old.address6());
+    directors.set(id - 1, fresh);
+    return fresh;
   }
 
   /** A host with one veth to the router, default routes through it and a resolved router neighbour. */

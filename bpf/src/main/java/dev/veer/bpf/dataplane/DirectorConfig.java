@@ -5,8 +5,10 @@ import static com.google.common.base.Preconditions.checkArgument;
 import dev.veer.bpf.abi.VeerAbi;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
+import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.Optional;
 
 /**
@@ -32,6 +34,29 @@ public record DirectorConfig(byte[] hashKey, Optional<Inet4Address> source4, Opt
   @Override
   public byte[] hashKey() {
     return hashKey.clone();
+  }
+
+  /** A configuration as {@link #encode()} writes it; empty if none was written (zero key). */
+  static Optional<DirectorConfig> decode(byte[] value) {
+    ByteBuffer b = ByteBuffer.wrap(value);
+    byte[] key = new byte[16];
+    b.get(key);
+    if (Arrays.equals(key, new byte[16])) {
+      return Optional.empty();
+    }
+    byte[] a4 = new byte[4];
+    byte[] a6 = new byte[16];
+    b.get(a4).get(a6);
+    int port = b.order(ByteOrder.BIG_ENDIAN).getShort() & 0xffff;
+    try {
+      Optional<Inet4Address> source4 = Arrays.equals(a4, new byte[4]) ? Optional.empty()
+          : Optional.of((Inet4Address) InetAddress.getByAddress(a4));
+      Optional<Inet6Address> source6 = Arrays.equals(a6, new byte[16]) ? Optional.empty()
+          : Optional.of((Inet6Address) InetAddress.getByAddress(a6));
+      return Optional.of(new DirectorConfig(key, source4, source6, port));
+    } catch (java.net.UnknownHostException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   byte[] encode() {

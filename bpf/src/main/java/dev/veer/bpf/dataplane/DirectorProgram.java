@@ -1,6 +1,7 @@
 package dev.veer.bpf.dataplane;
 
 import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
 
 import com.google.common.collect.ImmutableMap;
 import dev.veer.bpf.BpfMap;
@@ -139,6 +140,53 @@ public final class DirectorProgram implements AutoCloseable {
     FlatTable.install(services, "veer_services",
         FlatTable.layout(encoded, SERVICE_SLOT_SIZE, SERVICE_SLOT_VALUE), SERVICE_SLOT_SIZE);
     serviceEntries = ImmutableMap.copyOf(next);
+  }
+
+  /**
+   * Reads the service entries back from the kernel (VIP markers included), for a daemon that
+   * took over pinned maps; they become what later changes start from.
+   */
+  public synchronized ImmutableMap<ServiceKey, ServiceEntry> readServices() {
+    Map<ServiceKey, ServiceEntry> found = new LinkedHashMap<>();
+    Optional<byte[]> inner = services.lookup(MapLayouts.u32(0));
+    if (inner.isPresent()) {
+      try (BpfMap table = BpfMap.openById(MapLayouts.readU32(inner.get()))) {
+        for (int slot = 0; slot < VeerAbi.FLAT_SLOTS; slot++) {
+          byte[] value = table.lookup(MapLayouts.u32(slot)).orElseThrow();
+          if (MapLayouts.readU32(value, ServiceKey.SIZE) != 0) {
+            found.put(ServiceKey.decode(value, 0), ServiceEntry.decode(value, SERVICE_SLOT_VALUE));
+          }
+        }
+      }
+    }
+    serviceEntries = ImmutableMap.copyOf(found);
+    return serviceEntries;
+  }
+
+  /** The cells of the table installed in {@code slot} (backends-map indices, 0 = none), if any. */
+  public Optional<int[]> readTable(int slot) {
+    Optional<byte[]> inner = tables.lookup(MapLayouts.u32(slot));
+    if (inner.isEmpty()) {
+      return Optional.empty();
+    }
+    try (BpfMap table = BpfMap.openById(MapLayouts.readU32(inner.get()))) {
+      int rows = table.maxEntries();
+      checkState(rows == 1 << rowBits, "the pinned tables have %s rows, this director runs 2^%s: start it with"
+          + " the row bits its pins were made with, or remove the pins", rows, rowBits);
+      int[] cells = new int[rows * VeerAbi.MAX_HOPS];
+      try (BpfMap.Mapping mapping = table.mmap()) {
+        for (int i = 0; i < cells.length; i++) {
+          cells[i] = mapping.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_CHAR_UNALIGNED, i);
+        }
+      }
+      return Optional.of(cells);
+    }
+  }
+
+  /** The configuration in the map, if one was ever written (a non-zero hash key). */
+  public Optional<DirectorConfig> readConfig() {
+    byte[] value = config.lookup(MapLayouts.u32(0)).orElseThrow();
+    return DirectorConfig.decode(value);
   }
 
   /** struct veer_backend: the cached next hop (32 bytes), then address and family. */

@@ -25,6 +25,15 @@ final class MapLayouts {
     return ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(value).array();
   }
 
+  /** The little-endian u32 at {@code offset}. */
+  static int readU32(byte[] bytes, int offset) {
+    return ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).getInt(offset);
+  }
+
+  static int readU32(byte[] bytes) {
+    return readU32(bytes, 0);
+  }
+
   /** Sums a little-endian u64 at {@code offset} across per-CPU values. */
   static long sumPerCpu(byte[][] perCpu, int offset) {
     long sum = 0;

@@ -17,6 +17,12 @@ public record ServiceEntry(int tableSlot, int statsSlot, int rowBits, int flags)
         "row bits must be %s..%s, got %s", VeerAbi.MIN_ROW_BITS, VeerAbi.MAX_ROW_BITS, rowBits);
   }
 
+  /** An entry as {@link #encode()} writes it. */
+  static ServiceEntry decode(byte[] bytes, int offset) {
+    ByteBuffer b = ByteBuffer.wrap(bytes, offset, SIZE).order(ByteOrder.LITTLE_ENDIAN);
+    return new ServiceEntry(b.getInt(), b.getInt(), b.get() & 0xff, b.get() & 0xff);
+  }
+
   byte[] encode() {
     return ByteBuffer.allocate(SIZE).order(ByteOrder.LITTLE_ENDIAN)
         .putInt(tableSlot).putInt(statsSlot).put((byte) rowBits).put((byte) flags).putShort((short) 0)

@@ -34,6 +34,13 @@ public record ServiceKey(InetAddress vip, int port, int protocol) {
     return IpFamily.of(vip);
   }
 
+  /** A key as {@link #encode()} writes it. */
+  static ServiceKey decode(byte[] bytes, int offset) {
+    IpFamily family = IpFamily.ofCode(bytes[offset + 19]);
+    int port = ((bytes[offset + 16] & 0xff) << 8) | (bytes[offset + 17] & 0xff);
+    return new ServiceKey(family.fromMapBytes(bytes, offset), port, bytes[offset + 18] & 0xff);
+  }
+
   byte[] encode() {
     ByteBuffer b = ByteBuffer.allocate(SIZE);
     b.put(IpFamily.toMapBytes(vip));

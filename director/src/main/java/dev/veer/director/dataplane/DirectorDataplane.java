@@ -5,6 +5,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import com.google.common.collect.HashMultiset;
 import com.google.common.collect.ImmutableMap;
 import com.google.common.collect.Multiset;
+import dev.veer.bpf.LoadOptions;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.XdpMode;
@@ -18,6 +19,8 @@ import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.bpf.dataplane.TableMap;
 import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -36,7 +39,8 @@ public final class DirectorDataplane implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(DirectorDataplane.class);
 
   private final DirectorProgram program;
-  private final Optional<XdpAttachment> attachment;
+  /** Set once, by the factory, after the maps are read back (a takeover needs them first). */
+  private Optional<XdpAttachment> attachment = Optional.empty();
   private final Optional<NeighbourKeeper> neighbours;
   private final Map<ServiceKey, Installed> installed = new HashMap<>();
   private final Map<InetAddress, Integer> backendIndex = new HashMap<>();
@@ -47,11 +51,12 @@ public final class DirectorDataplane implements AutoCloseable {
 
   private record Installed(ServiceEntry entry, HopTable table) {}
 
-  private DirectorDataplane(DirectorProgram program, Optional<XdpAttachment> attachment,
-      Optional<NeighbourKeeper> neighbours) {
+  private final Optional<Path> pinDir;
+
+  private DirectorDataplane(DirectorProgram program, Optional<NeighbourKeeper> neighbours, Optional<Path> pinDir) {
     this.program = program;
-    this.attachment = attachment;
     this.neighbours = neighbours;
+    this.pinDir = pinDir;
   }
 
   /**
@@ -59,28 +64,99 @@ public final class DirectorDataplane implements AutoCloseable {
    * rows without attaching it (for BPF_PROG_TEST_RUN).
    */
   public static DirectorDataplane detached(DirectorConfig config, int rowBits) {
-    return create(config, rowBits, Optional.empty(), null, null);
+    return create(config, rowBits, Optional.empty(), null, null, Optional.empty());
   }
 
   /** Loads, configures and attaches the director program to an interface in a namespace. */
   public static DirectorDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, DirectorConfig config,
       int rowBits) {
-    return create(config, rowBits, Optional.of(ns), ifname, mode);
+    return create(config, rowBits, Optional.of(ns), ifname, mode, Optional.empty());
+  }
+
+  /**
+   * Like {@link #attach}, with the maps pinned in {@code pinDir}. If an earlier director left
+   * its maps pinned there (and its program attached), they are taken over as they are: the new
+   * program uses the same maps and replaces the old one on the interface in one step, the
+   * tables and the flow-hash key stay, and this object learns what is installed from the maps.
+   * Forwarding never stops. {@code config}'s key is then ignored until {@link #reconfigure}.
+   */
+  public static DirectorDataplane attachPinned(NetworkNamespace ns, String ifname, XdpMode mode,
+      DirectorConfig config, int rowBits, Path pinDir) {
+    return create(config, rowBits, Optional.of(ns), ifname, mode, Optional.of(pinDir));
   }
 
   private static DirectorDataplane create(DirectorConfig config, int rowBits, Optional<NetworkNamespace> ns,
-      String ifname, XdpMode mode) {
-    DirectorProgram program = DirectorProgram.load(rowBits);
+      String ifname, XdpMode mode, Optional<Path> pinDir) {
+    boolean takeOver = pinDir.isPresent() && Files.exists(pinDir.get().resolve(PINNED_TABLES));
+    DirectorProgram program = DirectorProgram.load(rowBits,
+        pinDir.map(LoadOptions.DEFAULT::withPinRoot).orElse(LoadOptions.DEFAULT));
     try {
-      program.configure(config);
-      Optional<XdpAttachment> attachment =
-          ns.map(n -> XdpAttachment.attach(program.program(), n, ifname, mode));
-      attachment.ifPresent(a -> log.info("director attached to {} ({} mode)", ifname, mode));
-      return new DirectorDataplane(program, attachment, ns.map(NeighbourKeeper::new));
+      Optional<DirectorConfig> inherited = takeOver ? program.readConfig() : Optional.empty();
+      // A taken-over director keeps hashing flows with the cluster's key it had.
+      program.configure(inherited.map(c -> new DirectorConfig(c.hashKey(), config.source4(), config.source6(),
+          c.guePort())).orElse(config));
+      DirectorDataplane dataplane = new DirectorDataplane(program, ns.map(NeighbourKeeper::new), pinDir);
+      if (takeOver) {
+        dataplane.recover();
+      }
+      dataplane.attachment = ns.map(n -> pinDir.isPresent()
+          ? XdpAttachment.attachOrReplace(program.program(), n, ifname, mode)
+          : XdpAttachment.attach(program.program(), n, ifname, mode));
+      dataplane.attachment.ifPresent(a -> log.info("director attached to {} ({} mode)", ifname, mode));
+      return dataplane;
     } catch (RuntimeException e) {
       program.close();
       throw e;
     }
+  }
+
+  /** The map pinned by every director; its presence means an earlier director's maps are there. */
+  private static final String PINNED_TABLES = "tables";
+
+  /** Rebuilds what is installed from the kernel's maps (a director taking over pinned maps). */
+  private synchronized void recover() {
+    Map<Integer, InetAddress> addresses = new HashMap<>();
+    java.util.Set<Integer> tablesUsed = new java.util.HashSet<>();
+    java.util.Set<Integer> statsUsed = new java.util.HashSet<>();
+    program.readServices().forEach((key, entry) -> {
+      if (key.protocol() == 0) {
+        return; // a VIP's marker
+      }
+      int[] cells = program.readTable(entry.tableSlot()).orElseThrow(() -> new IllegalStateException(
+          "pinned service " + key + " names table slot " + entry.tableSlot() + ", which holds no table"));
+      List<InetAddress> backends = new ArrayList<>();
+      Map<Integer, Integer> position = new HashMap<>();
+      int[] hops = new int[cells.length];
+      for (int i = 0; i < cells.length; i++) {
+        int kernelIndex = cells[i];
+        if (kernelIndex == 0) {
+          hops[i] = -1;
+          continue;
+        }
+        InetAddress address = addresses.computeIfAbsent(kernelIndex, k -> program.backend(k).orElseThrow(
+            () -> new IllegalStateException("pinned table of " + key + " names empty backend index " + k)));
+        hops[i] = position.computeIfAbsent(kernelIndex, k -> {
+          backends.add(address);
+          return backends.size() - 1;
+        });
+      }
+      HopTable table = HopTable.of(program.rowBits(), backends, hops);
+      installed.put(key, new Installed(entry, table));
+      for (InetAddress backend : backends) {
+        backendUses.add(backend);
+      }
+      tablesUsed.add(entry.tableSlot());
+      statsUsed.add(entry.statsSlot());
+    });
+    addresses.forEach((index, address) -> {
+      backendIndex.put(address, index);
+      neighbours.ifPresent(n -> n.keep(address));
+    });
+    backendSlots.reserve(addresses.keySet());
+    tableSlots.reserve(tablesUsed);
+    statsSlots.reserve(statsUsed);
+    log.info("took over {} services and {} backends from the pinned maps in {}", installed.size(),
+        addresses.size(), pinDir.orElseThrow());
   }
 
   public DirectorProgram program() {
@@ -196,13 +272,44 @@ public final class DirectorDataplane implements AutoCloseable {
     }
   }
 
-  /** Detaches the program (if attached) and releases every kernel object. */
+  /**
+   * Detaches the program (if attached) and releases every kernel object, pins included: the
+   * interface forwards nothing any more.
+   */
   @Override
   public synchronized void close() {
     try {
       attachment.ifPresent(XdpAttachment::close);
     } finally {
       program.close();
+      pinDir.ifPresent(DirectorDataplane::unpin);
+    }
+  }
+
+  /**
+   * Lets go without stopping anything: the program stays attached and the maps stay pinned, so
+   * the interface keeps forwarding with the installed tables until a new director takes over
+   * the pins ({@link #attachPinned}). This process's handles are released.
+   */
+  public synchronized void handOver() {
+    if (pinDir.isEmpty()) {
+      throw new IllegalStateException("only a director with pinned maps can hand over; this one would stop"
+          + " forwarding");
+    }
+    program.close();
+    log.info("handed over: the program stays attached, its maps pinned in {}", pinDir.get());
+  }
+
+  private static void unpin(Path dir) {
+    try (var pins = Files.list(dir)) {
+      for (Path pin : pins.toList()) {
+        Files.deleteIfExists(pin);
+      }
+      Files.deleteIfExists(dir);
+    } catch (java.nio.file.NoSuchFileException e) {
+      // nothing pinned
+    } catch (java.io.IOException e) {
+      log.warn("could not remove the pins in {}: {}", dir, e.toString());
     }
   }
 }

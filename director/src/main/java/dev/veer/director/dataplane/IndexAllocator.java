@@ -34,6 +34,23 @@ final class IndexAllocator {
     this.nanoClock = nanoClock;
   }
 
+  /**
+   * Takes over indices an earlier process left in use (read back from pinned maps): the fresh
+   * range continues after the highest, and the gaps below it are free at once. Only before the
+   * first {@link #allocate()}.
+   */
+  void reserve(java.util.Set<Integer> inUse) {
+    int first = nextFresh;
+    int highest = inUse.stream().mapToInt(Integer::intValue).max().orElse(first - 1);
+    long longAgo = nanoClock.getAsLong() - QUARANTINE.toNanos();
+    for (int i = first; i < highest; i++) {
+      if (!inUse.contains(i)) {
+        released.addLast(new Released(i, longAgo));
+      }
+    }
+    nextFresh = Math.max(first, highest + 1);
+  }
+
   int allocate() {
     if (nextFresh < limit) {
       return nextFresh++;

@@ -84,10 +84,14 @@ public final class SnapshotApplier {
           held.put(service.name(), new Held(service.key(), service.tableVersion()));
         }
       }
-      for (String name : new ArrayList<>(held.keySet())) {
-        if (!present.contains(name)) {
-          dataplane.remove(held.remove(name).key());
-          log.info("service {} removed", name);
+      held.keySet().retainAll(present);
+      // Whatever else is installed goes: services deleted since, or taken over from pinned maps.
+      Set<ServiceKey> wanted = new HashSet<>();
+      decoded.forEach(d -> wanted.add(d.key()));
+      for (ServiceKey key : dataplane.tables().keySet()) {
+        if (!wanted.contains(key)) {
+          dataplane.remove(key);
+          log.info("service {} removed", key);
         }
       }
       appliedVersion = snapshot.getVersion();

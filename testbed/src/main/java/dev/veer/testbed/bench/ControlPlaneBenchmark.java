@@ -104,7 +104,7 @@ public final class ControlPlaneBenchmark {
           directors.add(DirectorDaemon.start(new DirectorDaemon.Config("bench-d" + d, List.of(target),
               NetworkNamespace.current(), Optional.empty(), XdpMode.NATIVE,
               Optional.of((Inet4Address) InetAddress.getByName("192.0.2." + (2 + 4 * d))), Optional.empty(),
-              VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty()),
+              VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty(), Optional.empty()),
               version -> times.putIfAbsent(version, System.nanoTime())));
         }
         long start = coordinator.store().current().getVersion();

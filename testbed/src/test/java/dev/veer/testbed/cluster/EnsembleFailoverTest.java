@@ -111,7 +111,7 @@ class EnsembleFailoverTest {
           java.util.Collections.rotate(order, -d);
           directors.add(DirectorDaemon.start(new DirectorDaemon.Config("d" + d, order, NetworkNamespace.current(),
               Optional.empty(), XdpMode.NATIVE, Optional.of((Inet4Address) InetAddress.getByName("192.0.2." + (6 + d))),
-              Optional.empty(), VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty())));
+              Optional.empty(), VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty(), Optional.empty())));
         }
 
         Set<String> accepted = ConcurrentHashMap.newKeySet();
