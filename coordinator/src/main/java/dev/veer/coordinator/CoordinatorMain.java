@@ -2,6 +2,7 @@ package dev.veer.coordinator;
 
 import com.google.common.net.HostAndPort;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.lifecycle.Daemon;
 import dev.veer.transport.AccessPolicy;
 import dev.veer.transport.TlsFiles;
 import java.io.IOException;
@@ -12,9 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -23,8 +21,6 @@ import picocli.CommandLine.Option;
 @Command(name = "veer coordinator", mixinStandardHelpOptions = true,
     description = "Run a Veer coordinator: desired state in ZooKeeper, admin API, tables for directors.")
 public final class CoordinatorMain implements Callable<Integer> {
-  private static final Logger log = LoggerFactory.getLogger(CoordinatorMain.class);
-
   @Option(names = "--id", description = "This replica's id (default: the host name).")
   String id;
 
@@ -97,18 +93,7 @@ public final class CoordinatorMain implements Callable<Integer> {
         Optional.ofNullable(zookeeperAuth).map(CoordinatorMain::firstLine), rowBits, guePort, settleSeconds,
         sessionTimeoutMillis);
     Coordinator coordinator = Coordinator.start(config);
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      log.info("stopping");
-      try {
-        coordinator.close();
-      } catch (Exception e) {
-        log.warn("stopping: {}", e.toString());
-      }
-      stopped.countDown();
-    }));
-    stopped.await();
-    return 0;
+    return Daemon.runUntilSignalled("coordinator", coordinator::close);
   }
 
   private static String firstLine(Path file) {

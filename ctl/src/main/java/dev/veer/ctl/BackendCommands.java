@@ -1,11 +1,14 @@
 package dev.veer.ctl;
 
 import dev.veer.proto.admin.v1.AddBackendRequest;
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.RemoveBackendRequest;
 import dev.veer.proto.admin.v1.Service;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import dev.veer.proto.types.v1.BackendState;
+import java.util.function.Function;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
@@ -17,8 +20,21 @@ final class BackendCommands {
   @ParentCommand
   VeerCtl ctl;
 
-  void show(Service service) {
-    ctl.print(service, () -> ServiceCommands.printService(ctl.out(), service));
+  /** The backend a command is about: its service and address. */
+  static final class Target {
+    @Parameters(index = "0", paramLabel = "SERVICE")
+    String service;
+
+    @Parameters(index = "1", paramLabel = "ADDRESS")
+    String address;
+  }
+
+  /** Makes the call and prints the service as it is afterwards. */
+  void change(Function<AdminServiceGrpc.AdminServiceBlockingStub, Service> call) {
+    try (AdminClient client = ctl.client()) {
+      Service service = client.call(call);
+      ctl.print(service, () -> ServiceCommands.printService(ctl.out(), service));
+    }
   }
 
   static BackendState state(String value) {
@@ -31,11 +47,8 @@ final class BackendCommands {
     @ParentCommand
     BackendCommands parent;
 
-    @Parameters(index = "0", paramLabel = "SERVICE")
-    String service;
-
-    @Parameters(index = "1", paramLabel = "ADDRESS")
-    String address;
+    @Mixin
+    Target target;
 
     @Option(names = "--state", paramLabel = "STATE", defaultValue = "filling",
         description = "Initial state: filling (default), active, draining, inactive.")
@@ -43,10 +56,8 @@ final class BackendCommands {
 
     @Override
     public void run() {
-      try (AdminClient client = parent.ctl.client()) {
-        parent.show(client.call(s -> s.addBackend(AddBackendRequest.newBuilder().setService(service)
-            .setAddress(address).setState(state(state)).build())));
-      }
+      parent.change(s -> s.addBackend(AddBackendRequest.newBuilder().setService(target.service)
+          .setAddress(target.address).setState(state(state)).build()));
     }
   }
 
@@ -55,18 +66,13 @@ final class BackendCommands {
     @ParentCommand
     BackendCommands parent;
 
-    @Parameters(index = "0", paramLabel = "SERVICE")
-    String service;
-
-    @Parameters(index = "1", paramLabel = "ADDRESS")
-    String address;
+    @Mixin
+    Target target;
 
     @Override
     public void run() {
-      try (AdminClient client = parent.ctl.client()) {
-        parent.show(client.call(s -> s.setBackendState(SetBackendStateRequest.newBuilder().setService(service)
-            .setAddress(address).setState(BackendState.DRAINING).build())));
-      }
+      parent.change(s -> s.setBackendState(SetBackendStateRequest.newBuilder().setService(target.service)
+          .setAddress(target.address).setState(BackendState.DRAINING).build()));
     }
   }
 
@@ -75,21 +81,16 @@ final class BackendCommands {
     @ParentCommand
     BackendCommands parent;
 
-    @Parameters(index = "0", paramLabel = "SERVICE")
-    String service;
-
-    @Parameters(index = "1", paramLabel = "ADDRESS")
-    String address;
+    @Mixin
+    Target target;
 
     @Option(names = "--force", description = "Remove it even if active: its connections break.")
     boolean force;
 
     @Override
     public void run() {
-      try (AdminClient client = parent.ctl.client()) {
-        parent.show(client.call(s -> s.removeBackend(RemoveBackendRequest.newBuilder().setService(service)
-            .setAddress(address).setForce(force).build())));
-      }
+      parent.change(s -> s.removeBackend(RemoveBackendRequest.newBuilder().setService(target.service)
+          .setAddress(target.address).setForce(force).build()));
     }
   }
 
@@ -98,21 +99,16 @@ final class BackendCommands {
     @ParentCommand
     BackendCommands parent;
 
-    @Parameters(index = "0", paramLabel = "SERVICE")
-    String service;
-
-    @Parameters(index = "1", paramLabel = "ADDRESS")
-    String address;
+    @Mixin
+    Target target;
 
     @Parameters(index = "2", paramLabel = "STATE")
     String state;
 
     @Override
     public void run() {
-      try (AdminClient client = parent.ctl.client()) {
-        parent.show(client.call(s -> s.setBackendState(SetBackendStateRequest.newBuilder().setService(service)
-            .setAddress(address).setState(state(state)).build())));
-      }
+      parent.change(s -> s.setBackendState(SetBackendStateRequest.newBuilder().setService(target.service)
+          .setAddress(target.address).setState(state(state)).build()));
     }
   }
 }

@@ -86,6 +86,15 @@ final class ServiceCommands {
     }
   }
 
+  /** Makes the call and prints the service it answers with. */
+  void show(java.util.function.Function<dev.veer.proto.admin.v1.AdminServiceGrpc.AdminServiceBlockingStub,
+      Service> call) {
+    try (AdminClient client = ctl.client()) {
+      Service service = client.call(call);
+      ctl.print(service, () -> printService(ctl.out(), service));
+    }
+  }
+
   static void printService(PrintWriter out, Service s) {
     ServiceSpec spec = s.getSpec();
     out.printf("%s  %s port %d/%s  hash %s  %s  %d hops  (version %d, table version %d%s)%n", spec.getName(),
@@ -133,10 +142,7 @@ final class ServiceCommands {
 
     @Override
     public void run() {
-      try (AdminClient client = parent.ctl.client()) {
-        Service service = client.call(s -> s.getService(GetServiceRequest.newBuilder().setName(name).build()));
-        parent.ctl.print(service, () -> printService(parent.ctl.out(), service));
-      }
+      parent.show(s -> s.getService(GetServiceRequest.newBuilder().setName(name).build()));
     }
   }
 
@@ -157,10 +163,7 @@ final class ServiceCommands {
         throw new IllegalArgumentException("service create needs --vip and --port");
       }
       ServiceSpec.Builder spec = options.applyTo(ServiceSpec.newBuilder().setName(name).setProtocol(Protocol.TCP));
-      try (AdminClient client = parent.ctl.client()) {
-        Service service = client.call(s -> s.createService(CreateServiceRequest.newBuilder().setSpec(spec).build()));
-        parent.ctl.print(service, () -> printService(parent.ctl.out(), service));
-      }
+      parent.show(s -> s.createService(CreateServiceRequest.newBuilder().setSpec(spec).build()));
     }
   }
 

@@ -6,6 +6,7 @@ import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.lifecycle.Daemon;
 import dev.veer.transport.BearerToken;
 import dev.veer.transport.TlsFiles;
 import java.net.Inet4Address;
@@ -14,9 +15,6 @@ import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -25,8 +23,6 @@ import picocli.CommandLine.Option;
 @Command(name = "veer director", mixinStandardHelpOptions = true,
     description = "Run a Veer director: the XDP program on an interface, tables from the coordinators.")
 public final class DirectorMain implements Callable<Integer> {
-  private static final Logger log = LoggerFactory.getLogger(DirectorMain.class);
-
   @Option(names = "--id", description = "This director's id (default: the host name).")
   String id;
 
@@ -90,22 +86,13 @@ public final class DirectorMain implements Callable<Integer> {
         Optional.ofNullable(source6).map(a -> (Inet6Address) address(a, "--source6", Inet6Address.class)),
         rowBits, tls, Optional.ofNullable(tokenFile).map(BearerToken::fromFile), Optional.of(pinDir));
     DirectorDaemon daemon = DirectorDaemon.start(config);
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      log.info("stopping");
-      try {
-        if (detachOnExit) {
-          daemon.close();
-        } else {
-          daemon.handOver();
-        }
-      } catch (Exception e) {
-        log.warn("stopping: {}", e.toString());
+    return Daemon.runUntilSignalled("director", () -> {
+      if (detachOnExit) {
+        daemon.close();
+      } else {
+        daemon.handOver();
       }
-      stopped.countDown();
-    }));
-    stopped.await();
-    return 0;
+    });
   }
 
   private static InetAddress address(String literal, String option, Class<? extends InetAddress> family) {
