@@ -7,6 +7,10 @@ import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.CreateServiceRequest;
 import dev.veer.proto.admin.v1.ListServicesRequest;
 import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.director.v1.DirectorReport;
+import dev.veer.proto.director.v1.DirectorSyncGrpc;
+import dev.veer.proto.director.v1.Hello;
+import dev.veer.proto.director.v1.Snapshot;
 import dev.veer.proto.types.v1.Protocol;
 import dev.veer.transport.AccessPolicy;
 import dev.veer.transport.BearerToken;
@@ -104,6 +108,56 @@ class SecurityTest {
             .listServices(ListServicesRequest.getDefaultInstance()))).isEqualTo(Status.Code.UNAVAILABLE);
       } finally {
         List.of(opsChannel, strangerChannel, noCertificate, plaintext).forEach(Transport::close);
+      }
+    });
+  }
+
+  /** Opens a Sync stream as a director; the first thing the coordinator sends back, or how it ended. */
+  static Object firstAnswer(ManagedChannel channel) throws InterruptedException {
+    java.util.concurrent.BlockingQueue<Object> answers = new java.util.concurrent.LinkedBlockingQueue<>();
+    var reports = DirectorSyncGrpc.newStub(channel).sync(new io.grpc.stub.StreamObserver<Snapshot>() {
+      @Override
+      public void onNext(Snapshot value) {
+        answers.add(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        answers.add(Status.fromThrowable(t).getCode());
+      }
+
+      @Override
+      public void onCompleted() {
+        answers.add(Status.Code.OK);
+      }
+    });
+    reports.onNext(DirectorReport.newBuilder().setHello(Hello.newBuilder().setDirectorId("d1")
+        .setAddress("192.0.2.2").setRowBits(16)).build());
+    Object answer = answers.poll(10, java.util.concurrent.TimeUnit.SECONDS);
+    reports.onCompleted();
+    return answer;
+  }
+
+  @Test
+  void directorsProveWhoTheyAreOnTheSyncStreamOverMutualTls() throws Throwable {
+    TestCertificates certs = new TestCertificates(dir);
+    Path[] server = certs.issue("server", "coordinator");
+    Path[] director = certs.issue("d1", "d1.example");
+    Path[] ops = certs.issue("ops", "ops-team");
+    AccessPolicy access = AccessPolicy.parse(List.of("cert d1.example director", "cert ops-team admin"), "test");
+    withCoordinator(Optional.of(TlsFiles.server(server[0], server[1], Optional.of(certs.ca()))), access, c -> {
+      String target = "localhost:" + c.port();
+      ManagedChannel asDirector = Transport.channel(target,
+          Optional.of(TlsFiles.client(certs.ca(), Optional.of(director[0]), Optional.of(director[1]))));
+      ManagedChannel asOperator = Transport.channel(target,
+          Optional.of(TlsFiles.client(certs.ca(), Optional.of(ops[0]), Optional.of(ops[1]))));
+      try {
+        assertThat(firstAnswer(asDirector)).isInstanceOf(Snapshot.class);
+        assertThat(firstAnswer(asOperator)).isEqualTo(Status.Code.PERMISSION_DENIED);
+        assertThat(codeOf(() -> AdminServiceGrpc.newBlockingStub(asDirector).createService(CREATE)))
+            .isEqualTo(Status.Code.PERMISSION_DENIED);
+      } finally {
+        List.of(asDirector, asOperator).forEach(Transport::close);
       }
     });
   }
