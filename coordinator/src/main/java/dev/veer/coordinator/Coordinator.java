@@ -10,7 +10,8 @@ import dev.veer.coordinator.cluster.EmbeddedZooKeeper;
 import dev.veer.coordinator.cluster.Membership;
 import dev.veer.coordinator.cluster.Settler;
 import dev.veer.coordinator.state.ClusterStore;
-import dev.veer.coordinator.sync.DirectorRegistry;
+import dev.veer.coordinator.cluster.StatusRegistry;
+import dev.veer.proto.admin.v1.DirectorStatus;
 import dev.veer.coordinator.sync.DirectorSyncServer;
 import dev.veer.coordinator.sync.TableCompiler;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
@@ -64,14 +65,74 @@ public final class Coordinator implements AutoCloseable {
   /** What a coordinator needs to start. */
   public record Config(String id, InetSocketAddress listen, String advertise, Optional<String> zookeeper,
       Path dataDir, String root, Optional<TlsFiles> tls, AccessPolicy access, Optional<String> zookeeperDigest,
-      int rowBits, int guePort, int settleSeconds, int sessionTimeoutMillis) {
+      ClusterDefaults cluster, int sessionTimeoutMillis) {
     public Config {
       checkArgument(id.matches("[A-Za-z0-9._-]{1,64}"), "coordinator id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
+      zookeeperDigest.ifPresent(d -> checkArgument(d.matches("[^:]+:.+"),
+          "ZooKeeper credentials must be user:password"));
+    }
+
+    /**
+     * A coordinator on 127.0.0.1 (an ephemeral port) with a ZooKeeper embedded in {@code dataDir},
+     * plaintext, open to every caller: for one machine and for tests.
+     */
+    public static Config local(String id, Path dataDir) {
+      return new Config(id, new InetSocketAddress("127.0.0.1", 0), "127.0.0.1", Optional.empty(), dataDir,
+          DEFAULT_ROOT, Optional.empty(), AccessPolicy.allowAll(), Optional.empty(), ClusterDefaults.DEFAULT, 10_000);
+    }
+
+    public Config withZookeeper(String connect) {
+      return new Config(id, listen, advertise, Optional.of(connect), dataDir, root, tls, access, zookeeperDigest,
+          cluster, sessionTimeoutMillis);
+    }
+
+    public Config withSecurity(Optional<TlsFiles> newTls, AccessPolicy newAccess) {
+      return new Config(id, listen, advertise, zookeeper, dataDir, root, newTls, newAccess, zookeeperDigest, cluster,
+          sessionTimeoutMillis);
+    }
+
+    public Config withZookeeperDigest(String digest) {
+      return new Config(id, listen, advertise, zookeeper, dataDir, root, tls, access, Optional.of(digest), cluster,
+          sessionTimeoutMillis);
+    }
+
+    public Config withCluster(ClusterDefaults newCluster) {
+      return new Config(id, listen, advertise, zookeeper, dataDir, root, tls, access, zookeeperDigest, newCluster,
+          sessionTimeoutMillis);
+    }
+
+    public Config withSessionTimeoutMillis(int millis) {
+      return new Config(id, listen, advertise, zookeeper, dataDir, root, tls, access, zookeeperDigest, cluster,
+          millis);
+    }
+  }
+
+  /**
+   * The settings a new cluster is created with; the first coordinator writes them into the
+   * state, and from then on they are the cluster's.
+   */
+  public record ClusterDefaults(int rowBits, int guePort, int settleSeconds, int checkIntervalMillis,
+      int checkTimeoutMillis, int healthThreshold) {
+    public static final ClusterDefaults DEFAULT = new ClusterDefaults(16, 19523, 600, 1000, 500, 2);
+
+    public ClusterDefaults {
       checkArgument(rowBits >= 4 && rowBits <= 20, "row bits must be 4..20, got %s", rowBits);
       checkArgument(guePort > 0 && guePort < 65536, "GUE port must be 1..65535, got %s", guePort);
       checkArgument(settleSeconds >= 0, "settle seconds must not be negative");
-      zookeeperDigest.ifPresent(d -> checkArgument(d.matches("[^:]+:.+"),
-          "ZooKeeper credentials must be user:password"));
+      checkArgument(checkIntervalMillis >= 50, "health checks at most every 50 ms, got %s", checkIntervalMillis);
+      checkArgument(checkTimeoutMillis > 0 && checkTimeoutMillis <= checkIntervalMillis,
+          "a check's timeout must be positive and at most the interval, got %s", checkTimeoutMillis);
+      checkArgument(healthThreshold >= 1, "the health threshold is at least 1 check");
+    }
+
+    public ClusterDefaults withChecks(int intervalMillis, int timeoutMillis, int threshold) {
+      return new ClusterDefaults(rowBits, guePort, settleSeconds, intervalMillis, timeoutMillis, threshold);
+    }
+
+    ClusterSettings toSettings(byte[] hashKey) {
+      return ClusterSettings.newBuilder().setFlowHashKey(ByteString.copyFrom(hashKey)).setGuePort(guePort)
+          .setRowBits(rowBits).setSettleSeconds(settleSeconds).setCheckIntervalMillis(checkIntervalMillis)
+          .setCheckTimeoutMillis(checkTimeoutMillis).setHealthThreshold(healthThreshold).build();
     }
   }
 
@@ -106,19 +167,18 @@ public final class Coordinator implements AutoCloseable {
       }
       byte[] hashKey = new byte[16];
       new SecureRandom().nextBytes(hashKey);
-      ClusterStore store = closer.push(ClusterStore.open(zk, config.root(), ClusterSettings.newBuilder()
-          .setFlowHashKey(ByteString.copyFrom(hashKey)).setGuePort(config.guePort()).setRowBits(config.rowBits())
-          .setSettleSeconds(config.settleSeconds()).build()));
-      if (store.current().getSettings().getRowBits() != config.rowBits()) {
+      ClusterStore store = closer.push(ClusterStore.open(zk, config.root(), config.cluster().toSettings(hashKey)));
+      if (store.current().getSettings().getRowBits() != config.cluster().rowBits()) {
         log.warn("this cluster's tables have 2^{} rows (set when it was created); --row-bits {} is ignored",
-            store.current().getSettings().getRowBits(), config.rowBits());
+            store.current().getSettings().getRowBits(), config.cluster().rowBits());
       }
       Membership membership = new Membership(zk, config.root(), config.id(), config.advertise());
       closer.push(membership);
       membership.start();
       Settler settler = closer.push(new Settler(store, membership, Clock.systemUTC()));
       settler.start();
-      DirectorRegistry registry = new DirectorRegistry(zk, config.root(), config.id());
+      StatusRegistry<DirectorStatus> registry = new StatusRegistry<>(zk, config.root() + "/directors", config.id(),
+          DirectorStatus.parser(), DirectorStatus::getId, DirectorStatus::getAppliedAtMillis);
       TableCompiler compiler = new TableCompiler();
       DirectorSyncServer sync = closer.push(new DirectorSyncServer(store, compiler, registry));
       AdminServer admin = new AdminServer(store, compiler, registry, membership, Clock.systemUTC());

@@ -69,6 +69,18 @@ public final class CoordinatorMain implements Callable<Integer> {
       description = "How long tables keep the primaries of earlier backend sets (default ${DEFAULT-VALUE}).")
   int settleSeconds;
 
+  @Option(names = "--check-interval-ms", defaultValue = "1000",
+      description = "How often proxy agents check their services, for a new cluster (default ${DEFAULT-VALUE}).")
+  int checkIntervalMillis;
+
+  @Option(names = "--check-timeout-ms", defaultValue = "500",
+      description = "How long one check may take, for a new cluster (default ${DEFAULT-VALUE}).")
+  int checkTimeoutMillis;
+
+  @Option(names = "--health-threshold", defaultValue = "2",
+      description = "Checks in a row that change a backend's health, for a new cluster (default ${DEFAULT-VALUE}).")
+  int healthThreshold;
+
   @Option(names = "--session-timeout-ms", defaultValue = "10000", description = "ZooKeeper session timeout.")
   int sessionTimeoutMillis;
 
@@ -90,7 +102,9 @@ public final class CoordinatorMain implements Callable<Integer> {
         new InetSocketAddress(address.getHost(), address.getPort()), advertise != null ? advertise : listen,
         Optional.ofNullable(zookeeper), dataDir, root, tls,
         accessFile == null ? AccessPolicy.allowAll() : AccessPolicy.fromFile(accessFile),
-        Optional.ofNullable(zookeeperAuth).map(CoordinatorMain::firstLine), rowBits, guePort, settleSeconds,
+        Optional.ofNullable(zookeeperAuth).map(CoordinatorMain::firstLine),
+        new Coordinator.ClusterDefaults(rowBits, guePort, settleSeconds, checkIntervalMillis, checkTimeoutMillis,
+            healthThreshold),
         sessionTimeoutMillis);
     Coordinator coordinator = Coordinator.start(config);
     return Daemon.runUntilSignalled("coordinator", coordinator::close);

@@ -165,9 +165,7 @@ class SecurityTest {
   @Test
   void withCredentialsVeersZnodesAreClosedToOthers() throws Throwable {
     Coordinator.Config base = Coordinators.config("c1", dir.resolve("data"), Optional.empty());
-    Coordinator.Config config = new Coordinator.Config(base.id(), base.listen(), base.advertise(), base.zookeeper(),
-        base.dataDir(), base.root(), base.tls(), base.access(), Optional.of("veer:zk-secret"), base.rowBits(),
-        base.guePort(), base.settleSeconds(), base.sessionTimeoutMillis());
+    Coordinator.Config config = base.withZookeeperDigest("veer:zk-secret");
     try (Coordinator c = Coordinator.start(config);
         CuratorFramework outsider = CuratorFrameworkFactory.newClient(c.embeddedZooKeeper().orElseThrow(),
             new RetryOneTime(100));

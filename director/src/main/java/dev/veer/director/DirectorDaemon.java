@@ -94,7 +94,10 @@ public final class DirectorDaemon implements AutoCloseable {
       Hello identity = Hello.newBuilder().setDirectorId(config.id())
           .setAddress(config.source4().map(a -> a.getHostAddress())
               .orElseGet(() -> config.source6().orElseThrow().getHostAddress()))
-          .setRowBits(config.rowBits()).build();
+          .setRowBits(config.rowBits())
+          .addAllSourceAddresses(java.util.stream.Stream.concat(config.source4().stream(), config.source6().stream())
+              .map(a -> com.google.protobuf.ByteString.copyFrom(a.getAddress())).toList())
+          .build();
       DirectorDaemon[] self = new DirectorDaemon[1];
       CoordinatorLink link = resources.push(new CoordinatorLink(config.coordinators(), config.tls(), config.token(),
           identity, applier, version -> {

@@ -8,7 +8,6 @@ import dev.veer.ctl.ExitCodes;
 import dev.veer.ctl.VeerCtl;
 import dev.veer.testbed.TestBed.Director;
 import dev.veer.testbed.TestBed.Proxy;
-import dev.veer.transport.AccessPolicy;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetSocketAddress;
@@ -46,9 +45,7 @@ class ControlPlaneEndToEndTest {
 
   @BeforeAll
   static void setUp() throws Exception {
-    coordinator = Coordinator.start(new Coordinator.Config("c1", new InetSocketAddress("127.0.0.1", 0),
-        "127.0.0.1", Optional.empty(), dataDir, Coordinator.DEFAULT_ROOT, Optional.empty(),
-        AccessPolicy.allowAll(), Optional.empty(), 16, 19523, 600, 4_000));
+    coordinator = Coordinator.start(Coordinator.Config.local("c1", dataDir));
     target = "127.0.0.1:" + coordinator.port();
     bed = TestBed.create("ctl", 2, 4, List.of(target));
   }

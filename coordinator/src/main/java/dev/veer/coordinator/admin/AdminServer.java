@@ -5,7 +5,8 @@ import dev.veer.bpf.dataplane.FlowHash;
 import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.coordinator.cluster.Membership;
 import dev.veer.coordinator.state.ClusterStore;
-import dev.veer.coordinator.sync.DirectorRegistry;
+import dev.veer.coordinator.cluster.StatusRegistry;
+import dev.veer.proto.admin.v1.DirectorStatus;
 import dev.veer.coordinator.sync.TableCompiler;
 import dev.veer.coordinator.table.RendezvousTable;
 import dev.veer.proto.admin.v1.AddBackendRequest;
@@ -56,12 +57,12 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
 
   private final ClusterStore store;
   private final TableCompiler compiler;
-  private final DirectorRegistry directors;
+  private final StatusRegistry<DirectorStatus> directors;
   private final Membership membership;
   private final Clock clock;
   private final SecureRandom random = new SecureRandom();
 
-  public AdminServer(ClusterStore store, TableCompiler compiler, DirectorRegistry directors, Membership membership,
+  public AdminServer(ClusterStore store, TableCompiler compiler, StatusRegistry<DirectorStatus> directors, Membership membership,
       Clock clock) {
     this.store = store;
     this.compiler = compiler;
@@ -136,7 +137,10 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
       ClusterState state = store.read().state();
       return ClusterStatus.newBuilder().setVersion(state.getVersion())
           .setSettings(ClusterSettings.newBuilder().setRowBits(state.getSettings().getRowBits())
-              .setGuePort(state.getSettings().getGuePort()).setSettleSeconds(state.getSettings().getSettleSeconds()))
+              .setGuePort(state.getSettings().getGuePort()).setSettleSeconds(state.getSettings().getSettleSeconds())
+              .setCheckIntervalMillis(state.getSettings().getCheckIntervalMillis())
+              .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis())
+              .setHealthThreshold(state.getSettings().getHealthThreshold()))
           .addAllCoordinators(membership.coordinators()).addAllDirectors(directors.all()).build();
     });
   }

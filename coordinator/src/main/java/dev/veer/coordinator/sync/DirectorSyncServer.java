@@ -1,6 +1,8 @@
 package dev.veer.coordinator.sync;
 
 import com.google.common.collect.ImmutableMap;
+import dev.veer.coordinator.admin.Addresses;
+import dev.veer.coordinator.cluster.StatusRegistry;
 import dev.veer.coordinator.state.ClusterStore;
 import dev.veer.proto.admin.v1.DirectorStatus;
 import dev.veer.proto.director.v1.Applied;
@@ -25,7 +27,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Serves the director Sync stream: every connected director gets the current tables at once and
  * again after every change of the desired state, and its acknowledgements are recorded in the
- * {@link DirectorRegistry}. A director that is slow to read gets only the newest snapshot when
+ * {@link StatusRegistry}. A director that is slow to read gets only the newest snapshot when
  * it is ready again (snapshots are full, so skipped ones are never needed).
  */
 public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplBase implements AutoCloseable {
@@ -33,7 +35,7 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
 
   private final ClusterStore store;
   private final TableCompiler compiler;
-  private final DirectorRegistry registry;
+  private final StatusRegistry<DirectorStatus> registry;
   private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
   /** Compiles tables off ZooKeeper's event thread, one state at a time. */
   private final ExecutorService compiling = Executors.newSingleThreadExecutor(
@@ -43,7 +45,7 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
   /** A state's compiled tables, as every session sends them. */
   private record Published(ClusterState state, ImmutableMap<String, TableCompiler.Compiled> tables) {}
 
-  public DirectorSyncServer(ClusterStore store, TableCompiler compiler, DirectorRegistry registry) {
+  public DirectorSyncServer(ClusterStore store, TableCompiler compiler, StatusRegistry<DirectorStatus> registry) {
     this.store = store;
     this.compiler = compiler;
     this.registry = registry;
@@ -118,6 +120,10 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
         end(Status.INVALID_ARGUMENT.withDescription("Hello without a director_id"));
         return;
       }
+      if (message.getSourceAddressesList().stream().anyMatch(a -> a.size() != 4 && a.size() != 16)) {
+        end(Status.INVALID_ARGUMENT.withDescription("a source address has 4 or 16 bytes"));
+        return;
+      }
       Published current = published;
       int rowBits = current.state().getSettings().getRowBits();
       if (message.getRowBits() != rowBits) {
@@ -157,8 +163,10 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
     }
 
     private void record(long version, String error) {
-      registry.put(DirectorStatus.newBuilder().setId(hello.getDirectorId()).setAddress(hello.getAddress())
-          .setAppliedVersion(version).setAppliedAtMillis(System.currentTimeMillis()).setError(error).build());
+      registry.put(DirectorStatus.newBuilder().setId(hello.getDirectorId()).setCoordinator(registry.coordinatorId())
+          .setAddress(hello.getAddress())
+          .setAppliedVersion(version).setAppliedAtMillis(System.currentTimeMillis()).setError(error)
+          .addAllSourceAddresses(hello.getSourceAddressesList().stream().map(Addresses::literal).toList()).build());
     }
 
     synchronized void offer(Published next) {

@@ -15,14 +15,12 @@ import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Protocol;
-import dev.veer.transport.AccessPolicy;
 import dev.veer.transport.Transport;
 import io.grpc.ManagedChannel;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.Inet4Address;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -84,10 +82,7 @@ public final class ControlPlaneBenchmark {
     Path dir = Files.createTempDirectory("veer-bench-cp");
     List<DirectorDaemon> directors = new ArrayList<>();
     List<ConcurrentSkipListMap<Long, Long>> appliedAt = new ArrayList<>();
-    try (Coordinator coordinator = Coordinator.start(new Coordinator.Config("bench", new InetSocketAddress(
-            "127.0.0.1", 0), "127.0.0.1", Optional.empty(), dir, Coordinator.DEFAULT_ROOT, Optional.empty(),
-            AccessPolicy.allowAll(), Optional.empty(), VeerAbi.DEFAULT_ROW_BITS, VeerAbi.GUE_PORT_DEFAULT, 600,
-            10_000))) {
+    try (Coordinator coordinator = Coordinator.start(Coordinator.Config.local("bench", dir))) {
       String target = "127.0.0.1:" + coordinator.port();
       ManagedChannel channel = Transport.channel(target, Optional.empty());
       try {

@@ -1,0 +1,108 @@
+package dev.veer.coordinator.cluster;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import com.google.protobuf.Parser;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.function.ToLongFunction;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What the members a coordinator serves (directors, proxy agents) report: one ephemeral znode
+ * per member and coordinator ({@code <path>/<member>@<coordinator>}), written by the coordinator
+ * that serves it, so it vanishes with that coordinator's session and every coordinator can
+ * report on every member. Writes are asynchronous: a report never waits for ZooKeeper.
+ */
+public final class StatusRegistry<T extends Message> {
+  private static final Logger log = LoggerFactory.getLogger(StatusRegistry.class);
+
+  private final CuratorFramework zk;
+  private final String path;
+  private final String coordinatorId;
+  private final Parser<T> parser;
+  private final Function<T, String> memberId;
+  private final ToLongFunction<T> reportedAt;
+
+  /**
+   * @param memberId a status's member id
+   * @param reportedAt when a status was reported: of two for one member, the newer counts
+   */
+  public StatusRegistry(CuratorFramework zk, String path, String coordinatorId, Parser<T> parser,
+      Function<T, String> memberId, ToLongFunction<T> reportedAt) {
+    this.zk = zk;
+    this.path = path;
+    this.coordinatorId = coordinatorId;
+    this.parser = parser;
+    this.memberId = memberId;
+    this.reportedAt = reportedAt;
+  }
+
+  public String path() {
+    return path;
+  }
+
+  public void put(T status) {
+    String node = node(memberId.apply(status));
+    try {
+      zk.create().orSetData().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL)
+          .inBackground((client, event) -> {
+            if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
+              log.warn("could not record {}: {}", node, KeeperException.Code.get(event.getResultCode()));
+            }
+          }).forPath(node, status.toByteArray());
+    } catch (Exception e) {
+      log.warn("could not record {}: {}", node, e.toString());
+    }
+  }
+
+  public void remove(String member) {
+    try {
+      zk.delete().quietly().inBackground().forPath(node(member));
+    } catch (Exception e) {
+      log.warn("could not remove {}: {}", node(member), e.toString());
+    }
+  }
+
+  /** Every member some coordinator serves: its newest status, by member id. */
+  public List<T> all() throws Exception {
+    Map<String, T> byId = new HashMap<>();
+    List<String> children;
+    try {
+      children = zk.getChildren().forPath(path);
+    } catch (KeeperException.NoNodeException e) {
+      return List.of();
+    }
+    for (String child : children) {
+      try {
+        T status = parser.parseFrom(zk.getData().forPath(path + "/" + child));
+        byId.merge(memberId.apply(status), status,
+            (a, b) -> reportedAt.applyAsLong(a) >= reportedAt.applyAsLong(b) ? a : b);
+      } catch (KeeperException.NoNodeException e) {
+        // Gone between listing and reading.
+      } catch (InvalidProtocolBufferException e) {
+        log.warn("ignoring unreadable status {}/{}", path, child);
+      }
+    }
+    List<T> out = new ArrayList<>(byId.values());
+    out.sort(Comparator.comparing(memberId));
+    return out;
+  }
+
+  /** Which coordinator's node this is: the part after '@'. */
+  public String coordinatorId() {
+    return coordinatorId;
+  }
+
+  private String node(String member) {
+    return path + "/" + member + "@" + coordinatorId;
+  }
+}
