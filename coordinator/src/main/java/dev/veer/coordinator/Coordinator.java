@@ -6,16 +6,20 @@ import com.google.common.collect.ImmutableMap;
 import com.google.common.collect.ImmutableSet;
 import com.google.protobuf.ByteString;
 import dev.veer.coordinator.admin.AdminServer;
+import dev.veer.coordinator.agents.HealthKeeper;
+import dev.veer.coordinator.agents.ProxyAgentServer;
 import dev.veer.coordinator.cluster.EmbeddedZooKeeper;
 import dev.veer.coordinator.cluster.Membership;
 import dev.veer.coordinator.cluster.Settler;
 import dev.veer.coordinator.state.ClusterStore;
 import dev.veer.coordinator.cluster.StatusRegistry;
+import dev.veer.proto.admin.v1.AgentStatus;
 import dev.veer.proto.admin.v1.DirectorStatus;
 import dev.veer.coordinator.sync.DirectorSyncServer;
 import dev.veer.coordinator.sync.TableCompiler;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.director.v1.DirectorSyncGrpc;
+import dev.veer.proto.proxy.v1.ProxyAgentServiceGrpc;
 import dev.veer.lifecycle.CloseStack;
 import dev.veer.proto.state.v1.ClusterSettings;
 import dev.veer.transport.AccessPolicy;
@@ -181,7 +185,12 @@ public final class Coordinator implements AutoCloseable {
           DirectorStatus.parser(), DirectorStatus::getId, DirectorStatus::getAppliedAtMillis);
       TableCompiler compiler = new TableCompiler();
       DirectorSyncServer sync = closer.push(new DirectorSyncServer(store, compiler, registry));
-      AdminServer admin = new AdminServer(store, compiler, registry, membership, Clock.systemUTC());
+      StatusRegistry<AgentStatus> agentRegistry = new StatusRegistry<>(zk, config.root() + "/agents", config.id(),
+          AgentStatus.parser(), AgentStatus::getId, AgentStatus::getReportedAtMillis);
+      ProxyAgentServer agents = closer.push(new ProxyAgentServer(zk, store, registry, agentRegistry));
+      HealthKeeper health = closer.push(new HealthKeeper(zk, store, membership, agentRegistry, Clock.systemUTC()));
+      health.start();
+      AdminServer admin = new AdminServer(store, compiler, registry, agentRegistry, membership, Clock.systemUTC());
       if (config.access().allowsAll()) {
         log.warn("no access policy: every caller may administer this cluster; give --access-file outside a"
             + " trusted network");
@@ -190,6 +199,7 @@ public final class Coordinator implements AutoCloseable {
       Server server = NettyServerBuilder.forAddress(config.listen(), Transport.serverCredentials(config.tls()))
           .addService(ServerInterceptors.intercept(admin, authorizer))
           .addService(ServerInterceptors.intercept(sync, authorizer))
+          .addService(ServerInterceptors.intercept(agents, authorizer))
           .permitKeepAliveTime(10, TimeUnit.SECONDS)
           .build().start();
       closer.push(() -> {
@@ -243,6 +253,7 @@ public final class Coordinator implements AutoCloseable {
       roles.put(method.getFullMethodName(), reads ? read : write);
     }
     roles.put(DirectorSyncGrpc.getSyncMethod().getFullMethodName(), ImmutableSet.of(Role.DIRECTOR));
+    roles.put(ProxyAgentServiceGrpc.getConnectMethod().getFullMethodName(), ImmutableSet.of(Role.AGENT));
     return roles.build();
   }
 

@@ -15,6 +15,7 @@ import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.director.DirectorDaemon;
+import dev.veer.proxy.ProxyAgent;
 import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.testbed.net.Namespace;
@@ -66,6 +67,7 @@ public final class TestBed implements AutoCloseable {
   private final BpfObject passProgram;
   private final List<XdpAttachment> routerAttachments = new ArrayList<>();
   private final List<String> coordinators;
+  private final boolean agents;
 
   /**
    * A director host: its namespace, addresses and data plane, and the daemon that runs it when
@@ -83,18 +85,26 @@ public final class TestBed implements AutoCloseable {
     }
   }
 
-  /** A proxy host: its namespace, addresses, data plane and TCP server. */
+  /**
+   * A proxy host: its namespace, addresses, data plane and TCP server, and the agent that runs
+   * the data plane when the bed has agents (else the bed sets the allow-list itself).
+   */
   public record Proxy(int id, Namespace ns, Inet4Address address4, Inet6Address address6,
-      ProxyDataplane dataplane, EchoServer server) {
+      ProxyDataplane dataplane, EchoServer server, Optional<ProxyAgent> agent) {
     public String name() {
       return "proxy-" + id;
     }
+
+    AutoCloseable owner() {
+      return agent.<AutoCloseable>map(a -> a).orElse(dataplane);
+    }
   }
 
-  private TestBed(String prefix, BpfObject passProgram, List<String> coordinators) {
+  private TestBed(String prefix, BpfObject passProgram, List<String> coordinators, boolean agents) {
     this.prefix = prefix;
     this.passProgram = passProgram;
     this.coordinators = List.copyOf(coordinators);
+    this.agents = agents;
     new SecureRandom().nextBytes(hashKey);
   }
 
@@ -113,9 +123,20 @@ public final class TestBed implements AutoCloseable {
    * {@link #installTables} feeds them.
    */
   public static TestBed create(String runId, int directorCount, int proxyCount, List<String> coordinators) {
+    return create(runId, directorCount, proxyCount, coordinators, false);
+  }
+
+  /**
+   * Builds the bed with director daemons following {@code coordinators} and, with {@code agents},
+   * a proxy agent on every proxy host that takes its allow-list from them and reports health.
+   */
+  public static TestBed create(String runId, int directorCount, int proxyCount, List<String> coordinators,
+      boolean agents) {
     checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
     checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
-    TestBed bed = new TestBed(runId + "-", BpfObject.load("/bpf/pass.o", LoadOptions.DEFAULT), coordinators);
+    checkArgument(!agents || !coordinators.isEmpty(), "agents need coordinators");
+    TestBed bed = new TestBed(runId + "-", BpfObject.load("/bpf/pass.o", LoadOptions.DEFAULT), coordinators,
+        agents);
     try {
       bed.build(directorCount, proxyCount);
       return bed;
@@ -159,7 +180,9 @@ public final class TestBed implements AutoCloseable {
     directors.forEach(d -> peers.addAll(List.of(d.address4(), d.address6())));
     proxies.forEach(p -> peers.addAll(List.of(p.address4(), p.address6())));
     for (Proxy p : proxies) {
-      p.dataplane().setPeers(peers);
+      if (p.agent().isEmpty()) {
+        p.dataplane().setPeers(peers);
+      }
     }
     setEcmp(directors);
     log.info("test bed {} up: {} directors, {} proxies", router.name().replace("router", "*"), directorCount,
@@ -191,16 +214,27 @@ public final class TestBed implements AutoCloseable {
     ns.sysctl("net.ipv6.conf.all.forwarding", "1");
     ns.exec("ip", "addr", "add", VIP4.getHostAddress() + "/32", "dev", "lo");
     ns.exec("ip", "-6", "addr", "add", VIP6.getHostAddress() + "/128", "dev", "lo", "nodad");
-    ProxyDataplane dataplane = ProxyDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE,
-        VeerAbi.GUE_PORT_DEFAULT);
+    Optional<ProxyAgent> agent = Optional.empty();
+    ProxyDataplane dataplane;
+    if (agents) {
+      try {
+        agent = Optional.of(ProxyAgent.start(new ProxyAgent.Config("proxy-" + p, coordinators, ns.handle(), "eth0",
+            XdpMode.NATIVE, List.of(self4, self6), VeerAbi.GUE_PORT_DEFAULT, Optional.empty(), Optional.empty())));
+      } catch (Exception e) {
+        throw new IllegalStateException("proxy agent " + p + " did not start: " + e.getMessage(), e);
+      }
+      dataplane = agent.get().dataplane();
+    } else {
+      dataplane = ProxyDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT);
+    }
     EchoServer server;
     try {
       server = EchoServer.start(ns.handle(), SERVICE_PORT, "proxy-" + p);
     } catch (RuntimeException e) {
-      dataplane.close();
+      closeQuietly(agent.<AutoCloseable>map(a -> a).orElse(dataplane));
       throw e;
     }
-    return new Proxy(p, ns, self4, self6, dataplane, server);
+    return new Proxy(p, ns, self4, self6, dataplane, server, agent);
   }
 
   /** A director daemon following the coordinators, its maps pinned under the namespace's name. */
@@ -308,7 +342,7 @@ public final class TestBed implements AutoCloseable {
     List<AutoCloseable> steps = new ArrayList<>();
     for (Proxy p : proxies) {
       steps.add(p.server());
-      steps.add(p.dataplane());
+      steps.add(p.owner());
     }
     directors.forEach(d -> steps.add(d.owner()));
     steps.addAll(routerAttachments);
@@ -333,6 +367,24 @@ public final class TestBed implements AutoCloseable {
     if (failure != null) {
       throw failure;
     }
+  }
+
+  private static void closeQuietly(AutoCloseable resource) {
+    try {
+      resource.close();
+    } catch (Exception e) {
+      log.warn("closing {} after a failed start: {}", resource, e.toString());
+    }
+  }
+
+  /** Replaces a proxy's TCP server, after a test stopped it (the service "comes back"). */
+  public Proxy restartServer(int id) {
+    Proxy old = proxies.get(id - 1);
+    old.server().close();
+    Proxy fresh = new Proxy(old.id(), old.ns(), old.address4(), old.address6(), old.dataplane(),
+        EchoServer.start(old.ns().handle(), SERVICE_PORT, old.name()), old.agent());
+    proxies.set(id - 1, fresh);
+    return fresh;
   }
 
   @SuppressWarnings("unchecked")

@@ -12,6 +12,7 @@ import dev.veer.coordinator.table.RendezvousTable;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.Backend;
+import dev.veer.proto.admin.v1.AgentStatus;
 import dev.veer.proto.admin.v1.BackendShare;
 import dev.veer.proto.admin.v1.ClusterSettings;
 import dev.veer.proto.admin.v1.ClusterStatus;
@@ -58,15 +59,17 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
   private final ClusterStore store;
   private final TableCompiler compiler;
   private final StatusRegistry<DirectorStatus> directors;
+  private final StatusRegistry<AgentStatus> agents;
   private final Membership membership;
   private final Clock clock;
   private final SecureRandom random = new SecureRandom();
 
-  public AdminServer(ClusterStore store, TableCompiler compiler, StatusRegistry<DirectorStatus> directors, Membership membership,
-      Clock clock) {
+  public AdminServer(ClusterStore store, TableCompiler compiler, StatusRegistry<DirectorStatus> directors,
+      StatusRegistry<AgentStatus> agents, Membership membership, Clock clock) {
     this.store = store;
     this.compiler = compiler;
     this.directors = directors;
+    this.agents = agents;
     this.membership = membership;
     this.clock = clock;
   }
@@ -141,7 +144,8 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
               .setCheckIntervalMillis(state.getSettings().getCheckIntervalMillis())
               .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis())
               .setHealthThreshold(state.getSettings().getHealthThreshold()))
-          .addAllCoordinators(membership.coordinators()).addAllDirectors(directors.all()).build();
+          .addAllCoordinators(membership.coordinators()).addAllDirectors(directors.all())
+          .addAllAgents(agents.all()).build();
     });
   }
 

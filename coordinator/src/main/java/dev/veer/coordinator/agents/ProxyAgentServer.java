@@ -1,0 +1,268 @@
+package dev.veer.coordinator.agents;
+
+import com.google.common.collect.ImmutableSet;
+import com.google.protobuf.ByteString;
+import dev.veer.coordinator.admin.Addresses;
+import dev.veer.coordinator.cluster.StatusRegistry;
+import dev.veer.coordinator.state.ClusterStore;
+import dev.veer.proto.admin.v1.AgentServiceStatus;
+import dev.veer.proto.admin.v1.AgentStatus;
+import dev.veer.proto.admin.v1.DirectorStatus;
+import dev.veer.proto.proxy.v1.AgentReport;
+import dev.veer.proto.proxy.v1.AgentUpdate;
+import dev.veer.proto.proxy.v1.AllowList;
+import dev.veer.proto.proxy.v1.HealthReport;
+import dev.veer.proto.proxy.v1.LoadReport;
+import dev.veer.proto.proxy.v1.ProxyAgentServiceGrpc;
+import dev.veer.proto.proxy.v1.Register;
+import dev.veer.proto.proxy.v1.ServiceHealth;
+import dev.veer.proto.proxy.v1.ServiceLoad;
+import dev.veer.proto.proxy.v1.ServiceTarget;
+import dev.veer.proto.state.v1.BackendRecord;
+import dev.veer.proto.state.v1.ClusterState;
+import dev.veer.proto.state.v1.ServiceState;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.recipes.cache.CuratorCache;
+import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Serves the proxy agents' stream: an agent registers its host's addresses, gets the allow-list
+ * (every director's source address and every backend address: who may send it GUE and whom it
+ * may forward to) and the services it is a backend of, and reports their health and load,
+ * which go to the {@link StatusRegistry} for the leader's {@link HealthKeeper}. Allow-lists follow
+ * the desired state and the directors that come and go.
+ */
+public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServiceImplBase
+    implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ProxyAgentServer.class);
+
+  private final ClusterStore store;
+  private final StatusRegistry<DirectorStatus> directors;
+  private final StatusRegistry<AgentStatus> agents;
+  private final CuratorCache directorWatch;
+  private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
+  private final ExecutorService updates = Executors.newSingleThreadExecutor(
+      Thread.ofPlatform().name("veer-agent-updates").daemon(true).factory());
+  private volatile ImmutableSet<ByteString> allowList = ImmutableSet.of();
+
+  public ProxyAgentServer(CuratorFramework zk, ClusterStore store, StatusRegistry<DirectorStatus> directors,
+      StatusRegistry<AgentStatus> agents) {
+    this.store = store;
+    this.directors = directors;
+    this.agents = agents;
+    this.directorWatch = CuratorCache.build(zk, directors.path());
+    directorWatch.listenable().addListener(CuratorCacheListener.builder()
+        .forCreatesAndChanges((before, after) -> refresh()).forDeletes(gone -> refresh()).build());
+    directorWatch.start();
+    store.addListener(state -> refresh());
+    refresh();
+  }
+
+  private void refresh() {
+    updates.execute(() -> {
+      try {
+        allowList = computeAllowList(store.current());
+      } catch (Exception e) {
+        log.warn("could not compute the proxies' allow-list: {}", e.toString());
+        return;
+      }
+      sessions.forEach(Session::update);
+    });
+  }
+
+  /** Directors' source addresses and every backend of every service. */
+  private ImmutableSet<ByteString> computeAllowList(ClusterState state) throws Exception {
+    Set<ByteString> peers = new TreeSet<>(ByteString.unsignedLexicographicalComparator());
+    for (DirectorStatus d : directors.all()) {
+      for (String address : d.getSourceAddressesList()) {
+        peers.add(Addresses.bytes(com.google.common.net.InetAddresses.forString(address)));
+      }
+    }
+    for (ServiceState service : state.getServicesList()) {
+      service.getBackendsList().forEach(b -> peers.add(b.getAddress()));
+    }
+    return ImmutableSet.copyOf(peers);
+  }
+
+  @Override
+  public StreamObserver<AgentReport> connect(StreamObserver<AgentUpdate> responses) {
+    return new Session((ServerCallStreamObserver<AgentUpdate>) responses);
+  }
+
+  @Override
+  public void close() {
+    directorWatch.close();
+    updates.shutdownNow();
+    sessions.forEach(s -> s.end(Status.UNAVAILABLE.withDescription("coordinator shutting down")));
+  }
+
+  /** One agent's stream. */
+  private final class Session implements StreamObserver<AgentReport> {
+    private final ServerCallStreamObserver<AgentUpdate> out;
+    private Register register;
+    private Set<ByteString> addresses = Set.of();
+    private AgentStatus status;
+    private AgentUpdate lastSent;
+    private boolean ended;
+
+    Session(ServerCallStreamObserver<AgentUpdate> out) {
+      this.out = out;
+      out.setOnCancelHandler(() -> closed("cancelled"));
+    }
+
+    @Override
+    public synchronized void onNext(AgentReport report) {
+      switch (report.getReportCase()) {
+        case REGISTER -> register(report.getRegister());
+        case HEALTH -> health(report.getHealth());
+        case LOAD -> load(report.getLoad());
+        default -> end(Status.INVALID_ARGUMENT.withDescription("unknown report " + report.getReportCase()));
+      }
+    }
+
+    private void register(Register message) {
+      if (register != null) {
+        end(Status.INVALID_ARGUMENT.withDescription("Register sent twice on one stream"));
+        return;
+      }
+      if (!message.getAgentId().matches("[A-Za-z0-9._-]{1,64}") || message.getAddressesCount() == 0) {
+        end(Status.INVALID_ARGUMENT.withDescription("Register needs an agent_id (1-64 of A-Z a-z 0-9 . _ -) and"
+            + " the host's backend addresses"));
+        return;
+      }
+      Set<ByteString> parsed = new java.util.HashSet<>();
+      for (String literal : message.getAddressesList()) {
+        try {
+          parsed.add(Addresses.bytes(Addresses.parseUnicast(literal, "agent address")));
+        } catch (RuntimeException e) {
+          end(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
+          return;
+        }
+      }
+      register = message;
+      addresses = Set.copyOf(parsed);
+      status = AgentStatus.newBuilder().setId(message.getAgentId()).addAllAddresses(message.getAddressesList())
+          .setCoordinator(agents.coordinatorId()).setReportedAtMillis(System.currentTimeMillis()).build();
+      agents.put(status);
+      sessions.add(this);
+      log.info("proxy agent {} ({}) connected", message.getAgentId(), message.getAddressesList());
+      update();
+    }
+
+    private void health(HealthReport message) {
+      if (register == null) {
+        end(Status.FAILED_PRECONDITION.withDescription("a report before Register"));
+        return;
+      }
+      Map<String, AgentServiceStatus> services = byService();
+      for (ServiceHealth h : message.getServicesList()) {
+        services.put(h.getService(), services.getOrDefault(h.getService(),
+            AgentServiceStatus.newBuilder().setService(h.getService()).build()).toBuilder()
+            .setHealth(h.getHealth()).setDetail(h.getDetail()).setConsecutive(h.getConsecutive()).build());
+      }
+      record(services);
+    }
+
+    private void load(LoadReport message) {
+      if (register == null) {
+        end(Status.FAILED_PRECONDITION.withDescription("a report before Register"));
+        return;
+      }
+      Map<String, AgentServiceStatus> services = byService();
+      for (ServiceLoad l : message.getServicesList()) {
+        services.put(l.getService(), services.getOrDefault(l.getService(),
+            AgentServiceStatus.newBuilder().setService(l.getService()).build()).toBuilder()
+            .setLiveConnections(l.getLiveConnections()).build());
+      }
+      record(services);
+    }
+
+    private Map<String, AgentServiceStatus> byService() {
+      Map<String, AgentServiceStatus> services = new LinkedHashMap<>();
+      status.getServicesList().forEach(s -> services.put(s.getService(), s));
+      return services;
+    }
+
+    private void record(Map<String, AgentServiceStatus> services) {
+      status = status.toBuilder().clearServices().addAllServices(services.values())
+          .setReportedAtMillis(System.currentTimeMillis()).build();
+      agents.put(status);
+    }
+
+    /** Sends the agent its allow-list and services if they changed. */
+    synchronized void update() {
+      if (ended || register == null) {
+        return;
+      }
+      ClusterState state = store.current();
+      AgentUpdate.Builder next = AgentUpdate.newBuilder()
+          .setAllowList(AllowList.newBuilder().addAllPeers(allowList))
+          .setCheckIntervalMillis(state.getSettings().getCheckIntervalMillis())
+          .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis());
+      for (ServiceState service : state.getServicesList()) {
+        boolean mine = service.getBackendsList().stream().map(BackendRecord::getAddress).anyMatch(addresses::contains);
+        if (mine) {
+          next.addServices(ServiceTarget.newBuilder().setName(service.getName()).setVip(service.getVip())
+              .setPort(service.getPort()).setProtocol(service.getProtocol()));
+        }
+      }
+      AgentUpdate update = next.build();
+      if (update.equals(lastSent)) {
+        return;
+      }
+      lastSent = update;
+      try {
+        out.onNext(update);
+      } catch (RuntimeException e) {
+        closed("send failed: " + e.getMessage());
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      closed(Status.fromThrowable(t).toString());
+    }
+
+    @Override
+    public synchronized void onCompleted() {
+      closed("stream completed");
+      if (!ended) {
+        ended = true;
+        out.onCompleted();
+      }
+    }
+
+    synchronized void end(Status why) {
+      if (!ended) {
+        ended = true;
+        sessions.remove(this);
+        try {
+          out.onError(why.asRuntimeException());
+        } catch (RuntimeException ignored) {
+          // The call is over already.
+        }
+      }
+    }
+
+    private void closed(String why) {
+      sessions.remove(this);
+      Register r = register;
+      if (r != null) {
+        log.info("proxy agent {} disconnected: {}", r.getAgentId(), why);
+        agents.remove(r.getAgentId());
+      }
+    }
+  }
+}

@@ -1,0 +1,204 @@
+package dev.veer.proxy;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import com.google.protobuf.ByteString;
+import dev.veer.bpf.NetworkNamespace;
+import dev.veer.bpf.XdpMode;
+import dev.veer.lifecycle.CloseStack;
+import dev.veer.proto.proxy.v1.AgentReport;
+import dev.veer.proto.proxy.v1.AgentUpdate;
+import dev.veer.proto.proxy.v1.HealthReport;
+import dev.veer.proto.proxy.v1.LoadReport;
+import dev.veer.proto.proxy.v1.ProxyAgentServiceGrpc;
+import dev.veer.proto.proxy.v1.Register;
+import dev.veer.proto.proxy.v1.ServiceHealth;
+import dev.veer.proto.proxy.v1.ServiceLoad;
+import dev.veer.proto.proxy.v1.ServiceTarget;
+import dev.veer.proto.types.v1.Health;
+import dev.veer.proxy.dataplane.ProxyDataplane;
+import dev.veer.proxy.health.ServiceCheck;
+import dev.veer.transport.BearerToken;
+import dev.veer.transport.Reconnecting;
+import dev.veer.transport.TlsFiles;
+import dev.veer.transport.Transport;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A proxy host's daemon: the proxy program on one interface, its allow-list kept by the
+ * coordinators, and the host's services checked and reported (health with how many checks in
+ * a row agree, and live connections). Detaches cleanly when closed.
+ */
+public final class ProxyAgent implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ProxyAgent.class);
+  private static final int DEFAULT_INTERVAL_MILLIS = 1000;
+
+  private final Config config;
+  private final CloseStack resources;
+  private final ProxyDataplane dataplane;
+  private final Reconnecting streams;
+  private final ScheduledExecutorService checks = Executors.newSingleThreadScheduledExecutor(
+      Thread.ofPlatform().name("veer-agent-checks").daemon(true).factory());
+  private final Map<String, Run> runs = new HashMap<>();
+  private volatile StreamObserver<AgentReport> reports;
+  private volatile AgentUpdate update = AgentUpdate.getDefaultInstance();
+
+  /** What an agent needs to start. */
+  public record Config(String id, List<String> coordinators, NetworkNamespace namespace, String ifname,
+      XdpMode mode, List<InetAddress> addresses, int guePort, Optional<TlsFiles> tls, Optional<BearerToken> token) {
+    public Config {
+      checkArgument(id.matches("[A-Za-z0-9._-]{1,64}"), "agent id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
+      checkArgument(!coordinators.isEmpty(), "give at least one coordinator (host:port)");
+      checkArgument(!addresses.isEmpty(), "give the host's backend addresses (the ones in the services' tables)");
+      coordinators = List.copyOf(coordinators);
+      addresses = List.copyOf(addresses);
+    }
+  }
+
+  /** Consecutive checks of one service that found the same health. */
+  private record Run(Health health, int count) {}
+
+  private ProxyAgent(Config config, CloseStack resources, ProxyDataplane dataplane) {
+    this.config = config;
+    this.resources = resources;
+    this.dataplane = dataplane;
+    this.streams = new Reconnecting("proxy-agent", config.coordinators(),
+        target -> Transport.channel(target, config.tls()), this::session);
+  }
+
+  public static ProxyAgent start(Config config) throws Exception {
+    CloseStack resources = new CloseStack();
+    try {
+      ProxyDataplane dataplane = resources.push(ProxyDataplane.attach(config.namespace(), config.ifname(),
+          config.mode(), config.guePort()));
+      ProxyAgent agent = new ProxyAgent(config, resources, dataplane);
+      resources.push(agent.checks::shutdownNow);
+      resources.push(agent.streams);
+      agent.streams.start();
+      agent.scheduleChecks(DEFAULT_INTERVAL_MILLIS);
+      log.info("proxy agent {} on {} in {}, coordinators {}", config.id(), config.ifname(), config.namespace(),
+          config.coordinators());
+      return agent;
+    } catch (Exception | Error e) {
+      resources.close();
+      throw e;
+    }
+  }
+
+  public ProxyDataplane dataplane() {
+    return dataplane;
+  }
+
+  private void scheduleChecks(long intervalMillis) {
+    checks.schedule(() -> {
+      try {
+        checkAndReport();
+      } catch (RuntimeException e) {
+        log.warn("checks failed: {}", e.toString());
+      }
+      long next = update.getCheckIntervalMillis() > 0 ? update.getCheckIntervalMillis() : DEFAULT_INTERVAL_MILLIS;
+      scheduleChecks(next);
+    }, intervalMillis, TimeUnit.MILLISECONDS);
+  }
+
+  private void checkAndReport() {
+    AgentUpdate current = update;
+    int timeout = current.getCheckTimeoutMillis() > 0 ? current.getCheckTimeoutMillis() : 500;
+    HealthReport.Builder health = HealthReport.newBuilder();
+    LoadReport.Builder load = LoadReport.newBuilder();
+    Set<String> names = new HashSet<>();
+    for (ServiceTarget target : current.getServicesList()) {
+      names.add(target.getName());
+      ServiceCheck.Result result = ServiceCheck.check(config.namespace(), target, timeout);
+      Run run = runs.merge(target.getName(), new Run(result.health(), 1),
+          (before, now) -> before.health() == now.health() ? new Run(now.health(), before.count() + 1) : now);
+      health.addServices(ServiceHealth.newBuilder().setService(target.getName()).setHealth(result.health())
+          .setDetail(result.detail()).setConsecutive(run.count()));
+      load.addServices(ServiceLoad.newBuilder().setService(target.getName())
+          .setLiveConnections(ServiceCheck.liveConnections(config.namespace(), target)));
+    }
+    runs.keySet().retainAll(names);
+    StreamObserver<AgentReport> out = reports;
+    if (out != null && !names.isEmpty()) {
+      synchronized (this) {
+        out.onNext(AgentReport.newBuilder().setHealth(health).build());
+        out.onNext(AgentReport.newBuilder().setLoad(load).build());
+      }
+    }
+  }
+
+  private String session(ManagedChannel channel, String target) throws InterruptedException {
+    ProxyAgentServiceGrpc.ProxyAgentServiceStub stub = ProxyAgentServiceGrpc.newStub(channel);
+    if (config.token().isPresent()) {
+      stub = stub.withCallCredentials(config.token().get());
+    }
+    CountDownLatch ended = new CountDownLatch(1);
+    String[] why = {"stream ended"};
+    StreamObserver<AgentReport> out = stub.connect(new StreamObserver<>() {
+      @Override
+      public void onNext(AgentUpdate value) {
+        apply(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        why[0] = Status.fromThrowable(t) + "; the allow-list stays as it was";
+        ended.countDown();
+      }
+
+      @Override
+      public void onCompleted() {
+        ended.countDown();
+      }
+    });
+    synchronized (this) {
+      out.onNext(AgentReport.newBuilder().setRegister(Register.newBuilder().setAgentId(config.id())
+          .addAllAddresses(config.addresses().stream().map(InetAddress::getHostAddress).toList())).build());
+    }
+    reports = out;
+    log.info("connected to coordinator {}", target);
+    try {
+      ended.await();
+      return why[0];
+    } finally {
+      reports = null;
+    }
+  }
+
+  private void apply(AgentUpdate next) {
+    Set<InetAddress> peers = new HashSet<>();
+    for (ByteString peer : next.getAllowList().getPeersList()) {
+      try {
+        peers.add(InetAddress.getByAddress(peer.toByteArray()));
+      } catch (UnknownHostException e) {
+        log.warn("ignoring an allow-list entry of {} bytes", peer.size());
+      }
+    }
+    dataplane.setPeers(peers);
+    update = next;
+    log.info("allow-list of {} directors and proxies; checking {} services every {} ms", peers.size(),
+        next.getServicesCount(), next.getCheckIntervalMillis());
+  }
+
+  /** Stops reporting, detaches the program and releases its maps. */
+  @Override
+  public void close() throws Exception {
+    resources.close();
+  }
+}

@@ -1,0 +1,150 @@
+package dev.veer.testbed;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.veer.coordinator.Coordinator;
+import dev.veer.proto.admin.v1.AddBackendRequest;
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.admin.v1.AgentServiceStatus;
+import dev.veer.proto.admin.v1.AgentStatus;
+import dev.veer.proto.admin.v1.Backend;
+import dev.veer.proto.admin.v1.CreateServiceRequest;
+import dev.veer.proto.admin.v1.GetServiceRequest;
+import dev.veer.proto.admin.v1.GetStatusRequest;
+import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Health;
+import dev.veer.proto.types.v1.Protocol;
+import dev.veer.testbed.TestBed.Director;
+import dev.veer.transport.Transport;
+import io.grpc.ManagedChannel;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Proxy agents in the test bed: they take their allow-lists from the coordinator (without which
+ * no GUE would be accepted), check their service through the VIP and report health and live
+ * connections; the leader turns a stopped service into an unhealthy backend and the tables
+ * move its rows away, and back when it returns.
+ */
+class ProxyAgentEndToEndTest {
+  private static final Logger log = LoggerFactory.getLogger(ProxyAgentEndToEndTest.class);
+  static final InetSocketAddress VIP4 = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
+  static final int INTERVAL_MILLIS = 200;
+
+  @TempDir
+  static Path dataDir;
+
+  static Coordinator coordinator;
+  static TestBed bed;
+  static ManagedChannel channel;
+  static AdminServiceGrpc.AdminServiceBlockingStub admin;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    coordinator = Coordinator.start(Coordinator.Config.local("c1", dataDir)
+        .withCluster(Coordinator.ClusterDefaults.DEFAULT.withChecks(INTERVAL_MILLIS, 100, 2)));
+    String target = "127.0.0.1:" + coordinator.port();
+    channel = Transport.channel(target, Optional.empty());
+    admin = AdminServiceGrpc.newBlockingStub(channel);
+    bed = TestBed.create("agent", 2, 4, java.util.List.of(target), true);
+    admin.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder().setName("web")
+        .setVip("203.0.113.10").setPort(80).setProtocol(Protocol.TCP)).build());
+    for (int p = 0; p < 3; p++) {
+      admin.addBackend(AddBackendRequest.newBuilder().setService("web")
+          .setAddress(bed.proxies().get(p).address4().getHostAddress()).setState(BackendState.ACTIVE).build());
+    }
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    try {
+      if (bed != null) {
+        bed.close();
+      }
+    } finally {
+      if (channel != null) {
+        Transport.close(channel);
+      }
+      if (coordinator != null) {
+        coordinator.close();
+      }
+    }
+  }
+
+  static void await(String what, BooleanSupplier condition) throws InterruptedException {
+    long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+    while (!condition.getAsBoolean()) {
+      assertThat(System.nanoTime()).as("waiting for %s", what).isLessThan(deadline);
+      Thread.sleep(20);
+    }
+  }
+
+  static void awaitDirectors() throws InterruptedException {
+    long version = coordinator.store().current().getVersion();
+    for (Director d : bed.directors()) {
+      assertThat(d.daemon().orElseThrow().awaitVersion(version, Duration.ofSeconds(10))).isTrue();
+    }
+  }
+
+  static Health healthOf(int proxy) {
+    String address = bed.proxies().get(proxy - 1).address4().getHostAddress();
+    return admin.getService(GetServiceRequest.newBuilder().setName("web").build()).getBackendsList().stream()
+        .filter(b -> b.getAddress().equals(address)).map(Backend::getHealth).findFirst().orElseThrow();
+  }
+
+  @Test
+  void agentsKeepAllowListsAndAStoppedServiceLeavesTheTablesUntilItReturns() throws Exception {
+    // Allow-lists come from the coordinator: both directors (both families) on every proxy.
+    for (TestBed.Proxy p : bed.proxies()) {
+      await(p.name() + "'s allow-list", () -> bed.directors().stream().allMatch(d ->
+          p.dataplane().program().allowedPeers().containsAll(java.util.List.of(d.address4(), d.address6()))));
+    }
+    await("proxies 1-3 healthy", () -> healthOf(1) == Health.HEALTHY && healthOf(2) == Health.HEALTHY
+        && healthOf(3) == Health.HEALTHY);
+    awaitDirectors();
+    Traffic.BurstResult first = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
+    assertThat(first.failures()).isEmpty();
+    assertThat(first.perServer().elementSet()).containsExactlyInAnyOrder("proxy-1", "proxy-2", "proxy-3");
+
+    // Live connections reach the agents' reports.
+    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 60,
+        Duration.ofMillis(100), Duration.ofSeconds(30))) {
+      await("live connections reported", () -> admin.getStatus(GetStatusRequest.getDefaultInstance())
+          .getAgentsList().stream().flatMap(a -> a.getServicesList().stream())
+          .mapToLong(AgentServiceStatus::getLiveConnections).sum() >= 60);
+      assertThat(traffic.failures()).isEmpty();
+    }
+
+    // Proxy 2's service stops: after two failed checks the leader marks it unhealthy.
+    long stopped = System.nanoTime();
+    bed.proxies().get(1).server().close();
+    await("proxy-2 unhealthy", () -> healthOf(2) == Health.UNHEALTHY);
+    awaitDirectors();
+    log.info("proxy-2 out of the primaries {} ms after its service stopped (check interval {} ms)",
+        (System.nanoTime() - stopped) / 1_000_000, INTERVAL_MILLIS);
+    AgentStatus agent2 = admin.getStatus(GetStatusRequest.getDefaultInstance()).getAgentsList().stream()
+        .filter(a -> a.getId().equals("proxy-2")).findFirst().orElseThrow();
+    assertThat(agent2.getServices(0).getDetail()).contains("nothing accepts connections on 203.0.113.10:80");
+    Traffic.BurstResult without = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
+    assertThat(without.failures()).isEmpty();
+    assertThat(without.perServer().count("proxy-2")).isZero();
+
+    // It comes back.
+    bed.restartServer(2);
+    await("proxy-2 healthy again", () -> healthOf(2) == Health.HEALTHY);
+    awaitDirectors();
+    Traffic.BurstResult again = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
+    assertThat(again.failures()).isEmpty();
+    assertThat(again.perServer().count("proxy-2")).isPositive();
+  }
+}
