@@ -6,7 +6,7 @@ import com.google.common.collect.ImmutableMap;
 import com.google.common.collect.ImmutableSet;
 import com.google.protobuf.ByteString;
 import dev.veer.coordinator.admin.AdminServer;
-import dev.veer.coordinator.agents.HealthKeeper;
+import dev.veer.coordinator.agents.BackendKeeper;
 import dev.veer.coordinator.agents.ProxyAgentServer;
 import dev.veer.coordinator.cluster.EmbeddedZooKeeper;
 import dev.veer.coordinator.cluster.Membership;
@@ -188,8 +188,8 @@ public final class Coordinator implements AutoCloseable {
       StatusRegistry<AgentStatus> agentRegistry = new StatusRegistry<>(zk, config.root() + "/agents", config.id(),
           AgentStatus.parser(), AgentStatus::getId, AgentStatus::getReportedAtMillis);
       ProxyAgentServer agents = closer.push(new ProxyAgentServer(zk, store, registry, agentRegistry));
-      HealthKeeper health = closer.push(new HealthKeeper(zk, store, membership, agentRegistry, Clock.systemUTC()));
-      health.start();
+      BackendKeeper backends = closer.push(new BackendKeeper(zk, store, membership, agentRegistry, Clock.systemUTC()));
+      backends.start();
       AdminServer admin = new AdminServer(store, compiler, registry, agentRegistry, membership, Clock.systemUTC());
       if (config.access().allowsAll()) {
         log.warn("no access policy: every caller may administer this cluster; give --access-file outside a"

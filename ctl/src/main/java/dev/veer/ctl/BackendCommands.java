@@ -61,7 +61,8 @@ final class BackendCommands {
     }
   }
 
-  @Command(name = "drain", description = "Take no new connections on a backend; its existing ones go on.")
+  @Command(name = "drain", description = "Take no new connections on a backend; its existing ones go on. The drain"
+      + " ends by itself (the backend becomes inactive) when its proxy agent reports no connection left.")
   static final class Drain implements Runnable {
     @ParentCommand
     BackendCommands parent;
@@ -69,10 +70,15 @@ final class BackendCommands {
     @Mixin
     Target target;
 
+    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "0",
+        description = "End the drain after this long even with connections left (default: wait for them).")
+    int timeoutSeconds;
+
     @Override
     public void run() {
       parent.change(s -> s.setBackendState(SetBackendStateRequest.newBuilder().setService(target.service)
-          .setAddress(target.address).setState(BackendState.DRAINING).build()));
+          .setAddress(target.address).setState(BackendState.DRAINING).setDrainTimeoutSeconds(timeoutSeconds)
+          .build()));
     }
   }
 

@@ -107,10 +107,13 @@ final class ServiceCommands {
       out.println("  no backends");
       return;
     }
-    out.printf("  %-40s %-9s %s%n", "BACKEND", "STATE", "HEALTH");
+    out.printf("  %-40s %-9s %-9s %-6s %s%n", "BACKEND", "STATE", "HEALTH", "LIVE", "DRAIN ENDS BY");
     for (Backend b : s.getBackendsList()) {
-      out.printf("  %-40s %-9s %s%n", b.getAddress(), b.getState().name().toLowerCase(Locale.ROOT),
-          b.getHealth().name().toLowerCase(Locale.ROOT).replace("health_", ""));
+      out.printf("  %-40s %-9s %-9s %-6s %s%n", b.getAddress(), b.getState().name().toLowerCase(Locale.ROOT),
+          b.getHealth().name().toLowerCase(Locale.ROOT).replace("health_", ""),
+          b.getLiveConnections() < 0 ? "-" : Long.toString(b.getLiveConnections()),
+          b.getDrainDeadlineMillis() > 0 ? java.time.Instant.ofEpochMilli(b.getDrainDeadlineMillis()).toString()
+              : b.getState() == dev.veer.proto.types.v1.BackendState.DRAINING ? "its last connection" : "");
     }
   }
 

@@ -9,7 +9,8 @@ import java.time.Instant;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ParentCommand;
 
-@Command(name = "status", description = "Coordinators, directors and the table versions they run.")
+@Command(name = "status", description = "Coordinators, directors and the versions they run, proxy agents and what"
+    + " they report.")
 final class StatusCommand implements Runnable {
   @ParentCommand
   VeerCtl ctl;
@@ -37,6 +38,17 @@ final class StatusCommand implements Runnable {
         }
         out.printf("%n%d of %d directors run version %d%n", converged, status.getDirectorsCount(),
             status.getVersion());
+        if (status.getAgentsCount() > 0) {
+          out.printf("%n%-20s %-20s %-12s %-10s %-8s %s%n", "PROXY AGENT", "COORDINATOR", "SERVICE", "HEALTH",
+              "LIVE", "DETAIL");
+          for (var agent : status.getAgentsList()) {
+            for (var service : agent.getServicesList()) {
+              out.printf("%-20s %-20s %-12s %-10s %-8d %s%n", agent.getId(), agent.getCoordinator(),
+                  service.getService(), service.getHealth().name().toLowerCase(java.util.Locale.ROOT)
+                      .replace("health_", ""), service.getLiveConnections(), service.getDetail());
+            }
+          }
+        }
       });
     }
   }

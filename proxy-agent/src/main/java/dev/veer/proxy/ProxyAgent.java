@@ -128,6 +128,13 @@ public final class ProxyAgent implements AutoCloseable {
       ServiceCheck.Result result = ServiceCheck.check(config.namespace(), target, timeout);
       Run run = runs.merge(target.getName(), new Run(result.health(), 1),
           (before, now) -> before.health() == now.health() ? new Run(now.health(), before.count() + 1) : now);
+      if (run.count() == 1) {
+        if (result.health() == Health.HEALTHY) {
+          log.info("service {}: {}", target.getName(), result.detail());
+        } else {
+          log.warn("service {} fails its check: {}", target.getName(), result.detail());
+        }
+      }
       health.addServices(ServiceHealth.newBuilder().setService(target.getName()).setHealth(result.health())
           .setDetail(result.detail()).setConsecutive(run.count()));
       load.addServices(ServiceLoad.newBuilder().setService(target.getName())

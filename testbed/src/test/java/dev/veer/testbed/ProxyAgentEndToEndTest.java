@@ -23,7 +23,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.function.BooleanSupplier;
+import dev.veer.proto.admin.v1.RemoveBackendRequest;
+import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -36,6 +41,7 @@ import org.slf4j.LoggerFactory;
  * connections; the leader turns a stopped service into an unhealthy backend and the tables
  * move its rows away, and back when it returns.
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ProxyAgentEndToEndTest {
   private static final Logger log = LoggerFactory.getLogger(ProxyAgentEndToEndTest.class);
   static final InetSocketAddress VIP4 = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
@@ -102,7 +108,61 @@ class ProxyAgentEndToEndTest {
         .filter(b -> b.getAddress().equals(address)).map(Backend::getHealth).findFirst().orElseThrow();
   }
 
+  static Backend backend(int proxy) {
+    String address = bed.proxies().get(proxy - 1).address4().getHostAddress();
+    return admin.getService(GetServiceRequest.newBuilder().setName("web").build()).getBackendsList().stream()
+        .filter(b -> b.getAddress().equals(address)).findFirst().orElseThrow();
+  }
+
+  static io.grpc.Status.Code removeCode(int proxy, boolean force) {
+    try {
+      admin.removeBackend(RemoveBackendRequest.newBuilder().setService("web")
+          .setAddress(bed.proxies().get(proxy - 1).address4().getHostAddress()).setForce(force).build());
+      return io.grpc.Status.Code.OK;
+    } catch (io.grpc.StatusRuntimeException e) {
+      log.info("remove refused: {}", e.getStatus().getDescription());
+      return e.getStatus().getCode();
+    }
+  }
+
   @Test
+  @Order(2)
+  void aDrainEndsWhenItsLastConnectionClosesOrAtItsDeadline() throws Exception {
+    await("all healthy", () -> healthOf(1) == Health.HEALTHY && healthOf(3) == Health.HEALTHY);
+    awaitDirectors();
+    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 60,
+        Duration.ofMillis(100), Duration.ofSeconds(30))) {
+      await("proxy-3 reports connections", () -> backend(3).getLiveConnections() > 0);
+      admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web")
+          .setAddress(bed.proxies().get(2).address4().getHostAddress()).setState(BackendState.DRAINING).build());
+      awaitDirectors();
+      Thread.sleep(3 * INTERVAL_MILLIS);
+      // Still carrying connections: removing needs force, and the drain has not ended.
+      assertThat(backend(3).getState()).isEqualTo(BackendState.DRAINING);
+      assertThat(removeCode(3, false)).isEqualTo(io.grpc.Status.Code.FAILED_PRECONDITION);
+      assertThat(traffic.failures()).isEmpty();
+    }
+    // The connections close: the drain ends by itself and the backend goes quietly.
+    await("proxy-3's drain ended", () -> backend(3).getState() == BackendState.INACTIVE);
+    assertThat(removeCode(3, false)).isEqualTo(io.grpc.Status.Code.OK);
+
+    // A drain with a deadline ends then, whatever is left.
+    awaitDirectors();
+    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 60,
+        Duration.ofMillis(100), Duration.ofSeconds(30))) {
+      await("proxy-1 reports connections", () -> backend(1).getLiveConnections() > 0);
+      admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web")
+          .setAddress(bed.proxies().get(0).address4().getHostAddress()).setState(BackendState.DRAINING)
+          .setDrainTimeoutSeconds(1).build());
+      assertThat(backend(1).getDrainDeadlineMillis()).isPositive();
+      await("proxy-1's drain deadline", () -> backend(1).getState() == BackendState.INACTIVE);
+      assertThat(backend(1).getLiveConnections()).isPositive();
+      assertThat(removeCode(1, false)).isEqualTo(io.grpc.Status.Code.FAILED_PRECONDITION);
+    }
+  }
+
+  @Test
+  @Order(1)
   void agentsKeepAllowListsAndAStoppedServiceLeavesTheTablesUntilItReturns() throws Exception {
     // Allow-lists come from the coordinator: both directors (both families) on every proxy.
     for (TestBed.Proxy p : bed.proxies()) {

@@ -30,6 +30,11 @@ public final class Addresses {
     return address;
   }
 
+  /** Whether {@code literal} is an IPv4 or IPv6 address literal. */
+  public static boolean isLiteral(String literal) {
+    return InetAddresses.isInetAddress(literal);
+  }
+
   public static ByteString bytes(InetAddress address) {
     return ByteString.copyFrom(address.getAddress());
   }

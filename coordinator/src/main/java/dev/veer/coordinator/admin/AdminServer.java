@@ -3,6 +3,7 @@ package dev.veer.coordinator.admin;
 import com.google.common.net.InetAddresses;
 import dev.veer.bpf.dataplane.FlowHash;
 import dev.veer.bpf.dataplane.ServiceOptions;
+import dev.veer.coordinator.agents.LiveConnections;
 import dev.veer.coordinator.cluster.Membership;
 import dev.veer.coordinator.state.ClusterStore;
 import dev.veer.coordinator.cluster.StatusRegistry;
@@ -43,6 +44,7 @@ import io.grpc.stub.StreamObserver;
 import java.net.InetAddress;
 import java.security.SecureRandom;
 import java.time.Clock;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
@@ -111,7 +113,8 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
     answer(response, () -> {
       ClusterState state = store.read().state();
       ListServicesResponse.Builder out = ListServicesResponse.newBuilder().setVersion(state.getVersion());
-      state.getServicesList().forEach(s -> out.addServices(view(state, s)));
+      List<AgentStatus> reports = agents.all();
+      state.getServicesList().forEach(s -> out.addServices(view(state, s, reports)));
       return out.build();
     });
   }
@@ -124,14 +127,19 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
 
   @Override
   public void removeBackend(RemoveBackendRequest request, StreamObserver<Service> response) {
-    answer(response, () -> view(store.update(request.getExpectedVersion(), s -> Services.removeBackend(s,
-        request.getService(), request.getAddress(), request.getForce(), clock.millis())), request.getService()));
+    answer(response, () -> {
+      long live = Addresses.isLiteral(request.getAddress())
+          ? LiveConnections.of(agents.all(), request.getService(), request.getAddress()) : -1;
+      return view(store.update(request.getExpectedVersion(), s -> Services.removeBackend(s, request.getService(),
+          request.getAddress(), request.getForce(), live, clock.millis())), request.getService());
+    });
   }
 
   @Override
   public void setBackendState(SetBackendStateRequest request, StreamObserver<Service> response) {
     answer(response, () -> view(store.update(request.getExpectedVersion(), s -> Services.setBackendState(s,
-        request.getService(), request.getAddress(), request.getState(), clock.millis())), request.getService()));
+        request.getService(), request.getAddress(), request.getState(), request.getDrainTimeoutSeconds(),
+        clock.millis())), request.getService()));
   }
 
   @Override
@@ -210,19 +218,21 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
         .mapToObj(i -> InetAddresses.toAddrString(table.backends().get(i).address())).toList();
   }
 
-  private static Service view(ClusterState state, String name) {
-    return view(state, Services.require(state, name));
+  private Service view(ClusterState state, String name) throws Exception {
+    return view(state, Services.require(state, name), agents.all());
   }
 
-  static Service view(ClusterState state, ServiceState s) {
+  static Service view(ClusterState state, ServiceState s, List<AgentStatus> agents) {
     Service.Builder out = Service.newBuilder().setVersion(state.getVersion()).setTableVersion(s.getTableVersion())
         .setRetainedGenerations(s.getGenerationsCount())
         .setSpec(ServiceSpec.newBuilder().setName(s.getName()).setVip(Addresses.literal(s.getVip()))
             .setPort(s.getPort()).setProtocol(s.getProtocol()).setHashFields(s.getHashFields())
             .setEncapsulation(s.getEncapsulation()).setHopCount(s.getHopCount()));
     for (BackendRecord b : s.getBackendsList()) {
-      out.addBackends(Backend.newBuilder().setAddress(Addresses.literal(b.getAddress())).setState(b.getState())
-          .setHealth(b.getHealth()));
+      String address = Addresses.literal(b.getAddress());
+      out.addBackends(Backend.newBuilder().setAddress(address).setState(b.getState()).setHealth(b.getHealth())
+          .setDrainDeadlineMillis(b.getDrainDeadlineMillis())
+          .setLiveConnections(LiveConnections.of(agents, s.getName(), address)));
     }
     return out.build();
   }

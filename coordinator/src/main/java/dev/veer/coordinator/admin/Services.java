@@ -98,28 +98,69 @@ public final class Services {
     return withBackends(state, existing, backends, nowMillis);
   }
 
+  /**
+   * Removes a backend. One that may take new connections (ACTIVE, FILLING), or that its agent
+   * reports live connections on ({@code liveConnections} > 0; -1 when unknown), needs force.
+   */
   public static ClusterState removeBackend(ClusterState state, String service, String literal, boolean force,
-      long nowMillis) {
+      long liveConnections, long nowMillis) {
     ServiceState existing = require(state, service);
     int index = requireBackend(existing, literal);
     BackendState current = existing.getBackends(index).getState();
+    if (!force && liveConnections > 0) {
+      throw AdminException.precondition("backend %s of '%s' still carries %d connections: wait for its drain to"
+          + " end, or remove it with force and break them", literal, service, liveConnections);
+    }
     if (!force && (current == BackendState.ACTIVE || current == BackendState.FILLING)) {
-      throw AdminException.precondition("backend %s of '%s' is %s and may carry connections: drain it first"
-          + " (set its state to DRAINING), or remove it with force to break them", literal, service, current);
+      throw AdminException.precondition("backend %s of '%s' is %s and may carry connections%s: drain it first"
+          + " (set its state to DRAINING), or remove it with force to break them", literal, service, current,
+          liveConnections >= 0 ? " (" + liveConnections + " now)" : "");
     }
     List<BackendRecord> backends = new ArrayList<>(existing.getBackendsList());
     backends.remove(index);
     return withBackends(state, existing, backends, nowMillis);
   }
 
+  /**
+   * Sets a backend's state. Entering DRAINING starts a drain, ended by the leader when the
+   * backend's connections are gone or, with {@code drainTimeoutSeconds} > 0, at that deadline.
+   */
   public static ClusterState setBackendState(ClusterState state, String service, String literal,
-      BackendState newState, long nowMillis) {
+      BackendState newState, int drainTimeoutSeconds, long nowMillis) {
     ServiceState existing = require(state, service);
     int index = requireBackend(existing, literal);
     checkState(newState);
+    if (drainTimeoutSeconds != 0 && newState != BackendState.DRAINING) {
+      throw AdminException.invalid("a drain timeout goes with the state DRAINING, not %s", newState);
+    }
+    BackendRecord before = existing.getBackends(index);
+    BackendRecord.Builder after = before.toBuilder().setState(newState);
+    if (newState == BackendState.DRAINING) {
+      long started = before.getState() == BackendState.DRAINING ? before.getDrainStartedMillis() : nowMillis;
+      after.setDrainStartedMillis(started)
+          .setDrainDeadlineMillis(drainTimeoutSeconds > 0 ? nowMillis + drainTimeoutSeconds * 1000L : 0);
+    } else {
+      after.clearDrainStartedMillis().clearDrainDeadlineMillis();
+    }
     List<BackendRecord> backends = new ArrayList<>(existing.getBackendsList());
-    backends.set(index, backends.get(index).toBuilder().setState(newState).build());
+    backends.set(index, after.build());
     return withBackends(state, existing, backends, nowMillis);
+  }
+
+  /** Ends a drain: the backend becomes INACTIVE. Nothing if it is no longer draining. */
+  public static ClusterState endDrain(ClusterState state, String service, ByteString address, long nowMillis) {
+    Optional<ServiceState> existing = find(state, service);
+    if (existing.isEmpty()) {
+      return state;
+    }
+    int index = indexOf(existing.get(), address);
+    if (index < 0 || existing.get().getBackends(index).getState() != BackendState.DRAINING) {
+      return state;
+    }
+    List<BackendRecord> backends = new ArrayList<>(existing.get().getBackendsList());
+    backends.set(index, backends.get(index).toBuilder().setState(BackendState.INACTIVE).clearDrainStartedMillis()
+        .clearDrainDeadlineMillis().build());
+    return withBackends(state, existing.get(), backends, nowMillis);
   }
 
   /** Sets a backend's health as checks report it; a backend or service that is gone is ignored. */

@@ -41,7 +41,7 @@ import org.slf4j.LoggerFactory;
  * Serves the proxy agents' stream: an agent registers its host's addresses, gets the allow-list
  * (every director's source address and every backend address: who may send it GUE and whom it
  * may forward to) and the services it is a backend of, and reports their health and load,
- * which go to the {@link StatusRegistry} for the leader's {@link HealthKeeper}. Allow-lists follow
+ * which go to the {@link StatusRegistry} for the leader's {@link BackendKeeper}. Allow-lists follow
  * the desired state and the directors that come and go.
  */
 public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServiceImplBase

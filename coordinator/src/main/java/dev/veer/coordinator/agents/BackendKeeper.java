@@ -12,6 +12,7 @@ import dev.veer.proto.admin.v1.AgentStatus;
 import dev.veer.proto.state.v1.BackendRecord;
 import dev.veer.proto.state.v1.ClusterState;
 import dev.veer.proto.state.v1.ServiceState;
+import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Health;
 import java.time.Clock;
 import java.util.ArrayList;
@@ -28,14 +29,20 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The leader's health decisions: a backend's health changes once its agent has reported the
- * same result for {@code health_threshold} checks in a row (damping: one failed check does not
- * move a single row). Runs on every coordinator and acts only on the leader, after every agent
- * report and once per check interval; the write is compare-and-set like any other, and the
- * tables follow from the state.
+ * The leader's decisions about backends from what their proxy agents report:
+ *
+ * <ul>
+ *   <li>health: it changes once the agent has reported the same result for {@code
+ *       health_threshold} checks in a row (damping: one failed check does not move a row);
+ *   <li>drains: a DRAINING backend becomes INACTIVE when its agent reports no live connection
+ *       left (in a report made after the drain began), or at the drain's deadline.
+ * </ul>
+ *
+ * Runs on every coordinator and acts only on the leader, after every agent report and once per
+ * check interval; the write is compare-and-set like any other, and the tables follow.
  */
-public final class HealthKeeper implements AutoCloseable {
-  private static final Logger log = LoggerFactory.getLogger(HealthKeeper.class);
+public final class BackendKeeper implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(BackendKeeper.class);
 
   private final ClusterStore store;
   private final Membership membership;
@@ -45,10 +52,10 @@ public final class HealthKeeper implements AutoCloseable {
   private final ScheduledExecutorService worker = Executors.newSingleThreadScheduledExecutor(
       Thread.ofPlatform().name("veer-health").daemon(true).factory());
 
-  /** One backend's health as its agent's checks have settled it. */
+  /** A change to one backend: a settled health, or (health null) the end of its drain. */
   private record Decision(String service, ByteString address, Health health, String detail) {}
 
-  public HealthKeeper(CuratorFramework zk, ClusterStore store, Membership membership,
+  public BackendKeeper(CuratorFramework zk, ClusterStore store, Membership membership,
       StatusRegistry<AgentStatus> agents, Clock clock) {
     this.store = store;
     this.membership = membership;
@@ -73,7 +80,8 @@ public final class HealthKeeper implements AutoCloseable {
       ClusterState state = store.current();
       int threshold = Math.max(1, state.getSettings().getHealthThreshold());
       List<Decision> decisions = new ArrayList<>();
-      for (AgentStatus agent : agents.all()) {
+      List<AgentStatus> agentReports = agents.all();
+      for (AgentStatus agent : agentReports) {
         Set<ByteString> addresses = agent.getAddressesList().stream()
             .map(a -> Addresses.bytes(InetAddresses.forString(a))).collect(Collectors.toSet());
         for (AgentServiceStatus report : agent.getServicesList()) {
@@ -90,22 +98,54 @@ public final class HealthKeeper implements AutoCloseable {
           });
         }
       }
+      drains(state, agentReports, decisions);
       if (decisions.isEmpty()) {
         return;
       }
       ClusterState next = store.update(0, s -> {
         ClusterState changed = s;
         for (Decision d : decisions) {
-          changed = Services.setHealth(changed, d.service(), d.address(), d.health(), clock.millis());
+          changed = d.health() == null ? Services.endDrain(changed, d.service(), d.address(), clock.millis())
+              : Services.setHealth(changed, d.service(), d.address(), d.health(), clock.millis());
         }
         return changed;
       });
       for (Decision d : decisions) {
-        log.info("backend {} of {} is {} ({}) at version {}", Addresses.literal(d.address()), d.service(),
-            d.health() == Health.HEALTHY ? "healthy" : "unhealthy", d.detail(), next.getVersion());
+        if (d.health() == null) {
+          log.info("backend {} of {} drained ({}) at version {}: now inactive", Addresses.literal(d.address()),
+              d.service(), d.detail(), next.getVersion());
+        } else {
+          log.info("backend {} of {} is {} ({}) at version {}", Addresses.literal(d.address()), d.service(),
+              d.health() == Health.HEALTHY ? "healthy" : "unhealthy", d.detail(), next.getVersion());
+        }
       }
     } catch (Exception e) {
       log.warn("health decisions failed, will retry: {}", e.toString());
+    }
+  }
+
+  /** Drains whose connections are gone (by a report newer than the drain) or whose deadline passed. */
+  private void drains(ClusterState state, List<AgentStatus> reports, List<Decision> decisions) {
+    long now = clock.millis();
+    for (ServiceState service : state.getServicesList()) {
+      for (BackendRecord backend : service.getBackendsList()) {
+        if (backend.getState() != BackendState.DRAINING) {
+          continue;
+        }
+        String address = Addresses.literal(backend.getAddress());
+        if (backend.getDrainDeadlineMillis() > 0 && now >= backend.getDrainDeadlineMillis()) {
+          long left = LiveConnections.of(reports, service.getName(), address);
+          decisions.add(new Decision(service.getName(), backend.getAddress(), null,
+              "deadline reached" + (left > 0 ? " with " + left + " connections left" : "")));
+          continue;
+        }
+        boolean reportedSince = reports.stream().anyMatch(a -> a.getReportedAtMillis() > backend.getDrainStartedMillis()
+            && a.getAddressesList().stream().map(InetAddresses::forString).anyMatch(
+                Addresses.fromBytes(backend.getAddress())::equals));
+        if (reportedSince && LiveConnections.of(reports, service.getName(), address) == 0) {
+          decisions.add(new Decision(service.getName(), backend.getAddress(), null, "no connections left"));
+        }
+      }
     }
   }
 

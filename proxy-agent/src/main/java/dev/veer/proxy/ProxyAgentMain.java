@@ -1,0 +1,84 @@
+package dev.veer.proxy;
+
+import com.google.common.base.Splitter;
+import com.google.common.net.InetAddresses;
+import dev.veer.bpf.BpfSystem;
+import dev.veer.bpf.NetworkNamespace;
+import dev.veer.bpf.XdpMode;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.lifecycle.Daemon;
+import dev.veer.transport.BearerToken;
+import dev.veer.transport.TlsFiles;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code veer proxy-agent}: runs the proxy agent on one interface until SIGTERM. */
+@Command(name = "veer proxy-agent", mixinStandardHelpOptions = true,
+    description = "Run a Veer proxy agent: the decapsulation program, its allow-list, and health reports.")
+public final class ProxyAgentMain implements Callable<Integer> {
+  @Option(names = "--id", description = "This agent's id (default: the host name).")
+  String id;
+
+  @Option(names = "--coordinators", required = true, paramLabel = "HOST:PORT[,...]",
+      description = "Coordinators to follow; the next is tried when one fails.")
+  String coordinators;
+
+  @Option(names = "--interface", required = true, paramLabel = "IFNAME",
+      description = "The interface GUE from the directors arrives on.")
+  String ifname;
+
+  @Option(names = "--netns", paramLabel = "NAME", description = "Network namespace of the interface (ip netns).")
+  String netns;
+
+  @Option(names = "--address", required = true, paramLabel = "ADDRESS[,ADDRESS]",
+      description = "This host's backend addresses, as the services list them (IPv4 and/or IPv6).")
+  String addresses;
+
+  @Option(names = "--xdp-mode", defaultValue = "NATIVE", description = "NATIVE, GENERIC or OFFLOAD (default NATIVE).")
+  XdpMode mode;
+
+  @Option(names = "--gue-port", defaultValue = "" + VeerAbi.GUE_PORT_DEFAULT,
+      description = "The cluster's GUE port (default ${DEFAULT-VALUE}).")
+  int guePort;
+
+  @Option(names = "--tls-ca", paramLabel = "FILE", description = "CAs to verify coordinators by: use TLS.")
+  Path tlsCa;
+
+  @Option(names = "--tls-cert", paramLabel = "FILE") Path tlsCert;
+  @Option(names = "--tls-key", paramLabel = "FILE") Path tlsKey;
+
+  @Option(names = "--token-file", paramLabel = "FILE", description = "Bearer token granting the agent role.")
+  Path tokenFile;
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new ProxyAgentMain()).execute(args));
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    BpfSystem.requireUsable();
+    List<InetAddress> backendAddresses = Splitter.on(',').trimResults().omitEmptyStrings().splitToList(addresses)
+        .stream().map(ProxyAgentMain::address).toList();
+    Optional<TlsFiles> tls = tlsCa == null ? Optional.empty()
+        : Optional.of(TlsFiles.client(tlsCa, Optional.ofNullable(tlsCert), Optional.ofNullable(tlsKey)));
+    ProxyAgent agent = ProxyAgent.start(new ProxyAgent.Config(
+        id != null ? id : InetAddress.getLocalHost().getHostName(),
+        Splitter.on(',').trimResults().omitEmptyStrings().splitToList(coordinators),
+        netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns), ifname, mode, backendAddresses,
+        guePort, tls, Optional.ofNullable(tokenFile).map(BearerToken::fromFile)));
+    return Daemon.runUntilSignalled("proxy agent", agent::close);
+  }
+
+  private static InetAddress address(String literal) {
+    if (!InetAddresses.isInetAddress(literal)) {
+      throw new IllegalArgumentException("--address takes IP address literals, got " + literal);
+    }
+    return InetAddresses.forString(literal);
+  }
+}
