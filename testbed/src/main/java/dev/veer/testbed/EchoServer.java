@@ -113,6 +113,11 @@ public final class EchoServer implements AutoCloseable {
     return -1;
   }
 
+  /** Whether it still accepts connections (until {@link #close()}). */
+  public boolean isOpen() {
+    return listener.isOpen();
+  }
+
   @Override
   public void close() {
     closeQuietly(listener);

@@ -53,41 +53,6 @@ class EnsembleFailoverTest {
   @TempDir
   Path logs;
 
-  /** An admin client that moves on to the next coordinator when one is unavailable. */
-  static final class Admin implements AutoCloseable {
-    final List<String> targets;
-    final List<ManagedChannel> channels = new ArrayList<>();
-    int current;
-
-    Admin(List<String> targets) {
-      this.targets = targets;
-      targets.forEach(t -> channels.add(Transport.channel(t, Optional.empty())));
-    }
-
-    <T> T call(Function<AdminServiceGrpc.AdminServiceBlockingStub, T> call) {
-      StatusRuntimeException last = null;
-      for (int attempt = 0; attempt < targets.size() * 3; attempt++) {
-        try {
-          return call.apply(AdminServiceGrpc.newBlockingStub(channels.get(current))
-              .withDeadlineAfter(3, TimeUnit.SECONDS));
-        } catch (StatusRuntimeException e) {
-          Status.Code code = e.getStatus().getCode();
-          if (code != Status.Code.UNAVAILABLE && code != Status.Code.DEADLINE_EXCEEDED) {
-            throw e;
-          }
-          last = e;
-          current = (current + 1) % targets.size();
-        }
-      }
-      throw last;
-    }
-
-    @Override
-    public void close() {
-      channels.forEach(Transport::close);
-    }
-  }
-
   static String backend(int i) {
     return "2001:db8:f::" + Integer.toHexString(i + 1);
   }
@@ -102,7 +67,7 @@ class EnsembleFailoverTest {
         coordinators.add(CoordinatorProcess.start("c" + c, zk.getConnectString(), logs));
       }
       List<String> targets = coordinators.stream().map(CoordinatorProcess::target).toList();
-      try (Admin admin = new Admin(targets)) {
+      try (FailoverAdmin admin = new FailoverAdmin(targets)) {
         awaitCoordinators(admin, 3);
         admin.call(s -> s.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder()
             .setName("web6").setVip("2001:db8:100::10").setPort(80).setProtocol(Protocol.TCP)).build()));
@@ -183,7 +148,7 @@ class EnsembleFailoverTest {
     }
   }
 
-  static CoordinatorProcess leader(Admin admin, List<CoordinatorProcess> coordinators) throws InterruptedException {
+  static CoordinatorProcess leader(FailoverAdmin admin, List<CoordinatorProcess> coordinators) throws InterruptedException {
     for (int i = 0; i < 100; i++) {
       ClusterStatus status = admin.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance()));
       for (CoordinatorStatus c : status.getCoordinatorsList()) {
@@ -196,7 +161,7 @@ class EnsembleFailoverTest {
     throw new AssertionError("no leader elected");
   }
 
-  static void awaitCoordinators(Admin admin, int count) throws InterruptedException {
+  static void awaitCoordinators(FailoverAdmin admin, int count) throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
     while (System.nanoTime() < deadline) {
       try {

@@ -12,7 +12,7 @@ import java.util.concurrent.TimeUnit;
  * A coordinator in a JVM of its own, so that a test can kill it the way an operator's machine
  * dies: SIGKILL, no shutdown hook, its ZooKeeper session left to expire.
  */
-final class CoordinatorProcess implements AutoCloseable {
+public final class CoordinatorProcess implements AutoCloseable {
   private final String id;
   private final int port;
   private final Process process;
@@ -23,13 +23,16 @@ final class CoordinatorProcess implements AutoCloseable {
     this.process = process;
   }
 
-  static CoordinatorProcess start(String id, String zookeeper, Path logDir) throws IOException {
+  /** A coordinator of the ensemble at {@code zookeeper}, logging to {@code <logDir>/<id>.log}. */
+  public static CoordinatorProcess start(String id, String zookeeper, Path logDir, String... options)
+      throws IOException {
     int port = freePort();
     List<String> command = new ArrayList<>(List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
         "-cp", System.getProperty("java.class.path"), CoordinatorMain.class.getName(), "--id", id,
         "--listen", "127.0.0.1:" + port, "--zookeeper", zookeeper, "--session-timeout-ms", "3000",
         "--settle-seconds", "600"));
+    command.addAll(List.of(options));
     Process process = new ProcessBuilder(command).redirectErrorStream(true)
         .redirectOutput(logDir.resolve(id + ".log").toFile()).start();
     return new CoordinatorProcess(id, port, process);
@@ -41,25 +44,26 @@ final class CoordinatorProcess implements AutoCloseable {
     }
   }
 
-  String id() {
+  public String id() {
     return id;
   }
 
-  String target() {
+  public String target() {
     return "127.0.0.1:" + port;
   }
 
-  boolean alive() {
+  public boolean alive() {
     return process.isAlive();
   }
 
-  void kill() throws InterruptedException {
+  public void kill() throws InterruptedException {
     process.destroyForcibly();
     process.waitFor(10, TimeUnit.SECONDS);
   }
 
   @Override
   public void close() throws InterruptedException {
+    // Polite first: a coordinator that stops cleanly hands its leadership over at once.
     if (process.isAlive()) {
       process.destroy();
       if (!process.waitFor(10, TimeUnit.SECONDS)) {

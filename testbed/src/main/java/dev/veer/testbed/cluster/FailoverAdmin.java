@@ -1,0 +1,50 @@
+package dev.veer.testbed.cluster;
+
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.transport.Transport;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+
+/**
+ * An admin client for tests of failures: a call that finds a coordinator unavailable (or too
+ * slow) is tried on the next, up to three rounds of the list.
+ */
+public final class FailoverAdmin implements AutoCloseable {
+  private final List<String> targets;
+  private final List<ManagedChannel> channels = new ArrayList<>();
+  private int current;
+
+  public FailoverAdmin(List<String> targets) {
+    this.targets = List.copyOf(targets);
+    targets.forEach(t -> channels.add(Transport.channel(t, Optional.empty())));
+  }
+
+  public synchronized <T> T call(Function<AdminServiceGrpc.AdminServiceBlockingStub, T> call) {
+    StatusRuntimeException last = null;
+    for (int attempt = 0; attempt < targets.size() * 3; attempt++) {
+      try {
+        return call.apply(AdminServiceGrpc.newBlockingStub(channels.get(current))
+            .withDeadlineAfter(3, TimeUnit.SECONDS));
+      } catch (StatusRuntimeException e) {
+        Status.Code code = e.getStatus().getCode();
+        if (code != Status.Code.UNAVAILABLE && code != Status.Code.DEADLINE_EXCEEDED) {
+          throw e;
+        }
+        last = e;
+        current = (current + 1) % targets.size();
+      }
+    }
+    throw last;
+  }
+
+  @Override
+  public void close() {
+    channels.forEach(Transport::close);
+  }
+}

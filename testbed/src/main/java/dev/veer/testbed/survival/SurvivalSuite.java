@@ -1,0 +1,435 @@
+package dev.veer.testbed.survival;
+
+import dev.veer.bpf.BpfSystem;
+import dev.veer.proto.admin.v1.AddBackendRequest;
+import dev.veer.proto.admin.v1.Backend;
+import dev.veer.proto.admin.v1.ClusterStatus;
+import dev.veer.proto.admin.v1.CoordinatorStatus;
+import dev.veer.proto.admin.v1.CreateServiceRequest;
+import dev.veer.proto.admin.v1.GetServiceRequest;
+import dev.veer.proto.admin.v1.GetStatusRequest;
+import dev.veer.proto.admin.v1.RemoveBackendRequest;
+import dev.veer.proto.admin.v1.Service;
+import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.admin.v1.SetBackendStateRequest;
+import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Health;
+import dev.veer.proto.types.v1.Protocol;
+import dev.veer.testbed.TestBed;
+import dev.veer.testbed.TestBed.Director;
+import dev.veer.testbed.TestBed.Proxy;
+import dev.veer.testbed.Traffic;
+import dev.veer.testbed.cluster.CoordinatorProcess;
+import dev.veer.testbed.cluster.FailoverAdmin;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.BooleanSupplier;
+import org.apache.curator.test.InstanceSpec;
+import org.apache.curator.test.TestingCluster;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The promise under every change an operator makes: a three-node ZooKeeper ensemble, three
+ * coordinators (JVMs of their own), three director daemons (two in the router's ECMP set) and
+ * five proxy hosts with agents, service "web" on proxies 1-3. Each scenario runs alone under
+ * {@link #connections} long-lived TCP connections, each sending a request every 100 ms and
+ * checking every answer, and reports how many connections broke and requests failed. Between
+ * scenarios the cluster is put back as it was.
+ */
+public final class SurvivalSuite implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(SurvivalSuite.class);
+  static final InetSocketAddress VIP4 = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
+  static final int CHECK_INTERVAL_MILLIS = 200;
+  static final Duration SETTLE = Duration.ofMillis(1500);
+
+  private final int connections;
+  private final Path logs;
+  private final TestingCluster zookeeper;
+  private final List<CoordinatorProcess> coordinators = new ArrayList<>();
+  private final FailoverAdmin admin;
+  private final TestBed bed;
+  private int nextCoordinator = 1;
+
+  /** One scenario's outcome. */
+  public record Outcome(String scenario, int connections, int broken, long answered, String note) {}
+
+  private SurvivalSuite(int connections, Path logs, TestingCluster zookeeper, FailoverAdmin admin, TestBed bed) {
+    this.connections = connections;
+    this.logs = logs;
+    this.zookeeper = zookeeper;
+    this.admin = admin;
+    this.bed = bed;
+  }
+
+  public static SurvivalSuite start(int connections) throws Exception {
+    Path logs = Files.createTempDirectory("veer-survival");
+    TestingCluster zookeeper = new TestingCluster(3);
+    zookeeper.start();
+    List<CoordinatorProcess> started = new ArrayList<>();
+    for (int c = 1; c <= 3; c++) {
+      started.add(coordinator("c" + c, zookeeper, logs));
+    }
+    FailoverAdmin admin = new FailoverAdmin(started.stream().map(CoordinatorProcess::target).toList());
+    TestBed bed = null;
+    try {
+      awaitCoordinators(admin, 3);
+      bed = TestBed.create("surv", 3, 5, started.stream().map(CoordinatorProcess::target).toList(), true);
+      SurvivalSuite suite = new SurvivalSuite(connections, logs, zookeeper, admin, bed);
+      suite.coordinators.addAll(started);
+      suite.nextCoordinator = 4;
+      admin.call(s -> s.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder()
+          .setName("web").setVip(TestBed.VIP4.getHostAddress()).setPort(TestBed.SERVICE_PORT)
+          .setProtocol(Protocol.TCP)).build()));
+      suite.reset();
+      return suite;
+    } catch (Exception | Error e) {
+      if (bed != null) {
+        bed.close();
+      }
+      admin.close();
+      for (CoordinatorProcess c : started) {
+        c.close();
+      }
+      zookeeper.close();
+      throw e;
+    }
+  }
+
+  private static CoordinatorProcess coordinator(String id, TestingCluster zookeeper, Path logs) throws IOException {
+    return CoordinatorProcess.start(id, zookeeper.getConnectString(), logs, "--check-interval-ms",
+        Integer.toString(CHECK_INTERVAL_MILLIS), "--check-timeout-ms", "100", "--health-threshold", "2");
+  }
+
+  /** Every scenario of the issue, in an order that needs the fewest repairs. */
+  public List<Outcome> runAll() throws Exception {
+    List<Outcome> out = new ArrayList<>();
+    out.add(addAProxy());
+    out.add(drainThenRemoveAProxy());
+    out.add(addOneAndDrainAnotherAtOnce());
+    out.add(addADirector());
+    out.add(removeADirector());
+    out.add(restartADirectorDaemon());
+    out.add(killTheLeaderCoordinator());
+    out.add(stopAZooKeeperNode());
+    out.add(killAProxysService());
+    return out;
+  }
+
+  /** The scenarios CI runs. */
+  public List<Outcome> runCi() throws Exception {
+    return List.of(addAProxy(), drainThenRemoveAProxy(), removeADirector());
+  }
+
+  @FunctionalInterface
+  interface Action {
+    String run(Traffic.LongLived traffic) throws Exception;
+  }
+
+  private Outcome scenario(String name, Action action) throws Exception {
+    return scenario(name, action, () -> "");
+  }
+
+  /** What a scenario does once its connections have closed; returns a note. */
+  @FunctionalInterface
+  interface Afterwards {
+    String run() throws Exception;
+  }
+
+  private Outcome scenario(String name, Action action, Afterwards afterwards) throws Exception {
+    log.info("scenario: {}", name);
+    String note;
+    int broken;
+    long answered;
+    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, connections,
+        Duration.ofMillis(100), Duration.ofSeconds(120))) {
+      Thread.sleep(SETTLE.toMillis());
+      note = action.run(traffic);
+      awaitConverged();
+      Thread.sleep(SETTLE.toMillis());
+      broken = traffic.failures().size();
+      answered = traffic.answered();
+      traffic.failures().stream().limit(5).forEach(f -> log.warn("{}: {}", name, f));
+    }
+    note += afterwards.run();
+    Outcome outcome = new Outcome(name, connections, broken, answered, note);
+    log.info("{}", outcome);
+    reset();
+    return outcome;
+  }
+
+  Outcome addAProxy() throws Exception {
+    return scenario("add a proxy", traffic -> {
+      addBackend(4, BackendState.FILLING);
+      return "proxy-4 added (filling)";
+    });
+  }
+
+  Outcome drainThenRemoveAProxy() throws Exception {
+    return scenario("drain, then remove a proxy", traffic -> {
+      setState(3, BackendState.DRAINING);
+      return "proxy-3 drained under traffic";
+    }, () -> {
+      // The connections have closed: the drain ends by itself, and the proxy goes without force.
+      await("proxy-3's drain to end", () -> service().getBackendsList().stream()
+          .anyMatch(b -> b.getAddress().equals(address(3)) && b.getState() == BackendState.INACTIVE),
+          Duration.ofSeconds(20));
+      admin.call(s -> s.removeBackend(RemoveBackendRequest.newBuilder().setService("web").setAddress(address(3))
+          .build()));
+      awaitConverged();
+      Traffic.BurstResult after = Traffic.burst(bed.client().handle(), VIP4, 200, 20);
+      if (!after.failures().isEmpty() || after.perServer().count("proxy-3") > 0) {
+        throw new IllegalStateException("after removing proxy-3: " + after);
+      }
+      return "; its drain ended when its last connection closed, it was removed without force, and 200 new"
+          + " connections all reached the others";
+    });
+  }
+
+  Outcome addOneAndDrainAnotherAtOnce() throws Exception {
+    return scenario("add one proxy and drain another at once", traffic -> {
+      addBackend(4, BackendState.FILLING);
+      setState(2, BackendState.DRAINING);
+      return "proxy-4 added and proxy-2 drained back to back";
+    });
+  }
+
+  Outcome addADirector() throws Exception {
+    return scenario("add a director to the ECMP set", traffic -> {
+      bed.setEcmp(bed.directors());
+      return "director-3 joined the router's ECMP set";
+    });
+  }
+
+  Outcome removeADirector() throws Exception {
+    return scenario("remove a director from the ECMP set", traffic -> {
+      bed.setEcmp(List.of(bed.directors().get(0)));
+      return "director-2 left the router's ECMP set";
+    });
+  }
+
+  Outcome restartADirectorDaemon() throws Exception {
+    return scenario("director daemon stopped abruptly and restarted", traffic -> {
+      bed.restartDirector(1);
+      return "director-1's daemon handed over and a new one took its pinned program and maps over";
+    });
+  }
+
+  Outcome killTheLeaderCoordinator() throws Exception {
+    return scenario("kill the leader coordinator (SIGKILL)", traffic -> {
+      CoordinatorProcess leader = leader();
+      leader.kill();
+      addBackend(4, BackendState.FILLING);
+      return leader.id() + " killed; then proxy-4 added through the survivors";
+    });
+  }
+
+  Outcome stopAZooKeeperNode() throws Exception {
+    return scenario("stop one node of the ZooKeeper ensemble", traffic -> {
+      InstanceSpec victim = zookeeper.getInstances().iterator().next();
+      zookeeper.killServer(victim);
+      addBackend(4, BackendState.FILLING);
+      zookeeper.restartServer(victim);
+      return "ZooKeeper node " + victim.getPort() + " stopped; proxy-4 added meanwhile; node restarted";
+    });
+  }
+
+  /**
+   * Proxy 1's service dies: only its connections may break, and new connections must succeed
+   * again within 3 check intervals (plus the tables' propagation).
+   */
+  Outcome killAProxysService() throws Exception {
+    log.info("scenario: kill a proxy host's service");
+    int onProxy1;
+    int broken;
+    long answered;
+    long recoveredMillis;
+    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, connections,
+        Duration.ofMillis(100), Duration.ofSeconds(120))) {
+      Thread.sleep(SETTLE.toMillis());
+      onProxy1 = traffic.perServer().count("proxy-1");
+      long killed = System.nanoTime();
+      bed.proxies().get(0).server().close();
+      recoveredMillis = -1;
+      while (System.nanoTime() - killed < Duration.ofSeconds(10).toNanos()) {
+        Traffic.BurstResult burst = Traffic.burst(bed.client().handle(), VIP4, 50, 25);
+        if (burst.failures().isEmpty()) {
+          recoveredMillis = (System.nanoTime() - killed) / 1_000_000;
+          break;
+        }
+      }
+      Thread.sleep(SETTLE.toMillis());
+      broken = traffic.failures().size();
+      answered = traffic.answered();
+    }
+    Outcome outcome = new Outcome("kill a proxy host's service", connections, broken, answered, String.format(
+        Locale.ROOT, "%d connections were on proxy-1; new connections all succeeded again after %d ms (%.1f check"
+            + " intervals)", onProxy1, recoveredMillis, recoveredMillis / (double) CHECK_INTERVAL_MILLIS));
+    log.info("{}", outcome);
+    reset();
+    return outcome;
+  }
+
+  private void addBackend(int proxy, BackendState state) {
+    admin.call(s -> s.addBackend(AddBackendRequest.newBuilder().setService("web").setAddress(address(proxy))
+        .setState(state).build()));
+  }
+
+  private void setState(int proxy, BackendState state) {
+    admin.call(s -> s.setBackendState(SetBackendStateRequest.newBuilder().setService("web")
+        .setAddress(address(proxy)).setState(state).build()));
+  }
+
+  private String address(int proxy) {
+    return bed.proxies().get(proxy - 1).address4().getHostAddress();
+  }
+
+  private CoordinatorProcess leader() throws InterruptedException {
+    for (int i = 0; i < 100; i++) {
+      ClusterStatus status = admin.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance()));
+      for (CoordinatorStatus c : status.getCoordinatorsList()) {
+        if (c.getLeader()) {
+          return coordinators.stream().filter(p -> p.id().equals(c.getId())).findFirst().orElseThrow();
+        }
+      }
+      Thread.sleep(100);
+    }
+    throw new IllegalStateException("no leader coordinator");
+  }
+
+  /**
+   * Back to the start: proxies 1-3 active and healthy, every service up, both first directors in
+   * ECMP, three live coordinators, all directors at the current version. Drains in progress are
+   * waited out (there is no traffic now), then the drained backends removed.
+   */
+  private void reset() throws Exception {
+    bed.setEcmp(bed.directors().subList(0, 2));
+    for (Proxy p : bed.proxies()) {
+      if (!p.server().isOpen()) {
+        bed.restartServer(p.id());
+      }
+    }
+    coordinators.removeIf(c -> !c.alive());
+    while (coordinators.size() < 3) {
+      CoordinatorProcess fresh = coordinator("c" + nextCoordinator++, zookeeper, logs);
+      coordinators.add(fresh);
+    }
+    await("drains to end", () -> service().getBackendsList().stream()
+        .noneMatch(b -> b.getState() == BackendState.DRAINING), Duration.ofSeconds(20));
+    for (Backend b : service().getBackendsList()) {
+      if (!isCore(b.getAddress())) {
+        admin.call(s -> s.removeBackend(RemoveBackendRequest.newBuilder().setService("web").setAddress(b.getAddress())
+            .setForce(true).build()));
+      }
+    }
+    for (int p = 1; p <= 3; p++) {
+      int proxy = p;
+      if (service().getBackendsList().stream().noneMatch(b -> b.getAddress().equals(address(proxy)))) {
+        addBackend(proxy, BackendState.ACTIVE);
+      } else {
+        setState(proxy, BackendState.ACTIVE);
+      }
+    }
+    await("proxies 1-3 healthy", () -> service().getBackendsList().stream()
+        .allMatch(b -> b.getHealth() == Health.HEALTHY), Duration.ofSeconds(20));
+    awaitConverged();
+  }
+
+  private boolean isCore(String address) {
+    for (int p = 1; p <= 3; p++) {
+      if (address(p).equals(address)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private Service service() {
+    return admin.call(s -> s.getService(GetServiceRequest.newBuilder().setName("web").build()));
+  }
+
+  private void awaitConverged() throws InterruptedException {
+    await("directors converged", () -> {
+      ClusterStatus status = admin.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance()));
+      return status.getDirectorsCount() == bed.directors().size() && status.getDirectorsList().stream()
+          .allMatch(d -> d.getAppliedVersion() == status.getVersion());
+    }, Duration.ofSeconds(30));
+  }
+
+  private static void awaitCoordinators(FailoverAdmin admin, int count) throws InterruptedException {
+    await(count + " coordinators", () -> {
+      try {
+        return admin.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance())).getCoordinatorsCount() >= count;
+      } catch (RuntimeException e) {
+        return false;
+      }
+    }, Duration.ofSeconds(60));
+  }
+
+  private static void await(String what, BooleanSupplier condition, Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("timed out waiting for " + what);
+      }
+      Thread.sleep(50);
+    }
+  }
+
+  /** The outcomes as the markdown table docs/survival.md shows. */
+  public static String table(List<Outcome> outcomes) {
+    StringBuilder sb = new StringBuilder();
+    sb.append("| scenario | connections | broken | requests failed | requests answered | what happened |\n");
+    sb.append("|---|---|---|---|---|---|\n");
+    for (Outcome o : outcomes) {
+      // A failed request ends its connection, so the two counts are the same by construction.
+      sb.append(String.format(Locale.ROOT, "| %s | %,d | %d | %d | %,d | %s |%n", o.scenario(), o.connections(),
+          o.broken(), o.broken(), o.answered(), o.note()));
+    }
+    return sb.toString();
+  }
+
+  public static void main(String[] args) throws Exception {
+    int connections = 1000;
+    Path out = null;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--connections" -> connections = Integer.parseInt(args[++i]);
+        case "--out" -> out = Path.of(args[++i]);
+        default -> {
+          System.err.println("usage: ./veer survival [--connections N] [--out FILE]");
+          System.exit(2);
+        }
+      }
+    }
+    BpfSystem.requireUsable();
+    String report;
+    try (SurvivalSuite suite = SurvivalSuite.start(connections)) {
+      report = table(suite.runAll());
+    }
+    System.out.print(report);
+    if (out != null) {
+      Files.writeString(out, report);
+    }
+    System.exit(0);
+  }
+
+  @Override
+  public void close() throws Exception {
+    try {
+      bed.close();
+    } finally {
+      admin.close();
+      for (CoordinatorProcess c : coordinators) {
+        c.close();
+      }
+      zookeeper.close();
+    }
+  }
+}

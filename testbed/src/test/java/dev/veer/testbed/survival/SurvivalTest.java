@@ -1,0 +1,26 @@
+package dev.veer.testbed.survival;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The survival scenarios CI runs (the rest run with {@code ./veer survival}): 1,000 long-lived
+ * connections, a request every 100 ms each, through adding a proxy, draining and then removing
+ * one, and taking a director out of the ECMP set. Not one connection may break.
+ */
+class SurvivalTest {
+  @Test
+  void noConnectionBreaksWhenAProxyIsAddedDrainedAndRemovedOrADirectorLeaves() throws Exception {
+    List<SurvivalSuite.Outcome> outcomes;
+    try (SurvivalSuite suite = SurvivalSuite.start(1000)) {
+      outcomes = suite.runCi();
+    }
+    System.out.print(SurvivalSuite.table(outcomes));
+    assertThat(outcomes).hasSize(3).allSatisfy(o -> {
+      assertThat(o.broken()).as(o.scenario()).isZero();
+      assertThat(o.answered()).as(o.scenario()).isGreaterThan(o.connections() * 10L);
+    });
+  }
+}
