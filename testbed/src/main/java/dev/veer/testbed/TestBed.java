@@ -255,6 +255,29 @@ public final class TestBed implements AutoCloseable {
   }
 
   /**
+   * Lets a director's daemon go without stopping forwarding (program attached, maps pinned), so
+   * that another process can take its place; {@link #adoptDirector} brings one back here.
+   */
+  public void handOverDirector(int id) {
+    Director old = directors.get(id - 1);
+    checkState(old.daemon().isPresent(), "only a bed with coordinators runs director daemons");
+    old.daemon().get().handOver();
+  }
+
+  /** Starts a director daemon here that takes over whatever the director's pins hold now. */
+  public Director adoptDirector(int id) {
+    Director old = directors.get(id - 1);
+    Director fresh = startDaemon(id, old.ns(), old.address4(), old.address6());
+    directors.set(id - 1, fresh);
+    return fresh;
+  }
+
+  /** The coordinators the bed's daemons follow. */
+  public List<String> coordinators() {
+    return coordinators;
+  }
+
+  /**
    * Restarts a director daemon the way an operator upgrades one: the running daemon hands over
    * (its program stays attached, its maps pinned), a new daemon takes the pins over, replaces
    * the program in one step and follows the coordinators. Forwarding never stops.

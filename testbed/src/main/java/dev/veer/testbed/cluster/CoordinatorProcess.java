@@ -6,18 +6,14 @@ import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
-/**
- * A coordinator in a JVM of its own, so that a test can kill it the way an operator's machine
- * dies: SIGKILL, no shutdown hook, its ZooKeeper session left to expire.
- */
+/** A coordinator in a JVM of its own ({@link JavaProcess}), on a free loopback port. */
 public final class CoordinatorProcess implements AutoCloseable {
   private final String id;
   private final int port;
-  private final Process process;
+  private final JavaProcess process;
 
-  private CoordinatorProcess(String id, int port, Process process) {
+  private CoordinatorProcess(String id, int port, JavaProcess process) {
     this.id = id;
     this.port = port;
     this.process = process;
@@ -27,15 +23,11 @@ public final class CoordinatorProcess implements AutoCloseable {
   public static CoordinatorProcess start(String id, String zookeeper, Path logDir, String... options)
       throws IOException {
     int port = freePort();
-    List<String> command = new ArrayList<>(List.of(
-        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
-        "-cp", System.getProperty("java.class.path"), CoordinatorMain.class.getName(), "--id", id,
-        "--listen", "127.0.0.1:" + port, "--zookeeper", zookeeper, "--session-timeout-ms", "3000",
-        "--settle-seconds", "600"));
-    command.addAll(List.of(options));
-    Process process = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(logDir.resolve(id + ".log").toFile()).start();
-    return new CoordinatorProcess(id, port, process);
+    List<String> args = new ArrayList<>(List.of("--id", id, "--listen", "127.0.0.1:" + port, "--zookeeper",
+        zookeeper, "--session-timeout-ms", "3000", "--settle-seconds", "600"));
+    args.addAll(List.of(options));
+    return new CoordinatorProcess(id, port,
+        JavaProcess.start(id, CoordinatorMain.class, args, logDir.resolve(id + ".log")));
   }
 
   private static int freePort() throws IOException {
@@ -53,22 +45,15 @@ public final class CoordinatorProcess implements AutoCloseable {
   }
 
   public boolean alive() {
-    return process.isAlive();
+    return process.alive();
   }
 
   public void kill() throws InterruptedException {
-    process.destroyForcibly();
-    process.waitFor(10, TimeUnit.SECONDS);
+    process.kill();
   }
 
   @Override
   public void close() throws InterruptedException {
-    // Polite first: a coordinator that stops cleanly hands its leadership over at once.
-    if (process.isAlive()) {
-      process.destroy();
-      if (!process.waitFor(10, TimeUnit.SECONDS)) {
-        kill();
-      }
-    }
+    process.close();
   }
 }

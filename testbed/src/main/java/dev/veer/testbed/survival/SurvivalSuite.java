@@ -21,6 +21,7 @@ import dev.veer.testbed.TestBed.Proxy;
 import dev.veer.testbed.Traffic;
 import dev.veer.testbed.cluster.CoordinatorProcess;
 import dev.veer.testbed.cluster.FailoverAdmin;
+import dev.veer.testbed.cluster.JavaProcess;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -107,18 +108,39 @@ public final class SurvivalSuite implements AutoCloseable {
         Integer.toString(CHECK_INTERVAL_MILLIS), "--check-timeout-ms", "100", "--health-threshold", "2");
   }
 
+  /** A scenario the suite can run by name. */
+  @FunctionalInterface
+  interface Scenario {
+    Outcome run() throws Exception;
+  }
+
   /** Every scenario of the issue, in an order that needs the fewest repairs. */
-  public List<Outcome> runAll() throws Exception {
+  private java.util.LinkedHashMap<String, Scenario> scenarios() {
+    java.util.LinkedHashMap<String, Scenario> all = new java.util.LinkedHashMap<>();
+    all.put("add-proxy", this::addAProxy);
+    all.put("drain-remove-proxy", this::drainThenRemoveAProxy);
+    all.put("add-and-drain", this::addOneAndDrainAnotherAtOnce);
+    all.put("add-director", this::addADirector);
+    all.put("remove-director", this::removeADirector);
+    all.put("restart-director", this::restartADirectorDaemon);
+    all.put("kill-director", this::killADirectorDaemon);
+    all.put("kill-leader", this::killTheLeaderCoordinator);
+    all.put("stop-zookeeper-node", this::stopAZooKeeperNode);
+    all.put("kill-proxy-service", this::killAProxysService);
+    return all;
+  }
+
+  /** The scenarios whose names contain {@code filter} ("" for all), in order. */
+  public List<Outcome> run(String filter) throws Exception {
     List<Outcome> out = new ArrayList<>();
-    out.add(addAProxy());
-    out.add(drainThenRemoveAProxy());
-    out.add(addOneAndDrainAnotherAtOnce());
-    out.add(addADirector());
-    out.add(removeADirector());
-    out.add(restartADirectorDaemon());
-    out.add(killTheLeaderCoordinator());
-    out.add(stopAZooKeeperNode());
-    out.add(killAProxysService());
+    for (var e : scenarios().entrySet()) {
+      if (e.getKey().contains(filter)) {
+        out.add(e.getValue().run());
+      }
+    }
+    if (out.isEmpty()) {
+      throw new IllegalArgumentException("no scenario matches '" + filter + "'; scenarios: " + scenarios().keySet());
+    }
     return out;
   }
 
@@ -219,6 +241,35 @@ public final class SurvivalSuite implements AutoCloseable {
       bed.restartDirector(1);
       return "director-1's daemon handed over and a new one took its pinned program and maps over";
     });
+  }
+
+  /**
+   * A director daemon as a process of its own is SIGKILLed: its program stays attached with its
+   * tables, and a new daemon takes its pins over.
+   */
+  Outcome killADirectorDaemon() throws Exception {
+    return scenario("kill a director daemon (SIGKILL) and restart it", traffic -> {
+      Director d = bed.directors().get(0);
+      bed.handOverDirector(1);
+      List<String> args = List.of("--id", "director-1", "--coordinators", String.join(",", bed.coordinators()),
+          "--netns", d.ns().name(), "--interface", "eth0", "--source4", d.address4().getHostAddress(),
+          "--source6", d.address6().getHostAddress(), "--pin-dir", TestBed.pinDir(d.ns()).toString());
+      try (JavaProcess process = JavaProcess.start("director-1", dev.veer.director.DirectorMain.class, args,
+          logs.resolve("director-1.log"))) {
+        await("the director process to take over", () -> directorProcessTookOver(), Duration.ofSeconds(30));
+        process.kill();
+      }
+      bed.adoptDirector(1);
+      return "director-1 ran as a process of its own, was SIGKILLed, and a new daemon took its pins over";
+    });
+  }
+
+  private boolean directorProcessTookOver() {
+    try {
+      return Files.readString(logs.resolve("director-1.log")).contains("connected to coordinator");
+    } catch (IOException e) {
+      return false;
+    }
   }
 
   Outcome killTheLeaderCoordinator() throws Exception {
@@ -397,13 +448,15 @@ public final class SurvivalSuite implements AutoCloseable {
 
   public static void main(String[] args) throws Exception {
     int connections = 1000;
+    String only = "";
     Path out = null;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--connections" -> connections = Integer.parseInt(args[++i]);
         case "--out" -> out = Path.of(args[++i]);
+        case "--scenario" -> only = args[++i];
         default -> {
-          System.err.println("usage: ./veer survival [--connections N] [--out FILE]");
+          System.err.println("usage: ./veer survival [--connections N] [--scenario NAME-PART] [--out FILE]");
           System.exit(2);
         }
       }
@@ -411,7 +464,7 @@ public final class SurvivalSuite implements AutoCloseable {
     BpfSystem.requireUsable();
     String report;
     try (SurvivalSuite suite = SurvivalSuite.start(connections)) {
-      report = table(suite.runAll());
+      report = table(suite.run(only));
     }
     System.out.print(report);
     if (out != null) {
@@ -430,6 +483,9 @@ public final class SurvivalSuite implements AutoCloseable {
         c.close();
       }
       zookeeper.close();
+      try (var files = Files.walk(logs)) {
+        files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+      }
     }
   }
 }
