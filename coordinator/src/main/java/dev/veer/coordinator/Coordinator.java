@@ -181,12 +181,12 @@ public final class Coordinator implements AutoCloseable {
       membership.start();
       Settler settler = closer.push(new Settler(store, membership, Clock.systemUTC()));
       settler.start();
-      StatusRegistry<DirectorStatus> registry = new StatusRegistry<>(zk, config.root() + "/directors", config.id(),
-          DirectorStatus.parser(), DirectorStatus::getId, DirectorStatus::getAppliedAtMillis);
+      StatusRegistry<DirectorStatus> registry = closer.push(new StatusRegistry<>(zk, config.root() + "/directors", config.id(),
+          DirectorStatus.parser(), DirectorStatus::getId, DirectorStatus::getAppliedAtMillis));
       TableCompiler compiler = new TableCompiler();
       DirectorSyncServer sync = closer.push(new DirectorSyncServer(store, compiler, registry));
-      StatusRegistry<AgentStatus> agentRegistry = new StatusRegistry<>(zk, config.root() + "/agents", config.id(),
-          AgentStatus.parser(), AgentStatus::getId, AgentStatus::getReportedAtMillis);
+      StatusRegistry<AgentStatus> agentRegistry = closer.push(new StatusRegistry<>(zk, config.root() + "/agents", config.id(),
+          AgentStatus.parser(), AgentStatus::getId, AgentStatus::getReportedAtMillis));
       ProxyAgentServer agents = closer.push(new ProxyAgentServer(zk, store, registry, agentRegistry));
       BackendKeeper backends = closer.push(new BackendKeeper(zk, store, membership, agentRegistry, Clock.systemUTC()));
       backends.start();

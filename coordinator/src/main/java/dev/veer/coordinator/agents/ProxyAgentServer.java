@@ -3,6 +3,7 @@ package dev.veer.coordinator.agents;
 import com.google.common.collect.ImmutableSet;
 import com.google.protobuf.ByteString;
 import dev.veer.coordinator.admin.Addresses;
+import dev.veer.coordinator.cluster.ServerSession;
 import dev.veer.coordinator.cluster.StatusRegistry;
 import dev.veer.coordinator.state.ClusterStore;
 import dev.veer.proto.admin.v1.AgentServiceStatus;
@@ -109,17 +110,14 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
   }
 
   /** One agent's stream. */
-  private final class Session implements StreamObserver<AgentReport> {
-    private final ServerCallStreamObserver<AgentUpdate> out;
+  private final class Session extends ServerSession<AgentReport, AgentUpdate> {
     private Register register;
     private Set<ByteString> addresses = Set.of();
     private AgentStatus status;
     private AgentUpdate lastSent;
-    private boolean ended;
 
     Session(ServerCallStreamObserver<AgentUpdate> out) {
-      this.out = out;
-      out.setOnCancelHandler(() -> closed("cancelled"));
+      super(out);
     }
 
     @Override
@@ -203,7 +201,7 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
 
     /** Sends the agent its allow-list and services if they changed. */
     synchronized void update() {
-      if (ended || register == null) {
+      if (ended() || register == null) {
         return;
       }
       ClusterState state = store.current();
@@ -223,40 +221,11 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
         return;
       }
       lastSent = update;
-      try {
-        out.onNext(update);
-      } catch (RuntimeException e) {
-        closed("send failed: " + e.getMessage());
-      }
+      send(update);
     }
 
     @Override
-    public void onError(Throwable t) {
-      closed(Status.fromThrowable(t).toString());
-    }
-
-    @Override
-    public synchronized void onCompleted() {
-      closed("stream completed");
-      if (!ended) {
-        ended = true;
-        out.onCompleted();
-      }
-    }
-
-    synchronized void end(Status why) {
-      if (!ended) {
-        ended = true;
-        sessions.remove(this);
-        try {
-          out.onError(why.asRuntimeException());
-        } catch (RuntimeException ignored) {
-          // The call is over already.
-        }
-      }
-    }
-
-    private void closed(String why) {
+    protected void closed(String why) {
       sessions.remove(this);
       Register r = register;
       if (r != null) {

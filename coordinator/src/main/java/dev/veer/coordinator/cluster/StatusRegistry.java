@@ -22,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * that serves it, so it vanishes with that coordinator's session and every coordinator can
  * report on every member. Writes are asynchronous: a report never waits for ZooKeeper.
  */
-public final class StatusRegistry<T extends Message> {
+public final class StatusRegistry<T extends Message> implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(StatusRegistry.class);
 
   private final CuratorFramework zk;
@@ -31,6 +31,11 @@ public final class StatusRegistry<T extends Message> {
   private final Parser<T> parser;
   private final Function<T, String> memberId;
   private final ToLongFunction<T> reportedAt;
+  private final Map<String, T> latest = new java.util.concurrent.ConcurrentHashMap<>();
+  private static final long RETRY_MILLIS = 250;
+  private final java.util.concurrent.ScheduledExecutorService retries =
+      java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+          Thread.ofPlatform().name("veer-status-retry").daemon(true).factory());
 
   /**
    * @param memberId a status's member id
@@ -50,21 +55,43 @@ public final class StatusRegistry<T extends Message> {
     return path;
   }
 
+  /**
+   * Records a member's status. A write that fails (ZooKeeper unreachable for a moment) is tried
+   * again until it lands or a newer status for the member replaces it, so what the registry
+   * shows catches up with what the member last said.
+   */
   public void put(T status) {
-    String node = node(memberId.apply(status));
+    String member = memberId.apply(status);
+    latest.put(member, status);
+    write(member, status);
+  }
+
+  private void write(String member, T status) {
+    String node = node(member);
     try {
       zk.create().orSetData().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL)
           .inBackground((client, event) -> {
             if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
-              log.warn("could not record {}: {}", node, KeeperException.Code.get(event.getResultCode()));
+              log.warn("could not record {}: {}; retrying", node, KeeperException.Code.get(event.getResultCode()));
+              retry(member, status);
             }
           }).forPath(node, status.toByteArray());
     } catch (Exception e) {
-      log.warn("could not record {}: {}", node, e.toString());
+      log.warn("could not record {}: {}; retrying", node, e.toString());
+      retry(member, status);
     }
   }
 
+  private void retry(String member, T status) {
+    retries.schedule(() -> {
+      if (latest.get(member) == status) {
+        write(member, status);
+      }
+    }, RETRY_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+  }
+
   public void remove(String member) {
+    latest.remove(member);
     try {
       zk.delete().quietly().inBackground().forPath(node(member));
     } catch (Exception e) {
@@ -104,5 +131,10 @@ public final class StatusRegistry<T extends Message> {
 
   private String node(String member) {
     return path + "/" + member + "@" + coordinatorId;
+  }
+
+  @Override
+  public void close() {
+    retries.shutdownNow();
   }
 }

@@ -15,6 +15,7 @@ import dev.veer.proto.state.v1.ClusterState;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import dev.veer.coordinator.cluster.ServerSession;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -87,19 +88,16 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
   }
 
   /** One director's stream. */
-  private final class Session implements StreamObserver<DirectorReport> {
-    private final ServerCallStreamObserver<Snapshot> out;
+  private final class Session extends ServerSession<DirectorReport, Snapshot> {
     private Hello hello;
     /** The table versions the director will hold once it has applied what was sent. */
     private final Map<String, Long> held = new HashMap<>();
     private Published pending;
     private long sentVersion;
-    private boolean ended;
 
     Session(ServerCallStreamObserver<Snapshot> out) {
-      this.out = out;
+      super(out);
       out.setOnReadyHandler(this::flush);
-      out.setOnCancelHandler(() -> closed("cancelled"));
     }
 
     @Override
@@ -170,7 +168,7 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
     }
 
     synchronized void offer(Published next) {
-      if (ended || hello == null || next == null || next.state().getVersion() <= sentVersion) {
+      if (ended() || hello == null || next == null || next.state().getVersion() <= sentVersion) {
         return;
       }
       pending = next;
@@ -178,7 +176,7 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
     }
 
     private synchronized void flush() {
-      if (ended || pending == null || !out.isReady()) {
+      if (ended() || pending == null || !out.isReady()) {
         return;
       }
       Published next = pending;
@@ -196,40 +194,11 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
       held.clear();
       held.putAll(nowHeld);
       sentVersion = next.state().getVersion();
-      try {
-        out.onNext(snapshot.build());
-      } catch (RuntimeException e) {
-        closed("send failed: " + e.getMessage());
-      }
+      send(snapshot.build());
     }
 
     @Override
-    public void onError(Throwable t) {
-      closed(Status.fromThrowable(t).toString());
-    }
-
-    @Override
-    public synchronized void onCompleted() {
-      closed("stream completed");
-      if (!ended) {
-        ended = true;
-        out.onCompleted();
-      }
-    }
-
-    synchronized void end(Status status) {
-      if (!ended) {
-        ended = true;
-        sessions.remove(this);
-        try {
-          out.onError(status.asRuntimeException());
-        } catch (RuntimeException ignored) {
-          // The call is over already.
-        }
-      }
-    }
-
-    private void closed(String why) {
+    protected void closed(String why) {
       sessions.remove(this);
       Hello h = hello;
       if (h != null) {

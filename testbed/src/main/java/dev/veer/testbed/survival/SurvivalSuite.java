@@ -464,7 +464,13 @@ public final class SurvivalSuite implements AutoCloseable {
     BpfSystem.requireUsable();
     String report;
     try (SurvivalSuite suite = SurvivalSuite.start(connections)) {
-      report = table(suite.run(only));
+      List<Outcome> outcomes = suite.run(only);
+      report = table(outcomes);
+      if (outcomes.stream().allMatch(o -> o.broken() == 0 || o.scenario().startsWith("kill a proxy"))) {
+        suite.deleteLogs();
+      } else {
+        System.err.println("the daemons' logs are in " + suite.logs());
+      }
     }
     System.out.print(report);
     if (out != null) {
@@ -483,9 +489,18 @@ public final class SurvivalSuite implements AutoCloseable {
         c.close();
       }
       zookeeper.close();
-      try (var files = Files.walk(logs)) {
-        files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-      }
+    }
+  }
+
+  /** Where the daemons' logs are: kept for a look when a scenario went wrong. */
+  public Path logs() {
+    return logs;
+  }
+
+  /** Removes the daemons' logs. */
+  public void deleteLogs() throws IOException {
+    try (var files = Files.walk(logs)) {
+      files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
     }
   }
 }

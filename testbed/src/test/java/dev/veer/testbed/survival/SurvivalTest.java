@@ -16,6 +16,7 @@ class SurvivalTest {
     List<SurvivalSuite.Outcome> outcomes;
     try (SurvivalSuite suite = SurvivalSuite.start(1000)) {
       outcomes = suite.runCi();
+      suite.deleteLogs();
     }
     System.out.print(SurvivalSuite.table(outcomes));
     assertThat(outcomes).hasSize(3).allSatisfy(o -> {
