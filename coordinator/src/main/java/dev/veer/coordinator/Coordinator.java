@@ -188,7 +188,8 @@ public final class Coordinator implements AutoCloseable {
       StatusRegistry<AgentStatus> agentRegistry = closer.push(new StatusRegistry<>(zk, config.root() + "/agents", config.id(),
           AgentStatus.parser(), AgentStatus::getId, AgentStatus::getReportedAtMillis));
       ProxyAgentServer agents = closer.push(new ProxyAgentServer(zk, store, registry, agentRegistry));
-      BackendKeeper backends = closer.push(new BackendKeeper(zk, store, membership, agentRegistry, Clock.systemUTC()));
+      BackendKeeper backends = closer.push(new BackendKeeper(zk, store, membership, agentRegistry, registry,
+          Clock.systemUTC()));
       backends.start();
       AdminServer admin = new AdminServer(store, compiler, registry, agentRegistry, membership, Clock.systemUTC());
       if (config.access().allowsAll()) {

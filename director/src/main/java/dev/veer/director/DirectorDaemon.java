@@ -6,9 +6,11 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.director.dataplane.DirectorDataplane;
+import dev.veer.director.health.Prober;
 import dev.veer.director.sync.CoordinatorLink;
 import dev.veer.director.sync.SnapshotApplier;
 import dev.veer.lifecycle.CloseStack;
+import dev.veer.proto.director.v1.DirectorReport;
 import dev.veer.proto.director.v1.Hello;
 import dev.veer.transport.BearerToken;
 import dev.veer.transport.TlsFiles;
@@ -35,6 +37,7 @@ public final class DirectorDaemon implements AutoCloseable {
   private final DirectorDataplane dataplane;
   private final SnapshotApplier applier;
   private final CoordinatorLink link;
+  private final Optional<Prober> prober;
   private final Object applied = new Object();
   private long acknowledged;
 
@@ -59,11 +62,12 @@ public final class DirectorDaemon implements AutoCloseable {
   }
 
   private DirectorDaemon(CloseStack resources, DirectorDataplane dataplane, SnapshotApplier applier,
-      CoordinatorLink link) {
+      CoordinatorLink link, Optional<Prober> prober) {
     this.resources = resources;
     this.dataplane = dataplane;
     this.applier = applier;
     this.link = link;
+    this.prober = prober;
   }
 
   public static DirectorDaemon start(Config config) throws Exception {
@@ -104,8 +108,13 @@ public final class DirectorDaemon implements AutoCloseable {
             onApplied.accept(version);
             self[0].acknowledged(version);
           }));
-      self[0] = new DirectorDaemon(resources, dataplane, applier, link);
+      // Probes need the director's own path to the router; a detached program has none.
+      Optional<Prober> prober = config.ifname().map(i -> resources.push(new Prober(config.namespace(),
+          config.source4(), config.source6(), applier,
+          probes -> link.report(DirectorReport.newBuilder().setProbes(probes).build()))));
+      self[0] = new DirectorDaemon(resources, dataplane, applier, link, prober);
       link.start();
+      prober.ifPresent(Prober::start);
       log.info("director {} on {} in {}, coordinators {}", config.id(), config.ifname().orElse("(detached)"),
           config.namespace(), config.coordinators());
       return self[0];
@@ -163,6 +172,7 @@ public final class DirectorDaemon implements AutoCloseable {
    * a restart or an upgrade does; a killed daemon leaves the same behind.
    */
   public void handOver() {
+    prober.ifPresent(Prober::close);
     link.close();
     dataplane.handOver();
   }

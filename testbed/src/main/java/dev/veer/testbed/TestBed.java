@@ -303,6 +303,9 @@ public final class TestBed implements AutoCloseable {
     ns.exec("ip", "-6", "route", "add", "default", "via", router6);
     ns.sysctl("net.ipv4.conf.all.rp_filter", "0");
     ns.sysctl("net.ipv4.conf.eth0.rp_filter", "0");
+    // A veth leaves checksums to be filled in later, which XDP on the far end cannot do: what a
+    // host sends (a proxy's answers, a director's probes) must carry its checksum, as on a wire.
+    ns.exec("ethtool", "-K", "eth0", "tx", "off");
     // A veth hands XDP_TX frames only to a peer that runs XDP itself.
     routerAttachments.add(XdpAttachment.attach(passProgram.program("veer_pass"), router.handle(), routerIf,
         XdpMode.NATIVE));

@@ -6,7 +6,6 @@ import dev.veer.coordinator.Coordinator;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.AgentServiceStatus;
-import dev.veer.proto.admin.v1.AgentStatus;
 import dev.veer.proto.admin.v1.Backend;
 import dev.veer.proto.admin.v1.CreateServiceRequest;
 import dev.veer.proto.admin.v1.GetServiceRequest;
@@ -162,6 +161,35 @@ class ProxyAgentEndToEndTest {
   }
 
   @Test
+  @Order(3)
+  void directorsProbingThroughTheTunnelCatchAPathTheAgentCannotSee() throws Exception {
+    admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web")
+        .setAddress(bed.proxies().get(0).address4().getHostAddress()).setState(BackendState.ACTIVE).build());
+    String third = bed.proxies().get(2).address4().getHostAddress();
+    if (admin.getService(GetServiceRequest.newBuilder().setName("web").build()).getBackendsList().stream()
+        .noneMatch(b -> b.getAddress().equals(third))) {
+      admin.addBackend(AddBackendRequest.newBuilder().setService("web").setAddress(third)
+          .setState(BackendState.ACTIVE).build());
+    }
+    await("proxies 1-3 healthy", () -> healthOf(1) == Health.HEALTHY && healthOf(2) == Health.HEALTHY
+        && healthOf(3) == Health.HEALTHY);
+    awaitDirectors();
+    // Proxy 2 stops decapsulating: its service is fine on the host, but no client reaches it.
+    dev.veer.bpf.XdpAttachment.detachAll(bed.proxies().get(1).ns().handle(), "eth0");
+    await("proxy-2 unhealthy by the directors' probes", () -> healthOf(2) == Health.UNHEALTHY);
+    awaitDirectors();
+    var status = admin.getStatus(GetStatusRequest.getDefaultInstance());
+    assertThat(status.getAgentsList().stream().filter(a -> a.getId().equals("proxy-2")).findFirst().orElseThrow()
+        .getServices(0).getHealth()).as("the agent's own view").isEqualTo(Health.HEALTHY);
+    assertThat(status.getDirectorsList().stream().flatMap(d -> d.getProbesList().stream())
+        .filter(p -> p.getBackend().equals(bed.proxies().get(1).address4().getHostAddress()))
+        .anyMatch(p -> p.getHealth() == Health.UNHEALTHY)).isTrue();
+    Traffic.BurstResult burst = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
+    assertThat(burst.failures()).isEmpty();
+    assertThat(burst.perServer().count("proxy-2")).isZero();
+  }
+
+  @Test
   @Order(1)
   void agentsKeepAllowListsAndAStoppedServiceLeavesTheTablesUntilItReturns() throws Exception {
     // Allow-lists come from the coordinator: both directors (both families) on every proxy.
@@ -192,9 +220,9 @@ class ProxyAgentEndToEndTest {
     awaitDirectors();
     log.info("proxy-2 out of the primaries {} ms after its service stopped (check interval {} ms)",
         (System.nanoTime() - stopped) / 1_000_000, INTERVAL_MILLIS);
-    AgentStatus agent2 = admin.getStatus(GetStatusRequest.getDefaultInstance()).getAgentsList().stream()
-        .filter(a -> a.getId().equals("proxy-2")).findFirst().orElseThrow();
-    assertThat(agent2.getServices(0).getDetail()).contains("nothing accepts connections on 203.0.113.10:80");
+    await("proxy-2's agent to say why", () -> admin.getStatus(GetStatusRequest.getDefaultInstance())
+        .getAgentsList().stream().filter(a -> a.getId().equals("proxy-2")).findFirst().orElseThrow()
+        .getServices(0).getDetail().contains("nothing accepts connections on 203.0.113.10:80"));
     Traffic.BurstResult without = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
     assertThat(without.failures()).isEmpty();
     assertThat(without.perServer().count("proxy-2")).isZero();

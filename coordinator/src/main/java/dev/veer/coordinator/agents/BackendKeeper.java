@@ -9,6 +9,8 @@ import dev.veer.coordinator.cluster.StatusRegistry;
 import dev.veer.coordinator.state.ClusterStore;
 import dev.veer.proto.admin.v1.AgentServiceStatus;
 import dev.veer.proto.admin.v1.AgentStatus;
+import dev.veer.proto.admin.v1.DirectorProbe;
+import dev.veer.proto.admin.v1.DirectorStatus;
 import dev.veer.proto.state.v1.BackendRecord;
 import dev.veer.proto.state.v1.ClusterState;
 import dev.veer.proto.state.v1.ServiceState;
@@ -16,7 +18,10 @@ import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Health;
 import java.time.Clock;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -32,8 +37,11 @@ import org.slf4j.LoggerFactory;
  * The leader's decisions about backends from what their proxy agents report:
  *
  * <ul>
- *   <li>health: it changes once the agent has reported the same result for {@code
- *       health_threshold} checks in a row (damping: one failed check does not move a row);
+ *   <li>health: it changes once a source has reported the same result {@code health_threshold}
+ *       times in a row (damping: one failed check does not move a row). The sources are the
+ *       backend's agent (its checks on the host) and every director (its probes through the
+ *       real path); a settled failure from any of them makes the backend unhealthy, a settled
+ *       success with no settled failure makes it healthy again after a hold-down;
  *   <li>drains: a DRAINING backend becomes INACTIVE when its agent reports no live connection
  *       left (in a report made after the drain began), or at the drain's deadline.
  * </ul>
@@ -47,7 +55,10 @@ public final class BackendKeeper implements AutoCloseable {
   private final ClusterStore store;
   private final Membership membership;
   private final StatusRegistry<AgentStatus> agents;
+  private final StatusRegistry<DirectorStatus> directors;
   private final Clock clock;
+  /** When the leader last made each backend unhealthy ("service/address"); only on the leader. */
+  private final Map<String, Long> unhealthySince = new java.util.concurrent.ConcurrentHashMap<>();
   private final CuratorCache reports;
   private final ScheduledExecutorService worker = Executors.newSingleThreadScheduledExecutor(
       Thread.ofPlatform().name("veer-health").daemon(true).factory());
@@ -56,10 +67,11 @@ public final class BackendKeeper implements AutoCloseable {
   private record Decision(String service, ByteString address, Health health, String detail) {}
 
   public BackendKeeper(CuratorFramework zk, ClusterStore store, Membership membership,
-      StatusRegistry<AgentStatus> agents, Clock clock) {
+      StatusRegistry<AgentStatus> agents, StatusRegistry<DirectorStatus> directors, Clock clock) {
     this.store = store;
     this.membership = membership;
     this.agents = agents;
+    this.directors = directors;
     this.clock = clock;
     this.reports = CuratorCache.build(zk, agents.path());
     reports.listenable().addListener(CuratorCacheListener.builder()
@@ -81,21 +93,25 @@ public final class BackendKeeper implements AutoCloseable {
       int threshold = Math.max(1, state.getSettings().getHealthThreshold());
       List<Decision> decisions = new ArrayList<>();
       List<AgentStatus> agentReports = agents.all();
-      for (AgentStatus agent : agentReports) {
-        Set<ByteString> addresses = agent.getAddressesList().stream()
-            .map(a -> Addresses.bytes(InetAddresses.forString(a))).collect(Collectors.toSet());
-        for (AgentServiceStatus report : agent.getServicesList()) {
-          if (report.getConsecutive() < threshold || report.getHealth() == Health.HEALTH_UNKNOWN) {
-            continue;
+      Map<String, List<Vote>> votes = votes(state, agentReports, directors.all(), threshold);
+      for (ServiceState service : state.getServicesList()) {
+        for (BackendRecord backend : service.getBackendsList()) {
+          String key = service.getName() + "/" + Addresses.literal(backend.getAddress());
+          List<Vote> settled = votes.getOrDefault(key, List.of());
+          // Any settled failure wins: the agent's own checks, or a director's through the real path.
+          Optional<Vote> failing = settled.stream().filter(v -> v.health() == Health.UNHEALTHY).findFirst();
+          Optional<Vote> passing = settled.stream().filter(v -> v.health() == Health.HEALTHY).findFirst();
+          Long since = unhealthySince.get(key);
+          boolean heldDown = since != null && clock.millis() - since < holdDownMillis(state);
+          if (failing.isPresent() && backend.getHealth() != Health.UNHEALTHY) {
+            decisions.add(new Decision(service.getName(), backend.getAddress(), Health.UNHEALTHY,
+                failing.get().source() + ": " + failing.get().detail()));
+            unhealthySince.put(key, clock.millis());
+          } else if (failing.isEmpty() && passing.isPresent() && backend.getHealth() != Health.HEALTHY && !heldDown) {
+            decisions.add(new Decision(service.getName(), backend.getAddress(), Health.HEALTHY,
+                passing.get().source() + ": " + passing.get().detail()));
+            unhealthySince.remove(key);
           }
-          Services.find(state, report.getService()).ifPresent(service -> {
-            for (BackendRecord backend : service.getBackendsList()) {
-              if (addresses.contains(backend.getAddress()) && backend.getHealth() != report.getHealth()) {
-                decisions.add(new Decision(service.getName(), backend.getAddress(), report.getHealth(),
-                    report.getDetail()));
-              }
-            }
-          });
         }
       }
       drains(state, agentReports, decisions);
@@ -122,6 +138,52 @@ public final class BackendKeeper implements AutoCloseable {
     } catch (Exception e) {
       log.warn("health decisions failed, will retry: {}", e.toString());
     }
+  }
+
+  /** One source's settled result for a backend: {@code threshold} checks or probes in a row. */
+  private record Vote(Health health, String detail, String source) {}
+
+  /** Settled results by "service/address": the agents' checks and the directors' probes. */
+  private static Map<String, List<Vote>> votes(ClusterState state, List<AgentStatus> agentReports,
+      List<DirectorStatus> directorReports, int threshold) {
+    Map<String, List<Vote>> out = new HashMap<>();
+    for (AgentStatus agent : agentReports) {
+      Set<ByteString> addresses = agent.getAddressesList().stream()
+          .map(a -> Addresses.bytes(InetAddresses.forString(a))).collect(Collectors.toSet());
+      for (AgentServiceStatus report : agent.getServicesList()) {
+        if (report.getConsecutive() < threshold || report.getHealth() == Health.HEALTH_UNKNOWN) {
+          continue;
+        }
+        Services.find(state, report.getService()).ifPresent(service -> {
+          for (BackendRecord backend : service.getBackendsList()) {
+            if (addresses.contains(backend.getAddress())) {
+              out.computeIfAbsent(service.getName() + "/" + Addresses.literal(backend.getAddress()),
+                  k -> new ArrayList<>()).add(new Vote(report.getHealth(), report.getDetail(),
+                  "agent " + agent.getId()));
+            }
+          }
+        });
+      }
+    }
+    for (DirectorStatus director : directorReports) {
+      for (DirectorProbe probe : director.getProbesList()) {
+        if (probe.getConsecutive() >= threshold && probe.getHealth() != Health.HEALTH_UNKNOWN) {
+          String canonical = InetAddresses.toAddrString(InetAddresses.forString(probe.getBackend()));
+          out.computeIfAbsent(probe.getService() + "/" + canonical, k -> new ArrayList<>())
+              .add(new Vote(probe.getHealth(), probe.getDetail(), "director " + director.getId()));
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * How long a backend that turned unhealthy stays so before passing checks bring it back: a
+   * backend that is out of every row is no longer probed by the directors, so its agent's checks
+   * alone could otherwise flip it back and forth while the path to it stays broken.
+   */
+  private static long holdDownMillis(ClusterState state) {
+    return 10L * Math.max(50, state.getSettings().getCheckIntervalMillis());
   }
 
   /** Drains whose connections are gone (by a report newer than the drain) or whose deadline passed. */

@@ -5,10 +5,13 @@ import dev.veer.coordinator.admin.Addresses;
 import dev.veer.coordinator.cluster.StatusRegistry;
 import dev.veer.coordinator.state.ClusterStore;
 import dev.veer.proto.admin.v1.DirectorStatus;
+import dev.veer.proto.admin.v1.DirectorProbe;
 import dev.veer.proto.director.v1.Applied;
+import dev.veer.proto.director.v1.BackendProbe;
 import dev.veer.proto.director.v1.DirectorReport;
 import dev.veer.proto.director.v1.DirectorSyncGrpc;
 import dev.veer.proto.director.v1.Hello;
+import dev.veer.proto.director.v1.ProbeReport;
 import dev.veer.proto.director.v1.Settings;
 import dev.veer.proto.director.v1.Snapshot;
 import dev.veer.proto.state.v1.ClusterState;
@@ -17,6 +20,7 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import dev.veer.coordinator.cluster.ServerSession;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -90,6 +94,7 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
   /** One director's stream. */
   private final class Session extends ServerSession<DirectorReport, Snapshot> {
     private Hello hello;
+    private DirectorStatus status;
     /** The table versions the director will hold once it has applied what was sent. */
     private final Map<String, Long> held = new HashMap<>();
     private Published pending;
@@ -105,6 +110,7 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
       switch (report.getReportCase()) {
         case HELLO -> hello(report.getHello());
         case APPLIED -> applied(report.getApplied());
+        case PROBES -> probes(report.getProbes());
         default -> end(Status.INVALID_ARGUMENT.withDescription("unknown report " + report.getReportCase()));
       }
     }
@@ -161,10 +167,32 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
     }
 
     private void record(long version, String error) {
-      registry.put(DirectorStatus.newBuilder().setId(hello.getDirectorId()).setCoordinator(registry.coordinatorId())
-          .setAddress(hello.getAddress())
-          .setAppliedVersion(version).setAppliedAtMillis(System.currentTimeMillis()).setError(error)
-          .addAllSourceAddresses(hello.getSourceAddressesList().stream().map(Addresses::literal).toList()).build());
+      status = DirectorStatus.newBuilder().setId(hello.getDirectorId()).setCoordinator(registry.coordinatorId())
+          .setAddress(hello.getAddress()).setAppliedVersion(version).setAppliedAtMillis(System.currentTimeMillis())
+          .setError(error).addAllSourceAddresses(hello.getSourceAddressesList().stream().map(Addresses::literal)
+              .toList())
+          .addAllProbes(status == null ? List.of() : status.getProbesList()).build();
+      registry.put(status);
+    }
+
+    private void probes(ProbeReport report) {
+      if (hello == null) {
+        end(Status.FAILED_PRECONDITION.withDescription("ProbeReport before Hello"));
+        return;
+      }
+      List<DirectorProbe> probes = new java.util.ArrayList<>();
+      for (BackendProbe p : report.getBackendsList()) {
+        if (p.getBackend().size() != 4 && p.getBackend().size() != 16) {
+          end(Status.INVALID_ARGUMENT.withDescription("a probed backend's address has 4 or 16 bytes"));
+          return;
+        }
+        probes.add(DirectorProbe.newBuilder().setService(p.getService()).setBackend(Addresses.literal(p.getBackend()))
+            .setHealth(p.getHealth()).setDetail(p.getDetail()).setConsecutive(p.getConsecutive()).build());
+      }
+      // Stamped with the time of the report, so the newest status wins across coordinators.
+      status = status.toBuilder().clearProbes().addAllProbes(probes).setAppliedAtMillis(System.currentTimeMillis())
+          .build();
+      registry.put(status);
     }
 
     synchronized void offer(Published next) {
@@ -184,7 +212,9 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
       Snapshot.Builder snapshot = Snapshot.newBuilder().setVersion(next.state().getVersion())
           .setSettings(Settings.newBuilder().setFlowHashKey(next.state().getSettings().getFlowHashKey())
               .setGuePort(next.state().getSettings().getGuePort())
-              .setRowBits(next.state().getSettings().getRowBits()));
+              .setRowBits(next.state().getSettings().getRowBits())
+              .setCheckIntervalMillis(next.state().getSettings().getCheckIntervalMillis())
+              .setCheckTimeoutMillis(next.state().getSettings().getCheckTimeoutMillis()));
       Map<String, Long> nowHeld = new HashMap<>();
       next.tables().forEach((name, compiled) -> {
         long version = compiled.wire().getTableVersion();

@@ -37,6 +37,7 @@ public final class CoordinatorLink implements AutoCloseable {
   private final LongConsumer onApplied;
   private final Reconnecting streams;
   private volatile String connectedTo = "";
+  private volatile StreamObserver<DirectorReport> current;
 
   /**
    * @param identity the Hello to introduce this director with (its versions are filled in)
@@ -79,7 +80,7 @@ public final class CoordinatorLink implements AutoCloseable {
       public void onNext(Snapshot snapshot) {
         log.debug("version {} received ({} bytes)", snapshot.getVersion(), snapshot.getSerializedSize());
         Applied applied = applier.apply(snapshot);
-        synchronized (reports) {
+        synchronized (reports[0]) {
           reports[0].onNext(DirectorReport.newBuilder().setApplied(applied).build());
         }
         if (applied.getSuccess()) {
@@ -99,17 +100,29 @@ public final class CoordinatorLink implements AutoCloseable {
         ended.countDown();
       }
     });
-    synchronized (reports) {
+    synchronized (reports[0]) {
       reports[0].onNext(DirectorReport.newBuilder().setHello(identity.toBuilder()
           .setAppliedVersion(applier.appliedVersion()).putAllTableVersions(applier.tableVersions())).build());
     }
     connectedTo = target;
+    current = reports[0];
     log.info("connected to coordinator {}", target);
     try {
       ended.await();
       return why[0];
     } finally {
+      current = null;
       connectedTo = "";
+    }
+  }
+
+  /** Sends a report on the stream open now; dropped while there is none (the next one is due soon). */
+  public void report(DirectorReport report) {
+    StreamObserver<DirectorReport> out = current;
+    if (out != null) {
+      synchronized (out) {
+        out.onNext(report);
+      }
     }
   }
 

@@ -44,6 +44,12 @@ public final class SnapshotApplier {
   private byte[] hashKey;
   private int guePort;
   private long appliedVersion;
+  private int checkIntervalMillis;
+  private int checkTimeoutMillis;
+  private final Map<String, ProbeTarget> targets = new HashMap<>();
+
+  /** A service as the director's probes see it: where clients reach it, and its table. */
+  public record ProbeTarget(String name, ServiceKey key, ServiceOptions options, HopTable table) {}
 
   /** A service as the data plane has it. */
   private record Held(ServiceKey key, long tableVersion) {}
@@ -58,6 +64,25 @@ public final class SnapshotApplier {
   /** The snapshot version the data plane forwards with (0: none yet). */
   public synchronized long appliedVersion() {
     return appliedVersion;
+  }
+
+  /** The services installed now, with their tables, for probing. */
+  public synchronized List<ProbeTarget> probeTargets() {
+    return List.copyOf(targets.values());
+  }
+
+  /** The cluster's flow-hash key, once a snapshot brought it. */
+  public synchronized Optional<byte[]> hashKey() {
+    return Optional.ofNullable(hashKey).map(byte[]::clone);
+  }
+
+  /** How often to probe (0: the coordinators do not ask for probes). */
+  public synchronized int checkIntervalMillis() {
+    return checkIntervalMillis;
+  }
+
+  public synchronized int checkTimeoutMillis() {
+    return checkTimeoutMillis;
   }
 
   /** The table version of each service the data plane holds. */
@@ -85,6 +110,13 @@ public final class SnapshotApplier {
         }
       }
       held.keySet().retainAll(present);
+      targets.clear();
+      for (Decoded service : decoded) {
+        HopTable table = service.table().orElseGet(() -> dataplane.tables().get(service.key()));
+        targets.put(service.name(), new ProbeTarget(service.name(), service.key(), service.options(), table));
+      }
+      checkIntervalMillis = snapshot.getSettings().getCheckIntervalMillis();
+      checkTimeoutMillis = snapshot.getSettings().getCheckTimeoutMillis();
       // Whatever else is installed goes: services deleted since, or taken over from pinned maps.
       Set<ServiceKey> wanted = new HashSet<>();
       decoded.forEach(d -> wanted.add(d.key()));

@@ -1,0 +1,174 @@
+package dev.veer.director.health;
+
+import com.google.protobuf.ByteString;
+import dev.veer.bpf.NetworkNamespace;
+import dev.veer.bpf.dataplane.FlowHash;
+import dev.veer.bpf.dataplane.HopTable;
+import dev.veer.bpf.dataplane.ServiceKey;
+import dev.veer.bpf.dataplane.ServiceOptions;
+import dev.veer.director.sync.SnapshotApplier;
+import dev.veer.director.sync.SnapshotApplier.ProbeTarget;
+import dev.veer.proto.director.v1.BackendProbe;
+import dev.veer.proto.director.v1.ProbeReport;
+import dev.veer.proto.types.v1.Health;
+import java.io.IOException;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.channels.SocketChannel;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Probes every backend the way a client's packets travel: a TCP connection from the director's
+ * own address to the VIP, from a source port whose flow the table sends to that backend first.
+ * The SYN leaves through the router, which hands it to a director (any: they all hash alike),
+ * whose program encapsulates it to the backend; the backend answers the director directly. A
+ * connection that opens within the timeout means the whole path works. Only backends that are
+ * some row's primary can be reached so; the others' recovery is seen by their agents.
+ */
+public final class Prober implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Prober.class);
+  /** Probe source ports come from here: below the usual ephemeral range. */
+  private static final int FIRST_PORT = 20_000;
+  private static final int PORTS = 12_000;
+
+  private final NetworkNamespace namespace;
+  private final Optional<Inet4Address> source4;
+  private final Optional<Inet6Address> source6;
+  private final SnapshotApplier applier;
+  private final Consumer<ProbeReport> report;
+  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
+      Thread.ofPlatform().name("veer-probes").daemon(true).factory());
+  private final Map<String, Run> runs = new HashMap<>();
+  /** Per table (by identity: a new table is a new object), the port that reaches each backend. */
+  private final Map<HopTable, Map<Integer, Integer>> portsByTable = new IdentityHashMap<>();
+
+  private record Run(Health health, int count) {}
+
+  public Prober(NetworkNamespace namespace, Optional<Inet4Address> source4, Optional<Inet6Address> source6,
+      SnapshotApplier applier, Consumer<ProbeReport> report) {
+    this.namespace = namespace;
+    this.source4 = source4;
+    this.source6 = source6;
+    this.applier = applier;
+    this.report = report;
+  }
+
+  public void start() {
+    schedule(1000);
+  }
+
+  private void schedule(long delayMillis) {
+    timer.schedule(() -> {
+      try {
+        round();
+      } catch (RuntimeException e) {
+        log.warn("probe round failed: {}", e.toString());
+      }
+      int interval = applier.checkIntervalMillis();
+      schedule(interval > 0 ? interval : 1000);
+    }, delayMillis, TimeUnit.MILLISECONDS);
+  }
+
+  void round() {
+    Optional<byte[]> key = applier.hashKey();
+    int timeout = applier.checkTimeoutMillis();
+    if (key.isEmpty() || applier.checkIntervalMillis() <= 0 || timeout <= 0) {
+      return;
+    }
+    FlowHash hash = new FlowHash(key.get());
+    ProbeReport.Builder out = ProbeReport.newBuilder();
+    Map<HopTable, Map<Integer, Integer>> stillUsed = new IdentityHashMap<>();
+    for (ProbeTarget target : applier.probeTargets()) {
+      Optional<InetAddress> source = target.key().vip() instanceof Inet6Address
+          ? source6.map(a -> a) : source4.map(a -> a);
+      if (source.isEmpty() || target.key().protocol() != ServiceKey.TCP || target.table() == null) {
+        continue;
+      }
+      Map<Integer, Integer> ports = portsByTable.computeIfAbsent(target.table(),
+          t -> ports(hash, source.get(), target.options(), t));
+      stillUsed.put(target.table(), ports);
+      ports.forEach((backend, port) -> {
+        InetAddress address = target.table().backends().get(backend);
+        String detail = probe(source.get(), port, target.key(), timeout);
+        Health health = detail == null ? Health.HEALTHY : Health.UNHEALTHY;
+        String runKey = target.name() + "/" + address.getHostAddress();
+        Run run = runs.merge(runKey, new Run(health, 1),
+            (before, now) -> before.health() == now.health() ? new Run(health, before.count() + 1) : now);
+        if (run.count() == 1 && health == Health.UNHEALTHY) {
+          log.warn("probe of {} backend {} through the tunnel failed: {}", target.name(), address.getHostAddress(),
+              detail);
+        }
+        out.addBackends(BackendProbe.newBuilder().setService(target.name())
+            .setBackend(ByteString.copyFrom(address.getAddress())).setHealth(health)
+            .setDetail(detail == null ? "connected through the tunnel from port " + port : detail)
+            .setConsecutive(run.count()));
+      });
+    }
+    portsByTable.keySet().retainAll(stillUsed.keySet());
+    if (out.getBackendsCount() > 0) {
+      report.accept(out.build());
+    }
+  }
+
+  /** For each backend that is some row's primary, a source port whose flow lands on it first. */
+  private static Map<Integer, Integer> ports(FlowHash hash, InetAddress source, ServiceOptions options,
+      HopTable table) {
+    Map<Integer, Integer> out = new LinkedHashMap<>();
+    boolean[] primary = new boolean[table.backends().size()];
+    int wanted = 0;
+    for (int row = 0; row < table.rowCount(); row++) {
+      int b = table.hopIndex(row, 0);
+      if (b >= 0 && !primary[b]) {
+        primary[b] = true;
+        wanted++;
+      }
+    }
+    for (int i = 0; i < PORTS && out.size() < wanted; i++) {
+      int port = FIRST_PORT + i;
+      int row = FlowHash.row(hash.hash(source, port, options.hashFields()), table.rowBits());
+      int b = table.hopIndex(row, 0);
+      if (b >= 0) {
+        out.putIfAbsent(b, port);
+      }
+      if (options.hashFields() == ServiceOptions.HashFields.SOURCE_IP) {
+        break; // the port does not count: one backend only
+      }
+    }
+    return out;
+  }
+
+  /** Null if a connection opened within the timeout, else why not. */
+  private String probe(InetAddress source, int port, ServiceKey service, int timeoutMillis) {
+    return namespace.call(() -> {
+      try (SocketChannel channel = SocketChannel.open()) {
+        channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+        // Closing with a reset leaves no TIME_WAIT on the port the next probe uses.
+        channel.setOption(StandardSocketOptions.SO_LINGER, 0);
+        channel.bind(new InetSocketAddress(source, port));
+        channel.socket().connect(new InetSocketAddress(service.vip(), service.port()), timeoutMillis);
+        return null;
+      } catch (IOException e) {
+        return "no connection to " + service + " from port " + port + " within " + timeoutMillis + " ms: "
+            + e.getMessage();
+      }
+    });
+  }
+
+  @Override
+  public void close() {
+    timer.shutdownNow();
+  }
+}
