@@ -21,7 +21,9 @@ import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.director.v1.DirectorSyncGrpc;
 import dev.veer.proto.proxy.v1.ProxyAgentServiceGrpc;
 import dev.veer.lifecycle.CloseStack;
+import dev.veer.metrics.Metric;
 import dev.veer.proto.state.v1.ClusterSettings;
+import dev.veer.proto.state.v1.ClusterState;
 import dev.veer.transport.AccessPolicy;
 import dev.veer.transport.Authorizer;
 import dev.veer.transport.Role;
@@ -37,6 +39,7 @@ import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
@@ -65,6 +68,9 @@ public final class Coordinator implements AutoCloseable {
   private final Membership membership;
   private final DirectorSyncServer sync;
   private final Optional<EmbeddedZooKeeper> embedded;
+  private final StatusRegistry<DirectorStatus> directors;
+  private final StatusRegistry<AgentStatus> agents;
+  private final CuratorFramework zk;
 
   /** What a coordinator needs to start. */
   public record Config(String id, InetSocketAddress listen, String advertise, Optional<String> zookeeper,
@@ -141,13 +147,17 @@ public final class Coordinator implements AutoCloseable {
   }
 
   private Coordinator(CloseStack closer, Server server, ClusterStore store, Membership membership,
-      DirectorSyncServer sync, Optional<EmbeddedZooKeeper> embedded) {
+      DirectorSyncServer sync, Optional<EmbeddedZooKeeper> embedded, StatusRegistry<DirectorStatus> directors,
+      StatusRegistry<AgentStatus> agents, CuratorFramework zk) {
     this.closer = closer;
     this.server = server;
     this.store = store;
     this.membership = membership;
     this.sync = sync;
     this.embedded = embedded;
+    this.directors = directors;
+    this.agents = agents;
+    this.zk = zk;
   }
 
   public static Coordinator start(Config config) throws Exception {
@@ -214,7 +224,7 @@ public final class Coordinator implements AutoCloseable {
       });
       log.info("coordinator {} serving on {} (state version {}, {})", config.id(), config.listen(),
           store.current().getVersion(), config.tls().isPresent() ? "TLS" : "plaintext");
-      return new Coordinator(closer, server, store, membership, sync, embedded);
+      return new Coordinator(closer, server, store, membership, sync, embedded, registry, agentRegistry, zk);
     } catch (Throwable t) {
       closer.close();
       throw t;
@@ -256,6 +266,34 @@ public final class Coordinator implements AutoCloseable {
     roles.put(DirectorSyncGrpc.getSyncMethod().getFullMethodName(), ImmutableSet.of(Role.DIRECTOR));
     roles.put(ProxyAgentServiceGrpc.getConnectMethod().getFullMethodName(), ImmutableSet.of(Role.AGENT));
     return roles.build();
+  }
+
+  /** What this coordinator knows of the cluster, for its metrics endpoint. */
+  public List<Metric> metrics() throws Exception {
+    ClusterState state = store.current();
+    List<DirectorStatus> known = directors.all();
+    long converged = known.stream().filter(d -> d.getAppliedVersion() == state.getVersion()).count();
+    Map<List<String>, Integer> backends = new java.util.TreeMap<>(java.util.Comparator.comparing(Object::toString));
+    for (var service : state.getServicesList()) {
+      for (var backend : service.getBackendsList()) {
+        backends.merge(List.of(service.getName(), backend.getState().name().toLowerCase(java.util.Locale.ROOT),
+            backend.getHealth().name().toLowerCase(java.util.Locale.ROOT)), 1, Integer::sum);
+      }
+    }
+    List<Metric.Sample> backendSamples = new java.util.ArrayList<>();
+    backends.forEach((k, n) -> backendSamples.add(Metric.Sample.of(Map.of("service", k.get(0), "state", k.get(1),
+        "health", k.get(2)), n)));
+    return List.of(
+        Metric.gauge("veer_coordinator_state_version", "The desired state's version.", state.getVersion()),
+        Metric.gauge("veer_coordinator_published_version", "The newest version compiled and offered to directors.",
+            publishedVersion()),
+        Metric.gauge("veer_coordinator_leader", "1 on the leader.", membership.isLeader() ? 1 : 0),
+        Metric.gauge("veer_coordinator_zookeeper_connected", "1 while the ZooKeeper session is connected.",
+            zk.getZookeeperClient().isConnected() ? 1 : 0),
+        Metric.gauge("veer_coordinator_directors", "Directors connected to any coordinator.", known.size()),
+        Metric.gauge("veer_coordinator_directors_converged", "Directors that run the current version.", converged),
+        Metric.gauge("veer_coordinator_agents", "Proxy agents connected to any coordinator.", agents.all().size()),
+        Metric.gauge("veer_coordinator_backends", "Backends by service, state and health.", backendSamples));
   }
 
   /** The port the gRPC server listens on (useful when asked for port 0). */

@@ -3,6 +3,7 @@ package dev.veer.coordinator;
 import com.google.common.net.HostAndPort;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.lifecycle.Daemon;
+import dev.veer.metrics.MetricsServer;
 import dev.veer.transport.AccessPolicy;
 import dev.veer.transport.TlsFiles;
 import java.io.IOException;
@@ -81,6 +82,10 @@ public final class CoordinatorMain implements Callable<Integer> {
       description = "Checks in a row that change a backend's health, for a new cluster (default ${DEFAULT-VALUE}).")
   int healthThreshold;
 
+  @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
+      description = "Serve Prometheus metrics at http://HOST:PORT/metrics.")
+  String metricsListen;
+
   @Option(names = "--session-timeout-ms", defaultValue = "10000", description = "ZooKeeper session timeout.")
   int sessionTimeoutMillis;
 
@@ -107,7 +112,17 @@ public final class CoordinatorMain implements Callable<Integer> {
             healthThreshold),
         sessionTimeoutMillis);
     Coordinator coordinator = Coordinator.start(config);
-    return Daemon.runUntilSignalled("coordinator", coordinator::close);
+    Optional<MetricsServer> metrics = Daemon.metrics(metricsListen, () -> {
+      try {
+        return coordinator.metrics();
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    });
+    return Daemon.runUntilSignalled("coordinator", () -> {
+      metrics.ifPresent(MetricsServer::close);
+      coordinator.close();
+    });
   }
 
   private static String firstLine(Path file) {

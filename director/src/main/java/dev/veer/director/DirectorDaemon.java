@@ -9,7 +9,9 @@ import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.director.health.Prober;
 import dev.veer.director.sync.CoordinatorLink;
 import dev.veer.director.sync.SnapshotApplier;
+import dev.veer.bpf.dataplane.ServiceStats;
 import dev.veer.lifecycle.CloseStack;
+import dev.veer.metrics.Metric;
 import dev.veer.proto.director.v1.DirectorReport;
 import dev.veer.proto.director.v1.Hello;
 import dev.veer.transport.BearerToken;
@@ -19,7 +21,9 @@ import java.net.Inet6Address;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
@@ -158,6 +162,35 @@ public final class DirectorDaemon implements AutoCloseable {
       }
     }
     return true;
+  }
+
+  /** What this director counts, for its metrics endpoint; read from the maps now. */
+  public List<Metric> metrics() {
+    List<Metric.Sample> verdicts = new ArrayList<>();
+    dataplane.program().verdicts().forEach((verdict, count) -> verdicts.add(Metric.Sample.of(
+        Map.of("verdict", verdict.name().toLowerCase(java.util.Locale.ROOT)), count)));
+    List<Metric.Sample> packets = new ArrayList<>();
+    List<Metric.Sample> bytes = new ArrayList<>();
+    List<Metric.Sample> drops = new ArrayList<>();
+    for (SnapshotApplier.ProbeTarget service : applier.probeTargets()) {
+      dataplane.entry(service.key()).ifPresent(entry -> {
+        ServiceStats stats = dataplane.program().serviceStats(entry.statsSlot());
+        Map<String, String> labels = Map.of("service", service.name());
+        packets.add(Metric.Sample.of(labels, stats.packets()));
+        bytes.add(Metric.Sample.of(labels, stats.bytes()));
+        drops.add(Metric.Sample.of(labels, stats.drops()));
+      });
+    }
+    return List.of(
+        Metric.counter("veer_director_packets_total", "Packets by the verdict the director program gave them.",
+            verdicts),
+        Metric.counter("veer_director_service_packets_total", "Packets encapsulated and sent, by service.", packets),
+        Metric.counter("veer_director_service_bytes_total", "Bytes of those packets as received.", bytes),
+        Metric.counter("veer_director_service_drops_total", "Packets of a service that were dropped.", drops),
+        Metric.gauge("veer_director_applied_version", "The cluster state version the tables come from.",
+            appliedVersion()),
+        Metric.gauge("veer_director_coordinator_connected", "1 while a coordinator stream is open.",
+            coordinator().isEmpty() ? 0 : 1));
   }
 
   /** Stops following the coordinators, detaches the program and releases its maps and pins. */

@@ -7,6 +7,7 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.lifecycle.Daemon;
+import dev.veer.metrics.MetricsServer;
 import dev.veer.transport.BearerToken;
 import dev.veer.transport.TlsFiles;
 import java.net.Inet4Address;
@@ -60,6 +61,10 @@ public final class DirectorMain implements Callable<Integer> {
           + " installed tables for the next director daemon to take over).")
   boolean detachOnExit;
 
+  @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
+      description = "Serve Prometheus metrics at http://HOST:PORT/metrics.")
+  String metricsListen;
+
   @Option(names = "--tls-ca", paramLabel = "FILE", description = "CAs to verify coordinators by: use TLS.")
   Path tlsCa;
 
@@ -86,7 +91,9 @@ public final class DirectorMain implements Callable<Integer> {
         Optional.ofNullable(source6).map(a -> (Inet6Address) address(a, "--source6", Inet6Address.class)),
         rowBits, tls, Optional.ofNullable(tokenFile).map(BearerToken::fromFile), Optional.of(pinDir));
     DirectorDaemon daemon = DirectorDaemon.start(config);
+    Optional<MetricsServer> metrics = Daemon.metrics(metricsListen, daemon::metrics);
     return Daemon.runUntilSignalled("director", () -> {
+      metrics.ifPresent(MetricsServer::close);
       if (detachOnExit) {
         daemon.close();
       } else {

@@ -1,6 +1,14 @@
 package dev.veer.lifecycle;
 
+import com.google.common.net.HostAndPort;
+import dev.veer.metrics.Metric;
+import dev.veer.metrics.MetricsServer;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -15,6 +23,15 @@ public final class Daemon {
   }
 
   private Daemon() {}
+
+  /** A metrics endpoint at {@code listen} ("host:port"), if one is asked for (else null is given). */
+  public static Optional<MetricsServer> metrics(String listen, Supplier<List<Metric>> metrics) throws IOException {
+    if (listen == null) {
+      return Optional.empty();
+    }
+    HostAndPort address = HostAndPort.fromString(listen).requireBracketsForIPv6();
+    return Optional.of(MetricsServer.start(new InetSocketAddress(address.getHost(), address.getPort()), metrics));
+  }
 
   /** Blocks until the JVM is asked to exit, runs {@code stop} from the shutdown hook, returns 0. */
   public static int runUntilSignalled(String name, Stop stop) throws InterruptedException {

@@ -6,6 +6,7 @@ import com.google.protobuf.ByteString;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.lifecycle.CloseStack;
+import dev.veer.metrics.Metric;
 import dev.veer.proto.proxy.v1.AgentReport;
 import dev.veer.proto.proxy.v1.AgentUpdate;
 import dev.veer.proto.proxy.v1.HealthReport;
@@ -55,7 +56,8 @@ public final class ProxyAgent implements AutoCloseable {
   private final Reconnecting streams;
   private final ScheduledExecutorService checks = Executors.newSingleThreadScheduledExecutor(
       Thread.ofPlatform().name("veer-agent-checks").daemon(true).factory());
-  private final Map<String, Run> runs = new HashMap<>();
+  private final Map<String, Run> runs = new java.util.concurrent.ConcurrentHashMap<>();
+  private final Map<String, Long> live = new java.util.concurrent.ConcurrentHashMap<>();
   private volatile StreamObserver<AgentReport> reports;
   private volatile AgentUpdate update = AgentUpdate.getDefaultInstance();
 
@@ -137,10 +139,12 @@ public final class ProxyAgent implements AutoCloseable {
       }
       health.addServices(ServiceHealth.newBuilder().setService(target.getName()).setHealth(result.health())
           .setDetail(result.detail()).setConsecutive(run.count()));
-      load.addServices(ServiceLoad.newBuilder().setService(target.getName())
-          .setLiveConnections(ServiceCheck.liveConnections(config.namespace(), target)));
+      long connections = ServiceCheck.liveConnections(config.namespace(), target);
+      live.put(target.getName(), connections);
+      load.addServices(ServiceLoad.newBuilder().setService(target.getName()).setLiveConnections(connections));
     }
     runs.keySet().retainAll(names);
+    live.keySet().retainAll(names);
     StreamObserver<AgentReport> out = reports;
     if (out != null && !names.isEmpty()) {
       synchronized (this) {
@@ -201,6 +205,29 @@ public final class ProxyAgent implements AutoCloseable {
     update = next;
     log.info("allow-list of {} directors and proxies; checking {} services every {} ms", peers.size(),
         next.getServicesCount(), next.getCheckIntervalMillis());
+  }
+
+  /** What this agent counts and last found, for its metrics endpoint. */
+  public List<Metric> metrics() {
+    List<Metric.Sample> verdicts = new java.util.ArrayList<>();
+    dataplane.verdicts().forEach((verdict, count) -> verdicts.add(Metric.Sample.of(
+        Map.of("verdict", verdict.name().toLowerCase(java.util.Locale.ROOT)), count)));
+    List<Metric.Sample> healthy = new java.util.ArrayList<>();
+    runs.forEach((service, run) -> healthy.add(Metric.Sample.of(Map.of("service", service),
+        run.health() == Health.HEALTHY ? 1 : 0)));
+    List<Metric.Sample> connections = new java.util.ArrayList<>();
+    live.forEach((service, count) -> connections.add(Metric.Sample.of(Map.of("service", service), count)));
+    return List.of(
+        Metric.counter("veer_proxy_packets_total", "Packets by the verdict the proxy program gave them"
+            + " (proxy_forward: second-chance forwards).", verdicts),
+        Metric.gauge("veer_proxy_flows", "Accepted connections in the proxy's flow table.", dataplane.flowCount()),
+        Metric.gauge("veer_proxy_allowed_peers", "Directors and proxies in the allow-list.",
+            dataplane.program().allowedPeers().size()),
+        Metric.gauge("veer_proxy_service_healthy", "1 if the service passed its last check here.", healthy),
+        Metric.gauge("veer_proxy_service_live_connections", "Established connections to the service's VIP:port.",
+            connections),
+        Metric.gauge("veer_proxy_coordinator_connected", "1 while a coordinator stream is open.",
+            reports == null ? 0 : 1));
   }
 
   /** Stops reporting, detaches the program and releases its maps. */

@@ -7,6 +7,7 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.lifecycle.Daemon;
+import dev.veer.metrics.MetricsServer;
 import dev.veer.transport.BearerToken;
 import dev.veer.transport.TlsFiles;
 import java.net.InetAddress;
@@ -47,6 +48,10 @@ public final class ProxyAgentMain implements Callable<Integer> {
       description = "The cluster's GUE port (default ${DEFAULT-VALUE}).")
   int guePort;
 
+  @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
+      description = "Serve Prometheus metrics at http://HOST:PORT/metrics.")
+  String metricsListen;
+
   @Option(names = "--tls-ca", paramLabel = "FILE", description = "CAs to verify coordinators by: use TLS.")
   Path tlsCa;
 
@@ -72,7 +77,11 @@ public final class ProxyAgentMain implements Callable<Integer> {
         Splitter.on(',').trimResults().omitEmptyStrings().splitToList(coordinators),
         netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns), ifname, mode, backendAddresses,
         guePort, tls, Optional.ofNullable(tokenFile).map(BearerToken::fromFile)));
-    return Daemon.runUntilSignalled("proxy agent", agent::close);
+    Optional<MetricsServer> metrics = Daemon.metrics(metricsListen, agent::metrics);
+    return Daemon.runUntilSignalled("proxy agent", () -> {
+      metrics.ifPresent(MetricsServer::close);
+      agent.close();
+    });
   }
 
   private static InetAddress address(String literal) {

@@ -160,6 +160,60 @@ class ProxyAgentEndToEndTest {
     }
   }
 
+  /** GET /metrics of a server started for {@code metrics}, as Prometheus would scrape it. */
+  static String scrape(java.util.function.Supplier<java.util.List<dev.veer.metrics.Metric>> metrics)
+      throws Exception {
+    try (var server = dev.veer.metrics.MetricsServer.start(new InetSocketAddress("127.0.0.1", 0), metrics);
+        var http = java.net.http.HttpClient.newHttpClient()) {
+      var response = http.send(java.net.http.HttpRequest.newBuilder(
+          java.net.URI.create("http://127.0.0.1:" + server.port() + "/metrics")).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString());
+      assertThat(response.statusCode()).isEqualTo(200);
+      assertThat(response.headers().firstValue("Content-Type")).hasValueSatisfying(
+          t -> assertThat(t).startsWith("text/plain; version=0.0.4"));
+      return response.body();
+    }
+  }
+
+  /** The value of one sample line ({@code name{labels}} or {@code name}), or -1 if absent. */
+  static double sample(String exposition, String series) {
+    return exposition.lines().filter(l -> l.startsWith(series + " ")).mapToDouble(
+        l -> Double.parseDouble(l.substring(series.length() + 1))).findFirst().orElse(-1);
+  }
+
+  @Test
+  @Order(4)
+  void everyDaemonServesItsCountersToPrometheus() throws Exception {
+    Traffic.BurstResult burst = Traffic.burst(bed.client().handle(), VIP4, 100, 20);
+    assertThat(burst.failures()).isEmpty();
+    String coordinatorMetrics = scrape(() -> {
+      try {
+        return coordinator.metrics();
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    });
+    assertThat(sample(coordinatorMetrics, "veer_coordinator_agents")).isEqualTo(4);
+    assertThat(sample(coordinatorMetrics, "veer_coordinator_directors")).isEqualTo(2);
+    assertThat(sample(coordinatorMetrics, "veer_coordinator_leader")).isEqualTo(1);
+    assertThat(sample(coordinatorMetrics, "veer_coordinator_state_version"))
+        .isEqualTo(coordinator.store().current().getVersion());
+    assertThat(coordinatorMetrics).contains("# TYPE veer_coordinator_backends gauge");
+
+    double encapsulated = 0;
+    for (Director d : bed.directors()) {
+      String metrics = scrape(d.daemon().orElseThrow()::metrics);
+      encapsulated += sample(metrics, "veer_director_service_packets_total{service=\"web\"}");
+      assertThat(sample(metrics, "veer_director_packets_total{verdict=\"dir_encap_gue\"}")).isPositive();
+      assertThat(sample(metrics, "veer_director_coordinator_connected")).isEqualTo(1);
+    }
+    assertThat(encapsulated).as("packets the directors sent for web").isGreaterThanOrEqualTo(300);
+    String proxy1 = scrape(bed.proxies().get(0).agent().orElseThrow()::metrics);
+    assertThat(sample(proxy1, "veer_proxy_packets_total{verdict=\"prx_deliver_syn\"}")).isPositive();
+    assertThat(sample(proxy1, "veer_proxy_service_healthy{service=\"web\"}")).isEqualTo(1);
+    assertThat(proxy1).contains("# TYPE veer_proxy_packets_total counter");
+  }
+
   @Test
   @Order(3)
   void directorsProbingThroughTheTunnelCatchAPathTheAgentCannotSee() throws Exception {
