@@ -3,144 +3,253 @@ package dev.veer.testbed.demo;
 import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
-import dev.veer.bpf.dataplane.HopTable;
-import dev.veer.bpf.dataplane.ServiceKey;
-import dev.veer.coordinator.table.BackendState;
+import dev.veer.coordinator.Coordinator;
+import dev.veer.proto.admin.v1.AddBackendRequest;
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.admin.v1.Backend;
+import dev.veer.proto.admin.v1.CreateServiceRequest;
+import dev.veer.proto.admin.v1.GetServiceRequest;
+import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.admin.v1.SetBackendStateRequest;
+import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Health;
+import dev.veer.proto.types.v1.Protocol;
 import dev.veer.testbed.TestBed;
 import dev.veer.testbed.TestBed.Director;
 import dev.veer.testbed.TestBed.Proxy;
-import dev.veer.testbed.Tables;
 import dev.veer.testbed.Traffic;
 import dev.veer.testbed.net.Namespace;
+import dev.veer.transport.Transport;
+import io.grpc.ManagedChannel;
 import java.io.PrintStream;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.EnumMap;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.function.BooleanSupplier;
 
 /**
- * The main job: brings up a test bed, sends real TCP traffic through Veer,
- * changes the table under running connections and reports what happened.
+ * The main job: a whole Veer cluster on this machine, in network namespaces: a coordinator on an
+ * embedded ZooKeeper, director daemons behind an ECMP router, proxy hosts with agents and a TCP
+ * service on the VIP. Real connections go through it while an operator's changes (through the
+ * same admin API as {@code veer ctl}) add a proxy, drain another and take a director away; the
+ * screen shows, live, what every part does.
  *
- * <pre>./veer demo [--connections N] [--hold SECONDS]</pre>
+ * <pre>./veer demo [--directors D] [--proxies P] [--connections N] [--keep]</pre>
  */
 public final class Demo {
-  private static final ServiceKey WEB = ServiceKey.tcp(TestBed.VIP4, TestBed.SERVICE_PORT);
   private static final InetSocketAddress VIP = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
 
   private final PrintStream out = System.out;
+  private final boolean live = System.console() != null;
   private final TestBed bed;
+  private final Coordinator coordinator;
+  private final AdminServiceGrpc.AdminServiceBlockingStub admin;
 
-  private Demo(TestBed bed) {
+  private Demo(TestBed bed, Coordinator coordinator, AdminServiceGrpc.AdminServiceBlockingStub admin) {
     this.bed = bed;
+    this.coordinator = coordinator;
+    this.admin = admin;
   }
 
   public static void main(String[] args) throws Exception {
+    int directors = 2;
+    int proxies = 4;
     int connections = 1000;
-    int holdSeconds = 0;
+    boolean keep = false;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
+        case "--directors" -> directors = Integer.parseInt(args[++i]);
+        case "--proxies" -> proxies = Integer.parseInt(args[++i]);
         case "--connections" -> connections = Integer.parseInt(args[++i]);
-        case "--hold" -> holdSeconds = Integer.parseInt(args[++i]);
+        case "--keep" -> keep = true;
         default -> {
-          System.err.println("usage: ./veer demo [--connections N] [--hold SECONDS]");
+          System.err.println("usage: ./veer demo [--directors D (2-8)] [--proxies P (4-16)] [--connections N]"
+              + " [--keep]");
           System.exit(2);
         }
       }
     }
-    BpfSystem.requireRoot();
-    Namespace.deleteLeftovers();
-    System.out.println("Bringing up the test bed: client, ECMP router, 2 directors, 4 proxy hosts ...");
-    try (TestBed bed = TestBed.create("demo", 2, 4)) {
-      Thread hook = new Thread(bed::close);
-      Runtime.getRuntime().addShutdownHook(hook);
-      new Demo(bed).run(connections, holdSeconds);
-      Runtime.getRuntime().removeShutdownHook(hook);
+    if (directors < 2 || directors > 8 || proxies < 4 || proxies > 16) {
+      System.err.println("veer demo: 2-8 directors and 4-16 proxies");
+      System.exit(2);
     }
-    System.out.println("Test bed removed.");
+    BpfSystem.requireUsable();
+    // What a demo that crashed left behind.
+    Namespace.deleteLeftovers();
+    Path data = Files.createTempDirectory("veer-demo");
+    System.out.println("Starting a coordinator on an embedded ZooKeeper ...");
+    try (Coordinator coordinator = Coordinator.start(Coordinator.Config.local("demo", data)
+        .withCluster(Coordinator.ClusterDefaults.DEFAULT.withChecks(500, 250, 2)))) {
+      String target = "127.0.0.1:" + coordinator.port();
+      System.out.printf("Building the test bed: a client, an ECMP router, %d director daemons and %d proxy hosts"
+          + " with agents ...%n", directors, proxies);
+      try (TestBed bed = TestBed.create("demo", directors, proxies, List.of(target), true)) {
+        Thread hook = new Thread(() -> {
+          bed.close();
+          try {
+            coordinator.close();
+          } catch (Exception e) {
+            // exiting anyway
+          }
+        });
+        Runtime.getRuntime().addShutdownHook(hook);
+        ManagedChannel channel = Transport.channel(target, Optional.empty());
+        try {
+          new Demo(bed, coordinator, AdminServiceGrpc.newBlockingStub(channel)).run(connections, keep, target);
+        } finally {
+          Transport.close(channel);
+        }
+        Runtime.getRuntime().removeShutdownHook(hook);
+      }
+    } finally {
+      deleteTree(data);
+    }
+    System.out.println("Cluster removed.");
   }
 
-  private HopTable table(Map<Integer, BackendState> states) {
-    Map<InetAddress, BackendState> backends = new LinkedHashMap<>();
-    states.forEach((id, state) -> backends.put(bed.proxies().get(id - 1).address4(), state));
-    return Tables.build(backends);
-  }
+  private void run(int connections, boolean keep, String target) throws Exception {
+    admin.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder().setName("web")
+        .setVip(VIP.getAddress().getHostAddress()).setPort(VIP.getPort()).setProtocol(Protocol.TCP)).build());
+    for (int p = 1; p <= 3; p++) {
+      addBackend(p, BackendState.ACTIVE);
+    }
+    out.println("Service web on " + VIP.getAddress().getHostAddress() + ":" + VIP.getPort()
+        + " -> proxies 1-3; waiting for their agents' checks and the directors' tables ...");
+    await(() -> service().getBackendsList().stream().allMatch(b -> b.getHealth() == Health.HEALTHY));
+    awaitDirectors();
 
-  private void run(int connections, int holdSeconds) throws Exception {
-    bed.installTables(WEB, table(Map.of(1, BackendState.ACTIVE, 2, BackendState.ACTIVE, 3, BackendState.ACTIVE)));
-    out.printf("Service %s -> proxies 1-3 (65,536-row rendezvous table, 2 hops per row)%n%n", WEB);
-
-    out.printf("1. %d short TCP connections from the client to %s%n", connections, WEB);
+    out.printf("%n1. %d short TCP connections from the client to the VIP%n", connections);
     Traffic.BurstResult burst = Traffic.burst(bed.client().handle(), VIP, connections, 50);
     for (Proxy p : bed.proxies()) {
       out.printf("   %-8s %5d connections%n", p.name(), burst.perServer().count(p.name()));
     }
     out.printf("   failed   %5d%n", burst.failures().size());
     burst.failures().stream().limit(5).forEach(f -> out.println("     " + f));
-    printDirectors();
-    if (!burst.failures().isEmpty()) {
-      out.println("Connections failed: see the counters above; skipping the table changes.");
-      printProxies();
-      hold(holdSeconds);
-      return;
-    }
 
-    out.printf("%n2. 200 long-lived connections, one request every 50 ms each; meanwhile:%n");
+    out.printf("%n2. 200 long-lived connections, a request every 50 ms each, while the operator changes things%n");
+    String[] events = {"", "", ""};
     try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP, 200,
-        Duration.ofMillis(50), Duration.ofSeconds(60))) {
-      Thread.sleep(500);
-      out.println("   - proxy-4 is added (filling) on both directors");
-      bed.installTables(WEB, table(Map.of(1, BackendState.ACTIVE, 2, BackendState.ACTIVE, 3, BackendState.ACTIVE,
-          4, BackendState.FILLING)));
-      Thread.sleep(1500);
-      out.println("   - proxy-2 drains");
-      bed.installTables(WEB, table(Map.of(1, BackendState.ACTIVE, 2, BackendState.DRAINING, 3, BackendState.ACTIVE,
-          4, BackendState.ACTIVE)));
-      Thread.sleep(1500);
-      out.println("   - director 1 leaves the router's ECMP set");
-      bed.setEcmp(List.of(bed.directors().get(1)));
-      Thread.sleep(1500);
-      out.printf("   requests answered: %d, connections broken: %d%n", traffic.answered(), traffic.failures().size());
+        Duration.ofMillis(50), Duration.ofSeconds(120))) {
+      for (int second = 1; second <= 12; second++) {
+        Thread.sleep(1000);
+        switch (second) {
+          case 2 -> {
+            addBackend(4, BackendState.FILLING);
+            events[0] = "t=2s  veer ctl backend add web " + address(4) + "      (proxy-4 joins)";
+          }
+          case 5 -> {
+            admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web").setAddress(address(2))
+                .setState(BackendState.DRAINING).build());
+            events[1] = "t=5s  veer ctl backend drain web " + address(2) + "    (proxy-2 drains)";
+          }
+          case 8 -> {
+            bed.setEcmp(bed.directors().subList(1, bed.directors().size()));
+            events[2] = "t=8s  director-1 leaves the router's ECMP set";
+          }
+          default -> { }
+        }
+        // A terminal redraws every second; a log gets a frame every 3 s.
+        if (live || second % 3 == 0) {
+          show(second, traffic, events);
+        }
+      }
+      out.printf("%n   requests answered: %,d   requests failed: %d   connections broken: %d%n", traffic.answered(),
+          traffic.failures().size(), traffic.failures().size());
       traffic.failures().stream().limit(5).forEach(f -> out.println("     " + f));
     }
-    printProxies();
-    hold(holdSeconds);
-  }
+    out.println("   The long-lived connections closed: proxy-2's drain ends by itself once its agent sees none left.");
+    await(() -> service().getBackendsList().stream().filter(b -> b.getAddress().equals(address(2)))
+        .allMatch(b -> b.getState() == BackendState.INACTIVE));
+    out.println("   proxy-2 is now inactive: `veer ctl backend remove web " + address(2) + "` would take it out.");
 
-  private void hold(int seconds) throws InterruptedException {
-    if (seconds > 0) {
-      out.printf("%nHolding the test bed for %d s (namespaces %s*) ...%n", seconds,
-          bed.router().name().replace("router", ""));
-      Thread.sleep(seconds * 1000L);
+    if (keep) {
+      out.printf("%nThe cluster stays up until Ctrl-C. Try:%n  ./veer ctl --coordinator %s status%n"
+          + "  ./veer ctl --coordinator %s service get web%n  ./veer ctl --coordinator %s table web%n", target,
+          target, target);
+      Thread.currentThread().join();
     }
   }
 
-  private void printDirectors() {
-    out.println("   packets per director:");
+  /** One frame of the live view: redrawn in place on a terminal, appended otherwise. */
+  private void show(int second, Traffic.LongLived traffic, String[] events) {
+    StringBuilder frame = new StringBuilder();
+    if (live) {
+      frame.append("\033[H\033[2J");
+    }
+    frame.append(String.format(Locale.ROOT, "   t=%2ds  requests answered %,9d   failed %d%n", second,
+        traffic.answered(), traffic.failures().size()));
+    frame.append(String.format(Locale.ROOT, "   %-10s %-10s %-9s %6s %10s %14s%n", "proxy", "state", "health",
+        "live", "flow hits", "2nd-chance fwd"));
+    List<Backend> backends = service().getBackendsList();
+    for (Proxy p : bed.proxies()) {
+      Optional<Backend> b = backends.stream().filter(x -> x.getAddress().equals(p.address4().getHostAddress()))
+          .findFirst();
+      EnumMap<ProxyVerdict, Long> v = p.dataplane().verdicts();
+      frame.append(String.format(Locale.ROOT, "   %-10s %-10s %-9s %6s %10d %14d%n", p.name(),
+          b.map(x -> x.getState().name().toLowerCase(Locale.ROOT)).orElse("-"),
+          b.map(x -> x.getHealth().name().toLowerCase(Locale.ROOT).replace("health_", "")).orElse("-"),
+          b.map(x -> x.getLiveConnections() < 0 ? "-" : Long.toString(x.getLiveConnections())).orElse("-"),
+          v.get(ProxyVerdict.PRX_DELIVER_FLOW), v.get(ProxyVerdict.PRX_FORWARD)));
+    }
+    frame.append(String.format(Locale.ROOT, "   %-10s %-10s %10s %8s%n", "director", "in ECMP", "encapsulated",
+        "version"));
+    long current = coordinator.store().current().getVersion();
     for (Director d : bed.directors()) {
       EnumMap<DirectorVerdict, Long> v = d.dataplane().program().verdicts();
-      out.printf("     director-%d  encapsulated %6d   passed %4d   dropped %4d%n", d.id(),
-          v.get(DirectorVerdict.DIR_ENCAP_GUE), v.get(DirectorVerdict.DIR_PASS_NOT_SERVICE)
-              + v.get(DirectorVerdict.DIR_PASS_NOT_IP), dropped(v));
+      long version = d.daemon().map(x -> x.appliedVersion()).orElse(0L);
+      frame.append(String.format(Locale.ROOT, "   %-10s %-10s %10d %8s%n", d.name(),
+          events[2].isEmpty() || d.id() != 1 ? "yes" : "no", v.get(DirectorVerdict.DIR_ENCAP_GUE),
+          version + (version == current ? "" : " (to " + current + ")")));
+    }
+    for (String event : events) {
+      if (!event.isEmpty()) {
+        frame.append("   ").append(event).append('\n');
+      }
+    }
+    out.print(frame);
+    if (!live) {
+      out.println();
     }
   }
 
-  private void printProxies() {
-    out.println("   per proxy:");
-    for (Proxy p : bed.proxies()) {
-      EnumMap<ProxyVerdict, Long> v = p.dataplane().verdicts();
-      out.printf("     %-8s SYN %5d  flow table %6d  socket lookup %5d  second-chance forwards %5d  last-hop %3d"
-          + "  open %3d%n", p.name(), v.get(ProxyVerdict.PRX_DELIVER_SYN), v.get(ProxyVerdict.PRX_DELIVER_FLOW),
-          v.get(ProxyVerdict.PRX_DELIVER_SOCKET),
-          v.get(ProxyVerdict.PRX_FORWARD), v.get(ProxyVerdict.PRX_DELIVER_LAST_HOP), p.server().openConnections());
+  private void addBackend(int proxy, BackendState state) {
+    admin.addBackend(AddBackendRequest.newBuilder().setService("web").setAddress(address(proxy)).setState(state)
+        .build());
+  }
+
+  private String address(int proxy) {
+    return bed.proxies().get(proxy - 1).address4().getHostAddress();
+  }
+
+  private dev.veer.proto.admin.v1.Service service() {
+    return admin.getService(GetServiceRequest.newBuilder().setName("web").build());
+  }
+
+  private void awaitDirectors() throws InterruptedException {
+    await(() -> bed.directors().stream().allMatch(d -> d.daemon().orElseThrow().appliedVersion()
+        == coordinator.store().current().getVersion()));
+  }
+
+  private static void await(BooleanSupplier condition) throws InterruptedException {
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("the cluster did not settle within 30 s");
+      }
+      Thread.sleep(50);
     }
   }
 
-  private static long dropped(EnumMap<DirectorVerdict, Long> v) {
-    return v.entrySet().stream().filter(e -> e.getKey().name().contains("DROP")).mapToLong(Map.Entry::getValue)
-        .sum();
+  private static void deleteTree(Path dir) {
+    try (var files = Files.walk(dir)) {
+      files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+    } catch (java.io.IOException e) {
+      System.err.println("could not remove " + dir + ": " + e.getMessage());
+    }
   }
 }
