@@ -71,6 +71,7 @@ public final class Coordinator implements AutoCloseable {
   private final StatusRegistry<DirectorStatus> directors;
   private final StatusRegistry<AgentStatus> agents;
   private final CuratorFramework zk;
+  private final AdminServer admin;
 
   /** What a coordinator needs to start. */
   public record Config(String id, InetSocketAddress listen, String advertise, Optional<String> zookeeper,
@@ -148,7 +149,7 @@ public final class Coordinator implements AutoCloseable {
 
   private Coordinator(CloseStack closer, Server server, ClusterStore store, Membership membership,
       DirectorSyncServer sync, Optional<EmbeddedZooKeeper> embedded, StatusRegistry<DirectorStatus> directors,
-      StatusRegistry<AgentStatus> agents, CuratorFramework zk) {
+      StatusRegistry<AgentStatus> agents, CuratorFramework zk, AdminServer admin) {
     this.closer = closer;
     this.server = server;
     this.store = store;
@@ -158,6 +159,7 @@ public final class Coordinator implements AutoCloseable {
     this.directors = directors;
     this.agents = agents;
     this.zk = zk;
+    this.admin = admin;
   }
 
   public static Coordinator start(Config config) throws Exception {
@@ -224,7 +226,8 @@ public final class Coordinator implements AutoCloseable {
       });
       log.info("coordinator {} serving on {} (state version {}, {})", config.id(), config.listen(),
           store.current().getVersion(), config.tls().isPresent() ? "TLS" : "plaintext");
-      return new Coordinator(closer, server, store, membership, sync, embedded, registry, agentRegistry, zk);
+      return new Coordinator(closer, server, store, membership, sync, embedded, registry, agentRegistry, zk,
+          admin);
     } catch (Throwable t) {
       closer.close();
       throw t;
@@ -294,6 +297,11 @@ public final class Coordinator implements AutoCloseable {
         Metric.gauge("veer_coordinator_directors_converged", "Directors that run the current version.", converged),
         Metric.gauge("veer_coordinator_agents", "Proxy agents connected to any coordinator.", agents.all().size()),
         Metric.gauge("veer_coordinator_backends", "Backends by service, state and health.", backendSamples));
+  }
+
+  /** The admin API's implementation, for the status page's reads. */
+  public AdminServer admin() {
+    return admin;
   }
 
   /** The port the gRPC server listens on (useful when asked for port 0). */

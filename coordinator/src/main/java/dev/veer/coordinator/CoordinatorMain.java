@@ -3,6 +3,7 @@ package dev.veer.coordinator;
 import com.google.common.net.HostAndPort;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.lifecycle.Daemon;
+import dev.veer.coordinator.status.StatusPage;
 import dev.veer.metrics.MetricsServer;
 import dev.veer.transport.AccessPolicy;
 import dev.veer.transport.TlsFiles;
@@ -86,6 +87,10 @@ public final class CoordinatorMain implements Callable<Integer> {
       description = "Serve Prometheus metrics at http://HOST:PORT/metrics.")
   String metricsListen;
 
+  @Option(names = "--status-listen", paramLabel = "HOST:PORT",
+      description = "Serve the read-only status page at http://HOST:PORT/ (bind it where only operators reach).")
+  String statusListen;
+
   @Option(names = "--session-timeout-ms", defaultValue = "10000", description = "ZooKeeper session timeout.")
   int sessionTimeoutMillis;
 
@@ -119,7 +124,14 @@ public final class CoordinatorMain implements Callable<Integer> {
         throw new IllegalStateException(e);
       }
     });
+    Optional<StatusPage> page = Optional.empty();
+    if (statusListen != null) {
+      HostAndPort at = HostAndPort.fromString(statusListen).requireBracketsForIPv6();
+      page = Optional.of(StatusPage.start(new InetSocketAddress(at.getHost(), at.getPort()), coordinator.admin()));
+    }
+    Optional<StatusPage> pageToClose = page;
     return Daemon.runUntilSignalled("coordinator", () -> {
+      pageToClose.ifPresent(StatusPage::close);
       metrics.ifPresent(MetricsServer::close);
       coordinator.close();
     });

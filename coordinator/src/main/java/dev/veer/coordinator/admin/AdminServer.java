@@ -110,13 +110,16 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
 
   @Override
   public void listServices(ListServicesRequest request, StreamObserver<ListServicesResponse> response) {
-    answer(response, () -> {
-      ClusterState state = store.read().state();
-      ListServicesResponse.Builder out = ListServicesResponse.newBuilder().setVersion(state.getVersion());
-      List<AgentStatus> reports = agents.all();
-      state.getServicesList().forEach(s -> out.addServices(view(state, s, reports)));
-      return out.build();
-    });
+    answer(response, this::services);
+  }
+
+  /** Every service as the admin API shows it. */
+  public ListServicesResponse services() throws Exception {
+    ClusterState state = store.read().state();
+    ListServicesResponse.Builder out = ListServicesResponse.newBuilder().setVersion(state.getVersion());
+    List<AgentStatus> reports = agents.all();
+    state.getServicesList().forEach(s -> out.addServices(view(state, s, reports)));
+    return out.build();
   }
 
   @Override
@@ -144,54 +147,60 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
 
   @Override
   public void getStatus(GetStatusRequest request, StreamObserver<ClusterStatus> response) {
-    answer(response, () -> {
-      ClusterState state = store.read().state();
-      return ClusterStatus.newBuilder().setVersion(state.getVersion())
-          .setSettings(ClusterSettings.newBuilder().setRowBits(state.getSettings().getRowBits())
-              .setGuePort(state.getSettings().getGuePort()).setSettleSeconds(state.getSettings().getSettleSeconds())
-              .setCheckIntervalMillis(state.getSettings().getCheckIntervalMillis())
-              .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis())
-              .setHealthThreshold(state.getSettings().getHealthThreshold()))
-          .addAllCoordinators(membership.coordinators()).addAllDirectors(directors.all())
-          .addAllAgents(agents.all()).build();
-    });
+    answer(response, this::status);
+  }
+
+  /** Coordinators, directors and agents, as the admin API shows them. */
+  public ClusterStatus status() throws Exception {
+    ClusterState state = store.read().state();
+    return ClusterStatus.newBuilder().setVersion(state.getVersion())
+        .setSettings(ClusterSettings.newBuilder().setRowBits(state.getSettings().getRowBits())
+            .setGuePort(state.getSettings().getGuePort()).setSettleSeconds(state.getSettings().getSettleSeconds())
+            .setCheckIntervalMillis(state.getSettings().getCheckIntervalMillis())
+            .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis())
+            .setHealthThreshold(state.getSettings().getHealthThreshold()))
+        .addAllCoordinators(membership.coordinators()).addAllDirectors(directors.all())
+        .addAllAgents(agents.all()).build();
   }
 
   @Override
   public void getTable(GetTableRequest request, StreamObserver<ServiceTable> response) {
-    answer(response, () -> {
-      ClusterState state = store.current();
-      Services.require(state, request.getService());
-      TableCompiler.Compiled compiled = compiler.compile(state).get(request.getService());
-      RendezvousTable table = compiled.table();
-      if (request.getFirstRow() >= table.rowCount() && request.getMaxRows() > 0) {
-        throw AdminException.invalid("first_row %d is past the table's %d rows", request.getFirstRow(),
-            table.rowCount());
+    answer(response, () -> table(request));
+  }
+
+  /** A page of a service's table rows, and every backend's share of rows. */
+  public ServiceTable table(GetTableRequest request) {
+    ClusterState state = store.current();
+    Services.require(state, request.getService());
+    TableCompiler.Compiled compiled = compiler.compile(state).get(request.getService());
+    RendezvousTable table = compiled.table();
+    if (request.getFirstRow() >= table.rowCount() && request.getMaxRows() > 0) {
+      throw AdminException.invalid("first_row %d is past the table's %d rows", request.getFirstRow(),
+          table.rowCount());
+    }
+    ServiceTable.Builder out = ServiceTable.newBuilder().setService(request.getService())
+        .setTableVersion(compiled.service().getTableVersion()).setRowCount(table.rowCount());
+    long end = Math.min((long) request.getFirstRow() + request.getMaxRows(), table.rowCount());
+    for (int row = request.getFirstRow(); row < end; row++) {
+      out.addRows(TableRow.newBuilder().setRow(row).addAllHops(hopLiterals(table, row)));
+    }
+    int[] primary = new int[table.backends().size()];
+    int[] second = new int[table.backends().size()];
+    for (int row = 0; row < table.rowCount(); row++) {
+      int[] hops = table.hops(row);
+      if (hops.length > 0) {
+        primary[hops[0]]++;
       }
-      ServiceTable.Builder out = ServiceTable.newBuilder().setService(request.getService())
-          .setTableVersion(compiled.service().getTableVersion()).setRowCount(table.rowCount());
-      long end = Math.min((long) request.getFirstRow() + request.getMaxRows(), table.rowCount());
-      for (int row = request.getFirstRow(); row < end; row++) {
-        out.addRows(TableRow.newBuilder().setRow(row).addAllHops(hopLiterals(table, row)));
+      if (hops.length > 1) {
+        second[hops[1]]++;
       }
-      int[] primary = new int[table.backends().size()];
-      int[] second = new int[table.backends().size()];
-      for (int row = 0; row < table.rowCount(); row++) {
-        int[] hops = table.hops(row);
-        if (hops.length > 0) {
-          primary[hops[0]]++;
-        }
-        if (hops.length > 1) {
-          second[hops[1]]++;
-        }
-      }
-      for (int i = 0; i < primary.length; i++) {
-        out.addShares(BackendShare.newBuilder()
-            .setAddress(InetAddresses.toAddrString(table.backends().get(i).address()))
-            .setPrimaryRows(primary[i]).setSecondHopRows(second[i]));
-      }
-      return out.build();
-    });
+    }
+    for (int i = 0; i < primary.length; i++) {
+      out.addShares(BackendShare.newBuilder()
+          .setAddress(InetAddresses.toAddrString(table.backends().get(i).address()))
+          .setPrimaryRows(primary[i]).setSecondHopRows(second[i]));
+    }
+    return out.build();
   }
 
   @Override
