@@ -4,6 +4,7 @@ import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.coordinator.Coordinator;
+import dev.veer.coordinator.status.StatusPage;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.Backend;
@@ -99,7 +100,8 @@ public final class Demo {
         });
         Runtime.getRuntime().addShutdownHook(hook);
         ManagedChannel channel = Transport.channel(target, Optional.empty());
-        try {
+        try (StatusPage page = StatusPage.start(new InetSocketAddress("127.0.0.1", 0), coordinator.admin())) {
+          System.out.println("Status page: http://127.0.0.1:" + page.port() + "/");
           new Demo(bed, coordinator, AdminServiceGrpc.newBlockingStub(channel)).run(connections, keep, target);
         } finally {
           Transport.close(channel);
