@@ -97,6 +97,7 @@ public final class Demo {
           } catch (Exception e) {
             // exiting anyway
           }
+          deleteTree(data);
         });
         Runtime.getRuntime().addShutdownHook(hook);
         ManagedChannel channel = Transport.channel(target, Optional.empty());
