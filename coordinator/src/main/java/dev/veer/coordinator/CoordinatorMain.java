@@ -2,6 +2,7 @@ package dev.veer.coordinator;
 
 import com.google.common.net.HostAndPort;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.lifecycle.ConfigFile;
 import dev.veer.lifecycle.Daemon;
 import dev.veer.coordinator.status.StatusPage;
 import dev.veer.metrics.MetricsServer;
@@ -23,6 +24,10 @@ import picocli.CommandLine.Option;
 @Command(name = "veer coordinator", mixinStandardHelpOptions = true,
     description = "Run a Veer coordinator: desired state in ZooKeeper, admin API, tables for directors.")
 public final class CoordinatorMain implements Callable<Integer> {
+  @Option(names = ConfigFile.OPTION, paramLabel = "FILE",
+      description = "Settings from a file: lines 'name = value' (an option's name without dashes); flags win.")
+  Path config;
+
   @Option(names = "--id", description = "This replica's id (default: the host name).")
   String id;
 
@@ -95,7 +100,15 @@ public final class CoordinatorMain implements Callable<Integer> {
   int sessionTimeoutMillis;
 
   public static void main(String[] args) {
-    System.exit(new CommandLine(new CoordinatorMain()).execute(args));
+    CommandLine line;
+    try {
+      line = ConfigFile.commandLine(new CoordinatorMain(), args);
+    } catch (IllegalArgumentException e) {
+      System.err.println(e.getMessage());
+      System.exit(2);
+      return;
+    }
+    System.exit(line.execute(args));
   }
 
   @Override

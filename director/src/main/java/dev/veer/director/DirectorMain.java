@@ -6,6 +6,7 @@ import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.lifecycle.ConfigFile;
 import dev.veer.lifecycle.Daemon;
 import dev.veer.metrics.MetricsServer;
 import dev.veer.transport.BearerToken;
@@ -24,6 +25,10 @@ import picocli.CommandLine.Option;
 @Command(name = "veer director", mixinStandardHelpOptions = true,
     description = "Run a Veer director: the XDP program on an interface, tables from the coordinators.")
 public final class DirectorMain implements Callable<Integer> {
+  @Option(names = ConfigFile.OPTION, paramLabel = "FILE",
+      description = "Settings from a file: lines 'name = value' (an option's name without dashes); flags win.")
+  Path config;
+
   @Option(names = "--id", description = "This director's id (default: the host name).")
   String id;
 
@@ -75,7 +80,15 @@ public final class DirectorMain implements Callable<Integer> {
   Path tokenFile;
 
   public static void main(String[] args) {
-    System.exit(new CommandLine(new DirectorMain()).execute(args));
+    CommandLine line;
+    try {
+      line = ConfigFile.commandLine(new DirectorMain(), args);
+    } catch (IllegalArgumentException e) {
+      System.err.println(e.getMessage());
+      System.exit(2);
+      return;
+    }
+    System.exit(line.execute(args));
   }
 
   @Override

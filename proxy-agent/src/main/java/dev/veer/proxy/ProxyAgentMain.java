@@ -6,6 +6,7 @@ import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.lifecycle.ConfigFile;
 import dev.veer.lifecycle.Daemon;
 import dev.veer.metrics.MetricsServer;
 import dev.veer.transport.BearerToken;
@@ -23,6 +24,10 @@ import picocli.CommandLine.Option;
 @Command(name = "veer proxy-agent", mixinStandardHelpOptions = true,
     description = "Run a Veer proxy agent: the decapsulation program, its allow-list, and health reports.")
 public final class ProxyAgentMain implements Callable<Integer> {
+  @Option(names = ConfigFile.OPTION, paramLabel = "FILE",
+      description = "Settings from a file: lines 'name = value' (an option's name without dashes); flags win.")
+  Path config;
+
   @Option(names = "--id", description = "This agent's id (default: the host name).")
   String id;
 
@@ -62,7 +67,15 @@ public final class ProxyAgentMain implements Callable<Integer> {
   Path tokenFile;
 
   public static void main(String[] args) {
-    System.exit(new CommandLine(new ProxyAgentMain()).execute(args));
+    CommandLine line;
+    try {
+      line = ConfigFile.commandLine(new ProxyAgentMain(), args);
+    } catch (IllegalArgumentException e) {
+      System.err.println(e.getMessage());
+      System.exit(2);
+      return;
+    }
+    System.exit(line.execute(args));
   }
 
   @Override
