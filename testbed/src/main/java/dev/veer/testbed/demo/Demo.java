@@ -18,7 +18,8 @@ import dev.veer.proto.types.v1.Protocol;
 import dev.veer.testbed.TestBed;
 import dev.veer.testbed.TestBed.Director;
 import dev.veer.testbed.TestBed.Proxy;
-import dev.veer.testbed.Traffic;
+import dev.veer.testbed.http.HttpClients;
+import dev.veer.testbed.http.HttpSite;
 import dev.veer.testbed.net.Namespace;
 import dev.veer.transport.Transport;
 import io.grpc.ManagedChannel;
@@ -35,26 +36,30 @@ import java.util.function.BooleanSupplier;
 
 /**
  * The main job: a whole Veer cluster on this machine, in network namespaces: a coordinator on an
- * embedded ZooKeeper, director daemons behind an ECMP router, proxy hosts with agents and a TCP
- * service on the VIP. Real connections go through it while an operator's changes (through the
+ * embedded ZooKeeper, director daemons behind an ECMP router, proxy hosts with agents and a real
+ * HTTP server on the VIP. Real HTTP clients go through it while an operator's changes (through the
  * same admin API as {@code veer ctl}) add a proxy, drain another and take a director away; the
  * screen shows, live, what every part does.
  *
  * <pre>./veer demo [--directors D] [--proxies P] [--connections N] [--keep]</pre>
  */
 public final class Demo {
-  private static final InetSocketAddress VIP = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
+  /** The demo's HTTP service: its own port on the bed's VIP. */
+  private static final InetSocketAddress VIP = new InetSocketAddress(TestBed.VIP4, 8080);
 
   private final PrintStream out = System.out;
   private final boolean live = System.console() != null;
   private final TestBed bed;
   private final Coordinator coordinator;
   private final AdminServiceGrpc.AdminServiceBlockingStub admin;
+  private final List<HttpSite> sites;
 
-  private Demo(TestBed bed, Coordinator coordinator, AdminServiceGrpc.AdminServiceBlockingStub admin) {
+  private Demo(TestBed bed, Coordinator coordinator, AdminServiceGrpc.AdminServiceBlockingStub admin,
+      List<HttpSite> sites) {
     this.bed = bed;
     this.coordinator = coordinator;
     this.admin = admin;
+    this.sites = sites;
   }
 
   public static void main(String[] args) throws Exception {
@@ -80,6 +85,9 @@ public final class Demo {
       System.exit(2);
     }
     BpfSystem.requireUsable();
+    // The JDK's HTTP server closes idle keep-alive connections beyond 200 by default; the demo's
+    // clients keep a thousand open. Read once, when the first server of the JVM starts.
+    System.setProperty("sun.net.httpserver.maxIdleConnections", "10000");
     // What a demo that crashed left behind.
     Namespace.deleteLeftovers();
     Path data = Files.createTempDirectory("veer-demo");
@@ -101,10 +109,16 @@ public final class Demo {
         });
         Runtime.getRuntime().addShutdownHook(hook);
         ManagedChannel channel = Transport.channel(target, Optional.empty());
+        List<HttpSite> sites = new java.util.ArrayList<>();
         try (StatusPage page = StatusPage.start(new InetSocketAddress("127.0.0.1", 0), coordinator.admin())) {
+          for (Proxy p : bed.proxies()) {
+            sites.add(HttpSite.start(p.ns().handle(), VIP.getPort(), p.name()));
+          }
           System.out.println("Status page: http://127.0.0.1:" + page.port() + "/");
-          new Demo(bed, coordinator, AdminServiceGrpc.newBlockingStub(channel)).run(connections, keep, target);
+          new Demo(bed, coordinator, AdminServiceGrpc.newBlockingStub(channel), sites).run(connections, keep,
+              target);
         } finally {
+          sites.forEach(HttpSite::close);
           Transport.close(channel);
         }
         Runtime.getRuntime().removeShutdownHook(hook);
@@ -121,23 +135,24 @@ public final class Demo {
     for (int p = 1; p <= 3; p++) {
       addBackend(p, BackendState.ACTIVE);
     }
-    out.println("Service web on " + VIP.getAddress().getHostAddress() + ":" + VIP.getPort()
+    out.println("Service web (HTTP) on " + VIP.getAddress().getHostAddress() + ":" + VIP.getPort()
         + " -> proxies 1-3; waiting for their agents' checks and the directors' tables ...");
     await(() -> service().getBackendsList().stream().allMatch(b -> b.getHealth() == Health.HEALTHY));
     awaitDirectors();
 
-    out.printf("%n1. %d short TCP connections from the client to the VIP%n", connections);
-    Traffic.BurstResult burst = Traffic.burst(bed.client().handle(), VIP, connections, 50);
-    for (Proxy p : bed.proxies()) {
-      out.printf("   %-8s %5d connections%n", p.name(), burst.perServer().count(p.name()));
+    out.printf("%n1. %d HTTP clients, each on its own connection, a GET every 200 ms for 3 s%n", connections);
+    try (HttpClients clients = HttpClients.start(bed.client().handle(), VIP, connections, Duration.ofMillis(200))) {
+      Thread.sleep(3000);
+      for (Proxy p : bed.proxies()) {
+        out.printf("   %-8s %5d connections%n", p.name(), clients.perServer().count(p.name()));
+      }
+      out.printf("   requests answered %,d, failed %d%n", clients.answered(), clients.failures().size());
+      clients.failures().stream().limit(5).forEach(f -> out.println("     " + f));
     }
-    out.printf("   failed   %5d%n", burst.failures().size());
-    burst.failures().stream().limit(5).forEach(f -> out.println("     " + f));
 
-    out.printf("%n2. 200 long-lived connections, a request every 50 ms each, while the operator changes things%n");
+    out.printf("%n2. 200 keep-alive HTTP clients, a GET every 50 ms each, while the operator changes things%n");
     String[] events = {"", "", ""};
-    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP, 200,
-        Duration.ofMillis(50), Duration.ofSeconds(120))) {
+    try (HttpClients traffic = HttpClients.start(bed.client().handle(), VIP, 200, Duration.ofMillis(50))) {
       for (int second = 1; second <= 12; second++) {
         Thread.sleep(1000);
         switch (second) {
@@ -165,7 +180,7 @@ public final class Demo {
           traffic.failures().size(), traffic.failures().size());
       traffic.failures().stream().limit(5).forEach(f -> out.println("     " + f));
     }
-    out.println("   The long-lived connections closed: proxy-2's drain ends by itself once its agent sees none left.");
+    out.println("   The clients closed their connections: proxy-2's drain ends by itself once its agent sees none left.");
     await(() -> service().getBackendsList().stream().filter(b -> b.getAddress().equals(address(2)))
         .allMatch(b -> b.getState() == BackendState.INACTIVE));
     out.println("   proxy-2 is now inactive: `veer ctl backend remove web " + address(2) + "` would take it out.");
@@ -179,25 +194,25 @@ public final class Demo {
   }
 
   /** One frame of the live view: redrawn in place on a terminal, appended otherwise. */
-  private void show(int second, Traffic.LongLived traffic, String[] events) {
+  private void show(int second, HttpClients traffic, String[] events) {
     StringBuilder frame = new StringBuilder();
     if (live) {
       frame.append("\033[H\033[2J");
     }
     frame.append(String.format(Locale.ROOT, "   t=%2ds  requests answered %,9d   failed %d%n", second,
         traffic.answered(), traffic.failures().size()));
-    frame.append(String.format(Locale.ROOT, "   %-10s %-10s %-9s %6s %10s %14s%n", "proxy", "state", "health",
-        "live", "flow hits", "2nd-chance fwd"));
+    frame.append(String.format(Locale.ROOT, "   %-10s %-10s %-9s %6s %10s %10s %14s%n", "proxy", "state", "health",
+        "live", "http reqs", "flow hits", "2nd-chance fwd"));
     List<Backend> backends = service().getBackendsList();
     for (Proxy p : bed.proxies()) {
       Optional<Backend> b = backends.stream().filter(x -> x.getAddress().equals(p.address4().getHostAddress()))
           .findFirst();
       EnumMap<ProxyVerdict, Long> v = p.dataplane().verdicts();
-      frame.append(String.format(Locale.ROOT, "   %-10s %-10s %-9s %6s %10d %14d%n", p.name(),
+      frame.append(String.format(Locale.ROOT, "   %-10s %-10s %-9s %6s %10d %10d %14d%n", p.name(),
           b.map(x -> x.getState().name().toLowerCase(Locale.ROOT)).orElse("-"),
           b.map(x -> x.getHealth().name().toLowerCase(Locale.ROOT).replace("health_", "")).orElse("-"),
           b.map(x -> x.getLiveConnections() < 0 ? "-" : Long.toString(x.getLiveConnections())).orElse("-"),
-          v.get(ProxyVerdict.PRX_DELIVER_FLOW), v.get(ProxyVerdict.PRX_FORWARD)));
+          sites.get(p.id() - 1).requests(), v.get(ProxyVerdict.PRX_DELIVER_FLOW), v.get(ProxyVerdict.PRX_FORWARD)));
     }
     frame.append(String.format(Locale.ROOT, "   %-10s %-10s %10s %8s%n", "director", "in ECMP", "encapsulated",
         "version"));
