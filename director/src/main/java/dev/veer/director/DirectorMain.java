@@ -1,16 +1,14 @@
 package dev.veer.director;
 
-import com.google.common.base.Splitter;
 import com.google.common.net.InetAddresses;
 import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.lifecycle.ConfigFile;
+import dev.veer.lifecycle.CoordinatorOptions;
 import dev.veer.lifecycle.Daemon;
 import dev.veer.metrics.MetricsServer;
-import dev.veer.transport.BearerToken;
-import dev.veer.transport.TlsFiles;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
@@ -19,6 +17,7 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code veer director}: runs the director daemon on one interface until SIGTERM. */
@@ -32,9 +31,8 @@ public final class DirectorMain implements Callable<Integer> {
   @Option(names = "--id", description = "This director's id (default: the host name).")
   String id;
 
-  @Option(names = "--coordinators", required = true, paramLabel = "HOST:PORT[,...]",
-      description = "Coordinators to follow; the next is tried when one fails.")
-  String coordinators;
+  @Mixin
+  CoordinatorOptions coordinators;
 
   @Option(names = "--interface", required = true, paramLabel = "IFNAME",
       description = "The interface the router sends VIP traffic to.")
@@ -70,14 +68,6 @@ public final class DirectorMain implements Callable<Integer> {
       description = "Serve Prometheus metrics at http://HOST:PORT/metrics.")
   String metricsListen;
 
-  @Option(names = "--tls-ca", paramLabel = "FILE", description = "CAs to verify coordinators by: use TLS.")
-  Path tlsCa;
-
-  @Option(names = "--tls-cert", paramLabel = "FILE") Path tlsCert;
-  @Option(names = "--tls-key", paramLabel = "FILE") Path tlsKey;
-
-  @Option(names = "--token-file", paramLabel = "FILE", description = "Bearer token granting the director role.")
-  Path tokenFile;
 
   public static void main(String[] args) {
     CommandLine line;
@@ -94,15 +84,13 @@ public final class DirectorMain implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     BpfSystem.requireUsable();
-    Optional<TlsFiles> tls = tlsCa == null ? Optional.empty()
-        : Optional.of(TlsFiles.client(tlsCa, Optional.ofNullable(tlsCert), Optional.ofNullable(tlsKey)));
     DirectorDaemon.Config config = new DirectorDaemon.Config(
         id != null ? id : InetAddress.getLocalHost().getHostName(),
-        Splitter.on(',').trimResults().omitEmptyStrings().splitToList(coordinators),
+        coordinators.coordinators(),
         netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns), Optional.of(ifname), mode,
         Optional.ofNullable(source4).map(a -> (Inet4Address) address(a, "--source4", Inet4Address.class)),
         Optional.ofNullable(source6).map(a -> (Inet6Address) address(a, "--source6", Inet6Address.class)),
-        rowBits, tls, Optional.ofNullable(tokenFile).map(BearerToken::fromFile), Optional.of(pinDir));
+        rowBits, coordinators.tls(), coordinators.token(), Optional.of(pinDir));
     DirectorDaemon daemon = DirectorDaemon.start(config);
     Optional<MetricsServer> metrics = Daemon.metrics(metricsListen, daemon::metrics);
     return Daemon.runUntilSignalled("director", () -> {

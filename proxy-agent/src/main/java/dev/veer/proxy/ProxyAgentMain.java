@@ -7,10 +7,9 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.lifecycle.ConfigFile;
+import dev.veer.lifecycle.CoordinatorOptions;
 import dev.veer.lifecycle.Daemon;
 import dev.veer.metrics.MetricsServer;
-import dev.veer.transport.BearerToken;
-import dev.veer.transport.TlsFiles;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.List;
@@ -18,6 +17,7 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code veer proxy-agent}: runs the proxy agent on one interface until SIGTERM. */
@@ -31,9 +31,8 @@ public final class ProxyAgentMain implements Callable<Integer> {
   @Option(names = "--id", description = "This agent's id (default: the host name).")
   String id;
 
-  @Option(names = "--coordinators", required = true, paramLabel = "HOST:PORT[,...]",
-      description = "Coordinators to follow; the next is tried when one fails.")
-  String coordinators;
+  @Mixin
+  CoordinatorOptions coordinators;
 
   @Option(names = "--interface", required = true, paramLabel = "IFNAME",
       description = "The interface GUE from the directors arrives on.")
@@ -57,14 +56,6 @@ public final class ProxyAgentMain implements Callable<Integer> {
       description = "Serve Prometheus metrics at http://HOST:PORT/metrics.")
   String metricsListen;
 
-  @Option(names = "--tls-ca", paramLabel = "FILE", description = "CAs to verify coordinators by: use TLS.")
-  Path tlsCa;
-
-  @Option(names = "--tls-cert", paramLabel = "FILE") Path tlsCert;
-  @Option(names = "--tls-key", paramLabel = "FILE") Path tlsKey;
-
-  @Option(names = "--token-file", paramLabel = "FILE", description = "Bearer token granting the agent role.")
-  Path tokenFile;
 
   public static void main(String[] args) {
     CommandLine line;
@@ -83,13 +74,11 @@ public final class ProxyAgentMain implements Callable<Integer> {
     BpfSystem.requireUsable();
     List<InetAddress> backendAddresses = Splitter.on(',').trimResults().omitEmptyStrings().splitToList(addresses)
         .stream().map(ProxyAgentMain::address).toList();
-    Optional<TlsFiles> tls = tlsCa == null ? Optional.empty()
-        : Optional.of(TlsFiles.client(tlsCa, Optional.ofNullable(tlsCert), Optional.ofNullable(tlsKey)));
     ProxyAgent agent = ProxyAgent.start(new ProxyAgent.Config(
         id != null ? id : InetAddress.getLocalHost().getHostName(),
-        Splitter.on(',').trimResults().omitEmptyStrings().splitToList(coordinators),
+        coordinators.coordinators(),
         netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns), ifname, mode, backendAddresses,
-        guePort, tls, Optional.ofNullable(tokenFile).map(BearerToken::fromFile)));
+        guePort, coordinators.tls(), coordinators.token()));
     Optional<MetricsServer> metrics = Daemon.metrics(metricsListen, agent::metrics);
     return Daemon.runUntilSignalled("proxy agent", () -> {
       metrics.ifPresent(MetricsServer::close);
