@@ -67,13 +67,27 @@ public final class Namespace implements AutoCloseable {
     exec("sysctl", "-q", "-w", key + "=" + value);
   }
 
-  /** Deletes the namespaces of Veer processes that died before they could clean up. */
+  /**
+   * Deletes what Veer processes that died before they could clean up left behind: their
+   * namespaces, and the director maps they pinned under the namespaces' names in /sys/fs/bpf.
+   */
   public static void deleteLeftovers() {
     for (String line : Shell.run("ip", "netns", "list").split("\n")) {
       String ns = line.split(" ")[0].trim();
       Matcher m = LEFTOVER.matcher(ns);
       if (m.matches() && ProcessHandle.of(Long.parseLong(m.group(1))).isEmpty()) {
         Shell.tryRun("ip", "netns", "delete", ns);
+      }
+    }
+    java.io.File[] pins = new java.io.File("/sys/fs/bpf").listFiles();
+    for (java.io.File dir : pins == null ? new java.io.File[0] : pins) {
+      Matcher m = LEFTOVER.matcher(dir.getName());
+      if (dir.isDirectory() && m.matches() && ProcessHandle.of(Long.parseLong(m.group(1))).isEmpty()) {
+        java.io.File[] files = dir.listFiles();
+        for (java.io.File pin : files == null ? new java.io.File[0] : files) {
+          pin.delete();
+        }
+        dir.delete();
       }
     }
   }
