@@ -102,6 +102,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } service_stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VEER_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct veer_backend_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backend_stats SEC(".maps");
+
 /* What the parser learnt about a packet addressed to a service. */
 struct flow {
 	struct veer_service_key key;
@@ -429,7 +437,7 @@ static __always_inline __u8 outer_protocol(const struct flow *f, const struct en
 static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 				       const struct veer_service *svc,
 				       const struct veer_director_config *cfg, __u64 hash,
-				       int *action)
+				       int *action, __u32 *primary)
 {
 	struct veer_nexthop *next;
 	const struct veer_row *row;
@@ -449,6 +457,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 	row = bpf_map_lookup_elem(inner_map, &row_index);
 	if (!row || resolve_hops(row, &hops))
 		return VEER_DIR_DROP_NO_BACKEND;
+	*primary = row->hop[0];
 
 	e.outer_family = hops.backend[0]->family;
 	e.ipip = (svc->flags & VEER_SVC_ENCAP_IPIP) != 0;
@@ -520,6 +529,16 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 	return VEER_FLOW_FOUND;
 }
 
+static __always_inline void count_backend(__u32 index, __u64 bytes)
+{
+	struct veer_backend_stats *s = bpf_map_lookup_elem(&backend_stats, &index);
+
+	if (s) {
+		s->packets += 1;
+		s->bytes += bytes;
+	}
+}
+
 static __always_inline void count_service(__u32 slot, __u64 bytes, int dropped)
 {
 	struct veer_service_stats *s = bpf_map_lookup_elem(&service_stats, &slot);
@@ -545,6 +564,7 @@ int veer_director(struct xdp_md *ctx)
 	struct flow f = {};
 	__u32 zero = 0;
 	__u64 hash;
+	__u32 primary = 0;
 	int verdict, action = XDP_DROP;
 
 	verdict = parse(&f, data, data_end);
@@ -573,9 +593,10 @@ int veer_director(struct xdp_md *ctx)
 		}
 	}
 	hash = veer_siphash13(cfg->hash_k0, cfg->hash_k1, &f.hash);
-	verdict = encapsulate(ctx, &f, svc, cfg, hash, &action);
+	verdict = encapsulate(ctx, &f, svc, cfg, hash, &action, &primary);
 	if (verdict == VEER_FLOW_FOUND) {
 		count_service(svc->stats_slot, len, 0);
+		count_backend(primary, len);
 		if (f.steered_icmp)
 			veer_count(&verdicts, VEER_DIR_ENCAP_ICMP);
 		else

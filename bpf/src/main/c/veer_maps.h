@@ -83,6 +83,12 @@ struct veer_service_stats {
 	__u64 drops;		/* matched the service but dropped */
 };
 
+/* Per backend: what the directors sent it as the primary. */
+struct veer_backend_stats {
+	__u64 packets;		/* encapsulated to it */
+	__u64 bytes;		/* their size as received */
+};
+
 /* Proxy allow-list key: directors and proxies that may send GUE, and be
  * forwarded to; the value is the next hop towards them. 20 bytes. */
 struct veer_peer_key {

@@ -181,9 +181,20 @@ public final class DirectorDaemon implements AutoCloseable {
         drops.add(Metric.Sample.of(labels, stats.drops()));
       });
     }
+    List<Metric.Sample> backendPackets = new ArrayList<>();
+    List<Metric.Sample> backendBytes = new ArrayList<>();
+    dataplane.backendIndices().forEach((address, index) -> {
+      long[] stats = dataplane.program().backendStats(index);
+      Map<String, String> labels = Map.of("backend", com.google.common.net.InetAddresses.toAddrString(address));
+      backendPackets.add(Metric.Sample.of(labels, stats[0]));
+      backendBytes.add(Metric.Sample.of(labels, stats[1]));
+    });
     return List.of(
         Metric.counter("veer_director_packets_total", "Packets by the verdict the director program gave them.",
             verdicts),
+        Metric.counter("veer_director_backend_packets_total", "Packets sent to a backend as its row's primary.",
+            backendPackets),
+        Metric.counter("veer_director_backend_bytes_total", "Bytes of those packets as received.", backendBytes),
         Metric.counter("veer_director_service_packets_total", "Packets encapsulated and sent, by service.", packets),
         Metric.counter("veer_director_service_bytes_total", "Bytes of those packets as received.", bytes),
         Metric.counter("veer_director_service_drops_total", "Packets of a service that were dropped.", drops),

@@ -201,13 +201,21 @@ class ProxyAgentEndToEndTest {
     assertThat(coordinatorMetrics).contains("# TYPE veer_coordinator_backends gauge");
 
     double encapsulated = 0;
+    double[] toBackend = new double[3];
     for (Director d : bed.directors()) {
       String metrics = scrape(d.daemon().orElseThrow()::metrics);
       encapsulated += sample(metrics, "veer_director_service_packets_total{service=\"web\"}");
+      for (int p = 0; p < 3; p++) {
+        toBackend[p] += Math.max(0, sample(metrics, "veer_director_backend_packets_total{backend=\""
+            + bed.proxies().get(p).address4().getHostAddress() + "\"}"));
+      }
       assertThat(sample(metrics, "veer_director_packets_total{verdict=\"dir_encap_gue\"}")).isPositive();
       assertThat(sample(metrics, "veer_director_coordinator_connected")).isEqualTo(1);
     }
     assertThat(encapsulated).as("packets the directors sent for web").isGreaterThanOrEqualTo(300);
+    // Each active backend was some packets' primary; a backend's count starts when it (re)joins.
+    assertThat(toBackend).doesNotContain(0.0);
+    assertThat(toBackend[0] + toBackend[1] + toBackend[2]).isLessThanOrEqualTo(encapsulated);
     String proxy1 = scrape(bed.proxies().get(0).agent().orElseThrow()::metrics);
     assertThat(sample(proxy1, "veer_proxy_packets_total{verdict=\"prx_deliver_syn\"}")).isPositive();
     assertThat(sample(proxy1, "veer_proxy_service_healthy{service=\"web\"}")).isEqualTo(1);

@@ -34,6 +34,7 @@ public final class DirectorProgram implements AutoCloseable {
   private final BpfMap config;
   private final BpfMap verdicts;
   private final BpfMap serviceStats;
+  private final BpfMap backendStats;
   /** What the services table holds; the kernel's copy is rebuilt from it on every change. */
   private ImmutableMap<ServiceKey, ServiceEntry> serviceEntries = ImmutableMap.of();
 
@@ -53,10 +54,12 @@ public final class DirectorProgram implements AutoCloseable {
     this.config = object.map("config");
     this.verdicts = object.map("verdicts");
     this.serviceStats = object.map("service_stats");
+    this.backendStats = object.map("backend_stats");
     MapLayouts.check(services, 4, 4);
     MapLayouts.check(backends, 4, BACKEND_SIZE);
     MapLayouts.check(config, 4, DirectorConfig.SIZE);
     MapLayouts.check(serviceStats, 4, ServiceStats.SIZE);
+    MapLayouts.check(backendStats, 4, BACKEND_STATS_SIZE);
   }
 
   /**
@@ -254,6 +257,20 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   /** Zeroes a service's counters, for a slot that is handed to a new service. */
+  /** struct veer_backend_stats: packets and bytes sent to a backend as the primary. */
+  static final int BACKEND_STATS_SIZE = 16;
+
+  /** Packets and bytes sent to the backend at {@code index} as its row's primary, all CPUs. */
+  public long[] backendStats(int index) {
+    byte[][] perCpu = backendStats.lookupPerCpu(MapLayouts.u32(index));
+    return new long[] {MapLayouts.sumPerCpu(perCpu, 0), MapLayouts.sumPerCpu(perCpu, 8)};
+  }
+
+  /** Zeroes a backend index's counters, before the index names a new backend. */
+  public void resetBackendStats(int index) {
+    backendStats.updatePerCpu(MapLayouts.u32(index), new byte[MapLayouts.possibleCpus()][BACKEND_STATS_SIZE]);
+  }
+
   public void resetServiceStats(int statsSlot) {
     byte[][] zero = new byte[MapLayouts.possibleCpus()][ServiceStats.SIZE];
     serviceStats.updatePerCpu(MapLayouts.u32(statsSlot), zero);

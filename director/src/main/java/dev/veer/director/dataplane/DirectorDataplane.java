@@ -240,6 +240,11 @@ public final class DirectorDataplane implements AutoCloseable {
     return out.build();
   }
 
+  /** Every backend some installed table names, with its index in the backends map. */
+  public synchronized ImmutableMap<InetAddress, Integer> backendIndices() {
+    return ImmutableMap.copyOf(backendIndex);
+  }
+
   public synchronized Optional<ServiceEntry> entry(ServiceKey key) {
     return Optional.ofNullable(installed.get(key)).map(Installed::entry);
   }
@@ -255,6 +260,7 @@ public final class DirectorDataplane implements AutoCloseable {
     if (!backendIndex.containsKey(backend)) {
       int index = backendSlots.allocate();
       try {
+        program.resetBackendStats(index);
         program.putBackend(index, backend);
       } catch (RuntimeException e) {
         backendSlots.release(index);
