@@ -3,6 +3,7 @@ package dev.veer.coordinator;
 import com.google.common.net.HostAndPort;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.lifecycle.ConfigFile;
+import dev.veer.lifecycle.DaemonOptions;
 import dev.veer.lifecycle.Daemon;
 import dev.veer.coordinator.status.StatusPage;
 import dev.veer.metrics.MetricsServer;
@@ -18,15 +19,15 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code veer coordinator}: runs one coordinator replica until SIGTERM. */
 @Command(name = "veer coordinator", mixinStandardHelpOptions = true,
     description = "Run a Veer coordinator: desired state in ZooKeeper, admin API, tables for directors.")
 public final class CoordinatorMain implements Callable<Integer> {
-  @Option(names = ConfigFile.OPTION, paramLabel = "FILE",
-      description = "Settings from a file: lines 'name = value' (an option's name without dashes); flags win.")
-  Path config;
+  @Mixin
+  DaemonOptions daemon;
 
   @Option(names = "--id", description = "This replica's id (default: the host name).")
   String id;
@@ -88,10 +89,6 @@ public final class CoordinatorMain implements Callable<Integer> {
       description = "Checks in a row that change a backend's health, for a new cluster (default ${DEFAULT-VALUE}).")
   int healthThreshold;
 
-  @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
-      description = "Serve Prometheus metrics at http://HOST:PORT/metrics.")
-  String metricsListen;
-
   @Option(names = "--status-listen", paramLabel = "HOST:PORT",
       description = "Serve the read-only status page at http://HOST:PORT/ (bind it where only operators reach).")
   String statusListen;
@@ -100,15 +97,7 @@ public final class CoordinatorMain implements Callable<Integer> {
   int sessionTimeoutMillis;
 
   public static void main(String[] args) {
-    CommandLine line;
-    try {
-      line = ConfigFile.commandLine(new CoordinatorMain(), args);
-    } catch (IllegalArgumentException e) {
-      System.err.println(e.getMessage());
-      System.exit(2);
-      return;
-    }
-    System.exit(line.execute(args));
+    System.exit(ConfigFile.run(new CoordinatorMain(), args));
   }
 
   @Override
@@ -130,7 +119,7 @@ public final class CoordinatorMain implements Callable<Integer> {
             healthThreshold),
         sessionTimeoutMillis);
     Coordinator coordinator = Coordinator.start(config);
-    Optional<MetricsServer> metrics = Daemon.metrics(metricsListen, () -> {
+    Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), () -> {
       try {
         return coordinator.metrics();
       } catch (Exception e) {

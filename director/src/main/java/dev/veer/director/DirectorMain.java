@@ -6,6 +6,7 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.lifecycle.ConfigFile;
+import dev.veer.lifecycle.DaemonOptions;
 import dev.veer.lifecycle.CoordinatorOptions;
 import dev.veer.lifecycle.Daemon;
 import dev.veer.metrics.MetricsServer;
@@ -15,7 +16,6 @@ import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -24,9 +24,8 @@ import picocli.CommandLine.Option;
 @Command(name = "veer director", mixinStandardHelpOptions = true,
     description = "Run a Veer director: the XDP program on an interface, tables from the coordinators.")
 public final class DirectorMain implements Callable<Integer> {
-  @Option(names = ConfigFile.OPTION, paramLabel = "FILE",
-      description = "Settings from a file: lines 'name = value' (an option's name without dashes); flags win.")
-  Path config;
+  @Mixin
+  DaemonOptions daemon;
 
   @Option(names = "--id", description = "This director's id (default: the host name).")
   String id;
@@ -64,21 +63,9 @@ public final class DirectorMain implements Callable<Integer> {
           + " installed tables for the next director daemon to take over).")
   boolean detachOnExit;
 
-  @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
-      description = "Serve Prometheus metrics at http://HOST:PORT/metrics.")
-  String metricsListen;
-
 
   public static void main(String[] args) {
-    CommandLine line;
-    try {
-      line = ConfigFile.commandLine(new DirectorMain(), args);
-    } catch (IllegalArgumentException e) {
-      System.err.println(e.getMessage());
-      System.exit(2);
-      return;
-    }
-    System.exit(line.execute(args));
+    System.exit(ConfigFile.run(new DirectorMain(), args));
   }
 
   @Override
@@ -92,7 +79,7 @@ public final class DirectorMain implements Callable<Integer> {
         Optional.ofNullable(source6).map(a -> (Inet6Address) address(a, "--source6", Inet6Address.class)),
         rowBits, coordinators.tls(), coordinators.token(), Optional.of(pinDir));
     DirectorDaemon daemon = DirectorDaemon.start(config);
-    Optional<MetricsServer> metrics = Daemon.metrics(metricsListen, daemon::metrics);
+    Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), daemon::metrics);
     return Daemon.runUntilSignalled("director", () -> {
       metrics.ifPresent(MetricsServer::close);
       if (detachOnExit) {

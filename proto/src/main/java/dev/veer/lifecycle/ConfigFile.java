@@ -48,6 +48,21 @@ public final class ConfigFile implements CommandLine.IDefaultValueProvider {
     return line;
   }
 
+  /**
+   * Runs a daemon's command line, its config file read first: the exit code, 2 for a config
+   * file that cannot be used (its problems printed first).
+   */
+  public static int run(Object command, String[] args) {
+    CommandLine line;
+    try {
+      line = commandLine(command, args);
+    } catch (IllegalArgumentException e) {
+      System.err.println(e.getMessage());
+      return 2;
+    }
+    return line.execute(args);
+  }
+
   private static Optional<Path> find(String[] args) {
     for (int i = 0; i < args.length; i++) {
       if (args[i].equals(OPTION) && i + 1 < args.length) {

@@ -7,15 +7,14 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.lifecycle.ConfigFile;
+import dev.veer.lifecycle.DaemonOptions;
 import dev.veer.lifecycle.CoordinatorOptions;
 import dev.veer.lifecycle.Daemon;
 import dev.veer.metrics.MetricsServer;
 import java.net.InetAddress;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -24,9 +23,8 @@ import picocli.CommandLine.Option;
 @Command(name = "veer proxy-agent", mixinStandardHelpOptions = true,
     description = "Run a Veer proxy agent: the decapsulation program, its allow-list, and health reports.")
 public final class ProxyAgentMain implements Callable<Integer> {
-  @Option(names = ConfigFile.OPTION, paramLabel = "FILE",
-      description = "Settings from a file: lines 'name = value' (an option's name without dashes); flags win.")
-  Path config;
+  @Mixin
+  DaemonOptions daemon;
 
   @Option(names = "--id", description = "This agent's id (default: the host name).")
   String id;
@@ -52,21 +50,9 @@ public final class ProxyAgentMain implements Callable<Integer> {
       description = "The cluster's GUE port (default ${DEFAULT-VALUE}).")
   int guePort;
 
-  @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
-      description = "Serve Prometheus metrics at http://HOST:PORT/metrics.")
-  String metricsListen;
-
 
   public static void main(String[] args) {
-    CommandLine line;
-    try {
-      line = ConfigFile.commandLine(new ProxyAgentMain(), args);
-    } catch (IllegalArgumentException e) {
-      System.err.println(e.getMessage());
-      System.exit(2);
-      return;
-    }
-    System.exit(line.execute(args));
+    System.exit(ConfigFile.run(new ProxyAgentMain(), args));
   }
 
   @Override
@@ -79,7 +65,7 @@ public final class ProxyAgentMain implements Callable<Integer> {
         coordinators.coordinators(),
         netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns), ifname, mode, backendAddresses,
         guePort, coordinators.tls(), coordinators.token()));
-    Optional<MetricsServer> metrics = Daemon.metrics(metricsListen, agent::metrics);
+    Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), agent::metrics);
     return Daemon.runUntilSignalled("proxy agent", () -> {
       metrics.ifPresent(MetricsServer::close);
       agent.close();
