@@ -2,6 +2,7 @@ package dev.veer.coordinator;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import com.google.common.collect.ImmutableList;
 import com.google.common.collect.ImmutableMap;
 import com.google.common.collect.ImmutableSet;
 import com.google.protobuf.ByteString;
@@ -21,6 +22,7 @@ import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.director.v1.DirectorSyncGrpc;
 import dev.veer.proto.proxy.v1.ProxyAgentServiceGrpc;
 import dev.veer.lifecycle.CloseStack;
+import dev.veer.metrics.GrpcServerMetrics;
 import dev.veer.metrics.Metric;
 import dev.veer.proto.state.v1.ClusterSettings;
 import dev.veer.proto.state.v1.ClusterState;
@@ -72,6 +74,7 @@ public final class Coordinator implements AutoCloseable {
   private final StatusRegistry<AgentStatus> agents;
   private final CuratorFramework zk;
   private final AdminServer admin;
+  private final GrpcServerMetrics grpcMetrics;
 
   /** What a coordinator needs to start. */
   public record Config(String id, InetSocketAddress listen, String advertise, Optional<String> zookeeper,
@@ -149,7 +152,7 @@ public final class Coordinator implements AutoCloseable {
 
   private Coordinator(CloseStack closer, Server server, ClusterStore store, Membership membership,
       DirectorSyncServer sync, Optional<EmbeddedZooKeeper> embedded, StatusRegistry<DirectorStatus> directors,
-      StatusRegistry<AgentStatus> agents, CuratorFramework zk, AdminServer admin) {
+      StatusRegistry<AgentStatus> agents, CuratorFramework zk, AdminServer admin, GrpcServerMetrics grpcMetrics) {
     this.closer = closer;
     this.server = server;
     this.store = store;
@@ -160,6 +163,7 @@ public final class Coordinator implements AutoCloseable {
     this.agents = agents;
     this.zk = zk;
     this.admin = admin;
+    this.grpcMetrics = grpcMetrics;
   }
 
   public static Coordinator start(Config config) throws Exception {
@@ -209,10 +213,12 @@ public final class Coordinator implements AutoCloseable {
             + " trusted network");
       }
       Authorizer authorizer = new Authorizer(config.access(), methodRoles());
+      // The last interceptor runs first: refusals are counted too.
+      GrpcServerMetrics grpcMetrics = new GrpcServerMetrics("veer_coordinator");
       Server server = NettyServerBuilder.forAddress(config.listen(), Transport.serverCredentials(config.tls()))
-          .addService(ServerInterceptors.intercept(admin, authorizer))
-          .addService(ServerInterceptors.intercept(sync, authorizer))
-          .addService(ServerInterceptors.intercept(agents, authorizer))
+          .addService(ServerInterceptors.intercept(admin, authorizer, grpcMetrics))
+          .addService(ServerInterceptors.intercept(sync, authorizer, grpcMetrics))
+          .addService(ServerInterceptors.intercept(agents, authorizer, grpcMetrics))
           .permitKeepAliveTime(10, TimeUnit.SECONDS)
           .build().start();
       closer.push(() -> {
@@ -227,7 +233,7 @@ public final class Coordinator implements AutoCloseable {
       log.info("coordinator {} serving on {} (state version {}, {})", config.id(), config.listen(),
           store.current().getVersion(), config.tls().isPresent() ? "TLS" : "plaintext");
       return new Coordinator(closer, server, store, membership, sync, embedded, registry, agentRegistry, zk,
-          admin);
+          admin, grpcMetrics);
     } catch (Throwable t) {
       closer.close();
       throw t;
@@ -286,7 +292,7 @@ public final class Coordinator implements AutoCloseable {
     List<Metric.Sample> backendSamples = new java.util.ArrayList<>();
     backends.forEach((k, n) -> backendSamples.add(Metric.Sample.of(Map.of("service", k.get(0), "state", k.get(1),
         "health", k.get(2)), n)));
-    return List.of(
+    return ImmutableList.<Metric>builder().add(
         Metric.gauge("veer_coordinator_state_version", "The desired state's version.", state.getVersion()),
         Metric.gauge("veer_coordinator_published_version", "The newest version compiled and offered to directors.",
             publishedVersion()),
@@ -296,7 +302,8 @@ public final class Coordinator implements AutoCloseable {
         Metric.gauge("veer_coordinator_directors", "Directors connected to any coordinator.", known.size()),
         Metric.gauge("veer_coordinator_directors_converged", "Directors that run the current version.", converged),
         Metric.gauge("veer_coordinator_agents", "Proxy agents connected to any coordinator.", agents.all().size()),
-        Metric.gauge("veer_coordinator_backends", "Backends by service, state and health.", backendSamples));
+        Metric.gauge("veer_coordinator_backends", "Backends by service, state and health.", backendSamples))
+        .addAll(grpcMetrics.metrics()).build();
   }
 
   /** The admin API's implementation, for the status page's reads. */

@@ -170,4 +170,18 @@ class AdminApiTest {
     refused(Status.Code.INVALID_ARGUMENT, "first_row", () -> admin.getTable(GetTableRequest.newBuilder()
         .setService("tbl").setFirstRow(70000).setMaxRows(1).build()));
   }
+
+  @Test
+  void everyCallIsCountedByMethodAndStatusCode() throws Exception {
+    create("counted", "192.0.2.77", 80);
+    String get = AdminServiceGrpc.getGetServiceMethod().getFullMethodName();
+    double ok = Coordinators.callsHandled(coordinator, get, "OK");
+    double notFound = Coordinators.callsHandled(coordinator, get, "NOT_FOUND");
+    admin.getService(GetServiceRequest.newBuilder().setName("counted").build());
+    refused(Status.Code.NOT_FOUND, "no-such", () -> admin.getService(GetServiceRequest.newBuilder()
+        .setName("no-such").build()));
+    assertThat(Coordinators.callsHandled(coordinator, get, "OK")).isEqualTo(ok + 1);
+    assertThat(Coordinators.callsHandled(coordinator, get, "NOT_FOUND")).isEqualTo(notFound + 1);
+    assertThat(Coordinators.callsOpen(coordinator, get)).isZero();
+  }
 }

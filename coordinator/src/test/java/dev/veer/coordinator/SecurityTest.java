@@ -75,6 +75,12 @@ class SecurityTest {
         assertThat(codeOf(() -> reader.createService(CREATE))).isEqualTo(Status.Code.PERMISSION_DENIED);
         assertThat(reader.listServices(ListServicesRequest.getDefaultInstance()).getServicesCount()).isZero();
         assertThat(codeOf(() -> adminStub.createService(CREATE))).isEqualTo(Status.Code.OK);
+        // Refusals are counted, by method and code.
+        String list = AdminServiceGrpc.getListServicesMethod().getFullMethodName();
+        String create = AdminServiceGrpc.getCreateServiceMethod().getFullMethodName();
+        assertThat(Coordinators.callsHandled(c, list, "UNAUTHENTICATED")).isEqualTo(2);
+        assertThat(Coordinators.callsHandled(c, create, "PERMISSION_DENIED")).isEqualTo(1);
+        assertThat(Coordinators.callsHandled(c, create, "OK")).isEqualTo(1);
       } finally {
         Transport.close(channel);
       }

@@ -15,15 +15,20 @@ import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.director.DirectorDaemon;
+import dev.veer.director.DirectorMain;
 import dev.veer.proxy.ProxyAgent;
+import dev.veer.proxy.ProxyAgentMain;
 import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.proxy.dataplane.ProxyDataplane;
+import dev.veer.testbed.cluster.JavaProcess;
 import dev.veer.testbed.net.Namespace;
+import java.io.IOException;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.security.SecureRandom;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -68,43 +73,70 @@ public final class TestBed implements AutoCloseable {
   private final List<XdpAttachment> routerAttachments = new ArrayList<>();
   private final List<String> coordinators;
   private final boolean agents;
+  /** Where the daemons' logs go when they run as processes of their own. */
+  private final Optional<Path> processLogs;
 
   /**
-   * A director host: its namespace, addresses and data plane, and the daemon that runs it when
-   * the bed follows coordinators (else the bed installs tables itself).
+   * A director host: its namespace and addresses, and what runs its data plane: this JVM (the
+   * bed installs tables itself), a daemon in this JVM that follows coordinators, or a daemon in
+   * a process of its own.
    */
   public record Director(int id, Namespace ns, Inet4Address address4, Inet6Address address6,
-      DirectorDataplane dataplane, Optional<DirectorDaemon> daemon) {
+      Optional<DirectorDataplane> local, Optional<DirectorDaemon> daemon, Optional<JavaProcess> process) {
     public String name() {
       return "director-" + id;
     }
 
-    /** What to close: the daemon if there is one (it owns the data plane), else the data plane. */
+    /** The data plane, when this JVM runs it. */
+    public DirectorDataplane dataplane() {
+      return local.orElseThrow(() -> new IllegalStateException(name() + " runs in a process of its own"));
+    }
+
+    /** What to close: the process, the daemon (it owns the data plane), or the data plane. */
     AutoCloseable owner() {
-      return daemon.<AutoCloseable>map(d -> d).orElse(dataplane);
+      if (process.isPresent()) {
+        // SIGTERM hands over: the pins stay for a successor, and this bed has none.
+        return () -> {
+          process.get().close();
+          DirectorDataplane.removePins(ns.pinDirectory());
+        };
+      }
+      return daemon.<AutoCloseable>map(d -> d).orElseGet(this::dataplane);
     }
   }
 
   /**
-   * A proxy host: its namespace, addresses, data plane and TCP server, and the agent that runs
-   * the data plane when the bed has agents (else the bed sets the allow-list itself).
+   * A proxy host: its namespace, addresses and TCP server, and what runs its data plane: this
+   * JVM (the bed sets the allow-list itself), an agent in this JVM, or an agent in a process of
+   * its own.
    */
   public record Proxy(int id, Namespace ns, Inet4Address address4, Inet6Address address6,
-      ProxyDataplane dataplane, EchoServer server, Optional<ProxyAgent> agent) {
+      Optional<ProxyDataplane> local, EchoServer server, Optional<ProxyAgent> agent,
+      Optional<JavaProcess> agentProcess) {
     public String name() {
       return "proxy-" + id;
     }
 
+    /** The data plane, when this JVM runs it. */
+    public ProxyDataplane dataplane() {
+      return local.orElseThrow(() -> new IllegalStateException(name() + "'s agent runs in a process of its own"));
+    }
+
     AutoCloseable owner() {
-      return agent.<AutoCloseable>map(a -> a).orElse(dataplane);
+      if (agentProcess.isPresent()) {
+        return agentProcess.get(); // SIGTERM: the agent detaches
+      }
+      return agent.<AutoCloseable>map(a -> a).orElseGet(this::dataplane);
     }
   }
 
-  private TestBed(String prefix, BpfObject passProgram, List<String> coordinators, boolean agents) {
+  private TestBed(String prefix, BpfObject passProgram, List<String> coordinators, boolean agents,
+      Optional<Path> processLogs) {
     this.prefix = prefix;
     this.passProgram = passProgram;
     this.coordinators = List.copyOf(coordinators);
     this.agents = agents;
+    this.processLogs = processLogs;
     new SecureRandom().nextBytes(hashKey);
   }
 
@@ -132,11 +164,26 @@ public final class TestBed implements AutoCloseable {
    */
   public static TestBed create(String runId, int directorCount, int proxyCount, List<String> coordinators,
       boolean agents) {
+    return create(runId, directorCount, proxyCount, coordinators, agents, Optional.empty());
+  }
+
+  /**
+   * Builds the bed as hosts run Veer: every director daemon and proxy agent in a JVM of its own,
+   * following {@code coordinators}, logging to files in {@code logs}. Returns once each has
+   * connected (directors) or taken its allow-list (agents).
+   */
+  public static TestBed createWithProcesses(String runId, int directorCount, int proxyCount,
+      List<String> coordinators, Path logs) {
+    return create(runId, directorCount, proxyCount, coordinators, true, Optional.of(logs));
+  }
+
+  private static TestBed create(String runId, int directorCount, int proxyCount, List<String> coordinators,
+      boolean agents, Optional<Path> processLogs) {
     checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
     checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
     checkArgument(!agents || !coordinators.isEmpty(), "agents need coordinators");
     TestBed bed = new TestBed(runId + "-", BpfObject.load("/bpf/pass.o", LoadOptions.DEFAULT), coordinators,
-        agents);
+        agents, processLogs);
     try {
       bed.build(directorCount, proxyCount);
       return bed;
@@ -180,11 +227,19 @@ public final class TestBed implements AutoCloseable {
     directors.forEach(d -> peers.addAll(List.of(d.address4(), d.address6())));
     proxies.forEach(p -> peers.addAll(List.of(p.address4(), p.address6())));
     for (Proxy p : proxies) {
-      if (p.agent().isEmpty()) {
+      if (!agents) {
         p.dataplane().setPeers(peers);
       }
     }
     setEcmp(directors);
+    for (Director d : directors) {
+      awaitReady(d);
+    }
+    for (Proxy p : proxies) {
+      if (p.agentProcess().isPresent()) {
+        awaitReady(p.agentProcess().get(), "allow-list of");
+      }
+    }
     log.info("test bed {} up: {} directors, {} proxies", router.name().replace("router", "*"), directorCount,
         proxyCount);
   }
@@ -202,7 +257,7 @@ public final class TestBed implements AutoCloseable {
     }
     DirectorDataplane dataplane = DirectorDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE,
         DirectorConfig.of(hashKey, self4, self6), VeerAbi.DEFAULT_ROW_BITS);
-    return new Director(d, ns, self4, self6, dataplane, Optional.empty());
+    return new Director(d, ns, self4, self6, Optional.of(dataplane), Optional.empty(), Optional.empty());
   }
 
   private Proxy buildProxy(int p) {
@@ -215,60 +270,98 @@ public final class TestBed implements AutoCloseable {
     ns.exec("ip", "addr", "add", VIP4.getHostAddress() + "/32", "dev", "lo");
     ns.exec("ip", "-6", "addr", "add", VIP6.getHostAddress() + "/128", "dev", "lo", "nodad");
     Optional<ProxyAgent> agent = Optional.empty();
-    ProxyDataplane dataplane;
-    if (agents) {
+    Optional<JavaProcess> agentProcess = Optional.empty();
+    Optional<ProxyDataplane> dataplane = Optional.empty();
+    String name = "proxy-" + p;
+    if (processLogs.isPresent()) {
+      agentProcess = Optional.of(startProcess(name, ProxyAgentMain.class, List.of("--id", name, "--coordinators",
+          String.join(",", coordinators), "--netns", ns.name(), "--interface", "eth0", "--address",
+          self4.getHostAddress() + "," + self6.getHostAddress())));
+    } else if (agents) {
       try {
-        agent = Optional.of(ProxyAgent.start(new ProxyAgent.Config("proxy-" + p, coordinators, ns.handle(), "eth0",
+        agent = Optional.of(ProxyAgent.start(new ProxyAgent.Config(name, coordinators, ns.handle(), "eth0",
             XdpMode.NATIVE, List.of(self4, self6), VeerAbi.GUE_PORT_DEFAULT, Optional.empty(), Optional.empty())));
       } catch (Exception e) {
         throw new IllegalStateException("proxy agent " + p + " did not start: " + e.getMessage(), e);
       }
-      dataplane = agent.get().dataplane();
+      dataplane = Optional.of(agent.get().dataplane());
     } else {
-      dataplane = ProxyDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT);
+      dataplane = Optional.of(ProxyDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT));
     }
     EchoServer server;
     try {
-      server = EchoServer.start(ns.handle(), SERVICE_PORT, "proxy-" + p);
+      server = EchoServer.start(ns.handle(), SERVICE_PORT, name);
     } catch (RuntimeException e) {
-      closeQuietly(agent.<AutoCloseable>map(a -> a).orElse(dataplane));
+      closeQuietly(agentProcess.isPresent() ? agentProcess.get()
+          : agent.isPresent() ? agent.get() : dataplane.orElseThrow());
       throw e;
     }
-    return new Proxy(p, ns, self4, self6, dataplane, server, agent);
+    return new Proxy(p, ns, self4, self6, dataplane, server, agent, agentProcess);
   }
 
-  /** A director daemon following the coordinators, its maps pinned under the namespace's name. */
-  private Director startDaemon(int d, Namespace ns, Inet4Address self4, Inet6Address self6) {
+  /** A daemon in a JVM of its own, appending to {@code <logs>/<name>.log}. */
+  private JavaProcess startProcess(String name, Class<?> main, List<String> args) {
     try {
-      DirectorDaemon daemon = DirectorDaemon.start(new DirectorDaemon.Config("director-" + d, coordinators,
+      return JavaProcess.start(name, main, args, processLogs.orElseThrow().resolve(name + ".log"));
+    } catch (IOException e) {
+      throw new IllegalStateException(name + " did not start: " + e.getMessage(), e);
+    }
+  }
+
+  /** Waits for a director in a process of its own to follow a coordinator; the others are ready. */
+  private static void awaitReady(Director d) {
+    if (d.process().isPresent()) {
+      awaitReady(d.process().get(), "connected to coordinator");
+    }
+  }
+
+  private static void awaitReady(JavaProcess process, String logged) {
+    try {
+      process.awaitLog(logged, Duration.ofSeconds(60));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while " + process.name() + " started", e);
+    }
+  }
+
+  /**
+   * A director daemon following the coordinators, its maps pinned under the namespace's name, in
+   * this JVM or (a bed of processes) in a process of its own.
+   */
+  private Director startDaemon(int d, Namespace ns, Inet4Address self4, Inet6Address self6) {
+    String name = "director-" + d;
+    if (processLogs.isPresent()) {
+      JavaProcess process = startProcess(name, DirectorMain.class, List.of("--id", name, "--coordinators",
+          String.join(",", coordinators), "--netns", ns.name(), "--interface", "eth0", "--source4",
+          self4.getHostAddress(), "--source6", self6.getHostAddress(), "--pin-dir", ns.pinDirectory().toString()));
+      return new Director(d, ns, self4, self6, Optional.empty(), Optional.empty(), Optional.of(process));
+    }
+    try {
+      DirectorDaemon daemon = DirectorDaemon.start(new DirectorDaemon.Config(name, coordinators,
           ns.handle(), Optional.of("eth0"), XdpMode.NATIVE, Optional.of(self4), Optional.of(self6),
-          VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty(), Optional.of(pinDir(ns))));
-      return new Director(d, ns, self4, self6, daemon.dataplane(), Optional.of(daemon));
+          VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty(), Optional.of(ns.pinDirectory())));
+      return new Director(d, ns, self4, self6, Optional.of(daemon.dataplane()), Optional.of(daemon),
+          Optional.empty());
     } catch (Exception e) {
       throw new IllegalStateException("director " + d + " did not start: " + e.getMessage(), e);
     }
   }
 
-  /** Where a director's maps are pinned: named after its namespace, so a stale run's are found. */
-  public static Path pinDir(Namespace ns) {
-    return Path.of("/sys/fs/bpf", ns.name());
-  }
-
   /**
-   * Lets a director's daemon go without stopping forwarding (program attached, maps pinned), so
-   * that another process can take its place; {@link #adoptDirector} brings one back here.
+   * Kills a director daemon that runs in a process of its own with SIGKILL, as a crash does:
+   * its program stays attached with its tables, and a new daemon process takes the pins over.
    */
-  public void handOverDirector(int id) {
+  public Director killDirector(int id) throws InterruptedException {
     Director old = directors.get(id - 1);
-    checkState(old.daemon().isPresent(), "only a bed with coordinators runs director daemons");
-    old.daemon().get().handOver();
+    checkState(old.process().isPresent(), "only a director in a process of its own can be killed");
+    old.process().get().kill();
+    return replaceDirector(old);
   }
 
-  /** Starts a director daemon here that takes over whatever the director's pins hold now. */
-  public Director adoptDirector(int id) {
-    Director old = directors.get(id - 1);
-    Director fresh = startDaemon(id, old.ns(), old.address4(), old.address6());
-    directors.set(id - 1, fresh);
+  private Director replaceDirector(Director old) {
+    Director fresh = startDaemon(old.id(), old.ns(), old.address4(), old.address6());
+    directors.set(old.id() - 1, fresh);
+    awaitReady(fresh);
     return fresh;
   }
 
@@ -282,13 +375,15 @@ public final class TestBed implements AutoCloseable {
    * (its program stays attached, its maps pinned), a new daemon takes the pins over, replaces
    * the program in one step and follows the coordinators. Forwarding never stops.
    */
-  public Director restartDirector(int id) {
+  public Director restartDirector(int id) throws InterruptedException {
     Director old = directors.get(id - 1);
-    checkState(old.daemon().isPresent(), "only a bed with coordinators runs director daemons");
-    old.daemon().get().handOver();
-    Director fresh = startDaemon(id, old.ns(), old.address4(), old.address6());
-    directors.set(id - 1, fresh);
-    return fresh;
+    if (old.process().isPresent()) {
+      old.process().get().close(); // SIGTERM: the daemon hands over
+    } else {
+      checkState(old.daemon().isPresent(), "only a bed with coordinators runs director daemons");
+      old.daemon().get().handOver();
+    }
+    return replaceDirector(old);
   }
 
   /** A host with one veth to the router, default routes through it and a resolved router neighbour. */
@@ -407,8 +502,8 @@ public final class TestBed implements AutoCloseable {
   public Proxy restartServer(int id) {
     Proxy old = proxies.get(id - 1);
     old.server().close();
-    Proxy fresh = new Proxy(old.id(), old.ns(), old.address4(), old.address6(), old.dataplane(),
-        EchoServer.start(old.ns().handle(), SERVICE_PORT, old.name()), old.agent());
+    Proxy fresh = new Proxy(old.id(), old.ns(), old.address4(), old.address6(), old.local(),
+        EchoServer.start(old.ns().handle(), SERVICE_PORT, old.name()), old.agent(), old.agentProcess());
     proxies.set(id - 1, fresh);
     return fresh;
   }

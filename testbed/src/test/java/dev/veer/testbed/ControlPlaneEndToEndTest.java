@@ -160,7 +160,7 @@ class ControlPlaneEndToEndTest {
       assertThat(after.dataplane().tables()).containsKey(dev.veer.bpf.dataplane.ServiceKey.tcp(TestBed.VIP4, 80));
       assertThat(XdpAttachment.attachedProgramId(after.ns().handle(), "eth0")).get()
           .isNotEqualTo(programBefore);
-      assertThat(TestBed.pinDir(after.ns()).resolve("tables")).exists();
+      assertThat(after.ns().pinDirectory().resolve("tables")).exists();
       awaitDirectors();
       // Changes reach it as before.
       ctl(ExitCodes.OK, "backend", "drain", "web", address(bed.proxies().get(2)));

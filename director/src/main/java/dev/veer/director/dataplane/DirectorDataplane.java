@@ -288,7 +288,7 @@ public final class DirectorDataplane implements AutoCloseable {
       attachment.ifPresent(XdpAttachment::close);
     } finally {
       program.close();
-      pinDir.ifPresent(DirectorDataplane::unpin);
+      pinDir.ifPresent(DirectorDataplane::removePins);
     }
   }
 
@@ -306,7 +306,11 @@ public final class DirectorDataplane implements AutoCloseable {
     log.info("handed over: the program stays attached, its maps pinned in {}", pinDir.get());
   }
 
-  private static void unpin(Path dir) {
+  /**
+   * Removes the maps a director pinned in {@code dir}, for one that can no longer do it itself
+   * (killed, or handed over for good). A program it left attached stays until its interface goes.
+   */
+  public static void removePins(Path dir) {
     try (var pins = Files.list(dir)) {
       for (Path pin : pins.toList()) {
         Files.deleteIfExists(pin);

@@ -3,6 +3,8 @@ package dev.veer.testbed.net;
 import com.google.common.collect.ObjectArrays;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.Shell;
+import dev.veer.director.dataplane.DirectorDataplane;
+import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -19,6 +21,7 @@ public final class Namespace implements AutoCloseable {
    */
   private static final String PREFIX = "veer-";
   private static final Pattern ROLE = Pattern.compile("[a-z0-9-]{1,40}");
+  private static final String BPF_FS = "/sys/fs/bpf";
   private static final Pattern LEFTOVER = Pattern.compile("veer-(\\d+)-.*");
 
   private final String name;
@@ -79,17 +82,18 @@ public final class Namespace implements AutoCloseable {
         Shell.tryRun("ip", "netns", "delete", ns);
       }
     }
-    java.io.File[] pins = new java.io.File("/sys/fs/bpf").listFiles();
+    java.io.File[] pins = new java.io.File(BPF_FS).listFiles();
     for (java.io.File dir : pins == null ? new java.io.File[0] : pins) {
       Matcher m = LEFTOVER.matcher(dir.getName());
       if (dir.isDirectory() && m.matches() && ProcessHandle.of(Long.parseLong(m.group(1))).isEmpty()) {
-        java.io.File[] files = dir.listFiles();
-        for (java.io.File pin : files == null ? new java.io.File[0] : files) {
-          pin.delete();
-        }
-        dir.delete();
+        DirectorDataplane.removePins(dir.toPath());
       }
     }
+  }
+
+  /** Where a director in this namespace pins its maps: named after it, so a stale run's are found. */
+  public Path pinDirectory() {
+    return Path.of(BPF_FS, name);
   }
 
   @Override
