@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 
 import com.google.common.collect.ImmutableList;
 import com.google.common.collect.ImmutableMap;
+import com.google.common.collect.ImmutableSortedMap;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
@@ -25,8 +26,9 @@ public record Metric(String name, String help, Type type, ImmutableList<Sample> 
       return new Sample(ImmutableMap.of(), value);
     }
 
+    /** Labels in name order, so that every scrape writes a series alike. */
     public static Sample of(Map<String, String> labels, double value) {
-      return new Sample(ImmutableMap.copyOf(labels), value);
+      return new Sample(ImmutableSortedMap.copyOf(labels), value);
     }
   }
 

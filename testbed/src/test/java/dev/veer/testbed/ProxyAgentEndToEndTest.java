@@ -18,10 +18,16 @@ import dev.veer.testbed.TestBed.Director;
 import dev.veer.transport.Transport;
 import io.grpc.ManagedChannel;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.BooleanSupplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import dev.veer.proto.admin.v1.RemoveBackendRequest;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import org.junit.jupiter.api.AfterAll;
@@ -220,6 +226,26 @@ class ProxyAgentEndToEndTest {
     assertThat(sample(proxy1, "veer_proxy_packets_total{verdict=\"prx_deliver_syn\"}")).isPositive();
     assertThat(sample(proxy1, "veer_proxy_service_healthy{service=\"web\"}")).isEqualTo(1);
     assertThat(proxy1).contains("# TYPE veer_proxy_packets_total counter");
+    // Each director keeps one Sync stream open to the coordinator.
+    assertThat(sample(coordinatorMetrics, "veer_coordinator_grpc_calls_open{method=\"veer.director.v1.DirectorSync/Sync\"}"))
+        .isEqualTo(2);
+    assertThat(sample(coordinatorMetrics, "veer_coordinator_grpc_calls_handled_total{code=\"OK\",method=\""
+        + "veer.admin.v1.AdminService/GetService\"}")).isPositive();
+
+    // The Grafana dashboard asks only for metrics that exist.
+    Set<String> exported = new HashSet<>();
+    for (String exposition : List.of(coordinatorMetrics, proxy1, scrape(bed.directors().get(0).daemon()
+        .orElseThrow()::metrics))) {
+      exposition.lines().filter(l -> l.startsWith("# TYPE ")).forEach(l -> exported.add(l.split(" ")[2]));
+    }
+    String dashboard = Files.readString(Path.of("..", "docs", "grafana", "veer.json"));
+    Matcher queried = Pattern.compile("veer_[a-z0-9_]+").matcher(dashboard);
+    Set<String> asked = new HashSet<>();
+    while (queried.find()) {
+      asked.add(queried.group());
+    }
+    assertThat(asked).hasSizeGreaterThan(10);
+    assertThat(exported).containsAll(asked);
   }
 
   @Test
