@@ -6,6 +6,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** Checks that this process can use BPF at all, failing with an error that says what to do. */
 public final class BpfSystem {
@@ -13,6 +15,7 @@ public final class BpfSystem {
   private static final int CAP_SYS_ADMIN = 21;
   private static final int CAP_BPF = 39;
   private static final Path BPFFS = Path.of("/sys/fs/bpf");
+  private static final Logger LOG = LoggerFactory.getLogger(BpfSystem.class);
 
   private BpfSystem() {}
 
@@ -114,6 +117,24 @@ public final class BpfSystem {
       return "bpf".equals(type);
     } catch (IOException e) {
       throw new IllegalStateException("cannot read /proc/self/mounts", e);
+    }
+  }
+
+  /**
+   * Removes what a daemon pinned in {@code dir} (maps, links) and the directory, for one that can
+   * no longer do it itself (killed, or handed over for good). Objects still in use by something
+   * attached stay alive until that goes; a pinned link is detached.
+   */
+  public static void removePins(Path dir) {
+    try (var pins = Files.list(dir)) {
+      for (Path pin : pins.toList()) {
+        Files.deleteIfExists(pin);
+      }
+      Files.deleteIfExists(dir);
+    } catch (java.nio.file.NoSuchFileException e) {
+      // nothing pinned
+    } catch (IOException e) {
+      LOG.warn("could not remove the pins in {}: {}", dir, e.toString());
     }
   }
 }

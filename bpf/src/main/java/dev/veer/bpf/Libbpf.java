@@ -97,6 +97,9 @@ final class Libbpf {
   private static final MethodHandle PROGRAM_ATTACH_CGROUP = Native.downcallWithErrno(LIB,
       "bpf_program__attach_cgroup", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
   private static final MethodHandle LINK_DESTROY = Native.downcall(LIB, "bpf_link__destroy", PTR_TO_INT);
+  private static final MethodHandle LINK_PIN = Native.downcall(LIB, "bpf_link__pin",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+  private static final MethodHandle LINK_UNPIN = Native.downcall(LIB, "bpf_link__unpin", PTR_TO_INT);
 
   static {
     // libbpf's print hook is process-global, so it is set exactly once, here, before any
@@ -395,6 +398,22 @@ final class Libbpf {
   static int linkDestroy(MemorySegment link) {
     try {
       return (int) LINK_DESTROY.invokeExact(link);
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
+    }
+  }
+
+  static int linkPin(MemorySegment link, MemorySegment path) {
+    try {
+      return (int) LINK_PIN.invokeExact(link, path);
+    } catch (Throwable t) {
+      throw Native.rethrow(t);
+    }
+  }
+
+  static int linkUnpin(MemorySegment link) {
+    try {
+      return (int) LINK_UNPIN.invokeExact(link);
     } catch (Throwable t) {
       throw Native.rethrow(t);
     }

@@ -203,7 +203,8 @@ public final class Coordinator implements AutoCloseable {
       DirectorSyncServer sync = closer.push(new DirectorSyncServer(store, compiler, registry));
       StatusRegistry<AgentStatus> agentRegistry = closer.push(new StatusRegistry<>(zk, config.root() + "/agents", config.id(),
           AgentStatus.parser(), AgentStatus::getId, AgentStatus::getReportedAtMillis));
-      ProxyAgentServer agents = closer.push(new ProxyAgentServer(zk, store, registry, agentRegistry));
+      ProxyAgentServer agents = closer.push(new ProxyAgentServer(zk, store, registry, agentRegistry,
+          Clock.systemUTC()));
       BackendKeeper backends = closer.push(new BackendKeeper(zk, store, membership, agentRegistry, registry,
           Clock.systemUTC()));
       backends.start();

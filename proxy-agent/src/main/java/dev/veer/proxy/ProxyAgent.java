@@ -30,6 +30,7 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -63,7 +64,8 @@ public final class ProxyAgent implements AutoCloseable {
 
   /** What an agent needs to start. */
   public record Config(String id, List<String> coordinators, NetworkNamespace namespace, String ifname,
-      XdpMode mode, List<InetAddress> addresses, int guePort, Optional<TlsFiles> tls, Optional<BearerToken> token) {
+      XdpMode mode, List<InetAddress> addresses, int guePort, Optional<TlsFiles> tls, Optional<BearerToken> token,
+      Optional<Path> pinDir) {
     public Config {
       checkArgument(id.matches("[A-Za-z0-9._-]{1,64}"), "agent id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
       checkArgument(!coordinators.isEmpty(), "give at least one coordinator (host:port)");
@@ -88,7 +90,7 @@ public final class ProxyAgent implements AutoCloseable {
     CloseStack resources = new CloseStack();
     try {
       ProxyDataplane dataplane = resources.push(ProxyDataplane.attach(config.namespace(), config.ifname(),
-          config.mode(), config.guePort()));
+          config.mode(), config.guePort(), config.pinDir()));
       ProxyAgent agent = new ProxyAgent(config, resources, dataplane);
       resources.push(agent.checks::shutdownNow);
       resources.push(agent.streams);

@@ -12,6 +12,7 @@ import dev.veer.lifecycle.CoordinatorOptions;
 import dev.veer.lifecycle.Daemon;
 import dev.veer.metrics.MetricsServer;
 import java.net.InetAddress;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -50,6 +51,11 @@ public final class ProxyAgentMain implements Callable<Integer> {
       description = "The cluster's GUE port (default ${DEFAULT-VALUE}).")
   int guePort;
 
+  @Option(names = "--pin-dir", defaultValue = "/sys/fs/bpf/veer/proxy", paramLabel = "DIR",
+      description = "Where the flow table's sockops link is pinned, so that it keeps the table true after a"
+          + " crash of the agent until a new agent takes over (default ${DEFAULT-VALUE}).")
+  Path pinDir;
+
 
   public static void main(String[] args) {
     System.exit(ConfigFile.run(new ProxyAgentMain(), args));
@@ -64,7 +70,7 @@ public final class ProxyAgentMain implements Callable<Integer> {
         id != null ? id : InetAddress.getLocalHost().getHostName(),
         coordinators.coordinators(),
         netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns), ifname, mode, backendAddresses,
-        guePort, coordinators.tls(), coordinators.token()));
+        guePort, coordinators.tls(), coordinators.token(), Optional.of(pinDir)));
     Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), agent::metrics);
     return Daemon.runUntilSignalled("proxy agent", () -> {
       metrics.ifPresent(MetricsServer::close);

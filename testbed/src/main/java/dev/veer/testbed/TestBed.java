@@ -6,6 +6,7 @@ import static com.google.common.base.Preconditions.checkState;
 import com.google.common.collect.ImmutableList;
 import com.google.common.net.InetAddresses;
 import dev.veer.bpf.BpfObject;
+import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.LoadOptions;
 import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.XdpMode;
@@ -98,7 +99,7 @@ public final class TestBed implements AutoCloseable {
         // SIGTERM hands over: the pins stay for a successor, and this bed has none.
         return () -> {
           process.get().close();
-          DirectorDataplane.removePins(ns.pinDirectory());
+          BpfSystem.removePins(ns.pinDirectory());
         };
       }
       return daemon.<AutoCloseable>map(d -> d).orElseGet(this::dataplane);
@@ -124,7 +125,10 @@ public final class TestBed implements AutoCloseable {
 
     AutoCloseable owner() {
       if (agentProcess.isPresent()) {
-        return agentProcess.get(); // SIGTERM: the agent detaches
+        return () -> {
+          agentProcess.get().close(); // SIGTERM: the agent detaches
+          BpfSystem.removePins(ns.pinDirectory()); // after a SIGKILL, if it came to that
+        };
       }
       return agent.<AutoCloseable>map(a -> a).orElseGet(this::dataplane);
     }
@@ -274,13 +278,12 @@ public final class TestBed implements AutoCloseable {
     Optional<ProxyDataplane> dataplane = Optional.empty();
     String name = "proxy-" + p;
     if (processLogs.isPresent()) {
-      agentProcess = Optional.of(startProcess(name, ProxyAgentMain.class, List.of("--id", name, "--coordinators",
-          String.join(",", coordinators), "--netns", ns.name(), "--interface", "eth0", "--address",
-          self4.getHostAddress() + "," + self6.getHostAddress())));
+      agentProcess = Optional.of(startAgentProcess(name, ns, self4, self6));
     } else if (agents) {
       try {
         agent = Optional.of(ProxyAgent.start(new ProxyAgent.Config(name, coordinators, ns.handle(), "eth0",
-            XdpMode.NATIVE, List.of(self4, self6), VeerAbi.GUE_PORT_DEFAULT, Optional.empty(), Optional.empty())));
+            XdpMode.NATIVE, List.of(self4, self6), VeerAbi.GUE_PORT_DEFAULT, Optional.empty(), Optional.empty(),
+            Optional.empty())));
       } catch (Exception e) {
         throw new IllegalStateException("proxy agent " + p + " did not start: " + e.getMessage(), e);
       }
@@ -356,6 +359,37 @@ public final class TestBed implements AutoCloseable {
     checkState(old.process().isPresent(), "only a director in a process of its own can be killed");
     old.process().get().kill();
     return replaceDirector(old);
+  }
+
+  /**
+   * Kills a proxy agent that runs in a process of its own with SIGKILL and starts a new one. The
+   * dead agent's program stays attached, its flow table kept by the sockops link it pinned; the
+   * new agent replaces the program in one step and detaches that link.
+   */
+  public Proxy killAgent(int id) throws InterruptedException {
+    Proxy old = proxies.get(id - 1);
+    checkState(old.agentProcess().isPresent(), "only an agent in a process of its own can be killed");
+    old.agentProcess().get().kill();
+    JavaProcess fresh = startAgentProcess(old.name(), old.ns(), old.address4(), old.address6());
+    awaitReady(fresh, "allow-list of");
+    Proxy restarted = new Proxy(old.id(), old.ns(), old.address4(), old.address6(), old.local(), old.server(),
+        old.agent(), Optional.of(fresh));
+    proxies.set(id - 1, restarted);
+    return restarted;
+  }
+
+  private JavaProcess startAgentProcess(String name, Namespace ns, Inet4Address self4, Inet6Address self6) {
+    return startProcess(name, ProxyAgentMain.class, List.of("--id", name, "--coordinators",
+        String.join(",", coordinators), "--netns", ns.name(), "--interface", "eth0", "--address",
+        self4.getHostAddress() + "," + self6.getHostAddress(), "--pin-dir", ns.pinDirectory().toString()));
+  }
+
+  /**
+   * Starts a director daemon that takes over what an earlier one, stopped outside the bed (for
+   * instance by {@link DirectorDaemon#handOver}), left attached and pinned.
+   */
+  public Director takeOverDirector(int id) {
+    return replaceDirector(directors.get(id - 1));
   }
 
   private Director replaceDirector(Director old) {

@@ -278,6 +278,29 @@ class ProxyAgentEndToEndTest {
   }
 
   @Test
+  @Order(5)
+  void aDirectorWhoseDaemonIsGoneStaysAllowedWhileItsProgramForwards() throws Exception {
+    Director second = bed.directors().get(1);
+    second.daemon().orElseThrow().handOver(); // as a crash leaves it: the program forwards on
+    await("the coordinator to see director-2 go", () -> admin.getStatus(GetStatusRequest.getDefaultInstance())
+        .getDirectorsCount() == 1);
+    // Let an allow-list update reach the agents, then check that it kept director-2.
+    long pushed = System.nanoTime();
+    while (System.nanoTime() - pushed < Duration.ofMillis(500).toNanos()) {
+      for (TestBed.Proxy p : bed.proxies()) {
+        assertThat(p.dataplane().program().allowedPeers()).as(p.name() + "'s allow-list")
+            .contains(second.address4(), second.address6());
+      }
+      Thread.sleep(50);
+    }
+    Traffic.BurstResult through = Traffic.burst(bed.client().handle(), VIP4, 200, 20);
+    assertThat(through.failures()).as("connections, half of them through director-2").isEmpty();
+    bed.takeOverDirector(2);
+    await("director-2 back", () -> admin.getStatus(GetStatusRequest.getDefaultInstance())
+        .getDirectorsCount() == 2);
+  }
+
+  @Test
   @Order(1)
   void agentsKeepAllowListsAndAStoppedServiceLeavesTheTablesUntilItReturns() throws Exception {
     // Allow-lists come from the coordinator: both directors (both families) on every proxy.

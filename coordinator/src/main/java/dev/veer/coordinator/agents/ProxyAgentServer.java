@@ -25,13 +25,19 @@ import dev.veer.proto.state.v1.ServiceState;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.cache.CuratorCache;
 import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
@@ -44,22 +50,33 @@ import org.slf4j.LoggerFactory;
  * may forward to) and the services it is a backend of, and reports their health and load,
  * which go to the {@link StatusRegistry} for the leader's {@link BackendKeeper}. Allow-lists follow
  * the desired state and the directors that come and go.
+ *
+ * <p>A director that goes away stays in the allow-lists for {@link #DEPARTED_DIRECTOR_GRACE}:
+ * its program goes on forwarding with the tables it holds when its daemon dies or restarts,
+ * and dropping its GUE meanwhile would break every connection the router sends through it.
  */
 public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServiceImplBase
     implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ProxyAgentServer.class);
+  /** How long the addresses of a director that left stay allowed. */
+  public static final Duration DEPARTED_DIRECTOR_GRACE = Duration.ofMinutes(10);
 
   private final ClusterStore store;
   private final StatusRegistry<DirectorStatus> directors;
   private final StatusRegistry<AgentStatus> agents;
   private final CuratorCache directorWatch;
   private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
-  private final ExecutorService updates = Executors.newSingleThreadExecutor(
+  private final ScheduledExecutorService updates = Executors.newSingleThreadScheduledExecutor(
       Thread.ofPlatform().name("veer-agent-updates").daemon(true).factory());
+  private final Clock clock;
   private volatile ImmutableSet<ByteString> allowList = ImmutableSet.of();
+  /** Confined to {@link #updates}: directors' addresses at the last refresh, and since when gone. */
+  private Set<ByteString> directorAddresses = Set.of();
+  private final Map<ByteString, Instant> departed = new HashMap<>();
 
   public ProxyAgentServer(CuratorFramework zk, ClusterStore store, StatusRegistry<DirectorStatus> directors,
-      StatusRegistry<AgentStatus> agents) {
+      StatusRegistry<AgentStatus> agents, Clock clock) {
+    this.clock = clock;
     this.store = store;
     this.directors = directors;
     this.agents = agents;
@@ -83,14 +100,30 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
     });
   }
 
-  /** Directors' source addresses and every backend of every service. */
+  /**
+   * Directors' source addresses (of those connected, and of those gone for less than the grace)
+   * and every backend of every service.
+   */
   private ImmutableSet<ByteString> computeAllowList(ClusterState state) throws Exception {
-    Set<ByteString> peers = new TreeSet<>(ByteString.unsignedLexicographicalComparator());
+    Set<ByteString> present = new HashSet<>();
     for (DirectorStatus d : directors.all()) {
       for (String address : d.getSourceAddressesList()) {
-        peers.add(Addresses.bytes(com.google.common.net.InetAddresses.forString(address)));
+        present.add(Addresses.bytes(com.google.common.net.InetAddresses.forString(address)));
       }
     }
+    Instant now = clock.instant();
+    for (ByteString address : directorAddresses) {
+      if (!present.contains(address) && departed.putIfAbsent(address, now) == null) {
+        // Looked at again once the grace is over.
+        updates.schedule(this::refresh, DEPARTED_DIRECTOR_GRACE.toMillis() + 1, TimeUnit.MILLISECONDS);
+      }
+    }
+    directorAddresses = present;
+    departed.keySet().removeAll(present);
+    departed.values().removeIf(since -> !now.isBefore(since.plus(DEPARTED_DIRECTOR_GRACE)));
+    Set<ByteString> peers = new TreeSet<>(ByteString.unsignedLexicographicalComparator());
+    peers.addAll(present);
+    peers.addAll(departed.keySet());
     for (ServiceState service : state.getServicesList()) {
       service.getBackendsList().forEach(b -> peers.add(b.getAddress()));
     }

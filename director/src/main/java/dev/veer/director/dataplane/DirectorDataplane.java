@@ -5,6 +5,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import com.google.common.collect.HashMultiset;
 import com.google.common.collect.ImmutableMap;
 import com.google.common.collect.Multiset;
+import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.LoadOptions;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpAttachment;
@@ -288,7 +289,7 @@ public final class DirectorDataplane implements AutoCloseable {
       attachment.ifPresent(XdpAttachment::close);
     } finally {
       program.close();
-      pinDir.ifPresent(DirectorDataplane::removePins);
+      pinDir.ifPresent(BpfSystem::removePins);
     }
   }
 
@@ -304,22 +305,5 @@ public final class DirectorDataplane implements AutoCloseable {
     }
     program.close();
     log.info("handed over: the program stays attached, its maps pinned in {}", pinDir.get());
-  }
-
-  /**
-   * Removes the maps a director pinned in {@code dir}, for one that can no longer do it itself
-   * (killed, or handed over for good). A program it left attached stays until its interface goes.
-   */
-  public static void removePins(Path dir) {
-    try (var pins = Files.list(dir)) {
-      for (Path pin : pins.toList()) {
-        Files.deleteIfExists(pin);
-      }
-      Files.deleteIfExists(dir);
-    } catch (java.nio.file.NoSuchFileException e) {
-      // nothing pinned
-    } catch (java.io.IOException e) {
-      log.warn("could not remove the pins in {}: {}", dir, e.toString());
-    }
   }
 }

@@ -25,6 +25,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class ProxyDataplane implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ProxyDataplane.class);
+  /** The flow table's sockops link, pinned in the pin directory. */
+  static final String FLOWS_LINK = "flows-link";
 
   private final ProxyProgram program;
   private final Optional<XdpAttachment> attachment;
@@ -49,7 +51,7 @@ public final class ProxyDataplane implements AutoCloseable {
    * With {@code flows}, the flow table keeps the connections {@code flows.namespace()} accepts.
    */
   public static ProxyDataplane detached(int guePort, Optional<FlowTracking> flows) {
-    return create(guePort, Optional.empty(), null, null, flows);
+    return create(guePort, Optional.empty(), null, null, flows, Optional.empty());
   }
 
   /**
@@ -57,16 +59,28 @@ public final class ProxyDataplane implements AutoCloseable {
    * with the flow table kept for that namespace under the cgroup v2 root, if one is mounted.
    */
   public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort) {
+    return attach(ns, ifname, mode, guePort, Optional.empty());
+  }
+
+  /**
+   * Like {@link #attach}; with {@code pinDir}, the flow table's sockops link is pinned there so
+   * that it outlives a crash of this process. The XDP program stays attached after a crash too,
+   * and both must keep the flow table true: a closed connection left in it would claim packets
+   * of a later connection with the same addresses and ports. A proxy program that a crashed
+   * process left on the interface is replaced in one step, and the link it pinned detached.
+   */
+  public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort,
+      Optional<Path> pinDir) {
     Optional<FlowTracking> flows = BpfSystem.cgroupV2Root().map(root -> new FlowTracking(root, ns));
     if (flows.isEmpty()) {
       log.warn("no cgroup v2 hierarchy is mounted: the proxy's flow table stays off and every"
           + " established packet takes a socket lookup (mount one: mount -t cgroup2 none /sys/fs/cgroup)");
     }
-    return create(guePort, Optional.of(ns), ifname, mode, flows);
+    return create(guePort, Optional.of(ns), ifname, mode, flows, pinDir);
   }
 
   private static ProxyDataplane create(int guePort, Optional<NetworkNamespace> ns, String ifname, XdpMode mode,
-      Optional<FlowTracking> flows) {
+      Optional<FlowTracking> flows, Optional<Path> pinDir) {
     ProxyProgram program = ProxyProgram.load();
     Optional<CgroupAttachment> flowAttachment = Optional.empty();
     try {
@@ -74,7 +88,11 @@ public final class ProxyDataplane implements AutoCloseable {
       // Sockets accepted from here on enter the table; older ones are found by socket lookup.
       flowAttachment = flows.map(f -> CgroupAttachment.attach(program.flowsProgram(), f.cgroup()));
       Optional<XdpAttachment> attachment =
-          ns.map(n -> XdpAttachment.attach(program.program(), n, ifname, mode));
+          ns.map(n -> XdpAttachment.attachOrReplace(program.program(), n, ifname, mode));
+      // Only now is the old program, and with it the old flow table, out of use.
+      if (pinDir.isPresent() && flowAttachment.isPresent()) {
+        flowAttachment.get().pinReplacing(pinDir.get().resolve(FLOWS_LINK));
+      }
       attachment.ifPresent(a -> log.info("proxy program attached to {} ({} mode)", ifname, mode));
       return new ProxyDataplane(program, attachment, ns.map(NeighbourKeeper::new), flowAttachment);
     } catch (RuntimeException e) {

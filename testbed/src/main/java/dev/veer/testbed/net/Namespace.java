@@ -1,9 +1,9 @@
 package dev.veer.testbed.net;
 
 import com.google.common.collect.ObjectArrays;
+import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.Shell;
-import dev.veer.director.dataplane.DirectorDataplane;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -72,7 +72,7 @@ public final class Namespace implements AutoCloseable {
 
   /**
    * Deletes what Veer processes that died before they could clean up left behind: their
-   * namespaces, and the director maps they pinned under the namespaces' names in /sys/fs/bpf.
+   * namespaces, and the maps and links they pinned under the namespaces' names in /sys/fs/bpf.
    */
   public static void deleteLeftovers() {
     for (String line : Shell.run("ip", "netns", "list").split("\n")) {
@@ -86,12 +86,12 @@ public final class Namespace implements AutoCloseable {
     for (java.io.File dir : pins == null ? new java.io.File[0] : pins) {
       Matcher m = LEFTOVER.matcher(dir.getName());
       if (dir.isDirectory() && m.matches() && ProcessHandle.of(Long.parseLong(m.group(1))).isEmpty()) {
-        DirectorDataplane.removePins(dir.toPath());
+        BpfSystem.removePins(dir.toPath());
       }
     }
   }
 
-  /** Where a director in this namespace pins its maps: named after it, so a stale run's are found. */
+  /** Where the daemons of this namespace pin their objects: named after it, so a stale run's are found. */
   public Path pinDirectory() {
     return Path.of(BPF_FS, name);
   }

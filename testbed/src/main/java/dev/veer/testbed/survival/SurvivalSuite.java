@@ -1,6 +1,7 @@
 package dev.veer.testbed.survival;
 
 import dev.veer.bpf.BpfSystem;
+import dev.veer.bpf.Shell;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.Backend;
 import dev.veer.proto.admin.v1.ClusterStatus;
@@ -123,6 +124,7 @@ public final class SurvivalSuite implements AutoCloseable {
     all.put("remove-director", this::removeADirector);
     all.put("restart-director", this::restartADirectorDaemon);
     all.put("kill-director", this::killADirectorDaemon);
+    all.put("kill-agent", this::killAProxyAgent);
     all.put("kill-leader", this::killTheLeaderCoordinator);
     all.put("stop-zookeeper-node", this::stopAZooKeeperNode);
     all.put("kill-proxy-service", this::killAProxysService);
@@ -145,7 +147,7 @@ public final class SurvivalSuite implements AutoCloseable {
 
   /** The scenarios CI runs. */
   public List<Outcome> runCi() throws Exception {
-    return List.of(addAProxy(), drainThenRemoveAProxy(), removeADirector(), killADirectorDaemon());
+    return List.of(addAProxy(), drainThenRemoveAProxy(), removeADirector(), killADirectorDaemon(), killAProxyAgent());
   }
 
   @FunctionalInterface
@@ -248,6 +250,28 @@ public final class SurvivalSuite implements AutoCloseable {
       bed.killDirector(1);
       return "director-1's daemon was SIGKILLed and a new process took its pinned program and maps over";
     });
+  }
+
+  /**
+   * SIGKILL of proxy 1's agent: its program stays attached and its pinned sockops link keeps the
+   * flow table true until a new agent replaces both.
+   */
+  Outcome killAProxyAgent() throws Exception {
+    return scenario("kill a proxy agent (SIGKILL) and restart it", traffic -> {
+      bed.killAgent(1);
+      long links = sockopsLinks();
+      if (links != bed.proxies().size()) {
+        throw new IllegalStateException(links + " sockops links attached for " + bed.proxies().size()
+            + " agents: the dead agent's link was not replaced");
+      }
+      return "proxy-1's agent was SIGKILLed under traffic; a new agent replaced its program and its pinned"
+          + " flow-table link (" + links + " sockops links for " + links + " agents after)";
+    });
+  }
+
+  /** Sockops links attached on this machine: one per live agent when nothing else uses them. */
+  private static long sockopsLinks() {
+    return Shell.run("bpftool", "link", "show").lines().filter(l -> l.contains("sock_ops")).count();
   }
 
   Outcome killTheLeaderCoordinator() throws Exception {
