@@ -47,7 +47,7 @@ struct {
 	__type(value, struct veer_proxy_config);
 } config SEC(".maps");
 
-/* Accepted, not yet closed connections; the value is the socket cookie. */
+/* The namespace's connections being opened, and accepted and not closed. */
 _Static_assert(sizeof(struct veer_flow4) == sizeof(((struct bpf_sock_tuple *)0)->ipv4), "flow4");
 _Static_assert(sizeof(struct veer_flow6) == sizeof(((struct bpf_sock_tuple *)0)->ipv6), "flow6");
 
@@ -55,15 +55,38 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VEER_FLOWS_DEFAULT);
 	__type(key, struct veer_flow4);
-	__type(value, __u64);
+	__type(value, struct veer_flow);
 } flows4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VEER_FLOWS_DEFAULT);
 	__type(key, struct veer_flow6);
-	__type(value, __u64);
+	__type(value, struct veer_flow);
 } flows6 SEC(".maps");
+
+/*
+ * Whether the flow table holds every connection of the namespace, so that a
+ * miss proves "not ours" without the kernel's socket lookup: the count of
+ * failed inserts (the sockops program's) and, written by user space only
+ * after it has filled the table since, that count + 1. Two entries, so that
+ * neither side ever writes the other's word.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} flows_state SEC(".maps");
+
+static __always_inline int flows_trusted(void)
+{
+	__u32 failures_key = VEER_FLOWS_FAILURES, trusted_key = VEER_FLOWS_TRUSTED;
+	__u64 *failures = bpf_map_lookup_elem(&flows_state, &failures_key);
+	__u64 *trusted = bpf_map_lookup_elem(&flows_state, &trusted_key);
+
+	return failures && trusted && *trusted == *failures + 1;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -239,6 +262,7 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 {
 	void *inner = data + (t->inner_off & 0xff);
 	struct bpf_sock_tuple tuple = {};
+	struct veer_flow *flow;
 	struct bpf_sock *sk;
 	struct tcphdr *th;
 	__u32 tuple_len;
@@ -285,9 +309,15 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 	if (th->syn && !th->ack)
 		return VEER_PRX_DELIVER_SYN;
 	/* One call site per map: the verifier inlines a lookup only in a map it knows. */
-	if (t->inner_family == VEER_FAMILY_IPV4 ? !!bpf_map_lookup_elem(&flows4, &tuple)
-						: !!bpf_map_lookup_elem(&flows6, &tuple))
+	if (t->inner_family == VEER_FAMILY_IPV4)
+		flow = bpf_map_lookup_elem(&flows4, &tuple);
+	else
+		flow = bpf_map_lookup_elem(&flows6, &tuple);
+	if (flow && (!flow->expires_ns || bpf_ktime_get_coarse_ns() < flow->expires_ns))
 		return VEER_PRX_DELIVER_FLOW;
+	/* A table that holds every connection proves a miss not ours. */
+	if (flows_trusted())
+		return t->next_hop < t->hop_count ? VEER_PRX_FORWARD : VEER_PRX_DELIVER_LAST_HOP;
 
 	sk = bpf_skc_lookup_tcp(ctx, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
 	if (sk) {
@@ -511,17 +541,42 @@ static __always_inline void *flow_key(struct bpf_sock_ops *skops, struct bpf_soc
 	return &flows6;
 }
 
+/* Puts the socket's connection in the table, or counts a failure: then the
+ * table may lack a connection, and misses take the socket lookup again. */
+static __always_inline int flows_put(struct bpf_sock_ops *skops, __u64 expires_ns)
+{
+	struct bpf_sock_tuple key = {};
+	struct veer_flow flow = { .expires_ns = expires_ns };
+	__u32 failures_key = VEER_FLOWS_FAILURES;
+	void *flows = flow_key(skops, &key);
+	__u64 *failures;
+
+	if (!flows)
+		return -1;
+	if (!bpf_map_update_elem(flows, &key, &flow, BPF_ANY))
+		return 0;
+	failures = bpf_map_lookup_elem(&flows_state, &failures_key);
+	if (failures)
+		__sync_fetch_and_add(failures, 1);
+	return -1;
+}
+
 /*
- * Keeps flows4/flows6: an accepted connection enters when it is established
- * and leaves when the socket closes (its TIME_WAIT, if any, is then found by
- * the socket lookup). Only sockets of the proxy's namespace are kept.
+ * Keeps flows4/flows6 complete for the proxy's namespace, so that a miss
+ * proves a packet not ours:
+ * - a connection being opened enters when the kernel answers its SYN (a
+ *   request socket, or a SYN cookie), for as long as the kernel retries its
+ *   SYN-ACK;
+ * - it is there for good once established (or older than the table: the
+ *   agent adds those), and leaves when the socket closes.
+ * TIME_WAIT is left out: what reaches it is the retransmitted FIN of a peer
+ * that is closing, and a reset answers that as well.
  */
 SEC("sockops")
 int veer_flows(struct bpf_sock_ops *skops)
 {
 	const struct veer_proxy_config *cfg;
 	struct bpf_sock_tuple key = {};
-	__u64 cookie;
 	__u32 zero = 0;
 	void *flows;
 
@@ -529,15 +584,15 @@ int veer_flows(struct bpf_sock_ops *skops)
 	if (!cfg || !cfg->netns_cookie || bpf_get_netns_cookie(skops) != cfg->netns_cookie)
 		return 1;
 	switch (SKOPS_READ(op)) {
+	case BPF_SOCK_OPS_RWND_INIT:
+		/* Also called for our own connects, with a full socket. */
+		if (!SKOPS_READ(is_fullsock))
+			flows_put(skops, bpf_ktime_get_coarse_ns() + cfg->opening_s * 1000000000ULL);
+		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		flows = flow_key(skops, &key);
-		if (!flows)
-			return 1;
-		cookie = bpf_get_socket_cookie(skops);
-		/* Without an entry (table full) the socket lookup still finds it. */
-		if (!bpf_map_update_elem(flows, &key, &cookie, BPF_ANY))
-			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
-							 BPF_SOCK_OPS_STATE_CB_FLAG);
+		flows_put(skops, 0);
+		/* Even without an entry: closing removes a stale one (a handshake's). */
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		if (SKOPS_READ(args[1]) != BPF_TCP_CLOSE)

@@ -35,7 +35,9 @@
 	X(UDP_SPORT_BASE, 0xc000)    /* outer UDP source ports 49152..65535 */ \
 	X(UDP_SPORT_MASK, 0x3fff)                                             \
 	X(NEXTHOP_TTL_JIFFIES, 100)  /* FIB answers are reused for 0.1-1 s (HZ 1000-100) */ \
-	X(FLOWS_DEFAULT, 65536)      /* proxy flow-table entries per family */
+	X(FLOWS_DEFAULT, 65536)      /* proxy flow-table entries per family */ \
+	X(FLOWS_FAILURES, 0)         /* flows_state: inserts that failed */    \
+	X(FLOWS_TRUSTED, 1)          /* flows_state: failures + 1 while the table is complete */
 
 /*
  * Director verdicts. One per-CPU counter each. Every packet gets exactly one.

@@ -124,8 +124,14 @@ struct veer_flow6 {
 struct veer_proxy_config {
 	__be16 gue_port;
 	__u16 reserved;
-	__u32 reserved2;
+	__u32 opening_s;	/* how long a connection being opened stays in the flow table */
 	__u64 netns_cookie;	/* the flow table keeps this namespace's sockets; 0: none */
 };
+
+/* A flow-table entry. 8 bytes. */
+struct veer_flow {
+	__u64 expires_ns;	/* 0: established; else a handshake, until then (coarse monotonic) */
+};
+
 
 #endif /* VEER_MAPS_H */

@@ -222,7 +222,10 @@ public final class ProxyAgent implements AutoCloseable {
     return List.of(
         Metric.counter("veer_proxy_packets_total", "Packets by the verdict the proxy program gave them"
             + " (proxy_forward: second-chance forwards).", verdicts),
-        Metric.gauge("veer_proxy_flows", "Accepted connections in the proxy's flow table.", dataplane.flowCount()),
+        Metric.gauge("veer_proxy_flows", "Connections in the proxy's flow table, handshakes included.",
+            dataplane.flowCount()),
+        Metric.gauge("veer_proxy_flow_table_complete", "1 while the flow table holds every connection, so that"
+            + " packets it does not know are forwarded without a socket lookup.", dataplane.flowTableComplete() ? 1 : 0),
         Metric.gauge("veer_proxy_allowed_peers", "Directors and proxies in the allow-list.",
             dataplane.program().allowedPeers().size()),
         Metric.gauge("veer_proxy_service_healthy", "1 if the service passed its last check here.", healthy),

@@ -1,6 +1,7 @@
 package dev.veer.bpf.dataplane;
 
 import com.google.common.collect.ImmutableSet;
+import dev.veer.bpf.BpfException;
 import dev.veer.bpf.BpfMap;
 import dev.veer.bpf.BpfObject;
 import dev.veer.bpf.BpfProgram;
@@ -13,6 +14,7 @@ import java.nio.ByteOrder;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -29,8 +31,10 @@ public final class ProxyProgram implements AutoCloseable {
   /** struct veer_peer_slot: key, used word, padding, struct veer_nexthop. */
   private static final int PEER_SLOT_SIZE = 56;
   private static final int PEER_SLOT_VALUE = 24;
-  /** struct veer_proxy_config: GUE port, two reserved fields, netns cookie. */
+  /** struct veer_proxy_config: GUE port, reserved, seconds a handshake is kept, netns cookie. */
   private static final int CONFIG_SIZE = 16;
+  /** struct veer_flow: expires_ns. */
+  private static final int FLOW_SIZE = 8;
 
   private final BpfObject object;
   private final BpfMap allowed;
@@ -38,6 +42,7 @@ public final class ProxyProgram implements AutoCloseable {
   private final BpfMap verdicts;
   private final BpfMap flows4;
   private final BpfMap flows6;
+  private final BpfMap flowsState;
   private ImmutableSet<InetAddress> allowedPeers = ImmutableSet.of();
 
   private ProxyProgram(BpfObject object) {
@@ -47,8 +52,12 @@ public final class ProxyProgram implements AutoCloseable {
     this.verdicts = object.map("verdicts");
     this.flows4 = object.map("flows4");
     this.flows6 = object.map("flows6");
+    this.flowsState = object.map("flows_state");
     MapLayouts.check(allowed, 4, 4);
     MapLayouts.check(config, 4, CONFIG_SIZE);
+    MapLayouts.check(flows4, 12, FLOW_SIZE);
+    MapLayouts.check(flows6, 36, FLOW_SIZE);
+    MapLayouts.check(flowsState, 4, 8);
   }
 
   public static ProxyProgram load(LoadOptions options) {
@@ -75,27 +84,130 @@ public final class ProxyProgram implements AutoCloseable {
   }
 
   /**
-   * Sets the GUE port and the network namespace whose accepted connections the flow table
-   * keeps ({@link dev.veer.bpf.NetworkNamespace#cookie()}; 0 keeps none, so every
-   * non-SYN packet takes the socket lookup).
+   * Sets the GUE port, the network namespace whose connections the flow table keeps
+   * ({@link dev.veer.bpf.NetworkNamespace#cookie()}; 0 keeps none, so every non-SYN packet
+   * takes the socket lookup), and how long a connection being opened stays in it (the kernel's
+   * SYN-ACK retries, see {@link #openingSeconds}).
    */
-  public void configure(int guePort, long flowsNetnsCookie) {
+  public void configure(int guePort, long flowsNetnsCookie, int openingSeconds) {
     if (guePort <= 0 || guePort > 65535) {
       throw new IllegalArgumentException("GUE port must be 1..65535, got " + guePort);
     }
+    if (openingSeconds <= 0) {
+      throw new IllegalArgumentException("a handshake must be kept for some seconds, got " + openingSeconds);
+    }
     byte[] value = ByteBuffer.allocate(CONFIG_SIZE).order(ByteOrder.nativeOrder())
         .put(0, ByteBuffer.allocate(2).putShort((short) guePort).array())
+        .putInt(4, openingSeconds)
         .putLong(8, flowsNetnsCookie).array();
     config.update(MapLayouts.u32(0), value);
   }
 
   public void configure() {
-    configure(VeerAbi.GUE_PORT_DEFAULT, 0);
+    configure(VeerAbi.GUE_PORT_DEFAULT, 0, openingSeconds(5));
   }
 
-  /** Connections in the flow table now, both families. */
+  /**
+   * How long the kernel keeps answering a SYN: its SYN-ACK is sent again after 1, 2, 4, ...
+   * seconds ({@code net.ipv4.tcp_synack_retries} times), plus a second of slack.
+   */
+  public static int openingSeconds(int synAckRetries) {
+    int seconds = 1;
+    for (int i = 0; i <= synAckRetries; i++) {
+      seconds += Math.min(1 << Math.min(i, 30), 120);
+    }
+    return seconds;
+  }
+
+  /** Connections in the flow table now, both families (handshakes included). */
   public int flowCount() {
     return flows4.keys().size() + flows6.keys().size();
+  }
+
+  /**
+   * Adds a connection the sockops program did not see (it was there before), unless the table
+   * has it already; {@code expiresNanos} 0 for an established one. Returns false if the table
+   * is full.
+   */
+  public boolean addFlow(InetAddress remote, int remotePort, InetAddress local, int localPort, long expiresNanos) {
+    if (remote.getClass() != local.getClass()) {
+      throw new IllegalArgumentException("a flow's addresses are of one family: " + remote + ", " + local);
+    }
+    byte[] key = ByteBuffer.allocate(remote.getAddress().length * 2 + 4).put(remote.getAddress())
+        .put(local.getAddress()).putShort((short) remotePort).putShort((short) localPort).array();
+    byte[] value = ByteBuffer.allocate(FLOW_SIZE).order(ByteOrder.nativeOrder()).putLong(0, expiresNanos).array();
+    try {
+      (key.length == 12 ? flows4 : flows6).update(key, value, BpfMap.UpdateMode.NOEXIST);
+      return true;
+    } catch (BpfException e) {
+      if (e.errno() == BpfException.EEXIST) {
+        return true;
+      }
+      if (e.errno() == BpfException.E2BIG) {
+        return false;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Removes handshakes whose time is over (the kernel gave up on them) and returns how many.
+   * {@code nowNanos} is CLOCK_MONOTONIC, as {@link System#nanoTime()} reads it on Linux.
+   */
+  public int removeExpiredFlows(long nowNanos) {
+    int removed = 0;
+    for (BpfMap flows : new BpfMap[] {flows4, flows6}) {
+      for (byte[] key : flows.keys()) {
+        Optional<byte[]> value = flows.lookup(key);
+        if (value.isEmpty()) {
+          continue;
+        }
+        long expires = ByteBuffer.wrap(value.get()).order(ByteOrder.nativeOrder()).getLong(0);
+        // A connection reusing the key meanwhile would have a later expiry, or none.
+        if (expires != 0 && expires < nowNanos && stillExpired(flows, key, nowNanos) && flows.delete(key)) {
+          removed++;
+        }
+      }
+    }
+    return removed;
+  }
+
+  private static boolean stillExpired(BpfMap flows, byte[] key, long nowNanos) {
+    Optional<byte[]> again = flows.lookup(key);
+    if (again.isEmpty()) {
+      return false;
+    }
+    long expires = ByteBuffer.wrap(again.get()).order(ByteOrder.nativeOrder()).getLong(0);
+    return expires != 0 && expires < nowNanos;
+  }
+
+  /** Inserts into the flow table that failed so far (the sockops program counts them). */
+  public long flowInsertFailures() {
+    return stateWord(VeerAbi.FLOWS_FAILURES);
+  }
+
+  /** Whether the data plane takes a flow-table miss as "not ours", without a socket lookup. */
+  public boolean flowsTrusted() {
+    return stateWord(VeerAbi.FLOWS_TRUSTED) == flowInsertFailures() + 1;
+  }
+
+  /**
+   * Vouches for the flow table: it holds every connection, given that {@code failures} inserts
+   * had failed when it was last filled. A failure after that withdraws it by itself.
+   */
+  public void trustFlows(long failures) {
+    flowsState.update(MapLayouts.u32(VeerAbi.FLOWS_TRUSTED), ByteBuffer.allocate(8).order(ByteOrder.nativeOrder())
+        .putLong(0, failures + 1).array());
+  }
+
+  /** Makes every flow-table miss take the kernel's socket lookup again. */
+  public void distrustFlows() {
+    flowsState.update(MapLayouts.u32(VeerAbi.FLOWS_TRUSTED), new byte[8]);
+  }
+
+  private long stateWord(int index) {
+    return ByteBuffer.wrap(flowsState.lookup(MapLayouts.u32(index)).orElseThrow()).order(ByteOrder.nativeOrder())
+        .getLong(0);
   }
 
   /**

@@ -32,13 +32,15 @@ public final class ProxyDataplane implements AutoCloseable {
   private final Optional<XdpAttachment> attachment;
   private final Optional<NeighbourKeeper> neighbours;
   private final Optional<CgroupAttachment> flows;
+  private final Optional<FlowKeeper> flowKeeper;
 
   private ProxyDataplane(ProxyProgram program, Optional<XdpAttachment> attachment,
-      Optional<NeighbourKeeper> neighbours, Optional<CgroupAttachment> flows) {
+      Optional<NeighbourKeeper> neighbours, Optional<CgroupAttachment> flows, Optional<FlowKeeper> flowKeeper) {
     this.program = program;
     this.attachment = attachment;
     this.neighbours = neighbours;
     this.flows = flows;
+    this.flowKeeper = flowKeeper;
   }
 
   /** Loads and configures the proxy program, without a flow table, for BPF_PROG_TEST_RUN. */
@@ -83,10 +85,13 @@ public final class ProxyDataplane implements AutoCloseable {
       Optional<FlowTracking> flows, Optional<Path> pinDir) {
     ProxyProgram program = ProxyProgram.load();
     Optional<CgroupAttachment> flowAttachment = Optional.empty();
+    Optional<FlowKeeper> keeper = Optional.empty();
     try {
-      program.configure(guePort, flows.map(f -> f.namespace().cookie()).orElse(0L));
-      // Sockets accepted from here on enter the table; older ones are found by socket lookup.
+      int openingSeconds = ProxyProgram.openingSeconds(flows.map(f -> synAckRetries(f.namespace())).orElse(5));
+      program.configure(guePort, flows.map(f -> f.namespace().cookie()).orElse(0L), openingSeconds);
+      // Connections opened from here on enter the table; older ones are found by socket lookup.
       flowAttachment = flows.map(f -> CgroupAttachment.attach(program.flowsProgram(), f.cgroup()));
+      keeper = flows.map(f -> FlowKeeper.start(program, f.namespace(), openingSeconds));
       Optional<XdpAttachment> attachment =
           ns.map(n -> XdpAttachment.attachOrReplace(program.program(), n, ifname, mode));
       // Only now is the old program, and with it the old flow table, out of use.
@@ -94,8 +99,9 @@ public final class ProxyDataplane implements AutoCloseable {
         flowAttachment.get().pinReplacing(pinDir.get().resolve(FLOWS_LINK));
       }
       attachment.ifPresent(a -> log.info("proxy program attached to {} ({} mode)", ifname, mode));
-      return new ProxyDataplane(program, attachment, ns.map(NeighbourKeeper::new), flowAttachment);
+      return new ProxyDataplane(program, attachment, ns.map(NeighbourKeeper::new), flowAttachment, keeper);
     } catch (RuntimeException e) {
+      keeper.ifPresent(FlowKeeper::close);
       flowAttachment.ifPresent(CgroupAttachment::close);
       program.close();
       throw e;
@@ -126,7 +132,27 @@ public final class ProxyDataplane implements AutoCloseable {
     neighbours.ifPresent(n -> peers.forEach(n::keep));
   }
 
-  /** Accepted connections in the flow table now (0 without flow tracking). */
+  /** How many times the kernel of {@code ns} sends a SYN-ACK again (net.ipv4.tcp_synack_retries). */
+  private static int synAckRetries(NetworkNamespace ns) {
+    return ns.call(() -> Integer.parseInt(
+        java.nio.file.Files.readString(Path.of("/proc/sys/net/ipv4/tcp_synack_retries")).trim()));
+  }
+
+  /**
+   * Whether the flow table holds every connection of the namespace, so that packets it does not
+   * know are forwarded without the kernel's socket lookup (see {@link FlowKeeper}).
+   */
+  public boolean flowTableComplete() {
+    return program.flowsTrusted();
+  }
+
+  /** Makes every packet the flow table does not know take the socket lookup for a while. */
+  public void distrustFlowTable(java.time.Duration duration) {
+    flowKeeper.orElseThrow(() -> new IllegalStateException("this proxy keeps no flow table"))
+        .distrustFor(duration);
+  }
+
+  /** Connections in the flow table now, handshakes included (0 without flow tracking). */
   public int flowCount() {
     return program.flowCount();
   }
@@ -137,6 +163,7 @@ public final class ProxyDataplane implements AutoCloseable {
 
   @Override
   public synchronized void close() {
+    flowKeeper.ifPresent(FlowKeeper::close);
     try {
       attachment.ifPresent(XdpAttachment::close);
     } finally {

@@ -1,6 +1,7 @@
 package dev.veer.proxy.health;
 
 import dev.veer.bpf.NetworkNamespace;
+import dev.veer.proxy.dataplane.SocketTable;
 import dev.veer.proto.proxy.v1.ServiceTarget;
 import dev.veer.proto.types.v1.Health;
 import dev.veer.proto.types.v1.Protocol;
@@ -63,53 +64,14 @@ public final class ServiceCheck {
 
   /** Established TCP connections to VIP:port in {@code ns} (IPv4-mapped ones on dual-stack sockets too). */
   public static long liveConnections(NetworkNamespace ns, ServiceTarget target) {
-    return ns.call(() -> {
-      InetAddress vip = InetAddress.getByAddress(target.getVip().toByteArray());
-      String port = String.format(Locale.ROOT, "%04X", target.getPort());
-      long count = 0;
-      // thread-self: the socket table of the namespace this thread has entered.
-      for (String file : List.of("tcp", "tcp6")) {
-        Path table = Path.of("/proc/thread-self/net", file);
-        if (!Files.exists(table)) {
-          continue;
-        }
-        List<String> lines = Files.readAllLines(table);
-        for (String line : lines.subList(1, lines.size())) {
-          String[] f = line.trim().split("\\s+");
-          if (f.length > 3 && f[3].equals("01") && f[1].endsWith(":" + port)
-              && isAddress(f[1].substring(0, f[1].indexOf(':')), vip)) {
-            count++;
-          }
-        }
-      }
-      return count;
-    });
+    InetAddress vip;
+    try {
+      vip = InetAddress.getByAddress(target.getVip().toByteArray());
+    } catch (UnknownHostException e) {
+      throw new IllegalArgumentException("not an address: " + target.getVip(), e);
+    }
+    return SocketTable.read(ns).stream().filter(s -> s.state() == SocketTable.ESTABLISHED
+        && s.localPort() == target.getPort() && s.local().equals(vip)).count();
   }
 
-  /** Whether a /proc/net/tcp{,6} address (hex, 32-bit words in host order) is {@code vip}. */
-  static boolean isAddress(String hex, InetAddress vip) throws UnknownHostException {
-    byte[] raw = new byte[hex.length() / 2];
-    for (int word = 0; word < raw.length / 4; word++) {
-      for (int i = 0; i < 4; i++) {
-        // Each 32-bit word is printed as a host-order (little-endian) integer.
-        raw[word * 4 + i] = (byte) Integer.parseInt(hex.substring(word * 8 + (3 - i) * 2, word * 8 + (3 - i) * 2 + 2),
-            16);
-      }
-    }
-    byte[] want = vip.getAddress();
-    if (raw.length == want.length) {
-      return java.util.Arrays.equals(raw, want);
-    }
-    // ::ffff:a.b.c.d on a dual-stack socket.
-    if (raw.length == 16 && want.length == 4) {
-      for (int i = 0; i < 10; i++) {
-        if (raw[i] != 0) {
-          return false;
-        }
-      }
-      return raw[10] == (byte) 0xff && raw[11] == (byte) 0xff
-          && java.util.Arrays.equals(java.util.Arrays.copyOfRange(raw, 12, 16), want);
-    }
-    return false;
-  }
 }

@@ -1,0 +1,126 @@
+package dev.veer.proxy.dataplane;
+
+import dev.veer.bpf.NetworkNamespace;
+import dev.veer.bpf.dataplane.ProxyProgram;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Vouches for the proxy's flow table when it holds every connection of the namespace, so that
+ * the data plane may take a miss as "not ours" and forward without asking the kernel; and removes
+ * handshakes the kernel gave up on. It vouches only while
+ * <ul>
+ *   <li>no connection older than the sockops program is left (those never entered the table,
+ *       and their close would not take them out);
+ *   <li>no insert has failed for a whole handshake lifetime (a full table: a SYN flood, or more
+ *       connections than it holds), since the SYN-cookie answer that found no room is not seen
+ *       again.
+ * </ul>
+ * Otherwise misses take the kernel's socket lookup, as before the table existed.
+ */
+final class FlowKeeper implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(FlowKeeper.class);
+  private static final Duration TICK = Duration.ofSeconds(1);
+  private static final long SWEEP_EVERY_TICKS = 10;
+
+  private final ProxyProgram program;
+  private final NetworkNamespace namespace;
+  private final long openingNanos;
+  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
+      Thread.ofPlatform().name("veer-flow-keeper").daemon(true).factory());
+  /** Confined to the timer thread. */
+  private final Set<Flow> older;
+  private long failuresSeen;
+  private long lastFailure;
+  private boolean failedOnce;
+  private long ticks;
+  private volatile long distrustedUntil = System.nanoTime();
+
+  private record Flow(java.net.InetAddress remote, int remotePort, java.net.InetAddress local, int localPort) {}
+
+  private FlowKeeper(ProxyProgram program, NetworkNamespace namespace, int openingSeconds, Set<Flow> older) {
+    this.program = program;
+    this.namespace = namespace;
+    this.openingNanos = TimeUnit.SECONDS.toNanos(openingSeconds);
+    this.older = older;
+    this.failuresSeen = program.flowInsertFailures();
+  }
+
+  /** Starts keeping the table of {@code namespace}; call once the sockops program is attached. */
+  static FlowKeeper start(ProxyProgram program, NetworkNamespace namespace, int openingSeconds) {
+    Set<Flow> older = connections(namespace);
+    FlowKeeper keeper = new FlowKeeper(program, namespace, openingSeconds, older);
+    if (!older.isEmpty()) {
+      log.info("{} connections are older than the flow table: until they end, packets the table does not"
+          + " know take the kernel's socket lookup", older.size());
+    }
+    keeper.tick();
+    keeper.timer.scheduleWithFixedDelay(keeper::tickSafely, TICK.toMillis(), TICK.toMillis(), TimeUnit.MILLISECONDS);
+    return keeper;
+  }
+
+  /** Makes misses take the socket lookup for {@code duration}, whatever the table holds. */
+  void distrustFor(Duration duration) {
+    distrustedUntil = System.nanoTime() + duration.toNanos();
+    program.distrustFlows();
+  }
+
+  private void tickSafely() {
+    try {
+      tick();
+    } catch (RuntimeException e) {
+      log.warn("keeping the flow table: {}", e.toString());
+    }
+  }
+
+  private synchronized void tick() {
+    long now = System.nanoTime();
+    long failures = program.flowInsertFailures();
+    if (failures != failuresSeen) {
+      if (!failedOnce || now - lastFailure >= openingNanos) {
+        log.warn("the flow table is full ({} inserts failed): packets it does not know take the socket lookup"
+            + " until it has room again for {} s", failures - failuresSeen, openingNanos / 1_000_000_000L);
+      }
+      failuresSeen = failures;
+      lastFailure = now;
+      failedOnce = true;
+    }
+    if (++ticks % SWEEP_EVERY_TICKS == 0) {
+      program.removeExpiredFlows(now);
+    }
+    if (!older.isEmpty()) {
+      older.retainAll(connections(namespace));
+      if (older.isEmpty()) {
+        log.info("the connections older than the flow table have ended: it now holds every connection");
+      }
+    }
+    boolean complete = older.isEmpty() && (!failedOnce || now - lastFailure >= openingNanos);
+    if (complete && now - distrustedUntil >= 0 && !program.flowsTrusted()) {
+      program.trustFlows(failures);
+    }
+  }
+
+  /** The namespace's connections that can own a packet: not listeners, not in TIME_WAIT. */
+  private static Set<Flow> connections(NetworkNamespace namespace) {
+    List<SocketTable.Entry> sockets = SocketTable.read(namespace);
+    Set<Flow> out = new HashSet<>();
+    for (SocketTable.Entry s : sockets) {
+      if (s.state() != SocketTable.LISTEN && s.state() != SocketTable.TIME_WAIT && s.state() != SocketTable.CLOSE) {
+        out.add(new Flow(s.remote(), s.remotePort(), s.local(), s.localPort()));
+      }
+    }
+    return out;
+  }
+
+  @Override
+  public void close() {
+    timer.shutdownNow();
+  }
+}
