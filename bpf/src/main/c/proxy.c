@@ -564,9 +564,11 @@ static __always_inline int flows_put(struct bpf_sock_ops *skops, __u64 expires_n
 /*
  * Keeps flows4/flows6 complete for the proxy's namespace, so that a miss
  * proves a packet not ours:
- * - a connection being opened enters when the kernel answers its SYN (a
- *   request socket, or a SYN cookie), for as long as the kernel retries its
- *   SYN-ACK;
+ * - a connection being opened enters when the kernel answers its SYN, for
+ *   as long as the kernel retries its SYN-ACK: a request socket through
+ *   RWND_INIT, a SYN cookie through the header-option callback of a listener
+ *   opened while this program runs (one opened before cannot tell, and user
+ *   space trusts the table only once such listeners are gone);
  * - it is there for good once established (or older than the table: the
  *   agent adds those), and leaves when the socket closes.
  * TIME_WAIT is left out: what reaches it is the retransmitted FIN of a peer
@@ -589,10 +591,24 @@ int veer_flows(struct bpf_sock_ops *skops)
 		if (!SKOPS_READ(is_fullsock))
 			flows_put(skops, bpf_ktime_get_coarse_ns() + cfg->opening_s * 1000000000ULL);
 		break;
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		/* So that it tells of the SYN cookies it answers with (below). */
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+		break;
+	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
+		/* A SYN answered with a cookie gets a request socket without a
+		 * listener, which RWND_INIT never sees. No option space is taken. */
+		if (SKOPS_READ(args[0]) & BPF_WRITE_HDR_TCP_SYNACK_COOKIE)
+			flows_put(skops, bpf_ktime_get_coarse_ns() + cfg->opening_s * 1000000000ULL);
+		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		flows_put(skops, 0);
-		/* Even without an entry: closing removes a stale one (a handshake's). */
-		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+		/* Even without an entry: closing removes a stale one (a handshake's).
+		 * The header callbacks it inherited from its listener are dropped. */
+		bpf_sock_ops_cb_flags_set(skops, (skops->bpf_sock_ops_cb_flags &
+						  ~BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG) |
+						 BPF_SOCK_OPS_STATE_CB_FLAG);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		if (SKOPS_READ(args[1]) != BPF_TCP_CLOSE)

@@ -204,6 +204,16 @@ public final class ProxyAgent implements AutoCloseable {
       }
     }
     dataplane.setPeers(peers);
+    Set<java.net.InetSocketAddress> endpoints = new HashSet<>();
+    for (ServiceTarget target : next.getServicesList()) {
+      try {
+        endpoints.add(new java.net.InetSocketAddress(InetAddress.getByAddress(target.getVip().toByteArray()),
+            target.getPort()));
+      } catch (UnknownHostException e) {
+        log.warn("ignoring service {}: its VIP has {} bytes", target.getName(), target.getVip().size());
+      }
+    }
+    dataplane.serveEndpoints(endpoints);
     update = next;
     log.info("allow-list of {} directors and proxies; checking {} services every {} ms", peers.size(),
         next.getServicesCount(), next.getCheckIntervalMillis());

@@ -76,6 +76,7 @@ public final class TestBed implements AutoCloseable {
   private final boolean agents;
   /** Where the daemons' logs go when they run as processes of their own. */
   private final Optional<Path> processLogs;
+  private final boolean flowTables;
 
   /**
    * A director host: its namespace and addresses, and what runs its data plane: this JVM (the
@@ -135,7 +136,8 @@ public final class TestBed implements AutoCloseable {
   }
 
   private TestBed(String prefix, BpfObject passProgram, List<String> coordinators, boolean agents,
-      Optional<Path> processLogs) {
+      Optional<Path> processLogs, boolean flowTables) {
+    this.flowTables = flowTables;
     this.prefix = prefix;
     this.passProgram = passProgram;
     this.coordinators = List.copyOf(coordinators);
@@ -168,7 +170,15 @@ public final class TestBed implements AutoCloseable {
    */
   public static TestBed create(String runId, int directorCount, int proxyCount, List<String> coordinators,
       boolean agents) {
-    return create(runId, directorCount, proxyCount, coordinators, agents, Optional.empty());
+    return create(runId, directorCount, proxyCount, coordinators, agents, Optional.empty(), true);
+  }
+
+  /**
+   * Builds the bed with proxies that keep no flow table, so that the kernel's socket lookup
+   * (and SYN-cookie check) decides every packet but a SYN.
+   */
+  public static TestBed createWithoutFlowTables(String runId, int directorCount, int proxyCount) {
+    return create(runId, directorCount, proxyCount, List.of(), false, Optional.empty(), false);
   }
 
   /**
@@ -178,16 +188,16 @@ public final class TestBed implements AutoCloseable {
    */
   public static TestBed createWithProcesses(String runId, int directorCount, int proxyCount,
       List<String> coordinators, Path logs) {
-    return create(runId, directorCount, proxyCount, coordinators, true, Optional.of(logs));
+    return create(runId, directorCount, proxyCount, coordinators, true, Optional.of(logs), true);
   }
 
   private static TestBed create(String runId, int directorCount, int proxyCount, List<String> coordinators,
-      boolean agents, Optional<Path> processLogs) {
+      boolean agents, Optional<Path> processLogs, boolean flowTables) {
     checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
     checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
     checkArgument(!agents || !coordinators.isEmpty(), "agents need coordinators");
     TestBed bed = new TestBed(runId + "-", BpfObject.load("/bpf/pass.o", LoadOptions.DEFAULT), coordinators,
-        agents, processLogs);
+        agents, processLogs, flowTables);
     try {
       bed.build(directorCount, proxyCount);
       return bed;
@@ -289,7 +299,9 @@ public final class TestBed implements AutoCloseable {
       }
       dataplane = Optional.of(agent.get().dataplane());
     } else {
-      dataplane = Optional.of(ProxyDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT));
+      dataplane = Optional.of(flowTables
+          ? ProxyDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT)
+          : ProxyDataplane.attachWithoutFlowTable(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT));
     }
     EchoServer server;
     try {

@@ -2,6 +2,8 @@ package dev.veer.proxy.dataplane;
 
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.dataplane.ProxyProgram;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
@@ -17,8 +19,9 @@ import org.slf4j.LoggerFactory;
  * the data plane may take a miss as "not ours" and forward without asking the kernel; and removes
  * handshakes the kernel gave up on. It vouches only while
  * <ul>
- *   <li>no connection older than the sockops program is left (those never entered the table,
- *       and their close would not take them out);
+ *   <li>no socket older than the sockops program is left on an endpoint that tunnelled packets
+ *       reach: no connection (it never entered the table, and its close would not take it out),
+ *       and no listener (it cannot tell of the SYN cookies it answers with);
  *   <li>no insert has failed for a whole handshake lifetime (a full table: a SYN flood, or more
  *       connections than it holds), since the SYN-cookie answer that found no room is not seen
  *       again.
@@ -35,15 +38,22 @@ final class FlowKeeper implements AutoCloseable {
   private final long openingNanos;
   private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
       Thread.ofPlatform().name("veer-flow-keeper").daemon(true).factory());
-  /** Confined to the timer thread. */
+  /** Sockets that were there before the table; shrinks as they end. Guarded by this. */
   private final Set<Flow> older;
+  /** Every endpoint (VIP, port) that tunnelled packets were for so far; null: any. */
+  private volatile Set<InetSocketAddress> served;
   private long failuresSeen;
   private long lastFailure;
   private boolean failedOnce;
   private long ticks;
+  private long olderBlocking = -1;
   private volatile long distrustedUntil = System.nanoTime();
 
-  private record Flow(java.net.InetAddress remote, int remotePort, java.net.InetAddress local, int localPort) {}
+  private record Flow(InetAddress remote, int remotePort, InetAddress local, int localPort) {
+    boolean on(InetSocketAddress endpoint) {
+      return localPort == endpoint.getPort() && (local.equals(endpoint.getAddress()) || local.isAnyLocalAddress());
+    }
+  }
 
   private FlowKeeper(ProxyProgram program, NetworkNamespace namespace, int openingSeconds, Set<Flow> older) {
     this.program = program;
@@ -57,13 +67,19 @@ final class FlowKeeper implements AutoCloseable {
   static FlowKeeper start(ProxyProgram program, NetworkNamespace namespace, int openingSeconds) {
     Set<Flow> older = connections(namespace);
     FlowKeeper keeper = new FlowKeeper(program, namespace, openingSeconds, older);
-    if (!older.isEmpty()) {
-      log.info("{} connections are older than the flow table: until they end, packets the table does not"
-          + " know take the kernel's socket lookup", older.size());
-    }
     keeper.tick();
     keeper.timer.scheduleWithFixedDelay(keeper::tickSafely, TICK.toMillis(), TICK.toMillis(), TimeUnit.MILLISECONDS);
     return keeper;
+  }
+
+  /**
+   * Adds endpoints that tunnelled packets are for (the services' VIP and port): only older
+   * sockets on those keep the table from being trusted. Until the first call, every one does.
+   */
+  synchronized void serve(Set<InetSocketAddress> endpoints) {
+    Set<InetSocketAddress> all = new HashSet<>(served == null ? Set.of() : served);
+    all.addAll(endpoints);
+    served = Set.copyOf(all);
   }
 
   /** Makes misses take the socket lookup for {@code duration}, whatever the table holds. */
@@ -95,24 +111,33 @@ final class FlowKeeper implements AutoCloseable {
     if (++ticks % SWEEP_EVERY_TICKS == 0) {
       program.removeExpiredFlows(now);
     }
+    long blocking = 0;
     if (!older.isEmpty()) {
       older.retainAll(connections(namespace));
-      if (older.isEmpty()) {
-        log.info("the connections older than the flow table have ended: it now holds every connection");
+      Set<InetSocketAddress> endpoints = served;
+      blocking = older.stream().filter(f -> endpoints == null || endpoints.stream().anyMatch(f::on)).count();
+      if (blocking != olderBlocking) {
+        if (blocking > 0) {
+          log.info("{} sockets of served endpoints are older than the flow table: until they end, packets it"
+              + " does not know take the kernel's socket lookup", blocking);
+        } else {
+          log.info("no socket older than the flow table is left on a served endpoint: it holds every connection");
+        }
+        olderBlocking = blocking;
       }
     }
-    boolean complete = older.isEmpty() && (!failedOnce || now - lastFailure >= openingNanos);
+    boolean complete = blocking == 0 && (!failedOnce || now - lastFailure >= openingNanos);
     if (complete && now - distrustedUntil >= 0 && !program.flowsTrusted()) {
       program.trustFlows(failures);
     }
   }
 
-  /** The namespace's connections that can own a packet: not listeners, not in TIME_WAIT. */
+  /** The namespace's sockets that can own a packet: connections and listeners, not TIME_WAIT. */
   private static Set<Flow> connections(NetworkNamespace namespace) {
     List<SocketTable.Entry> sockets = SocketTable.read(namespace);
     Set<Flow> out = new HashSet<>();
     for (SocketTable.Entry s : sockets) {
-      if (s.state() != SocketTable.LISTEN && s.state() != SocketTable.TIME_WAIT && s.state() != SocketTable.CLOSE) {
+      if (s.state() != SocketTable.TIME_WAIT && s.state() != SocketTable.CLOSE) {
         out.add(new Flow(s.remote(), s.remotePort(), s.local(), s.localPort()));
       }
     }

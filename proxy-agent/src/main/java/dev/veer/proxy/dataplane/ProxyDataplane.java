@@ -65,6 +65,15 @@ public final class ProxyDataplane implements AutoCloseable {
   }
 
   /**
+   * Like {@link #attach}, without a flow table: every packet but a SYN takes the kernel's socket
+   * lookup, as when no cgroup v2 hierarchy is mounted.
+   */
+  public static ProxyDataplane attachWithoutFlowTable(NetworkNamespace ns, String ifname, XdpMode mode,
+      int guePort) {
+    return create(guePort, Optional.of(ns), ifname, mode, Optional.empty(), Optional.empty());
+  }
+
+  /**
    * Like {@link #attach}; with {@code pinDir}, the flow table's sockops link is pinned there so
    * that it outlives a crash of this process. The XDP program stays attached after a crash too,
    * and both must keep the flow table true: a closed connection left in it would claim packets
@@ -144,6 +153,15 @@ public final class ProxyDataplane implements AutoCloseable {
    */
   public boolean flowTableComplete() {
     return program.flowsTrusted();
+  }
+
+  /**
+   * Tells the flow table which endpoints (VIP and port) tunnelled packets are for, so that
+   * sockets elsewhere (an SSH server, ...) that were there before it do not keep it from being
+   * trusted. Endpoints are only ever added.
+   */
+  public void serveEndpoints(Set<java.net.InetSocketAddress> endpoints) {
+    flowKeeper.ifPresent(k -> k.serve(endpoints));
   }
 
   /** Makes every packet the flow table does not know take the socket lookup for a while. */

@@ -1,0 +1,98 @@
+package dev.veer.testbed.packet;
+
+import static dev.veer.testbed.lab.PacketLab.PEERS4;
+import static dev.veer.testbed.lab.PacketLab.SELF4;
+import static dev.veer.testbed.lab.PacketLab.VIP4;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.veer.bpf.BpfSystem;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import dev.veer.proxy.dataplane.ProxyDataplane;
+import dev.veer.testbed.lab.PacketLab;
+import java.net.InetSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.Test;
+
+/**
+ * When the proxy's flow table may answer "not ours" by itself: only while it holds every
+ * connection of the namespace. Sockets older than the table keep it from that until they end,
+ * unless they are on endpoints no tunnelled packet is for.
+ */
+class FlowTableTest {
+  static final Path CGROUP = BpfSystem.cgroupV2Root().orElseThrow(() -> new IllegalStateException("no cgroup v2"));
+
+  static ProxyDataplane proxy(PacketLab lab) {
+    ProxyDataplane proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT,
+        Optional.of(new ProxyDataplane.FlowTracking(CGROUP, lab.handle())));
+    proxy.setPeers(Set.of(SELF4, PEERS4.get(0), PEERS4.get(1), PEERS4.get(2)));
+    return proxy;
+  }
+
+  static ProxyVerdict verdict(PacketLab lab, ProxyDataplane proxy, int clientPort) {
+    byte[] inner = Frames.ack(SELF4, clientPort, VIP4, 8000, "data");
+    EnumMap<ProxyVerdict, Long> before = proxy.verdicts();
+    lab.run(proxy.program().program(), ProxyPacketTest.fromDirector(SELF4, PEERS4.get(2), 0,
+        List.of(PEERS4.get(0)), inner));
+    EnumMap<ProxyVerdict, Long> after = proxy.verdicts();
+    return before.keySet().stream().filter(v -> !after.get(v).equals(before.get(v))).findFirst().orElseThrow();
+  }
+
+  static void await(String what, BooleanSupplier condition) throws InterruptedException {
+    for (int i = 0; i < 100 && !condition.getAsBoolean(); i++) {
+      Thread.sleep(50);
+    }
+    assertThat(condition.getAsBoolean()).as(what).isTrue();
+  }
+
+  @Test
+  void aTableOlderThanEverySocketIsCompleteAndItsMissesAreForwarded() throws Exception {
+    try (PacketLab lab = PacketLab.create("flows-new"); ProxyDataplane proxy = proxy(lab);
+        ServerSocketChannel listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(8000)));
+        SocketChannel client = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(SELF4, 0)))) {
+      assertThat(proxy.flowTableComplete()).isTrue();
+      client.connect(new InetSocketAddress(VIP4, 8000));
+      try (SocketChannel accepted = listener.accept()) {
+        int port = ((InetSocketAddress) client.getLocalAddress()).getPort();
+        assertThat(verdict(lab, proxy, port)).isEqualTo(ProxyVerdict.PRX_DELIVER_FLOW);
+        assertThat(verdict(lab, proxy, port + 1)).as("a flow of no socket").isEqualTo(ProxyVerdict.PRX_FORWARD);
+      }
+    }
+  }
+
+  @Test
+  void socketsOlderThanTheTableKeepMissesOnTheSocketLookupUntilTheyEnd() throws Exception {
+    try (PacketLab lab = PacketLab.create("flows-old")) {
+      ServerSocketChannel listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(8000)));
+      SocketChannel older = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(SELF4, 0)));
+      older.connect(new InetSocketAddress(VIP4, 8000));
+      SocketChannel olderAccepted = listener.accept();
+      try (ProxyDataplane proxy = proxy(lab)) {
+        assertThat(proxy.flowTableComplete()).isFalse();
+        int port = ((InetSocketAddress) older.getLocalAddress()).getPort();
+        assertThat(verdict(lab, proxy, port)).as("found by the kernel").isEqualTo(ProxyVerdict.PRX_DELIVER_SOCKET);
+
+        // Older sockets on endpoints no tunnelled packet is for do not count.
+        proxy.serveEndpoints(Set.of(new InetSocketAddress(VIP4, 9000)));
+        await("complete once only other endpoints have older sockets", proxy::flowTableComplete);
+        proxy.serveEndpoints(Set.of(new InetSocketAddress(VIP4, 8000)));
+        proxy.distrustFlowTable(java.time.Duration.ZERO);
+        Thread.sleep(1500);
+        assertThat(proxy.flowTableComplete()).as("the served endpoint has older sockets").isFalse();
+
+        // Once they have ended (the listener too: it could not tell of its SYN cookies).
+        olderAccepted.close();
+        older.close();
+        listener.close();
+        await("complete once the older sockets are gone", proxy::flowTableComplete);
+      }
+    }
+  }
+}
