@@ -256,13 +256,29 @@ static __always_inline int parse_gue(void *data, void *data_end, struct tunnel *
 	return VEER_NEXT;
 }
 
+static __always_inline int flow_live(const struct veer_flow *flow)
+{
+	return flow && (!flow->expires_ns || bpf_ktime_get_coarse_ns() < flow->expires_ns);
+}
+
+/* One call site per map, each in a function of its own (clang would merge
+ * them into one call on either map, which the verifier cannot inline). */
+static __noinline int flow_live4(struct bpf_sock_tuple *tuple)
+{
+	return flow_live(bpf_map_lookup_elem(&flows4, tuple));
+}
+
+static __noinline int flow_live6(struct bpf_sock_tuple *tuple)
+{
+	return flow_live(bpf_map_lookup_elem(&flows6, tuple));
+}
+
 /* Whether this host owns the inner TCP flow; other inner traffic is ours. */
 static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end,
 				  struct tunnel *t)
 {
 	void *inner = data + (t->inner_off & 0xff);
 	struct bpf_sock_tuple tuple = {};
-	struct veer_flow *flow;
 	struct bpf_sock *sk;
 	struct tcphdr *th;
 	__u32 tuple_len;
@@ -308,12 +324,7 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 	}
 	if (th->syn && !th->ack)
 		return VEER_PRX_DELIVER_SYN;
-	/* One call site per map: the verifier inlines a lookup only in a map it knows. */
-	if (t->inner_family == VEER_FAMILY_IPV4)
-		flow = bpf_map_lookup_elem(&flows4, &tuple);
-	else
-		flow = bpf_map_lookup_elem(&flows6, &tuple);
-	if (flow && (!flow->expires_ns || bpf_ktime_get_coarse_ns() < flow->expires_ns))
+	if (t->inner_family == VEER_FAMILY_IPV4 ? flow_live4(&tuple) : flow_live6(&tuple))
 		return VEER_PRX_DELIVER_FLOW;
 	/* A table that holds every connection proves a miss not ours. */
 	if (flows_trusted())

@@ -52,8 +52,8 @@ public final class DataplaneBenchmark {
   private static final Inet4Address ME = PacketLab.PEERS4.get(2);
 
   /** One measured case: a program, a frame, and the counter that proves its path. */
-  private record Case(String name, BpfProgram program, byte[] frame, int expectedRetval, LongSupplier pathCounter,
-      double target) {}
+  private record Case(String name, PacketLab lab, BpfProgram program, byte[] frame, int expectedRetval,
+      LongSupplier pathCounter, double target) {}
 
   private record Figure(Case c, double meanNs, double ratio, double roundMin, double roundMax) {}
 
@@ -81,23 +81,34 @@ public final class DataplaneBenchmark {
   }
 
   static String run(long calls, int rounds) throws IOException {
+    Path cgroup = BpfSystem.cgroupV2Root().orElseThrow(() -> new IllegalStateException("no cgroup v2 mounted"));
+    // Two proxy hosts: one whose flow table is older than every socket (complete: it answers
+    // "not ours" by itself), and one that started after a connection (misses ask the kernel).
     try (PacketLab lab = PacketLab.create("bench");
         BpfObject floor = BpfObject.load("/bpf/floor.o", LoadOptions.DEFAULT);
         DirectorDataplane director = DirectorDataplane.detached(DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6),
             16);
-        ServerSocketChannel listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(80)));
-        // Accepted before the proxy's flow table exists: found by socket lookup only.
-        SocketChannel older = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
-        SocketChannel olderAccepted = accept(older, listener);
         ProxyDataplane proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, Optional.of(
-            new ProxyDataplane.FlowTracking(BpfSystem.cgroupV2Root().orElseThrow(
-                () -> new IllegalStateException("no cgroup v2 hierarchy mounted")), lab.handle())));
+            new ProxyDataplane.FlowTracking(cgroup, lab.handle())));
+        ServerSocketChannel listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(80)));
         SocketChannel tracked = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
-        SocketChannel trackedAccepted = accept(tracked, listener)) {
+        SocketChannel trackedAccepted = accept(tracked, listener);
+        PacketLab oldLab = PacketLab.create("bench-old");
+        ServerSocketChannel oldListener = oldLab.call(() -> ServerSocketChannel.open()
+            .bind(new InetSocketAddress(80)));
+        SocketChannel older = oldLab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
+        SocketChannel olderAccepted = accept(older, oldListener);
+        ProxyDataplane oldProxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, Optional.of(
+            new ProxyDataplane.FlowTracking(cgroup, oldLab.handle())))) {
       director.apply(ServiceKey.tcp(VIP, 80), ServiceOptions.DEFAULT,
           Tables.allActive(PacketLab.PEERS4, 16, 2));
-      proxy.setPeers(new java.util.HashSet<>(List.<InetAddress>of(DIRECTOR, ME, PacketLab.PEERS4.get(0),
-          PacketLab.PEERS4.get(1))));
+      for (ProxyDataplane p : List.of(proxy, oldProxy)) {
+        p.setPeers(new java.util.HashSet<>(List.<InetAddress>of(DIRECTOR, ME, PacketLab.PEERS4.get(0),
+            PacketLab.PEERS4.get(1))));
+      }
+      if (!proxy.flowTableComplete() || oldProxy.flowTableComplete()) {
+        throw new IllegalStateException("the proxies' flow tables are not in the states the cases need");
+      }
 
       byte[] syn = frame(tcp(CLIENT, 40000, Packets.TCP_SYN));
       byte[] ack = frame(tcp(CLIENT, 40000, Packets.TCP_ACK));
@@ -107,19 +118,23 @@ public final class DataplaneBenchmark {
       byte[] gueUnknown = gue(tcp(CLIENT, 40001, Packets.TCP_ACK));
 
       List<Case> cases = List.of(
-          new Case("floor: swap MACs, XDP_TX", floor.program("veer_floor"), syn, 3, () -> -1, 0),
-          new Case("director, SYN (GUE encapsulation)", director.program().program(), syn, 3,
+          new Case("floor: swap MACs, XDP_TX", lab, floor.program("veer_floor"), syn, 3, () -> -1, 0),
+          new Case("director, SYN (GUE encapsulation)", lab, director.program().program(), syn, 3,
               () -> director.program().verdicts().get(DirectorVerdict.DIR_ENCAP_GUE), 1.8),
-          new Case("director, mid-flow ACK", director.program().program(), ack, 3,
+          new Case("director, mid-flow ACK", lab, director.program().program(), ack, 3,
               () -> director.program().verdicts().get(DirectorVerdict.DIR_ENCAP_GUE), 1.8),
-          new Case("proxy deliver, SYN", proxy.program().program(), gueSyn, 2,
+          new Case("proxy deliver, SYN", lab, proxy.program().program(), gueSyn, 2,
               () -> proxy.verdicts().get(ProxyVerdict.PRX_DELIVER_SYN), 1.5),
-          new Case("proxy deliver, established (flow table)", proxy.program().program(), gueTracked, 2,
+          new Case("proxy deliver, established (flow table)", lab, proxy.program().program(), gueTracked, 2,
               () -> proxy.verdicts().get(ProxyVerdict.PRX_DELIVER_FLOW), 2.0),
-          new Case("proxy deliver, established before the table (socket lookup)", proxy.program().program(),
-              gueOlder, 2, () -> proxy.verdicts().get(ProxyVerdict.PRX_DELIVER_SOCKET), Double.NaN),
-          new Case("proxy second-chance forward", proxy.program().program(), gueUnknown, 3,
-              () -> proxy.verdicts().get(ProxyVerdict.PRX_FORWARD), 2.2));
+          new Case("proxy second-chance forward (complete flow table)", lab, proxy.program().program(),
+              gueUnknown, 3, () -> proxy.verdicts().get(ProxyVerdict.PRX_FORWARD), 2.2),
+          new Case("proxy deliver, established before the table (socket lookup)", oldLab,
+              oldProxy.program().program(), gueOlder, 2,
+              () -> oldProxy.verdicts().get(ProxyVerdict.PRX_DELIVER_SOCKET), Double.NaN),
+          new Case("proxy second-chance forward (table not complete: socket lookup)", oldLab,
+              oldProxy.program().program(), gueUnknown, 3,
+              () -> oldProxy.verdicts().get(ProxyVerdict.PRX_FORWARD), Double.NaN));
 
       long perRound = Math.max(1, calls / rounds);
       double[][] roundMeans = new double[cases.size()][rounds];
@@ -127,7 +142,7 @@ public final class DataplaneBenchmark {
         for (int c = 0; c < cases.size(); c++) {
           Case k = cases.get(c);
           long before = k.pathCounter().getAsLong();
-          roundMeans[c][round] = lab.call(() -> measure(lab, k, perRound));
+          roundMeans[c][round] = k.lab().call(() -> measure(k.lab(), k, perRound));
           long taken = k.pathCounter().getAsLong() - before;
           if (before >= 0 && taken != perRound) {
             throw new IllegalStateException(k.name() + ": " + taken + " of " + perRound
