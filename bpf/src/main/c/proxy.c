@@ -2,8 +2,10 @@
 /*
  * Veer proxy: accepts GUE only from allow-listed directors and proxies,
  * delivers the inner packet to the local stack when this host owns the flow
- * (a SYN, a local socket, a valid SYN cookie, or no hop left), and otherwise
- * forwards it to the next hop of the GUE hop list (second chance).
+ * (a SYN, an entry of the flow table, a local socket, a valid SYN cookie, or
+ * no hop left), and otherwise forwards it to the next hop of the GUE hop list
+ * (second chance). While the flow table holds every connection, a miss in it
+ * is enough to forward, without asking the kernel.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
