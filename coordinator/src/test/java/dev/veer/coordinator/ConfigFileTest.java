@@ -54,4 +54,21 @@ class ConfigFileTest {
     assertThatThrownBy(() -> parse("--config", file.toString())).isInstanceOf(CommandLine.ParameterException.class)
         .hasMessageContaining("sixteen");
   }
+
+  @Test
+  void aSettingTheDaemonRefusesEndsItWithItsMessageAndExitCode2() {
+    java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+    java.io.PrintStream saved = System.err;
+    int code;
+    System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+    try {
+      code = ConfigFile.run(new CoordinatorMain(), new String[] {"--row-bits", "3", "--data-dir",
+          dir.resolve("data").toString()});
+    } finally {
+      System.setErr(saved);
+    }
+    assertThat(code).isEqualTo(2);
+    assertThat(err.toString(java.nio.charset.StandardCharsets.UTF_8)).startsWith("veer coordinator: ")
+        .contains("row").doesNotContain("\tat ");
+  }
 }

@@ -60,6 +60,15 @@ public final class ConfigFile implements CommandLine.IDefaultValueProvider {
       System.err.println(e.getMessage());
       return 2;
     }
+    // A setting the daemon refuses (IllegalArgumentException) is the operator's to fix: its
+    // message, not a stack trace, and the exit code of a bad command line.
+    line.setExecutionExceptionHandler((e, failed, parsed) -> {
+      if (!(e instanceof IllegalArgumentException)) {
+        throw e;
+      }
+      failed.getErr().println(failed.getCommandName() + ": " + e.getMessage());
+      return 2;
+    });
     return line.execute(args);
   }
 

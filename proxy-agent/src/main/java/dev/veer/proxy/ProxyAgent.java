@@ -65,11 +65,14 @@ public final class ProxyAgent implements AutoCloseable {
   /** What an agent needs to start. */
   public record Config(String id, List<String> coordinators, NetworkNamespace namespace, String ifname,
       XdpMode mode, List<InetAddress> addresses, int guePort, Optional<TlsFiles> tls, Optional<BearerToken> token,
-      Optional<Path> pinDir) {
+      Optional<Path> pinDir, int flowEntries) {
     public Config {
       checkArgument(id.matches("[A-Za-z0-9._-]{1,64}"), "agent id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
       checkArgument(!coordinators.isEmpty(), "give at least one coordinator (host:port)");
       checkArgument(!addresses.isEmpty(), "give the host's backend addresses (the ones in the services' tables)");
+      checkArgument(flowEntries >= 1 && flowEntries <= ProxyDataplane.FlowTracking.MAX_ENTRIES,
+          "the flow table holds 1 to %s connections per address family, not %s",
+          ProxyDataplane.FlowTracking.MAX_ENTRIES, flowEntries);
       coordinators = List.copyOf(coordinators);
       addresses = List.copyOf(addresses);
     }
@@ -90,7 +93,7 @@ public final class ProxyAgent implements AutoCloseable {
     CloseStack resources = new CloseStack();
     try {
       ProxyDataplane dataplane = resources.push(ProxyDataplane.attach(config.namespace(), config.ifname(),
-          config.mode(), config.guePort(), config.pinDir()));
+          config.mode(), config.guePort(), config.pinDir(), config.flowEntries()));
       ProxyAgent agent = new ProxyAgent(config, resources, dataplane);
       resources.push(agent.checks::shutdownNow);
       resources.push(agent.streams);

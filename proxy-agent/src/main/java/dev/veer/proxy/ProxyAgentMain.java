@@ -56,6 +56,11 @@ public final class ProxyAgentMain implements Callable<Integer> {
           + " crash of the agent until a new agent takes over (default ${DEFAULT-VALUE}).")
   Path pinDir;
 
+  @Option(names = "--flow-table-entries", defaultValue = "" + VeerAbi.FLOWS_DEFAULT, paramLabel = "N",
+      description = "Connections the proxy's flow table holds per address family (default ${DEFAULT-VALUE});"
+          + " with more, packets of other proxies' flows take a socket lookup.")
+  int flowEntries;
+
 
   public static void main(String[] args) {
     System.exit(ConfigFile.run(new ProxyAgentMain(), args));
@@ -70,7 +75,8 @@ public final class ProxyAgentMain implements Callable<Integer> {
         id != null ? id : InetAddress.getLocalHost().getHostName(),
         coordinators.coordinators(),
         netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns), ifname, mode, backendAddresses,
-        guePort, coordinators.tls(), coordinators.token(), Optional.of(pinDir)));
+        guePort, coordinators.tls(), coordinators.token(), Optional.of(pinDir),
+        flowEntries));
     Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), agent::metrics);
     return Daemon.runUntilSignalled("proxy agent", () -> {
       metrics.ifPresent(MetricsServer::close);

@@ -293,7 +293,7 @@ public final class TestBed implements AutoCloseable {
       try {
         agent = Optional.of(ProxyAgent.start(new ProxyAgent.Config(name, coordinators, ns.handle(), "eth0",
             XdpMode.NATIVE, List.of(self4, self6), VeerAbi.GUE_PORT_DEFAULT, Optional.empty(), Optional.empty(),
-            Optional.empty())));
+            Optional.empty(), VeerAbi.FLOWS_DEFAULT)));
       } catch (Exception e) {
         throw new IllegalStateException("proxy agent " + p + " did not start: " + e.getMessage(), e);
       }

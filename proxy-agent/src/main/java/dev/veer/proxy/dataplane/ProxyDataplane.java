@@ -2,9 +2,11 @@ package dev.veer.proxy.dataplane;
 
 import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.CgroupAttachment;
+import dev.veer.bpf.LoadOptions;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.XdpMode;
+import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.bpf.dataplane.NeighbourKeeper;
 import dev.veer.bpf.dataplane.ProxyProgram;
@@ -61,7 +63,7 @@ public final class ProxyDataplane implements AutoCloseable {
    * with the flow table kept for that namespace under the cgroup v2 root, if one is mounted.
    */
   public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort) {
-    return attach(ns, ifname, mode, guePort, Optional.empty());
+    return attach(ns, ifname, mode, guePort, Optional.empty(), VeerAbi.FLOWS_DEFAULT);
   }
 
   /**
@@ -78,11 +80,13 @@ public final class ProxyDataplane implements AutoCloseable {
    * that it outlives a crash of this process. The XDP program stays attached after a crash too,
    * and both must keep the flow table true: a closed connection left in it would claim packets
    * of a later connection with the same addresses and ports. A proxy program that a crashed
-   * process left on the interface is replaced in one step, and the link it pinned detached.
+   * process left on the interface is replaced in one step, and the link it pinned detached. The
+   * flow table holds {@code flowEntries} connections per address family; with more, packets it
+   * does not know take the socket lookup.
    */
   public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort,
-      Optional<Path> pinDir) {
-    Optional<FlowTracking> flows = BpfSystem.cgroupV2Root().map(root -> new FlowTracking(root, ns));
+      Optional<Path> pinDir, int flowEntries) {
+    Optional<FlowTracking> flows = BpfSystem.cgroupV2Root().map(root -> new FlowTracking(root, ns, flowEntries));
     if (flows.isEmpty()) {
       log.warn("no cgroup v2 hierarchy is mounted: the proxy's flow table stays off and every"
           + " established packet takes a socket lookup (mount one: mount -t cgroup2 none /sys/fs/cgroup)");
@@ -92,7 +96,8 @@ public final class ProxyDataplane implements AutoCloseable {
 
   private static ProxyDataplane create(int guePort, Optional<NetworkNamespace> ns, String ifname, XdpMode mode,
       Optional<FlowTracking> flows, Optional<Path> pinDir) {
-    ProxyProgram program = ProxyProgram.load();
+    ProxyProgram program = ProxyProgram.load(flows.map(f -> LoadOptions.DEFAULT
+        .withMaxEntries("flows4", f.entries()).withMaxEntries("flows6", f.entries())).orElse(LoadOptions.DEFAULT));
     Optional<CgroupAttachment> flowAttachment = Optional.empty();
     Optional<FlowKeeper> keeper = Optional.empty();
     try {
@@ -121,10 +126,22 @@ public final class ProxyDataplane implements AutoCloseable {
    * Where the flow table's sockops program runs: a cgroup v2 directory that the proxied
    * services' processes are in (or under), and the network namespace of their sockets.
    */
-  public record FlowTracking(Path cgroup, NetworkNamespace namespace) {
+  public record FlowTracking(Path cgroup, NetworkNamespace namespace, int entries) {
+    /** The most connections a flow table can hold, per address family. */
+    public static final int MAX_ENTRIES = 1 << 24;
+
     public FlowTracking {
       Objects.requireNonNull(cgroup, "cgroup");
       Objects.requireNonNull(namespace, "namespace");
+      if (entries < 1 || entries > MAX_ENTRIES) {
+        throw new IllegalArgumentException("a flow table holds 1 to " + MAX_ENTRIES + " connections per address"
+            + " family, not " + entries);
+      }
+    }
+
+    /** With the default size, {@value VeerAbi#FLOWS_DEFAULT} connections per family. */
+    public FlowTracking(Path cgroup, NetworkNamespace namespace) {
+      this(cgroup, namespace, VeerAbi.FLOWS_DEFAULT);
     }
   }
 

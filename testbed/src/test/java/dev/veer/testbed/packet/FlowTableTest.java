@@ -30,8 +30,12 @@ class FlowTableTest {
   static final Path CGROUP = BpfSystem.cgroupV2Root().orElseThrow(() -> new IllegalStateException("no cgroup v2"));
 
   static ProxyDataplane proxy(PacketLab lab) {
+    return proxy(lab, VeerAbi.FLOWS_DEFAULT);
+  }
+
+  static ProxyDataplane proxy(PacketLab lab, int entries) {
     ProxyDataplane proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT,
-        Optional.of(new ProxyDataplane.FlowTracking(CGROUP, lab.handle())));
+        Optional.of(new ProxyDataplane.FlowTracking(CGROUP, lab.handle(), entries)));
     proxy.setPeers(Set.of(SELF4, PEERS4.get(0), PEERS4.get(1), PEERS4.get(2)));
     return proxy;
   }
@@ -63,6 +67,38 @@ class FlowTableTest {
         int port = ((InetSocketAddress) client.getLocalAddress()).getPort();
         assertThat(verdict(lab, proxy, port)).isEqualTo(ProxyVerdict.PRX_DELIVER_FLOW);
         assertThat(verdict(lab, proxy, port + 1)).as("a flow of no socket").isEqualTo(ProxyVerdict.PRX_FORWARD);
+      }
+    }
+  }
+
+  @Test
+  void aFullTableStopsAnsweringForMissesAndTheKernelFindsWhatDidNotFit() throws Exception {
+    try (PacketLab lab = PacketLab.create("flows-full"); ProxyDataplane proxy = proxy(lab, 2);
+        ServerSocketChannel listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(8000)))) {
+      assertThat(proxy.flowTableComplete()).isTrue();
+      List<SocketChannel> open = new java.util.ArrayList<>();
+      try {
+        for (int i = 0; i < 3; i++) {
+          SocketChannel client = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(SELF4, 0)));
+          open.add(client);
+          client.connect(new InetSocketAddress(VIP4, 8000));
+          open.add(listener.accept());
+        }
+        // Three connections in a table of two: an insert failed, so a miss proves nothing now.
+        assertThat(proxy.flowTableComplete()).isFalse();
+        int third = ((InetSocketAddress) open.get(4).getLocalAddress()).getPort();
+        assertThat(verdict(lab, proxy, third)).isIn(ProxyVerdict.PRX_DELIVER_FLOW, ProxyVerdict.PRX_DELIVER_SOCKET);
+        assertThat(List.of(0, 2, 4).stream().map(i -> {
+          try {
+            return verdict(lab, proxy, ((InetSocketAddress) open.get(i).getLocalAddress()).getPort());
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        })).contains(ProxyVerdict.PRX_DELIVER_SOCKET).doesNotContain(ProxyVerdict.PRX_FORWARD);
+      } finally {
+        for (SocketChannel c : open) {
+          c.close();
+        }
       }
     }
   }
