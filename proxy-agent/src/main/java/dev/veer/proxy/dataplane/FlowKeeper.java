@@ -31,7 +31,8 @@ import org.slf4j.LoggerFactory;
 final class FlowKeeper implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(FlowKeeper.class);
   private static final Duration TICK = Duration.ofSeconds(1);
-  private static final long SWEEP_EVERY_TICKS = 10;
+  /** Handshakes live a minute or more: sweeping every half minute keeps garbage bounded. */
+  private static final long SWEEP_EVERY_TICKS = 30;
 
   private final ProxyProgram program;
   private final NetworkNamespace namespace;
@@ -112,19 +113,20 @@ final class FlowKeeper implements AutoCloseable {
       program.removeExpiredFlows(now);
     }
     long blocking = 0;
-    if (!older.isEmpty()) {
+    Set<InetSocketAddress> endpoints = served;
+    // The socket table is read only while an older socket is on a served endpoint (it can be large).
+    if (older.stream().anyMatch(f -> endpoints == null || endpoints.stream().anyMatch(f::on))) {
       older.retainAll(connections(namespace));
-      Set<InetSocketAddress> endpoints = served;
       blocking = older.stream().filter(f -> endpoints == null || endpoints.stream().anyMatch(f::on)).count();
-      if (blocking != olderBlocking) {
-        if (blocking > 0) {
-          log.info("{} sockets of served endpoints are older than the flow table: until they end, packets it"
-              + " does not know take the kernel's socket lookup", blocking);
-        } else {
-          log.info("no socket older than the flow table is left on a served endpoint: it holds every connection");
-        }
-        olderBlocking = blocking;
+    }
+    if (blocking != olderBlocking) {
+      if (blocking > 0) {
+        log.info("{} sockets of served endpoints are older than the flow table: until they end, packets it"
+            + " does not know take the kernel's socket lookup", blocking);
+      } else if (olderBlocking > 0) {
+        log.info("no socket older than the flow table is left on a served endpoint: it holds every connection");
       }
+      olderBlocking = blocking;
     }
     boolean complete = blocking == 0 && (!failedOnce || now - lastFailure >= openingNanos);
     if (complete && now - distrustedUntil >= 0 && !program.flowsTrusted()) {
