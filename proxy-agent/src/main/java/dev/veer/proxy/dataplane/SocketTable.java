@@ -13,10 +13,8 @@ import java.util.List;
 public final class SocketTable {
   /** The kernel's TCP states, as /proc prints them. */
   public static final int ESTABLISHED = 0x01;
-  public static final int SYN_RECV = 0x03;
   public static final int TIME_WAIT = 0x06;
   public static final int CLOSE = 0x07;
-  public static final int LISTEN = 0x0A;
 
   private SocketTable() {}
 

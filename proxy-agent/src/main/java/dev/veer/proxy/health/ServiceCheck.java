@@ -13,11 +13,7 @@ import java.net.NetworkInterface;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.UnknownHostException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Collections;
-import java.util.List;
-import java.util.Locale;
 
 /**
  * Checks one service on this host the way a client would find it: the VIP must be on an
