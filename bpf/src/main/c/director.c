@@ -23,8 +23,6 @@
 #include "veer_flat.h"
 
 
-#define VEER_FLOW_FOUND (-1)
-
 struct veer_services_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VEER_FLAT_SLOTS);
@@ -115,6 +113,8 @@ struct flow {
 	struct veer_service_key key;
 	struct veer_hash_input hash;	/* source address [+ port] */
 	struct veer_l2 l2;
+	const void *saddr;	/* the IP header's source, in the packet */
+	__u32 l3_len;		/* the IP packet's length as its header declares it */
 	__be16 src_port;
 	__u8 inner_family;
 	__u8 steered_icmp;
@@ -159,34 +159,35 @@ static __always_inline void hash_source(struct flow *f, const void *addr, __u32 
 	f->src_port = port;
 }
 
-static __always_inline int parse_l4(struct flow *f, void *l4, void *data_end, __u8 proto,
+/* A TCP or UDP header with room bytes of the declared packet from its start. */
+static __always_inline int parse_l4(struct flow *f, void *l4, void *data_end, __u32 room, __u8 proto,
 				    const void *saddr, __u32 addr_len)
 {
 	struct veer_ports *ports = l4;
 
-	if ((void *)(ports + 1) > data_end)
+	if (veer_l4_check(l4, data_end, room, proto) < 0 || (void *)(ports + 1) > data_end)
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
 	f->key.port = ports->dst;
 	f->key.proto = proto;
 	hash_source(f, saddr, addr_len, ports->src);
-	return VEER_FLOW_FOUND;
+	return VEER_CONTINUE;
 }
 
 /* ICMP "fragmentation needed" quotes the proxy's reply (VIP -> client): the
  * service is its source, the flow hash is over its destination. */
-static __always_inline int parse_icmp4(struct flow *f, void *l4, void *data_end)
+static __always_inline int parse_icmp4(struct flow *f, void *l4, void *data_end, __u32 room)
 {
 	struct veer_icmp_hdr *icmp = l4;
 	struct iphdr *quoted;
 	struct veer_ports *ports;
 	__u32 ihl;
 
-	if ((void *)(icmp + 1) > data_end)
+	if ((void *)(icmp + 1) > data_end || room < sizeof(*icmp))
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
 	if (icmp->type != VEER_ICMP_DEST_UNREACH || icmp->code != VEER_ICMP_FRAG_NEEDED)
 		return unless_vip(f, VEER_DIR_DROP_VIP_OTHER);
 	quoted = (void *)(icmp + 1);
-	if ((void *)(quoted + 1) > data_end)
+	if ((void *)(quoted + 1) > data_end || room < sizeof(*icmp) + sizeof(*quoted))
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
 	if (quoted->version != 4 || quoted->ihl < 5)
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
@@ -196,28 +197,29 @@ static __always_inline int parse_icmp4(struct flow *f, void *l4, void *data_end)
 		return unless_vip(f, VEER_DIR_DROP_VIP_OTHER);
 	ihl = quoted->ihl * 4;
 	ports = (void *)quoted + ihl;
-	if ((void *)(ports + 1) > data_end)
+	if ((void *)(ports + 1) > data_end || sizeof(*icmp) + ihl + sizeof(*ports) > room)
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
 	__builtin_memcpy(f->key.addr, &quoted->saddr, 4);
 	f->key.port = ports->src;
 	f->key.proto = quoted->protocol;
 	hash_source(f, &quoted->daddr, 4, ports->dst);
 	f->steered_icmp = 1;
-	return VEER_FLOW_FOUND;
+	return VEER_CONTINUE;
 }
 
-static __always_inline int parse_icmp6(struct flow *f, void *l4, void *data_end)
+static __always_inline int parse_icmp6(struct flow *f, void *l4, void *data_end, __u32 room)
 {
 	struct veer_icmp_hdr *icmp = l4;
 	struct ipv6hdr *quoted;
 	struct veer_ports *ports;
 
-	if ((void *)(icmp + 1) > data_end)
+	if ((void *)(icmp + 1) > data_end || room < sizeof(*icmp))
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
 	if (icmp->type != VEER_ICMPV6_PKT_TOOBIG)
 		return unless_vip(f, VEER_DIR_DROP_VIP_OTHER);
 	quoted = (void *)(icmp + 1);
-	if ((void *)(quoted + 1) > data_end)
+	if ((void *)(quoted + 1) > data_end ||
+	    room < sizeof(*icmp) + sizeof(*quoted) + sizeof(*ports))
 		return unless_vip(f, VEER_DIR_DROP_MALFORMED);
 	/* Only about a packet the VIP sent, addressed to that VIP. */
 	if (!veer_addr16_equal(&quoted->saddr, f->key.addr) ||
@@ -231,19 +233,21 @@ static __always_inline int parse_icmp6(struct flow *f, void *l4, void *data_end)
 	f->key.proto = quoted->nexthdr;
 	hash_source(f, &quoted->daddr, 16, ports->dst);
 	f->steered_icmp = 1;
-	return VEER_FLOW_FOUND;
+	return VEER_CONTINUE;
 }
 
 static __always_inline int parse_ipv4(struct flow *f, void *data, void *data_end)
 {
 	struct iphdr *ip = veer_l3(data, &f->l2);
-	__u32 ihl = veer_ipv4_check(ip, data_end);
+	int ihl = veer_ipv4_check(ip, data_end);
 	void *l4;
 
-	if (!ihl)
+	if (ihl < 0)
 		return VEER_DIR_DROP_MALFORMED;
 	f->inner_family = VEER_FAMILY_IPV4;
 	f->key.family = VEER_FAMILY_IPV4;
+	f->saddr = &ip->saddr;
+	f->l3_len = bpf_ntohs(ip->tot_len);
 	__builtin_memcpy(f->key.addr, &ip->daddr, 4);
 	if (veer_ipv4_is_fragment(ip))
 		return unless_vip(f, VEER_DIR_DROP_FRAGMENT);
@@ -251,9 +255,9 @@ static __always_inline int parse_ipv4(struct flow *f, void *data, void *data_end
 	switch (ip->protocol) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
-		return parse_l4(f, l4, data_end, ip->protocol, &ip->saddr, 4);
+		return parse_l4(f, l4, data_end, f->l3_len - ihl, ip->protocol, &ip->saddr, 4);
 	case IPPROTO_ICMP:
-		return parse_icmp4(f, l4, data_end);
+		return parse_icmp4(f, l4, data_end, f->l3_len - ihl);
 	default:
 		return unless_vip(f, VEER_DIR_DROP_VIP_OTHER);
 	}
@@ -266,10 +270,12 @@ static __always_inline int parse_ipv6(struct flow *f, void *data, void *data_end
 	void *l4;
 	int off;
 
-	if (veer_ipv6_check(ip6, data_end))
+	if (veer_ipv6_check(ip6, data_end) < 0)
 		return VEER_DIR_DROP_MALFORMED;
 	f->inner_family = VEER_FAMILY_IPV6;
 	f->key.family = VEER_FAMILY_IPV6;
+	f->saddr = &ip6->saddr;
+	f->l3_len = veer_ipv6_len(ip6);
 	__builtin_memcpy(f->key.addr, &ip6->daddr, 16);
 	off = veer_ipv6_skip_ext(ip6, data_end, &nexthdr);
 	if (off < 0)
@@ -282,9 +288,9 @@ static __always_inline int parse_ipv6(struct flow *f, void *data, void *data_end
 	switch (nexthdr) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
-		return parse_l4(f, l4, data_end, nexthdr, &ip6->saddr, 16);
+		return parse_l4(f, l4, data_end, f->l3_len - off, nexthdr, &ip6->saddr, 16);
 	case IPPROTO_ICMPV6:
-		return parse_icmp6(f, l4, data_end);
+		return parse_icmp6(f, l4, data_end, f->l3_len - off);
 	default:
 		return unless_vip(f, VEER_DIR_DROP_VIP_OTHER);
 	}
@@ -292,13 +298,41 @@ static __always_inline int parse_ipv6(struct flow *f, void *data, void *data_end
 
 static __always_inline int parse(struct flow *f, void *data, void *data_end)
 {
-	if (veer_parse_l2(data, data_end, &f->l2))
+	if (veer_parse_l2(data, data_end, &f->l2) < 0)
 		return VEER_DIR_DROP_MALFORMED;
 	if (f->l2.proto == bpf_htons(ETH_P_IP))
 		return parse_ipv4(f, data, data_end);
 	if (f->l2.proto == bpf_htons(ETH_P_IPV6))
 		return parse_ipv6(f, data, data_end);
 	return VEER_DIR_PASS_NOT_IP;
+}
+
+/*
+ * Whether a packet to a service comes from an address no client can have:
+ * unspecified, "this network", loopback, multicast, reserved or broadcast,
+ * IPv4-mapped (IPv6), or a VIP of this cluster. Answers to them could only
+ * go nowhere or back into the cluster.
+ */
+static __always_inline int martian_source(const struct flow *f)
+{
+	struct veer_service_key vip = { .family = f->key.family };
+	const __u32 *w = f->saddr;
+
+	if (f->key.family == VEER_FAMILY_IPV4) {
+		__u32 first = bpf_ntohl(w[0]) >> 24;
+
+		if (first == 0 || first == 127 || first >= 224)
+			return 1;
+		__builtin_memcpy(vip.addr, w, 4);
+	} else {
+		if (((const __u8 *)w)[0] == 0xff)
+			return 1;
+		if (!w[0] && !w[1] && (w[2] == bpf_htonl(0xffff) ||
+				       (!w[2] && (!w[3] || w[3] == bpf_htonl(1)))))
+			return 1;
+		__builtin_memcpy(vip.addr, w, 16);
+	}
+	return find_service(&vip) != NULL;
 }
 
 /* The hops of a row that share the primary's address family. */
@@ -335,24 +369,10 @@ struct encap {
 	__u32 ip_len;		/* 20 or 40 */
 	__u32 gue_len;		/* UDP + GUE + hop list; 0 for IPIP */
 	__u32 hop_len;		/* 4 or 16 */
-	__u32 inner_len;	/* L3 packet as received (with any padding) */
+	__u32 inner_len;	/* the IP packet as its header declares it */
 	__u8 outer_family;
 	__u8 ipip;
 };
-
-static __always_inline int fib_verdict(int rc)
-{
-	switch (rc) {
-	case BPF_FIB_LKUP_RET_SUCCESS:
-		return VEER_FLOW_FOUND;
-	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
-		return VEER_DIR_DROP_TOO_BIG;
-	case BPF_FIB_LKUP_RET_NO_NEIGH:
-		return VEER_DIR_DROP_NO_NEIGH;
-	default:
-		return VEER_DIR_DROP_NO_ROUTE;
-	}
-}
 
 static __always_inline int write_hops(void *at, void *data_end, const struct hops *hops,
 				      __u32 hop_len)
@@ -425,6 +445,18 @@ static __always_inline void write_outer_ipv4(struct iphdr *ip, __u32 tot_len, __
 	ip->daddr = daddr;
 }
 
+/* Version 6, traffic class 0, the flow label from the flow hash. */
+static __always_inline void write_outer_ipv6(struct ipv6hdr *ip6, __u32 payload_len, __u8 protocol,
+					     const __u8 *saddr, const __u8 *daddr, __u64 hash)
+{
+	*(__be32 *)ip6 = bpf_htonl(0x60000000 | ((hash >> 44) & 0xfffff));
+	ip6->payload_len = bpf_htons(payload_len);
+	ip6->nexthdr = protocol;
+	ip6->hop_limit = VEER_OUTER_TTL;
+	__builtin_memcpy(&ip6->saddr, saddr, 16);
+	__builtin_memcpy(&ip6->daddr, daddr, 16);
+}
+
 static __always_inline __u8 outer_protocol(const struct flow *f, const struct encap *e)
 {
 	if (!e->ipip)
@@ -432,7 +464,7 @@ static __always_inline __u8 outer_protocol(const struct flow *f, const struct en
 	return f->inner_family == VEER_FAMILY_IPV4 ? IPPROTO_IPIP : IPPROTO_IPV6;
 }
 
-/* Returns VEER_FLOW_FOUND with *action set to XDP_TX/XDP_REDIRECT, or a
+/* Returns VEER_CONTINUE with *action set to XDP_TX/XDP_REDIRECT, or a
  * drop verdict with the packet unchanged or already unusable. */
 static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 				       const struct veer_service *svc,
@@ -446,6 +478,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 	void *inner_map, *data, *data_end;
 	__u32 slot = svc->table_slot;
 	__u32 row_index, tot_len;
+	int padding;
 	const __u8 *src;
 	__u8 protocol;
 	int rc;
@@ -468,9 +501,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 	if (!e.ipip)
 		e.gue_len = sizeof(struct udphdr) + VEER_GUE_HEADER_LEN + VEER_GUE_PRIV_LEN +
 			    (hops.count - 1) * e.hop_len;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	e.inner_len = data_end - veer_l3(data, &f->l2);
+	e.inner_len = f->l3_len;
 	tot_len = e.ip_len + e.gue_len + e.inner_len;
 
 	protocol = outer_protocol(f, &e);
@@ -484,14 +515,21 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 			return VEER_DIR_DROP_NO_SOURCE;
 	}
 	next = &hops.backend[0]->nexthop;
-	rc = fib_verdict(veer_nexthop(ctx, next, e.outer_family, protocol, src, hops.backend[0]->addr,
-				      tot_len));
-	if (rc != VEER_FLOW_FOUND)
+	rc = veer_fib_verdict(veer_nexthop(ctx, next, e.outer_family, protocol, src,
+					   hops.backend[0]->addr, tot_len),
+			      VEER_DIR_DROP_TOO_BIG, VEER_DIR_DROP_NO_NEIGH, VEER_DIR_DROP_NO_ROUTE);
+	if (rc != VEER_CONTINUE)
 		return rc;
 	/* A VLAN tag is only right on the link the packet came from. */
 	if (f->l2.vlan_tpid && next->ifindex != ctx->ingress_ifindex)
 		return VEER_DIR_DROP_NO_ROUTE;
 
+	/* Only the declared packet travels: a short frame's Ethernet padding stays behind. */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	padding = data_end - veer_l3(data, &f->l2) - e.inner_len;
+	if (padding && bpf_xdp_adjust_tail(ctx, -padding))
+		return VEER_DIR_DROP_ADJUST;
 	if (bpf_xdp_adjust_head(ctx, -(int)(e.ip_len + e.gue_len)))
 		return VEER_DIR_DROP_ADJUST;
 	data = (void *)(long)ctx->data;
@@ -511,22 +549,16 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 			return VEER_DIR_DROP_ADJUST;
 	} else {
 		struct ipv6hdr *ip6 = veer_l3(data, &f->l2);
-		__u32 label = (hash >> 44) & 0xfffff;
 
 		if ((void *)(ip6 + 1) > data_end)
 			return VEER_DIR_DROP_ADJUST;
-		/* Version 6, traffic class 0, the flow label from the flow hash. */
-		*(__be32 *)ip6 = bpf_htonl(0x60000000 | label);
-		ip6->payload_len = bpf_htons(tot_len - sizeof(*ip6));
-		ip6->nexthdr = protocol;
-		ip6->hop_limit = VEER_OUTER_TTL;
-		__builtin_memcpy(&ip6->saddr, cfg->src6, 16);
-		__builtin_memcpy(&ip6->daddr, hops.backend[0]->addr, 16);
+		write_outer_ipv6(ip6, tot_len - sizeof(*ip6), protocol, cfg->src6,
+				 hops.backend[0]->addr, hash);
 		if (!e.ipip && write_gue(ip6 + 1, data_end, f, &e, &hops, hash, cfg->gue_port))
 			return VEER_DIR_DROP_ADJUST;
 	}
 	*action = next->ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(next->ifindex, 0);
-	return VEER_FLOW_FOUND;
+	return VEER_CONTINUE;
 }
 
 static __always_inline void count_backend(__u32 index, __u64 bytes)
@@ -568,13 +600,18 @@ int veer_director(struct xdp_md *ctx)
 	int verdict, action = XDP_DROP;
 
 	verdict = parse(&f, data, data_end);
-	if (verdict != VEER_FLOW_FOUND)
+	if (verdict != VEER_CONTINUE)
 		goto done;
 	svc = find_service(&f.key);
 	if (!svc) {
 		/* Passing a packet for a VIP would make this host route it back
 		 * towards the router, which sends it here again. */
 		verdict = unless_vip(&f, VEER_DIR_DROP_VIP_OTHER);
+		goto done;
+	}
+	if (martian_source(&f)) {
+		verdict = VEER_DIR_DROP_MARTIAN;
+		count_service(svc->stats_slot, 0, 1);
 		goto done;
 	}
 	cfg = bpf_map_lookup_elem(&config, &zero);
@@ -594,7 +631,7 @@ int veer_director(struct xdp_md *ctx)
 	}
 	hash = veer_siphash13(cfg->hash_k0, cfg->hash_k1, &f.hash);
 	verdict = encapsulate(ctx, &f, svc, cfg, hash, &action, &primary);
-	if (verdict == VEER_FLOW_FOUND) {
+	if (verdict == VEER_CONTINUE) {
 		count_service(svc->stats_slot, len, 0);
 		count_backend(primary, len);
 		if (f.steered_icmp)

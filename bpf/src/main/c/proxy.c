@@ -23,8 +23,6 @@
 #include "veer_nexthop.h"
 #include "veer_flat.h"
 
-#define VEER_NEXT (-1)
-
 struct veer_allow_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VEER_FLAT_SLOTS);
@@ -41,6 +39,25 @@ struct {
 } allowed SEC(".maps");
 
 VEER_FLAT_FIND(veer_peer_slot)
+
+struct veer_served_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VEER_FLAT_SLOTS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct veer_served_slot));
+};
+
+/* One entry: what this proxy serves, (VIP, port, protocol) and each VIP alone
+ * (port and protocol 0, for ICMP about it), replaced whole on change. Inner
+ * packets to anything else are not delivered. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct veer_served_table);
+} served SEC(".maps");
+
+VEER_FLAT_FIND(veer_served_slot)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -102,6 +119,7 @@ struct tunnel {
 	struct veer_l2 l2;
 	__u32 udp_off;
 	__u32 inner_off;	/* inner IP header */
+	__u32 end_off;		/* end of the UDP datagram as the headers declare it */
 	__u8 outer_family;
 	__u8 inner_family;
 	__u8 next_hop;
@@ -138,6 +156,7 @@ static __always_inline int ipv6_behind_ext(struct ipv6hdr *ip6, void *data_end, 
 {
 	struct veer_ipv6_frag *frag;
 	struct udphdr *udp;
+	__u32 len = veer_ipv6_len(ip6);
 	__u8 nexthdr;
 	int off = veer_ipv6_skip_ext(ip6, data_end, &nexthdr);
 
@@ -145,14 +164,14 @@ static __always_inline int ipv6_behind_ext(struct ipv6hdr *ip6, void *data_end, 
 		return VEER_PRX_DROP_MALFORMED;
 	if (nexthdr == IPPROTO_FRAGMENT) {
 		frag = (void *)ip6 + off;
-		if ((void *)(frag + 1) > data_end)
+		if ((void *)(frag + 1) > data_end || off + sizeof(*frag) > len)
 			return VEER_PRX_DROP_MALFORMED;
 		/* Later fragments carry no UDP header; without the first the host
 		 * cannot reassemble them. */
 		if ((frag->frag_off & bpf_htons(0xfff8)) || frag->nexthdr != IPPROTO_UDP)
 			return VEER_PRX_PASS_NOT_GUE;
 		udp = (void *)(frag + 1);
-		if ((void *)(udp + 1) > data_end)
+		if ((void *)(udp + 1) > data_end || off + sizeof(*frag) + sizeof(*udp) > len)
 			return VEER_PRX_DROP_MALFORMED;
 		return udp->dest == gue_port ? VEER_PRX_DROP_FRAGMENT : VEER_PRX_PASS_NOT_GUE;
 	}
@@ -162,23 +181,27 @@ static __always_inline int ipv6_behind_ext(struct ipv6hdr *ip6, void *data_end, 
 	if (nexthdr != IPPROTO_UDP)
 		return VEER_PRX_PASS_NOT_GUE;
 	udp = (void *)ip6 + off;
-	if ((void *)(udp + 1) > data_end)
+	if ((void *)(udp + 1) > data_end || off + sizeof(*udp) > len)
 		return VEER_PRX_DROP_MALFORMED;
 	return udp->dest == gue_port ? VEER_PRX_DROP_MALFORMED : VEER_PRX_PASS_NOT_GUE;
 }
 
-/* Finds the UDP header of a packet for the GUE port and checks its sender. */
+/*
+ * Finds the UDP header of a packet for the GUE port and checks its sender (in
+ * the allow-list), its destination (this proxy) and its lengths: the UDP
+ * length is the IP packet's, so the datagram ends where the IP header says.
+ */
 static __always_inline int parse_outer(void *data, void *data_end, struct tunnel *t,
-				       __be16 gue_port)
+				       const struct veer_proxy_config *cfg)
 {
 	void *l3 = veer_l3(data, &t->l2);
 	struct udphdr *udp;
 
 	if (t->l2.proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l3;
-		__u32 ihl = veer_ipv4_check(ip, data_end);
+		int ihl = veer_ipv4_check(ip, data_end);
 
-		if (!ihl)
+		if (ihl < 0)
 			return VEER_PRX_DROP_MALFORMED;
 		if (ip->protocol != IPPROTO_UDP)
 			return VEER_PRX_PASS_NOT_GUE;
@@ -186,9 +209,9 @@ static __always_inline int parse_outer(void *data, void *data_end, struct tunnel
 		if (ip->frag_off & bpf_htons(VEER_IP_OFFSET))
 			return VEER_PRX_PASS_NOT_GUE;
 		udp = l3 + ihl;
-		if ((void *)(udp + 1) > data_end)
+		if ((void *)(udp + 1) > data_end || bpf_ntohs(ip->tot_len) < ihl + sizeof(*udp))
 			return VEER_PRX_DROP_MALFORMED;
-		if (udp->dest != gue_port)
+		if (udp->dest != cfg->gue_port)
 			return VEER_PRX_PASS_NOT_GUE;
 		if (!allowed_peer(&ip->saddr, VEER_FAMILY_IPV4))
 			return VEER_PRX_DROP_NOT_ALLOWED;
@@ -196,33 +219,38 @@ static __always_inline int parse_outer(void *data, void *data_end, struct tunnel
 			return VEER_PRX_DROP_FRAGMENT;
 		if (bpf_ntohs(udp->len) != bpf_ntohs(ip->tot_len) - ihl)
 			return VEER_PRX_DROP_MALFORMED;
+		if (ip->daddr != *(const __be32 *)cfg->addr4)
+			return VEER_PRX_DROP_NOT_LOCAL;
 		t->outer_family = VEER_FAMILY_IPV4;
 		t->udp_off = (t->l2.len & 0x1f) + ihl;
 	} else if (t->l2.proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
 
-		if (veer_ipv6_check(ip6, data_end))
+		if (veer_ipv6_check(ip6, data_end) < 0)
 			return VEER_PRX_DROP_MALFORMED;
 		if (ip6->nexthdr != IPPROTO_UDP)
-			return ipv6_behind_ext(ip6, data_end, gue_port);
+			return ipv6_behind_ext(ip6, data_end, cfg->gue_port);
 		udp = (void *)(ip6 + 1);
-		if ((void *)(udp + 1) > data_end)
+		if ((void *)(udp + 1) > data_end || bpf_ntohs(ip6->payload_len) < sizeof(*udp))
 			return VEER_PRX_DROP_MALFORMED;
-		if (udp->dest != gue_port)
+		if (udp->dest != cfg->gue_port)
 			return VEER_PRX_PASS_NOT_GUE;
 		if (!allowed_peer(&ip6->saddr, VEER_FAMILY_IPV6))
 			return VEER_PRX_DROP_NOT_ALLOWED;
 		if (udp->len != ip6->payload_len)
 			return VEER_PRX_DROP_MALFORMED;
+		if (!veer_addr16_equal(&ip6->daddr, cfg->addr6))
+			return VEER_PRX_DROP_NOT_LOCAL;
 		t->outer_family = VEER_FAMILY_IPV6;
 		t->udp_off = (t->l2.len & 0x1f) + sizeof(*ip6);
 	} else {
 		return VEER_PRX_PASS_NOT_GUE;
 	}
-	return VEER_NEXT;
+	t->end_off = t->udp_off + bpf_ntohs(udp->len);
+	return VEER_CONTINUE;
 }
 
-/* Checks the GUE header and the hop list that follows it. */
+/* Checks the GUE header and the hop list that follows it, within the datagram. */
 static __always_inline int parse_gue(void *data, void *data_end, struct tunnel *t)
 {
 	__u8 *gue = data + (t->udp_off & 0x7f) + sizeof(struct udphdr);
@@ -230,7 +258,8 @@ static __always_inline int parse_gue(void *data, void *data_end, struct tunnel *
 	__u32 hlen;
 	__u16 type;
 
-	if ((void *)(priv + VEER_GUE_PRIV_LEN) > data_end)
+	if ((void *)(priv + VEER_GUE_PRIV_LEN) > data_end ||
+	    t->udp_off + sizeof(struct udphdr) + VEER_GUE_HEADER_LEN + VEER_GUE_PRIV_LEN > t->end_off)
 		return VEER_PRX_DROP_MALFORMED;
 	if (gue[0] & 0xe0)	/* version != 0, or a control message */
 		return VEER_PRX_DROP_GUE_VERSION;
@@ -255,7 +284,24 @@ static __always_inline int parse_gue(void *data, void *data_end, struct tunnel *
 	if (hlen != VEER_GUE_PRIV_LEN + t->hop_count * t->hop_len)
 		return VEER_PRX_DROP_GUE_LENGTH;
 	t->inner_off = t->udp_off + sizeof(struct udphdr) + VEER_GUE_HEADER_LEN + hlen;
-	return VEER_NEXT;
+	if (t->inner_off > t->end_off)
+		return VEER_PRX_DROP_MALFORMED;
+	return VEER_CONTINUE;
+}
+
+/* Whether (VIP, port, protocol) is served here; port and protocol 0 ask for the VIP alone. */
+static __always_inline int is_served(const void *vip, __u8 family, __be16 port, __u8 proto)
+{
+	struct veer_service_key key = { .port = port, .proto = proto, .family = family };
+	__u32 zero = 0;
+	void *table;
+
+	if (family == VEER_FAMILY_IPV4)
+		__builtin_memcpy(key.addr, vip, 4);
+	else
+		__builtin_memcpy(key.addr, vip, 16);
+	table = bpf_map_lookup_elem(&served, &zero);
+	return table && veer_served_slot_find(table, &key);
 }
 
 static __always_inline int flow_live(const struct veer_flow *flow)
@@ -263,54 +309,85 @@ static __always_inline int flow_live(const struct veer_flow *flow)
 	return flow && (!flow->expires_ns || bpf_ktime_get_coarse_ns() < flow->expires_ns);
 }
 
-/* Whether this host owns the inner TCP flow; other inner traffic is ours. */
+/*
+ * Checks the inner packet: it fills the rest of the datagram exactly, and it
+ * is addressed to what this proxy serves (a VIP, port and protocol; ICMP to a
+ * VIP). Then decides whether this host owns a TCP flow; other served traffic
+ * is delivered.
+ */
 static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end,
 				  struct tunnel *t)
 {
 	void *inner = data + (t->inner_off & 0xff);
 	struct bpf_sock_tuple tuple = {};
+	struct veer_ports *ports;
 	struct bpf_sock *sk;
 	struct tcphdr *th;
-	__u32 tuple_len;
+	const void *daddr;
+	__u32 tuple_len, room;
+	__u8 proto, icmp;
 	int cookie = -1;
+	void *l4;
 
 	if (t->inner_family == VEER_FAMILY_IPV4) {
 		struct iphdr *ip = inner;
-		__u32 ihl = veer_ipv4_check(ip, data_end);
+		int ihl = veer_ipv4_check(ip, data_end);
 
-		if (!ihl)
+		if (ihl < 0 || t->inner_off + bpf_ntohs(ip->tot_len) != t->end_off)
 			return VEER_PRX_DROP_MALFORMED;
-		if (ip->protocol != IPPROTO_TCP || veer_ipv4_is_fragment(ip))
-			return VEER_PRX_DELIVER_NOT_TCP;
-		th = inner + ihl;
-		if ((void *)(th + 1) > data_end)
-			return VEER_PRX_DROP_MALFORMED;
+		/* Directors never send fragments (they drop those for a VIP). */
+		if (veer_ipv4_is_fragment(ip))
+			return VEER_PRX_DROP_FRAGMENT;
+		proto = ip->protocol;
+		icmp = IPPROTO_ICMP;
+		daddr = &ip->daddr;
+		l4 = inner + ihl;
+		room = bpf_ntohs(ip->tot_len) - ihl;
 		tuple.ipv4.saddr = ip->saddr;
 		tuple.ipv4.daddr = ip->daddr;
-		tuple.ipv4.sport = th->source;
-		tuple.ipv4.dport = th->dest;
 		tuple_len = sizeof(tuple.ipv4);
 	} else {
 		struct ipv6hdr *ip6 = inner;
-		__u8 nexthdr;
 		int off;
 
-		if (veer_ipv6_check(ip6, data_end))
+		if (veer_ipv6_check(ip6, data_end) < 0 ||
+		    t->inner_off + veer_ipv6_len(ip6) != t->end_off)
 			return VEER_PRX_DROP_MALFORMED;
 		/* The director walks these too: such packets can belong to a flow. */
-		off = veer_ipv6_skip_ext(ip6, data_end, &nexthdr);
+		off = veer_ipv6_skip_ext(ip6, data_end, &proto);
 		if (off < 0)
 			return VEER_PRX_DROP_MALFORMED;
-		if (nexthdr != IPPROTO_TCP)
-			return VEER_PRX_DELIVER_NOT_TCP;
-		th = (void *)ip6 + off;
-		if ((void *)(th + 1) > data_end)
-			return VEER_PRX_DROP_MALFORMED;
+		if (proto == IPPROTO_FRAGMENT)
+			return VEER_PRX_DROP_FRAGMENT;
+		icmp = IPPROTO_ICMPV6;
+		daddr = &ip6->daddr;
+		l4 = (void *)ip6 + off;
+		room = veer_ipv6_len(ip6) - off;
 		__builtin_memcpy(tuple.ipv6.saddr, &ip6->saddr, 16);
 		__builtin_memcpy(tuple.ipv6.daddr, &ip6->daddr, 16);
+		tuple_len = sizeof(tuple.ipv6);
+	}
+	if (proto == icmp)
+		return is_served(daddr, t->inner_family, 0, 0) ? VEER_PRX_DELIVER_NOT_TCP
+							       : VEER_PRX_DROP_NOT_SERVED;
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return VEER_PRX_DROP_NOT_SERVED;
+	ports = l4;
+	if (veer_l4_check(l4, data_end, room, proto) < 0 || (void *)(ports + 1) > data_end)
+		return VEER_PRX_DROP_MALFORMED;
+	if (!is_served(daddr, t->inner_family, ports->dst, proto))
+		return VEER_PRX_DROP_NOT_SERVED;
+	if (proto != IPPROTO_TCP)
+		return VEER_PRX_DELIVER_NOT_TCP;
+	th = l4;
+	if ((void *)(th + 1) > data_end)
+		return VEER_PRX_DROP_MALFORMED;
+	if (t->inner_family == VEER_FAMILY_IPV4) {
+		tuple.ipv4.sport = th->source;
+		tuple.ipv4.dport = th->dest;
+	} else {
 		tuple.ipv6.sport = th->source;
 		tuple.ipv6.dport = th->dest;
-		tuple_len = sizeof(tuple.ipv6);
 	}
 	if (th->syn && !th->ack)
 		return VEER_PRX_DELIVER_SYN;
@@ -344,33 +421,42 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 	return t->next_hop < t->hop_count ? VEER_PRX_FORWARD : VEER_PRX_DELIVER_LAST_HOP;
 }
 
-static __always_inline int fib_verdict(int rc)
-{
-	switch (rc) {
-	case BPF_FIB_LKUP_RET_SUCCESS:
-		return VEER_NEXT;
-	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
-		return VEER_PRX_DROP_TOO_BIG;
-	case BPF_FIB_LKUP_RET_NO_NEIGH:
-		return VEER_PRX_DROP_NO_NEIGH;
-	default:
-		return VEER_PRX_DROP_NO_ROUTE;
-	}
-}
-
-/* Second chance: the outer destination becomes the source (as GLB does) and
- * the next hop the destination. Returns VEER_NEXT with *action set. */
-static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *action)
+/* Cuts what follows the datagram (a short frame's Ethernet padding, or
+ * garbage) off the frame, so that nothing past it is sent on or delivered. */
+static __always_inline int trim_to_datagram(struct xdp_md *ctx, const struct tunnel *t)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	void *l3 = veer_l3(data, &t->l2);
-	__u8 *priv = data + (t->udp_off & 0x7f) + sizeof(struct udphdr) + VEER_GUE_HEADER_LEN;
-	__u8 *hop = priv + VEER_GUE_PRIV_LEN + (t->next_hop & 3) * t->hop_len;
+	int excess = (int)(data_end - data) - (int)t->end_off;
+
+	if (excess > 0 && bpf_xdp_adjust_tail(ctx, -excess))
+		return VEER_BAD;
+	return 0;
+}
+
+/*
+ * Second chance: the packet goes to the next hop of its list, from this
+ * proxy's own address (its outer destination, checked on arrival). A next hop
+ * that is this proxy or the packet's sender would only bounce it back.
+ * Returns VEER_CONTINUE with *action set.
+ */
+static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t,
+				   const struct veer_proxy_config *cfg, int *action)
+{
+	void *data, *data_end, *l3;
+	__u8 *priv, *hop;
 	struct veer_nexthop *next;
-	struct ethhdr *eth = data;
+	struct ethhdr *eth;
 	int rc;
 
+	if (trim_to_datagram(ctx, t))
+		return VEER_PRX_DROP_MALFORMED;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	l3 = veer_l3(data, &t->l2);
+	priv = data + (t->udp_off & 0x7f) + sizeof(struct udphdr) + VEER_GUE_HEADER_LEN;
+	hop = priv + VEER_GUE_PRIV_LEN + (t->next_hop & 3) * t->hop_len;
+	eth = data;
 	if ((void *)(eth + 1) > data_end)
 		return VEER_PRX_DROP_MALFORMED;
 	if (t->outer_family == VEER_FAMILY_IPV4) {
@@ -381,14 +467,17 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 			return VEER_PRX_DROP_MALFORMED;
 		if (ip->ihl != 5)	/* directors send no options */
 			return VEER_PRX_DROP_MALFORMED;
+		if (*(__be32 *)hop == ip->saddr || *(__be32 *)hop == *(const __be32 *)cfg->addr4)
+			return VEER_PRX_DROP_HOP_LOOP;
 		next = allowed_peer(hop, VEER_FAMILY_IPV4);
 		if (!next)
 			return VEER_PRX_DROP_HOP_NOT_ALLOWED;
-		rc = fib_verdict(veer_nexthop(ctx, next, VEER_FAMILY_IPV4, IPPROTO_UDP, &ip->daddr, hop,
-					      bpf_ntohs(ip->tot_len)));
-		if (rc != VEER_NEXT)
+		rc = veer_fib_verdict(veer_nexthop(ctx, next, VEER_FAMILY_IPV4, IPPROTO_UDP, cfg->addr4,
+						   hop, bpf_ntohs(ip->tot_len)),
+				      VEER_PRX_DROP_TOO_BIG, VEER_PRX_DROP_NO_NEIGH, VEER_PRX_DROP_NO_ROUTE);
+		if (rc != VEER_CONTINUE)
 			return rc;
-		ip->saddr = ip->daddr;
+		ip->saddr = *(const __be32 *)cfg->addr4;
 		__builtin_memcpy(&ip->daddr, hop, 4);
 		ip->check = 0;
 		ip->check = veer_ipv4_csum(ip);
@@ -400,14 +489,17 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 
 		if ((void *)(udp + 1) > data_end || (void *)(hop + 16) > data_end)
 			return VEER_PRX_DROP_MALFORMED;
+		if (veer_addr16_equal(hop, &ip6->saddr) || veer_addr16_equal(hop, cfg->addr6))
+			return VEER_PRX_DROP_HOP_LOOP;
 		next = allowed_peer(hop, VEER_FAMILY_IPV6);
 		if (!next)
 			return VEER_PRX_DROP_HOP_NOT_ALLOWED;
-		rc = fib_verdict(veer_nexthop(ctx, next, VEER_FAMILY_IPV6, IPPROTO_UDP, &ip6->daddr, hop,
-					      sizeof(*ip6) + bpf_ntohs(ip6->payload_len)));
-		if (rc != VEER_NEXT)
+		rc = veer_fib_verdict(veer_nexthop(ctx, next, VEER_FAMILY_IPV6, IPPROTO_UDP, cfg->addr6,
+						   hop, veer_ipv6_len(ip6)),
+				      VEER_PRX_DROP_TOO_BIG, VEER_PRX_DROP_NO_NEIGH, VEER_PRX_DROP_NO_ROUTE);
+		if (rc != VEER_CONTINUE)
 			return rc;
-		__builtin_memcpy(&ip6->saddr, &ip6->daddr, 16);
+		__builtin_memcpy(&ip6->saddr, cfg->addr6, 16);
 		__builtin_memcpy(&ip6->daddr, hop, 16);
 		udp->check = 0;
 	}
@@ -420,7 +512,7 @@ static __always_inline int forward(struct xdp_md *ctx, struct tunnel *t, int *ac
 	veer_copy_mac(eth->h_dest, next->dmac);
 	veer_copy_mac(eth->h_source, next->smac);
 	*action = next->ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(next->ifindex, 0);
-	return VEER_NEXT;
+	return VEER_CONTINUE;
 }
 
 static __always_inline int is_delivery(int verdict)
@@ -431,19 +523,23 @@ static __always_inline int is_delivery(int verdict)
 	       verdict == VEER_PRX_DELIVER_NOT_TCP;
 }
 
-/* Strips the outer IP, UDP and GUE headers, keeping the link layer. */
+/* Strips the outer IP, UDP and GUE headers, keeping the link layer: what is
+ * left is the link header and exactly the inner packet. */
 static __always_inline int deliver(struct xdp_md *ctx, struct tunnel *t)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	__u32 strip = (t->inner_off - (t->l2.len & 0x1f)) & 0xff;
 	__be16 proto = bpf_htons(t->inner_family == VEER_FAMILY_IPV4 ? ETH_P_IP : ETH_P_IPV6);
-	void *to = data + strip;
+	void *data, *data_end, *to;
 
+	if (trim_to_datagram(ctx, t))
+		return VEER_BAD;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	to = data + strip;
 	/* Moves the link header (MACs and any tag) up to the inner packet, in
 	 * words: it cannot overlap its new place, which is 36 bytes or more on. */
 	if (data + 18 > data_end || to + 18 > data_end)
-		return -1;
+		return VEER_BAD;
 	*(__u64 *)to = *(__u64 *)data;
 	*(__u32 *)(to + 8) = *(__u32 *)(data + 8);
 	if (t->l2.vlan_tpid) {
@@ -470,21 +566,21 @@ int veer_proxy(struct xdp_md *ctx)
 		verdict = VEER_PRX_PASS_NOT_GUE;
 		goto done;
 	}
-	if (veer_parse_l2(data, data_end, &t.l2)) {
+	if (veer_parse_l2(data, data_end, &t.l2) < 0) {
 		verdict = VEER_PRX_DROP_MALFORMED;
 		goto done;
 	}
-	verdict = parse_outer(data, data_end, &t, cfg->gue_port);
-	if (verdict != VEER_NEXT)
+	verdict = parse_outer(data, data_end, &t, cfg);
+	if (verdict != VEER_CONTINUE)
 		goto done;
 	verdict = parse_gue(data, data_end, &t);
-	if (verdict != VEER_NEXT)
+	if (verdict != VEER_CONTINUE)
 		goto done;
 	verdict = decide(ctx, data, data_end, &t);
 	if (verdict == VEER_PRX_FORWARD) {
-		int rc = forward(ctx, &t, &action);
+		int rc = forward(ctx, &t, cfg, &action);
 
-		if (rc != VEER_NEXT)
+		if (rc != VEER_CONTINUE)
 			verdict = rc;
 		goto done;
 	}

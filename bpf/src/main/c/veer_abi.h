@@ -58,7 +58,8 @@
 	X(DIR_DROP_NO_NEIGH, 12)     /* next-hop MAC not yet resolved */       \
 	X(DIR_DROP_NO_SOURCE, 13)    /* no director address of the hop family */\
 	X(DIR_DROP_ADJUST, 14)       /* headroom could not be grown */          \
-	X(DIR_DROP_VIP_OTHER, 15)    /* to a VIP, but to no service */
+	X(DIR_DROP_VIP_OTHER, 15)    /* to a VIP, but to no service */        \
+	X(DIR_DROP_MARTIAN, 16)      /* from loopback, multicast, a VIP, ... */
 
 /*
  * Proxy verdicts. One per-CPU counter each. Every packet gets exactly one.
@@ -83,6 +84,9 @@
 	X(PRX_DROP_NO_ROUTE, 16)                                              \
 	X(PRX_DROP_NO_NEIGH, 17)                                              \
 	X(PRX_DROP_TOO_BIG, 18)                                               \
-	X(PRX_DROP_FRAGMENT, 19)     /* fragmented GUE (first fragment) */
+	X(PRX_DROP_FRAGMENT, 19)     /* fragmented GUE, or an inner fragment */\
+	X(PRX_DROP_NOT_LOCAL, 20)    /* GUE to an address not this proxy's */  \
+	X(PRX_DROP_NOT_SERVED, 21)   /* inner packet to nothing served here */ \
+	X(PRX_DROP_HOP_LOOP, 22)     /* next hop is this proxy or the sender */
 
 #endif /* VEER_ABI_H */

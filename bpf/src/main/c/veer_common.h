@@ -14,6 +14,10 @@
 #define AF_INET6 10
 #endif
 
+/* What a step of a program's pipeline returns when the packet goes on to the
+ * next step; every other value is the packet's final verdict (>= 0). */
+#define VEER_CONTINUE (-1)
+
 /* Adds one to a per-CPU u64 counter array at index. */
 static __always_inline void veer_count(void *counters, __u32 index)
 {

@@ -120,12 +120,22 @@ struct veer_flow6 {
 	__be16 local_port;
 };
 
-/* Proxy configuration, a single entry. 16 bytes. */
+/* Proxy configuration, a single entry. 40 bytes. */
 struct veer_proxy_config {
 	__be16 gue_port;
 	__u16 reserved;
 	__u32 opening_s;	/* how long a connection being opened stays in the flow table */
 	__u64 netns_cookie;	/* the flow table keeps this namespace's sockets; 0: none */
+	__u8 addr4[4];		/* the proxy's own address: GUE must be sent to it; 0 = none */
+	__u8 addr6[16];		/* the same for IPv6; :: = none */
+	__u32 reserved2;
+};
+
+/* One slot of the proxy's table of what it serves (veer_flat.h), keyed like
+ * the director's services. 24 bytes. */
+struct veer_served_slot {
+	struct veer_service_key key;
+	__u32 used;
 };
 
 /* A flow-table entry. 8 bytes. */

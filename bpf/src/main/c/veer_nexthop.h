@@ -70,4 +70,19 @@ static __always_inline int veer_nexthop(struct xdp_md *ctx, struct veer_nexthop 
 	return BPF_FIB_LKUP_RET_SUCCESS;
 }
 
+/* VEER_CONTINUE for a route found, else the caller's verdict for the kernel's answer. */
+static __always_inline int veer_fib_verdict(int rc, int too_big, int no_neigh, int no_route)
+{
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		return VEER_CONTINUE;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		return too_big;
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		return no_neigh;
+	default:
+		return no_route;
+	}
+}
+
 #endif /* VEER_NEXTHOP_H */

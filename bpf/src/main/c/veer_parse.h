@@ -1,6 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Header parsing shared by the director and proxy programs. Every access is
- * preceded by its bounds check against data_end. */
+/*
+ * Header parsing shared by the director and proxy programs.
+ *
+ * The contract of every helper here:
+ * - each access to the packet is preceded by its bounds check against
+ *   data_end (what the verifier needs);
+ * - where a header declares a length (IPv4 total length, IPv6 payload
+ *   length), what lies behind it is checked against that length as well, so
+ *   that no byte past the declared packet (Ethernet padding, garbage) is
+ *   ever used (what the packet means);
+ * - a helper returns a length or offset >= 0 when the header is usable and
+ *   VEER_BAD when it is not, and never writes to the packet.
+ */
 #ifndef VEER_PARSE_H
 #define VEER_PARSE_H
 
@@ -9,6 +20,7 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/in.h>
+#include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -20,6 +32,9 @@
 #define VEER_IP_MF 0x2000
 #define VEER_IP_DF 0x4000
 #define VEER_IP_OFFSET 0x1fff
+#define VEER_BAD (-1)
+#define VEER_TCP_MIN_LEN 20
+#define VEER_UDP_LEN 8
 
 struct veer_vlan_hdr {
 	__be16 tci;
@@ -35,14 +50,14 @@ struct veer_l2 {
 	__be16 vlan_tci;
 };
 
-/* Returns 0 and fills l2, or -1 when the frame is too short. */
+/* Fills l2 and returns its length, or VEER_BAD when the frame is too short. */
 static __always_inline int veer_parse_l2(void *data, void *data_end, struct veer_l2 *l2)
 {
 	struct ethhdr *eth = data;
 	struct veer_vlan_hdr *vlan;
 
 	if ((void *)(eth + 1) > data_end)
-		return -1;
+		return VEER_BAD;
 	l2->len = sizeof(*eth);
 	l2->proto = eth->h_proto;
 	l2->vlan_tpid = 0;
@@ -50,13 +65,13 @@ static __always_inline int veer_parse_l2(void *data, void *data_end, struct veer
 	if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD)) {
 		vlan = (void *)(eth + 1);
 		if ((void *)(vlan + 1) > data_end)
-			return -1;
+			return VEER_BAD;
 		l2->vlan_tpid = eth->h_proto;
 		l2->vlan_tci = vlan->tci;
 		l2->proto = vlan->encap_proto;
 		l2->len += sizeof(*vlan);
 	}
-	return 0;
+	return l2->len;
 }
 
 /* Start of the L3 header. The mask bounds the offset for the verifier even
@@ -91,20 +106,20 @@ static __always_inline int veer_write_l2(void *data, void *data_end, const struc
 	return 0;
 }
 
-/* Validates an IPv4 header: version, IHL, total length within the frame.
- * Returns the header length, or 0 when malformed. */
-static __always_inline __u32 veer_ipv4_check(struct iphdr *ip, void *data_end)
+/* Validates an IPv4 header: version, IHL, a total length that covers the
+ * header and ends within the frame. Returns the header length. */
+static __always_inline int veer_ipv4_check(struct iphdr *ip, void *data_end)
 {
 	__u32 ihl, tot;
 
 	if ((void *)(ip + 1) > data_end)
-		return 0;
+		return VEER_BAD;
 	if (ip->version != 4 || ip->ihl < 5)
-		return 0;
+		return VEER_BAD;
 	ihl = ip->ihl * 4;
 	tot = bpf_ntohs(ip->tot_len);
 	if (tot < ihl || (void *)ip + tot > data_end)
-		return 0;
+		return VEER_BAD;
 	return ihl;
 }
 
@@ -113,16 +128,47 @@ static __always_inline int veer_ipv4_is_fragment(const struct iphdr *ip)
 	return (ip->frag_off & bpf_htons(VEER_IP_MF | VEER_IP_OFFSET)) != 0;
 }
 
-/* Validates an IPv6 header: version and payload length within the frame. */
+/* Validates an IPv6 header: version, and a payload that ends within the
+ * frame. Returns the header length. */
 static __always_inline int veer_ipv6_check(struct ipv6hdr *ip6, void *data_end)
 {
 	if ((void *)(ip6 + 1) > data_end)
-		return -1;
+		return VEER_BAD;
 	if (ip6->version != 6)
-		return -1;
+		return VEER_BAD;
 	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > data_end)
-		return -1;
-	return 0;
+		return VEER_BAD;
+	return sizeof(*ip6);
+}
+
+/* The declared length of a checked IPv6 packet, header included. */
+static __always_inline __u32 veer_ipv6_len(const struct ipv6hdr *ip6)
+{
+	return sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+}
+
+/*
+ * Validates the TCP or UDP header at l4, which has room bytes of the declared
+ * packet from its start: a UDP header in full; a TCP header with a data
+ * offset of at least 5 words whose header (options included) fits. Returns
+ * the header length.
+ */
+static __always_inline int veer_l4_check(void *l4, void *data_end, __u32 room, __u8 proto)
+{
+	struct tcphdr *th = l4;
+	__u32 doff;
+
+	if (proto == IPPROTO_UDP) {
+		if (l4 + VEER_UDP_LEN > data_end || room < VEER_UDP_LEN)
+			return VEER_BAD;
+		return VEER_UDP_LEN;
+	}
+	if ((void *)(th + 1) > data_end || room < VEER_TCP_MIN_LEN)
+		return VEER_BAD;
+	doff = th->doff * 4;
+	if (doff < VEER_TCP_MIN_LEN || doff > room)
+		return VEER_BAD;
+	return doff;
 }
 
 /* IPv6 extension headers walked before giving up on a packet. */
@@ -136,13 +182,15 @@ static __always_inline int veer_ipv6_is_ext(__u8 nexthdr)
 
 /*
  * Skips up to VEER_MAX_EXT_HEADERS hop-by-hop, routing and destination-options
- * headers. Returns the offset from ip6 of the first other header, whose type
- * goes to *nexthdr (a fragment header, or still an extension header when there
- * were more), or -1 when the packet ends inside them.
+ * headers of a checked IPv6 packet. Returns the offset from ip6 of the first
+ * other header, whose type goes to *nexthdr (a fragment header, or still an
+ * extension header when there were more), or VEER_BAD when the packet (as
+ * declared) ends inside them.
  */
 static __always_inline int veer_ipv6_skip_ext(struct ipv6hdr *ip6, void *data_end, __u8 *nexthdr)
 {
 	struct ipv6_opt_hdr *ext;
+	__u32 len = veer_ipv6_len(ip6);
 	__u32 off = sizeof(*ip6);
 	__u8 nh = ip6->nexthdr;
 	int i;
@@ -152,11 +200,13 @@ static __always_inline int veer_ipv6_skip_ext(struct ipv6hdr *ip6, void *data_en
 		if (!veer_ipv6_is_ext(nh))
 			break;
 		ext = (void *)ip6 + off;
-		if ((void *)(ext + 1) > data_end)
-			return -1;
+		if ((void *)(ext + 1) > data_end || off + sizeof(*ext) > len)
+			return VEER_BAD;
 		nh = ext->nexthdr;
 		off += (ext->hdrlen + 1) * 8;
 	}
+	if (off > len)
+		return VEER_BAD;
 	*nexthdr = nh;
 	return off;
 }

@@ -5,6 +5,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import com.google.protobuf.ByteString;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
+import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.lifecycle.CloseStack;
 import dev.veer.metrics.Metric;
 import dev.veer.proto.proxy.v1.AgentReport;
@@ -17,6 +18,7 @@ import dev.veer.proto.proxy.v1.ServiceHealth;
 import dev.veer.proto.proxy.v1.ServiceLoad;
 import dev.veer.proto.proxy.v1.ServiceTarget;
 import dev.veer.proto.types.v1.Health;
+import dev.veer.proto.types.v1.Protocol;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.proxy.health.ServiceCheck;
 import dev.veer.transport.BearerToken;
@@ -93,7 +95,7 @@ public final class ProxyAgent implements AutoCloseable {
     CloseStack resources = new CloseStack();
     try {
       ProxyDataplane dataplane = resources.push(ProxyDataplane.attach(config.namespace(), config.ifname(),
-          config.mode(), config.guePort(), config.pinDir(), config.flowEntries()));
+          config.mode(), config.guePort(), config.addresses(), config.pinDir(), config.flowEntries()));
       ProxyAgent agent = new ProxyAgent(config, resources, dataplane);
       resources.push(agent.checks::shutdownNow);
       resources.push(agent.streams);
@@ -208,13 +210,22 @@ public final class ProxyAgent implements AutoCloseable {
     }
     dataplane.setPeers(peers);
     Set<java.net.InetSocketAddress> endpoints = new HashSet<>();
+    Set<ServiceKey> served = new HashSet<>();
     for (ServiceTarget target : next.getServicesList()) {
       try {
-        endpoints.add(new java.net.InetSocketAddress(InetAddress.getByAddress(target.getVip().toByteArray()),
-            target.getPort()));
+        InetAddress vip = InetAddress.getByAddress(target.getVip().toByteArray());
+        endpoints.add(new java.net.InetSocketAddress(vip, target.getPort()));
+        served.add(new ServiceKey(vip, target.getPort(),
+            target.getProtocol() == Protocol.UDP ? ServiceKey.UDP : ServiceKey.TCP));
       } catch (UnknownHostException e) {
         log.warn("ignoring service {}: its VIP has {} bytes", target.getName(), target.getVip().size());
       }
+    }
+    try {
+      dataplane.setServed(served);
+    } catch (IllegalArgumentException e) {
+      // Fail closed: what was served stays served, the new services are not delivered.
+      log.error("cannot serve the {} services the coordinators gave: {}", served.size(), e.getMessage());
     }
     dataplane.serveEndpoints(endpoints);
     update = next;

@@ -77,6 +77,9 @@ public final class TestBed implements AutoCloseable {
   /** Where the daemons' logs go when they run as processes of their own. */
   private final Optional<Path> processLogs;
   private final boolean flowTables;
+  /** What proxies without agents deliver: the bed's TCP server on both VIPs, and installed services. */
+  private final Set<ServiceKey> served = new HashSet<>(Set.of(ServiceKey.tcp(VIP4, SERVICE_PORT),
+      ServiceKey.tcp(VIP6, SERVICE_PORT)));
 
   /**
    * A director host: its namespace and addresses, and what runs its data plane: this JVM (the
@@ -243,6 +246,7 @@ public final class TestBed implements AutoCloseable {
     for (Proxy p : proxies) {
       if (!agents) {
         p.dataplane().setPeers(peers);
+        p.dataplane().setServed(served);
       }
     }
     setEcmp(directors);
@@ -300,8 +304,9 @@ public final class TestBed implements AutoCloseable {
       dataplane = Optional.of(agent.get().dataplane());
     } else {
       dataplane = Optional.of(flowTables
-          ? ProxyDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT)
-          : ProxyDataplane.attachWithoutFlowTable(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT));
+          ? ProxyDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT, List.of(self4, self6))
+          : ProxyDataplane.attachWithoutFlowTable(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT,
+              List.of(self4, self6)));
     }
     EchoServer server;
     try {
@@ -474,6 +479,9 @@ public final class TestBed implements AutoCloseable {
   /** Installs the same table for a service on every director (a bed without coordinators only). */
   public void installTables(ServiceKey service, HopTable table) {
     checkState(coordinators.isEmpty(), "this bed's directors take their tables from coordinators");
+    if (served.add(service)) {
+      proxies.forEach(p -> p.dataplane().setServed(served));
+    }
     for (Director d : directors) {
       d.dataplane().apply(service, ServiceOptions.DEFAULT, table);
     }

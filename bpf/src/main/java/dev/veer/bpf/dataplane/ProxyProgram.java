@@ -31,30 +31,34 @@ public final class ProxyProgram implements AutoCloseable {
   /** struct veer_peer_slot: key, used word, padding, struct veer_nexthop. */
   private static final int PEER_SLOT_SIZE = 56;
   private static final int PEER_SLOT_VALUE = 24;
-  /** struct veer_proxy_config: GUE port, reserved, seconds a handshake is kept, netns cookie. */
-  private static final int CONFIG_SIZE = 16;
+  /** struct veer_served_slot: key, used word. */
+  private static final int SERVED_SLOT_SIZE = 24;
   /** struct veer_flow: expires_ns. */
   private static final int FLOW_SIZE = 8;
 
   private final BpfObject object;
   private final BpfMap allowed;
+  private final BpfMap served;
   private final BpfMap config;
   private final BpfMap verdicts;
   private final BpfMap flows4;
   private final BpfMap flows6;
   private final BpfMap flowsState;
   private ImmutableSet<InetAddress> allowedPeers = ImmutableSet.of();
+  private ImmutableSet<ServiceKey> servedServices = ImmutableSet.of();
 
   private ProxyProgram(BpfObject object) {
     this.object = object;
     this.allowed = object.map("allowed");
+    this.served = object.map("served");
     this.config = object.map("config");
     this.verdicts = object.map("verdicts");
     this.flows4 = object.map("flows4");
     this.flows6 = object.map("flows6");
     this.flowsState = object.map("flows_state");
     MapLayouts.check(allowed, 4, 4);
-    MapLayouts.check(config, 4, CONFIG_SIZE);
+    MapLayouts.check(served, 4, 4);
+    MapLayouts.check(config, 4, ProxyConfig.SIZE);
     MapLayouts.check(flows4, 12, FLOW_SIZE);
     MapLayouts.check(flows6, 36, FLOW_SIZE);
     MapLayouts.check(flowsState, 4, 8);
@@ -83,28 +87,9 @@ public final class ProxyProgram implements AutoCloseable {
     return object.program(FLOWS_PROGRAM);
   }
 
-  /**
-   * Sets the GUE port, the network namespace whose connections the flow table keeps
-   * ({@link dev.veer.bpf.NetworkNamespace#cookie()}; 0 keeps none, so every non-SYN packet
-   * takes the socket lookup), and how long a connection being opened stays in it (the kernel's
-   * SYN-ACK retries, see {@link #openingSeconds}).
-   */
-  public void configure(int guePort, long flowsNetnsCookie, int openingSeconds) {
-    if (guePort <= 0 || guePort > 65535) {
-      throw new IllegalArgumentException("GUE port must be 1..65535, got " + guePort);
-    }
-    if (openingSeconds <= 0) {
-      throw new IllegalArgumentException("a handshake must be kept for some seconds, got " + openingSeconds);
-    }
-    byte[] value = ByteBuffer.allocate(CONFIG_SIZE).order(ByteOrder.nativeOrder())
-        .put(0, ByteBuffer.allocate(2).putShort((short) guePort).array())
-        .putInt(4, openingSeconds)
-        .putLong(8, flowsNetnsCookie).array();
-    config.update(MapLayouts.u32(0), value);
-  }
-
-  public void configure() {
-    configure(VeerAbi.GUE_PORT_DEFAULT, 0, openingSeconds(5));
+  /** Writes the proxy's settings; until then it passes everything to the host. */
+  public void configure(ProxyConfig settings) {
+    config.update(MapLayouts.u32(0), settings.encode());
   }
 
   /**
@@ -230,6 +215,31 @@ public final class ProxyProgram implements AutoCloseable {
 
   public synchronized ImmutableSet<InetAddress> allowedPeers() {
     return allowedPeers;
+  }
+
+  /**
+   * Makes what this proxy delivers exactly {@code services}: an inner packet is delivered (or
+   * forwarded) only to a served VIP, port and protocol, or, for ICMP, to a served VIP. The
+   * table is rebuilt and swapped in whole; until the first call nothing is delivered.
+   */
+  public synchronized void setServed(Set<ServiceKey> services) {
+    Set<ServiceKey> keys = new java.util.LinkedHashSet<>(services);
+    services.forEach(s -> keys.add(ServiceKey.vipMarker(s.vip())));
+    if (keys.size() > FlatTable.CAPACITY) {
+      throw new IllegalArgumentException("a proxy serves at most " + FlatTable.CAPACITY + " services and VIPs"
+          + " together, got " + keys.size());
+    }
+    Map<byte[], byte[]> encoded = new LinkedHashMap<>();
+    for (ServiceKey key : keys) {
+      encoded.put(key.encode(), new byte[0]);
+    }
+    FlatTable.install(served, "veer_served", FlatTable.layout(encoded, SERVED_SLOT_SIZE, SERVED_SLOT_SIZE),
+        SERVED_SLOT_SIZE);
+    servedServices = ImmutableSet.copyOf(services);
+  }
+
+  public synchronized ImmutableSet<ServiceKey> served() {
+    return servedServices;
   }
 
   public EnumMap<ProxyVerdict, Long> verdicts() {

@@ -9,10 +9,13 @@ import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.bpf.dataplane.NeighbourKeeper;
+import dev.veer.bpf.dataplane.ProxyConfig;
 import dev.veer.bpf.dataplane.ProxyProgram;
+import dev.veer.bpf.dataplane.ServiceKey;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
@@ -45,25 +48,27 @@ public final class ProxyDataplane implements AutoCloseable {
     this.flowKeeper = flowKeeper;
   }
 
-  /** Loads and configures the proxy program, without a flow table, for BPF_PROG_TEST_RUN. */
-  public static ProxyDataplane detached(int guePort) {
-    return detached(guePort, Optional.empty());
+  /**
+   * Loads and configures the proxy program without attaching it (for BPF_PROG_TEST_RUN), for a
+   * proxy whose own addresses are {@code addresses} (one per family at most). With {@code flows},
+   * the flow table keeps the connections {@code flows.namespace()} accepts.
+   */
+  public static ProxyDataplane detached(int guePort, List<? extends InetAddress> addresses,
+      Optional<FlowTracking> flows) {
+    return create(settings(guePort, addresses), Optional.empty(), null, null, flows, Optional.empty());
   }
 
-  /**
-   * Loads and configures the proxy program without attaching it (for BPF_PROG_TEST_RUN).
-   * With {@code flows}, the flow table keeps the connections {@code flows.namespace()} accepts.
-   */
-  public static ProxyDataplane detached(int guePort, Optional<FlowTracking> flows) {
-    return create(guePort, Optional.empty(), null, null, flows, Optional.empty());
+  public static ProxyDataplane detached(int guePort, List<? extends InetAddress> addresses) {
+    return detached(guePort, addresses, Optional.empty());
   }
 
   /**
    * Loads and configures the proxy program and attaches it to an interface in a namespace,
    * with the flow table kept for that namespace under the cgroup v2 root, if one is mounted.
    */
-  public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort) {
-    return attach(ns, ifname, mode, guePort, Optional.empty(), VeerAbi.FLOWS_DEFAULT);
+  public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort,
+      List<? extends InetAddress> addresses) {
+    return attach(ns, ifname, mode, guePort, addresses, Optional.empty(), VeerAbi.FLOWS_DEFAULT);
   }
 
   /**
@@ -71,8 +76,8 @@ public final class ProxyDataplane implements AutoCloseable {
    * lookup, as when no cgroup v2 hierarchy is mounted.
    */
   public static ProxyDataplane attachWithoutFlowTable(NetworkNamespace ns, String ifname, XdpMode mode,
-      int guePort) {
-    return create(guePort, Optional.of(ns), ifname, mode, Optional.empty(), Optional.empty());
+      int guePort, List<? extends InetAddress> addresses) {
+    return create(settings(guePort, addresses), Optional.of(ns), ifname, mode, Optional.empty(), Optional.empty());
   }
 
   /**
@@ -85,24 +90,29 @@ public final class ProxyDataplane implements AutoCloseable {
    * does not know take the socket lookup.
    */
   public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort,
-      Optional<Path> pinDir, int flowEntries) {
+      List<? extends InetAddress> addresses, Optional<Path> pinDir, int flowEntries) {
     Optional<FlowTracking> flows = BpfSystem.cgroupV2Root().map(root -> new FlowTracking(root, ns, flowEntries));
     if (flows.isEmpty()) {
       log.warn("no cgroup v2 hierarchy is mounted: the proxy's flow table stays off and every"
           + " established packet takes a socket lookup (mount one: mount -t cgroup2 none /sys/fs/cgroup)");
     }
-    return create(guePort, Optional.of(ns), ifname, mode, flows, pinDir);
+    return create(settings(guePort, addresses), Optional.of(ns), ifname, mode, flows, pinDir);
   }
 
-  private static ProxyDataplane create(int guePort, Optional<NetworkNamespace> ns, String ifname, XdpMode mode,
-      Optional<FlowTracking> flows, Optional<Path> pinDir) {
+  private static ProxyConfig.Builder settings(int guePort, List<? extends InetAddress> addresses) {
+    return ProxyConfig.builder().guePort(guePort).addresses(addresses);
+  }
+
+  private static ProxyDataplane create(ProxyConfig.Builder settings, Optional<NetworkNamespace> ns, String ifname,
+      XdpMode mode, Optional<FlowTracking> flows, Optional<Path> pinDir) {
     ProxyProgram program = ProxyProgram.load(flows.map(f -> LoadOptions.DEFAULT
         .withMaxEntries("flows4", f.entries()).withMaxEntries("flows6", f.entries())).orElse(LoadOptions.DEFAULT));
     Optional<CgroupAttachment> flowAttachment = Optional.empty();
     Optional<FlowKeeper> keeper = Optional.empty();
     try {
       int openingSeconds = ProxyProgram.openingSeconds(flows.map(f -> synAckRetries(f.namespace())).orElse(5));
-      program.configure(guePort, flows.map(f -> f.namespace().cookie()).orElse(0L), openingSeconds);
+      program.configure(settings.flowsNetnsCookie(flows.map(f -> f.namespace().cookie()).orElse(0L))
+          .openingSeconds(openingSeconds).build());
       // Connections opened from here on enter the table; older ones are found by socket lookup.
       flowAttachment = flows.map(f -> CgroupAttachment.attach(program.flowsProgram(), f.cgroup()));
       keeper = flows.map(f -> FlowKeeper.start(program, f.namespace(), openingSeconds));
@@ -156,6 +166,14 @@ public final class ProxyDataplane implements AutoCloseable {
   public void setPeers(Set<InetAddress> peers) {
     program.setAllowed(peers);
     neighbours.ifPresent(n -> peers.forEach(n::keep));
+  }
+
+  /**
+   * Makes what the proxy delivers exactly {@code services} (VIP, port, protocol) and ICMP to
+   * their VIPs; inner packets to anything else are dropped, in one atomic swap.
+   */
+  public void setServed(Set<ServiceKey> services) {
+    program.setServed(services);
   }
 
   /** How many times the kernel of {@code ns} sends a SYN-ACK again (net.ipv4.tcp_synack_retries). */

@@ -88,7 +88,7 @@ public final class DataplaneBenchmark {
         BpfObject floor = BpfObject.load("/bpf/floor.o", LoadOptions.DEFAULT);
         DirectorDataplane director = DirectorDataplane.detached(DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6),
             16);
-        ProxyDataplane proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, Optional.of(
+        ProxyDataplane proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, List.of(ME), Optional.of(
             new ProxyDataplane.FlowTracking(cgroup, lab.handle())));
         ServerSocketChannel listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(80)));
         SocketChannel tracked = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
@@ -98,11 +98,12 @@ public final class DataplaneBenchmark {
             .bind(new InetSocketAddress(80)));
         SocketChannel older = oldLab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
         SocketChannel olderAccepted = accept(older, oldListener);
-        ProxyDataplane oldProxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, Optional.of(
+        ProxyDataplane oldProxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, List.of(ME), Optional.of(
             new ProxyDataplane.FlowTracking(cgroup, oldLab.handle())))) {
       director.apply(ServiceKey.tcp(VIP, 80), ServiceOptions.DEFAULT,
           Tables.allActive(PacketLab.PEERS4, 16, 2));
       for (ProxyDataplane p : List.of(proxy, oldProxy)) {
+        p.setServed(java.util.Set.of(ServiceKey.tcp(VIP, 80)));
         p.setPeers(new java.util.HashSet<>(List.<InetAddress>of(DIRECTOR, ME, PacketLab.PEERS4.get(0),
             PacketLab.PEERS4.get(1))));
       }

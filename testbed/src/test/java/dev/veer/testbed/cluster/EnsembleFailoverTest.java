@@ -57,11 +57,35 @@ class EnsembleFailoverTest {
     return "2001:db8:f::" + Integer.toHexString(i + 1);
   }
 
+  /**
+   * Servers on ports that are distinct because they were all held at once: Curator's own choice
+   * probes one port at a time and can hand out one port twice ("Client and election port must be
+   * different").
+   */
+  static List<InstanceSpec> ensemble(int servers) throws java.io.IOException {
+    List<java.net.ServerSocket> held = new ArrayList<>();
+    try {
+      for (int i = 0; i < servers * 3; i++) {
+        held.add(new java.net.ServerSocket(0));
+      }
+      List<InstanceSpec> specs = new ArrayList<>();
+      for (int s = 0; s < servers; s++) {
+        specs.add(new InstanceSpec(null, held.get(3 * s).getLocalPort(), held.get(3 * s + 1).getLocalPort(),
+            held.get(3 * s + 2).getLocalPort(), true, s + 1));
+      }
+      return specs;
+    } finally {
+      for (java.net.ServerSocket socket : held) {
+        socket.close();
+      }
+    }
+  }
+
   @Test
   void noAcceptedChangeIsLostAndDirectorsConvergeThroughLeaderAndZooKeeperFailures() throws Exception {
     List<CoordinatorProcess> coordinators = new ArrayList<>();
     List<DirectorDaemon> directors = new ArrayList<>();
-    try (TestingCluster zk = new TestingCluster(3)) {
+    try (TestingCluster zk = new TestingCluster(ensemble(3))) {
       zk.start();
       for (int c = 1; c <= 3; c++) {
         coordinators.add(CoordinatorProcess.start("c" + c, zk.getConnectString(), logs));

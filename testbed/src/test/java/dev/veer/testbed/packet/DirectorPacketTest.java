@@ -19,6 +19,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.common.collect.ImmutableList;
+import com.google.common.net.InetAddresses;
 import com.google.common.primitives.Bytes;
 import dev.veer.bpf.TestRunResult;
 import dev.veer.bpf.abi.VeerAbi;
@@ -470,5 +471,106 @@ class DirectorPacketTest {
     Map<ServiceKey, ServiceEntry> services = director.program().services();
     assertThat(services).containsKeys(WEB4, WEB6, DNS_IPIP, STICKY);
     assertThat(services.keySet()).allMatch(k -> k.protocol() != 0);
+  }
+
+  /** The packet with its IPv4 total length set (the director does not check the header checksum). */
+  static byte[] withIpv4Length(byte[] ip, int totalLength) {
+    byte[] copy = ip.clone();
+    copy[2] = (byte) (totalLength >> 8);
+    copy[3] = (byte) totalLength;
+    return copy;
+  }
+
+  static byte[] withIpv6PayloadLength(byte[] ip, int payloadLength) {
+    byte[] copy = ip.clone();
+    copy[4] = (byte) (payloadLength >> 8);
+    copy[5] = (byte) payloadLength;
+    return copy;
+  }
+
+  /** The packet with the TCP data offset (in words) of its header at {@code l4} set. */
+  static byte[] withDataOffset(byte[] ip, int l4, int words) {
+    byte[] copy = ip.clone();
+    copy[l4 + 12] = (byte) ((words << 4) | (copy[l4 + 12] & 0x0f));
+    return copy;
+  }
+
+  @Test
+  void packetWhoseDeclaredLengthEndsInsideItsTransportHeaderIsMalformed() {
+    byte[] syn4 = syn(CLIENT4, 40100, VIP4, 80);
+    byte[] udp4 = Packets.ipv4(CLIENT4, VIP4, Packets.PROTO_UDP,
+        Packets.udp(CLIENT4, VIP4, 5353, 53, "query".getBytes(), true));
+    byte[] syn6 = syn(CLIENT6, 40100, VIP6, 80);
+    // The frames still hold every byte: only the headers say the packets end earlier.
+    for (byte[] ip : List.of(withIpv4Length(syn4, 20 + 10), withIpv4Length(syn4, 20 + 19),
+        withIpv4Length(udp4, 20 + 4), withIpv6PayloadLength(syn6, 12))) {
+      assertThat(run(frame(ip), DirectorVerdict.DIR_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+    }
+  }
+
+  @Test
+  void tcpDataOffsetBelowFiveWordsOrPastThePacketIsMalformed() {
+    byte[] syn4 = syn(CLIENT4, 40101, VIP4, 80);
+    byte[] syn6 = syn(CLIENT6, 40101, VIP6, 80);
+    for (byte[] ip : List.of(withDataOffset(syn4, 20, 4), withDataOffset(syn4, 20, 0), withDataOffset(syn4, 20, 6),
+        withDataOffset(syn4, 20, 15), withDataOffset(syn6, 40, 3), withDataOffset(syn6, 40, 9))) {
+      assertThat(run(frame(ip), DirectorVerdict.DIR_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+    }
+    // Options inside the packet are fine.
+    byte[] withOptions = Packets.ipv4(CLIENT4, VIP4, Packets.PROTO_TCP, withDataOffset(
+        Arrays.copyOfRange(ack(CLIENT4, 40102, VIP4, 80, "12345678"), 20, 48), 0, 7));
+    assertThat(run(frame(withOptions), DirectorVerdict.DIR_ENCAP_GUE).retval()).isEqualTo(XDP_TX);
+  }
+
+  @Test
+  void packetsFromAddressesNoClientCanHaveAreDropped() {
+    for (String source : List.of("127.0.0.1", "127.1.2.3", "0.0.0.0", "0.1.2.3", "255.255.255.255", "224.0.0.5",
+        "239.1.1.1", "240.0.0.1", VIP4.getHostAddress())) {
+      byte[] ip = syn(InetAddresses.forString(source), 40200, VIP4, 80);
+      assertThat(run(frame(ip), DirectorVerdict.DIR_DROP_MARTIAN).retval()).as(source).isEqualTo(XDP_DROP);
+    }
+    for (String source : List.of("::1", "::", "ff02::1", "ff0e::1", VIP6.getHostAddress())) {
+      byte[] ip = syn(InetAddresses.forString(source), 40200, VIP6, 80);
+      assertThat(run(frame(ip), DirectorVerdict.DIR_DROP_MARTIAN).retval()).as(source).isEqualTo(XDP_DROP);
+    }
+    byte[] mapped = new byte[16]; // ::ffff:198.51.100.7, which Java's parsers turn into an IPv4 address
+    mapped[10] = (byte) 0xff;
+    mapped[11] = (byte) 0xff;
+    System.arraycopy(CLIENT4.getAddress(), 0, mapped, 12, 4);
+    byte[] fromMapped = syn(ipv6(mapped), 40200, VIP6, 80);
+    assertThat(run(frame(fromMapped), DirectorVerdict.DIR_DROP_MARTIAN).retval()).isEqualTo(XDP_DROP);
+    // Neighbours of those ranges are clients like any other.
+    for (String source : List.of("1.0.0.1", "126.255.255.255", "128.0.0.1", "223.255.255.254")) {
+      byte[] ip = syn(InetAddresses.forString(source), 40200, VIP4, 80);
+      assertThat(run(frame(ip), DirectorVerdict.DIR_ENCAP_GUE).retval()).as(source).isEqualTo(XDP_TX);
+    }
+    for (String source : List.of("::2", "fe80::1", "fc00::1", "::fffe:c633:6407")) {
+      byte[] ip = syn(InetAddresses.forString(source), 40200, VIP6, 80);
+      assertThat(run(frame(ip), DirectorVerdict.DIR_ENCAP_GUE).retval()).as(source).isEqualTo(XDP_TX);
+    }
+  }
+
+  @Test
+  void onlyTheDeclaredPacketIsEncapsulatedNotTheFramesPadding() {
+    byte[] ack4 = ack(CLIENT4, 40300, VIP4, 80, "");
+    byte[] ack6 = ack(CLIENT6, 40300, VIP6, 80, "");
+    byte[] zeroPadded = Arrays.copyOf(frame(ack4), 60); // a bare ACK as a NIC delivers it
+    byte[] garbage = Arrays.copyOf(frame(ack4), 80);
+    Arrays.fill(garbage, 14 + ack4.length, garbage.length, (byte) 0xa5);
+    for (byte[] padded : List.of(zeroPadded, garbage)) {
+      assertThat(run(padded, DirectorVerdict.DIR_ENCAP_GUE).packetOut())
+          .isEqualTo(expectedGue(ack4, TABLE4, hashOf(CLIENT4, 40300), -1));
+    }
+    byte[] padded6 = Arrays.copyOf(frame(ack6), 14 + ack6.length + 7);
+    assertThat(run(padded6, DirectorVerdict.DIR_ENCAP_GUE).packetOut())
+        .isEqualTo(expectedGue(ack6, TABLE6, hashOf(CLIENT6, 40300), -1));
+  }
+
+  static Inet6Address ipv6(byte[] address) {
+    try {
+      return Inet6Address.getByAddress(null, address, -1);
+    } catch (java.net.UnknownHostException e) {
+      throw new AssertionError("16 bytes are an IPv6 address", e);
+    }
   }
 }

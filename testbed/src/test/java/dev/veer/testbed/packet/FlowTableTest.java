@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.testbed.lab.PacketLab;
@@ -34,8 +35,9 @@ class FlowTableTest {
   }
 
   static ProxyDataplane proxy(PacketLab lab, int entries) {
-    ProxyDataplane proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT,
+    ProxyDataplane proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, List.of(PEERS4.get(2)),
         Optional.of(new ProxyDataplane.FlowTracking(CGROUP, lab.handle(), entries)));
+    proxy.setServed(Set.of(ServiceKey.tcp(VIP4, 8000)));
     proxy.setPeers(Set.of(SELF4, PEERS4.get(0), PEERS4.get(1), PEERS4.get(2)));
     return proxy;
   }

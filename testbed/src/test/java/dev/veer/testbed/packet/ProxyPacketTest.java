@@ -15,11 +15,13 @@ import static dev.veer.testbed.packet.Frames.ack;
 import static dev.veer.testbed.packet.Frames.syn;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.google.common.net.InetAddresses;
 import com.google.common.primitives.Bytes;
 import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.TestRunResult;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.packet.Ipv4Header;
 import dev.veer.bpf.packet.MacAddress;
 import dev.veer.bpf.packet.Packets;
@@ -54,6 +56,9 @@ class ProxyPacketTest {
   static final Inet6Address ME6 = PEERS6.get(2);
   static final Inet4Address OUTSIDER4 = PEERS4.get(3);
   static final Inet6Address OUTSIDER6 = PEERS6.get(3);
+  /** What the proxy under test delivers: its listener's port and 80 on both VIPs, DNS on the IPv4 VIP. */
+  static final Set<ServiceKey> SERVED = Set.of(ServiceKey.tcp(VIP4, 80), ServiceKey.tcp(VIP4, 8000),
+      ServiceKey.tcp(VIP6, 80), ServiceKey.tcp(VIP6, 8000), new ServiceKey(VIP4, 53, ServiceKey.UDP));
 
   static PacketLab lab;
   static ProxyDataplane proxy;
@@ -74,8 +79,9 @@ class ProxyPacketTest {
     client4 = connect(SELF4, VIP4);
     client6 = connect(SELF6, VIP6);
     Path cgroup = BpfSystem.cgroupV2Root().orElseThrow(() -> new IllegalStateException("no cgroup v2 mounted"));
-    proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT,
+    proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, List.of(ME4, ME6),
         Optional.of(new ProxyDataplane.FlowTracking(cgroup, lab.handle())));
+    proxy.setServed(SERVED);
     proxy.setPeers(Set.of(SELF4, SELF6, PEERS4.get(0), PEERS4.get(1), ME4, PEERS6.get(0), PEERS6.get(1), ME6,
         PacketLab.UNRESOLVED4, PacketLab.UNROUTABLE4));
     tracked4 = connect(SELF4, VIP4);
@@ -207,10 +213,11 @@ class ProxyPacketTest {
     assertThat(r.packetOut()).isEqualTo(
         gueFrame(PacketLab.macOf(PEERS4.get(0)), PacketLab.LAB_MAC, ME4, PEERS4.get(0), 1, hops, inner));
 
-    // Second hop of the list, as the next proxy would do.
-    r = run(fromDirector(ME4, PEERS4.get(0), 1, hops, inner), ProxyVerdict.PRX_FORWARD);
+    // This proxy as the second hop: forwarded by the first, on to the third, from this proxy's address.
+    List<Inet4Address> later = List.of(ME4, PEERS4.get(1));
+    r = run(fromDirector(PEERS4.get(0), ME4, 1, later, inner), ProxyVerdict.PRX_FORWARD);
     assertThat(r.packetOut()).isEqualTo(
-        gueFrame(PacketLab.macOf(PEERS4.get(1)), PacketLab.LAB_MAC, PEERS4.get(0), PEERS4.get(1), 2, hops, inner));
+        gueFrame(PacketLab.macOf(PEERS4.get(1)), PacketLab.LAB_MAC, ME4, PEERS4.get(1), 2, later, inner));
   }
 
   @Test
@@ -412,5 +419,111 @@ class ProxyPacketTest {
     byte[] inner = Arrays.copyOf(ack(CLIENT4, 40010, VIP4, 80, "data"), 30); // IPv4 header + 10 bytes of TCP
     byte[] f = fromDirector(SELF4, ME4, 0, List.of(), inner);
     assertThat(run(f, ProxyVerdict.PRX_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+  }
+
+  /** An IPv4 GUE frame whose outer IP and UDP headers declare a datagram of {@code udpLength} bytes. */
+  static byte[] withDatagramLength(byte[] frame, int udpLength) {
+    byte[] copy = frame.clone();
+    int ip = 14;
+    int total = 20 + udpLength;
+    copy[ip + 2] = (byte) (total >> 8);
+    copy[ip + 3] = (byte) total;
+    copy[ip + 20 + 4] = (byte) (udpLength >> 8);
+    copy[ip + 20 + 5] = (byte) udpLength;
+    return copy;
+  }
+
+  @Test
+  void bytesPastTheDeclaredDatagramAreNeitherDeliveredNorForwarded() {
+    byte[] inner = ack(CLIENT4, 40020, VIP4, 80, "data");
+    byte[] f = fromDirector(SELF4, ME4, 1, List.of(PEERS4.get(0)), inner);
+    byte[] padded = Arrays.copyOf(f, f.length + 23);
+    Arrays.fill(padded, f.length, padded.length, (byte) 0x5a);
+    assertThat(run(padded, ProxyVerdict.PRX_DELIVER_LAST_HOP).packetOut()).isEqualTo(delivered(inner));
+
+    byte[] unknown = ack(CLIENT4, 40021, VIP4, 80, "data");
+    List<Inet4Address> hops = List.of(PEERS4.get(0));
+    byte[] g = fromDirector(SELF4, ME4, 0, hops, unknown);
+    assertThat(run(Arrays.copyOf(g, g.length + 9), ProxyVerdict.PRX_FORWARD).packetOut())
+        .isEqualTo(gueFrame(PacketLab.macOf(PEERS4.get(0)), PacketLab.LAB_MAC, ME4, PEERS4.get(0), 1, hops, unknown));
+  }
+
+  @Test
+  void headersThatEndPastTheDeclaredDatagramAreMalformed() {
+    byte[] inner = syn(CLIENT4, 40022, VIP4, 80);
+    byte[] f = fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), inner);
+    // UDP 8 + GUE 4 + private data 4 + one hop 4 + inner 40 = 60. The frame keeps every byte; the
+    // headers say the datagram ends inside GUE, inside the hop list, before the inner packet,
+    // inside it, or that the inner packet lies wholly in what follows the datagram.
+    for (int udpLength : new int[] {8, 10, 14, 18, 20, 40, 59}) {
+      assertThat(run(withDatagramLength(f, udpLength), ProxyVerdict.PRX_DROP_MALFORMED).retval())
+          .as("UDP length %s", udpLength).isEqualTo(XDP_DROP);
+    }
+    byte[] noHops = fromDirector(SELF4, ME4, 0, List.of(), inner);
+    assertThat(run(withDatagramLength(noHops, 16), ProxyVerdict.PRX_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+    // An inner packet that says it is shorter than the rest of the datagram.
+    byte[] shorter = fromDirector(SELF4, ME4, 0, List.of(), Bytes.concat(inner, new byte[6]));
+    assertThat(run(shorter, ProxyVerdict.PRX_DROP_MALFORMED).retval()).isEqualTo(XDP_DROP);
+  }
+
+  @Test
+  void gueNotAddressedToThisProxyIsDropped() {
+    byte[] inner = syn(CLIENT4, 40023, VIP4, 80);
+    for (InetAddress to : List.of(PEERS4.get(0), SELF4, VIP4, InetAddresses.forString("255.255.255.255"),
+        InetAddresses.forString("127.0.0.1"))) {
+      assertThat(run(fromDirector(SELF4, to, 0, List.of(), inner), ProxyVerdict.PRX_DROP_NOT_LOCAL).retval())
+          .as("to %s", to).isEqualTo(XDP_DROP);
+    }
+    byte[] inner6 = syn(CLIENT6, 40023, VIP6, 80);
+    for (InetAddress to : List.of(PEERS6.get(0), VIP6, InetAddresses.forString("ff02::1"))) {
+      assertThat(run(fromDirector(SELF6, to, 0, List.of(), inner6), ProxyVerdict.PRX_DROP_NOT_LOCAL).retval())
+          .as("to %s", to).isEqualTo(XDP_DROP);
+    }
+  }
+
+  @Test
+  void innerPacketsToAnythingThisProxyDoesNotServeAreDropped() {
+    List<byte[]> unserved = List.of(
+        syn(CLIENT4, 40024, VIP4, 22), // another port of the VIP
+        syn(CLIENT4, 40024, ME4, 22), // the host's own SSH server, through the tunnel
+        syn(CLIENT4, 40024, SELF4, 80),
+        syn(CLIENT6, 40024, ME6, 22),
+        Packets.ipv4(CLIENT4, VIP4, Packets.PROTO_UDP, Packets.udp(CLIENT4, VIP4, 5000, 54, new byte[4], true)),
+        Packets.ipv4(CLIENT4, VIP4, 47, new byte[20]), // GRE
+        Packets.ipv4(CLIENT4, ME4, Packets.PROTO_ICMP, Packets.icmp(CLIENT4, ME4, 8, 0, 1, new byte[8])));
+    for (byte[] inner : unserved) {
+      assertThat(run(fromDirector(SELF4, ME4, 0, List.of(), inner), ProxyVerdict.PRX_DROP_NOT_SERVED).retval())
+          .isEqualTo(XDP_DROP);
+      // Not forwarded either: a hop would drop it the same way.
+      assertThat(run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), inner), ProxyVerdict.PRX_DROP_NOT_SERVED)
+          .retval()).isEqualTo(XDP_DROP);
+    }
+    // ICMP about a served VIP still reaches it.
+    byte[] tooBig = Packets.ipv4(CLIENT4, VIP4, Packets.PROTO_ICMP, Packets.icmp(CLIENT4, VIP4, 3, 4, 1400,
+        Arrays.copyOf(ack(VIP4, 80, CLIENT4, 40025, "x"), 28)));
+    assertThat(run(fromDirector(SELF4, ME4, 0, List.of(), tooBig), ProxyVerdict.PRX_DELIVER_NOT_TCP).packetOut())
+        .isEqualTo(delivered(tooBig));
+  }
+
+  @Test
+  void innerFragmentsAreDropped() {
+    byte[] fragment = syn(CLIENT4, 40026, VIP4, 80).clone();
+    fragment[6] = 0x20; // more fragments
+    assertThat(run(fromDirector(SELF4, ME4, 0, List.of(), fragment), ProxyVerdict.PRX_DROP_FRAGMENT).retval())
+        .isEqualTo(XDP_DROP);
+  }
+
+  @Test
+  void aNextHopThatIsTheSenderOrThisProxyIsNeverForwardedTo() {
+    byte[] inner = ack(CLIENT4, 40027, VIP4, 80, "data");
+    assertThat(run(fromDirector(PEERS4.get(0), ME4, 0, List.of(PEERS4.get(0)), inner), ProxyVerdict.PRX_DROP_HOP_LOOP)
+        .retval()).isEqualTo(XDP_DROP);
+    assertThat(run(fromDirector(SELF4, ME4, 0, List.of(ME4), inner), ProxyVerdict.PRX_DROP_HOP_LOOP).retval())
+        .isEqualTo(XDP_DROP);
+    byte[] inner6 = ack(CLIENT6, 40027, VIP6, 80, "data");
+    assertThat(run(fromDirector(PEERS6.get(1), ME6, 0, List.of(PEERS6.get(1)), inner6),
+        ProxyVerdict.PRX_DROP_HOP_LOOP).retval()).isEqualTo(XDP_DROP);
+    assertThat(run(fromDirector(SELF6, ME6, 0, List.of(ME6), inner6), ProxyVerdict.PRX_DROP_HOP_LOOP).retval())
+        .isEqualTo(XDP_DROP);
   }
 }

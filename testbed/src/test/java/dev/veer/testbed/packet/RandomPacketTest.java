@@ -39,11 +39,17 @@ import org.junit.jupiter.api.Test;
 /**
  * 100,000 random and mutated packets through each program. Whatever comes in,
  * the invariants hold: nothing is sent to an address outside the tables (the
- * director) or the allow-list (the proxy), passed packets are untouched or
- * exactly decapsulated, and every packet is counted under exactly one verdict.
+ * director) or the allow-list (the proxy); no byte past the packet's declared
+ * length changes what a program does (every packet is run a second time with
+ * those bytes scrambled); the director encapsulates exactly the declared IP
+ * packet; the proxy delivers exactly the declared inner packet, and only to what
+ * it serves, and forwards only from its own address; every packet is counted
+ * under exactly one verdict.
  */
 class RandomPacketTest {
   static final int PACKETS = 100_000;
+  /** Index of the count of second runs (bytes past the declared end scrambled) among the XDP actions. */
+  static final int RERUNS = 5;
   static final long SEED = Long.getLong("veer.random.seed", System.nanoTime());
   static final byte[] KEY = "fedcba9876543210".getBytes();
 
@@ -52,6 +58,11 @@ class RandomPacketTest {
   static ProxyDataplane proxy;
   static final Set<InetAddress> TABLE_BACKENDS = new HashSet<>();
   static final Set<InetAddress> ALLOWED = new HashSet<>();
+  /** The proxy under test's own addresses. */
+  static final InetAddress ME4 = PEERS4.get(2);
+  static final InetAddress ME6 = PEERS6.get(2);
+  static final Set<ServiceKey> SERVED = Set.of(ServiceKey.tcp(VIP4, 80), ServiceKey.tcp(VIP6, 80),
+      new ServiceKey(VIP4, 53, ServiceKey.UDP));
 
   @BeforeAll
   static void setUp() {
@@ -64,9 +75,10 @@ class RandomPacketTest {
         new ServiceOptions(HashFields.SOURCE_IP, Encapsulation.IPIP), Tables.allActive(PEERS4.subList(1, 4), 8, 1));
     TABLE_BACKENDS.addAll(PEERS4);
     TABLE_BACKENDS.addAll(PEERS6.subList(0, 3));
-    proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT);
-    ALLOWED.addAll(List.of(SELF4, SELF6, PEERS4.get(0), PEERS4.get(1), PEERS6.get(0), PEERS6.get(1)));
+    proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, List.of(ME4, ME6));
+    ALLOWED.addAll(List.of(SELF4, SELF6, PEERS4.get(0), PEERS4.get(1), PEERS6.get(0), PEERS6.get(1), ME4, ME6));
     proxy.setPeers(ALLOWED);
+    proxy.setServed(SERVED);
   }
 
   @AfterAll
@@ -88,19 +100,21 @@ class RandomPacketTest {
     long countedBefore = director.program().verdicts().values().stream().mapToLong(Long::longValue).sum();
     int[] retvals = lab.call(() -> {
       BpfProgram program = director.program().program();
-      int[] seen = new int[5];
+      int[] seen = new int[RERUNS + 1]; // by XDP action, then how many packets ran twice
       for (int i = 0; i < PACKETS; i++) {
         byte[] in = mutate(random, clientPacket(random));
         TestRunResult r = program.testRun(lab.request(in));
         seen[r.retval()]++;
         checkDirectorOutput(in, r);
+        seen[RERUNS] += checkPastDeclaredEndUnused(program, random, in, r);
       }
       return seen;
     });
     long counted = director.program().verdicts().values().stream().mapToLong(Long::longValue).sum() - countedBefore;
-    assertThat(counted).as("verdict counters add up to the packets sent").isEqualTo(PACKETS);
+    assertThat(counted).as("verdict counters add up to the packets sent").isEqualTo(PACKETS + retvals[RERUNS]);
     assertThat(retvals[0]).as("XDP_ABORTED").isZero();
     assertThat(retvals[XDP_TX]).as("some packets were encapsulated").isPositive();
+    assertThat(retvals[RERUNS]).as("some packets ran again with their padding scrambled").isPositive();
     assertThat(retvals[XDP_PASS]).as("some packets were passed").isPositive();
     assertThat(retvals[XDP_DROP]).as("some packets were dropped").isPositive();
   }
@@ -111,19 +125,21 @@ class RandomPacketTest {
     long countedBefore = proxy.verdicts().values().stream().mapToLong(Long::longValue).sum();
     int[] retvals = lab.call(() -> {
       BpfProgram program = proxy.program().program();
-      int[] seen = new int[5];
+      int[] seen = new int[RERUNS + 1]; // by XDP action, then how many packets ran twice
       for (int i = 0; i < PACKETS; i++) {
         byte[] in = mutate(random, guePacket(random));
         TestRunResult r = program.testRun(lab.request(in));
         seen[r.retval()]++;
         checkProxyOutput(in, r);
+        seen[RERUNS] += checkPastDeclaredEndUnused(program, random, in, r);
       }
       return seen;
     });
     long counted = proxy.verdicts().values().stream().mapToLong(Long::longValue).sum() - countedBefore;
-    assertThat(counted).as("verdict counters add up to the packets sent").isEqualTo(PACKETS);
+    assertThat(counted).as("verdict counters add up to the packets sent").isEqualTo(PACKETS + retvals[RERUNS]);
     assertThat(retvals[0]).as("XDP_ABORTED").isZero();
     assertThat(retvals[XDP_TX]).as("some packets were forwarded").isPositive();
+    assertThat(retvals[RERUNS]).as("some packets ran again with their padding scrambled").isPositive();
     assertThat(retvals[XDP_PASS]).as("some packets were delivered or passed").isPositive();
     assertThat(retvals[XDP_DROP]).as("some packets were dropped").isPositive();
   }
@@ -139,8 +155,11 @@ class RandomPacketTest {
         assertThat(TABLE_BACKENDS).as("outer destination").contains(dst);
         assertThat(outerSource(out, l2)).isEqualTo(dst instanceof Inet4Address ? SELF4 : SELF6);
         assertThat(Arrays.copyOfRange(out, 0, 6)).isEqualTo(PacketLab.macOf(dst).bytes());
-        byte[] inner = Arrays.copyOfRange(in, l2, in.length);
-        assertThat(Arrays.copyOfRange(out, out.length - inner.length, out.length)).as("inner packet").isEqualTo(inner);
+        byte[] inner = Arrays.copyOfRange(in, l2, l2 + declaredLength(in, l2));
+        assertThat(Arrays.copyOfRange(out, out.length - inner.length, out.length))
+            .as("the declared inner packet, and nothing after it").isEqualTo(inner);
+        assertThat(out.length).isEqualTo(l2 + outerLength(out, l2));
+        assertThat(isMartian(outerSource(in, l2))).as("client address %s", outerSource(in, l2)).isFalse();
       }
       default -> throw new AssertionError("unexpected XDP action " + r.retval());
     }
@@ -152,22 +171,108 @@ class RandomPacketTest {
     switch (r.retval()) {
       case XDP_PASS -> {
         if (!Arrays.equals(out, in)) {
-          // Decapsulated: the same link header, then a suffix of the input; only from an allowed sender.
+          // Decapsulated: the same link header, then exactly the datagram's end; only from an allowed sender.
           assertThat(ALLOWED).as("sender of a delivered packet").contains(outerSource(in, l2));
+          assertThat(outerDestination(in, l2)).as("destination of delivered GUE").isIn(ME4, ME6);
           assertThat(Arrays.copyOfRange(out, 0, 12)).isEqualTo(Arrays.copyOfRange(in, 0, 12));
-          byte[] tail = Arrays.copyOfRange(out, l2, out.length);
-          assertThat(Arrays.copyOfRange(in, in.length - tail.length, in.length)).isEqualTo(tail);
+          int end = l2 + declaredLength(in, l2);
+          byte[] inner = Arrays.copyOfRange(out, l2, out.length);
+          assertThat(inner.length).as("inner packet's declared length").isEqualTo(declaredLength(out, l2));
+          assertThat(Arrays.copyOfRange(in, end - inner.length, end)).isEqualTo(inner);
+          assertThat(served(inner)).as("delivered inner packet is for a served destination").isTrue();
         }
       }
       case XDP_DROP -> { }
       case XDP_TX -> {
-        assertThat(ALLOWED).as("sender of a forwarded packet").contains(outerSource(in, l2));
+        InetAddress from = outerSource(in, l2);
+        assertThat(ALLOWED).as("sender of a forwarded packet").contains(from);
         InetAddress next = outerDestination(out, l2);
         assertThat(ALLOWED).as("forwarded to").contains(next);
-        assertThat(outerSource(out, l2)).isEqualTo(outerDestination(in, l2));
+        assertThat(next).as("forwarded back to its sender or to itself").isNotIn(from, ME4, ME6);
+        assertThat(outerSource(out, l2)).as("source of a forwarded packet")
+            .isEqualTo(next instanceof Inet4Address ? ME4 : ME6);
+        assertThat(out.length).as("forwarded frame ends with its datagram").isEqualTo(l2 + outerLength(out, l2));
       }
       default -> throw new AssertionError("unexpected XDP action " + r.retval());
     }
+  }
+
+  /**
+   * Runs the frame again with every byte past its IP packet's declared end scrambled: nothing a
+   * program does may depend on them, and what it sends or delivers never contains them.
+   */
+  static int checkPastDeclaredEndUnused(BpfProgram program, Random random, byte[] in, TestRunResult first) {
+    int l2 = vlanTagged(in) ? 18 : 14;
+    if (!isIp(in, l2)) {
+      return 0;
+    }
+    int header = (in[l2] >> 4 & 0xf) == 4 ? (in[l2] & 0xf) * 4 : 40;
+    int end = l2 + declaredLength(in, l2);
+    // A length that ends inside the header that declares it would be scrambled itself.
+    if (end >= in.length || end < l2 + header) {
+      return 0;
+    }
+    byte[] scrambled = in.clone();
+    for (int i = end; i < scrambled.length; i++) {
+      scrambled[i] = (byte) random.nextInt(256);
+    }
+    TestRunResult again = program.testRun(lab.request(scrambled));
+    assertThat(again.retval()).as("verdict with the bytes past the declared end (%d) scrambled: %s then %s", end,
+        java.util.HexFormat.of().formatHex(in), java.util.HexFormat.of().formatHex(scrambled))
+        .isEqualTo(first.retval());
+    boolean sent = first.retval() == XDP_TX || (first.retval() == XDP_PASS && !Arrays.equals(first.packetOut(), in));
+    if (sent) {
+      assertThat(again.packetOut()).as("output with the bytes past the declared end scrambled")
+          .isEqualTo(first.packetOut());
+    }
+    return 1;
+  }
+
+  static boolean isIp(byte[] frame, int l2) {
+    if (frame.length < l2 + 1) {
+      return false;
+    }
+    int etherType = ((frame[l2 - 2] & 0xff) << 8) | (frame[l2 - 1] & 0xff);
+    int version = (frame[l2] >> 4) & 0xf;
+    return (etherType == Packets.ETHERTYPE_IPV4 && version == 4 && frame.length >= l2 + 20)
+        || (etherType == Packets.ETHERTYPE_IPV6 && version == 6 && frame.length >= l2 + 40);
+  }
+
+  /** The IP packet's length as its header declares it. */
+  static int declaredLength(byte[] frame, int l2) {
+    return (frame[l2] >> 4 & 0xf) == 4 ? u16(frame, l2 + 2) : 40 + u16(frame, l2 + 4);
+  }
+
+  static int outerLength(byte[] frame, int l2) {
+    return declaredLength(frame, l2);
+  }
+
+  static int u16(byte[] b, int at) {
+    return ((b[at] & 0xff) << 8) | (b[at + 1] & 0xff);
+  }
+
+  /** Whether an inner IP packet (no extension headers: the generator makes none) is for what the proxy serves. */
+  static boolean served(byte[] ip) {
+    boolean v4 = (ip[0] >> 4 & 0xf) == 4;
+    int proto = v4 ? ip[9] & 0xff : ip[6] & 0xff;
+    int l4 = v4 ? (ip[0] & 0xf) * 4 : 40;
+    InetAddress dst = v4 ? address(ip, 16, 4) : address(ip, 24, 16);
+    if (proto == (v4 ? Packets.PROTO_ICMP : Packets.PROTO_ICMPV6)) {
+      return SERVED.stream().anyMatch(s -> s.vip().equals(dst));
+    }
+    return (proto == ServiceKey.TCP || proto == ServiceKey.UDP)
+        && SERVED.contains(new ServiceKey(dst, u16(ip, l4 + 2), proto));
+  }
+
+  /** Sources the director must never encapsulate for: no client can have them. */
+  static boolean isMartian(InetAddress a) {
+    byte[] b = a.getAddress();
+    if (b.length == 4) {
+      int first = b[0] & 0xff;
+      return first == 0 || first == 127 || first >= 224 || a.equals(VIP4);
+    }
+    boolean mapped = Arrays.equals(Arrays.copyOf(b, 12), new byte[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1});
+    return (b[0] & 0xff) == 0xff || a.isAnyLocalAddress() || a.isLoopbackAddress() || mapped || a.equals(VIP6);
   }
 
   static boolean vlanTagged(byte[] frame) {
@@ -229,7 +334,7 @@ class RandomPacketTest {
     List<InetAddress> candidates = new ArrayList<>(v6 ? List.<InetAddress>copyOf(PEERS6) : List.copyOf(PEERS4));
     candidates.add(v6 ? SELF6 : SELF4);
     InetAddress from = candidates.get(random.nextInt(candidates.size()));
-    InetAddress to = candidates.get(random.nextInt(candidates.size()));
+    InetAddress to = random.nextInt(4) == 0 ? candidates.get(random.nextInt(candidates.size())) : v6 ? ME6 : ME4;
     List<InetAddress> hops = new ArrayList<>();
     int hopCount = random.nextInt(4);
     for (int i = 0; i < hopCount; i++) {
@@ -258,9 +363,12 @@ class RandomPacketTest {
     return Packets.ethernet(PacketLab.LAB_MAC, Frames.ROUTER_MAC, vlan, etherType, ip);
   }
 
-  /** Leaves a third of packets intact; flips bytes, truncates or scrambles the rest. */
+  /**
+   * Leaves a quarter of packets intact; flips bytes, truncates, scrambles, pads (as a NIC pads a
+   * short frame, or with garbage) or shortens the IP header's declared length of the rest.
+   */
   static byte[] mutate(Random random, byte[] frame) {
-    switch (random.nextInt(6)) {
+    switch (random.nextInt(8)) {
       case 0, 1 -> {
         return frame;
       }
@@ -279,6 +387,26 @@ class RandomPacketTest {
         int at = 14 + random.nextInt(Math.min(f.length - 14, 100));
         f[at] = (byte) random.nextInt(256);
         f[Math.min(f.length - 1, at + 1)] = (byte) random.nextInt(256);
+        return f;
+      }
+      case 5 -> {
+        byte[] f = Arrays.copyOf(frame, frame.length + 1 + random.nextInt(46));
+        if (random.nextBoolean()) {
+          for (int i = frame.length; i < f.length; i++) {
+            f[i] = (byte) random.nextInt(256);
+          }
+        }
+        return f;
+      }
+      case 6 -> {
+        int l2 = vlanTagged(frame) ? 18 : 14;
+        byte[] f = frame.clone();
+        if (isIp(f, l2)) {
+          int at = (f[l2] >> 4 & 0xf) == 4 ? l2 + 2 : l2 + 4;
+          int shorter = Math.max(0, u16(f, at) - 1 - random.nextInt(40));
+          f[at] = (byte) (shorter >> 8);
+          f[at + 1] = (byte) shorter;
+        }
         return f;
       }
       default -> {
