@@ -130,7 +130,7 @@ final class Libbpf {
 
   /** Possible CPUs, i.e. the number of slots in a per-CPU map value. */
   static int numPossibleCpus() {
-    return check(NUM_POSSIBLE_CPUS, "", Native.NO_DETAIL, h -> (int) h.invokeExact());
+    return check(NUM_POSSIBLE_CPUS, "", h -> (int) h.invokeExact());
   }
 
   // -- bpf_object ---------------------------------------------------------------------------
@@ -215,21 +215,21 @@ final class Libbpf {
 
   /** Makes a map-in-map use the map behind {@code fd} as its inner-map template. */
   static void mapSetInnerMapFd(MemorySegment map, int fd, String subject) {
-    check(MAP_SET_INNER_MAP_FD, subject, Native.NO_DETAIL, h -> (int) h.invokeExact(map, fd));
+    check(MAP_SET_INNER_MAP_FD, subject, h -> (int) h.invokeExact(map, fd));
   }
 
   static void mapSetMaxEntries(MemorySegment map, int maxEntries, String subject) {
-    check(MAP_SET_MAX_ENTRIES, subject, Native.NO_DETAIL, h -> (int) h.invokeExact(map, maxEntries));
+    check(MAP_SET_MAX_ENTRIES, subject, h -> (int) h.invokeExact(map, maxEntries));
   }
 
   /** Sets (or with NULL, clears) where a map is pinned and reused from at load. */
   static void mapSetPinPath(MemorySegment map, MemorySegment path, String subject) {
-    check(MAP_SET_PIN_PATH, subject, Native.NO_DETAIL, h -> (int) h.invokeExact(map, path));
+    check(MAP_SET_PIN_PATH, subject, h -> (int) h.invokeExact(map, path));
   }
 
   /** libbpf copies {@code value}. */
   static void mapSetInitialValue(MemorySegment map, MemorySegment value, String subject) {
-    check(MAP_SET_INITIAL_VALUE, subject, Native.NO_DETAIL, h -> (int) h.invokeExact(map, value, value.byteSize()));
+    check(MAP_SET_INITIAL_VALUE, subject, h -> (int) h.invokeExact(map, value, value.byteSize()));
   }
 
   // -- BPF syscall wrappers -----------------------------------------------------------------
@@ -249,7 +249,7 @@ final class Libbpf {
   }
 
   static void mapUpdateElem(int fd, MemorySegment key, MemorySegment value, long flags, String subject) {
-    check(BPF_MAP_UPDATE_ELEM, subject, Native.NO_DETAIL, h -> (int) h.invokeExact(fd, key, value, flags));
+    check(BPF_MAP_UPDATE_ELEM, subject, h -> (int) h.invokeExact(fd, key, value, flags));
   }
 
   /** False if there was no such key. */
@@ -286,7 +286,7 @@ final class Libbpf {
   static MemorySegment objGetInfoByFd(int fd, StructLayout layout, Arena arena, String subject) {
     MemorySegment info = arena.allocate(layout);
     MemorySegment length = arena.allocateFrom(JAVA_INT, (int) layout.byteSize());
-    check(BPF_OBJ_GET_INFO_BY_FD, subject, Native.NO_DETAIL, h -> (int) h.invokeExact(fd, info, length));
+    check(BPF_OBJ_GET_INFO_BY_FD, subject, h -> (int) h.invokeExact(fd, info, length));
     return info;
   }
 
@@ -312,7 +312,7 @@ final class Libbpf {
   }
 
   static void linkDestroy(MemorySegment link, String subject) {
-    check(LINK_DESTROY, subject, Native.NO_DETAIL, h -> (int) h.invokeExact(link));
+    check(LINK_DESTROY, subject, h -> (int) h.invokeExact(link));
   }
 
   static void linkPin(MemorySegment link, Path path, String subject) {
@@ -323,7 +323,7 @@ final class Libbpf {
   }
 
   static void linkUnpin(MemorySegment link, String subject) {
-    check(LINK_UNPIN, subject, Native.NO_DETAIL, h -> (int) h.invokeExact(link));
+    check(LINK_UNPIN, subject, h -> (int) h.invokeExact(link));
   }
 
   // -- XDP over netlink (in the calling thread's network namespace) ------------------------
@@ -338,7 +338,7 @@ final class Libbpf {
   }
 
   static void xdpQuery(int ifindex, int flags, MemorySegment opts, String subject) {
-    check(BPF_XDP_QUERY, subject, Native.NO_DETAIL, h -> (int) h.invokeExact(ifindex, flags, opts));
+    check(BPF_XDP_QUERY, subject, h -> (int) h.invokeExact(ifindex, flags, opts));
   }
 
   // -- calling -----------------------------------------------------------------------------
@@ -376,6 +376,10 @@ final class Libbpf {
       throw new BpfException(function.operation(subject), -result, detail.get());
     }
     return result;
+  }
+
+  private static int check(Downcall function, String subject, Invocation invocation) {
+    return check(function, subject, Native.NO_DETAIL, invocation);
   }
 
   /** {@link #check}, except that ENOENT (no such key, no next key) returns false. */

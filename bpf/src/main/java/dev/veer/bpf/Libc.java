@@ -67,13 +67,13 @@ final class Libc {
     String operation = "open(" + path + ")";
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment cPath = arena.allocateFrom(path);
-      return new Fd(checkInt(operation, Native.NO_DETAIL, state -> (int) OPEN.invokeExact(state, cPath, flags)), operation);
+      return new Fd(checkInt(operation, state -> (int) OPEN.invokeExact(state, cPath, flags)), operation);
     }
   }
 
-  /** Closes a raw descriptor; {@link Fd#close()} is the one caller. */
+  /** Closes a raw descriptor: for {@link Fd#close()}, which makes sure it happens once. */
   static void close(int fd) {
-    checkInt("close(" + fd + ")", Native.NO_DETAIL, state -> (int) CLOSE.invokeExact(state, fd));
+    checkInt("close(" + fd + ")", state -> (int) CLOSE.invokeExact(state, fd));
   }
 
   /**
@@ -82,7 +82,7 @@ final class Libc {
    */
   static long netnsCookie() {
     String operation = "socket(AF_INET, SOCK_DGRAM)";
-    int raw = checkInt(operation, Native.NO_DETAIL, state -> (int) SOCKET.invokeExact(state, AF_INET, SOCK_DGRAM, 0));
+    int raw = checkInt(operation, state -> (int) SOCKET.invokeExact(state, AF_INET, SOCK_DGRAM, 0));
     try (Fd socket = new Fd(raw, operation); Arena arena = Arena.ofConfined()) {
       MemorySegment cookie = arena.allocate(JAVA_LONG);
       MemorySegment length = arena.allocateFrom(JAVA_INT, (int) JAVA_LONG.byteSize());
@@ -99,21 +99,21 @@ final class Libc {
    */
   @SuppressWarnings("restricted")
   static MemorySegment mmapShared(int fd, long length, String what, Arena arena) {
-    MemorySegment address = Native.callOrThrow("mmap(" + what + ")", a -> a.address() == MAP_FAILED, Native.NO_DETAIL,
-        state -> (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length, PROT_READ | PROT_WRITE,
-            MAP_SHARED, fd, 0L));
+    MemorySegment address = Native.callOrThrow("mmap(" + what + ")", a -> a.address() == MAP_FAILED,
+        Native.NO_DETAIL, state -> (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
+            PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0L));
     return address.reinterpret(length, arena, mapping -> munmap(mapping, what));
   }
 
   private static void munmap(MemorySegment mapping, String what) {
     long length = mapping.byteSize();
-    checkInt("munmap(" + what + ")", Native.NO_DETAIL, state -> (int) MUNMAP.invokeExact(state, mapping, length));
+    checkInt("munmap(" + what + ")", state -> (int) MUNMAP.invokeExact(state, mapping, length));
   }
 
   /** Moves the calling thread (only it) into the namespace {@code fd} refers to. */
   static void setns(Fd namespace, int nstype, String what) {
     int fd = namespace.intValue();
-    checkInt("setns(" + what + ")", Native.NO_DETAIL, state -> (int) SETNS.invokeExact(state, fd, nstype));
+    checkInt("setns(" + what + ")", state -> (int) SETNS.invokeExact(state, fd, nstype));
   }
 
   /** Formats into {@code buffer}; returns the length the full text needs, as C's vsnprintf. */
@@ -122,6 +122,10 @@ final class Libc {
   }
 
   /** A libc call returning -1 and setting errno on failure: the result, or a BpfException. */
+  private static int checkInt(String operation, Native.ErrnoCall<Integer> call) {
+    return checkInt(operation, Native.NO_DETAIL, call);
+  }
+
   private static int checkInt(String operation, Supplier<String> detail, Native.ErrnoCall<Integer> call) {
     return Native.callOrThrow(operation, result -> result < 0, detail, call);
   }

@@ -117,11 +117,12 @@ public final class XdpAttachment implements AutoCloseable {
 
   private static String programName(int fd) {
     try (Arena arena = Arena.ofConfined()) {
-      return Structs.string(Libbpf.objGetInfoByFd(fd, ProgInfo.LAYOUT, arena, "program"), ProgInfo.LAYOUT, "name");
+      MemorySegment info = Libbpf.objGetInfoByFd(fd, ProgInfo.LAYOUT, arena, "program");
+      return Structs.string(info, ProgInfo.LAYOUT, "name");
     }
   }
 
-  /** Attach options that make libbpf add XDP_FLAGS_REPLACE: only the program of {@code expected} is affected. */
+  /** Options under which libbpf adds XDP_FLAGS_REPLACE: only {@code expected}'s program is affected. */
   private static MemorySegment replacing(Arena arena, Fd expected) {
     MemorySegment opts = Structs.allocateOpts(arena, XdpAttachOpts.LAYOUT);
     XdpAttachOpts.OLD_PROG_FD.set(opts, expected.intValue());
