@@ -179,7 +179,7 @@ public final class BpfObject implements AutoCloseable {
 
   @FunctionalInterface
   private interface Opener {
-    /** Opens the bpf_object, keeping in {@code arena} what it must outlive; failures carry {@code detail}. */
+    /** Opens the bpf_object, keeping in {@code arena} what must outlive it; failures carry {@code detail}. */
     MemorySegment open(Arena arena, MemorySegment opts, Supplier<String> detail);
   }
 

@@ -83,7 +83,7 @@ final class Native {
     return LINKER.downcallHandle(find(library, symbol), descriptor);
   }
 
-  /** The handle takes a call-state segment ({@link #callState}) as its first argument. */
+  /** The handle takes a call-state segment first, into which it saves errno; see {@link #callOrThrow}. */
   @SuppressWarnings("restricted")
   static MethodHandle downcallWithErrno(SymbolLookup library, String symbol, FunctionDescriptor descriptor) {
     return LINKER.downcallHandle(find(library, symbol), descriptor, CAPTURE_ERRNO);
