@@ -2,23 +2,27 @@ package dev.veer.bpf;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import dev.veer.bpf.Structs.MapBatchOpts;
+import dev.veer.bpf.Structs.MapCreateOpts;
+import dev.veer.bpf.Structs.MapInfo;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A BPF map, either one of a {@link BpfObject}'s maps (owned by the object: {@link #close()}
  * does nothing) or one this process opened by {@link #create} or {@link #openPinned} (owns its
  * fd: {@link #close()} closes it; the kernel frees the map when nothing else refers to it).
+ * Closing the map, or its object, also unmaps what {@link #mmap} mapped.
  *
  * <p>Keys and values are the raw bytes of the C structs, in host byte order. Per-CPU maps
  * take and return one value per possible CPU ({@link #lookupPerCpu}, {@link #updatePerCpu}).
@@ -41,13 +45,11 @@ public final class BpfMap implements AutoCloseable {
     }
   }
 
-  private static final int MAP_INFO_SIZE = 88;
-  private static final int OBJ_NAME_LEN = 16;
-  private static final long BATCH_OPTS_SIZE = 24;
-  private static final long CREATE_OPTS_SIZE = 48;
-
   private final String name;
+  /** Valid while the map (or its object) is open. */
   private final int fd;
+  /** The fd when this map owns it; null for an object's map, whose fd libbpf owns. */
+  private final Fd ownedFd;
   private final int id;
   private final MapType type;
   private final int keySize;
@@ -56,12 +58,14 @@ public final class BpfMap implements AutoCloseable {
   private final int flags;
   /** Null when this map owns its fd. */
   private final BpfObject owner;
-  private final AtomicBoolean closed = new AtomicBoolean();
+  /** Mappings not yet closed; closing the map closes them. */
+  private final Set<Mapping> mappings = ConcurrentHashMap.newKeySet();
 
-  private BpfMap(String name, int fd, int id, MapType type, int keySize, int valueSize, int maxEntries,
-      int flags, BpfObject owner) {
+  private BpfMap(String name, int fd, Fd ownedFd, int id, MapType type, int keySize, int valueSize,
+      int maxEntries, int flags, BpfObject owner) {
     this.name = name;
     this.fd = fd;
+    this.ownedFd = ownedFd;
     this.id = id;
     this.type = type;
     this.keySize = keySize;
@@ -74,38 +78,28 @@ public final class BpfMap implements AutoCloseable {
   /** One of a loaded object's maps. */
   static BpfMap ofObject(BpfObject owner, MemorySegment map) {
     int fd = Libbpf.mapFd(map);
-    return new BpfMap(Libbpf.mapName(map), fd, info(fd, "bpf_map").id(), MapType.of(Libbpf.mapType(map)),
+    return new BpfMap(Libbpf.mapName(map), fd, null, info(fd, "bpf_map").id(), MapType.of(Libbpf.mapType(map)),
         Libbpf.mapKeySize(map), Libbpf.mapValueSize(map), Libbpf.mapMaxEntries(map),
         Libbpf.mapFlags(map), owner);
   }
 
   /** Creates a map (bpf_map_create); the returned map owns the fd. */
   public static BpfMap create(MapSpec spec) {
-    int fd;
+    Fd fd;
     try (Arena arena = Arena.ofConfined()) {
-      MemorySegment opts = arena.allocate(CREATE_OPTS_SIZE, 8);
-      opts.set(JAVA_LONG, 0, CREATE_OPTS_SIZE); // sz
-      opts.set(JAVA_INT, 28, spec.flags()); // map_flags
-      fd = Libbpf.mapCreate(spec.type().code(), arena.allocateFrom(spec.name()), spec.keySize(),
-          spec.valueSize(), spec.maxEntries(), opts);
-    }
-    if (fd < 0) {
-      throw new BpfException("bpf_map_create(" + spec.name() + ")", -fd, spec.toString());
+      MemorySegment opts = Structs.allocateOpts(arena, MapCreateOpts.LAYOUT);
+      MapCreateOpts.MAP_FLAGS.set(opts, spec.flags());
+      fd = Libbpf.mapCreate(spec.type().code(), spec.name(), spec.keySize(), spec.valueSize(),
+          spec.maxEntries(), opts, spec::toString);
     }
     return ownedFd(fd, spec.name());
   }
 
   /** Opens a pinned map (bpf_obj_get); the returned map owns the fd. */
   public static BpfMap openPinned(Path path) {
-    int fd;
-    try (Arena arena = Arena.ofConfined()) {
-      fd = Libbpf.objGet(arena.allocateFrom(path.toString()));
-    }
-    if (fd < 0) {
-      throw new BpfException("bpf_obj_get(" + path + ")", -fd);
-    }
-    if (!isMapFd(fd)) {
-      Libc.close(fd);
+    Fd fd = Libbpf.objGet(path.toString());
+    if (!isMapFd(fd.intValue())) {
+      fd.close();
       throw new IllegalArgumentException(path + " is a pinned BPF object but not a map");
     }
     return ownedFd(fd, path.toString());
@@ -113,20 +107,16 @@ public final class BpfMap implements AutoCloseable {
 
   /** Opens a map by its kernel id (an inner map, say); the returned map owns the fd. */
   public static BpfMap openById(int id) {
-    int fd = Libbpf.mapGetFdById(id);
-    if (fd < 0) {
-      throw new BpfException("bpf_map_get_fd_by_id(" + id + ")", -fd);
-    }
-    return ownedFd(fd, "map id " + id);
+    return ownedFd(Libbpf.mapGetFdById(id), "map id " + id);
   }
 
-  private static BpfMap ownedFd(int fd, String what) {
+  private static BpfMap ownedFd(Fd fd, String what) {
     try {
-      MapInfo info = info(fd, what);
-      return new BpfMap(info.name(), fd, info.id(), MapType.of(info.type()), info.keySize(),
+      Info info = info(fd.intValue(), what);
+      return new BpfMap(info.name(), fd.intValue(), fd, info.id(), MapType.of(info.type()), info.keySize(),
           info.valueSize(), info.maxEntries(), info.flags(), null);
     } catch (RuntimeException e) {
-      Libc.close(fd);
+      fd.close();
       throw e;
     }
   }
@@ -174,11 +164,9 @@ public final class BpfMap implements AutoCloseable {
     requireNotPerCpu("lookup", "lookupPerCpu");
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment value = arena.allocate(Math.max(valueSize, 1));
-      int err = Libbpf.mapLookupElem(fd(), segment(arena, key), value);
-      if (err == -BpfException.ENOENT) {
+      if (!Libbpf.mapLookupElem(fd(), segment(arena, key), value, name)) {
         return Optional.empty();
       }
-      check(err, "bpf_map_lookup_elem");
       return Optional.of(value.asSlice(0, valueSize).toArray(JAVA_BYTE));
     }
   }
@@ -193,8 +181,7 @@ public final class BpfMap implements AutoCloseable {
     checkSize("value", valueSize, value.length);
     requireNotPerCpu("update", "updatePerCpu");
     try (Arena arena = Arena.ofConfined()) {
-      check(Libbpf.mapUpdateElem(fd(), segment(arena, key), segment(arena, value), mode.flags),
-          "bpf_map_update_elem");
+      Libbpf.mapUpdateElem(fd(), segment(arena, key), segment(arena, value), mode.flags, name);
     }
   }
 
@@ -202,12 +189,7 @@ public final class BpfMap implements AutoCloseable {
   public boolean delete(byte[] key) {
     checkKey(key);
     try (Arena arena = Arena.ofConfined()) {
-      int err = Libbpf.mapDeleteElem(fd(), segment(arena, key));
-      if (err == -BpfException.ENOENT) {
-        return false;
-      }
-      check(err, "bpf_map_delete_elem");
-      return true;
+      return Libbpf.mapDeleteElem(fd(), segment(arena, key), name);
     }
   }
 
@@ -221,16 +203,13 @@ public final class BpfMap implements AutoCloseable {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment current = arena.allocate(Math.max(keySize, 1));
       MemorySegment next = arena.allocate(Math.max(keySize, 1));
-      int err = Libbpf.mapGetNextKey(fd(), MemorySegment.NULL, next);
-      while (err == 0 && keys.size() < limit) {
+      boolean more = Libbpf.mapGetNextKey(fd(), MemorySegment.NULL, next, name);
+      while (more && keys.size() < limit) {
         keys.add(next.asSlice(0, keySize).toArray(JAVA_BYTE));
         MemorySegment swap = current;
         current = next;
         next = swap;
-        err = Libbpf.mapGetNextKey(fd, current, next);
-      }
-      if (err != -BpfException.ENOENT) {
-        check(err, "bpf_map_get_next_key");
+        more = Libbpf.mapGetNextKey(fd, current, next, name);
       }
     }
     return keys;
@@ -247,11 +226,9 @@ public final class BpfMap implements AutoCloseable {
     long stride = perCpuStride();
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment values = arena.allocate(stride * cpus, 8);
-      int err = Libbpf.mapLookupElem(fd(), segment(arena, key), values);
-      if (err == -BpfException.ENOENT) {
+      if (!Libbpf.mapLookupElem(fd(), segment(arena, key), values, name)) {
         return new byte[0][];
       }
-      check(err, "bpf_map_lookup_elem");
       byte[][] result = new byte[cpus][];
       for (int cpu = 0; cpu < cpus; cpu++) {
         result[cpu] = values.asSlice(cpu * stride, valueSize).toArray(JAVA_BYTE);
@@ -277,7 +254,7 @@ public final class BpfMap implements AutoCloseable {
         checkSize("value", valueSize, perCpuValues[cpu].length);
         MemorySegment.copy(perCpuValues[cpu], 0, values, JAVA_BYTE, cpu * stride, valueSize);
       }
-      check(Libbpf.mapUpdateElem(fd(), segment(arena, key), values, mode.flags), "bpf_map_update_elem");
+      Libbpf.mapUpdateElem(fd(), segment(arena, key), values, mode.flags, name);
     }
   }
 
@@ -297,29 +274,24 @@ public final class BpfMap implements AutoCloseable {
       return;
     }
     try (Arena arena = Arena.ofConfined()) {
-      MemorySegment countInOut = arena.allocate(JAVA_INT);
-      countInOut.set(JAVA_INT, 0, count);
-      MemorySegment opts = arena.allocate(BATCH_OPTS_SIZE, 8);
-      opts.set(JAVA_LONG, 0, BATCH_OPTS_SIZE); // sz; elem_flags and flags stay 0 (BPF_ANY)
-      int err = Libbpf.mapUpdateBatch(fd(), segment(arena, keys), segment(arena, values), countInOut, opts);
-      if (err < 0) {
-        throw new BpfException("bpf_map_update_batch(" + name + ")", -err,
-            countInOut.get(JAVA_INT, 0) + " of " + count + " entries were written");
-      }
+      MemorySegment countInOut = arena.allocateFrom(JAVA_INT, count);
+      // elem_flags and flags stay 0 (BPF_ANY)
+      MemorySegment opts = Structs.allocateOpts(arena, MapBatchOpts.LAYOUT);
+      Libbpf.mapUpdateBatch(fd(), segment(arena, keys), segment(arena, values), countInOut, opts, name,
+          () -> countInOut.get(JAVA_INT, 0) + " of " + count + " entries were written");
     }
   }
 
   /** Pins the map at {@code path}, which must be on a BPF filesystem (e.g. under /sys/fs/bpf). */
   public void pin(Path path) {
-    try (Arena arena = Arena.ofConfined()) {
-      check(Libbpf.objPin(fd(), arena.allocateFrom(path.toString())), "bpf_obj_pin", path.toString());
-    }
+    Libbpf.objPin(fd(), path, name);
   }
 
   /**
    * Maps the values of an array created with {@link MapSpec#BPF_F_MMAPABLE} into this process:
    * writes through the segment are the map's values, with no system call per element. Values
-   * are laid out every {@code valueSize} rounded up to 8 bytes. Close the mapping when done.
+   * are laid out every {@code valueSize} rounded up to 8 bytes. Close the mapping when done;
+   * closing the map closes it too.
    */
   public Mapping mmap() {
     if (type != MapType.ARRAY || (flags & MapSpec.BPF_F_MMAPABLE) == 0) {
@@ -327,28 +299,49 @@ public final class BpfMap implements AutoCloseable {
     }
     long stride = (valueSize + 7L) & ~7L;
     long pages = (stride * maxEntries + PAGE - 1) / PAGE;
-    return new Mapping(Libc.mmapShared(fd(), pages * PAGE, name), name);
+    Mapping mapping = new Mapping(this, fd(), pages * PAGE);
+    mappings.add(mapping);
+    return mapping;
   }
 
   private static final long PAGE = 4096;
 
-  /** A map's values mapped into memory; {@link #close()} unmaps them. */
+  /**
+   * A map's values mapped into memory; {@link #close()} unmaps them. The segment belongs to
+   * an arena the mapping closes: used after that, it throws {@link IllegalStateException}.
+   * It can be used from any thread, but not while another thread closes the mapping.
+   */
   public static final class Mapping implements AutoCloseable {
+    private final BpfMap map;
+    private final Arena arena = Arena.ofShared();
     private final MemorySegment segment;
-    private final String name;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
-    private Mapping(MemorySegment segment, String name) {
-      this.segment = segment;
-      this.name = name;
+    private Mapping(BpfMap map, int fd, long length) {
+      this.map = map;
+      try {
+        this.segment = Libc.mmapShared(fd, length, map.name, arena);
+      } catch (RuntimeException e) {
+        arena.close();
+        throw e;
+      }
     }
 
+    /** The mapped values; fails once the mapping is closed. */
     public MemorySegment segment() {
+      if (closed.get()) {
+        throw new IllegalStateException("the mapping of map " + map.name + " is closed");
+      }
       return segment;
     }
 
+    /** Unmaps the values; does nothing if already closed. */
     @Override
     public void close() {
-      Libc.munmap(segment, name);
+      if (closed.compareAndSet(false, true)) {
+        map.mappings.remove(this);
+        arena.close();
+      }
     }
   }
 
@@ -357,12 +350,22 @@ public final class BpfMap implements AutoCloseable {
     return Libbpf.numPossibleCpus();
   }
 
-  /** Closes the fd of a created or opened map; does nothing for an object's map. */
+  /**
+   * Closes the fd and the mappings of a created or opened map; does nothing for an object's
+   * map, which its object closes. A second close does nothing.
+   */
   @Override
   public void close() {
-    if (owner == null && closed.compareAndSet(false, true)) {
-      Libc.close(fd);
+    if (ownedFd != null) {
+      closeMappings();
+      ownedFd.close();
     }
+  }
+
+  /** Unmaps what {@link #mmap} mapped and is still open; for the owner as it closes. */
+  void closeMappings() {
+    // Each close removes its mapping from the set, hence the copy.
+    List.copyOf(mappings).forEach(Mapping::close);
   }
 
   @Override
@@ -374,7 +377,7 @@ public final class BpfMap implements AutoCloseable {
   private void ensureOpen() {
     if (owner != null) {
       owner.ensureOpen();
-    } else if (closed.get()) {
+    } else if (ownedFd.isClosed()) {
       throw new IllegalStateException("map " + name + " is closed");
     }
   }
@@ -406,16 +409,6 @@ public final class BpfMap implements AutoCloseable {
     }
   }
 
-  private void check(int err, String function) {
-    check(err, function, "");
-  }
-
-  private void check(int err, String function, String detail) {
-    if (err < 0) {
-      throw new BpfException(function + "(" + name + ")", -err, detail);
-    }
-  }
-
   private static MemorySegment segment(Arena arena, byte[] bytes) {
     // Zero-length keys (queue/stack maps) still need a valid pointer.
     return bytes.length == 0 ? arena.allocate(1) : arena.allocateFrom(JAVA_BYTE, bytes);
@@ -429,26 +422,15 @@ public final class BpfMap implements AutoCloseable {
     }
   }
 
-  private record MapInfo(int type, int id, int keySize, int valueSize, int maxEntries, int flags, String name) {}
+  /** What the kernel says of a map (struct bpf_map_info). */
+  private record Info(int type, int id, int keySize, int valueSize, int maxEntries, int flags, String name) {}
 
-  private static MapInfo info(int fd, String what) {
+  private static Info info(int fd, String what) {
     try (Arena arena = Arena.ofConfined()) {
-      MemorySegment info = arena.allocate(MAP_INFO_SIZE, 8);
-      MemorySegment length = arena.allocate(JAVA_INT);
-      length.set(JAVA_INT, 0, MAP_INFO_SIZE);
-      int err = Libbpf.objGetInfoByFd(fd, info, length);
-      if (err < 0) {
-        throw new BpfException("bpf_obj_get_info_by_fd(" + what + ")", -err);
-      }
-      // struct bpf_map_info: type, id, key_size, value_size, max_entries, map_flags, name[16]
-      byte[] rawName = info.asSlice(24, OBJ_NAME_LEN).toArray(JAVA_BYTE);
-      int end = 0;
-      while (end < rawName.length && rawName[end] != 0) {
-        end++;
-      }
-      return new MapInfo(info.get(JAVA_INT, 0), info.get(JAVA_INT, 4), info.get(JAVA_INT, 8),
-          info.get(JAVA_INT, 12), info.get(JAVA_INT, 16), info.get(JAVA_INT, 20),
-          new String(rawName, 0, end, StandardCharsets.US_ASCII));
+      MemorySegment info = Libbpf.objGetInfoByFd(fd, MapInfo.LAYOUT, arena, what);
+      return new Info((int) MapInfo.TYPE.get(info), (int) MapInfo.ID.get(info), (int) MapInfo.KEY_SIZE.get(info),
+          (int) MapInfo.VALUE_SIZE.get(info), (int) MapInfo.MAX_ENTRIES.get(info),
+          (int) MapInfo.MAP_FLAGS.get(info), Structs.string(info, MapInfo.LAYOUT, "name"));
     }
   }
 }

@@ -1,9 +1,8 @@
 package dev.veer.bpf;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import dev.veer.bpf.Structs.ObjectOpenOpts;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -20,6 +19,7 @@ import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,8 +32,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class BpfObject implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(BpfObject.class);
-  /** sizeof(struct bpf_object_open_opts) in libbpf 1.1 on LP64. */
-  private static final long OPEN_OPTS_SIZE = 80;
 
   private final String name;
   private final MemorySegment handle;
@@ -95,10 +93,10 @@ public final class BpfObject implements AutoCloseable {
       throw new UncheckedIOException("cannot read " + absolute, e);
     }
     String fileName = absolute.substring(absolute.lastIndexOf('/') + 1);
-    return open(fileName, "bpf_object__open_mem(" + absolute + ")", options, (arena, state, opts) -> {
+    return open(fileName, options, (arena, opts, detail) -> {
       MemorySegment image = arena.allocate(elf.length, 8);
       MemorySegment.copy(elf, 0, image, JAVA_BYTE, 0, elf.length);
-      return Libbpf.objectOpenMem(state, image, opts);
+      return Libbpf.objectOpenMem(image, opts, absolute, detail);
     });
   }
 
@@ -110,9 +108,9 @@ public final class BpfObject implements AutoCloseable {
   /** Loads a BPF ELF file (bpf_object__open_file). */
   public static BpfObject load(Path file, LoadOptions options) {
     Path fileName = file.getFileName();
-    return open(fileName == null ? file.toString() : fileName.toString(),
-        "bpf_object__open_file(" + file + ")", options,
-        (arena, state, opts) -> Libbpf.objectOpenFile(state, arena.allocateFrom(file.toString()), opts));
+    return open(fileName == null ? file.toString() : fileName.toString(), options,
+        (arena, opts, detail) -> Libbpf.objectOpenFile(arena.allocateFrom(file.toString()), opts, file.toString(),
+            detail));
   }
 
   /** The object's file name, e.g. {@code floor.o}. */
@@ -155,10 +153,14 @@ public final class BpfObject implements AutoCloseable {
     program(programName).pin(path);
   }
 
-  /** Unloads the object: its programs and maps go away unless pinned, attached or referenced. */
+  /**
+   * Unloads the object: its programs and maps go away unless pinned, attached or referenced,
+   * and its maps' mappings are unmapped. A second close does nothing.
+   */
   @Override
   public void close() {
     if (closed.compareAndSet(false, true)) {
+      mapsByHandle.values().forEach(BpfMap::closeMappings);
       Libbpf.objectClose(handle);
       arena.close();
     }
@@ -177,36 +179,27 @@ public final class BpfObject implements AutoCloseable {
 
   @FunctionalInterface
   private interface Opener {
-    /** Returns the bpf_object or NULL with errno in {@code state}. */
-    MemorySegment open(Arena arena, MemorySegment state, MemorySegment opts);
+    /** Opens the bpf_object, keeping in {@code arena} what must outlive it; failures carry {@code detail}. */
+    MemorySegment open(Arena arena, MemorySegment opts, Supplier<String> detail);
   }
 
-  private static BpfObject open(String fileName, String openOperation, LoadOptions options, Opener opener) {
+  private static BpfObject open(String fileName, LoadOptions options, Opener opener) {
     Arena arena = Arena.ofShared();
     try {
       return LibbpfLog.capturing(capture -> {
-        // struct bpf_object_open_opts: sz, object_name, relaxed_maps, pin_root_path, ...
-        MemorySegment opts = arena.allocate(OPEN_OPTS_SIZE, 8);
-        opts.set(JAVA_LONG, 0, OPEN_OPTS_SIZE);
+        MemorySegment opts = Structs.allocateOpts(arena, ObjectOpenOpts.LAYOUT);
         // libbpf names internal maps "<object>.rodata" etc. after the name up to the first dot.
         int dot = fileName.indexOf('.');
-        opts.set(ADDRESS, 8, arena.allocateFrom(dot > 0 ? fileName.substring(0, dot) : fileName));
+        ObjectOpenOpts.OBJECT_NAME.set(opts, arena.allocateFrom(dot > 0 ? fileName.substring(0, dot) : fileName));
         options.pinRoot().ifPresent(dir -> {
           createDirectories(dir);
-          opts.set(ADDRESS, 24, arena.allocateFrom(dir.toString()));
+          ObjectOpenOpts.PIN_ROOT_PATH.set(opts, arena.allocateFrom(dir.toString()));
         });
-        MemorySegment state = Native.callState(arena);
-        MemorySegment object = opener.open(arena, state, opts);
-        if (object.equals(MemorySegment.NULL)) {
-          throw new BpfException(openOperation, Native.errno(state), capture.text());
-        }
+        MemorySegment object = opener.open(arena, opts, capture::text);
         List<BpfMap> innerTemplates = new ArrayList<>();
         try {
           prepare(object, fileName, options, arena, innerTemplates);
-          int err = Libbpf.objectLoad(object);
-          if (err < 0) {
-            throw new BpfException("bpf_object__load(" + fileName + ")", -err, capture.text());
-          }
+          Libbpf.objectLoad(object, fileName, capture::text);
           return new BpfObject(fileName, object, arena);
         } catch (RuntimeException e) {
           Libbpf.objectClose(object);
@@ -230,27 +223,18 @@ public final class BpfObject implements AutoCloseable {
       // in /sys/fs/bpf, where every loader of the object would share them.
       for (MemorySegment m = Libbpf.objectNextMap(object, MemorySegment.NULL); !m.equals(MemorySegment.NULL);
           m = Libbpf.objectNextMap(object, m)) {
-        int err = Libbpf.mapSetPinPath(m, MemorySegment.NULL);
-        if (err < 0) {
-          throw new BpfException("bpf_map__set_pin_path(" + Libbpf.mapName(m) + ", NULL)", -err);
-        }
+        Libbpf.mapSetPinPath(m, MemorySegment.NULL, Libbpf.mapName(m) + ", NULL");
       }
     }
     options.innerMaps().forEach((mapName, spec) -> {
       MemorySegment map = findUnloadedMap(object, fileName, mapName);
       BpfMap template = BpfMap.create(spec);
       innerTemplates.add(template);
-      int err = Libbpf.mapSetInnerMapFd(map, template.fd());
-      if (err < 0) {
-        throw new BpfException("bpf_map__set_inner_map_fd(" + mapName + ")", -err);
-      }
+      Libbpf.mapSetInnerMapFd(map, template.fd(), mapName);
     });
     options.maxEntries().forEach((mapName, entries) -> {
       MemorySegment map = findUnloadedMap(object, fileName, mapName);
-      int err = Libbpf.mapSetMaxEntries(map, entries);
-      if (err < 0) {
-        throw new BpfException("bpf_map__set_max_entries(" + mapName + ", " + entries + ")", -err);
-      }
+      Libbpf.mapSetMaxEntries(map, entries, mapName + ", " + entries);
     });
     options.initialValues().forEach((mapName, value) -> {
       MemorySegment map = findUnloadedMap(object, fileName, mapName);
@@ -261,10 +245,7 @@ public final class BpfObject implements AutoCloseable {
       }
       MemorySegment data = arena.allocate(Math.max(value.length, 1), 8);
       MemorySegment.copy(value, 0, data, JAVA_BYTE, 0, value.length);
-      int err = Libbpf.mapSetInitialValue(map, data.asSlice(0, value.length));
-      if (err < 0) {
-        throw new BpfException("bpf_map__set_initial_value(" + mapName + ")", -err);
-      }
+      Libbpf.mapSetInitialValue(map, data.asSlice(0, value.length), mapName);
     });
   }
 

@@ -1,10 +1,10 @@
 package dev.veer.bpf;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import dev.veer.bpf.Structs.ProgInfo;
+import dev.veer.bpf.Structs.TestRunOpts;
+import dev.veer.bpf.Structs.XdpMd;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -15,9 +15,6 @@ public final class BpfProgram {
   private static final int XDP_HEADROOM = 256;
   /** A non-fragmented XDP test packet lives in one page, whatever the program makes of it. */
   private static final int PAGE = 4096;
-  private static final long TEST_RUN_OPTS_SIZE = 80;
-  private static final long XDP_MD_SIZE = 24;
-  private static final int PROG_INFO_PREFIX = 8;
 
   private final BpfObject owner;
   private final MemorySegment handle;
@@ -71,43 +68,33 @@ public final class BpfProgram {
       MemorySegment in = arena.allocate(Math.max(packet.length, 1));
       MemorySegment.copy(packet, 0, in, JAVA_BYTE, 0, packet.length);
       MemorySegment out = arena.allocate(outCapacity);
-      // struct bpf_test_run_opts (bpf/bpf.h), 80 bytes on LP64.
-      MemorySegment opts = arena.allocate(TEST_RUN_OPTS_SIZE, 8);
-      opts.set(JAVA_LONG, 0, TEST_RUN_OPTS_SIZE); // sz
-      opts.set(ADDRESS, 8, in); // data_in
-      opts.set(ADDRESS, 16, out); // data_out
-      opts.set(JAVA_INT, 24, packet.length); // data_size_in
-      opts.set(JAVA_INT, 28, outCapacity); // data_size_out
+      MemorySegment opts = Structs.allocateOpts(arena, TestRunOpts.LAYOUT);
+      TestRunOpts.DATA_IN.set(opts, in);
+      TestRunOpts.DATA_OUT.set(opts, out);
+      TestRunOpts.DATA_SIZE_IN.set(opts, packet.length);
+      TestRunOpts.DATA_SIZE_OUT.set(opts, outCapacity);
       request.xdpContext().ifPresent(context -> {
-        // struct xdp_md: data and data_meta 0 (no metadata), data_end = packet length.
-        MemorySegment ctx = arena.allocate(XDP_MD_SIZE, 4);
-        ctx.set(JAVA_INT, 4, packet.length); // data_end
-        ctx.set(JAVA_INT, 12, context.ingressIfindex());
-        ctx.set(JAVA_INT, 16, context.rxQueueIndex());
-        opts.set(ADDRESS, 32, ctx); // ctx_in
-        opts.set(JAVA_INT, 48, (int) XDP_MD_SIZE); // ctx_size_in
+        // data and data_meta stay 0: the packet starts at 0, without metadata.
+        MemorySegment ctx = arena.allocate(XdpMd.LAYOUT);
+        XdpMd.DATA_END.set(ctx, packet.length);
+        XdpMd.INGRESS_IFINDEX.set(ctx, context.ingressIfindex());
+        XdpMd.RX_QUEUE_INDEX.set(ctx, context.rxQueueIndex());
+        TestRunOpts.CTX_IN.set(opts, ctx);
+        TestRunOpts.CTX_SIZE_IN.set(opts, (int) ctx.byteSize());
       });
-      opts.set(JAVA_INT, 60, request.repeat()); // repeat
-      int err = Libbpf.progTestRunOpts(fd(), opts);
-      if (err < 0) {
-        throw new BpfException("bpf_prog_test_run_opts(" + name + ")", -err,
-            "packet of " + packet.length + " bytes, " + request.xdpContext());
-      }
-      int outLength = opts.get(JAVA_INT, 28);
-      return new TestRunResult(opts.get(JAVA_INT, 56),
+      TestRunOpts.REPEAT.set(opts, request.repeat());
+      Libbpf.progTestRunOpts(fd(), opts, name,
+          () -> "packet of " + packet.length + " bytes, " + request.xdpContext());
+      int outLength = (int) TestRunOpts.DATA_SIZE_OUT.get(opts);
+      return new TestRunResult((int) TestRunOpts.RETVAL.get(opts),
           out.asSlice(0, Math.min(outLength, outCapacity)).toArray(JAVA_BYTE),
-          Integer.toUnsignedLong(opts.get(JAVA_INT, 64)));
+          Integer.toUnsignedLong((int) TestRunOpts.DURATION.get(opts)));
     }
   }
 
   /** Pins the program at {@code path} on a BPF filesystem, keeping it loaded beyond this process. */
   public void pin(Path path) {
-    try (Arena arena = Arena.ofConfined()) {
-      int err = Libbpf.objPin(fd(), arena.allocateFrom(path.toString()));
-      if (err < 0) {
-        throw new BpfException("bpf_obj_pin(" + name + ")", -err, path.toString());
-      }
-    }
+    Libbpf.objPin(fd(), path, name);
   }
 
   @Override
@@ -117,15 +104,7 @@ public final class BpfProgram {
 
   private static int programId(int fd, String name) {
     try (Arena arena = Arena.ofConfined()) {
-      // The kernel fills at most info_len bytes; type and id are the first two fields.
-      MemorySegment info = arena.allocate(PROG_INFO_PREFIX, 8);
-      MemorySegment length = arena.allocate(JAVA_INT);
-      length.set(JAVA_INT, 0, PROG_INFO_PREFIX);
-      int err = Libbpf.objGetInfoByFd(fd, info, length);
-      if (err < 0) {
-        throw new BpfException("bpf_obj_get_info_by_fd(" + name + ")", -err);
-      }
-      return info.get(JAVA_INT, 4);
+      return (int) ProgInfo.ID.get(Libbpf.objGetInfoByFd(fd, ProgInfo.LAYOUT, arena, name));
     }
   }
 }

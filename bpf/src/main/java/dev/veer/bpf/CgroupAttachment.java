@@ -1,8 +1,7 @@
 package dev.veer.bpf;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -36,28 +35,20 @@ public final class CgroupAttachment implements AutoCloseable {
 
   /** Attaches {@code program} to the cgroup v2 directory {@code cgroup} and its descendants. */
   public static CgroupAttachment attach(BpfProgram program, Path cgroup) {
-    String operation = "bpf_program__attach_cgroup(" + program.name() + ", " + cgroup + ")";
-    int fd;
+    String subject = program.name() + ", " + cgroup;
+    Fd fd;
     try {
       fd = Libc.open(cgroup.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
     } catch (BpfException e) {
-      throw new BpfException(operation, e.errno(), "cannot open the cgroup directory " + cgroup
-          + "; it must be a directory of a mounted cgroup v2 hierarchy", e);
+      throw new BpfException("bpf_program__attach_cgroup(" + subject + ")", e.errno(), "cannot open the cgroup"
+          + " directory " + cgroup + "; it must be a directory of a mounted cgroup v2 hierarchy", e);
     }
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment state = Native.callState(arena);
-      MemorySegment link = LibbpfLog.capturing(capture -> {
-        MemorySegment attached = Libbpf.programAttachCgroup(state, program.handle(), fd);
-        if (attached.equals(MemorySegment.NULL)) {
-          throw new BpfException(operation, Native.errno(state), capture.text());
-        }
-        return attached;
-      });
+    // The link holds its own reference to the cgroup, so the fd is closed either way.
+    try (fd) {
+      MemorySegment link = LibbpfLog.capturing(
+          capture -> Libbpf.programAttachCgroup(program.handle(), fd.intValue(), subject, capture::text));
       LOG.info("attached {} to cgroup {}", program.name(), cgroup);
       return new CgroupAttachment(link, program.name(), cgroup);
-    } finally {
-      // The link holds its own reference to the cgroup.
-      Libc.close(fd);
     }
   }
 
@@ -66,21 +57,19 @@ public final class CgroupAttachment implements AutoCloseable {
    * process left pinned there is detached first: this one has taken its place.
    */
   public void pinReplacing(Path pin) {
-    String operation = "bpf_link__pin(" + programName + ")";
+    if (closed.get()) {
+      // The link is freed: libbpf would touch freed memory.
+      throw new IllegalStateException(this + " is closed");
+    }
     try {
       if (Files.deleteIfExists(pin)) {
         LOG.info("detached the {} an earlier process left pinned at {}", programName, pin);
       }
       Files.createDirectories(pin.getParent());
     } catch (IOException e) {
-      throw new BpfException(operation, 0, pin.toString(), e);
+      throw new BpfException("bpf_link__pin(" + programName + ")", 0, pin.toString(), e);
     }
-    try (Arena arena = Arena.ofConfined()) {
-      int err = Libbpf.linkPin(link, arena.allocateFrom(pin.toString()));
-      if (err < 0) {
-        throw new BpfException(operation, -err, pin.toString());
-      }
-    }
+    Libbpf.linkPin(link, pin, programName);
     pinned = true;
   }
 
@@ -94,15 +83,13 @@ public final class CgroupAttachment implements AutoCloseable {
       return;
     }
     if (pinned) {
-      int unpinned = Libbpf.linkUnpin(link);
-      if (unpinned < 0) {
-        LOG.warn("could not remove the pin of {} on {}: errno {}", programName, cgroup, -unpinned);
+      try {
+        Libbpf.linkUnpin(link, programName);
+      } catch (BpfException e) {
+        LOG.warn("could not remove the pin of {} on {}: errno {}", programName, cgroup, e.errno());
       }
     }
-    int err = Libbpf.linkDestroy(link);
-    if (err < 0) {
-      throw new BpfException("bpf_link__destroy(" + programName + " on " + cgroup + ")", -err);
-    }
+    Libbpf.linkDestroy(link, programName + " on " + cgroup);
     LOG.info("detached {} from cgroup {}", programName, cgroup);
   }
 

@@ -5,7 +5,9 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.ArrayList;
@@ -28,8 +30,12 @@ final class LibbpfLog {
   /** Keep the end of long logs: the verifier states its reason last. */
   private static final int MAX_CAPTURE_CHARS = 256 * 1024;
   private static final int FIRST_BUFFER = 1024;
-  /** sizeof(va_list) on x86-64, where va_list is a one-element array of this struct. */
-  private static final long X86_64_VA_LIST_SIZE = 24;
+  /** The x86-64 SysV struct __va_list_tag: va_list is a one-element array of it. */
+  private static final StructLayout X86_64_VA_LIST = MemoryLayout.structLayout(
+      JAVA_INT.withName("gp_offset"),
+      JAVA_INT.withName("fp_offset"),
+      ADDRESS.withName("overflow_arg_area"),
+      ADDRESS.withName("reg_save_area"));
   private static final boolean X86_64 = switch (System.getProperty("os.arch")) {
     case "amd64", "x86_64" -> true;
     default -> false;
@@ -112,8 +118,8 @@ final class LibbpfLog {
       }
       // vsnprintf consumes its va_list; on x86-64 a byte copy of it is what va_copy does,
       // so the first attempt uses a copy and a too-small buffer can be retried exactly.
-      MemorySegment copy = arena.allocate(X86_64_VA_LIST_SIZE, 8);
-      copy.copyFrom(vaList.reinterpret(X86_64_VA_LIST_SIZE));
+      MemorySegment copy = arena.allocate(X86_64_VA_LIST);
+      copy.copyFrom(vaList.reinterpret(X86_64_VA_LIST.byteSize()));
       MemorySegment buffer = arena.allocate(FIRST_BUFFER);
       int needed = Libc.vsnprintf(buffer, FIRST_BUFFER, format, copy);
       if (needed < 0) {

@@ -9,6 +9,7 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.util.function.Supplier;
 
 /** The few libc functions the library needs; the one place each is bound. */
 final class Libc {
@@ -48,46 +49,31 @@ final class Libc {
   private static final int SOCK_DGRAM = 2;
   private static final int SOL_SOCKET = 1;
   private static final int SO_NETNS_COOKIE = 71;
+  private static final long MAP_FAILED = -1;
 
   static String strerror(int errno) {
-    try {
-      return Native.string((MemorySegment) STRERROR.invokeExact(errno));
-    } catch (Throwable t) {
-      throw Native.rethrow(t);
-    }
+    return Native.string(Native.call(() -> (MemorySegment) STRERROR.invokeExact(errno)));
   }
 
   /** The interface's index in the calling thread's network namespace, or 0 if there is none. */
   static int ifNameToIndex(String ifname) {
     try (Arena arena = Arena.ofConfined()) {
-      return (int) IF_NAMETOINDEX.invokeExact(arena.allocateFrom(ifname));
-    } catch (Throwable t) {
-      throw Native.rethrow(t);
+      MemorySegment name = arena.allocateFrom(ifname);
+      return Native.callInt(() -> (int) IF_NAMETOINDEX.invokeExact(name));
     }
   }
 
-  static int open(String path, int flags) {
+  static Fd open(String path, int flags) {
+    String operation = "open(" + path + ")";
     try (Arena arena = Arena.ofConfined()) {
-      MemorySegment state = Native.callState(arena);
-      int fd = (int) OPEN.invokeExact(state, arena.allocateFrom(path), flags);
-      if (fd < 0) {
-        throw new BpfException("open(" + path + ")", Native.errno(state));
-      }
-      return fd;
-    } catch (Throwable t) {
-      throw Native.rethrow(t);
+      MemorySegment cPath = arena.allocateFrom(path);
+      return new Fd(checkInt(operation, state -> (int) OPEN.invokeExact(state, cPath, flags)), operation);
     }
   }
 
+  /** Closes a raw descriptor: for {@link Fd#close()}, which makes sure it happens once. */
   static void close(int fd) {
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment state = Native.callState(arena);
-      if ((int) CLOSE.invokeExact(state, fd) < 0) {
-        throw new BpfException("close(" + fd + ")", Native.errno(state));
-      }
-    } catch (Throwable t) {
-      throw Native.rethrow(t);
-    }
+    checkInt("close(" + fd + ")", state -> (int) CLOSE.invokeExact(state, fd));
   }
 
   /**
@@ -95,73 +81,52 @@ final class Libc {
    * ({@code bpf_get_netns_cookie}); through a socket's SO_NETNS_COOKIE (Linux 5.14+).
    */
   static long netnsCookie() {
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment state = Native.callState(arena);
-      int fd = (int) SOCKET.invokeExact(state, AF_INET, SOCK_DGRAM, 0);
-      if (fd < 0) {
-        throw new BpfException("socket(AF_INET, SOCK_DGRAM)", Native.errno(state));
-      }
-      try {
-        MemorySegment cookie = arena.allocate(JAVA_LONG);
-        MemorySegment length = arena.allocateFrom(JAVA_INT, 8);
-        if ((int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, length) < 0) {
-          throw new BpfException("getsockopt(SO_NETNS_COOKIE)", Native.errno(state),
-              "the kernel is older than 5.14");
-        }
-        return cookie.get(JAVA_LONG, 0);
-      } finally {
-        close(fd);
-      }
-    } catch (Throwable t) {
-      throw Native.rethrow(t);
+    String operation = "socket(AF_INET, SOCK_DGRAM)";
+    int raw = checkInt(operation, state -> (int) SOCKET.invokeExact(state, AF_INET, SOCK_DGRAM, 0));
+    try (Fd socket = new Fd(raw, operation); Arena arena = Arena.ofConfined()) {
+      MemorySegment cookie = arena.allocate(JAVA_LONG);
+      MemorySegment length = arena.allocateFrom(JAVA_INT, (int) JAVA_LONG.byteSize());
+      int fd = socket.intValue();
+      checkInt("getsockopt(SO_NETNS_COOKIE)", () -> "the kernel is older than 5.14",
+          state -> (int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, length));
+      return cookie.get(JAVA_LONG, 0);
     }
   }
 
-  /** Maps {@code length} bytes of {@code fd} shared, readable and writable. */
+  /**
+   * Maps {@code length} bytes of {@code fd} shared, readable and writable, for as long as
+   * {@code arena} is open: closing it unmaps them, and the segment fails cleanly from then on.
+   */
   @SuppressWarnings("restricted")
-  static MemorySegment mmapShared(int fd, long length, String what) {
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment state = Native.callState(arena);
-      MemorySegment address = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
-          PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0L);
-      if (address.address() == -1L) {
-        throw new BpfException("mmap(" + what + ")", Native.errno(state));
-      }
-      return address.reinterpret(length);
-    } catch (Throwable t) {
-      throw Native.rethrow(t);
-    }
+  static MemorySegment mmapShared(int fd, long length, String what, Arena arena) {
+    MemorySegment address = Native.callOrThrow("mmap(" + what + ")", a -> a.address() == MAP_FAILED,
+        Native.NO_DETAIL, state -> (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
+            PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0L));
+    return address.reinterpret(length, arena, mapping -> munmap(mapping, what));
   }
 
-  static void munmap(MemorySegment mapping, String what) {
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment state = Native.callState(arena);
-      if ((int) MUNMAP.invokeExact(state, mapping, mapping.byteSize()) < 0) {
-        throw new BpfException("munmap(" + what + ")", Native.errno(state));
-      }
-    } catch (Throwable t) {
-      throw Native.rethrow(t);
-    }
+  private static void munmap(MemorySegment mapping, String what) {
+    long length = mapping.byteSize();
+    checkInt("munmap(" + what + ")", state -> (int) MUNMAP.invokeExact(state, mapping, length));
   }
 
   /** Moves the calling thread (only it) into the namespace {@code fd} refers to. */
-  static void setns(int fd, int nstype, String what) {
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment state = Native.callState(arena);
-      if ((int) SETNS.invokeExact(state, fd, nstype) < 0) {
-        throw new BpfException("setns(" + what + ")", Native.errno(state));
-      }
-    } catch (Throwable t) {
-      throw Native.rethrow(t);
-    }
+  static void setns(Fd namespace, int nstype, String what) {
+    int fd = namespace.intValue();
+    checkInt("setns(" + what + ")", state -> (int) SETNS.invokeExact(state, fd, nstype));
   }
 
   /** Formats into {@code buffer}; returns the length the full text needs, as C's vsnprintf. */
   static int vsnprintf(MemorySegment buffer, long size, MemorySegment format, MemorySegment vaList) {
-    try {
-      return (int) VSNPRINTF.invokeExact(buffer, size, format, vaList);
-    } catch (Throwable t) {
-      throw Native.rethrow(t);
-    }
+    return Native.callInt(() -> (int) VSNPRINTF.invokeExact(buffer, size, format, vaList));
+  }
+
+  /** A libc call returning -1 and setting errno on failure: the result, or a BpfException. */
+  private static int checkInt(String operation, Native.ErrnoCall<Integer> call) {
+    return checkInt(operation, Native.NO_DETAIL, call);
+  }
+
+  private static int checkInt(String operation, Supplier<String> detail, Native.ErrnoCall<Integer> call) {
+    return Native.callOrThrow(operation, result -> result < 0, detail, call);
   }
 }

@@ -143,7 +143,7 @@ public final class NetworkNamespace {
   }
 
   private void enter() {
-    int fd;
+    Fd fd;
     try {
       fd = Libc.open(path.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
     } catch (BpfException e) {
@@ -153,10 +153,8 @@ public final class NetworkNamespace {
       }
       throw e;
     }
-    try {
+    try (fd) {
       Libc.setns(fd, Libc.CLONE_NEWNET, path.toString());
-    } finally {
-      Libc.close(fd);
     }
   }
 

@@ -1,8 +1,8 @@
 package dev.veer.bpf;
 
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
-
+import dev.veer.bpf.Structs.ProgInfo;
+import dev.veer.bpf.Structs.XdpAttachOpts;
+import dev.veer.bpf.Structs.XdpQueryOpts;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Optional;
@@ -25,8 +25,8 @@ public final class XdpAttachment implements AutoCloseable {
   private static final int XDP_FLAGS_SKB_MODE = 1 << 1;
   private static final int XDP_FLAGS_DRV_MODE = 1 << 2;
   private static final int XDP_FLAGS_HW_MODE = 1 << 3;
-  private static final long ATTACH_OPTS_SIZE = 16;
-  private static final long QUERY_OPTS_SIZE = 32;
+  /** The kernel keeps 15 characters of a program's name. */
+  private static final int PROG_NAME_MAX = Structs.OBJ_NAME_LEN - 1;
 
   private final NetworkNamespace namespace;
   private final String ifname;
@@ -52,20 +52,20 @@ public final class XdpAttachment implements AutoCloseable {
    */
   public static XdpAttachment attach(BpfProgram program, NetworkNamespace namespace, String ifname, XdpMode mode) {
     int programFd = program.fd();
-    String operation = "bpf_xdp_attach(" + ifname + ", " + program.name() + ", " + mode + ")";
+    String subject = ifname + ", " + program.name() + ", " + mode;
     return namespace.call(() -> LibbpfLog.capturing(capture -> {
       int ifindex = namespace.ifindexHere(ifname);
-      int err = Libbpf.xdpAttach(ifindex, programFd, mode.flags | XDP_FLAGS_UPDATE_IF_NOEXIST,
-          MemorySegment.NULL);
-      if (err < 0) {
-        String detail = capture.text();
-        if (err == -BpfException.EBUSY || err == -BpfException.EEXIST) {
-          detail += query(ifindex, ifname).anyId()
-              .map(id -> "interface " + ifname + " in " + namespace + " already runs XDP program id "
-                  + id + "; XdpAttachment.detachAll removes it")
-              .orElse("");
+      try {
+        Libbpf.xdpAttach(ifindex, programFd, mode.flags | XDP_FLAGS_UPDATE_IF_NOEXIST, MemorySegment.NULL,
+            subject, capture::text);
+      } catch (BpfException e) {
+        if (e.errno() != BpfException.EBUSY && e.errno() != BpfException.EEXIST) {
+          throw e;
         }
-        throw new BpfException(operation, -err, detail);
+        throw new BpfException(e.operation(), e.errno(), e.detail() + query(ifindex, ifname).anyId()
+            .map(id -> "interface " + ifname + " in " + namespace + " already runs XDP program id "
+                + id + "; XdpAttachment.detachAll removes it")
+            .orElse(""));
       }
       LOG.info("attached XDP program {} (id {}) to {} in {} ({})", program.name(), program.id(), ifname,
           namespace, mode);
@@ -82,65 +82,52 @@ public final class XdpAttachment implements AutoCloseable {
   public static XdpAttachment attachOrReplace(BpfProgram program, NetworkNamespace namespace, String ifname,
       XdpMode mode) {
     int programFd = program.fd();
-    String operation = "bpf_xdp_attach(" + ifname + ", " + program.name() + ", " + mode + ", replace)";
+    String subject = ifname + ", " + program.name() + ", " + mode + ", replace";
     Optional<XdpAttachment> replaced = namespace.call(() -> LibbpfLog.capturing(capture -> {
       int ifindex = namespace.ifindexHere(ifname);
       Optional<Integer> current = query(ifindex, ifname).anyId();
       if (current.isEmpty()) {
         return Optional.<XdpAttachment>empty();
       }
-      int oldFd = Libbpf.progGetFdById(current.get());
-      if (oldFd < 0) {
-        return Optional.<XdpAttachment>empty();
-      }
+      Fd oldFd;
       try {
-        String oldName = programName(oldFd);
+        oldFd = Libbpf.progGetFdById(current.get());
+      } catch (BpfException e) {
+        return Optional.<XdpAttachment>empty(); // gone since the query: nothing to replace
+      }
+      try (oldFd; Arena arena = Arena.ofConfined()) {
+        String oldName = programName(oldFd.intValue());
         if (!oldName.equals(truncatedName(program.name()))) {
-          throw new BpfException(operation, BpfException.EBUSY, "interface " + ifname + " in " + namespace
-              + " runs XDP program '" + oldName + "' (id " + current.get() + "), not an earlier "
-              + program.name() + ": not replacing someone else's program");
+          throw new BpfException("bpf_xdp_attach(" + subject + ")", BpfException.EBUSY, "interface " + ifname
+              + " in " + namespace + " runs XDP program '" + oldName + "' (id " + current.get()
+              + "), not an earlier " + program.name() + ": not replacing someone else's program");
         }
-        try (Arena arena = Arena.ofConfined()) {
-          MemorySegment opts = arena.allocate(ATTACH_OPTS_SIZE, 8);
-          opts.set(JAVA_LONG, 0, ATTACH_OPTS_SIZE);
-          opts.set(JAVA_INT, 8, oldFd); // old_prog_fd: libbpf sets XDP_FLAGS_REPLACE
-          int err = Libbpf.xdpAttach(ifindex, programFd, mode.flags, opts);
-          if (err < 0) {
-            throw new BpfException(operation, -err, capture.text());
-          }
-        }
+        Libbpf.xdpAttach(ifindex, programFd, mode.flags, replacing(arena, oldFd), subject, capture::text);
         LOG.info("replaced XDP program {} (id {}) on {} in {} with id {}", oldName, current.get(), ifname,
             namespace, program.id());
         return Optional.of(new XdpAttachment(namespace, ifname, ifindex, mode, program.name(), program.id()));
-      } finally {
-        Libc.close(oldFd);
       }
     }));
     return replaced.orElseGet(() -> attach(program, namespace, ifname, mode));
   }
 
-  /** The kernel keeps 15 characters of a program's name. */
   private static String truncatedName(String name) {
     return name.length() > PROG_NAME_MAX ? name.substring(0, PROG_NAME_MAX) : name;
   }
 
   private static String programName(int fd) {
     try (Arena arena = Arena.ofConfined()) {
-      // struct bpf_prog_info up to and including name[16], which starts at byte 64.
-      MemorySegment info = arena.allocate(PROG_INFO_NAME_END, 8);
-      MemorySegment length = arena.allocate(JAVA_INT);
-      length.set(JAVA_INT, 0, (int) PROG_INFO_NAME_END);
-      int err = Libbpf.objGetInfoByFd(fd, info, length);
-      if (err < 0) {
-        throw new BpfException("bpf_obj_get_info_by_fd(program)", -err);
-      }
-      return info.asSlice(PROG_INFO_NAME, PROG_NAME_MAX + 1).getString(0);
+      MemorySegment info = Libbpf.objGetInfoByFd(fd, ProgInfo.LAYOUT, arena, "program");
+      return Structs.string(info, ProgInfo.LAYOUT, "name");
     }
   }
 
-  private static final long PROG_INFO_NAME = 64;
-  private static final long PROG_INFO_NAME_END = PROG_INFO_NAME + 16;
-  private static final int PROG_NAME_MAX = 15;
+  /** Options under which libbpf adds XDP_FLAGS_REPLACE: only {@code expected}'s program is affected. */
+  private static MemorySegment replacing(Arena arena, Fd expected) {
+    MemorySegment opts = Structs.allocateOpts(arena, XdpAttachOpts.LAYOUT);
+    XdpAttachOpts.OLD_PROG_FD.set(opts, expected.intValue());
+    return opts;
+  }
 
   /**
    * Detaches every XDP program (any mode) from {@code ifname} in {@code namespace}, whoever
@@ -163,10 +150,7 @@ public final class XdpAttachment implements AutoCloseable {
         if (flagsAndId[1] == 0) {
           continue;
         }
-        int err = Libbpf.xdpDetach(ifindex, flagsAndId[0], MemorySegment.NULL);
-        if (err < 0) {
-          throw new BpfException("bpf_xdp_detach(" + ifname + ")", -err, capture.text());
-        }
+        Libbpf.xdpDetach(ifindex, flagsAndId[0], MemorySegment.NULL, ifname, capture::text);
         LOG.info("detached XDP program id {} from {} in {}", flagsAndId[1], ifname, namespace);
       }
       return null;
@@ -219,31 +203,27 @@ public final class XdpAttachment implements AutoCloseable {
   private void detachOwn(LibbpfLog.Capture capture) {
     // The expected-program check needs an fd; the program's id works even after its
     // BpfObject was closed, because the attachment keeps the program alive.
-    int fd = Libbpf.progGetFdById(programId);
-    if (fd == -BpfException.ENOENT) {
+    Fd fd;
+    try {
+      fd = Libbpf.progGetFdById(programId);
+    } catch (BpfException e) {
+      if (e.errno() != BpfException.ENOENT) {
+        throw e;
+      }
       LOG.debug("XDP program id {} no longer exists: nothing to detach from {}", programId, ifname);
       return;
     }
-    if (fd < 0) {
-      throw new BpfException("bpf_prog_get_fd_by_id(" + programId + ")", -fd);
-    }
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment opts = arena.allocate(ATTACH_OPTS_SIZE, 8);
-      opts.set(JAVA_LONG, 0, ATTACH_OPTS_SIZE); // sz
-      opts.set(JAVA_INT, 8, fd); // old_prog_fd: libbpf then sets XDP_FLAGS_REPLACE
-      int err = Libbpf.xdpDetach(ifindex, mode.flags, opts);
-      if (err == -BpfException.EEXIST) {
-        LOG.warn("not detaching from {} in {}: XDP program id {} is no longer the one attached", ifname,
+    try (fd; Arena arena = Arena.ofConfined()) {
+      Libbpf.xdpDetach(ifindex, mode.flags, replacing(arena, fd), ifname, capture::text);
+      LOG.info("detached XDP program {} (id {}) from {} in {}", programName, programId, ifname, namespace);
+    } catch (BpfException e) {
+      switch (e.errno()) {
+        case BpfException.EEXIST -> LOG.warn("not detaching from {} in {}: XDP program id {} is no longer the one"
+            + " attached", ifname, namespace, programId);
+        case BpfException.ENODEV -> LOG.debug("interface {} in {} is gone, and with it XDP program id {}", ifname,
             namespace, programId);
-      } else if (err == -BpfException.ENODEV) {
-        LOG.debug("interface {} in {} is gone, and with it XDP program id {}", ifname, namespace, programId);
-      } else if (err < 0) {
-        throw new BpfException("bpf_xdp_detach(" + ifname + ")", -err, capture.text());
-      } else {
-        LOG.info("detached XDP program {} (id {}) from {} in {}", programName, programId, ifname, namespace);
+        default -> throw e;
       }
-    } finally {
-      Libc.close(fd);
     }
   }
 
@@ -262,15 +242,10 @@ public final class XdpAttachment implements AutoCloseable {
   /** Must run in the interface's namespace. */
   private static Query query(int ifindex, String ifname) {
     try (Arena arena = Arena.ofConfined()) {
-      // struct bpf_xdp_query_opts: sz, prog_id, drv_prog_id, hw_prog_id, skb_prog_id, attach_mode
-      MemorySegment opts = arena.allocate(QUERY_OPTS_SIZE, 8);
-      opts.set(JAVA_LONG, 0, QUERY_OPTS_SIZE);
-      int err = Libbpf.xdpQuery(ifindex, 0, opts);
-      if (err < 0) {
-        throw new BpfException("bpf_xdp_query(" + ifname + ")", -err);
-      }
-      return new Query(opts.get(JAVA_INT, 8), opts.get(JAVA_INT, 12), opts.get(JAVA_INT, 16),
-          opts.get(JAVA_INT, 20));
+      MemorySegment opts = Structs.allocateOpts(arena, XdpQueryOpts.LAYOUT);
+      Libbpf.xdpQuery(ifindex, 0, opts, ifname);
+      return new Query((int) XdpQueryOpts.PROG_ID.get(opts), (int) XdpQueryOpts.DRV_PROG_ID.get(opts),
+          (int) XdpQueryOpts.HW_PROG_ID.get(opts), (int) XdpQueryOpts.SKB_PROG_ID.get(opts));
     }
   }
 }

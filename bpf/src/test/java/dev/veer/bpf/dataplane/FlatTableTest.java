@@ -8,6 +8,7 @@ import dev.veer.bpf.abi.VeerAbi;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -42,11 +43,31 @@ class FlatTableTest {
 
   @Test
   void holdsManyPortsOfOneVip() {
+    InetAddress vip = InetAddresses.forString("203.0.113.10");
     Map<byte[], byte[]> entries = new LinkedHashMap<>();
     for (int port = 1; port <= CAPACITY; port++) {
-      entries.put(ServiceKey.tcp(InetAddresses.forString("203.0.113.10"), port).encode(), new byte[12]);
+      byte[] value = ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN).putInt(port).array();
+      entries.put(ServiceKey.tcp(vip, port).encode(), value);
     }
-    FlatTable.layout(entries, SLOT, VALUE);
+    byte[] slots = FlatTable.layout(entries, SLOT, VALUE);
+
+    int used = 0;
+    for (int slot = 0; slot < VeerAbi.FLAT_SLOTS; slot++) {
+      used += ByteBuffer.wrap(slots).order(ByteOrder.LITTLE_ENDIAN).getInt(slot * SLOT + 20);
+    }
+    assertThat(used).isEqualTo(CAPACITY);
+    for (Map.Entry<byte[], byte[]> e : entries.entrySet()) {
+      int slot = scan(slots, e.getKey());
+      int port = ByteBuffer.wrap(e.getValue()).order(ByteOrder.LITTLE_ENDIAN).getInt();
+      assertThat(slot).as("port %d is in some slot", port).isGreaterThanOrEqualTo(0);
+      assertThat((slot - veerFlatHome(e.getKey())) & (VeerAbi.FLAT_SLOTS - 1))
+          .as("distance of port %d from its home", port).isLessThan(VeerAbi.FLAT_PROBES);
+      assertThat(find(slots, e.getKey())).as("port %d", port).isEqualTo(slot);
+      assertThat(Arrays.copyOfRange(slots, slot * SLOT + VALUE, slot * SLOT + VALUE + 12)).isEqualTo(e.getValue());
+    }
+    byte[] absent = ServiceKey.tcp(vip, CAPACITY + 1).encode();
+    assertThat(scan(slots, absent)).isEqualTo(-1);
+    assertThat(find(slots, absent)).isEqualTo(-1);
   }
 
   @Test
@@ -55,10 +76,44 @@ class FlatTableTest {
         SLOT, VALUE)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at most " + CAPACITY);
   }
 
+  /** The slot holding {@code key}, by looking at every slot; -1 if none does. */
+  static int scan(byte[] slots, byte[] key) {
+    for (int slot = 0; slot < VeerAbi.FLAT_SLOTS; slot++) {
+      if (slots[slot * SLOT + 20] != 0 && Arrays.equals(slots, slot * SLOT, slot * SLOT + 20, key, 0, 20)) {
+        return slot;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * veer_flat_home() of veer_flat.h, transcribed here rather than calling FlatTable.home so
+   * that the tests check it: little-endian words, unsigned 32-bit arithmetic kept in longs.
+   */
+  static int veerFlatHome(byte[] key) {
+    long h = 0;
+    for (int w = 0; w < 5; w++) {
+      long word = 0;
+      for (int b = 3; b >= 0; b--) {
+        word = word << 8 | key[4 * w + b] & 0xff;
+      }
+      int r = 7 * w;
+      h = (h + (r == 0 ? word : (word << r | word >>> (32 - r)) & U32)) & U32;
+    }
+    h ^= h >>> 16;
+    h = h * 0x85ebca6bL & U32;
+    h ^= h >>> 13;
+    h = h * 0xc2b2ae35L & U32;
+    h ^= h >>> 16;
+    return (int) (h & (VeerAbi.FLAT_SLOTS - 1));
+  }
+
+  private static final long U32 = 0xffffffffL;
+
   /** The data plane's lookup, in Java: probe from the home slot. */
   static int find(byte[] slots, byte[] key) {
     ByteBuffer b = ByteBuffer.wrap(slots).order(ByteOrder.LITTLE_ENDIAN);
-    int home = FlatTable.home(key);
+    int home = veerFlatHome(key);
     for (int i = 0; i < VeerAbi.FLAT_PROBES; i++) {
       int slot = (home + i) & (VeerAbi.FLAT_SLOTS - 1);
       if (b.getInt(slot * SLOT + 20) == 0) {
