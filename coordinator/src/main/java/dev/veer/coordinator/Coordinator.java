@@ -95,6 +95,11 @@ public final class Coordinator implements AutoCloseable {
           DEFAULT_ROOT, Optional.empty(), AccessPolicy.allowAll(), Optional.empty(), ClusterDefaults.DEFAULT, 10_000);
     }
 
+    public Config withListen(InetSocketAddress address) {
+      return new Config(id, address, advertise, zookeeper, dataDir, root, tls, access, zookeeperDigest, cluster,
+          sessionTimeoutMillis);
+    }
+
     public Config withZookeeper(String connect) {
       return new Config(id, listen, advertise, Optional.of(connect), dataDir, root, tls, access, zookeeperDigest,
           cluster, sessionTimeoutMillis);

@@ -53,6 +53,7 @@ public final class ConfigFile implements CommandLine.IDefaultValueProvider {
    * file that cannot be used (its problems printed first).
    */
   public static int run(Object command, String[] args) {
+    Logging.routeJavaUtilLogging();
     CommandLine line;
     try {
       line = commandLine(command, args);

@@ -13,9 +13,6 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 
 /** Client workloads through the VIP, each bounded in count and time. */
 public final class Traffic {
@@ -67,88 +64,64 @@ public final class Traffic {
   }
 
   /**
-   * Long-lived connections that each make a request every {@code interval}
-   * until stopped; any failed request breaks (and ends) its connection.
+   * Long-lived connections that each make a request every {@code interval} until stopped; any
+   * failed request breaks (and ends) its connection. Count what broke with {@link #stop()}, once
+   * every request in flight has been answered or timed out.
    */
   public static final class LongLived implements AutoCloseable {
     private final List<ClientConnection> connections;
-    private final Duration interval;
-    private final long maxRequestsPerConnection;
-    private final AtomicBoolean running = new AtomicBoolean(true);
-    private final AtomicLong answered = new AtomicLong();
-    private final Queue<String> failures = new ConcurrentLinkedQueue<>();
-    private final Multiset<String> perServer = ConcurrentHashMultiset.create();
-    private final ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
+    private final ConnectionLoops loops;
 
-    private LongLived(List<ClientConnection> connections, Duration interval, long maxRequestsPerConnection) {
+    private LongLived(List<ClientConnection> connections, ConnectionLoops loops) {
       this.connections = connections;
-      this.interval = interval;
-      this.maxRequestsPerConnection = maxRequestsPerConnection;
+      this.loops = loops;
     }
 
     /** Connects all, checks one answer on each, then starts the request loops. */
     public static LongLived start(NetworkNamespace clientNs, InetSocketAddress vip, int count, Duration interval,
         Duration maxRuntime) throws IOException {
-      LongLived traffic = new LongLived(ClientConnection.create(clientNs, count), interval,
-          Math.max(1, maxRuntime.toMillis() / Math.max(1, interval.toMillis())));
+      List<ClientConnection> connections = ClientConnection.create(clientNs, count);
       try {
         for (int i = 0; i < count; i++) {
-          ClientConnection c = traffic.connections.get(i);
+          ClientConnection c = connections.get(i);
           c.connect(vip, TIMEOUT_MILLIS);
-          traffic.perServer.add(c.exchange("hello-" + i));
-          traffic.answered.incrementAndGet();
+          c.exchange("hello-" + i);
         }
       } catch (IOException e) {
-        traffic.close();
+        connections.forEach(ClientConnection::close);
         throw e;
       }
-      for (int i = 0; i < count; i++) {
-        int n = i;
-        traffic.pool.execute(() -> traffic.loop(n));
-      }
-      return traffic;
+      List<String> servers = connections.stream().map(ClientConnection::server).toList();
+      ConnectionLoops loops = ConnectionLoops.start(servers, (n, seq) -> connections.get(n).exchange("c" + n + "-r" + seq),
+          interval, Math.max(1, maxRuntime.toMillis() / Math.max(1, interval.toMillis())),
+          Duration.ofMillis(TIMEOUT_MILLIS));
+      return new LongLived(connections, loops);
     }
 
-    private void loop(int n) {
-      ClientConnection c = connections.get(n);
-      try {
-        for (long seq = 0; seq < maxRequestsPerConnection && running.get(); seq++) {
-          c.exchange("c" + n + "-r" + seq);
-          answered.incrementAndGet();
-          Thread.sleep(interval);
-        }
-      } catch (IOException e) {
-        failures.add("connection " + n + " (" + c.server() + "): " + e);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
+    /** A point in time to ask later which connections answered since (see {@link ConnectionLoops.Result}). */
+    public long mark() {
+      return loops.mark();
     }
 
+    /** Requests answered so far: progress only, failures are counted by {@link #stop()}. */
     public long answered() {
-      return answered.get();
+      return loops.answered();
     }
 
-    public List<String> failures() {
-      return List.copyOf(failures);
-    }
-
+    /** How many connections each server answered. */
     public ImmutableMultiset<String> perServer() {
-      return ImmutableMultiset.copyOf(perServer);
+      return loops.perServer();
     }
 
-    /** Stops the loops (each finishes its request in flight) and closes the connections. */
+    /** Stops the loops, waits for every request in flight to be answered or time out, and reports. */
+    public ConnectionLoops.Result stop() {
+      return loops.stop();
+    }
+
+    /** Stops (if not yet) and closes the connections. */
     @Override
     public void close() {
-      running.set(false);
-      pool.shutdown();
-      try {
-        if (!pool.awaitTermination(TIMEOUT_MILLIS * 2L, TimeUnit.MILLISECONDS)) {
-          pool.shutdownNow();
-        }
-      } catch (InterruptedException e) {
-        pool.shutdownNow();
-        Thread.currentThread().interrupt();
-      }
+      loops.close();
       connections.forEach(ClientConnection::close);
     }
   }

@@ -76,12 +76,17 @@ class EndToEndTest {
     return bed.directors().get(index).dataplane().program().verdicts().get(verdict);
   }
 
+  /** A fair spread fails this check once in a million runs (see {@link EvenSpread}). */
+  static final double FALSE_FAILURE_RATE = 1e-6;
+
   static void assertEvenShare(Traffic.BurstResult result, int connections) {
     assertThat(result.failures()).isEmpty();
     double even = connections / 3.0;
+    // For 1,000 connections: +-76 (+-23 %) around 333; a proxy with no share, or a double one, is far outside.
+    double tolerance = EvenSpread.tolerance(connections, 3, FALSE_FAILURE_RATE);
     for (String proxy : List.of("proxy-1", "proxy-2", "proxy-3")) {
       assertThat((double) result.perServer().count(proxy)).as("connections served by %s", proxy)
-          .isBetween(even * 0.85, even * 1.15);
+          .isBetween(even - tolerance, even + tolerance);
     }
     assertThat(result.perServer().count("proxy-4")).isZero();
   }
@@ -119,10 +124,10 @@ class EndToEndTest {
       bed.installTables(WEB4, table(p -> p.address4(), Map.of(1, BackendState.ACTIVE, 2, BackendState.DRAINING,
           3, BackendState.ACTIVE, 4, BackendState.ACTIVE)));
       Thread.sleep(1000);
-      long answeredBefore = traffic.answered();
-      Thread.sleep(300);
-      assertThat(traffic.failures()).isEmpty();
-      assertThat(traffic.answered()).isGreaterThan(answeredBefore);
+      long changed = traffic.mark();
+      Thread.sleep(500);
+      // Every connection answered after the changes, counted once nothing is in flight any more.
+      assertThat(traffic.stop().brokenSince(changed)).isEmpty();
       assertThat(afterAdd).isGreaterThan(forwardsBefore);
       assertThat(proxyVerdictSum(ProxyVerdict.PRX_FORWARD)).isGreaterThan(afterAdd);
       // The proxies' flow tables, kept by their sockops programs, delivered the established traffic.
@@ -146,12 +151,11 @@ class EndToEndTest {
       bed.setEcmp(List.of(bed.directors().get(1)));
       Thread.sleep(500);
       long dir1Out = directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE);
-      long answeredBefore = traffic.answered();
+      long out = traffic.mark();
       Thread.sleep(1500);
       // ...and none once out of the set, while every connection keeps being answered.
       assertThat(directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE)).isEqualTo(dir1Out);
-      assertThat(traffic.failures()).isEmpty();
-      assertThat(traffic.answered()).isGreaterThan(answeredBefore + 200);
+      assertThat(traffic.stop().brokenSince(out)).isEmpty();
     }
   }
 

@@ -145,7 +145,9 @@ class ProxyAgentEndToEndTest {
       // Still carrying connections: removing needs force, and the drain has not ended.
       assertThat(backend(3).getState()).isEqualTo(BackendState.DRAINING);
       assertThat(removeCode(3, false)).isEqualTo(io.grpc.Status.Code.FAILED_PRECONDITION);
-      assertThat(traffic.failures()).isEmpty();
+      long drained = traffic.mark();
+      Thread.sleep(3 * INTERVAL_MILLIS);
+      assertThat(traffic.stop().brokenSince(drained)).isEmpty();
     }
     // The connections close: the drain ends by itself and the backend goes quietly.
     await("proxy-3's drain ended", () -> backend(3).getState() == BackendState.INACTIVE);
@@ -263,7 +265,19 @@ class ProxyAgentEndToEndTest {
         && healthOf(3) == Health.HEALTHY);
     awaitDirectors();
     // Proxy 2 stops decapsulating: its service is fine on the host, but no client reaches it.
-    dev.veer.bpf.XdpAttachment.detachAll(bed.proxies().get(1).ns().handle(), "eth0");
+    TestBed.Proxy second = bed.proxies().get(1);
+    dev.veer.bpf.XdpAttachment.detachAll(second.ns().handle(), "eth0");
+    try {
+      assertProbesCatchIt();
+    } finally {
+      // Its program back on the interface, for the tests after this one.
+      dev.veer.bpf.XdpAttachment.attachOrReplace(second.dataplane().program().program(), second.ns().handle(),
+          "eth0", dev.veer.bpf.XdpMode.NATIVE);
+    }
+    await("proxy-2 healthy again", () -> healthOf(2) == Health.HEALTHY);
+  }
+
+  private void assertProbesCatchIt() throws Exception {
     await("proxy-2 unhealthy by the directors' probes", () -> healthOf(2) == Health.UNHEALTHY);
     awaitDirectors();
     var status = admin.getStatus(GetStatusRequest.getDefaultInstance());
@@ -321,7 +335,7 @@ class ProxyAgentEndToEndTest {
       await("live connections reported", () -> admin.getStatus(GetStatusRequest.getDefaultInstance())
           .getAgentsList().stream().flatMap(a -> a.getServicesList().stream())
           .mapToLong(AgentServiceStatus::getLiveConnections).sum() >= 60);
-      assertThat(traffic.failures()).isEmpty();
+      assertThat(traffic.stop().failed()).isEmpty();
     }
 
     // Proxy 2's service stops: after two failed checks the leader marks it unhealthy.

@@ -5,6 +5,7 @@ import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.coordinator.Coordinator;
 import dev.veer.coordinator.status.StatusPage;
+import dev.veer.lifecycle.Logging;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.Backend;
@@ -15,6 +16,7 @@ import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Health;
 import dev.veer.proto.types.v1.Protocol;
+import dev.veer.testbed.ConnectionLoops;
 import dev.veer.testbed.TestBed;
 import dev.veer.testbed.TestBed.Director;
 import dev.veer.testbed.TestBed.Proxy;
@@ -41,7 +43,10 @@ import java.util.function.BooleanSupplier;
  * same admin API as {@code veer ctl}) add a proxy, drain another and take a director away; the
  * screen shows, live, what every part does.
  *
- * <pre>./veer demo [--directors D] [--proxies P] [--connections N] [--keep]</pre>
+ * <pre>./veer demo [--directors D] [--proxies P] [--connections N] [--short] [--keep]</pre>
+ *
+ * The daemons' logs go to a file whose path the demo prints, so the terminal shows only the
+ * story. It exits 1 if any request failed.
  */
 public final class Demo {
   /** The demo's HTTP service: its own port on the bed's VIP. */
@@ -53,37 +58,56 @@ public final class Demo {
   private final Coordinator coordinator;
   private final AdminServiceGrpc.AdminServiceBlockingStub admin;
   private final List<HttpSite> sites;
+  private final Pace pace;
+
+  /**
+   * How long each step runs: the full story, or a short one (CI runs it on every change) with the
+   * same events, closer together and fewer clients.
+   */
+  record Pace(Duration firstStep, int keepAliveClients, int seconds, int joinAt, int drainAt, int leaveAt) {
+    static final Pace FULL = new Pace(Duration.ofSeconds(3), 200, 12, 2, 5, 8);
+    static final Pace SHORT = new Pace(Duration.ofSeconds(2), 100, 6, 1, 2, 4);
+  }
 
   private Demo(TestBed bed, Coordinator coordinator, AdminServiceGrpc.AdminServiceBlockingStub admin,
-      List<HttpSite> sites) {
+      List<HttpSite> sites, Pace pace) {
     this.bed = bed;
     this.coordinator = coordinator;
     this.admin = admin;
     this.sites = sites;
+    this.pace = pace;
   }
 
   public static void main(String[] args) throws Exception {
     int directors = 2;
     int proxies = 4;
-    int connections = 1000;
+    Integer connections = null;
     boolean keep = false;
+    Pace pace = Pace.FULL;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--directors" -> directors = Integer.parseInt(args[++i]);
         case "--proxies" -> proxies = Integer.parseInt(args[++i]);
         case "--connections" -> connections = Integer.parseInt(args[++i]);
+        case "--short" -> pace = Pace.SHORT;
         case "--keep" -> keep = true;
         default -> {
           System.err.println("usage: ./veer demo [--directors D (2-8)] [--proxies P (4-16)] [--connections N]"
-              + " [--keep]");
+              + " [--short] [--keep]");
           System.exit(2);
         }
       }
+    }
+    if (connections == null) {
+      connections = pace == Pace.SHORT ? 300 : 1000;
     }
     if (directors < 2 || directors > 8 || proxies < 4 || proxies > 16) {
       System.err.println("veer demo: 2-8 directors and 4-16 proxies");
       System.exit(2);
     }
+    Path logFile = Path.of(System.getProperty("java.io.tmpdir"), "veer-demo-" + ProcessHandle.current().pid() + ".log");
+    Logging.toFile(logFile);
+    System.out.println("Daemon logs: " + logFile);
     BpfSystem.requireUsable();
     // The JDK's HTTP server closes idle keep-alive connections beyond 200 by default; the demo's
     // clients keep a thousand open. Read once, when the first server of the JVM starts.
@@ -91,6 +115,7 @@ public final class Demo {
     // What a demo that crashed left behind.
     Namespace.deleteLeftovers();
     Path data = Files.createTempDirectory("veer-demo");
+    long failed = 0;
     System.out.println("Starting a coordinator on an embedded ZooKeeper ...");
     try (Coordinator coordinator = Coordinator.start(Coordinator.Config.local("demo", data)
         .withCluster(Coordinator.ClusterDefaults.DEFAULT.withChecks(500, 250, 2)))) {
@@ -115,8 +140,8 @@ public final class Demo {
             sites.add(HttpSite.start(p.ns().handle(), VIP.getPort(), p.name()));
           }
           System.out.println("Status page: http://127.0.0.1:" + page.port() + "/");
-          new Demo(bed, coordinator, AdminServiceGrpc.newBlockingStub(channel), sites).run(connections, keep,
-              target);
+          failed = new Demo(bed, coordinator, AdminServiceGrpc.newBlockingStub(channel), sites, pace)
+              .run(connections, keep, target);
         } finally {
           sites.forEach(HttpSite::close);
           Transport.close(channel);
@@ -127,9 +152,14 @@ public final class Demo {
       deleteTree(data);
     }
     System.out.println("Cluster removed.");
+    if (failed > 0) {
+      System.out.println(failed + " requests failed: see " + logFile);
+      System.exit(1);
+    }
   }
 
-  private void run(int connections, boolean keep, String target) throws Exception {
+  /** Runs the story; returns how many requests failed. */
+  private long run(int connections, boolean keep, String target) throws Exception {
     admin.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder().setName("web")
         .setVip(VIP.getAddress().getHostAddress()).setPort(VIP.getPort()).setProtocol(Protocol.TCP)).build());
     for (int p = 1; p <= 3; p++) {
@@ -140,45 +170,53 @@ public final class Demo {
     await(() -> service().getBackendsList().stream().allMatch(b -> b.getHealth() == Health.HEALTHY));
     awaitDirectors();
 
-    out.printf("%n1. %d HTTP clients, each on its own connection, a GET every 200 ms for 3 s%n", connections);
+    long failed = 0;
+    out.printf("%n1. %d HTTP clients, each on its own connection, a GET every 200 ms for %d s%n", connections,
+        pace.firstStep().toSeconds());
     try (HttpClients clients = HttpClients.start(bed.client().handle(), VIP, connections, Duration.ofMillis(200))) {
-      Thread.sleep(3000);
+      Thread.sleep(pace.firstStep().toMillis());
       for (Proxy p : bed.proxies()) {
         out.printf("   %-8s %5d connections%n", p.name(), clients.perServer().count(p.name()));
       }
-      out.printf("   requests answered %,d, failed %d%n", clients.answered(), clients.failures().size());
-      clients.failures().stream().limit(5).forEach(f -> out.println("     " + f));
+      ConnectionLoops.Result result = clients.stop();
+      out.printf("   requests answered %,d, connections failed %d%n", result.answered(), result.failed().size());
+      result.failed().stream().limit(5).forEach(f -> out.println("     " + f));
+      failed += result.failed().size();
     }
 
-    out.printf("%n2. 200 keep-alive HTTP clients, a GET every 50 ms each, while the operator changes things%n");
+    out.printf("%n2. %d keep-alive HTTP clients, a GET every 50 ms each, while the operator changes things%n",
+        pace.keepAliveClients());
     String[] events = {"", "", ""};
-    try (HttpClients traffic = HttpClients.start(bed.client().handle(), VIP, 200, Duration.ofMillis(50))) {
-      for (int second = 1; second <= 12; second++) {
+    long afterChanges = 0;
+    try (HttpClients traffic = HttpClients.start(bed.client().handle(), VIP, pace.keepAliveClients(),
+        Duration.ofMillis(50))) {
+      for (int second = 1; second <= pace.seconds(); second++) {
         Thread.sleep(1000);
-        switch (second) {
-          case 2 -> {
-            addBackend(4, BackendState.FILLING);
-            events[0] = "t=2s  veer ctl backend add web " + address(4) + "      (proxy-4 joins)";
-          }
-          case 5 -> {
-            admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web").setAddress(address(2))
-                .setState(BackendState.DRAINING).build());
-            events[1] = "t=5s  veer ctl backend drain web " + address(2) + "    (proxy-2 drains)";
-          }
-          case 8 -> {
-            bed.setEcmp(bed.directors().subList(1, bed.directors().size()));
-            events[2] = "t=8s  director-1 leaves the router's ECMP set";
-          }
-          default -> { }
+        if (second == pace.joinAt()) {
+          addBackend(4, BackendState.FILLING);
+          events[0] = "t=" + second + "s  veer ctl backend add web " + address(4) + "      (proxy-4 joins)";
+        } else if (second == pace.drainAt()) {
+          admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web").setAddress(address(2))
+              .setState(BackendState.DRAINING).build());
+          events[1] = "t=" + second + "s  veer ctl backend drain web " + address(2) + "    (proxy-2 drains)";
+        } else if (second == pace.leaveAt()) {
+          bed.setEcmp(bed.directors().subList(1, bed.directors().size()));
+          events[2] = "t=" + second + "s  director-1 leaves the router's ECMP set";
+          afterChanges = traffic.mark();
         }
         // A terminal redraws every second; a log gets a frame every 3 s.
         if (live || second % 3 == 0) {
           show(second, traffic, events);
         }
       }
-      out.printf("%n   requests answered: %,d   requests failed: %d   connections broken: %d%n", traffic.answered(),
-          traffic.failures().size(), traffic.failures().size());
-      traffic.failures().stream().limit(5).forEach(f -> out.println("     " + f));
+      // Counted once every request in flight has been answered or timed out: a connection whose
+      // packets went nowhere fails only then. Each must also have answered after the last change.
+      ConnectionLoops.Result result = traffic.stop();
+      List<ConnectionLoops.Connection> broken = result.brokenSince(afterChanges);
+      out.printf("%n   requests answered: %,d   connections broken: %d of %d%n", result.answered(), broken.size(),
+          result.connections().size());
+      broken.stream().limit(5).forEach(f -> out.println("     " + f));
+      failed += broken.size();
     }
     out.println("   The clients closed their connections: proxy-2's drain ends by itself once its agent sees none left.");
     await(() -> service().getBackendsList().stream().filter(b -> b.getAddress().equals(address(2)))
@@ -191,6 +229,7 @@ public final class Demo {
           target, target);
       Thread.currentThread().join();
     }
+    return failed;
   }
 
   /** One frame of the live view: redrawn in place on a terminal, appended otherwise. */
@@ -199,8 +238,7 @@ public final class Demo {
     if (live) {
       frame.append("\033[H\033[2J");
     }
-    frame.append(String.format(Locale.ROOT, "   t=%2ds  requests answered %,9d   failed %d%n", second,
-        traffic.answered(), traffic.failures().size()));
+    frame.append(String.format(Locale.ROOT, "   t=%2ds  requests answered %,9d%n", second, traffic.answered()));
     frame.append(String.format(Locale.ROOT, "   %-10s %-10s %-9s %6s %10s %10s %14s%n", "proxy", "state", "health",
         "live", "http reqs", "flow hits", "2nd-chance fwd"));
     List<Backend> backends = service().getBackendsList();

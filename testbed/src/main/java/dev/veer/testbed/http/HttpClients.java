@@ -1,9 +1,8 @@
 package dev.veer.testbed.http;
 
-import com.google.common.collect.ConcurrentHashMultiset;
 import com.google.common.collect.ImmutableMultiset;
-import com.google.common.collect.Multiset;
 import dev.veer.bpf.NetworkNamespace;
+import dev.veer.testbed.ConnectionLoops;
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -15,35 +14,22 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Queue;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * HTTP/1.1 clients on the client host, each on one keep-alive connection to the VIP, sending
  * a GET every interval and checking every answer: status 200, and the same server as before
- * (a connection cannot move between proxies). A failed request ends its connection.
+ * (a connection cannot move between proxies). A failed request ends its connection; count what
+ * broke with {@link #stop()}, once every request in flight has been answered or timed out.
  */
 public final class HttpClients implements AutoCloseable {
   private static final int TIMEOUT_MILLIS = 5_000;
 
   private final List<SocketChannel> connections;
-  private final InetSocketAddress vip;
-  private final Duration interval;
-  private final AtomicBoolean running = new AtomicBoolean(true);
-  private final AtomicLong answered = new AtomicLong();
-  private final Queue<String> failures = new ConcurrentLinkedQueue<>();
-  private final Multiset<String> perServer = ConcurrentHashMultiset.create();
-  private final ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
+  private final ConnectionLoops loops;
 
-  private HttpClients(List<SocketChannel> connections, InetSocketAddress vip, Duration interval) {
+  private HttpClients(List<SocketChannel> connections, ConnectionLoops loops) {
     this.connections = connections;
-    this.vip = vip;
-    this.interval = interval;
+    this.loops = loops;
   }
 
   /** Opens {@code count} connections from {@code clientNs} and starts their request loops. */
@@ -55,43 +41,23 @@ public final class HttpClients implements AutoCloseable {
       }
       return out;
     });
-    HttpClients clients = new HttpClients(sockets, vip, interval);
-    for (int i = 0; i < count; i++) {
-      int n = i;
-      clients.pool.execute(() -> clients.loop(n));
-    }
-    return clients;
-  }
-
-  private void loop(int n) {
-    SocketChannel channel = connections.get(n);
-    String server = null;
-    try {
-      channel.socket().connect(vip, TIMEOUT_MILLIS);
-      channel.socket().setSoTimeout(TIMEOUT_MILLIS);
-      OutputStream out = channel.socket().getOutputStream();
-      InputStream in = new BufferedInputStream(channel.socket().getInputStream());
-      byte[] request = ("GET / HTTP/1.1\r\nHost: " + vip.getAddress().getHostAddress() + "\r\n\r\n")
-          .getBytes(StandardCharsets.US_ASCII);
-      while (running.get()) {
-        out.write(request);
-        out.flush();
-        String body = readResponse(in);
-        String name = body.replace("served by ", "").trim();
-        if (server == null) {
-          server = name;
-          perServer.add(name);
-        } else if (!server.equals(name)) {
-          throw new IOException("connection served by " + server + " answered from " + name);
-        }
-        answered.incrementAndGet();
-        Thread.sleep(interval);
+    byte[] request = ("GET / HTTP/1.1\r\nHost: " + vip.getAddress().getHostAddress() + "\r\n\r\n")
+        .getBytes(StandardCharsets.US_ASCII);
+    List<InputStream> inputs = new java.util.concurrent.CopyOnWriteArrayList<>(
+        java.util.Collections.nCopies(count, (InputStream) null));
+    ConnectionLoops loops = ConnectionLoops.start(count, (n, seq) -> {
+      SocketChannel channel = sockets.get(n);
+      if (seq == 0) {
+        channel.socket().connect(vip, TIMEOUT_MILLIS);
+        channel.socket().setSoTimeout(TIMEOUT_MILLIS);
+        inputs.set(n, new BufferedInputStream(channel.socket().getInputStream()));
       }
-    } catch (IOException e) {
-      failures.add("connection " + n + " (" + server + "): " + e);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
+      OutputStream out = channel.socket().getOutputStream();
+      out.write(request);
+      out.flush();
+      return readResponse(inputs.get(n)).replace("served by ", "").trim();
+    }, interval, Long.MAX_VALUE, Duration.ofMillis(TIMEOUT_MILLIS));
+    return new HttpClients(sockets, loops);
   }
 
   /** Reads one response with a Content-Length body; fails unless it is a 200. */
@@ -129,31 +95,30 @@ public final class HttpClients implements AutoCloseable {
     return sb.toString();
   }
 
+  /** A point in time to ask later which connections answered since (see {@link ConnectionLoops.Result}). */
+  public long mark() {
+    return loops.mark();
+  }
+
+  /** Requests answered so far: progress only, failures are counted by {@link #stop()}. */
   public long answered() {
-    return answered.get();
+    return loops.answered();
   }
 
-  public List<String> failures() {
-    return List.copyOf(failures);
-  }
-
+  /** How many connections each server answered. */
   public ImmutableMultiset<String> perServer() {
-    return ImmutableMultiset.copyOf(perServer);
+    return loops.perServer();
   }
 
-  /** Stops the loops (each finishes its request in flight) and closes the connections. */
+  /** Stops the loops, waits for every request in flight to be answered or time out, and reports. */
+  public ConnectionLoops.Result stop() {
+    return loops.stop();
+  }
+
+  /** Stops (if not yet) and closes the connections. */
   @Override
   public void close() {
-    running.set(false);
-    pool.shutdown();
-    try {
-      if (!pool.awaitTermination(TIMEOUT_MILLIS * 2L, TimeUnit.MILLISECONDS)) {
-        pool.shutdownNow();
-      }
-    } catch (InterruptedException e) {
-      pool.shutdownNow();
-      Thread.currentThread().interrupt();
-    }
+    loops.close();
     for (SocketChannel c : connections) {
       try {
         c.close();
