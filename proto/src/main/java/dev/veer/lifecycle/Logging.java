@@ -24,10 +24,11 @@ public final class Logging {
 
   /**
    * Writes every log line of this process to {@code file} rather than stderr. Call it before
-   * anything logs: the logger reads the setting once.
+   * anything logs: the logger reads the setting once. Returns {@code file}.
    */
-  public static void toFile(Path file) {
+  public static Path toFile(Path file) {
     System.setProperty(LOG_FILE, file.toAbsolutePath().toString());
     routeJavaUtilLogging();
+    return file;
   }
 }

@@ -49,6 +49,13 @@ import java.util.function.BooleanSupplier;
  * story. It exits 1 if any request failed.
  */
 public final class Demo {
+  /**
+   * Where every log line of the demo's daemons goes. First of the static fields: the others load
+   * classes that make their loggers, and the logger reads its destination once.
+   */
+  private static final Path LOG_FILE = Logging.toFile(
+      Path.of(System.getProperty("java.io.tmpdir"), "veer-demo-" + ProcessHandle.current().pid() + ".log"));
+
   /** The demo's HTTP service: its own port on the bed's VIP. */
   private static final InetSocketAddress VIP = new InetSocketAddress(TestBed.VIP4, 8080);
 
@@ -105,9 +112,7 @@ public final class Demo {
       System.err.println("veer demo: 2-8 directors and 4-16 proxies");
       System.exit(2);
     }
-    Path logFile = Path.of(System.getProperty("java.io.tmpdir"), "veer-demo-" + ProcessHandle.current().pid() + ".log");
-    Logging.toFile(logFile);
-    System.out.println("Daemon logs: " + logFile);
+    System.out.println("Daemon logs: " + LOG_FILE);
     BpfSystem.requireUsable();
     // The JDK's HTTP server closes idle keep-alive connections beyond 200 by default; the demo's
     // clients keep a thousand open. Read once, when the first server of the JVM starts.
@@ -153,7 +158,7 @@ public final class Demo {
     }
     System.out.println("Cluster removed.");
     if (failed > 0) {
-      System.out.println(failed + " requests failed: see " + logFile);
+      System.out.println(failed + " connections failed: see " + LOG_FILE);
       System.exit(1);
     }
   }
