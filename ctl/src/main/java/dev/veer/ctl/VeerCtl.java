@@ -1,19 +1,15 @@
 package dev.veer.ctl;
 
-import com.google.common.base.Splitter;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageOrBuilder;
 import com.google.protobuf.util.JsonFormat;
-import dev.veer.transport.BearerToken;
-import dev.veer.transport.TlsFiles;
+import dev.veer.lifecycle.CoordinatorOptions;
 import io.grpc.StatusRuntimeException;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
-import java.util.Optional;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -34,23 +30,8 @@ public final class VeerCtl {
   @Spec
   CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--coordinator", paramLabel = "HOST:PORT[,HOST:PORT...]",
-      defaultValue = "${env:VEER_COORDINATOR:-127.0.0.1:7400}",
-      description = "Coordinators to ask, in order (env VEER_COORDINATOR; default ${DEFAULT-VALUE}).")
-  String coordinators;
-
-  @Option(names = "--token-file", paramLabel = "FILE", defaultValue = "${env:VEER_TOKEN_FILE}",
-      description = "File holding the bearer token (env VEER_TOKEN_FILE).")
-  Path tokenFile;
-
-  @Option(names = "--tls-ca", paramLabel = "FILE", description = "CA certificates (PEM) to verify coordinators: use TLS.")
-  Path tlsCa;
-
-  @Option(names = "--tls-cert", paramLabel = "FILE", description = "Client certificate chain (PEM), for mutual TLS.")
-  Path tlsCert;
-
-  @Option(names = "--tls-key", paramLabel = "FILE", description = "Client private key (PEM), for mutual TLS.")
-  Path tlsKey;
+  @Mixin
+  CoordinatorOptions coordinators;
 
   @Option(names = "--json", description = "Print the API's answer as JSON.")
   boolean json;
@@ -84,17 +65,8 @@ public final class VeerCtl {
   }
 
   AdminClient client() {
-    Optional<TlsFiles> tls = tlsCa == null ? Optional.empty()
-        : Optional.of(TlsFiles.client(tlsCa, Optional.ofNullable(tlsCert), Optional.ofNullable(tlsKey)));
-    if (tlsCa == null && (tlsCert != null || tlsKey != null)) {
-      throw new IllegalArgumentException("--tls-cert and --tls-key need --tls-ca");
-    }
-    Optional<BearerToken> token = Optional.ofNullable(tokenFile).map(BearerToken::fromFile);
-    List<String> targets = Splitter.on(',').trimResults().omitEmptyStrings().splitToList(coordinators);
-    if (targets.isEmpty()) {
-      throw new IllegalArgumentException("--coordinator names no coordinator");
-    }
-    return new AdminClient(targets, tls, token, Duration.ofSeconds(timeoutSeconds));
+    return new AdminClient(coordinators.coordinators(), coordinators.tls(), coordinators.token(),
+        Duration.ofSeconds(timeoutSeconds));
   }
 
   PrintWriter out() {

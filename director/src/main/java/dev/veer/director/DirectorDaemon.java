@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
+import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.director.health.Prober;
@@ -52,16 +53,153 @@ public final class DirectorDaemon implements AutoCloseable {
    * @param pinDir where the maps are pinned (a directory on a BPF filesystem): a director
    *     started over pins an earlier one left takes them over without a pause in forwarding
    */
-  public record Config(String id, List<String> coordinators, NetworkNamespace namespace, Optional<String> ifname,
-      XdpMode mode, Optional<Inet4Address> source4, Optional<Inet6Address> source6, int rowBits,
-      Optional<TlsFiles> tls, Optional<BearerToken> token, Optional<Path> pinDir) {
-    public Config {
-      checkArgument(id.matches("[A-Za-z0-9._-]{1,64}"), "director id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
-      checkArgument(!coordinators.isEmpty(), "give at least one coordinator (host:port)");
-      checkArgument(source4.isPresent() || source6.isPresent(),
+  /** What a director daemon needs to start; built with {@link #builder()}. */
+  public static final class Config {
+    private final String id;
+    private final List<String> coordinators;
+    private final NetworkNamespace namespace;
+    private final Optional<String> ifname;
+    private final XdpMode mode;
+    private final Optional<Inet4Address> source4;
+    private final Optional<Inet6Address> source6;
+    private final int rowBits;
+    private final Optional<TlsFiles> tls;
+    private final Optional<BearerToken> token;
+    private final Optional<Path> pinDir;
+
+    private Config(Builder b) {
+      checkArgument(b.id != null && b.id.matches("[A-Za-z0-9._-]{1,64}"),
+          "director id '%s': 1-64 of A-Z a-z 0-9 . _ -", b.id);
+      checkArgument(!b.coordinators.isEmpty(), "give at least one coordinator (host:port)");
+      checkArgument(b.source4.isPresent() || b.source6.isPresent(),
           "give the director's own IPv4 and/or IPv6 address: it is the outer source of what it sends");
-      checkArgument(pinDir.isEmpty() || ifname.isPresent(), "pinning is for a director attached to an interface");
-      coordinators = List.copyOf(coordinators);
+      checkArgument(b.pinDir.isEmpty() || b.ifname.isPresent(), "pinning is for a director attached to an interface");
+      this.id = b.id;
+      this.coordinators = List.copyOf(b.coordinators);
+      this.namespace = b.namespace;
+      this.ifname = b.ifname;
+      this.mode = b.mode;
+      this.source4 = b.source4;
+      this.source6 = b.source6;
+      this.rowBits = b.rowBits;
+      this.tls = b.tls;
+      this.token = b.token;
+      this.pinDir = b.pinDir;
+    }
+
+    /** A director in the current namespace, natively attached, with the default row count. */
+    public static Builder builder(String id, List<String> coordinators) {
+      return new Builder(id, coordinators);
+    }
+
+    public String id() {
+      return id;
+    }
+
+    public List<String> coordinators() {
+      return coordinators;
+    }
+
+    public NetworkNamespace namespace() {
+      return namespace;
+    }
+
+    /** The interface to attach to; empty loads the program without attaching (tests, benchmarks). */
+    public Optional<String> ifname() {
+      return ifname;
+    }
+
+    public XdpMode mode() {
+      return mode;
+    }
+
+    public Optional<Inet4Address> source4() {
+      return source4;
+    }
+
+    public Optional<Inet6Address> source6() {
+      return source6;
+    }
+
+    public int rowBits() {
+      return rowBits;
+    }
+
+    public Optional<TlsFiles> tls() {
+      return tls;
+    }
+
+    public Optional<BearerToken> token() {
+      return token;
+    }
+
+    public Optional<Path> pinDir() {
+      return pinDir;
+    }
+
+    public static final class Builder {
+      private final String id;
+      private final List<String> coordinators;
+      private NetworkNamespace namespace = NetworkNamespace.current();
+      private Optional<String> ifname = Optional.empty();
+      private XdpMode mode = XdpMode.NATIVE;
+      private Optional<Inet4Address> source4 = Optional.empty();
+      private Optional<Inet6Address> source6 = Optional.empty();
+      private int rowBits = VeerAbi.DEFAULT_ROW_BITS;
+      private Optional<TlsFiles> tls = Optional.empty();
+      private Optional<BearerToken> token = Optional.empty();
+      private Optional<Path> pinDir = Optional.empty();
+
+      private Builder(String id, List<String> coordinators) {
+        this.id = id;
+        this.coordinators = coordinators;
+      }
+
+      public Builder namespace(NetworkNamespace value) {
+        this.namespace = value;
+        return this;
+      }
+
+      public Builder attachTo(String interfaceName, XdpMode xdpMode) {
+        this.ifname = Optional.of(interfaceName);
+        this.mode = xdpMode;
+        return this;
+      }
+
+      public Builder source4(Optional<Inet4Address> value) {
+        this.source4 = value;
+        return this;
+      }
+
+      public Builder source6(Optional<Inet6Address> value) {
+        this.source6 = value;
+        return this;
+      }
+
+      public Builder rowBits(int value) {
+        this.rowBits = value;
+        return this;
+      }
+
+      public Builder tls(Optional<TlsFiles> value) {
+        this.tls = value;
+        return this;
+      }
+
+      public Builder token(Optional<BearerToken> value) {
+        this.token = value;
+        return this;
+      }
+
+      /** Where the program's maps and link are pinned so that a restarted daemon takes them over. */
+      public Builder pinDir(Path value) {
+        this.pinDir = Optional.of(value);
+        return this;
+      }
+
+      public Config build() {
+        return new Config(this);
+      }
     }
   }
 

@@ -71,13 +71,17 @@ public final class DirectorMain implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     BpfSystem.requireUsable();
-    DirectorDaemon.Config config = new DirectorDaemon.Config(
-        id != null ? id : InetAddress.getLocalHost().getHostName(),
-        coordinators.coordinators(),
-        netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns), Optional.of(ifname), mode,
-        Optional.ofNullable(source4).map(a -> (Inet4Address) address(a, "--source4", Inet4Address.class)),
-        Optional.ofNullable(source6).map(a -> (Inet6Address) address(a, "--source6", Inet6Address.class)),
-        rowBits, coordinators.tls(), coordinators.token(), Optional.of(pinDir));
+    DirectorDaemon.Config config = DirectorDaemon.Config.builder(
+            id != null ? id : InetAddress.getLocalHost().getHostName(), coordinators.coordinators())
+        .namespace(netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns))
+        .attachTo(ifname, mode)
+        .source4(Optional.ofNullable(source4).map(a -> (Inet4Address) address(a, "--source4", Inet4Address.class)))
+        .source6(Optional.ofNullable(source6).map(a -> (Inet6Address) address(a, "--source6", Inet6Address.class)))
+        .rowBits(rowBits)
+        .tls(coordinators.tls())
+        .token(coordinators.token())
+        .pinDir(pinDir)
+        .build();
     DirectorDaemon daemon = DirectorDaemon.start(config);
     Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), daemon::metrics);
     return Daemon.runUntilSignalled("director", () -> {

@@ -5,6 +5,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import com.google.protobuf.ByteString;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
+import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.lifecycle.CloseStack;
 import dev.veer.metrics.Metric;
@@ -30,7 +31,6 @@ import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.nio.file.Path;
 import java.util.List;
@@ -64,19 +64,153 @@ public final class ProxyAgent implements AutoCloseable {
   private volatile StreamObserver<AgentReport> reports;
   private volatile AgentUpdate update = AgentUpdate.getDefaultInstance();
 
-  /** What an agent needs to start. */
-  public record Config(String id, List<String> coordinators, NetworkNamespace namespace, String ifname,
-      XdpMode mode, List<InetAddress> addresses, int guePort, Optional<TlsFiles> tls, Optional<BearerToken> token,
-      Optional<Path> pinDir, int flowEntries) {
-    public Config {
-      checkArgument(id.matches("[A-Za-z0-9._-]{1,64}"), "agent id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
-      checkArgument(!coordinators.isEmpty(), "give at least one coordinator (host:port)");
-      checkArgument(!addresses.isEmpty(), "give the host's backend addresses (the ones in the services' tables)");
-      checkArgument(flowEntries >= 1 && flowEntries <= ProxyDataplane.FlowTracking.MAX_ENTRIES,
+  /** What an agent needs to start; built with {@link #builder}. */
+  public static final class Config {
+    private final String id;
+    private final List<String> coordinators;
+    private final NetworkNamespace namespace;
+    private final String ifname;
+    private final XdpMode mode;
+    private final List<InetAddress> addresses;
+    private final int guePort;
+    private final Optional<TlsFiles> tls;
+    private final Optional<BearerToken> token;
+    private final Optional<Path> pinDir;
+    private final int flowEntries;
+
+    private Config(Builder b) {
+      checkArgument(b.id != null && b.id.matches("[A-Za-z0-9._-]{1,64}"),
+          "agent id '%s': 1-64 of A-Z a-z 0-9 . _ -", b.id);
+      checkArgument(!b.coordinators.isEmpty(), "give at least one coordinator (host:port)");
+      checkArgument(!b.addresses.isEmpty(), "give the host's backend addresses (the ones in the services' tables)");
+      checkArgument(b.flowEntries >= 1 && b.flowEntries <= ProxyDataplane.FlowTracking.MAX_ENTRIES,
           "the flow table holds 1 to %s connections per address family, not %s",
-          ProxyDataplane.FlowTracking.MAX_ENTRIES, flowEntries);
-      coordinators = List.copyOf(coordinators);
-      addresses = List.copyOf(addresses);
+          ProxyDataplane.FlowTracking.MAX_ENTRIES, b.flowEntries);
+      this.id = b.id;
+      this.coordinators = List.copyOf(b.coordinators);
+      this.namespace = b.namespace;
+      this.ifname = b.ifname;
+      this.mode = b.mode;
+      this.addresses = List.copyOf(b.addresses);
+      this.guePort = b.guePort;
+      this.tls = b.tls;
+      this.token = b.token;
+      this.pinDir = b.pinDir;
+      this.flowEntries = b.flowEntries;
+    }
+
+    /**
+     * An agent for the proxy host whose backend addresses (one per family) are {@code addresses},
+     * on interface {@code ifname} of the current namespace, natively attached.
+     */
+    public static Builder builder(String id, List<String> coordinators, String ifname,
+        List<? extends InetAddress> addresses) {
+      return new Builder(id, coordinators, ifname, addresses);
+    }
+
+    public String id() {
+      return id;
+    }
+
+    public List<String> coordinators() {
+      return coordinators;
+    }
+
+    public NetworkNamespace namespace() {
+      return namespace;
+    }
+
+    public String ifname() {
+      return ifname;
+    }
+
+    public XdpMode mode() {
+      return mode;
+    }
+
+    public List<InetAddress> addresses() {
+      return addresses;
+    }
+
+    public int guePort() {
+      return guePort;
+    }
+
+    public Optional<TlsFiles> tls() {
+      return tls;
+    }
+
+    public Optional<BearerToken> token() {
+      return token;
+    }
+
+    public Optional<Path> pinDir() {
+      return pinDir;
+    }
+
+    public int flowEntries() {
+      return flowEntries;
+    }
+
+    public static final class Builder {
+      private final String id;
+      private final List<String> coordinators;
+      private final String ifname;
+      private final List<InetAddress> addresses;
+      private NetworkNamespace namespace = NetworkNamespace.current();
+      private XdpMode mode = XdpMode.NATIVE;
+      private int guePort = VeerAbi.GUE_PORT_DEFAULT;
+      private Optional<TlsFiles> tls = Optional.empty();
+      private Optional<BearerToken> token = Optional.empty();
+      private Optional<Path> pinDir = Optional.empty();
+      private int flowEntries = VeerAbi.FLOWS_DEFAULT;
+
+      private Builder(String id, List<String> coordinators, String ifname, List<? extends InetAddress> addresses) {
+        this.id = id;
+        this.coordinators = coordinators;
+        this.ifname = ifname;
+        this.addresses = List.copyOf(addresses);
+      }
+
+      public Builder namespace(NetworkNamespace value) {
+        this.namespace = value;
+        return this;
+      }
+
+      public Builder mode(XdpMode value) {
+        this.mode = value;
+        return this;
+      }
+
+      public Builder guePort(int value) {
+        this.guePort = value;
+        return this;
+      }
+
+      public Builder tls(Optional<TlsFiles> value) {
+        this.tls = value;
+        return this;
+      }
+
+      public Builder token(Optional<BearerToken> value) {
+        this.token = value;
+        return this;
+      }
+
+      /** Where the flow table's link is pinned so that it outlives a crashed agent. */
+      public Builder pinDir(Path value) {
+        this.pinDir = Optional.of(value);
+        return this;
+      }
+
+      public Builder flowEntries(int value) {
+        this.flowEntries = value;
+        return this;
+      }
+
+      public Config build() {
+        return new Config(this);
+      }
     }
   }
 

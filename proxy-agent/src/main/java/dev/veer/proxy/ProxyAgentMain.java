@@ -71,12 +71,17 @@ public final class ProxyAgentMain implements Callable<Integer> {
     BpfSystem.requireUsable();
     List<InetAddress> backendAddresses = Splitter.on(',').trimResults().omitEmptyStrings().splitToList(addresses)
         .stream().map(ProxyAgentMain::address).toList();
-    ProxyAgent agent = ProxyAgent.start(new ProxyAgent.Config(
-        id != null ? id : InetAddress.getLocalHost().getHostName(),
-        coordinators.coordinators(),
-        netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns), ifname, mode, backendAddresses,
-        guePort, coordinators.tls(), coordinators.token(), Optional.of(pinDir),
-        flowEntries));
+    ProxyAgent agent = ProxyAgent.start(ProxyAgent.Config.builder(
+            id != null ? id : InetAddress.getLocalHost().getHostName(), coordinators.coordinators(), ifname,
+            backendAddresses)
+        .namespace(netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns))
+        .mode(mode)
+        .guePort(guePort)
+        .tls(coordinators.tls())
+        .token(coordinators.token())
+        .pinDir(pinDir)
+        .flowEntries(flowEntries)
+        .build());
     Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), agent::metrics);
     return Daemon.runUntilSignalled("proxy agent", () -> {
       metrics.ifPresent(MetricsServer::close);

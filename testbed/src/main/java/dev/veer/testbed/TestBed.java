@@ -295,9 +295,8 @@ public final class TestBed implements AutoCloseable {
       agentProcess = Optional.of(startAgentProcess(name, ns, self4, self6));
     } else if (agents) {
       try {
-        agent = Optional.of(ProxyAgent.start(new ProxyAgent.Config(name, coordinators, ns.handle(), "eth0",
-            XdpMode.NATIVE, List.of(self4, self6), VeerAbi.GUE_PORT_DEFAULT, Optional.empty(), Optional.empty(),
-            Optional.empty(), VeerAbi.FLOWS_DEFAULT)));
+        agent = Optional.of(ProxyAgent.start(ProxyAgent.Config.builder(name, coordinators, "eth0",
+            List.of(self4, self6)).namespace(ns.handle()).build()));
       } catch (Exception e) {
         throw new IllegalStateException("proxy agent " + p + " did not start: " + e.getMessage(), e);
       }
@@ -357,9 +356,9 @@ public final class TestBed implements AutoCloseable {
       return new Director(d, ns, self4, self6, Optional.empty(), Optional.empty(), Optional.of(process));
     }
     try {
-      DirectorDaemon daemon = DirectorDaemon.start(new DirectorDaemon.Config(name, coordinators,
-          ns.handle(), Optional.of("eth0"), XdpMode.NATIVE, Optional.of(self4), Optional.of(self6),
-          VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty(), Optional.of(ns.pinDirectory())));
+      DirectorDaemon daemon = DirectorDaemon.start(DirectorDaemon.Config.builder(name, coordinators)
+          .namespace(ns.handle()).attachTo("eth0", XdpMode.NATIVE).source4(Optional.of(self4))
+          .source6(Optional.of(self6)).pinDir(ns.pinDirectory()).build());
       return new Director(d, ns, self4, self6, Optional.of(daemon.dataplane()), Optional.of(daemon),
           Optional.empty());
     } catch (Exception e) {

@@ -1,8 +1,6 @@
 package dev.veer.testbed.bench;
 
 import dev.veer.bpf.BpfSystem;
-import dev.veer.bpf.NetworkNamespace;
-import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.coordinator.Coordinator;
 import dev.veer.coordinator.sync.TableCompiler;
@@ -96,10 +94,8 @@ public final class ControlPlaneBenchmark {
         for (int d = 0; d < directorCount; d++) {
           ConcurrentSkipListMap<Long, Long> times = new ConcurrentSkipListMap<>();
           appliedAt.add(times);
-          directors.add(DirectorDaemon.start(new DirectorDaemon.Config("bench-d" + d, List.of(target),
-              NetworkNamespace.current(), Optional.empty(), XdpMode.NATIVE,
-              Optional.of((Inet4Address) InetAddress.getByName("192.0.2." + (2 + 4 * d))), Optional.empty(),
-              VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty(), Optional.empty()),
+          directors.add(DirectorDaemon.start(DirectorDaemon.Config.builder("bench-d" + d, List.of(target))
+              .source4(Optional.of((Inet4Address) InetAddress.getByName("192.0.2." + (2 + 4 * d)))).build(),
               version -> times.putIfAbsent(version, System.nanoTime())));
         }
         long start = coordinator.store().current().getVersion();

@@ -229,8 +229,8 @@ public final class Demo {
     out.println("   proxy-2 is now inactive: `veer ctl backend remove web " + address(2) + "` would take it out.");
 
     if (keep) {
-      out.printf("%nThe cluster stays up until Ctrl-C. Try:%n  ./veer ctl --coordinator %s status%n"
-          + "  ./veer ctl --coordinator %s service get web%n  ./veer ctl --coordinator %s table web%n", target,
+      out.printf("%nThe cluster stays up until Ctrl-C. Try:%n  ./veer ctl --coordinators %s status%n"
+          + "  ./veer ctl --coordinators %s service get web%n  ./veer ctl --coordinators %s table web%n", target,
           target, target);
       Thread.currentThread().join();
     }

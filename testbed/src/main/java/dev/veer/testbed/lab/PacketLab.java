@@ -5,7 +5,7 @@ import dev.veer.bpf.BpfProgram;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.TestRunRequest;
 import dev.veer.bpf.TestRunResult;
-import dev.veer.bpf.packet.MacAddress;
+import dev.veer.testbed.wire.MacAddress;
 import dev.veer.testbed.net.Namespace;
 import java.net.Inet4Address;
 import java.net.Inet6Address;

@@ -22,6 +22,7 @@ import dev.veer.testbed.TestBed.Proxy;
 import dev.veer.testbed.Traffic;
 import dev.veer.testbed.cluster.CoordinatorProcess;
 import dev.veer.testbed.cluster.FailoverAdmin;
+import dev.veer.testbed.cluster.ZooKeeperEnsemble;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -81,8 +82,7 @@ public final class SurvivalSuite implements AutoCloseable {
 
   public static SurvivalSuite start(int connections) throws Exception {
     Path logs = Files.createTempDirectory("veer-survival");
-    TestingCluster zookeeper = new TestingCluster(3);
-    zookeeper.start();
+    TestingCluster zookeeper = ZooKeeperEnsemble.start(3);
     List<CoordinatorProcess> started = new ArrayList<>();
     for (int c = 1; c <= 3; c++) {
       started.add(coordinator("c" + c, zookeeper, logs));

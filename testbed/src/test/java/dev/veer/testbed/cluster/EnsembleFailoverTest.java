@@ -2,12 +2,8 @@ package dev.veer.testbed.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.veer.bpf.NetworkNamespace;
-import dev.veer.bpf.XdpMode;
-import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.director.DirectorDaemon;
 import dev.veer.proto.admin.v1.AddBackendRequest;
-import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.ClusterStatus;
 import dev.veer.proto.admin.v1.CoordinatorStatus;
 import dev.veer.proto.admin.v1.CreateServiceRequest;
@@ -16,8 +12,6 @@ import dev.veer.proto.admin.v1.GetStatusRequest;
 import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Protocol;
-import dev.veer.transport.Transport;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.net.Inet4Address;
@@ -32,7 +26,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Function;
 import org.apache.curator.test.InstanceSpec;
 import org.apache.curator.test.TestingCluster;
 import org.junit.jupiter.api.Test;
@@ -57,36 +50,11 @@ class EnsembleFailoverTest {
     return "2001:db8:f::" + Integer.toHexString(i + 1);
   }
 
-  /**
-   * Servers on ports that are distinct because they were all held at once: Curator's own choice
-   * probes one port at a time and can hand out one port twice ("Client and election port must be
-   * different").
-   */
-  static List<InstanceSpec> ensemble(int servers) throws java.io.IOException {
-    List<java.net.ServerSocket> held = new ArrayList<>();
-    try {
-      for (int i = 0; i < servers * 3; i++) {
-        held.add(new java.net.ServerSocket(0));
-      }
-      List<InstanceSpec> specs = new ArrayList<>();
-      for (int s = 0; s < servers; s++) {
-        specs.add(new InstanceSpec(null, held.get(3 * s).getLocalPort(), held.get(3 * s + 1).getLocalPort(),
-            held.get(3 * s + 2).getLocalPort(), true, s + 1));
-      }
-      return specs;
-    } finally {
-      for (java.net.ServerSocket socket : held) {
-        socket.close();
-      }
-    }
-  }
-
   @Test
   void noAcceptedChangeIsLostAndDirectorsConvergeThroughLeaderAndZooKeeperFailures() throws Exception {
     List<CoordinatorProcess> coordinators = new ArrayList<>();
     List<DirectorDaemon> directors = new ArrayList<>();
-    try (TestingCluster zk = new TestingCluster(ensemble(3))) {
-      zk.start();
+    try (TestingCluster zk = ZooKeeperEnsemble.start(3)) {
       for (int c = 1; c <= 3; c++) {
         coordinators.add(CoordinatorProcess.start("c" + c, zk.getConnectString(), logs));
       }
@@ -98,9 +66,8 @@ class EnsembleFailoverTest {
         for (int d = 0; d < DIRECTORS; d++) {
           List<String> order = new ArrayList<>(targets);
           java.util.Collections.rotate(order, -d);
-          directors.add(DirectorDaemon.start(new DirectorDaemon.Config("d" + d, order, NetworkNamespace.current(),
-              Optional.empty(), XdpMode.NATIVE, Optional.of((Inet4Address) InetAddress.getByName("192.0.2." + (6 + d))),
-              Optional.empty(), VeerAbi.DEFAULT_ROW_BITS, Optional.empty(), Optional.empty(), Optional.empty())));
+          directors.add(DirectorDaemon.start(DirectorDaemon.Config.builder("d" + d, order)
+              .source4(Optional.of((Inet4Address) InetAddress.getByName("192.0.2." + (6 + d)))).build()));
         }
 
         Set<String> accepted = ConcurrentHashMap.newKeySet();

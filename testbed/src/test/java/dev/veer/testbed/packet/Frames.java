@@ -1,10 +1,10 @@
 package dev.veer.testbed.packet;
 
-import static dev.veer.bpf.packet.Packets.ETHERTYPE_IPV4;
-import static dev.veer.bpf.packet.Packets.ETHERTYPE_IPV6;
+import static dev.veer.testbed.wire.Packets.ETHERTYPE_IPV4;
+import static dev.veer.testbed.wire.Packets.ETHERTYPE_IPV6;
 
-import dev.veer.bpf.packet.MacAddress;
-import dev.veer.bpf.packet.Packets;
+import dev.veer.testbed.wire.MacAddress;
+import dev.veer.testbed.wire.Packets;
 import dev.veer.testbed.lab.PacketLab;
 import java.net.Inet4Address;
 import java.net.InetAddress;

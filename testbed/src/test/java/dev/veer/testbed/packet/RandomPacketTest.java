@@ -19,7 +19,7 @@ import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.bpf.dataplane.ServiceOptions.Encapsulation;
 import dev.veer.bpf.dataplane.ServiceOptions.HashFields;
-import dev.veer.bpf.packet.Packets;
+import dev.veer.testbed.wire.Packets;
 import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.testbed.Tables;

@@ -1,4 +1,4 @@
-package dev.veer.bpf.packet;
+package dev.veer.testbed.wire;
 
 import java.net.Inet4Address;
 

@@ -1,4 +1,4 @@
-package dev.veer.bpf.packet;
+package dev.veer.testbed.wire;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
