@@ -6,6 +6,8 @@ import com.google.common.collect.ImmutableList;
 import com.google.common.collect.ImmutableMap;
 import com.google.common.collect.ImmutableSet;
 import com.google.protobuf.ByteString;
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.RowBits;
 import dev.veer.coordinator.admin.AdminServer;
 import dev.veer.coordinator.agents.BackendKeeper;
 import dev.veer.coordinator.agents.ProxyAgentServer;
@@ -132,10 +134,11 @@ public final class Coordinator implements AutoCloseable {
    */
   public record ClusterDefaults(int rowBits, int guePort, int settleSeconds, int checkIntervalMillis,
       int checkTimeoutMillis, int healthThreshold) {
-    public static final ClusterDefaults DEFAULT = new ClusterDefaults(16, 19523, 600, 1000, 500, 2);
+    public static final ClusterDefaults DEFAULT = new ClusterDefaults(VeerAbi.DEFAULT_ROW_BITS,
+        VeerAbi.GUE_PORT_DEFAULT, 600, 1000, 500, 2);
 
     public ClusterDefaults {
-      checkArgument(rowBits >= 4 && rowBits <= 20, "row bits must be 4..20, got %s", rowBits);
+      RowBits.check(rowBits);
       checkArgument(guePort > 0 && guePort < 65536, "GUE port must be 1..65535, got %s", guePort);
       checkArgument(settleSeconds >= 0, "settle seconds must not be negative");
       checkArgument(checkIntervalMillis >= 50, "health checks at most every 50 ms, got %s", checkIntervalMillis);

@@ -20,6 +20,7 @@ import dev.veer.director.DirectorMain;
 import dev.veer.proxy.ProxyAgent;
 import dev.veer.proxy.ProxyAgentMain;
 import dev.veer.director.dataplane.DirectorDataplane;
+import dev.veer.lifecycle.CloseStack;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.testbed.cluster.JavaProcess;
 import dev.veer.testbed.net.Namespace;
@@ -150,48 +151,72 @@ public final class TestBed implements AutoCloseable {
   }
 
   /**
-   * Builds the bed: {@code directorCount} directors in the router's ECMP set and
-   * {@code proxyCount} proxies, each serving TCP port 80 on the VIPs. No service
-   * is installed yet: call {@link #installTables}.
+   * A bed named after {@code runId}: by default two directors in the router's ECMP set fed by the
+   * bed's own {@link #installTables}, and four proxies, each serving TCP port 80 on the VIPs with
+   * its data plane in this JVM and a flow table.
    */
-  public static TestBed create(String runId, int directorCount, int proxyCount) {
-    return create(runId, directorCount, proxyCount, List.of());
+  public static Builder builder(String runId) {
+    return new Builder(runId);
   }
 
-  /**
-   * Builds the bed with director daemons that follow {@code coordinators} (host:port, reached
-   * from this process) for their tables, as real directors do; with none, the bed's own
-   * {@link #installTables} feeds them.
-   */
-  public static TestBed create(String runId, int directorCount, int proxyCount, List<String> coordinators) {
-    return create(runId, directorCount, proxyCount, coordinators, false);
-  }
+  /** How a bed is built; {@link #build()} returns it up and running. */
+  public static final class Builder {
+    private final String runId;
+    private int directors = 2;
+    private int proxies = 4;
+    private List<String> coordinators = List.of();
+    private boolean agents;
+    private Optional<Path> processLogs = Optional.empty();
+    private boolean flowTables = true;
 
-  /**
-   * Builds the bed with director daemons following {@code coordinators} and, with {@code agents},
-   * a proxy agent on every proxy host that takes its allow-list from them and reports health.
-   */
-  public static TestBed create(String runId, int directorCount, int proxyCount, List<String> coordinators,
-      boolean agents) {
-    return create(runId, directorCount, proxyCount, coordinators, agents, Optional.empty(), true);
-  }
+    private Builder(String runId) {
+      this.runId = runId;
+    }
 
-  /**
-   * Builds the bed with proxies that keep no flow table, so that the kernel's socket lookup
-   * (and SYN-cookie check) decides every packet but a SYN.
-   */
-  public static TestBed createWithoutFlowTables(String runId, int directorCount, int proxyCount) {
-    return create(runId, directorCount, proxyCount, List.of(), false, Optional.empty(), false);
-  }
+    public Builder directors(int count) {
+      this.directors = count;
+      return this;
+    }
 
-  /**
-   * Builds the bed as hosts run Veer: every director daemon and proxy agent in a JVM of its own,
-   * following {@code coordinators}, logging to files in {@code logs}. Returns once each has
-   * connected (directors) or taken its allow-list (agents).
-   */
-  public static TestBed createWithProcesses(String runId, int directorCount, int proxyCount,
-      List<String> coordinators, Path logs) {
-    return create(runId, directorCount, proxyCount, coordinators, true, Optional.of(logs), true);
+    public Builder proxies(int count) {
+      this.proxies = count;
+      return this;
+    }
+
+    /**
+     * Director daemons that follow these coordinators (host:port, reached from this process) for
+     * their tables, as real directors do.
+     */
+    public Builder coordinators(List<String> targets) {
+      this.coordinators = List.copyOf(targets);
+      return this;
+    }
+
+    /** A proxy agent on every proxy host that takes its allow-list from the coordinators and reports health. */
+    public Builder agents() {
+      this.agents = true;
+      return this;
+    }
+
+    /**
+     * Every director daemon and proxy agent in a JVM of its own, as hosts run Veer, logging to
+     * files in {@code logs}; {@link #build()} returns once each has connected or taken its allow-list.
+     */
+    public Builder processes(Path logs) {
+      this.agents = true;
+      this.processLogs = Optional.of(logs);
+      return this;
+    }
+
+    /** Proxies that keep no flow table: the kernel's socket lookup decides every packet but a SYN. */
+    public Builder withoutFlowTables() {
+      this.flowTables = false;
+      return this;
+    }
+
+    public TestBed build() {
+      return create(runId, directors, proxies, coordinators, agents, processLogs, flowTables);
+    }
   }
 
   private static TestBed create(String runId, int directorCount, int proxyCount, List<String> coordinators,
@@ -513,35 +538,27 @@ public final class TestBed implements AutoCloseable {
    */
   @Override
   public void close() {
-    List<AutoCloseable> steps = new ArrayList<>();
+    // Closed last to first: servers and daemons, then the router's programs, then the namespaces.
+    CloseStack stack = new CloseStack();
+    stack.push(passProgram);
+    namespaces.forEach(stack::push);
+    routerAttachments.forEach(stack::push);
+    directors.forEach(d -> stack.push(d.owner()));
     for (Proxy p : proxies) {
-      steps.add(p.server());
-      steps.add(p.owner());
+      stack.push(p.owner());
+      stack.push(p.server());
     }
-    directors.forEach(d -> steps.add(d.owner()));
-    steps.addAll(routerAttachments);
-    steps.addAll(namespaces.reversed());
-    steps.add(passProgram);
     proxies.clear();
     directors.clear();
     routerAttachments.clear();
     namespaces.clear();
-    RuntimeException failure = null;
-    for (AutoCloseable step : steps) {
-      try {
-        step.close();
-      } catch (Exception e) {
-        if (failure == null) {
-          failure = new IllegalStateException("tearing down the test bed failed", e);
-        } else {
-          failure.addSuppressed(e);
-        }
-      }
-    }
-    if (failure != null) {
-      throw failure;
+    try {
+      stack.close();
+    } catch (Exception e) {
+      throw new IllegalStateException("tearing down the test bed failed", e);
     }
   }
+
 
   private static void closeQuietly(AutoCloseable resource) {
     try {

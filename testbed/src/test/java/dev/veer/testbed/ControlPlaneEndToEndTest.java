@@ -47,7 +47,7 @@ class ControlPlaneEndToEndTest {
   static void setUp() throws Exception {
     coordinator = Coordinator.start(Coordinator.Config.local("c1", dataDir));
     target = "127.0.0.1:" + coordinator.port();
-    bed = TestBed.create("ctl", 2, 4, List.of(target));
+    bed = TestBed.builder("ctl").coordinators(List.of(target)).build();
   }
 
   @AfterAll

@@ -37,7 +37,7 @@ class EndToEndTest {
 
   @BeforeAll
   static void setUp() {
-    bed = TestBed.create("e2e", 2, 4);
+    bed = TestBed.builder("e2e").build();
   }
 
   @AfterAll

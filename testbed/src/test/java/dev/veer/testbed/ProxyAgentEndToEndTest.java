@@ -67,7 +67,7 @@ class ProxyAgentEndToEndTest {
     String target = "127.0.0.1:" + coordinator.port();
     channel = Transport.channel(target, Optional.empty());
     admin = AdminServiceGrpc.newBlockingStub(channel);
-    bed = TestBed.create("agent", 2, 4, java.util.List.of(target), true);
+    bed = TestBed.builder("agent").coordinators(java.util.List.of(target)).agents().build();
     admin.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder().setName("web")
         .setVip("203.0.113.10").setPort(80).setProtocol(Protocol.TCP)).build());
     for (int p = 0; p < 3; p++) {
@@ -93,11 +93,8 @@ class ProxyAgentEndToEndTest {
   }
 
   static void await(String what, BooleanSupplier condition) throws InterruptedException {
-    long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-    while (!condition.getAsBoolean()) {
-      assertThat(System.nanoTime()).as("waiting for %s", what).isLessThan(deadline);
-      Thread.sleep(20);
-    }
+    Await.until(what, condition, Duration.ofSeconds(15));
+  }
   }
 
   static void awaitDirectors() throws InterruptedException {

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 class SynCookieEndToEndTest {
   @Test
   void withoutAFlowTableTheKernelRecognisesItsSynCookies() throws Exception {
-    try (TestBed bed = TestBed.createWithoutFlowTables("cookie", 1, 2)) {
+    try (TestBed bed = TestBed.builder("cookie").directors(1).proxies(2).withoutFlowTables().build()) {
       Map<InetAddress, BackendState> backends = new LinkedHashMap<>();
       bed.proxies().forEach(p -> backends.put(p.address4(), BackendState.ACTIVE));
       bed.installTables(ServiceKey.tcp(TestBed.VIP4, TestBed.SERVICE_PORT), Tables.build(backends));

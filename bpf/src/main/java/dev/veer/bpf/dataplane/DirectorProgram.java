@@ -67,8 +67,7 @@ public final class DirectorProgram implements AutoCloseable {
    * table this director installs has that row count.
    */
   public static DirectorProgram load(int rowBits, LoadOptions options) {
-    checkArgument(rowBits >= VeerAbi.MIN_ROW_BITS && rowBits <= VeerAbi.MAX_ROW_BITS,
-        "row bits must be %s..%s, got %s", VeerAbi.MIN_ROW_BITS, VeerAbi.MAX_ROW_BITS, rowBits);
+    RowBits.check(rowBits);
     BpfObject object = BpfObject.load(OBJECT, options.withInnerMap("tables", TableMap.spec(rowBits)));
     try {
       return new DirectorProgram(object, rowBits);

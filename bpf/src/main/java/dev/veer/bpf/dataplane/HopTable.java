@@ -58,8 +58,7 @@ public final class HopTable {
   }
 
   private static void checkShape(int rowBits, int cellCount) {
-    checkArgument(rowBits >= VeerAbi.MIN_ROW_BITS && rowBits <= VeerAbi.MAX_ROW_BITS,
-        "row bits must be %s..%s, got %s", VeerAbi.MIN_ROW_BITS, VeerAbi.MAX_ROW_BITS, rowBits);
+    RowBits.check(rowBits);
     checkArgument(cellCount == (1 << rowBits) * VeerAbi.MAX_HOPS,
         "expected %s hop entries for %s rows, got %s", (1 << rowBits) * VeerAbi.MAX_HOPS, 1 << rowBits,
         cellCount);

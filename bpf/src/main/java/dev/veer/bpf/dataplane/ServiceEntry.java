@@ -13,8 +13,7 @@ public record ServiceEntry(int tableSlot, int statsSlot, int rowBits, int flags)
   public ServiceEntry {
     checkArgument(tableSlot >= 0 && tableSlot < VeerAbi.MAX_TABLES, "table slot out of range: %s", tableSlot);
     checkArgument(statsSlot >= 0 && statsSlot < VeerAbi.MAX_SERVICES, "stats slot out of range: %s", statsSlot);
-    checkArgument(rowBits >= VeerAbi.MIN_ROW_BITS && rowBits <= VeerAbi.MAX_ROW_BITS,
-        "row bits must be %s..%s, got %s", VeerAbi.MIN_ROW_BITS, VeerAbi.MAX_ROW_BITS, rowBits);
+    RowBits.check(rowBits);
   }
 
   /** An entry as {@link #encode()} writes it. */

@@ -3,27 +3,29 @@ package dev.veer.coordinator.table;
 import static com.google.common.base.Preconditions.checkArgument;
 import static java.util.Objects.requireNonNull;
 
+import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.RowBits;
 import java.util.Arrays;
 
 /**
  * The shape of a forwarding table: its 16-byte seed (the SipHash key of the rendezvous ranking),
  * its size ({@code 2^rowBits} rows) and the number of hops per row.
  *
- * <p>Immutable. Limits follow the data plane's ABI ({@code veer_abi.h}: {@code MIN_ROW_BITS},
+ * <p>Immutable. Limits are the data plane's ABI ({@code veer_abi.h}: {@code MIN_ROW_BITS},
  * {@code MAX_ROW_BITS}, {@code DEFAULT_ROW_BITS}, {@code MAX_HOPS}).
  */
 public final class TableSpec {
   /** Length of the table seed in bytes (a SipHash-2-4 key). */
   public static final int SEED_BYTES = 16;
 
-  public static final int MIN_ROW_BITS = 4;
-  public static final int MAX_ROW_BITS = 20;
+  public static final int MIN_ROW_BITS = VeerAbi.MIN_ROW_BITS;
+  public static final int MAX_ROW_BITS = VeerAbi.MAX_ROW_BITS;
 
   /** GLB's table size, 65,536 rows. */
-  public static final int DEFAULT_ROW_BITS = 16;
+  public static final int DEFAULT_ROW_BITS = VeerAbi.DEFAULT_ROW_BITS;
 
   public static final int MIN_HOPS = 1;
-  public static final int MAX_HOPS = 4;
+  public static final int MAX_HOPS = VeerAbi.MAX_HOPS;
 
   /** GLB's primary + secondary. */
   public static final int DEFAULT_HOPS = 2;
@@ -39,12 +41,7 @@ public final class TableSpec {
         "table seed must be exactly %s bytes (a 128-bit SipHash key), got %s bytes",
         SEED_BYTES,
         seed.length);
-    checkArgument(
-        rowBits >= MIN_ROW_BITS && rowBits <= MAX_ROW_BITS,
-        "rowBits must be in [%s, %s] (a table of 2^rowBits rows), got %s",
-        MIN_ROW_BITS,
-        MAX_ROW_BITS,
-        rowBits);
+    RowBits.check(rowBits);
     checkArgument(
         hopCount >= MIN_HOPS && hopCount <= MAX_HOPS,
         "hopCount must be in [%s, %s] (hops per row, primary first), got %s",

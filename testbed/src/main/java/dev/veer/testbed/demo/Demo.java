@@ -16,6 +16,7 @@ import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Health;
 import dev.veer.proto.types.v1.Protocol;
+import dev.veer.testbed.Await;
 import dev.veer.testbed.ConnectionLoops;
 import dev.veer.testbed.TestBed;
 import dev.veer.testbed.TestBed.Director;
@@ -127,7 +128,7 @@ public final class Demo {
       String target = "127.0.0.1:" + coordinator.port();
       System.out.printf("Building the test bed: a client, an ECMP router, %d director daemons and %d proxy hosts"
           + " with agents ...%n", directors, proxies);
-      try (TestBed bed = TestBed.create("demo", directors, proxies, List.of(target), true)) {
+      try (TestBed bed = TestBed.builder("demo").directors(directors).proxies(proxies).coordinators(List.of(target)).agents().build()) {
         Thread hook = new Thread(() -> {
           bed.close();
           try {
@@ -297,14 +298,9 @@ public final class Demo {
   }
 
   private static void await(BooleanSupplier condition) throws InterruptedException {
-    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new IllegalStateException("the cluster did not settle within 30 s");
-      }
-      Thread.sleep(50);
-    }
+    Await.until("the cluster to settle", condition, Duration.ofSeconds(30));
   }
+
 
   private static void deleteTree(Path dir) {
     try (var files = Files.walk(dir)) {

@@ -16,6 +16,7 @@ import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Health;
 import dev.veer.proto.types.v1.Protocol;
+import dev.veer.testbed.Await;
 import dev.veer.testbed.ConnectionLoops;
 import dev.veer.testbed.TestBed;
 import dev.veer.testbed.TestBed.Proxy;
@@ -91,8 +92,8 @@ public final class SurvivalSuite implements AutoCloseable {
     TestBed bed = null;
     try {
       awaitCoordinators(admin, 3);
-      bed = TestBed.createWithProcesses("surv", 3, 5, started.stream().map(CoordinatorProcess::target).toList(),
-          logs);
+      bed = TestBed.builder("surv").directors(3).proxies(5)
+          .coordinators(started.stream().map(CoordinatorProcess::target).toList()).processes(logs).build();
       SurvivalSuite suite = new SurvivalSuite(connections, logs, zookeeper, admin, bed);
       suite.coordinators.addAll(started);
       suite.nextCoordinator = 4;
@@ -467,14 +468,9 @@ public final class SurvivalSuite implements AutoCloseable {
   }
 
   private static void await(String what, BooleanSupplier condition, Duration timeout) throws InterruptedException {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new IllegalStateException("timed out waiting for " + what);
-      }
-      Thread.sleep(50);
-    }
+    Await.until(what, condition, timeout);
   }
+
 
   /** The outcomes as the markdown table docs/survival.md shows. */
   public static String table(List<Outcome> outcomes) {

@@ -10,6 +10,7 @@ import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.proxy.dataplane.ProxyDataplane;
+import dev.veer.testbed.Await;
 import dev.veer.testbed.lab.PacketLab;
 import java.net.InetSocketAddress;
 import java.nio.channels.ServerSocketChannel;
@@ -52,9 +53,8 @@ class FlowTableTest {
   }
 
   static void await(String what, BooleanSupplier condition) throws InterruptedException {
-    for (int i = 0; i < 100 && !condition.getAsBoolean(); i++) {
-      Thread.sleep(50);
-    }
+    Await.until(what, condition, java.time.Duration.ofSeconds(5));
+  }
     assertThat(condition.getAsBoolean()).as(what).isTrue();
   }
 
