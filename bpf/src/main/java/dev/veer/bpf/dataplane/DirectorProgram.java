@@ -101,11 +101,9 @@ public final class DirectorProgram implements AutoCloseable {
    * services table is rebuilt and swapped in whole: on failure nothing changes.
    */
   public synchronized void putService(ServiceKey key, ServiceEntry entry) {
-    checkArgument(key.protocol() != 0, "not a service key: %s", key);
-    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
+    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(services());
     next.put(key, entry);
-    next.putIfAbsent(ServiceKey.vipMarker(key.vip()), VIP_MARKER);
-    installServices(next);
+    replaceServices(next);
   }
 
   /** Removes a service entry, and its VIP's mark with the VIP's last service. */
@@ -113,13 +111,25 @@ public final class DirectorProgram implements AutoCloseable {
     if (!serviceEntries.containsKey(key)) {
       return false;
     }
-    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
+    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(services());
     next.remove(key);
-    if (next.keySet().stream().noneMatch(k -> k.protocol() != 0 && k.vip().equals(key.vip()))) {
-      next.remove(ServiceKey.vipMarker(key.vip()));
-    }
-    installServices(next);
+    replaceServices(next);
     return true;
+  }
+
+  /**
+   * Makes {@code entries} the service entries, each VIP marked while it has a service: one swap
+   * for the data plane, however many services come, change or go. On failure (say, more entries
+   * than the table holds) nothing changes.
+   */
+  public synchronized void replaceServices(Map<ServiceKey, ServiceEntry> entries) {
+    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>();
+    entries.forEach((key, entry) -> {
+      checkArgument(key.protocol() != 0, "not a service key: %s", key);
+      next.put(key, entry);
+      next.putIfAbsent(ServiceKey.vipMarker(key.vip()), VIP_MARKER);
+    });
+    installServices(next);
   }
 
   public synchronized Optional<ServiceEntry> service(ServiceKey key) {
