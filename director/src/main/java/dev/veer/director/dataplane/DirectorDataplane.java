@@ -243,6 +243,13 @@ public final class DirectorDataplane implements AutoCloseable {
       plan.table().ifPresent(t -> checkArgument(t.rowBits() == program.rowBits(),
           "service %s: table has 2^%s rows, this director runs 2^%s", key, t.rowBits(), program.rowBits()));
     });
+    // The services table's limits, found before any index, slot or table is spent on the change.
+    try {
+      program.checkServicesFit(plans.keySet());
+    } catch (RuntimeException failure) {
+      throw new IllegalStateException("the services table cannot take " + plans.size() + " services: "
+          + failure.getMessage() + "; nothing was changed", failure);
+    }
     Map<ServiceKey, Installed> next = new LinkedHashMap<>();
     Map<ServiceKey, TableMap> swaps = new LinkedHashMap<>();
     List<TableMap> filled = new ArrayList<>();
@@ -290,8 +297,8 @@ public final class DirectorDataplane implements AutoCloseable {
       try {
         program.replaceServices(entries);
       } catch (RuntimeException failure) {
-        throw new IllegalStateException("the services table cannot take " + entries.size() + " services: "
-            + failure.getMessage(), failure);
+        throw new IllegalStateException("the services table could not be written: " + failure.getMessage(),
+            failure);
       }
       undo.push(() -> program.replaceServices(before));
       // One pointer each: nothing is allocated, so these do not fail short of a kernel fault.
