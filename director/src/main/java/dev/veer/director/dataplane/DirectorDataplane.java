@@ -28,9 +28,11 @@ import java.util.ArrayList;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -243,9 +245,14 @@ public final class DirectorDataplane implements AutoCloseable {
       plan.table().ifPresent(t -> checkArgument(t.rowBits() == program.rowBits(),
           "service %s: table has 2^%s rows, this director runs 2^%s", key, t.rowBits(), program.rowBits()));
     });
+    // Entries written to the program directly (tests do) are not this object's to remove.
+    Map<ServiceKey, ServiceEntry> entries = new LinkedHashMap<>(program.services());
+    entries.keySet().removeAll(installed.keySet());
+    Set<ServiceKey> keys = new LinkedHashSet<>(entries.keySet());
+    keys.addAll(plans.keySet());
     // The services table's limits, found before any index, slot or table is spent on the change.
     try {
-      program.checkServicesFit(plans.keySet());
+      program.checkServicesFit(keys);
     } catch (RuntimeException failure) {
       throw new IllegalStateException("the services table cannot take " + plans.size() + " services: "
           + failure.getMessage() + "; nothing was changed", failure);
@@ -291,7 +298,6 @@ public final class DirectorDataplane implements AutoCloseable {
         }
       }
       // Seen at once: every service entry, new, changed or gone.
-      Map<ServiceKey, ServiceEntry> entries = new LinkedHashMap<>();
       next.forEach((key, i) -> entries.put(key, i.entry()));
       ImmutableMap<ServiceKey, ServiceEntry> before = program.services();
       try {
