@@ -103,8 +103,9 @@ class KnownAnswerTest {
 
   /**
    * Transcribed from github/glb-director, src/glb-director/tests/test_rendezvous_table.py
-   * (test_row_seeds and test_order_hosts_*; the scores are from those tests' docstrings): seed
-   * 49a3d861d661ae5ab06ed9326871a2f5, hosts 1.1.1.1 to 1.1.1.4.
+   * (test_row_seeds and test_order_hosts_*; row 0xbb44's seed and all scores are from those tests'
+   * docstrings): seed 49a3d861d661ae5ab06ed9326871a2f5, hosts 1.1.1.1 to 1.1.1.4. All of them
+   * match.
    */
   private static final byte[] GLB_SEED =
       HashCode.fromString("49a3d861d661ae5ab06ed9326871a2f5").asBytes();
