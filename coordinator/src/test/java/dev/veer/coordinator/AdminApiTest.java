@@ -3,6 +3,9 @@ package dev.veer.coordinator;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.google.common.net.InetAddresses;
+import dev.veer.bpf.dataplane.FlowHash;
+import dev.veer.bpf.dataplane.ServiceOptions.HashFields;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.BackendShare;
@@ -18,6 +21,7 @@ import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.admin.v1.ServiceTable;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import dev.veer.proto.admin.v1.UpdateServiceRequest;
+import dev.veer.proto.state.v1.ClusterSettings;
 import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Protocol;
 import dev.veer.transport.Transport;
@@ -146,6 +150,26 @@ class AdminApiTest {
     assertThat(updated.getVersion()).isEqualTo(current + 1);
   }
 
+  /**
+   * The lookup names the row the data plane hashes the flow to, computed here: the director's flow
+   * hash ({@link FlowHash}, the BPF program's hash in Java, held to the program by the test bed's
+   * packet tests) keyed with the cluster's key as stored, its low row bits. The hops are that row of
+   * the table fetched separately.
+   */
+  static void assertLookup(String service, String client, int port, HashFields fields) {
+    ClusterSettings settings = coordinator.store().current().getSettings();
+    long hash = new FlowHash(settings.getFlowHashKey().toByteArray())
+        .hash(InetAddresses.forString(client), port, fields);
+    int expectedRow = (int) (hash & ((1L << settings.getRowBits()) - 1));
+
+    var flow = admin.lookupFlow(LookupFlowRequest.newBuilder().setService(service).setClientAddress(client)
+        .setClientPort(port).build());
+    assertThat(flow.getRow()).as("%s: row of %s port %s", service, client, port).isEqualTo(expectedRow);
+    ServiceTable row = admin.getTable(GetTableRequest.newBuilder().setService(service).setFirstRow(expectedRow)
+        .setMaxRows(1).build());
+    assertThat(flow.getHopsList()).isEqualTo(row.getRows(0).getHopsList()).isNotEmpty();
+  }
+
   @Test
   void tableSharesCoverEveryRowAndFlowLookupsNameItsHops() {
     create("tbl", "203.0.113.40", 80);
@@ -162,11 +186,16 @@ class AdminApiTest {
     // Two hops, plus the primaries of the backend sets each add replaced (retained generations).
     assertThat(table.getRows(0).getHopsCount()).isBetween(2, 4);
 
-    var flow = admin.lookupFlow(LookupFlowRequest.newBuilder().setService("tbl").setClientAddress("192.0.2.99")
-        .setClientPort(40000).build());
-    ServiceTable row = admin.getTable(GetTableRequest.newBuilder().setService("tbl").setFirstRow(flow.getRow())
-        .setMaxRows(1).build());
-    assertThat(flow.getHopsList()).isEqualTo(row.getRows(0).getHopsList());
+    for (int port : new int[] {40000, 40001, 7}) {
+      assertLookup("tbl", "192.0.2.99", port, HashFields.SOURCE_IP_AND_PORT);
+    }
+    admin.createService(CreateServiceRequest.newBuilder().setSpec(spec("sticky", "203.0.113.41", 80).toBuilder()
+        .setHashFields(dev.veer.proto.types.v1.HashFields.SOURCE_ADDRESS)).build());
+    addBackend("sticky", "198.51.100.20", BackendState.ACTIVE);
+    addBackend("sticky", "198.51.100.21", BackendState.ACTIVE);
+    for (int port : new int[] {40000, 40001, 7}) {
+      assertLookup("sticky", "192.0.2.99", port, HashFields.SOURCE_IP);
+    }
     refused(Status.Code.INVALID_ARGUMENT, "first_row", () -> admin.getTable(GetTableRequest.newBuilder()
         .setService("tbl").setFirstRow(70000).setMaxRows(1).build()));
   }

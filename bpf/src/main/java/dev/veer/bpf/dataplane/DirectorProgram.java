@@ -13,6 +13,7 @@ import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
 
+import java.util.Collection;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -100,11 +101,9 @@ public final class DirectorProgram implements AutoCloseable {
    * services table is rebuilt and swapped in whole: on failure nothing changes.
    */
   public synchronized void putService(ServiceKey key, ServiceEntry entry) {
-    checkArgument(key.protocol() != 0, "not a service key: %s", key);
-    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
+    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(services());
     next.put(key, entry);
-    next.putIfAbsent(ServiceKey.vipMarker(key.vip()), VIP_MARKER);
-    installServices(next);
+    replaceServices(next);
   }
 
   /** Removes a service entry, and its VIP's mark with the VIP's last service. */
@@ -112,13 +111,39 @@ public final class DirectorProgram implements AutoCloseable {
     if (!serviceEntries.containsKey(key)) {
       return false;
     }
-    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(serviceEntries);
+    Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(services());
     next.remove(key);
-    if (next.keySet().stream().noneMatch(k -> k.protocol() != 0 && k.vip().equals(key.vip()))) {
-      next.remove(ServiceKey.vipMarker(key.vip()));
-    }
-    installServices(next);
+    replaceServices(next);
     return true;
+  }
+
+  /**
+   * Makes {@code entries} the service entries, each VIP marked while it has a service: one swap
+   * for the data plane, however many services come, change or go. On failure (say, more entries
+   * than the table holds) nothing changes.
+   */
+  public synchronized void replaceServices(Map<ServiceKey, ServiceEntry> entries) {
+    installServices(withVipMarks(entries));
+  }
+
+  /**
+   * Fails as {@link #replaceServices} would if these services, in this order, do not fit the
+   * services table; writes nothing. Where a service's entry points does not matter for that.
+   */
+  public void checkServicesFit(Collection<ServiceKey> keys) {
+    Map<ServiceKey, ServiceEntry> entries = new LinkedHashMap<>();
+    keys.forEach(key -> entries.put(key, VIP_MARKER));
+    layoutServices(withVipMarks(entries));
+  }
+
+  private static Map<ServiceKey, ServiceEntry> withVipMarks(Map<ServiceKey, ServiceEntry> entries) {
+    Map<ServiceKey, ServiceEntry> out = new LinkedHashMap<>();
+    entries.forEach((key, entry) -> {
+      checkArgument(key.protocol() != 0, "not a service key: %s", key);
+      out.put(key, entry);
+      out.putIfAbsent(ServiceKey.vipMarker(key.vip()), VIP_MARKER);
+    });
+    return out;
   }
 
   public synchronized Optional<ServiceEntry> service(ServiceKey key) {
@@ -137,11 +162,14 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   private void installServices(Map<ServiceKey, ServiceEntry> next) {
-    Map<byte[], byte[]> encoded = new LinkedHashMap<>();
-    next.forEach((k, v) -> encoded.put(k.encode(), v.encode()));
-    FlatTable.install(services, "veer_services",
-        FlatTable.layout(encoded, SERVICE_SLOT_SIZE, SERVICE_SLOT_VALUE), SERVICE_SLOT_SIZE);
+    FlatTable.install(services, "veer_services", layoutServices(next), SERVICE_SLOT_SIZE);
     serviceEntries = ImmutableMap.copyOf(next);
+  }
+
+  private static byte[] layoutServices(Map<ServiceKey, ServiceEntry> entries) {
+    Map<byte[], byte[]> encoded = new LinkedHashMap<>();
+    entries.forEach((k, v) -> encoded.put(k.encode(), v.encode()));
+    return FlatTable.layout(encoded, SERVICE_SLOT_SIZE, SERVICE_SLOT_VALUE);
   }
 
   /**

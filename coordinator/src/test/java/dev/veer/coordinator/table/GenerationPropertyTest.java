@@ -10,7 +10,10 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Random;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -33,6 +36,13 @@ class GenerationPropertyTest {
   private static final int RETAINED = 3;
   private static final int STEPS = 30;
   private static final int REFERENCE_ROWS = 48;
+  private static final int TRIALS = 24;
+
+  /** The cases the retention property is about, counted over all trials: none may be missing. */
+  private static final AtomicInteger trialsRun = new AtomicInteger();
+
+  private static final AtomicLong extendedRows = new AtomicLong();
+  private static final AtomicLong fullRows = new AtomicLong();
 
   @BeforeAll
   static void printSeed() {
@@ -41,7 +51,7 @@ class GenerationPropertyTest {
   }
 
   static IntStream trials() {
-    return IntStream.range(0, 24);
+    return IntStream.range(0, TRIALS);
   }
 
   @ParameterizedTest(name = "trial {0}")
@@ -63,7 +73,8 @@ class GenerationPropertyTest {
     LinkedList<RendezvousTable> previousTables = new LinkedList<>();
     RendezvousTable table = builder.build(spec, current, previous);
     int nextNew = start;
-    long extendedRows = 0;
+    long extended = 0;
+    long full = 0;
     long lostWithoutRetention = 0;
 
     for (int step = 0; step < STEPS; step++) {
@@ -121,7 +132,10 @@ class GenerationPropertyTest {
         assertThat(hops).as("%s, row %s", at, row).containsAll(retained);
         assertThat(hops).hasSize(Math.max(k, retained.size()));
         if (hops.size() > k) {
-          extendedRows++;
+          extended++;
+        }
+        if (retained.size() == TableSpec.MAX_HOPS) {
+          full++;
         }
         if (present.contains(oldPrimary)
             && !hopAddresses(withoutHistory, row).contains(oldPrimary)) {
@@ -143,9 +157,27 @@ class GenerationPropertyTest {
       }
     }
     System.out.printf(
-        "trial %d (%s): %d rows longer than k for retention; %d rows where the previous primary"
-            + " would have been lost without it%n",
-        trial, spec, extendedRows, lostWithoutRetention);
+        "trial %d (%s): %d rows longer than k for retention; %d rows holding %d primaries; %d rows"
+            + " where the previous primary would have been lost without it%n",
+        trial, spec, extended, full, TableSpec.MAX_HOPS, lostWithoutRetention);
+    // Every trial moves primaries that only retention keeps; else (b) was checked on nothing.
+    assertThat(lostWithoutRetention).as("%s: rows that needed retention", where).isPositive();
+    extendedRows.addAndGet(extended);
+    fullRows.addAndGet(full);
+    trialsRun.incrementAndGet();
+  }
+
+  /**
+   * Rows longer than k (impossible with 4 hops) and rows holding 4 primaries are rarer than a trial
+   * can promise, but all trials together must have met them. Replaying some trials skips this.
+   */
+  @AfterAll
+  static void retentionBeyondTheHopsAndUpToTheLimitOccurred() {
+    if (trialsRun.get() < TRIALS) {
+      return;
+    }
+    assertThat(extendedRows.get()).as("rows extended beyond k by retention, seed %s", SEED).isPositive();
+    assertThat(fullRows.get()).as("rows keeping %s primaries, seed %s", TableSpec.MAX_HOPS, SEED).isPositive();
   }
 
   /** Applies one random change to {@code list}, keeping two healthy eligible backends. */

@@ -1,6 +1,7 @@
 package dev.veer.director.dataplane;
 
 import static com.google.common.base.Preconditions.checkArgument;
+import static java.util.Objects.requireNonNull;
 
 import com.google.common.collect.HashMultiset;
 import com.google.common.collect.ImmutableMap;
@@ -22,11 +23,16 @@ import dev.veer.bpf.dataplane.TableMap;
 import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,6 +57,9 @@ public final class DirectorDataplane implements AutoCloseable {
   private final IndexAllocator statsSlots = new IndexAllocator(0, VeerAbi.MAX_SERVICES, "service slots");
 
   private record Installed(ServiceEntry entry, HopTable table) {}
+
+  /** What the config map holds, to put back if a change that set it is undone. */
+  private DirectorConfig config;
 
   private final Optional<Path> pinDir;
 
@@ -94,9 +103,11 @@ public final class DirectorDataplane implements AutoCloseable {
     try {
       Optional<DirectorConfig> inherited = takeOver ? program.readConfig() : Optional.empty();
       // A taken-over director keeps hashing flows with the cluster's key it had.
-      program.configure(inherited.map(c -> new DirectorConfig(c.hashKey(), config.source4(), config.source6(),
-          c.guePort())).orElse(config));
+      DirectorConfig configured = inherited.map(c -> new DirectorConfig(c.hashKey(), config.source4(),
+          config.source6(), c.guePort())).orElse(config);
+      program.configure(configured);
       DirectorDataplane dataplane = new DirectorDataplane(program, ns.map(NeighbourKeeper::new), pinDir);
+      dataplane.config = configured;
       if (takeOver) {
         dataplane.recover();
       }
@@ -167,72 +178,225 @@ public final class DirectorDataplane implements AutoCloseable {
   /** Replaces the flow hash key, source addresses and GUE port, in one map write. */
   public synchronized void reconfigure(DirectorConfig config) {
     program.configure(config);
+    this.config = config;
   }
 
   /**
-   * Installs or replaces a service's table. The new table is written beside
-   * the live one and swapped in with a single map update. On failure nothing
-   * changes: the previous table (if any) stays live and every index and slot
-   * taken for the new one is given back.
+   * Installs or replaces a service's table, as {@link #replaceAll} does with every other service
+   * kept as it is.
    */
   public synchronized void apply(ServiceKey key, ServiceOptions options, HopTable table) {
-    checkArgument(key.protocol() != 0, "not a service key: %s", key);
-    checkArgument(table.rowBits() == program.rowBits(), "service %s: table has 2^%s rows, this director runs "
-        + "2^%s", key, table.rowBits(), program.rowBits());
-    Installed previous = installed.get(key);
-    List<InetAddress> acquired = new ArrayList<>();
-    int newTableSlot = -1;
-    int newStatsSlot = -1;
-    try {
-      for (InetAddress backend : table.backends()) {
-        acquireBackend(backend);
-        acquired.add(backend);
-      }
-      int tableSlot = previous != null ? previous.entry().tableSlot() : (newTableSlot = tableSlots.allocate());
-      int statsSlot = previous != null ? previous.entry().statsSlot() : (newStatsSlot = newStatsSlot());
-      ServiceEntry entry = new ServiceEntry(tableSlot, statsSlot, table.rowBits(), options.flags());
-      try (TableMap map = program.newTable(table.rowBits())) {
-        map.write(table, table.backends().stream().mapToInt(backendIndex::get).toArray());
-        // A new service's slot is not looked at until its entry exists; an
-        // existing service switches tables here, atomically.
-        program.installTable(tableSlot, map);
-      }
-      // The services table is rebuilt whole: only when this service's entry is new or changed.
-      if (previous == null || !previous.entry().equals(entry)) {
-        program.putService(key, entry);
-      }
-      installed.put(key, new Installed(entry, table));
-    } catch (RuntimeException e) {
-      acquired.forEach(this::releaseBackend);
-      if (newTableSlot >= 0) {
-        program.removeTable(newTableSlot);
-        tableSlots.release(newTableSlot);
-      }
-      if (newStatsSlot >= 0) {
-        statsSlots.release(newStatsSlot);
-      }
-      throw e;
-    }
-    if (previous != null) {
-      previous.table().backends().forEach(this::releaseBackend);
-    }
-    log.debug("service {}: table of {} rows over {} backends installed in slot {}", key, table.rowCount(),
-        table.backends().size(), installed.get(key).entry().tableSlot());
+    Map<ServiceKey, Plan> next = keepAll();
+    next.put(key, new Plan(options.flags(), Optional.of(table)));
+    change(next, Optional.empty());
   }
 
   /** Removes a service; its VIP's other traffic is dropped, the VIP's last service gone, passed. */
   public synchronized boolean remove(ServiceKey key) {
-    Installed previous = installed.get(key);
-    if (previous == null) {
+    if (!installed.containsKey(key)) {
       return false;
     }
-    program.removeService(key);
-    installed.remove(key);
-    program.removeTable(previous.entry().tableSlot());
-    tableSlots.release(previous.entry().tableSlot());
+    Map<ServiceKey, Plan> next = keepAll();
+    next.remove(key);
+    change(next, Optional.empty());
+    return true;
+  }
+
+  /** A service as {@link #replaceAll} leaves it: its options, and a new table or none to keep its own. */
+  public record Wanted(ServiceOptions options, Optional<HopTable> table) {
+    public Wanted {
+      requireNonNull(options, "options");
+      requireNonNull(table, "table");
+    }
+  }
+
+  /**
+   * Makes the installed services exactly {@code services}, and sets {@code config} if given, as one
+   * change. Everything that can fail comes first, where the data plane cannot see it: indices and
+   * slots are taken, new backends written to unused indices, new tables filled beside the live
+   * ones. Then the services table is swapped whole, and the tables of services that stay swap in
+   * their slots, one pointer each. If any step fails, what was done is undone and the exception
+   * says so: the data plane forwards as before.
+   *
+   * @throws IllegalArgumentException if a service without a table given has none installed
+   * @throws IllegalStateException if the maps cannot take the change (more backends, tables or
+   *     services than they hold)
+   */
+  public synchronized void replaceAll(Map<ServiceKey, Wanted> services, Optional<DirectorConfig> config) {
+    Map<ServiceKey, Plan> next = new LinkedHashMap<>();
+    services.forEach((key, wanted) -> next.put(key, new Plan(wanted.options().flags(), wanted.table())));
+    change(next, config);
+  }
+
+  /** What one service becomes: its flags, and its new table or none to keep the installed one. */
+  private record Plan(int flags, Optional<HopTable> table) {}
+
+  private Map<ServiceKey, Plan> keepAll() {
+    Map<ServiceKey, Plan> out = new LinkedHashMap<>();
+    installed.forEach((key, i) -> out.put(key, new Plan(i.entry().flags(), Optional.empty())));
+    return out;
+  }
+
+  private void change(Map<ServiceKey, Plan> plans, Optional<DirectorConfig> newConfig) {
+    plans.forEach((key, plan) -> {
+      checkArgument(key.protocol() != 0, "not a service key: %s", key);
+      checkArgument(plan.table().isPresent() || installed.containsKey(key),
+          "service %s: no table given and none installed", key);
+      plan.table().ifPresent(t -> checkArgument(t.rowBits() == program.rowBits(),
+          "service %s: table has 2^%s rows, this director runs 2^%s", key, t.rowBits(), program.rowBits()));
+    });
+    // Entries written to the program directly (tests do) are not this object's to remove.
+    Map<ServiceKey, ServiceEntry> entries = new LinkedHashMap<>(program.services());
+    entries.keySet().removeAll(installed.keySet());
+    Set<ServiceKey> keys = new LinkedHashSet<>(entries.keySet());
+    keys.addAll(plans.keySet());
+    // The services table's limits, found before any index, slot or table is spent on the change.
+    try {
+      program.checkServicesFit(keys);
+    } catch (RuntimeException failure) {
+      throw new IllegalStateException("the services table cannot take " + plans.size() + " services: "
+          + failure.getMessage() + "; nothing was changed", failure);
+    }
+    Map<ServiceKey, Installed> next = new LinkedHashMap<>();
+    Map<ServiceKey, TableMap> swaps = new LinkedHashMap<>();
+    List<TableMap> filled = new ArrayList<>();
+    List<InetAddress> indexed = new ArrayList<>();
+    Deque<Runnable> undo = new ArrayDeque<>();
+    try {
+      // Unseen by the data plane: nothing it reads names these indices, slots and tables yet.
+      for (Map.Entry<ServiceKey, Plan> e : plans.entrySet()) {
+        ServiceKey key = e.getKey();
+        Plan plan = e.getValue();
+        Installed previous = installed.get(key);
+        if (plan.table().isEmpty()) {
+          ServiceEntry entry = previous.entry();
+          next.put(key, new Installed(new ServiceEntry(entry.tableSlot(), entry.statsSlot(), entry.rowBits(),
+              plan.flags()), previous.table()));
+          continue;
+        }
+        HopTable table = plan.table().get();
+        try {
+          for (InetAddress backend : table.backends()) {
+            acquireBackend(backend, indexed, undo);
+          }
+          int tableSlot = previous != null ? previous.entry().tableSlot() : take(tableSlots, undo);
+          int statsSlot = previous != null ? previous.entry().statsSlot() : take(statsSlots, undo);
+          if (previous == null) {
+            program.resetServiceStats(statsSlot);
+          }
+          TableMap map = fill(table);
+          filled.add(map);
+          if (previous == null) {
+            program.installTable(tableSlot, map);
+            undo.push(() -> program.removeTable(tableSlot));
+          } else {
+            swaps.put(key, map);
+          }
+          next.put(key, new Installed(new ServiceEntry(tableSlot, statsSlot, table.rowBits(), plan.flags()), table));
+        } catch (RuntimeException failure) {
+          throw new IllegalStateException("service " + key + ": " + failure.getMessage(), failure);
+        }
+      }
+      // Seen at once: every service entry, new, changed or gone.
+      next.forEach((key, i) -> entries.put(key, i.entry()));
+      ImmutableMap<ServiceKey, ServiceEntry> before = program.services();
+      try {
+        program.replaceServices(entries);
+      } catch (RuntimeException failure) {
+        throw new IllegalStateException("the services table could not be written: " + failure.getMessage(),
+            failure);
+      }
+      undo.push(() -> program.replaceServices(before));
+      // One pointer each: nothing is allocated, so these do not fail short of a kernel fault.
+      for (Map.Entry<ServiceKey, TableMap> swap : swaps.entrySet()) {
+        Installed previous = installed.get(swap.getKey());
+        int slot = previous.entry().tableSlot();
+        program.installTable(slot, swap.getValue());
+        undo.push(() -> {
+          try (TableMap old = fill(previous.table())) {
+            program.installTable(slot, old);
+          }
+        });
+      }
+      if (newConfig.isPresent()) {
+        DirectorConfig old = config;
+        program.configure(newConfig.get());
+        config = newConfig.get();
+        undo.push(() -> {
+          program.configure(old);
+          config = old;
+        });
+      }
+    } catch (RuntimeException failure) {
+      throw rollBack(undo, failure);
+    } finally {
+      filled.forEach(TableMap::close);
+    }
+
+    // Done: let go of what the replaced tables and the removed services held.
+    installed.forEach((key, previous) -> {
+      Plan plan = plans.get(key);
+      if (plan == null) {
+        forget(key, previous);
+      } else if (plan.table().isPresent()) {
+        previous.table().backends().forEach(this::releaseBackend);
+      }
+    });
+    installed.clear();
+    installed.putAll(next);
+    neighbours.ifPresent(n -> indexed.forEach(n::keep));
+    log.debug("{} services installed, {} tables replaced or added", installed.size(),
+        plans.values().stream().filter(p -> p.table().isPresent()).count());
+  }
+
+  /** Undoes what a failed change did, newest first; the exception says whether that worked. */
+  private static IllegalStateException rollBack(Deque<Runnable> undo, RuntimeException failure) {
+    List<RuntimeException> undoFailures = new ArrayList<>();
+    while (!undo.isEmpty()) {
+      try {
+        undo.pop().run();
+      } catch (RuntimeException e) {
+        undoFailures.add(e);
+      }
+    }
+    IllegalStateException out = undoFailures.isEmpty()
+        ? new IllegalStateException(failure.getMessage() + "; nothing was changed", failure)
+        : new IllegalStateException(failure.getMessage() + "; undoing the change failed too ("
+            + undoFailures.getFirst().getMessage() + "): the data plane may hold part of it", failure);
+    undoFailures.forEach(out::addSuppressed);
+    return out;
+  }
+
+  /** A removed service's slots go back (after the quarantine), its backends are released. */
+  private void forget(ServiceKey key, Installed previous) {
+    int slot = previous.entry().tableSlot();
+    try {
+      program.removeTable(slot);
+    } catch (RuntimeException e) {
+      // No service entry names the slot any more; the next table put there replaces it.
+      log.warn("service {} removed, but its table in slot {} could not be deleted: {}", key, slot, e.getMessage());
+    }
+    tableSlots.release(slot);
     statsSlots.release(previous.entry().statsSlot());
     previous.table().backends().forEach(this::releaseBackend);
-    return true;
+  }
+
+  /** A new table map holding {@code table}, with this director's backend indices; the caller closes it. */
+  private TableMap fill(HopTable table) {
+    TableMap map = program.newTable(table.rowBits());
+    try {
+      map.write(table, table.backends().stream().mapToInt(backendIndex::get).toArray());
+      return map;
+    } catch (RuntimeException e) {
+      map.close();
+      throw e;
+    }
+  }
+
+  private static int take(IndexAllocator allocator, Deque<Runnable> undo) {
+    int index = allocator.allocate();
+    undo.push(() -> allocator.giveBack(index));
+    return index;
   }
 
   public synchronized ImmutableMap<ServiceKey, HopTable> tables() {
@@ -250,27 +414,22 @@ public final class DirectorDataplane implements AutoCloseable {
     return Optional.ofNullable(installed.get(key)).map(Installed::entry);
   }
 
-  private int newStatsSlot() {
-    int slot = statsSlots.allocate();
-    program.resetServiceStats(slot);
-    return slot;
-  }
-
-  /** Counts one more table naming the backend, writing it into the backends map first if it is new. */
-  private void acquireBackend(InetAddress backend) {
+  /**
+   * Counts one more table naming the backend, writing it into the backends map first if it is new
+   * (and adding it to {@code indexed}). An index given back by the undo is cleared again.
+   */
+  private void acquireBackend(InetAddress backend, List<InetAddress> indexed, Deque<Runnable> undo) {
     if (!backendIndex.containsKey(backend)) {
-      int index = backendSlots.allocate();
-      try {
-        program.resetBackendStats(index);
-        program.putBackend(index, backend);
-      } catch (RuntimeException e) {
-        backendSlots.release(index);
-        throw e;
-      }
+      int index = take(backendSlots, undo);
+      program.resetBackendStats(index);
+      program.putBackend(index, backend);
+      undo.push(() -> program.clearBackend(index));
       backendIndex.put(backend, index);
-      neighbours.ifPresent(n -> n.keep(backend));
+      undo.push(() -> backendIndex.remove(backend));
+      indexed.add(backend);
     }
     backendUses.add(backend);
+    undo.push(() -> backendUses.remove(backend));
   }
 
   private void releaseBackend(InetAddress backend) {

@@ -69,4 +69,12 @@ final class IndexAllocator {
   void release(int index) {
     released.addLast(new Released(index, nanoClock.getAsLong()));
   }
+
+  /**
+   * Takes back an index whose allocation was undone before the data plane could reach it: no
+   * packet can have seen it, so it is free again at once, first in line.
+   */
+  void giveBack(int index) {
+    released.addFirst(new Released(index, nanoClock.getAsLong() - QUARANTINE.toNanos()));
+  }
 }

@@ -22,6 +22,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -32,7 +33,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Applies coordinator snapshots to the director's data plane: every service's table switched
  * atomically (one pointer swap each), services that are gone removed, the flow hash key set.
- * Checks a whole snapshot before touching the data plane, so a malformed one changes nothing.
+ * Checks a whole snapshot before touching the data plane, so a malformed one changes nothing, and
+ * hands it over as one change ({@link DirectorDataplane#replaceAll}), so one the maps cannot take
+ * changes nothing either.
  */
 public final class SnapshotApplier {
   private static final Logger log = LoggerFactory.getLogger(SnapshotApplier.class);
@@ -92,40 +95,49 @@ public final class SnapshotApplier {
     return out.build();
   }
 
+  /**
+   * Applies a snapshot whole or not at all: a malformed snapshot, or one the maps cannot take,
+   * leaves the data plane and this applier as they were, and the answer says why.
+   */
   public synchronized Applied apply(Snapshot snapshot) {
     long start = System.nanoTime();
     try {
       List<Decoded> decoded = decode(snapshot);
-      configure(snapshot);
-      Set<String> present = new HashSet<>();
+      Map<ServiceKey, DirectorDataplane.Wanted> wanted = new LinkedHashMap<>();
       for (Decoded service : decoded) {
-        present.add(service.name());
+        Optional<HopTable> table = service.table();
         Held before = held.get(service.name());
-        if (service.table().isPresent()) {
-          dataplane.apply(service.key(), service.options(), service.table().get());
-          if (before != null && !before.key().equals(service.key())) {
-            dataplane.remove(before.key());
-          }
-          held.put(service.name(), new Held(service.key(), service.tableVersion()));
+        if (table.isEmpty() && !before.key().equals(service.key())) {
+          // Same table, new VIP or port: the table moves with the service.
+          table = Optional.of(dataplane.tables().get(before.key()));
         }
+        wanted.put(service.key(), new DirectorDataplane.Wanted(service.options(), table));
       }
-      held.keySet().retainAll(present);
+      byte[] key = snapshot.getSettings().getFlowHashKey().toByteArray();
+      int port = snapshot.getSettings().getGuePort();
+      boolean reconfigure = !Arrays.equals(key, hashKey) || port != guePort;
+      Set<ServiceKey> gone = new HashSet<>(dataplane.tables().keySet());
+      gone.removeAll(wanted.keySet());
+
+      dataplane.replaceAll(wanted, reconfigure ? Optional.of(new DirectorConfig(key, source4, source6, port))
+          : Optional.empty());
+
+      if (reconfigure) {
+        hashKey = key;
+        guePort = port;
+        log.info("flow hash key and GUE port {} set from the coordinator", port);
+      }
+      // Whatever else was installed went: services deleted since, or taken over from pinned maps.
+      gone.forEach(k -> log.info("service {} removed", k));
+      held.clear();
       targets.clear();
       for (Decoded service : decoded) {
-        HopTable table = service.table().orElseGet(() -> dataplane.tables().get(service.key()));
-        targets.put(service.name(), new ProbeTarget(service.name(), service.key(), service.options(), table));
+        held.put(service.name(), new Held(service.key(), service.tableVersion()));
+        targets.put(service.name(), new ProbeTarget(service.name(), service.key(), service.options(),
+            dataplane.tables().get(service.key())));
       }
       checkIntervalMillis = snapshot.getSettings().getCheckIntervalMillis();
       checkTimeoutMillis = snapshot.getSettings().getCheckTimeoutMillis();
-      // Whatever else is installed goes: services deleted since, or taken over from pinned maps.
-      Set<ServiceKey> wanted = new HashSet<>();
-      decoded.forEach(d -> wanted.add(d.key()));
-      for (ServiceKey key : dataplane.tables().keySet()) {
-        if (!wanted.contains(key)) {
-          dataplane.remove(key);
-          log.info("service {} removed", key);
-        }
-      }
       appliedVersion = snapshot.getVersion();
       log.debug("version {} applied in {} ms", snapshot.getVersion(), (System.nanoTime() - start) / 1_000_000);
       return Applied.newBuilder().setVersion(snapshot.getVersion()).setSuccess(true).build();
@@ -133,17 +145,6 @@ public final class SnapshotApplier {
       log.warn("could not apply version {}: {}", snapshot.getVersion(), e.getMessage());
       return Applied.newBuilder().setVersion(snapshot.getVersion()).setSuccess(false)
           .setError(String.valueOf(e.getMessage())).build();
-    }
-  }
-
-  private void configure(Snapshot snapshot) {
-    byte[] key = snapshot.getSettings().getFlowHashKey().toByteArray();
-    int port = snapshot.getSettings().getGuePort();
-    if (!Arrays.equals(key, hashKey) || port != guePort) {
-      dataplane.reconfigure(new DirectorConfig(key, source4, source6, port));
-      hashKey = key;
-      guePort = port;
-      log.info("flow hash key and GUE port {} set from the coordinator", port);
     }
   }
 

@@ -36,6 +36,17 @@ class IndexAllocatorTest {
   }
 
   @Test
+  void anIndexGivenBackIsFreeAtOnceAndFirst() {
+    allocator.allocate();
+    allocator.allocate();
+    allocator.allocate();
+    allocator.release(1);
+    allocator.giveBack(3);
+    assertThat(allocator.allocate()).isEqualTo(3);
+    assertThatThrownBy(allocator::allocate).hasMessageContaining("released less than");
+  }
+
+  @Test
   void saysWhenEverythingIsInUse() {
     allocator.allocate();
     allocator.allocate();

@@ -2,6 +2,8 @@ package dev.veer.director.sync;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.google.common.collect.ImmutableMap;
+import com.google.common.primitives.Ints;
 import com.google.protobuf.ByteString;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.ServiceKey;
@@ -13,27 +15,40 @@ import dev.veer.proto.director.v1.Snapshot;
 import dev.veer.proto.types.v1.Protocol;
 import java.net.Inet4Address;
 import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** Snapshots into a real (detached) director program: good ones switch tables, bad ones change nothing. */
+/**
+ * Snapshots into a real (detached) director program, checked by reading its maps back from the
+ * kernel: good ones switch tables, bad ones and ones the maps cannot take change nothing.
+ */
 class SnapshotApplierTest {
   static final int ROW_BITS = 8;
-  static final byte[] KEY = "0123456789abcdef".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  static final byte[] KEY = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
+  static final byte[] OTHER_KEY = "fedcba9876543210".getBytes(StandardCharsets.US_ASCII);
 
   DirectorDataplane dataplane;
   SnapshotApplier applier;
+  KernelMaps kernel;
 
   @BeforeEach
   void load() throws Exception {
     Inet4Address self = (Inet4Address) InetAddress.getByName("192.0.2.2");
     dataplane = DirectorDataplane.detached(DirectorConfig.of(new byte[16], self, null), ROW_BITS);
     applier = new SnapshotApplier(dataplane, Optional.of(self), Optional.empty());
+    kernel = new KernelMaps(dataplane.program());
   }
 
   @AfterEach
@@ -41,11 +56,20 @@ class SnapshotApplierTest {
     dataplane.close();
   }
 
-  static ByteString address(String literal) throws Exception {
-    return ByteString.copyFrom(InetAddress.getByName(literal).getAddress());
+  static ByteString address(String literal) {
+    try {
+      return ByteString.copyFrom(InetAddress.getByName(literal).getAddress());
+    } catch (UnknownHostException e) {
+      throw new IllegalArgumentException(e);
+    }
   }
 
-  /** Rows naming backends 1 and 2 (cells 1, 2) alternately as primary. */
+  /** The n-th address of 10.0.0.0/8, counting from 10.0.0.1. */
+  static ByteString tenNet(int n) {
+    return ByteString.copyFrom(Ints.toByteArray(0x0a00_0001 + n));
+  }
+
+  /** Rows naming backends 1..limit in turn as primary, the next one as second hop. */
   static ByteString rows(int cellValueLimit) {
     ByteBuffer b = ByteBuffer.allocate((1 << ROW_BITS) * 4 * 2).order(ByteOrder.LITTLE_ENDIAN);
     for (int row = 0; row < 1 << ROW_BITS; row++) {
@@ -55,52 +79,76 @@ class SnapshotApplierTest {
     return ByteString.copyFrom(b.array());
   }
 
-  static ServiceTable.Builder web(long tableVersion) throws Exception {
-    return ServiceTable.newBuilder().setName("web").setVip(address("203.0.113.10")).setPort(80)
-        .setProtocol(Protocol.TCP).setTableVersion(tableVersion).setHasTable(true)
-        .addBackends(address("192.0.2.130")).addBackends(address("192.0.2.134")).setRows(rows(2));
+  static ServiceTable.Builder service(String name, String vip, long tableVersion, List<ByteString> backends) {
+    return ServiceTable.newBuilder().setName(name).setVip(address(vip)).setPort(80).setProtocol(Protocol.TCP)
+        .setTableVersion(tableVersion).setHasTable(true).addAllBackends(backends).setRows(rows(backends.size()));
   }
 
-  static Snapshot snapshot(long version, ServiceTable.Builder... services) {
+  static ServiceTable.Builder web(long tableVersion) {
+    return service("web", "203.0.113.10", tableVersion, List.of(address("192.0.2.130"), address("192.0.2.134")));
+  }
+
+  static Snapshot snapshot(long version, byte[] key, List<ServiceTable.Builder> services) {
     Snapshot.Builder s = Snapshot.newBuilder().setVersion(version).setSettings(Settings.newBuilder()
-        .setFlowHashKey(ByteString.copyFrom(KEY)).setGuePort(19523).setRowBits(ROW_BITS));
-    Arrays.stream(services).forEach(s::addServices);
+        .setFlowHashKey(ByteString.copyFrom(key)).setGuePort(19523).setRowBits(ROW_BITS));
+    services.forEach(s::addServices);
     return s.build();
   }
 
-  static final ServiceKey WEB = key();
+  static Snapshot snapshot(long version, ServiceTable.Builder... services) {
+    return snapshot(version, KEY, Arrays.asList(services));
+  }
 
-  static ServiceKey key() {
-    try {
-      return ServiceKey.tcp(InetAddress.getByName("203.0.113.10"), 80);
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
+  /** What the kernel should hold for the services of a snapshot: each row's hops as addresses. */
+  static Map<ServiceKey, List<List<InetAddress>>> expectedRows(ServiceTable... services) throws Exception {
+    Map<ServiceKey, List<List<InetAddress>>> out = new LinkedHashMap<>();
+    for (ServiceTable s : services) {
+      ByteBuffer cells = s.getRows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+      List<List<InetAddress>> rows = new ArrayList<>();
+      while (cells.hasRemaining()) {
+        List<InetAddress> hops = new ArrayList<>();
+        for (int hop = 0; hop < 4; hop++) {
+          int cell = cells.getShort() & 0xffff;
+          if (cell != 0) {
+            hops.add(InetAddress.getByAddress(s.getBackends(cell - 1).toByteArray()));
+          }
+        }
+        rows.add(hops);
+      }
+      out.put(ServiceKey.tcp(InetAddress.getByAddress(s.getVip().toByteArray()), s.getPort()), rows);
     }
+    return out;
   }
 
   @Test
   void aGoodSnapshotInstallsItsTablesAndTheClustersKey() throws Exception {
-    Applied applied = applier.apply(snapshot(5, web(4)));
+    ServiceTable web = web(4).build();
+    Applied applied = applier.apply(snapshot(5, web.toBuilder()));
     assertThat(applied.getSuccess()).as(applied.getError()).isTrue();
     assertThat(applied.getVersion()).isEqualTo(5);
     assertThat(applier.appliedVersion()).isEqualTo(5);
     assertThat(applier.tableVersions()).containsEntry("web", 4L);
-    assertThat(dataplane.tables().get(WEB).hops(0)).containsExactly(InetAddress.getByName("192.0.2.130"),
-        InetAddress.getByName("192.0.2.134"));
-    assertThat(dataplane.program().readConfig().orElseThrow().hashKey()).isEqualTo(KEY);
+    assertThat(kernel.services()).isEqualTo(expectedRows(web));
+    assertThat(kernel.hashKey()).isEqualTo(KEY);
 
-    // Unchanged tables come as references; a service left out is removed.
-    assertThat(applier.apply(snapshot(6, web(4).setHasTable(false).clearRows().clearBackends())).getSuccess())
-        .isTrue();
-    assertThat(dataplane.tables()).containsKey(WEB);
+    // Unchanged tables come as references; a new service and a new key come along.
+    ServiceTable api = service("api", "203.0.113.11", 1, List.of(tenNet(1), tenNet(2), tenNet(3))).build();
+    applied = applier.apply(snapshot(6, OTHER_KEY, List.of(web.toBuilder().setHasTable(false).clearRows()
+        .clearBackends(), api.toBuilder())));
+    assertThat(applied.getSuccess()).as(applied.getError()).isTrue();
+    assertThat(kernel.services()).isEqualTo(expectedRows(web, api));
+    assertThat(kernel.hashKey()).isEqualTo(OTHER_KEY);
+
+    // A service left out is removed, its table slot emptied.
     assertThat(applier.apply(snapshot(7)).getSuccess()).isTrue();
-    assertThat(dataplane.tables()).isEmpty();
+    assertThat(kernel.services()).isEmpty();
+    assertThat(kernel.image().keySet()).noneMatch(k -> k.startsWith("tables/"));
   }
 
   @Test
   void aBadSnapshotIsRefusedWholeAndChangesNothing() throws Exception {
     assertThat(applier.apply(snapshot(5, web(4))).getSuccess()).isTrue();
-    var before = dataplane.tables();
+    ImmutableMap<String, ByteString> before = kernel.image();
     Snapshot[] bad = {
       snapshot(6, web(6).setRows(rows(2).substring(2))),
       snapshot(6, web(6).setRows(rows(3))),
@@ -116,8 +164,73 @@ class SnapshotApplierTest {
       Applied applied = applier.apply(snapshot);
       assertThat(applied.getSuccess()).as("%s", snapshot.getServicesList()).isFalse();
       assertThat(applied.getError()).isNotEmpty();
-      assertThat(dataplane.tables()).isEqualTo(before);
+      assertThat(KernelMaps.difference(before, kernel.image())).isEmpty();
       assertThat(applier.appliedVersion()).isEqualTo(5);
     }
+  }
+
+  static List<ByteString> tenNets(int from, int to) {
+    return IntStream.range(from, to).mapToObj(SnapshotApplierTest::tenNet).toList();
+  }
+
+  /**
+   * More backends than the backends map holds (65,535 indices), over three services: the first
+   * two services' backends are written, the second's table installed in a fresh slot and the
+   * first's new table filled before the third runs out.
+   */
+  @Test
+  void aSnapshotWithMoreBackendsThanTheMapHoldsFailsPartWayAndChangesNothing() throws Exception {
+    assertFailsAndChangesNothing(
+        List.of(web(5).addAllBackends(tenNets(0, 20_000)),
+            service("api", "203.0.113.11", 1, tenNets(20_000, 45_000)),
+            service("db", "203.0.113.12", 1, tenNets(45_000, 70_000))),
+        "all 65536 backend indices are in use",
+        List.of(web(5).addAllBackends(tenNets(0, 20_000)),
+            service("api", "203.0.113.11", 1, tenNets(20_000, 45_000)),
+            service("db", "203.0.113.12", 1, tenNets(45_000, 65_000))));
+  }
+
+  /**
+   * More services than the services table holds (4,096 entries, a service and its VIP's mark
+   * each): refused before any index, slot or table is spent on them.
+   */
+  @Test
+  void aSnapshotWithMoreServicesThanTheTableHoldsChangesNothing() throws Exception {
+    assertFailsAndChangesNothing(manyServices(2_100), "services table", manyServices(3));
+  }
+
+  static List<ServiceTable.Builder> manyServices(int count) {
+    List<ServiceTable.Builder> out = new ArrayList<>();
+    out.add(web(5));
+    for (int i = 0; i < count; i++) {
+      out.add(service("s" + i, "198.18." + i / 256 + "." + i % 256, 1, List.of(tenNet(1), tenNet(2))));
+    }
+    return out;
+  }
+
+  /**
+   * {@code tooMuch} (with a new key, so the config map would change too) fails with an error
+   * naming {@code hint}; the kernel's maps read back as before, and the applier keeps its version.
+   * Then {@code fitting} applies at once: the failed attempt held on to no index or slot.
+   */
+  void assertFailsAndChangesNothing(List<ServiceTable.Builder> tooMuch, String hint,
+      List<ServiceTable.Builder> fitting) throws Exception {
+    assertThat(applier.apply(snapshot(5, web(4))).getSuccess()).isTrue();
+    ImmutableMap<String, ByteString> before = kernel.image();
+
+    Applied applied = applier.apply(snapshot(6, OTHER_KEY, tooMuch));
+
+    assertThat(applied.getSuccess()).isFalse();
+    assertThat(KernelMaps.difference(before, kernel.image())).as(applied.getError()).isEmpty();
+    assertThat(applied.getError()).contains(hint).contains("nothing was changed");
+    assertThat(applier.appliedVersion()).isEqualTo(5);
+    assertThat(applier.tableVersions()).isEqualTo(Map.of("web", 4L));
+
+    Snapshot fits = snapshot(7, OTHER_KEY, fitting);
+    applied = applier.apply(fits);
+    assertThat(applied.getSuccess()).as(applied.getError()).isTrue();
+    assertThat(kernel.services())
+        .isEqualTo(expectedRows(fits.getServicesList().toArray(ServiceTable[]::new)));
+    assertThat(kernel.hashKey()).isEqualTo(OTHER_KEY);
   }
 }
