@@ -95,7 +95,6 @@ class ProxyAgentEndToEndTest {
   static void await(String what, BooleanSupplier condition) throws InterruptedException {
     Await.until(what, condition, Duration.ofSeconds(15));
   }
-  }
 
   static void awaitDirectors() throws InterruptedException {
     long version = coordinator.store().current().getVersion();
