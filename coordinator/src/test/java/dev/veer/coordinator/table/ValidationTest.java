@@ -15,7 +15,7 @@ class ValidationTest {
   void rowBitsOutOfRange(int rowBits) {
     assertThatThrownBy(() -> TableSpec.of(SEED, rowBits, 2))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("rowBits must be in [4, 20]")
+        .hasMessageContaining("row bits must be 4..20")
         .hasMessageContaining("got " + rowBits);
   }
 
