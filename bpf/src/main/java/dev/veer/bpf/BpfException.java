@@ -1,28 +1,32 @@
 package dev.veer.bpf;
 
 /**
- * A failed libbpf, BPF syscall or libc call: which {@linkplain #operation() operation}, with
- * which {@linkplain #errno() errno}, and optional {@linkplain #detail() detail} such as the
- * verifier log. The message reads {@code "<operation> failed: <strerror> (errno N)"}, followed
- * by the detail on the next lines.
+ * A failed libbpf, BPF syscall or libc call: which {@linkplain #operation() operation}, with which
+ * {@linkplain #errno() errno}, and optional {@linkplain #detail() detail} such as the verifier log.
+ * The message reads {@code "<operation> failed: <strerror> (errno N)"}, followed by the detail on
+ * the next lines.
  */
 public class BpfException extends RuntimeException {
   public static final int EPERM = 1;
   public static final int ENOENT = 2;
   public static final int E2BIG = 7;
   public static final int EBADF = 9;
+
   /** Also what the verifier answers when it rejects a program. */
   public static final int EACCES = 13;
+
   public static final int EBUSY = 16;
   public static final int EEXIST = 17;
   public static final int ENODEV = 19;
   public static final int EINVAL = 22;
   public static final int ENOSPC = 28;
+
   /** Kernel-internal "not supported", leaked by some BPF commands; libc has no text for it. */
   public static final int ENOTSUPP = 524;
 
   /** libbpf's own error codes (LIBBPF_ERRNO__*) start here. */
   private static final int LIBBPF_ERRNO_START = 4000;
+
   private static final int LIBBPF_ERRNO_END = 4100;
 
   private final String operation;

@@ -19,14 +19,14 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * A BPF map, either one of a {@link BpfObject}'s maps (owned by the object: {@link #close()}
- * does nothing) or one this process opened by {@link #create} or {@link #openPinned} (owns its
- * fd: {@link #close()} closes it; the kernel frees the map when nothing else refers to it).
- * Closing the map, or its object, also unmaps what {@link #mmap} mapped.
+ * A BPF map, either one of a {@link BpfObject}'s maps (owned by the object: {@link #close()} does
+ * nothing) or one this process opened by {@link #create} or {@link #openPinned} (owns its fd:
+ * {@link #close()} closes it; the kernel frees the map when nothing else refers to it). Closing the
+ * map, or its object, also unmaps what {@link #mmap} mapped.
  *
- * <p>Keys and values are the raw bytes of the C structs, in host byte order. Per-CPU maps
- * take and return one value per possible CPU ({@link #lookupPerCpu}, {@link #updatePerCpu}).
- * Operations are single BPF syscalls and safe to call from several threads.
+ * <p>Keys and values are the raw bytes of the C structs, in host byte order. Per-CPU maps take and
+ * return one value per possible CPU ({@link #lookupPerCpu}, {@link #updatePerCpu}). Operations are
+ * single BPF syscalls and safe to call from several threads.
  */
 public final class BpfMap implements AutoCloseable {
   /** How an update treats an existing or missing key (BPF_ANY, BPF_NOEXIST, BPF_EXIST). */
@@ -46,23 +46,37 @@ public final class BpfMap implements AutoCloseable {
   }
 
   private final String name;
+
   /** Valid while the map (or its object) is open. */
   private final int fd;
+
   /** The fd when this map owns it; null for an object's map, whose fd libbpf owns. */
   private final Fd ownedFd;
+
   private final int id;
   private final MapType type;
   private final int keySize;
   private final int valueSize;
   private final int maxEntries;
   private final int flags;
+
   /** Null when this map owns its fd. */
   private final BpfObject owner;
+
   /** Mappings not yet closed; closing the map closes them. */
   private final Set<Mapping> mappings = ConcurrentHashMap.newKeySet();
 
-  private BpfMap(String name, int fd, Fd ownedFd, int id, MapType type, int keySize, int valueSize,
-      int maxEntries, int flags, BpfObject owner) {
+  private BpfMap(
+      String name,
+      int fd,
+      Fd ownedFd,
+      int id,
+      MapType type,
+      int keySize,
+      int valueSize,
+      int maxEntries,
+      int flags,
+      BpfObject owner) {
     this.name = name;
     this.fd = fd;
     this.ownedFd = ownedFd;
@@ -78,9 +92,17 @@ public final class BpfMap implements AutoCloseable {
   /** One of a loaded object's maps. */
   static BpfMap ofObject(BpfObject owner, MemorySegment map) {
     int fd = Libbpf.mapFd(map);
-    return new BpfMap(Libbpf.mapName(map), fd, null, info(fd, "bpf_map").id(), MapType.of(Libbpf.mapType(map)),
-        Libbpf.mapKeySize(map), Libbpf.mapValueSize(map), Libbpf.mapMaxEntries(map),
-        Libbpf.mapFlags(map), owner);
+    return new BpfMap(
+        Libbpf.mapName(map),
+        fd,
+        null,
+        info(fd, "bpf_map").id(),
+        MapType.of(Libbpf.mapType(map)),
+        Libbpf.mapKeySize(map),
+        Libbpf.mapValueSize(map),
+        Libbpf.mapMaxEntries(map),
+        Libbpf.mapFlags(map),
+        owner);
   }
 
   /** Creates a map (bpf_map_create); the returned map owns the fd. */
@@ -89,8 +111,15 @@ public final class BpfMap implements AutoCloseable {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment opts = Structs.allocateOpts(arena, MapCreateOpts.LAYOUT);
       MapCreateOpts.MAP_FLAGS.set(opts, spec.flags());
-      fd = Libbpf.mapCreate(spec.type().code(), spec.name(), spec.keySize(), spec.valueSize(),
-          spec.maxEntries(), opts, spec::toString);
+      fd =
+          Libbpf.mapCreate(
+              spec.type().code(),
+              spec.name(),
+              spec.keySize(),
+              spec.valueSize(),
+              spec.maxEntries(),
+              opts,
+              spec::toString);
     }
     return ownedFd(fd, spec.name());
   }
@@ -113,8 +142,17 @@ public final class BpfMap implements AutoCloseable {
   private static BpfMap ownedFd(Fd fd, String what) {
     try {
       Info info = info(fd.intValue(), what);
-      return new BpfMap(info.name(), fd.intValue(), fd, info.id(), MapType.of(info.type()), info.keySize(),
-          info.valueSize(), info.maxEntries(), info.flags(), null);
+      return new BpfMap(
+          info.name(),
+          fd.intValue(),
+          fd,
+          info.id(),
+          MapType.of(info.type()),
+          info.keySize(),
+          info.valueSize(),
+          info.maxEntries(),
+          info.flags(),
+          null);
     } catch (RuntimeException e) {
       fd.close();
       throw e;
@@ -194,8 +232,8 @@ public final class BpfMap implements AutoCloseable {
   }
 
   /**
-   * All keys, by walking bpf_map_get_next_key. Not atomic: entries changed meanwhile may be
-   * missed or repeated; at most {@link #maxEntries()} keys are returned.
+   * All keys, by walking bpf_map_get_next_key. Not atomic: entries changed meanwhile may be missed
+   * or repeated; at most {@link #maxEntries()} keys are returned.
    */
   public List<byte[]> keys() {
     List<byte[]> keys = new ArrayList<>();
@@ -216,8 +254,8 @@ public final class BpfMap implements AutoCloseable {
   }
 
   /**
-   * The value of each possible CPU under {@code key} (index = CPU number, each
-   * {@link #valueSize()} bytes), or an empty array if a per-CPU hash has no such key.
+   * The value of each possible CPU under {@code key} (index = CPU number, each {@link #valueSize()}
+   * bytes), or an empty array if a per-CPU hash has no such key.
    */
   public byte[][] lookupPerCpu(byte[] key) {
     checkKey(key);
@@ -259,9 +297,9 @@ public final class BpfMap implements AutoCloseable {
   }
 
   /**
-   * Creates or replaces {@code count} entries in one syscall (bpf_map_update_batch):
-   * {@code keys} holds count keys back to back, {@code values} count values. Not for per-CPU
-   * maps. On failure the exception's detail says how many entries were written.
+   * Creates or replaces {@code count} entries in one syscall (bpf_map_update_batch): {@code keys}
+   * holds count keys back to back, {@code values} count values. Not for per-CPU maps. On failure
+   * the exception's detail says how many entries were written.
    */
   public void updateBatch(byte[] keys, byte[] values, int count) {
     requireNotPerCpu("updateBatch", "updatePerCpu");
@@ -269,7 +307,8 @@ public final class BpfMap implements AutoCloseable {
       throw new IllegalArgumentException("count must not be negative: " + count);
     }
     checkSize("keys (" + count + " x " + keySize + ")", (long) count * keySize, keys.length);
-    checkSize("values (" + count + " x " + valueSize + ")", (long) count * valueSize, values.length);
+    checkSize(
+        "values (" + count + " x " + valueSize + ")", (long) count * valueSize, values.length);
     if (count == 0) {
       return;
     }
@@ -277,7 +316,13 @@ public final class BpfMap implements AutoCloseable {
       MemorySegment countInOut = arena.allocateFrom(JAVA_INT, count);
       // elem_flags and flags stay 0 (BPF_ANY)
       MemorySegment opts = Structs.allocateOpts(arena, MapBatchOpts.LAYOUT);
-      Libbpf.mapUpdateBatch(fd(), segment(arena, keys), segment(arena, values), countInOut, opts, name,
+      Libbpf.mapUpdateBatch(
+          fd(),
+          segment(arena, keys),
+          segment(arena, values),
+          countInOut,
+          opts,
+          name,
           () -> countInOut.get(JAVA_INT, 0) + " of " + count + " entries were written");
     }
   }
@@ -289,9 +334,9 @@ public final class BpfMap implements AutoCloseable {
 
   /**
    * Maps the values of an array created with {@link MapSpec#BPF_F_MMAPABLE} into this process:
-   * writes through the segment are the map's values, with no system call per element. Values
-   * are laid out every {@code valueSize} rounded up to 8 bytes. Close the mapping when done;
-   * closing the map closes it too.
+   * writes through the segment are the map's values, with no system call per element. Values are
+   * laid out every {@code valueSize} rounded up to 8 bytes. Close the mapping when done; closing
+   * the map closes it too.
    */
   public Mapping mmap() {
     if (type != MapType.ARRAY || (flags & MapSpec.BPF_F_MMAPABLE) == 0) {
@@ -307,9 +352,9 @@ public final class BpfMap implements AutoCloseable {
   private static final long PAGE = 4096;
 
   /**
-   * A map's values mapped into memory; {@link #close()} unmaps them. The segment belongs to
-   * an arena the mapping closes: used after that, it throws {@link IllegalStateException}.
-   * It can be used from any thread, but not while another thread closes the mapping.
+   * A map's values mapped into memory; {@link #close()} unmaps them. The segment belongs to an
+   * arena the mapping closes: used after that, it throws {@link IllegalStateException}. It can be
+   * used from any thread, but not while another thread closes the mapping.
    */
   public static final class Mapping implements AutoCloseable {
     private final BpfMap map;
@@ -351,8 +396,8 @@ public final class BpfMap implements AutoCloseable {
   }
 
   /**
-   * Closes the fd and the mappings of a created or opened map; does nothing for an object's
-   * map, which its object closes. A second close does nothing.
+   * Closes the fd and the mappings of a created or opened map; does nothing for an object's map,
+   * which its object closes. A second close does nothing.
    */
   @Override
   public void close() {
@@ -370,8 +415,17 @@ public final class BpfMap implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "BpfMap[" + name + ", " + type + ", key " + keySize + ", value " + valueSize + ", max "
-        + maxEntries + "]";
+    return "BpfMap["
+        + name
+        + ", "
+        + type
+        + ", key "
+        + keySize
+        + ", value "
+        + valueSize
+        + ", max "
+        + maxEntries
+        + "]";
   }
 
   private void ensureOpen() {
@@ -405,7 +459,8 @@ public final class BpfMap implements AutoCloseable {
 
   private void requirePerCpu(String operation) {
     if (!type.isPerCpu()) {
-      throw new IllegalStateException(operation + " on " + type + " map " + name + ", which is not per-CPU");
+      throw new IllegalStateException(
+          operation + " on " + type + " map " + name + ", which is not per-CPU");
     }
   }
 
@@ -423,14 +478,20 @@ public final class BpfMap implements AutoCloseable {
   }
 
   /** What the kernel says of a map (struct bpf_map_info). */
-  private record Info(int type, int id, int keySize, int valueSize, int maxEntries, int flags, String name) {}
+  private record Info(
+      int type, int id, int keySize, int valueSize, int maxEntries, int flags, String name) {}
 
   private static Info info(int fd, String what) {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment info = Libbpf.objGetInfoByFd(fd, MapInfo.LAYOUT, arena, what);
-      return new Info((int) MapInfo.TYPE.get(info), (int) MapInfo.ID.get(info), (int) MapInfo.KEY_SIZE.get(info),
-          (int) MapInfo.VALUE_SIZE.get(info), (int) MapInfo.MAX_ENTRIES.get(info),
-          (int) MapInfo.MAP_FLAGS.get(info), Structs.string(info, MapInfo.LAYOUT, "name"));
+      return new Info(
+          (int) MapInfo.TYPE.get(info),
+          (int) MapInfo.ID.get(info),
+          (int) MapInfo.KEY_SIZE.get(info),
+          (int) MapInfo.VALUE_SIZE.get(info),
+          (int) MapInfo.MAX_ENTRIES.get(info),
+          (int) MapInfo.MAP_FLAGS.get(info),
+          Structs.string(info, MapInfo.LAYOUT, "name"));
     }
   }
 }

@@ -24,8 +24,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A BPF ELF object loaded into the kernel through libbpf: its programs and maps live until
- * {@link #close()} (unless pinned or attached elsewhere, which keeps them alive in the kernel).
+ * A BPF ELF object loaded into the kernel through libbpf: its programs and maps live until {@link
+ * #close()} (unless pinned or attached elsewhere, which keeps them alive in the kernel).
  *
  * <p>Load failures throw {@link BpfException} whose detail holds libbpf's log, including the
  * verifier log of a rejected program. Not safe to close while other threads use it.
@@ -35,8 +35,10 @@ public final class BpfObject implements AutoCloseable {
 
   private final String name;
   private final MemorySegment handle;
+
   /** Holds the ELF image and strings libbpf may refer to until the object is closed. */
   private final Arena arena;
+
   private final Map<String, BpfProgram> programs;
   private final Map<Long, BpfMap> mapsByHandle;
   private final List<String> mapNames;
@@ -49,7 +51,8 @@ public final class BpfObject implements AutoCloseable {
     this.handle = handle;
     this.arena = arena;
     var programsByName = new LinkedHashMap<String, BpfProgram>();
-    for (MemorySegment p = Libbpf.objectNextProgram(handle, MemorySegment.NULL); !p.equals(MemorySegment.NULL);
+    for (MemorySegment p = Libbpf.objectNextProgram(handle, MemorySegment.NULL);
+        !p.equals(MemorySegment.NULL);
         p = Libbpf.objectNextProgram(handle, p)) {
       if (Libbpf.programFd(p) < 0) {
         LOG.debug("{}: program {} was not loaded (autoload off)", name, Libbpf.programName(p));
@@ -60,7 +63,8 @@ public final class BpfObject implements AutoCloseable {
     }
     var maps = new HashMap<Long, BpfMap>();
     var names = new ArrayList<String>();
-    for (MemorySegment m = Libbpf.objectNextMap(handle, MemorySegment.NULL); !m.equals(MemorySegment.NULL);
+    for (MemorySegment m = Libbpf.objectNextMap(handle, MemorySegment.NULL);
+        !m.equals(MemorySegment.NULL);
         m = Libbpf.objectNextMap(handle, m)) {
       if (Libbpf.mapFd(m) < 0) {
         LOG.debug("{}: map {} was not created", name, Libbpf.mapName(m));
@@ -93,11 +97,14 @@ public final class BpfObject implements AutoCloseable {
       throw new UncheckedIOException("cannot read " + absolute, e);
     }
     String fileName = absolute.substring(absolute.lastIndexOf('/') + 1);
-    return open(fileName, options, (arena, opts, detail) -> {
-      MemorySegment image = arena.allocate(elf.length, 8);
-      MemorySegment.copy(elf, 0, image, JAVA_BYTE, 0, elf.length);
-      return Libbpf.objectOpenMem(image, opts, absolute, detail);
-    });
+    return open(
+        fileName,
+        options,
+        (arena, opts, detail) -> {
+          MemorySegment image = arena.allocate(elf.length, 8);
+          MemorySegment.copy(elf, 0, image, JAVA_BYTE, 0, elf.length);
+          return Libbpf.objectOpenMem(image, opts, absolute, detail);
+        });
   }
 
   /** Loads a BPF ELF file with default options. */
@@ -108,9 +115,12 @@ public final class BpfObject implements AutoCloseable {
   /** Loads a BPF ELF file (bpf_object__open_file). */
   public static BpfObject load(Path file, LoadOptions options) {
     Path fileName = file.getFileName();
-    return open(fileName == null ? file.toString() : fileName.toString(), options,
-        (arena, opts, detail) -> Libbpf.objectOpenFile(arena.allocateFrom(file.toString()), opts, file.toString(),
-            detail));
+    return open(
+        fileName == null ? file.toString() : fileName.toString(),
+        options,
+        (arena, opts, detail) ->
+            Libbpf.objectOpenFile(
+                arena.allocateFrom(file.toString()), opts, file.toString(), detail));
   }
 
   /** The object's file name, e.g. {@code floor.o}. */
@@ -154,8 +164,8 @@ public final class BpfObject implements AutoCloseable {
   }
 
   /**
-   * Unloads the object: its programs and maps go away unless pinned, attached or referenced,
-   * and its maps' mappings are unmapped. A second close does nothing.
+   * Unloads the object: its programs and maps go away unless pinned, attached or referenced, and
+   * its maps' mappings are unmapped. A second close does nothing.
    */
   @Override
   public void close() {
@@ -179,36 +189,44 @@ public final class BpfObject implements AutoCloseable {
 
   @FunctionalInterface
   private interface Opener {
-    /** Opens the bpf_object, keeping in {@code arena} what must outlive it; failures carry {@code detail}. */
+    /**
+     * Opens the bpf_object, keeping in {@code arena} what must outlive it; failures carry {@code
+     * detail}.
+     */
     MemorySegment open(Arena arena, MemorySegment opts, Supplier<String> detail);
   }
 
   private static BpfObject open(String fileName, LoadOptions options, Opener opener) {
     Arena arena = Arena.ofShared();
     try {
-      return LibbpfLog.capturing(capture -> {
-        MemorySegment opts = Structs.allocateOpts(arena, ObjectOpenOpts.LAYOUT);
-        // libbpf names internal maps "<object>.rodata" etc. after the name up to the first dot.
-        int dot = fileName.indexOf('.');
-        ObjectOpenOpts.OBJECT_NAME.set(opts, arena.allocateFrom(dot > 0 ? fileName.substring(0, dot) : fileName));
-        options.pinRoot().ifPresent(dir -> {
-          createDirectories(dir);
-          ObjectOpenOpts.PIN_ROOT_PATH.set(opts, arena.allocateFrom(dir.toString()));
-        });
-        MemorySegment object = opener.open(arena, opts, capture::text);
-        List<BpfMap> innerTemplates = new ArrayList<>();
-        try {
-          prepare(object, fileName, options, arena, innerTemplates);
-          Libbpf.objectLoad(object, fileName, capture::text);
-          return new BpfObject(fileName, object, arena);
-        } catch (RuntimeException e) {
-          Libbpf.objectClose(object);
-          throw e;
-        } finally {
-          // The outer maps hold what they need of their templates once created.
-          innerTemplates.forEach(BpfMap::close);
-        }
-      });
+      return LibbpfLog.capturing(
+          capture -> {
+            MemorySegment opts = Structs.allocateOpts(arena, ObjectOpenOpts.LAYOUT);
+            // libbpf names internal maps "<object>.rodata" etc. after the name up to the first dot.
+            int dot = fileName.indexOf('.');
+            ObjectOpenOpts.OBJECT_NAME.set(
+                opts, arena.allocateFrom(dot > 0 ? fileName.substring(0, dot) : fileName));
+            options
+                .pinRoot()
+                .ifPresent(
+                    dir -> {
+                      createDirectories(dir);
+                      ObjectOpenOpts.PIN_ROOT_PATH.set(opts, arena.allocateFrom(dir.toString()));
+                    });
+            MemorySegment object = opener.open(arena, opts, capture::text);
+            List<BpfMap> innerTemplates = new ArrayList<>();
+            try {
+              prepare(object, fileName, options, arena, innerTemplates);
+              Libbpf.objectLoad(object, fileName, capture::text);
+              return new BpfObject(fileName, object, arena);
+            } catch (RuntimeException e) {
+              Libbpf.objectClose(object);
+              throw e;
+            } finally {
+              // The outer maps hold what they need of their templates once created.
+              innerTemplates.forEach(BpfMap::close);
+            }
+          });
     } catch (RuntimeException e) {
       arena.close();
       throw e;
@@ -216,49 +234,77 @@ public final class BpfObject implements AutoCloseable {
   }
 
   /** Applies the options that must be set between open and load. */
-  private static void prepare(MemorySegment object, String fileName, LoadOptions options, Arena arena,
+  private static void prepare(
+      MemorySegment object,
+      String fileName,
+      LoadOptions options,
+      Arena arena,
       List<BpfMap> innerTemplates) {
     if (options.pinRoot().isEmpty()) {
       // Without a pin root nothing is pinned: libbpf would otherwise pin LIBBPF_PIN_BY_NAME maps
       // in /sys/fs/bpf, where every loader of the object would share them.
-      for (MemorySegment m = Libbpf.objectNextMap(object, MemorySegment.NULL); !m.equals(MemorySegment.NULL);
+      for (MemorySegment m = Libbpf.objectNextMap(object, MemorySegment.NULL);
+          !m.equals(MemorySegment.NULL);
           m = Libbpf.objectNextMap(object, m)) {
         Libbpf.mapSetPinPath(m, MemorySegment.NULL, Libbpf.mapName(m) + ", NULL");
       }
     }
-    options.innerMaps().forEach((mapName, spec) -> {
-      MemorySegment map = findUnloadedMap(object, fileName, mapName);
-      BpfMap template = BpfMap.create(spec);
-      innerTemplates.add(template);
-      Libbpf.mapSetInnerMapFd(map, template.fd(), mapName);
-    });
-    options.maxEntries().forEach((mapName, entries) -> {
-      MemorySegment map = findUnloadedMap(object, fileName, mapName);
-      Libbpf.mapSetMaxEntries(map, entries, mapName + ", " + entries);
-    });
-    options.initialValues().forEach((mapName, value) -> {
-      MemorySegment map = findUnloadedMap(object, fileName, mapName);
-      int size = Libbpf.mapValueSize(map);
-      if (size != value.length) {
-        throw new IllegalArgumentException("initial value of map " + mapName + " in " + fileName
-            + " must be " + size + " bytes, got " + value.length);
-      }
-      MemorySegment data = arena.allocate(Math.max(value.length, 1), 8);
-      MemorySegment.copy(value, 0, data, JAVA_BYTE, 0, value.length);
-      Libbpf.mapSetInitialValue(map, data.asSlice(0, value.length), mapName);
-    });
+    options
+        .innerMaps()
+        .forEach(
+            (mapName, spec) -> {
+              MemorySegment map = findUnloadedMap(object, fileName, mapName);
+              BpfMap template = BpfMap.create(spec);
+              innerTemplates.add(template);
+              Libbpf.mapSetInnerMapFd(map, template.fd(), mapName);
+            });
+    options
+        .maxEntries()
+        .forEach(
+            (mapName, entries) -> {
+              MemorySegment map = findUnloadedMap(object, fileName, mapName);
+              Libbpf.mapSetMaxEntries(map, entries, mapName + ", " + entries);
+            });
+    options
+        .initialValues()
+        .forEach(
+            (mapName, value) -> {
+              MemorySegment map = findUnloadedMap(object, fileName, mapName);
+              int size = Libbpf.mapValueSize(map);
+              if (size != value.length) {
+                throw new IllegalArgumentException(
+                    "initial value of map "
+                        + mapName
+                        + " in "
+                        + fileName
+                        + " must be "
+                        + size
+                        + " bytes, got "
+                        + value.length);
+              }
+              MemorySegment data = arena.allocate(Math.max(value.length, 1), 8);
+              MemorySegment.copy(value, 0, data, JAVA_BYTE, 0, value.length);
+              Libbpf.mapSetInitialValue(map, data.asSlice(0, value.length), mapName);
+            });
   }
 
-  private static MemorySegment findUnloadedMap(MemorySegment object, String fileName, String mapName) {
+  private static MemorySegment findUnloadedMap(
+      MemorySegment object, String fileName, String mapName) {
     MemorySegment map = Libbpf.objectFindMap(object, mapName);
     if (map.equals(MemorySegment.NULL)) {
       var names = new ArrayList<String>();
-      for (MemorySegment m = Libbpf.objectNextMap(object, MemorySegment.NULL); !m.equals(MemorySegment.NULL);
+      for (MemorySegment m = Libbpf.objectNextMap(object, MemorySegment.NULL);
+          !m.equals(MemorySegment.NULL);
           m = Libbpf.objectNextMap(object, m)) {
         names.add(Libbpf.mapName(m));
       }
       throw new IllegalArgumentException(
-          "LoadOptions name map '" + mapName + "', which " + fileName + " does not have; maps: " + names);
+          "LoadOptions name map '"
+              + mapName
+              + "', which "
+              + fileName
+              + " does not have; maps: "
+              + names);
     }
     return map;
   }

@@ -13,6 +13,7 @@ import java.nio.file.Path;
 public final class BpfProgram {
   /** XDP may grow a packet at the front by up to its headroom (XDP_PACKET_HEADROOM). */
   private static final int XDP_HEADROOM = 256;
+
   /** A non-fragmented XDP test packet lives in one page, whatever the program makes of it. */
   private static final int PAGE = 4096;
 
@@ -58,8 +59,8 @@ public final class BpfProgram {
   }
 
   /**
-   * Runs the program in the kernel on a copy of the request's packet (BPF_PROG_TEST_RUN). Maps
-   * the program uses are the real ones: its side effects on them stay.
+   * Runs the program in the kernel on a copy of the request's packet (BPF_PROG_TEST_RUN). Maps the
+   * program uses are the real ones: its side effects on them stay.
    */
   public TestRunResult testRun(TestRunRequest request) {
     byte[] packet = request.packet();
@@ -73,26 +74,32 @@ public final class BpfProgram {
       TestRunOpts.DATA_OUT.set(opts, out);
       TestRunOpts.DATA_SIZE_IN.set(opts, packet.length);
       TestRunOpts.DATA_SIZE_OUT.set(opts, outCapacity);
-      request.xdpContext().ifPresent(context -> {
-        // data and data_meta stay 0: the packet starts at 0, without metadata.
-        MemorySegment ctx = arena.allocate(XdpMd.LAYOUT);
-        XdpMd.DATA_END.set(ctx, packet.length);
-        XdpMd.INGRESS_IFINDEX.set(ctx, context.ingressIfindex());
-        XdpMd.RX_QUEUE_INDEX.set(ctx, context.rxQueueIndex());
-        TestRunOpts.CTX_IN.set(opts, ctx);
-        TestRunOpts.CTX_SIZE_IN.set(opts, (int) ctx.byteSize());
-      });
+      request
+          .xdpContext()
+          .ifPresent(
+              context -> {
+                // data and data_meta stay 0: the packet starts at 0, without metadata.
+                MemorySegment ctx = arena.allocate(XdpMd.LAYOUT);
+                XdpMd.DATA_END.set(ctx, packet.length);
+                XdpMd.INGRESS_IFINDEX.set(ctx, context.ingressIfindex());
+                XdpMd.RX_QUEUE_INDEX.set(ctx, context.rxQueueIndex());
+                TestRunOpts.CTX_IN.set(opts, ctx);
+                TestRunOpts.CTX_SIZE_IN.set(opts, (int) ctx.byteSize());
+              });
       TestRunOpts.REPEAT.set(opts, request.repeat());
-      Libbpf.progTestRunOpts(fd(), opts, name,
-          () -> "packet of " + packet.length + " bytes, " + request.xdpContext());
+      Libbpf.progTestRunOpts(
+          fd(), opts, name, () -> "packet of " + packet.length + " bytes, " + request.xdpContext());
       int outLength = (int) TestRunOpts.DATA_SIZE_OUT.get(opts);
-      return new TestRunResult((int) TestRunOpts.RETVAL.get(opts),
+      return new TestRunResult(
+          (int) TestRunOpts.RETVAL.get(opts),
           out.asSlice(0, Math.min(outLength, outCapacity)).toArray(JAVA_BYTE),
           Integer.toUnsignedLong((int) TestRunOpts.DURATION.get(opts)));
     }
   }
 
-  /** Pins the program at {@code path} on a BPF filesystem, keeping it loaded beyond this process. */
+  /**
+   * Pins the program at {@code path} on a BPF filesystem, keeping it loaded beyond this process.
+   */
   public void pin(Path path) {
     Libbpf.objPin(fd(), path, name);
   }

@@ -31,22 +31,23 @@ public final class BpfSystem {
   }
 
   /**
-   * {@link #requireRoot()}, then checks that a BPF filesystem is mounted at /sys/fs/bpf and
-   * that the bpf() syscall works, by creating and closing a one-entry map.
+   * {@link #requireRoot()}, then checks that a BPF filesystem is mounted at /sys/fs/bpf and that
+   * the bpf() syscall works, by creating and closing a one-entry map.
    */
   public static void requireUsable() {
     requireRoot();
     if (!bpffsMounted()) {
-      throw new IllegalStateException("no BPF filesystem at " + BPFFS
-          + "; mount one as root: mount -t bpf bpf " + BPFFS);
+      throw new IllegalStateException(
+          "no BPF filesystem at " + BPFFS + "; mount one as root: mount -t bpf bpf " + BPFFS);
     }
     try (BpfMap probe = BpfMap.create(MapSpec.of(MapType.ARRAY, "veer_probe", 4, 4, 1))) {
       probe.fd();
     } catch (BpfException e) {
-      String hint = e.errno() == BpfException.EPERM
-          ? "the bpf() syscall is denied although the capabilities are there: a seccomp filter or"
-              + " container policy blocks it (run the container privileged)"
-          : "the kernel's BPF support is missing or restricted";
+      String hint =
+          e.errno() == BpfException.EPERM
+              ? "the bpf() syscall is denied although the capabilities are there: a seccomp filter or"
+                  + " container policy blocks it (run the container privileged)"
+              : "the kernel's BPF support is missing or restricted";
       throw new IllegalStateException(hint + ": " + e.getMessage(), e);
     } catch (LinkageError e) {
       // libbpf missing: the binding class failed to initialise.
@@ -65,8 +66,12 @@ public final class BpfSystem {
     if (!has(caps, CAP_NET_ADMIN)) {
       missing.add("CAP_NET_ADMIN");
     }
-    return missing.isEmpty() ? "" : "Veer's data plane needs root (CAP_BPF, CAP_NET_ADMIN); run as root"
-        + " (this process lacks " + String.join(", ", missing) + ")";
+    return missing.isEmpty()
+        ? ""
+        : "Veer's data plane needs root (CAP_BPF, CAP_NET_ADMIN); run as root"
+            + " (this process lacks "
+            + String.join(", ", missing)
+            + ")";
   }
 
   private static boolean has(long caps, int capability) {
@@ -81,7 +86,8 @@ public final class BpfSystem {
         }
       }
     } catch (IOException | NumberFormatException e) {
-      throw new IllegalStateException("cannot read this process's capabilities from /proc/self/status", e);
+      throw new IllegalStateException(
+          "cannot read this process's capabilities from /proc/self/status", e);
     }
     throw new IllegalStateException("no CapEff line in /proc/self/status");
   }

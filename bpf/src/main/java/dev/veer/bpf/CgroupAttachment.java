@@ -13,10 +13,10 @@ import org.slf4j.LoggerFactory;
  * programs attached to the same cgroup keep running alongside (links attach with multi-attach
  * semantics). {@link #close()} detaches it.
  *
- * <p>An unpinned link belongs to this process: the kernel detaches it when the process exits.
- * A pinned link ({@link #pinReplacing}) outlives a crashed process, so that the program goes on
- * keeping the maps that another program of that process (an XDP program left attached) still
- * uses; the next attachment pinned at the same path takes its place.
+ * <p>An unpinned link belongs to this process: the kernel detaches it when the process exits. A
+ * pinned link ({@link #pinReplacing}) outlives a crashed process, so that the program goes on
+ * keeping the maps that another program of that process (an XDP program left attached) still uses;
+ * the next attachment pinned at the same path takes its place.
  */
 public final class CgroupAttachment implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(CgroupAttachment.class);
@@ -40,21 +40,30 @@ public final class CgroupAttachment implements AutoCloseable {
     try {
       fd = Libc.open(cgroup.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
     } catch (BpfException e) {
-      throw new BpfException("bpf_program__attach_cgroup(" + subject + ")", e.errno(), "cannot open the cgroup"
-          + " directory " + cgroup + "; it must be a directory of a mounted cgroup v2 hierarchy", e);
+      throw new BpfException(
+          "bpf_program__attach_cgroup(" + subject + ")",
+          e.errno(),
+          "cannot open the cgroup"
+              + " directory "
+              + cgroup
+              + "; it must be a directory of a mounted cgroup v2 hierarchy",
+          e);
     }
     // The link holds its own reference to the cgroup, so the fd is closed either way.
     try (fd) {
-      MemorySegment link = LibbpfLog.capturing(
-          capture -> Libbpf.programAttachCgroup(program.handle(), fd.intValue(), subject, capture::text));
+      MemorySegment link =
+          LibbpfLog.capturing(
+              capture ->
+                  Libbpf.programAttachCgroup(
+                      program.handle(), fd.intValue(), subject, capture::text));
       LOG.info("attached {} to cgroup {}", program.name(), cgroup);
       return new CgroupAttachment(link, program.name(), cgroup);
     }
   }
 
   /**
-   * Pins the link at {@code pin}, so that it outlives this process. A link that an earlier
-   * process left pinned there is detached first: this one has taken its place.
+   * Pins the link at {@code pin}, so that it outlives this process. A link that an earlier process
+   * left pinned there is detached first: this one has taken its place.
    */
   public void pinReplacing(Path pin) {
     if (closed.get()) {

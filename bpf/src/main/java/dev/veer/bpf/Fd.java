@@ -3,12 +3,12 @@ package dev.veer.bpf;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * A file descriptor this process owns. {@link #close()} closes it exactly once, so a second
- * close cannot close a number the kernel has since handed to someone else; after it,
- * {@link #intValue()} fails instead of returning that number.
+ * A file descriptor this process owns. {@link #close()} closes it exactly once, so a second close
+ * cannot close a number the kernel has since handed to someone else; after it, {@link #intValue()}
+ * fails instead of returning that number.
  *
- * <p>Closing does not wait for threads still using the number: whoever owns the Fd closes it
- * only when nothing else uses it.
+ * <p>Closing does not wait for threads still using the number: whoever owns the Fd closes it only
+ * when nothing else uses it.
  */
 final class Fd implements AutoCloseable {
   private final int value;

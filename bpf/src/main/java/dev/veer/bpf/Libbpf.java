@@ -16,88 +16,116 @@ import java.util.function.Supplier;
 /**
  * Bindings to libbpf 1.x. Functions returning int return a negative errno on failure (libbpf 1.x
  * semantics); those returning pointers return NULL and set errno, which is why they capture it.
- * Either failure is thrown as a {@link BpfException} named after the C function and a subject,
- * e.g. {@code bpf_map_update_elem(flows)}; the few expected errnos are results instead.
+ * Either failure is thrown as a {@link BpfException} named after the C function and a subject, e.g.
+ * {@code bpf_map_update_elem(flows)}; the few expected errnos are results instead.
  */
 final class Libbpf {
   private static final String LIBRARY = "libbpf.so.1";
   private static final SymbolLookup LIB = load();
 
   private static final FunctionDescriptor PTR_TO_INT = FunctionDescriptor.of(JAVA_INT, ADDRESS);
-  private static final FunctionDescriptor PTR_PTR_TO_PTR = FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS);
-  private static final FunctionDescriptor PTR_PTR_TO_INT = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS);
+  private static final FunctionDescriptor PTR_PTR_TO_PTR =
+      FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS);
+  private static final FunctionDescriptor PTR_PTR_TO_INT =
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS);
   private static final FunctionDescriptor INT_TO_INT = FunctionDescriptor.of(JAVA_INT, JAVA_INT);
 
   private static final MethodHandle SET_PRINT =
       Native.downcall(LIB, "libbpf_set_print", FunctionDescriptor.of(ADDRESS, ADDRESS));
-  private static final MethodHandle STRERROR = Native.downcall(LIB, "libbpf_strerror",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
+  private static final MethodHandle STRERROR =
+      Native.downcall(
+          LIB, "libbpf_strerror", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
   private static final Downcall NUM_POSSIBLE_CPUS =
       Downcall.of("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT));
 
-  private static final Downcall OBJECT_OPEN_MEM = Downcall.withErrno("bpf_object__open_mem",
-      FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
-  private static final Downcall OBJECT_OPEN_FILE = Downcall.withErrno("bpf_object__open_file", PTR_PTR_TO_PTR);
+  private static final Downcall OBJECT_OPEN_MEM =
+      Downcall.withErrno(
+          "bpf_object__open_mem", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+  private static final Downcall OBJECT_OPEN_FILE =
+      Downcall.withErrno("bpf_object__open_file", PTR_PTR_TO_PTR);
   private static final Downcall OBJECT_LOAD = Downcall.of("bpf_object__load", PTR_TO_INT);
   private static final MethodHandle OBJECT_CLOSE =
       Native.downcall(LIB, "bpf_object__close", FunctionDescriptor.ofVoid(ADDRESS));
   private static final MethodHandle OBJECT_NEXT_PROGRAM =
       Native.downcall(LIB, "bpf_object__next_program", PTR_PTR_TO_PTR);
-  private static final MethodHandle OBJECT_NEXT_MAP = Native.downcall(LIB, "bpf_object__next_map", PTR_PTR_TO_PTR);
+  private static final MethodHandle OBJECT_NEXT_MAP =
+      Native.downcall(LIB, "bpf_object__next_map", PTR_PTR_TO_PTR);
   private static final MethodHandle OBJECT_FIND_MAP =
       Native.downcall(LIB, "bpf_object__find_map_by_name", PTR_PTR_TO_PTR);
 
   private static final MethodHandle PROGRAM_NAME =
       Native.downcall(LIB, "bpf_program__name", FunctionDescriptor.of(ADDRESS, ADDRESS));
-  private static final MethodHandle PROGRAM_FD = Native.downcall(LIB, "bpf_program__fd", PTR_TO_INT);
+  private static final MethodHandle PROGRAM_FD =
+      Native.downcall(LIB, "bpf_program__fd", PTR_TO_INT);
 
   private static final MethodHandle MAP_NAME =
       Native.downcall(LIB, "bpf_map__name", FunctionDescriptor.of(ADDRESS, ADDRESS));
   private static final MethodHandle MAP_FD = Native.downcall(LIB, "bpf_map__fd", PTR_TO_INT);
   private static final MethodHandle MAP_TYPE = Native.downcall(LIB, "bpf_map__type", PTR_TO_INT);
-  private static final MethodHandle MAP_KEY_SIZE = Native.downcall(LIB, "bpf_map__key_size", PTR_TO_INT);
-  private static final MethodHandle MAP_VALUE_SIZE = Native.downcall(LIB, "bpf_map__value_size", PTR_TO_INT);
-  private static final MethodHandle MAP_MAX_ENTRIES = Native.downcall(LIB, "bpf_map__max_entries", PTR_TO_INT);
-  private static final MethodHandle MAP_FLAGS = Native.downcall(LIB, "bpf_map__map_flags", PTR_TO_INT);
-  private static final Downcall MAP_SET_INNER_MAP_FD = Downcall.of("bpf_map__set_inner_map_fd",
-      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-  private static final Downcall MAP_SET_MAX_ENTRIES = Downcall.of("bpf_map__set_max_entries",
-      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-  private static final Downcall MAP_SET_INITIAL_VALUE = Downcall.of("bpf_map__set_initial_value",
-      FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
-  private static final Downcall MAP_SET_PIN_PATH = Downcall.of("bpf_map__set_pin_path", PTR_PTR_TO_INT);
+  private static final MethodHandle MAP_KEY_SIZE =
+      Native.downcall(LIB, "bpf_map__key_size", PTR_TO_INT);
+  private static final MethodHandle MAP_VALUE_SIZE =
+      Native.downcall(LIB, "bpf_map__value_size", PTR_TO_INT);
+  private static final MethodHandle MAP_MAX_ENTRIES =
+      Native.downcall(LIB, "bpf_map__max_entries", PTR_TO_INT);
+  private static final MethodHandle MAP_FLAGS =
+      Native.downcall(LIB, "bpf_map__map_flags", PTR_TO_INT);
+  private static final Downcall MAP_SET_INNER_MAP_FD =
+      Downcall.of("bpf_map__set_inner_map_fd", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+  private static final Downcall MAP_SET_MAX_ENTRIES =
+      Downcall.of("bpf_map__set_max_entries", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+  private static final Downcall MAP_SET_INITIAL_VALUE =
+      Downcall.of(
+          "bpf_map__set_initial_value",
+          FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+  private static final Downcall MAP_SET_PIN_PATH =
+      Downcall.of("bpf_map__set_pin_path", PTR_PTR_TO_INT);
 
-  private static final Downcall BPF_MAP_CREATE = Downcall.of("bpf_map_create",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-  private static final Downcall BPF_MAP_LOOKUP_ELEM = Downcall.of("bpf_map_lookup_elem",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-  private static final Downcall BPF_MAP_UPDATE_ELEM = Downcall.of("bpf_map_update_elem",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
-  private static final Downcall BPF_MAP_DELETE_ELEM = Downcall.of("bpf_map_delete_elem",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-  private static final Downcall BPF_MAP_GET_NEXT_KEY = Downcall.of("bpf_map_get_next_key",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-  private static final Downcall BPF_MAP_UPDATE_BATCH = Downcall.of("bpf_map_update_batch",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+  private static final Downcall BPF_MAP_CREATE =
+      Downcall.of(
+          "bpf_map_create",
+          FunctionDescriptor.of(
+              JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+  private static final Downcall BPF_MAP_LOOKUP_ELEM =
+      Downcall.of(
+          "bpf_map_lookup_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+  private static final Downcall BPF_MAP_UPDATE_ELEM =
+      Downcall.of(
+          "bpf_map_update_elem",
+          FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+  private static final Downcall BPF_MAP_DELETE_ELEM =
+      Downcall.of("bpf_map_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+  private static final Downcall BPF_MAP_GET_NEXT_KEY =
+      Downcall.of(
+          "bpf_map_get_next_key", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+  private static final Downcall BPF_MAP_UPDATE_BATCH =
+      Downcall.of(
+          "bpf_map_update_batch",
+          FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
   private static final Downcall BPF_OBJ_PIN =
       Downcall.of("bpf_obj_pin", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
   private static final Downcall BPF_OBJ_GET = Downcall.of("bpf_obj_get", PTR_TO_INT);
-  private static final Downcall BPF_OBJ_GET_INFO_BY_FD = Downcall.of("bpf_obj_get_info_by_fd",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-  private static final Downcall BPF_PROG_GET_FD_BY_ID = Downcall.of("bpf_prog_get_fd_by_id", INT_TO_INT);
-  private static final Downcall BPF_MAP_GET_FD_BY_ID = Downcall.of("bpf_map_get_fd_by_id", INT_TO_INT);
-  private static final Downcall BPF_PROG_TEST_RUN_OPTS = Downcall.of("bpf_prog_test_run_opts",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+  private static final Downcall BPF_OBJ_GET_INFO_BY_FD =
+      Downcall.of(
+          "bpf_obj_get_info_by_fd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+  private static final Downcall BPF_PROG_GET_FD_BY_ID =
+      Downcall.of("bpf_prog_get_fd_by_id", INT_TO_INT);
+  private static final Downcall BPF_MAP_GET_FD_BY_ID =
+      Downcall.of("bpf_map_get_fd_by_id", INT_TO_INT);
+  private static final Downcall BPF_PROG_TEST_RUN_OPTS =
+      Downcall.of("bpf_prog_test_run_opts", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
 
-  private static final Downcall BPF_XDP_ATTACH = Downcall.of("bpf_xdp_attach",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-  private static final Downcall BPF_XDP_DETACH = Downcall.of("bpf_xdp_detach",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-  private static final Downcall BPF_XDP_QUERY = Downcall.of("bpf_xdp_query",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+  private static final Downcall BPF_XDP_ATTACH =
+      Downcall.of(
+          "bpf_xdp_attach", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+  private static final Downcall BPF_XDP_DETACH =
+      Downcall.of("bpf_xdp_detach", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+  private static final Downcall BPF_XDP_QUERY =
+      Downcall.of("bpf_xdp_query", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
 
-  private static final Downcall PROGRAM_ATTACH_CGROUP = Downcall.withErrno("bpf_program__attach_cgroup",
-      FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
+  private static final Downcall PROGRAM_ATTACH_CGROUP =
+      Downcall.withErrno(
+          "bpf_program__attach_cgroup", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
   private static final Downcall LINK_DESTROY = Downcall.of("bpf_link__destroy", PTR_TO_INT);
   private static final Downcall LINK_PIN = Downcall.of("bpf_link__pin", PTR_PTR_TO_INT);
   private static final Downcall LINK_UNPIN = Downcall.of("bpf_link__unpin", PTR_TO_INT);
@@ -105,7 +133,8 @@ final class Libbpf {
   static {
     // libbpf's print hook is process-global, so it is set exactly once, here, before any
     // other libbpf call can produce output. This is the library's only global state.
-    MemorySegment previous = Native.call(() -> (MemorySegment) SET_PRINT.invokeExact(LibbpfLog.printCallback()));
+    MemorySegment previous =
+        Native.call(() -> (MemorySegment) SET_PRINT.invokeExact(LibbpfLog.printCallback()));
   }
 
   private Libbpf() {}
@@ -115,15 +144,16 @@ final class Libbpf {
     try {
       return SymbolLookup.libraryLookup(LIBRARY, Arena.global());
     } catch (IllegalArgumentException e) {
-      throw new IllegalStateException(LIBRARY + " not found: install libbpf 1.x"
-          + " (Debian/Ubuntu package libbpf1)", e);
+      throw new IllegalStateException(
+          LIBRARY + " not found: install libbpf 1.x" + " (Debian/Ubuntu package libbpf1)", e);
     }
   }
 
   static String strerror(int err) {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment buffer = arena.allocate(256);
-      int ignored = Native.callInt(() -> (int) STRERROR.invokeExact(err, buffer, buffer.byteSize()));
+      int ignored =
+          Native.callInt(() -> (int) STRERROR.invokeExact(err, buffer, buffer.byteSize()));
       return buffer.getString(0);
     }
   }
@@ -136,15 +166,23 @@ final class Libbpf {
   // -- bpf_object ---------------------------------------------------------------------------
 
   /** Opens an object from its ELF image, which must outlive the object. */
-  static MemorySegment objectOpenMem(MemorySegment image, MemorySegment opts, String subject,
-      Supplier<String> detail) {
-    return checkPointer(OBJECT_OPEN_MEM, subject, detail,
-        state -> (MemorySegment) OBJECT_OPEN_MEM.handle().invokeExact(state, image, image.byteSize(), opts));
+  static MemorySegment objectOpenMem(
+      MemorySegment image, MemorySegment opts, String subject, Supplier<String> detail) {
+    return checkPointer(
+        OBJECT_OPEN_MEM,
+        subject,
+        detail,
+        state ->
+            (MemorySegment)
+                OBJECT_OPEN_MEM.handle().invokeExact(state, image, image.byteSize(), opts));
   }
 
-  static MemorySegment objectOpenFile(MemorySegment path, MemorySegment opts, String subject,
-      Supplier<String> detail) {
-    return checkPointer(OBJECT_OPEN_FILE, subject, detail,
+  static MemorySegment objectOpenFile(
+      MemorySegment path, MemorySegment opts, String subject, Supplier<String> detail) {
+    return checkPointer(
+        OBJECT_OPEN_FILE,
+        subject,
+        detail,
         state -> (MemorySegment) OBJECT_OPEN_FILE.handle().invokeExact(state, path, opts));
   }
 
@@ -153,10 +191,11 @@ final class Libbpf {
   }
 
   static void objectClose(MemorySegment object) {
-    Native.call(() -> {
-      OBJECT_CLOSE.invokeExact(object);
-      return null;
-    });
+    Native.call(
+        () -> {
+          OBJECT_CLOSE.invokeExact(object);
+          return null;
+        });
   }
 
   static MemorySegment objectNextProgram(MemorySegment object, MemorySegment previous) {
@@ -234,11 +273,20 @@ final class Libbpf {
 
   // -- BPF syscall wrappers -----------------------------------------------------------------
 
-  static Fd mapCreate(int type, String name, int keySize, int valueSize, int maxEntries, MemorySegment opts,
+  static Fd mapCreate(
+      int type,
+      String name,
+      int keySize,
+      int valueSize,
+      int maxEntries,
+      MemorySegment opts,
       Supplier<String> detail) {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment cName = arena.allocateFrom(name);
-      return fd(BPF_MAP_CREATE, name, detail,
+      return fd(
+          BPF_MAP_CREATE,
+          name,
+          detail,
           h -> (int) h.invokeExact(type, cName, keySize, valueSize, maxEntries, opts));
     }
   }
@@ -248,7 +296,8 @@ final class Libbpf {
     return checkFound(BPF_MAP_LOOKUP_ELEM, subject, h -> (int) h.invokeExact(fd, key, value));
   }
 
-  static void mapUpdateElem(int fd, MemorySegment key, MemorySegment value, long flags, String subject) {
+  static void mapUpdateElem(
+      int fd, MemorySegment key, MemorySegment value, long flags, String subject) {
     check(BPF_MAP_UPDATE_ELEM, subject, h -> (int) h.invokeExact(fd, key, value, flags));
   }
 
@@ -263,9 +312,19 @@ final class Libbpf {
   }
 
   /** {@code detail} is asked for after the call, so it can read how far the batch got. */
-  static void mapUpdateBatch(int fd, MemorySegment keys, MemorySegment values, MemorySegment count,
-      MemorySegment opts, String subject, Supplier<String> detail) {
-    check(BPF_MAP_UPDATE_BATCH, subject, detail, h -> (int) h.invokeExact(fd, keys, values, count, opts));
+  static void mapUpdateBatch(
+      int fd,
+      MemorySegment keys,
+      MemorySegment values,
+      MemorySegment count,
+      MemorySegment opts,
+      String subject,
+      Supplier<String> detail) {
+    check(
+        BPF_MAP_UPDATE_BATCH,
+        subject,
+        detail,
+        h -> (int) h.invokeExact(fd, keys, values, count, opts));
   }
 
   static void objPin(int fd, Path path, String subject) {
@@ -282,7 +341,10 @@ final class Libbpf {
     }
   }
 
-  /** The {@code layout} struct (bpf_map_info, ...) of the object behind {@code fd}, in {@code arena}. */
+  /**
+   * The {@code layout} struct (bpf_map_info, ...) of the object behind {@code fd}, in {@code
+   * arena}.
+   */
   static MemorySegment objGetInfoByFd(int fd, StructLayout layout, Arena arena, String subject) {
     MemorySegment info = arena.allocate(layout);
     MemorySegment length = arena.allocateFrom(JAVA_INT, (int) layout.byteSize());
@@ -291,11 +353,16 @@ final class Libbpf {
   }
 
   static Fd mapGetFdById(int id) {
-    return fd(BPF_MAP_GET_FD_BY_ID, Integer.toString(id), Native.NO_DETAIL, h -> (int) h.invokeExact(id));
+    return fd(
+        BPF_MAP_GET_FD_BY_ID, Integer.toString(id), Native.NO_DETAIL, h -> (int) h.invokeExact(id));
   }
 
   static Fd progGetFdById(int id) {
-    return fd(BPF_PROG_GET_FD_BY_ID, Integer.toString(id), Native.NO_DETAIL, h -> (int) h.invokeExact(id));
+    return fd(
+        BPF_PROG_GET_FD_BY_ID,
+        Integer.toString(id),
+        Native.NO_DETAIL,
+        h -> (int) h.invokeExact(id));
   }
 
   static void progTestRunOpts(int fd, MemorySegment opts, String subject, Supplier<String> detail) {
@@ -305,10 +372,14 @@ final class Libbpf {
   // -- cgroup links ----------------------------------------------------------------------
 
   /** A {@code struct bpf_link *}. */
-  static MemorySegment programAttachCgroup(MemorySegment program, int cgroupFd, String subject,
-      Supplier<String> detail) {
-    return checkPointer(PROGRAM_ATTACH_CGROUP, subject, detail,
-        state -> (MemorySegment) PROGRAM_ATTACH_CGROUP.handle().invokeExact(state, program, cgroupFd));
+  static MemorySegment programAttachCgroup(
+      MemorySegment program, int cgroupFd, String subject, Supplier<String> detail) {
+    return checkPointer(
+        PROGRAM_ATTACH_CGROUP,
+        subject,
+        detail,
+        state ->
+            (MemorySegment) PROGRAM_ATTACH_CGROUP.handle().invokeExact(state, program, cgroupFd));
   }
 
   static void linkDestroy(MemorySegment link, String subject) {
@@ -328,12 +399,18 @@ final class Libbpf {
 
   // -- XDP over netlink (in the calling thread's network namespace) ------------------------
 
-  static void xdpAttach(int ifindex, int progFd, int flags, MemorySegment opts, String subject,
+  static void xdpAttach(
+      int ifindex,
+      int progFd,
+      int flags,
+      MemorySegment opts,
+      String subject,
       Supplier<String> detail) {
     check(BPF_XDP_ATTACH, subject, detail, h -> (int) h.invokeExact(ifindex, progFd, flags, opts));
   }
 
-  static void xdpDetach(int ifindex, int flags, MemorySegment opts, String subject, Supplier<String> detail) {
+  static void xdpDetach(
+      int ifindex, int flags, MemorySegment opts, String subject, Supplier<String> detail) {
     check(BPF_XDP_DETACH, subject, detail, h -> (int) h.invokeExact(ifindex, flags, opts));
   }
 
@@ -366,11 +443,12 @@ final class Libbpf {
   }
 
   /**
-   * Calls an int function of libbpf 1.x, which returns -errno on failure (errno itself need not
-   * be captured). A failure is thrown as the BpfException of {@code name(subject)} with
-   * {@code detail}, which is only asked for then; otherwise returns the result.
+   * Calls an int function of libbpf 1.x, which returns -errno on failure (errno itself need not be
+   * captured). A failure is thrown as the BpfException of {@code name(subject)} with {@code
+   * detail}, which is only asked for then; otherwise returns the result.
    */
-  private static int check(Downcall function, String subject, Supplier<String> detail, Invocation invocation) {
+  private static int check(
+      Downcall function, String subject, Supplier<String> detail, Invocation invocation) {
     int result = Native.callInt(() -> invocation.invoke(function.handle()));
     if (result < 0) {
       throw new BpfException(function.operation(subject), -result, detail.get());
@@ -395,14 +473,19 @@ final class Libbpf {
   }
 
   /** {@link #check} for a function returning a new fd, which the caller then owns. */
-  private static Fd fd(Downcall function, String subject, Supplier<String> detail, Invocation invocation) {
+  private static Fd fd(
+      Downcall function, String subject, Supplier<String> detail, Invocation invocation) {
     return new Fd(check(function, subject, detail, invocation), function.operation(subject));
   }
 
   /** For a function that returns NULL and sets errno on failure. */
-  private static MemorySegment checkPointer(Downcall function, String subject, Supplier<String> detail,
+  private static MemorySegment checkPointer(
+      Downcall function,
+      String subject,
+      Supplier<String> detail,
       Native.ErrnoCall<MemorySegment> call) {
-    return Native.callOrThrow(function.operation(subject), MemorySegment.NULL::equals, detail, call);
+    return Native.callOrThrow(
+        function.operation(subject), MemorySegment.NULL::equals, detail, call);
   }
 
   private static int intOf(MethodHandle handle, MemorySegment pointer) {

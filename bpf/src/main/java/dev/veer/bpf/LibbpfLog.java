@@ -17,9 +17,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * libbpf's print callback: routes libbpf output to SLF4J and, while an operation runs under
- * {@link #capturing}, also into that operation's {@link Capture} so a failure can carry the
- * libbpf and verifier log in its exception.
+ * libbpf's print callback: routes libbpf output to SLF4J and, while an operation runs under {@link
+ * #capturing}, also into that operation's {@link Capture} so a failure can carry the libbpf and
+ * verifier log in its exception.
  */
 final class LibbpfLog {
   private static final Logger LOG = LoggerFactory.getLogger("dev.veer.bpf.libbpf");
@@ -29,17 +29,22 @@ final class LibbpfLog {
 
   /** Keep the end of long logs: the verifier states its reason last. */
   private static final int MAX_CAPTURE_CHARS = 256 * 1024;
+
   private static final int FIRST_BUFFER = 1024;
+
   /** The x86-64 SysV struct __va_list_tag: va_list is a one-element array of it. */
-  private static final StructLayout X86_64_VA_LIST = MemoryLayout.structLayout(
-      JAVA_INT.withName("gp_offset"),
-      JAVA_INT.withName("fp_offset"),
-      ADDRESS.withName("overflow_arg_area"),
-      ADDRESS.withName("reg_save_area"));
-  private static final boolean X86_64 = switch (System.getProperty("os.arch")) {
-    case "amd64", "x86_64" -> true;
-    default -> false;
-  };
+  private static final StructLayout X86_64_VA_LIST =
+      MemoryLayout.structLayout(
+          JAVA_INT.withName("gp_offset"),
+          JAVA_INT.withName("fp_offset"),
+          ADDRESS.withName("overflow_arg_area"),
+          ADDRESS.withName("reg_save_area"));
+
+  private static final boolean X86_64 =
+      switch (System.getProperty("os.arch")) {
+        case "amd64", "x86_64" -> true;
+        default -> false;
+      };
   private static final int OTHER_ARCH_BUFFER = 64 * 1024;
 
   /** Per-operation capture, visible to the upcall because libbpf calls it on the same thread. */
@@ -51,19 +56,23 @@ final class LibbpfLog {
   @SuppressWarnings("restricted")
   static MemorySegment printCallback() {
     try {
-      var target = MethodHandles.lookup().findStatic(LibbpfLog.class, "print",
-          MethodType.methodType(int.class, int.class, MemorySegment.class, MemorySegment.class));
-      return Native.LINKER.upcallStub(target,
-          FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), Arena.global());
+      var target =
+          MethodHandles.lookup()
+              .findStatic(
+                  LibbpfLog.class,
+                  "print",
+                  MethodType.methodType(
+                      int.class, int.class, MemorySegment.class, MemorySegment.class));
+      return Native.LINKER.upcallStub(
+          target, FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), Arena.global());
     } catch (ReflectiveOperationException e) {
       throw new IllegalStateException(e);
     }
   }
 
   /**
-   * Runs {@code body} with libbpf output captured. Warnings are held back while it runs: on
-   * failure they travel in the exception (built by the body from the capture), on success
-   * they are logged.
+   * Runs {@code body} with libbpf output captured. Warnings are held back while it runs: on failure
+   * they travel in the exception (built by the body from the capture), on success they are logged.
    */
   static <T> T capturing(Function<Capture, T> body) {
     Capture capture = new Capture();
@@ -153,7 +162,8 @@ final class LibbpfLog {
 
     /** The captured log, possibly with its beginning cut off. */
     String text() {
-      return dropped == 0 ? text.toString()
+      return dropped == 0
+          ? text.toString()
           : "[... " + dropped + " chars of libbpf log omitted ...]\n" + text;
     }
   }

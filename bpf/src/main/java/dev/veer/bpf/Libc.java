@@ -29,19 +29,28 @@ final class Libc {
       Native.downcallWithErrno(LIBC, "close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
   private static final MethodHandle SETNS =
       Native.downcallWithErrno(LIBC, "setns", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-  private static final MethodHandle VSNPRINTF = Native.downcall(LIBC, "vsnprintf",
-      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
+  private static final MethodHandle VSNPRINTF =
+      Native.downcall(
+          LIBC, "vsnprintf", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
 
   private Libc() {}
 
-  private static final MethodHandle SOCKET = Native.downcallWithErrno(LIBC, "socket",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-  private static final MethodHandle GETSOCKOPT = Native.downcallWithErrno(LIBC, "getsockopt",
-      FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-  private static final MethodHandle MMAP = Native.downcallWithErrno(LIBC, "mmap",
-      FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
-  private static final MethodHandle MUNMAP = Native.downcallWithErrno(LIBC, "munmap",
-      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+  private static final MethodHandle SOCKET =
+      Native.downcallWithErrno(
+          LIBC, "socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+  private static final MethodHandle GETSOCKOPT =
+      Native.downcallWithErrno(
+          LIBC,
+          "getsockopt",
+          FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+  private static final MethodHandle MMAP =
+      Native.downcallWithErrno(
+          LIBC,
+          "mmap",
+          FunctionDescriptor.of(
+              ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+  private static final MethodHandle MUNMAP =
+      Native.downcallWithErrno(LIBC, "munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
   private static final int PROT_READ = 1;
   private static final int PROT_WRITE = 2;
   private static final int MAP_SHARED = 1;
@@ -67,7 +76,8 @@ final class Libc {
     String operation = "open(" + path + ")";
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment cPath = arena.allocateFrom(path);
-      return new Fd(checkInt(operation, state -> (int) OPEN.invokeExact(state, cPath, flags)), operation);
+      return new Fd(
+          checkInt(operation, state -> (int) OPEN.invokeExact(state, cPath, flags)), operation);
     }
   }
 
@@ -77,31 +87,47 @@ final class Libc {
   }
 
   /**
-   * The kernel's cookie of the calling thread's network namespace, as BPF programs see it
-   * ({@code bpf_get_netns_cookie}); through a socket's SO_NETNS_COOKIE (Linux 5.14+).
+   * The kernel's cookie of the calling thread's network namespace, as BPF programs see it ({@code
+   * bpf_get_netns_cookie}); through a socket's SO_NETNS_COOKIE (Linux 5.14+).
    */
   static long netnsCookie() {
     String operation = "socket(AF_INET, SOCK_DGRAM)";
     int raw = checkInt(operation, state -> (int) SOCKET.invokeExact(state, AF_INET, SOCK_DGRAM, 0));
-    try (Fd socket = new Fd(raw, operation); Arena arena = Arena.ofConfined()) {
+    try (Fd socket = new Fd(raw, operation);
+        Arena arena = Arena.ofConfined()) {
       MemorySegment cookie = arena.allocate(JAVA_LONG);
       MemorySegment length = arena.allocateFrom(JAVA_INT, (int) JAVA_LONG.byteSize());
       int fd = socket.intValue();
-      checkInt("getsockopt(SO_NETNS_COOKIE)", () -> "the kernel is older than 5.14",
-          state -> (int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, length));
+      checkInt(
+          "getsockopt(SO_NETNS_COOKIE)",
+          () -> "the kernel is older than 5.14",
+          state ->
+              (int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, length));
       return cookie.get(JAVA_LONG, 0);
     }
   }
 
   /**
-   * Maps {@code length} bytes of {@code fd} shared, readable and writable, for as long as
-   * {@code arena} is open: closing it unmaps them, and the segment fails cleanly from then on.
+   * Maps {@code length} bytes of {@code fd} shared, readable and writable, for as long as {@code
+   * arena} is open: closing it unmaps them, and the segment fails cleanly from then on.
    */
   @SuppressWarnings("restricted")
   static MemorySegment mmapShared(int fd, long length, String what, Arena arena) {
-    MemorySegment address = Native.callOrThrow("mmap(" + what + ")", a -> a.address() == MAP_FAILED,
-        Native.NO_DETAIL, state -> (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
-            PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0L));
+    MemorySegment address =
+        Native.callOrThrow(
+            "mmap(" + what + ")",
+            a -> a.address() == MAP_FAILED,
+            Native.NO_DETAIL,
+            state ->
+                (MemorySegment)
+                    MMAP.invokeExact(
+                        state,
+                        MemorySegment.NULL,
+                        length,
+                        PROT_READ | PROT_WRITE,
+                        MAP_SHARED,
+                        fd,
+                        0L));
     return address.reinterpret(length, arena, mapping -> munmap(mapping, what));
   }
 
@@ -117,7 +143,8 @@ final class Libc {
   }
 
   /** Formats into {@code buffer}; returns the length the full text needs, as C's vsnprintf. */
-  static int vsnprintf(MemorySegment buffer, long size, MemorySegment format, MemorySegment vaList) {
+  static int vsnprintf(
+      MemorySegment buffer, long size, MemorySegment format, MemorySegment vaList) {
     return Native.callInt(() -> (int) VSNPRINTF.invokeExact(buffer, size, format, vaList));
   }
 
@@ -126,7 +153,8 @@ final class Libc {
     return checkInt(operation, Native.NO_DETAIL, call);
   }
 
-  private static int checkInt(String operation, Supplier<String> detail, Native.ErrnoCall<Integer> call) {
+  private static int checkInt(
+      String operation, Supplier<String> detail, Native.ErrnoCall<Integer> call) {
     return Native.callOrThrow(operation, result -> result < 0, detail, call);
   }
 }

@@ -6,8 +6,8 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * How {@link BpfObject#load} prepares an object between opening and loading it. Immutable;
- * each {@code with} method returns a changed copy.
+ * How {@link BpfObject#load} prepares an object between opening and loading it. Immutable; each
+ * {@code with} method returns a changed copy.
  */
 public final class LoadOptions {
   /** No pin root, nothing overridden. */
@@ -18,7 +18,10 @@ public final class LoadOptions {
   private final Map<String, byte[]> initialValues;
   private final Map<String, MapSpec> innerMaps;
 
-  private LoadOptions(Path pinRoot, Map<String, Integer> maxEntries, Map<String, byte[]> initialValues,
+  private LoadOptions(
+      Path pinRoot,
+      Map<String, Integer> maxEntries,
+      Map<String, byte[]> initialValues,
       Map<String, MapSpec> innerMaps) {
     this.pinRoot = pinRoot;
     this.maxEntries = maxEntries;
@@ -27,9 +30,9 @@ public final class LoadOptions {
   }
 
   /**
-   * Directory on a BPF filesystem for maps declared with {@code LIBBPF_PIN_BY_NAME}: a map
-   * pinned there under its name is reused, otherwise the new map is pinned there. Created if
-   * missing. Without it no map is pinned.
+   * Directory on a BPF filesystem for maps declared with {@code LIBBPF_PIN_BY_NAME}: a map pinned
+   * there under its name is reused, otherwise the new map is pinned there. Created if missing.
+   * Without it no map is pinned.
    */
   public LoadOptions withPinRoot(Path directory) {
     return new LoadOptions(directory, maxEntries, initialValues, innerMaps);
@@ -53,8 +56,8 @@ public final class LoadOptions {
   }
 
   /**
-   * Replaces the inner-map template of a map-in-map (e.g. to size it at load
-   * time); the verifier then knows the inner maps' exact shape.
+   * Replaces the inner-map template of a map-in-map (e.g. to size it at load time); the verifier
+   * then knows the inner maps' exact shape.
    */
   public LoadOptions withInnerMap(String outerMapName, MapSpec template) {
     var copy = new HashMap<>(innerMaps);
@@ -83,7 +86,14 @@ public final class LoadOptions {
 
   @Override
   public String toString() {
-    return "LoadOptions[pinRoot=" + pinRoot + ", maxEntries=" + maxEntries + ", initialValues="
-        + initialValues.keySet() + ", innerMaps=" + innerMaps + "]";
+    return "LoadOptions[pinRoot="
+        + pinRoot
+        + ", maxEntries="
+        + maxEntries
+        + ", initialValues="
+        + initialValues.keySet()
+        + ", innerMaps="
+        + innerMaps
+        + "]";
   }
 }

@@ -8,11 +8,13 @@ import java.util.regex.Pattern;
  * @param name kernel map name: at most 15 characters of [A-Za-z0-9_.]
  * @param flags map_flags, e.g. {@link #BPF_F_INNER_MAP}
  */
-public record MapSpec(MapType type, String name, int keySize, int valueSize, int maxEntries, int flags) {
+public record MapSpec(
+    MapType type, String name, int keySize, int valueSize, int maxEntries, int flags) {
   public static final int BPF_F_NO_PREALLOC = 1;
   public static final int BPF_F_RDONLY_PROG = 1 << 7;
   public static final int BPF_F_WRONLY_PROG = 1 << 8;
   public static final int BPF_F_MMAPABLE = 1 << 10;
+
   /** Lets the map be an inner map of map-in-maps whose template has a different max_entries. */
   public static final int BPF_F_INNER_MAP = 1 << 12;
 
@@ -27,8 +29,8 @@ public record MapSpec(MapType type, String name, int keySize, int valueSize, int
           "map name must be at most 15 characters of [A-Za-z0-9_.], got '" + name + "'");
     }
     if (keySize < 0 || valueSize < 0 || maxEntries < 0) {
-      throw new IllegalArgumentException("sizes must not be negative: " + keySize + "/" + valueSize
-          + "/" + maxEntries);
+      throw new IllegalArgumentException(
+          "sizes must not be negative: " + keySize + "/" + valueSize + "/" + maxEntries);
     }
   }
 

@@ -62,7 +62,9 @@ public enum MapType {
 
   /** Values of these types hold one slot per possible CPU. */
   public boolean isPerCpu() {
-    return this == PERCPU_HASH || this == PERCPU_ARRAY || this == LRU_PERCPU_HASH
+    return this == PERCPU_HASH
+        || this == PERCPU_ARRAY
+        || this == LRU_PERCPU_HASH
         || this == PERCPU_CGROUP_STORAGE;
   }
 

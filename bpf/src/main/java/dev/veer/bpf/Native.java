@@ -15,6 +15,7 @@ import java.util.function.Supplier;
 /** FFM plumbing shared by {@link Libc} and {@link Libbpf}. */
 final class Native {
   static final Linker LINKER = Linker.nativeLinker();
+
   /** For failures that need no detail beyond the operation and errno. */
   static final Supplier<String> NO_DETAIL = () -> "";
 
@@ -43,7 +44,9 @@ final class Native {
     T invoke(MemorySegment callState) throws Throwable;
   }
 
-  /** Makes a downcall. {@code invokeExact} declares Throwable; a downcall throws nothing checked. */
+  /**
+   * Makes a downcall. {@code invokeExact} declares Throwable; a downcall throws nothing checked.
+   */
   static <T> T call(Call<T> call) {
     try {
       return call.invoke();
@@ -62,12 +65,12 @@ final class Native {
   }
 
   /**
-   * Makes a downcall of a function that reports failure through errno (libc, and libbpf's
-   * functions returning pointers). A result {@code failed} accepts is thrown as the
-   * BpfException of {@code operation} with the errno the call left and {@code detail}.
+   * Makes a downcall of a function that reports failure through errno (libc, and libbpf's functions
+   * returning pointers). A result {@code failed} accepts is thrown as the BpfException of {@code
+   * operation} with the errno the call left and {@code detail}.
    */
-  static <T> T callOrThrow(String operation, Predicate<? super T> failed, Supplier<String> detail,
-      ErrnoCall<T> call) {
+  static <T> T callOrThrow(
+      String operation, Predicate<? super T> failed, Supplier<String> detail, ErrnoCall<T> call) {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment state = arena.allocate(CALL_STATE);
       T result = call(() -> call.invoke(state));
@@ -83,16 +86,22 @@ final class Native {
     return LINKER.downcallHandle(find(library, symbol), descriptor);
   }
 
-  /** The handle takes a call-state segment first, into which it saves errno; see {@link #callOrThrow}. */
+  /**
+   * The handle takes a call-state segment first, into which it saves errno; see {@link
+   * #callOrThrow}.
+   */
   @SuppressWarnings("restricted")
-  static MethodHandle downcallWithErrno(SymbolLookup library, String symbol, FunctionDescriptor descriptor) {
+  static MethodHandle downcallWithErrno(
+      SymbolLookup library, String symbol, FunctionDescriptor descriptor) {
     return LINKER.downcallHandle(find(library, symbol), descriptor, CAPTURE_ERRNO);
   }
 
   /** Reads a NUL-terminated C string; null for a NULL pointer. */
   @SuppressWarnings("restricted")
   static String string(MemorySegment pointer) {
-    return pointer.equals(MemorySegment.NULL) ? null : pointer.reinterpret(Long.MAX_VALUE).getString(0);
+    return pointer.equals(MemorySegment.NULL)
+        ? null
+        : pointer.reinterpret(Long.MAX_VALUE).getString(0);
   }
 
   /** Rethrows what a {@code invokeExact} threw; downcalls themselves throw nothing checked. */
@@ -107,7 +116,8 @@ final class Native {
   }
 
   private static MemorySegment find(SymbolLookup library, String symbol) {
-    return library.find(symbol).orElseThrow(
-        () -> new IllegalStateException("native symbol " + symbol + " not found"));
+    return library
+        .find(symbol)
+        .orElseThrow(() -> new IllegalStateException("native symbol " + symbol + " not found"));
   }
 }

@@ -8,13 +8,12 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CompletionException;
 
 /**
- * A Linux network namespace, named by its nsfs file. Work runs inside it through
- * {@link #call}: sockets created there, interface lookups and XDP attachments made there
- * belong to this namespace.
+ * A Linux network namespace, named by its nsfs file. Work runs inside it through {@link #call}:
+ * sockets created there, interface lookups and XDP attachments made there belong to this namespace.
  *
  * <p>Namespaces are per thread, so {@link #call} runs its task on a fresh platform thread that
- * first joins the namespace (setns) and then does nothing else; virtual threads could not be
- * used, as they hop between carrier threads.
+ * first joins the namespace (setns) and then does nothing else; virtual threads could not be used,
+ * as they hop between carrier threads.
  */
 public final class NetworkNamespace {
   private static final String NETNS_DIR = "/run/netns";
@@ -55,21 +54,26 @@ public final class NetworkNamespace {
   }
 
   /**
-   * Runs {@code task} inside this namespace on a new platform thread and waits for it.
-   * Unchecked exceptions come back as they are; checked ones wrapped in an
-   * {@link UncheckedIOException} (for {@link IOException}) or a {@link CompletionException}.
-   * Interrupting the caller interrupts the task; the caller still waits for it to end.
+   * Runs {@code task} inside this namespace on a new platform thread and waits for it. Unchecked
+   * exceptions come back as they are; checked ones wrapped in an {@link UncheckedIOException} (for
+   * {@link IOException}) or a {@link CompletionException}. Interrupting the caller interrupts the
+   * task; the caller still waits for it to end.
    */
   public <T> T call(Callable<T> task) {
     var outcome = new Outcome<T>();
-    Thread worker = Thread.ofPlatform().name("veer-netns-" + name).daemon(true).unstarted(() -> {
-      try {
-        enter();
-        outcome.value = task.call();
-      } catch (Throwable t) {
-        outcome.failure = t;
-      }
-    });
+    Thread worker =
+        Thread.ofPlatform()
+            .name("veer-netns-" + name)
+            .daemon(true)
+            .unstarted(
+                () -> {
+                  try {
+                    enter();
+                    outcome.value = task.call();
+                  } catch (Throwable t) {
+                    outcome.failure = t;
+                  }
+                });
     worker.start();
     boolean interrupted = false;
     while (true) {
@@ -89,8 +93,12 @@ public final class NetworkNamespace {
       return outcome.value;
     }
     // The failure's own trace shows the worker; keep where the caller was too.
-    failure.addSuppressed(new Exception("called in network namespace " + name + " from thread "
-        + Thread.currentThread().getName()));
+    failure.addSuppressed(
+        new Exception(
+            "called in network namespace "
+                + name
+                + " from thread "
+                + Thread.currentThread().getName()));
     switch (failure) {
       case RuntimeException e -> throw e;
       case Error e -> throw e;
@@ -101,10 +109,11 @@ public final class NetworkNamespace {
 
   /** {@link #call} for work without a result. */
   public void run(Runnable task) {
-    call(() -> {
-      task.run();
-      return null;
-    });
+    call(
+        () -> {
+          task.run();
+          return null;
+        });
   }
 
   /** The kernel's cookie for this namespace, as {@code bpf_get_netns_cookie} returns it. */
@@ -121,7 +130,9 @@ public final class NetworkNamespace {
   int ifindexHere(String ifname) {
     int index = Libc.ifNameToIndex(ifname);
     if (index == 0) {
-      throw new BpfException("if_nametoindex(" + ifname + ")", BpfException.ENODEV,
+      throw new BpfException(
+          "if_nametoindex(" + ifname + ")",
+          BpfException.ENODEV,
           "no interface '" + ifname + "' in network namespace " + name);
     }
     return index;
@@ -148,8 +159,15 @@ public final class NetworkNamespace {
       fd = Libc.open(path.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
     } catch (BpfException e) {
       if (e.errno() == BpfException.ENOENT) {
-        throw new BpfException(e.operation(), e.errno(), "network namespace " + name
-            + " does not exist (create it with: ip netns add " + name + ")", e);
+        throw new BpfException(
+            e.operation(),
+            e.errno(),
+            "network namespace "
+                + name
+                + " does not exist (create it with: ip netns add "
+                + name
+                + ")",
+            e);
       }
       throw e;
     }

@@ -9,7 +9,10 @@ import java.nio.file.Files;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** Runs system commands (iproute2, sysctl, ethtool) with a deadline, failing loudly with their output. */
+/**
+ * Runs system commands (iproute2, sysctl, ethtool) with a deadline, failing loudly with their
+ * output.
+ */
 public final class Shell {
   private static final long TIMEOUT_SECONDS = 30;
 
@@ -19,8 +22,13 @@ public final class Shell {
   public static String run(String... command) {
     Result r = tryRun(command);
     if (r.exitCode() != 0) {
-      throw new IllegalStateException("command failed (exit " + r.exitCode() + "): "
-          + Joiner.on(' ').join(command) + "\n" + r.output().strip());
+      throw new IllegalStateException(
+          "command failed (exit "
+              + r.exitCode()
+              + "): "
+              + Joiner.on(' ').join(command)
+              + "\n"
+              + r.output().strip());
     }
     return r.output();
   }
@@ -31,13 +39,16 @@ public final class Shell {
     try {
       // Output goes to a file so that waiting is bounded even if the command never closes it.
       output = File.createTempFile("veer-cmd", ".out");
-      Process p = new ProcessBuilder(List.of(command)).redirectErrorStream(true)
-          .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-          .redirectOutput(output).start();
+      Process p =
+          new ProcessBuilder(List.of(command))
+              .redirectErrorStream(true)
+              .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+              .redirectOutput(output)
+              .start();
       if (!p.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
         p.destroyForcibly();
-        throw new IllegalStateException("command timed out after " + TIMEOUT_SECONDS + " s: "
-            + Joiner.on(' ').join(command));
+        throw new IllegalStateException(
+            "command timed out after " + TIMEOUT_SECONDS + " s: " + Joiner.on(' ').join(command));
       }
       return new Result(p.exitValue(), Files.readString(output.toPath(), StandardCharsets.UTF_8));
     } catch (IOException e) {

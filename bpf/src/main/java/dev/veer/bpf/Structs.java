@@ -16,12 +16,12 @@ import java.lang.invoke.VarHandle;
 import java.nio.charset.StandardCharsets;
 
 /**
- * The libbpf and kernel structs this library fills or reads, declared field by field (LP64,
- * as in the libbpf 1.1 and uapi headers) so that code reaches fields by name. Padding is
- * explicit; {@link MemoryLayout#structLayout} rejects a field that would be misaligned.
+ * The libbpf and kernel structs this library fills or reads, declared field by field (LP64, as in
+ * the libbpf 1.1 and uapi headers) so that code reaches fields by name. Padding is explicit; {@link
+ * MemoryLayout#structLayout} rejects a field that would be misaligned.
  *
- * <p>Each field handle takes just the struct's segment. The libbpf opts structs begin with
- * {@code size_t sz}, which {@link #allocateOpts} sets: libbpf reads no further than that.
+ * <p>Each field handle takes just the struct's segment. The libbpf opts structs begin with {@code
+ * size_t sz}, which {@link #allocateOpts} sets: libbpf reads no further than that.
  */
 final class Structs {
   /** BPF_OBJ_NAME_LEN: kernel object names, NUL included. */
@@ -31,20 +31,21 @@ final class Structs {
 
   /** struct bpf_object_open_opts (libbpf.h), up to kernel_log_level. */
   static final class ObjectOpenOpts {
-    static final StructLayout LAYOUT = MemoryLayout.structLayout(
-        JAVA_LONG.withName("sz"),
-        ADDRESS.withName("object_name"),
-        JAVA_BOOLEAN.withName("relaxed_maps"),
-        MemoryLayout.paddingLayout(7),
-        ADDRESS.withName("pin_root_path"),
-        MemoryLayout.paddingLayout(4), // __u32 :32, where attach_prog_fd was
-        MemoryLayout.paddingLayout(4),
-        ADDRESS.withName("kconfig"),
-        ADDRESS.withName("btf_custom_path"),
-        ADDRESS.withName("kernel_log_buf"),
-        JAVA_LONG.withName("kernel_log_size"),
-        JAVA_INT.withName("kernel_log_level"),
-        MemoryLayout.paddingLayout(4));
+    static final StructLayout LAYOUT =
+        MemoryLayout.structLayout(
+            JAVA_LONG.withName("sz"),
+            ADDRESS.withName("object_name"),
+            JAVA_BOOLEAN.withName("relaxed_maps"),
+            MemoryLayout.paddingLayout(7),
+            ADDRESS.withName("pin_root_path"),
+            MemoryLayout.paddingLayout(4), // __u32 :32, where attach_prog_fd was
+            MemoryLayout.paddingLayout(4),
+            ADDRESS.withName("kconfig"),
+            ADDRESS.withName("btf_custom_path"),
+            ADDRESS.withName("kernel_log_buf"),
+            JAVA_LONG.withName("kernel_log_size"),
+            JAVA_INT.withName("kernel_log_level"),
+            MemoryLayout.paddingLayout(4));
     static final VarHandle OBJECT_NAME = field(LAYOUT, "object_name");
     static final VarHandle PIN_ROOT_PATH = field(LAYOUT, "pin_root_path");
 
@@ -53,17 +54,18 @@ final class Structs {
 
   /** struct bpf_map_create_opts (bpf.h). */
   static final class MapCreateOpts {
-    static final StructLayout LAYOUT = MemoryLayout.structLayout(
-        JAVA_LONG.withName("sz"),
-        JAVA_INT.withName("btf_fd"),
-        JAVA_INT.withName("btf_key_type_id"),
-        JAVA_INT.withName("btf_value_type_id"),
-        JAVA_INT.withName("btf_vmlinux_value_type_id"),
-        JAVA_INT.withName("inner_map_fd"),
-        JAVA_INT.withName("map_flags"),
-        JAVA_LONG.withName("map_extra"),
-        JAVA_INT.withName("numa_node"),
-        JAVA_INT.withName("map_ifindex"));
+    static final StructLayout LAYOUT =
+        MemoryLayout.structLayout(
+            JAVA_LONG.withName("sz"),
+            JAVA_INT.withName("btf_fd"),
+            JAVA_INT.withName("btf_key_type_id"),
+            JAVA_INT.withName("btf_value_type_id"),
+            JAVA_INT.withName("btf_vmlinux_value_type_id"),
+            JAVA_INT.withName("inner_map_fd"),
+            JAVA_INT.withName("map_flags"),
+            JAVA_LONG.withName("map_extra"),
+            JAVA_INT.withName("numa_node"),
+            JAVA_INT.withName("map_ifindex"));
     static final VarHandle MAP_FLAGS = field(LAYOUT, "map_flags");
 
     private MapCreateOpts() {}
@@ -71,33 +73,35 @@ final class Structs {
 
   /** struct bpf_map_batch_opts (bpf.h). */
   static final class MapBatchOpts {
-    static final StructLayout LAYOUT = MemoryLayout.structLayout(
-        JAVA_LONG.withName("sz"),
-        JAVA_LONG.withName("elem_flags"),
-        JAVA_LONG.withName("flags"));
+    static final StructLayout LAYOUT =
+        MemoryLayout.structLayout(
+            JAVA_LONG.withName("sz"),
+            JAVA_LONG.withName("elem_flags"),
+            JAVA_LONG.withName("flags"));
 
     private MapBatchOpts() {}
   }
 
   /** struct bpf_map_info (uapi linux/bpf.h). */
   static final class MapInfo {
-    static final StructLayout LAYOUT = MemoryLayout.structLayout(
-        JAVA_INT.withName("type"),
-        JAVA_INT.withName("id"),
-        JAVA_INT.withName("key_size"),
-        JAVA_INT.withName("value_size"),
-        JAVA_INT.withName("max_entries"),
-        JAVA_INT.withName("map_flags"),
-        MemoryLayout.sequenceLayout(OBJ_NAME_LEN, JAVA_BYTE).withName("name"),
-        JAVA_INT.withName("ifindex"),
-        JAVA_INT.withName("btf_vmlinux_value_type_id"),
-        JAVA_LONG.withName("netns_dev"),
-        JAVA_LONG.withName("netns_ino"),
-        JAVA_INT.withName("btf_id"),
-        JAVA_INT.withName("btf_key_type_id"),
-        JAVA_INT.withName("btf_value_type_id"),
-        MemoryLayout.paddingLayout(4), // __u32 :32
-        JAVA_LONG.withName("map_extra"));
+    static final StructLayout LAYOUT =
+        MemoryLayout.structLayout(
+            JAVA_INT.withName("type"),
+            JAVA_INT.withName("id"),
+            JAVA_INT.withName("key_size"),
+            JAVA_INT.withName("value_size"),
+            JAVA_INT.withName("max_entries"),
+            JAVA_INT.withName("map_flags"),
+            MemoryLayout.sequenceLayout(OBJ_NAME_LEN, JAVA_BYTE).withName("name"),
+            JAVA_INT.withName("ifindex"),
+            JAVA_INT.withName("btf_vmlinux_value_type_id"),
+            JAVA_LONG.withName("netns_dev"),
+            JAVA_LONG.withName("netns_ino"),
+            JAVA_INT.withName("btf_id"),
+            JAVA_INT.withName("btf_key_type_id"),
+            JAVA_INT.withName("btf_value_type_id"),
+            MemoryLayout.paddingLayout(4), // __u32 :32
+            JAVA_LONG.withName("map_extra"));
     static final VarHandle TYPE = field(LAYOUT, "type");
     static final VarHandle ID = field(LAYOUT, "id");
     static final VarHandle KEY_SIZE = field(LAYOUT, "key_size");
@@ -109,23 +113,24 @@ final class Structs {
   }
 
   /**
-   * struct bpf_prog_info (uapi linux/bpf.h), up to and including name: the kernel fills no
-   * more than the length it is given.
+   * struct bpf_prog_info (uapi linux/bpf.h), up to and including name: the kernel fills no more
+   * than the length it is given.
    */
   static final class ProgInfo {
-    static final StructLayout LAYOUT = MemoryLayout.structLayout(
-        JAVA_INT.withName("type"),
-        JAVA_INT.withName("id"),
-        MemoryLayout.sequenceLayout(8, JAVA_BYTE).withName("tag"),
-        JAVA_INT.withName("jited_prog_len"),
-        JAVA_INT.withName("xlated_prog_len"),
-        JAVA_LONG.withName("jited_prog_insns"),
-        JAVA_LONG.withName("xlated_prog_insns"),
-        JAVA_LONG.withName("load_time"),
-        JAVA_INT.withName("created_by_uid"),
-        JAVA_INT.withName("nr_map_ids"),
-        JAVA_LONG.withName("map_ids"),
-        MemoryLayout.sequenceLayout(OBJ_NAME_LEN, JAVA_BYTE).withName("name"));
+    static final StructLayout LAYOUT =
+        MemoryLayout.structLayout(
+            JAVA_INT.withName("type"),
+            JAVA_INT.withName("id"),
+            MemoryLayout.sequenceLayout(8, JAVA_BYTE).withName("tag"),
+            JAVA_INT.withName("jited_prog_len"),
+            JAVA_INT.withName("xlated_prog_len"),
+            JAVA_LONG.withName("jited_prog_insns"),
+            JAVA_LONG.withName("xlated_prog_insns"),
+            JAVA_LONG.withName("load_time"),
+            JAVA_INT.withName("created_by_uid"),
+            JAVA_INT.withName("nr_map_ids"),
+            JAVA_LONG.withName("map_ids"),
+            MemoryLayout.sequenceLayout(OBJ_NAME_LEN, JAVA_BYTE).withName("name"));
     static final VarHandle ID = field(LAYOUT, "id");
 
     private ProgInfo() {}
@@ -133,22 +138,23 @@ final class Structs {
 
   /** struct bpf_test_run_opts (bpf.h). */
   static final class TestRunOpts {
-    static final StructLayout LAYOUT = MemoryLayout.structLayout(
-        JAVA_LONG.withName("sz"),
-        ADDRESS.withName("data_in"),
-        ADDRESS.withName("data_out"),
-        JAVA_INT.withName("data_size_in"),
-        JAVA_INT.withName("data_size_out"),
-        ADDRESS.withName("ctx_in"),
-        ADDRESS.withName("ctx_out"),
-        JAVA_INT.withName("ctx_size_in"),
-        JAVA_INT.withName("ctx_size_out"),
-        JAVA_INT.withName("retval"),
-        JAVA_INT.withName("repeat"),
-        JAVA_INT.withName("duration"),
-        JAVA_INT.withName("flags"),
-        JAVA_INT.withName("cpu"),
-        JAVA_INT.withName("batch_size"));
+    static final StructLayout LAYOUT =
+        MemoryLayout.structLayout(
+            JAVA_LONG.withName("sz"),
+            ADDRESS.withName("data_in"),
+            ADDRESS.withName("data_out"),
+            JAVA_INT.withName("data_size_in"),
+            JAVA_INT.withName("data_size_out"),
+            ADDRESS.withName("ctx_in"),
+            ADDRESS.withName("ctx_out"),
+            JAVA_INT.withName("ctx_size_in"),
+            JAVA_INT.withName("ctx_size_out"),
+            JAVA_INT.withName("retval"),
+            JAVA_INT.withName("repeat"),
+            JAVA_INT.withName("duration"),
+            JAVA_INT.withName("flags"),
+            JAVA_INT.withName("cpu"),
+            JAVA_INT.withName("batch_size"));
     static final VarHandle DATA_IN = field(LAYOUT, "data_in");
     static final VarHandle DATA_OUT = field(LAYOUT, "data_out");
     static final VarHandle DATA_SIZE_IN = field(LAYOUT, "data_size_in");
@@ -164,13 +170,14 @@ final class Structs {
 
   /** struct xdp_md (uapi linux/bpf.h), an XDP program's context. */
   static final class XdpMd {
-    static final StructLayout LAYOUT = MemoryLayout.structLayout(
-        JAVA_INT.withName("data"),
-        JAVA_INT.withName("data_end"),
-        JAVA_INT.withName("data_meta"),
-        JAVA_INT.withName("ingress_ifindex"),
-        JAVA_INT.withName("rx_queue_index"),
-        JAVA_INT.withName("egress_ifindex"));
+    static final StructLayout LAYOUT =
+        MemoryLayout.structLayout(
+            JAVA_INT.withName("data"),
+            JAVA_INT.withName("data_end"),
+            JAVA_INT.withName("data_meta"),
+            JAVA_INT.withName("ingress_ifindex"),
+            JAVA_INT.withName("rx_queue_index"),
+            JAVA_INT.withName("egress_ifindex"));
     static final VarHandle DATA_END = field(LAYOUT, "data_end");
     static final VarHandle INGRESS_IFINDEX = field(LAYOUT, "ingress_ifindex");
     static final VarHandle RX_QUEUE_INDEX = field(LAYOUT, "rx_queue_index");
@@ -180,10 +187,12 @@ final class Structs {
 
   /** struct bpf_xdp_attach_opts (libbpf.h). */
   static final class XdpAttachOpts {
-    static final StructLayout LAYOUT = MemoryLayout.structLayout(
-        JAVA_LONG.withName("sz"),
-        JAVA_INT.withName("old_prog_fd"),
-        MemoryLayout.paddingLayout(4));
+    static final StructLayout LAYOUT =
+        MemoryLayout.structLayout(
+            JAVA_LONG.withName("sz"),
+            JAVA_INT.withName("old_prog_fd"),
+            MemoryLayout.paddingLayout(4));
+
     /** With it set, libbpf adds XDP_FLAGS_REPLACE: only that program is replaced or detached. */
     static final VarHandle OLD_PROG_FD = field(LAYOUT, "old_prog_fd");
 
@@ -192,14 +201,15 @@ final class Structs {
 
   /** struct bpf_xdp_query_opts (libbpf.h, libbpf 1.1). */
   static final class XdpQueryOpts {
-    static final StructLayout LAYOUT = MemoryLayout.structLayout(
-        JAVA_LONG.withName("sz"),
-        JAVA_INT.withName("prog_id"),
-        JAVA_INT.withName("drv_prog_id"),
-        JAVA_INT.withName("hw_prog_id"),
-        JAVA_INT.withName("skb_prog_id"),
-        JAVA_BYTE.withName("attach_mode"),
-        MemoryLayout.paddingLayout(7));
+    static final StructLayout LAYOUT =
+        MemoryLayout.structLayout(
+            JAVA_LONG.withName("sz"),
+            JAVA_INT.withName("prog_id"),
+            JAVA_INT.withName("drv_prog_id"),
+            JAVA_INT.withName("hw_prog_id"),
+            JAVA_INT.withName("skb_prog_id"),
+            JAVA_BYTE.withName("attach_mode"),
+            MemoryLayout.paddingLayout(7));
     static final VarHandle PROG_ID = field(LAYOUT, "prog_id");
     static final VarHandle DRV_PROG_ID = field(LAYOUT, "drv_prog_id");
     static final VarHandle HW_PROG_ID = field(LAYOUT, "hw_prog_id");

@@ -6,15 +6,15 @@ import java.util.Objects;
 import java.util.Optional;
 
 /**
- * Input of {@link BpfProgram#testRun}: a packet, how often to run the program on it, and
- * optionally the XDP context (receiving interface and queue) the program sees.
+ * Input of {@link BpfProgram#testRun}: a packet, how often to run the program on it, and optionally
+ * the XDP context (receiving interface and queue) the program sees.
  */
 public record TestRunRequest(byte[] packet, int repeat, Optional<XdpContext> xdpContext) {
 
   /**
    * The receive side of an XDP context ({@code struct xdp_md}). A non-zero ifindex must name an
-   * interface of the calling thread's network namespace with more than {@code rxQueueIndex}
-   * receive queues, so run the test inside {@link NetworkNamespace#call} where needed.
+   * interface of the calling thread's network namespace with more than {@code rxQueueIndex} receive
+   * queues, so run the test inside {@link NetworkNamespace#call} where needed.
    */
   public record XdpContext(int ingressIfindex, int rxQueueIndex) {}
 
@@ -36,7 +36,8 @@ public record TestRunRequest(byte[] packet, int repeat, Optional<XdpContext> xdp
   }
 
   public TestRunRequest withXdpContext(int ingressIfindex, int rxQueueIndex) {
-    return new TestRunRequest(packet, repeat, Optional.of(new XdpContext(ingressIfindex, rxQueueIndex)));
+    return new TestRunRequest(
+        packet, repeat, Optional.of(new XdpContext(ingressIfindex, rxQueueIndex)));
   }
 
   @Override
@@ -46,7 +47,9 @@ public record TestRunRequest(byte[] packet, int repeat, Optional<XdpContext> xdp
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof TestRunRequest r && Arrays.equals(packet, r.packet) && repeat == r.repeat
+    return o instanceof TestRunRequest r
+        && Arrays.equals(packet, r.packet)
+        && repeat == r.repeat
         && xdpContext.equals(r.xdpContext);
   }
 
@@ -57,7 +60,12 @@ public record TestRunRequest(byte[] packet, int repeat, Optional<XdpContext> xdp
 
   @Override
   public String toString() {
-    return "TestRunRequest[packet=" + HexFormat.of().formatHex(packet) + ", repeat=" + repeat
-        + ", xdpContext=" + xdpContext + "]";
+    return "TestRunRequest[packet="
+        + HexFormat.of().formatHex(packet)
+        + ", repeat="
+        + repeat
+        + ", xdpContext="
+        + xdpContext
+        + "]";
   }
 }

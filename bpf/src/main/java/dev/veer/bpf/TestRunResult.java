@@ -23,7 +23,9 @@ public record TestRunResult(int retval, byte[] packetOut, long durationNs) {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof TestRunResult r && retval == r.retval && Arrays.equals(packetOut, r.packetOut)
+    return o instanceof TestRunResult r
+        && retval == r.retval
+        && Arrays.equals(packetOut, r.packetOut)
         && durationNs == r.durationNs;
   }
 
@@ -34,7 +36,12 @@ public record TestRunResult(int retval, byte[] packetOut, long durationNs) {
 
   @Override
   public String toString() {
-    return "TestRunResult[retval=" + retval + ", packetOut=" + HexFormat.of().formatHex(packetOut)
-        + ", durationNs=" + durationNs + "]";
+    return "TestRunResult[retval="
+        + retval
+        + ", packetOut="
+        + HexFormat.of().formatHex(packetOut)
+        + ", durationNs="
+        + durationNs
+        + "]";
   }
 }

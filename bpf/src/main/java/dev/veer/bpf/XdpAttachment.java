@@ -11,12 +11,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * An XDP program attached to a network interface (over netlink, inside a
- * {@link NetworkNamespace}).
+ * An XDP program attached to a network interface (over netlink, inside a {@link NetworkNamespace}).
  *
- * <p>The attachment belongs to the interface, not to this process: it stays in place, and keeps
- * the program loaded, after the JVM exits unless {@link #close()} detaches it (or the
- * interface goes away). {@link #detachAll} cleans up after a process that did not close.
+ * <p>The attachment belongs to the interface, not to this process: it stays in place, and keeps the
+ * program loaded, after the JVM exits unless {@link #close()} detaches it (or the interface goes
+ * away). {@link #detachAll} cleans up after a process that did not close.
  */
 public final class XdpAttachment implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(XdpAttachment.class);
@@ -25,6 +24,7 @@ public final class XdpAttachment implements AutoCloseable {
   private static final int XDP_FLAGS_SKB_MODE = 1 << 1;
   private static final int XDP_FLAGS_DRV_MODE = 1 << 2;
   private static final int XDP_FLAGS_HW_MODE = 1 << 3;
+
   /** The kernel keeps 15 characters of a program's name. */
   private static final int PROG_NAME_MAX = Structs.OBJ_NAME_LEN - 1;
 
@@ -36,7 +36,12 @@ public final class XdpAttachment implements AutoCloseable {
   private final int programId;
   private final AtomicBoolean closed = new AtomicBoolean();
 
-  private XdpAttachment(NetworkNamespace namespace, String ifname, int ifindex, XdpMode mode, String programName,
+  private XdpAttachment(
+      NetworkNamespace namespace,
+      String ifname,
+      int ifindex,
+      XdpMode mode,
+      String programName,
       int programId) {
     this.namespace = namespace;
     this.ifname = ifname;
@@ -50,64 +55,120 @@ public final class XdpAttachment implements AutoCloseable {
    * Attaches {@code program} to {@code ifname} in {@code namespace}. Never replaces a program
    * already attached there: that fails with EBUSY (or EEXIST for a program in the other mode).
    */
-  public static XdpAttachment attach(BpfProgram program, NetworkNamespace namespace, String ifname, XdpMode mode) {
+  public static XdpAttachment attach(
+      BpfProgram program, NetworkNamespace namespace, String ifname, XdpMode mode) {
     int programFd = program.fd();
     String subject = ifname + ", " + program.name() + ", " + mode;
-    return namespace.call(() -> LibbpfLog.capturing(capture -> {
-      int ifindex = namespace.ifindexHere(ifname);
-      try {
-        Libbpf.xdpAttach(ifindex, programFd, mode.flags | XDP_FLAGS_UPDATE_IF_NOEXIST, MemorySegment.NULL,
-            subject, capture::text);
-      } catch (BpfException e) {
-        if (e.errno() != BpfException.EBUSY && e.errno() != BpfException.EEXIST) {
-          throw e;
-        }
-        throw new BpfException(e.operation(), e.errno(), e.detail() + query(ifindex, ifname).anyId()
-            .map(id -> "interface " + ifname + " in " + namespace + " already runs XDP program id "
-                + id + "; XdpAttachment.detachAll removes it")
-            .orElse(""));
-      }
-      LOG.info("attached XDP program {} (id {}) to {} in {} ({})", program.name(), program.id(), ifname,
-          namespace, mode);
-      return new XdpAttachment(namespace, ifname, ifindex, mode, program.name(), program.id());
-    }));
+    return namespace.call(
+        () ->
+            LibbpfLog.capturing(
+                capture -> {
+                  int ifindex = namespace.ifindexHere(ifname);
+                  try {
+                    Libbpf.xdpAttach(
+                        ifindex,
+                        programFd,
+                        mode.flags | XDP_FLAGS_UPDATE_IF_NOEXIST,
+                        MemorySegment.NULL,
+                        subject,
+                        capture::text);
+                  } catch (BpfException e) {
+                    if (e.errno() != BpfException.EBUSY && e.errno() != BpfException.EEXIST) {
+                      throw e;
+                    }
+                    throw new BpfException(
+                        e.operation(),
+                        e.errno(),
+                        e.detail()
+                            + query(ifindex, ifname)
+                                .anyId()
+                                .map(
+                                    id ->
+                                        "interface "
+                                            + ifname
+                                            + " in "
+                                            + namespace
+                                            + " already runs XDP program id "
+                                            + id
+                                            + "; XdpAttachment.detachAll removes it")
+                                .orElse(""));
+                  }
+                  LOG.info(
+                      "attached XDP program {} (id {}) to {} in {} ({})",
+                      program.name(),
+                      program.id(),
+                      ifname,
+                      namespace,
+                      mode);
+                  return new XdpAttachment(
+                      namespace, ifname, ifindex, mode, program.name(), program.id());
+                }));
   }
 
   /**
-   * Attaches {@code program}, atomically replacing a program of the same name that an earlier
-   * run left attached (a restarted daemon taking over: packets never meet an interface without
-   * a program). A program of another name is never replaced: that fails as {@link #attach}
-   * does.
+   * Attaches {@code program}, atomically replacing a program of the same name that an earlier run
+   * left attached (a restarted daemon taking over: packets never meet an interface without a
+   * program). A program of another name is never replaced: that fails as {@link #attach} does.
    */
-  public static XdpAttachment attachOrReplace(BpfProgram program, NetworkNamespace namespace, String ifname,
-      XdpMode mode) {
+  public static XdpAttachment attachOrReplace(
+      BpfProgram program, NetworkNamespace namespace, String ifname, XdpMode mode) {
     int programFd = program.fd();
     String subject = ifname + ", " + program.name() + ", " + mode + ", replace";
-    Optional<XdpAttachment> replaced = namespace.call(() -> LibbpfLog.capturing(capture -> {
-      int ifindex = namespace.ifindexHere(ifname);
-      Optional<Integer> current = query(ifindex, ifname).anyId();
-      if (current.isEmpty()) {
-        return Optional.<XdpAttachment>empty();
-      }
-      Fd oldFd;
-      try {
-        oldFd = Libbpf.progGetFdById(current.get());
-      } catch (BpfException e) {
-        return Optional.<XdpAttachment>empty(); // gone since the query: nothing to replace
-      }
-      try (oldFd; Arena arena = Arena.ofConfined()) {
-        String oldName = programName(oldFd.intValue());
-        if (!oldName.equals(truncatedName(program.name()))) {
-          throw new BpfException("bpf_xdp_attach(" + subject + ")", BpfException.EBUSY, "interface " + ifname
-              + " in " + namespace + " runs XDP program '" + oldName + "' (id " + current.get()
-              + "), not an earlier " + program.name() + ": not replacing someone else's program");
-        }
-        Libbpf.xdpAttach(ifindex, programFd, mode.flags, replacing(arena, oldFd), subject, capture::text);
-        LOG.info("replaced XDP program {} (id {}) on {} in {} with id {}", oldName, current.get(), ifname,
-            namespace, program.id());
-        return Optional.of(new XdpAttachment(namespace, ifname, ifindex, mode, program.name(), program.id()));
-      }
-    }));
+    Optional<XdpAttachment> replaced =
+        namespace.call(
+            () ->
+                LibbpfLog.capturing(
+                    capture -> {
+                      int ifindex = namespace.ifindexHere(ifname);
+                      Optional<Integer> current = query(ifindex, ifname).anyId();
+                      if (current.isEmpty()) {
+                        return Optional.<XdpAttachment>empty();
+                      }
+                      Fd oldFd;
+                      try {
+                        oldFd = Libbpf.progGetFdById(current.get());
+                      } catch (BpfException e) {
+                        return Optional
+                            .<XdpAttachment>empty(); // gone since the query: nothing to replace
+                      }
+                      try (oldFd;
+                          Arena arena = Arena.ofConfined()) {
+                        String oldName = programName(oldFd.intValue());
+                        if (!oldName.equals(truncatedName(program.name()))) {
+                          throw new BpfException(
+                              "bpf_xdp_attach(" + subject + ")",
+                              BpfException.EBUSY,
+                              "interface "
+                                  + ifname
+                                  + " in "
+                                  + namespace
+                                  + " runs XDP program '"
+                                  + oldName
+                                  + "' (id "
+                                  + current.get()
+                                  + "), not an earlier "
+                                  + program.name()
+                                  + ": not replacing someone else's program");
+                        }
+                        Libbpf.xdpAttach(
+                            ifindex,
+                            programFd,
+                            mode.flags,
+                            replacing(arena, oldFd),
+                            subject,
+                            capture::text);
+                        LOG.info(
+                            "replaced XDP program {} (id {}) on {} in {} with id {}",
+                            oldName,
+                            current.get(),
+                            ifname,
+                            namespace,
+                            program.id());
+                        return Optional.of(
+                            new XdpAttachment(
+                                namespace, ifname, ifindex, mode, program.name(), program.id()));
+                      }
+                    }));
     return replaced.orElseGet(() -> attach(program, namespace, ifname, mode));
   }
 
@@ -122,7 +183,9 @@ public final class XdpAttachment implements AutoCloseable {
     }
   }
 
-  /** Options under which libbpf adds XDP_FLAGS_REPLACE: only {@code expected}'s program is affected. */
+  /**
+   * Options under which libbpf adds XDP_FLAGS_REPLACE: only {@code expected}'s program is affected.
+   */
   private static MemorySegment replacing(Arena arena, Fd expected) {
     MemorySegment opts = Structs.allocateOpts(arena, XdpAttachOpts.LAYOUT);
     XdpAttachOpts.OLD_PROG_FD.set(opts, expected.intValue());
@@ -134,27 +197,35 @@ public final class XdpAttachment implements AutoCloseable {
    * attached it. Does nothing if the interface does not exist.
    */
   public static void detachAll(NetworkNamespace namespace, String ifname) {
-    namespace.run(() -> LibbpfLog.capturing(capture -> {
-      int ifindex = Libc.ifNameToIndex(ifname);
-      if (ifindex == 0) {
-        LOG.debug("no interface {} in {}: nothing to detach", ifname, namespace);
-        return null;
-      }
-      Query attached = query(ifindex, ifname);
-      int[][] modes = {
-        {XDP_FLAGS_DRV_MODE, attached.driverId()},
-        {XDP_FLAGS_SKB_MODE, attached.genericId()},
-        {XDP_FLAGS_HW_MODE, attached.hardwareId()},
-      };
-      for (int[] flagsAndId : modes) {
-        if (flagsAndId[1] == 0) {
-          continue;
-        }
-        Libbpf.xdpDetach(ifindex, flagsAndId[0], MemorySegment.NULL, ifname, capture::text);
-        LOG.info("detached XDP program id {} from {} in {}", flagsAndId[1], ifname, namespace);
-      }
-      return null;
-    }));
+    namespace.run(
+        () ->
+            LibbpfLog.capturing(
+                capture -> {
+                  int ifindex = Libc.ifNameToIndex(ifname);
+                  if (ifindex == 0) {
+                    LOG.debug("no interface {} in {}: nothing to detach", ifname, namespace);
+                    return null;
+                  }
+                  Query attached = query(ifindex, ifname);
+                  int[][] modes = {
+                    {XDP_FLAGS_DRV_MODE, attached.driverId()},
+                    {XDP_FLAGS_SKB_MODE, attached.genericId()},
+                    {XDP_FLAGS_HW_MODE, attached.hardwareId()},
+                  };
+                  for (int[] flagsAndId : modes) {
+                    if (flagsAndId[1] == 0) {
+                      continue;
+                    }
+                    Libbpf.xdpDetach(
+                        ifindex, flagsAndId[0], MemorySegment.NULL, ifname, capture::text);
+                    LOG.info(
+                        "detached XDP program id {} from {} in {}",
+                        flagsAndId[1],
+                        ifname,
+                        namespace);
+                  }
+                  return null;
+                }));
   }
 
   /** The id of the XDP program attached to {@code ifname} in {@code namespace}, if any. */
@@ -180,24 +251,36 @@ public final class XdpAttachment implements AutoCloseable {
   }
 
   /**
-   * Detaches the program if it is still the one attached; a program someone else attached
-   * meanwhile is left alone. Idempotent.
+   * Detaches the program if it is still the one attached; a program someone else attached meanwhile
+   * is left alone. Idempotent.
    */
   @Override
   public void close() {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    namespace.run(() -> LibbpfLog.capturing(capture -> {
-      detachOwn(capture);
-      return null;
-    }));
+    namespace.run(
+        () ->
+            LibbpfLog.capturing(
+                capture -> {
+                  detachOwn(capture);
+                  return null;
+                }));
   }
 
   @Override
   public String toString() {
-    return "XdpAttachment[" + programName + " (id " + programId + ") on " + ifname + " in " + namespace + ", "
-        + mode + "]";
+    return "XdpAttachment["
+        + programName
+        + " (id "
+        + programId
+        + ") on "
+        + ifname
+        + " in "
+        + namespace
+        + ", "
+        + mode
+        + "]";
   }
 
   private void detachOwn(LibbpfLog.Capture capture) {
@@ -213,15 +296,29 @@ public final class XdpAttachment implements AutoCloseable {
       LOG.debug("XDP program id {} no longer exists: nothing to detach from {}", programId, ifname);
       return;
     }
-    try (fd; Arena arena = Arena.ofConfined()) {
+    try (fd;
+        Arena arena = Arena.ofConfined()) {
       Libbpf.xdpDetach(ifindex, mode.flags, replacing(arena, fd), ifname, capture::text);
-      LOG.info("detached XDP program {} (id {}) from {} in {}", programName, programId, ifname, namespace);
+      LOG.info(
+          "detached XDP program {} (id {}) from {} in {}",
+          programName,
+          programId,
+          ifname,
+          namespace);
     } catch (BpfException e) {
       switch (e.errno()) {
-        case BpfException.EEXIST -> LOG.warn("not detaching from {} in {}: XDP program id {} is no longer the one"
-            + " attached", ifname, namespace, programId);
-        case BpfException.ENODEV -> LOG.debug("interface {} in {} is gone, and with it XDP program id {}", ifname,
-            namespace, programId);
+        case BpfException.EEXIST ->
+            LOG.warn(
+                "not detaching from {} in {}: XDP program id {} is no longer the one" + " attached",
+                ifname,
+                namespace,
+                programId);
+        case BpfException.ENODEV ->
+            LOG.debug(
+                "interface {} in {} is gone, and with it XDP program id {}",
+                ifname,
+                namespace,
+                programId);
         default -> throw e;
       }
     }
@@ -244,8 +341,11 @@ public final class XdpAttachment implements AutoCloseable {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment opts = Structs.allocateOpts(arena, XdpQueryOpts.LAYOUT);
       Libbpf.xdpQuery(ifindex, 0, opts, ifname);
-      return new Query((int) XdpQueryOpts.PROG_ID.get(opts), (int) XdpQueryOpts.DRV_PROG_ID.get(opts),
-          (int) XdpQueryOpts.HW_PROG_ID.get(opts), (int) XdpQueryOpts.SKB_PROG_ID.get(opts));
+      return new Query(
+          (int) XdpQueryOpts.PROG_ID.get(opts),
+          (int) XdpQueryOpts.DRV_PROG_ID.get(opts),
+          (int) XdpQueryOpts.HW_PROG_ID.get(opts),
+          (int) XdpQueryOpts.SKB_PROG_ID.get(opts));
     }
   }
 }

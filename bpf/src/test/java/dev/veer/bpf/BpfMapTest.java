@@ -35,7 +35,8 @@ class BpfMapTest {
 
       assertThat(map.lookup(u32(3))).hasValueSatisfying(v -> assertThat(v).isEqualTo(new byte[8]));
       map.update(u32(3), u64(0x1122334455667788L));
-      assertThat(map.lookup(u32(3))).hasValueSatisfying(v -> assertThat(v).isEqualTo(u64(0x1122334455667788L)));
+      assertThat(map.lookup(u32(3)))
+          .hasValueSatisfying(v -> assertThat(v).isEqualTo(u64(0x1122334455667788L)));
       assertThat(map.lookup(u32(16))).isEmpty();
       assertThat(map.keys()).hasSize(16);
       assertThat(map.keys().get(15)).isEqualTo(u32(15));
@@ -52,15 +53,19 @@ class BpfMapTest {
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessage("map ut_array: value must be 8 bytes, got 7");
       assertThatThrownBy(() -> map.update(u32(16), u64(1)))
-          .isInstanceOfSatisfying(BpfException.class, e -> {
-            assertThat(e.operation()).isEqualTo("bpf_map_update_elem(ut_array)");
-            assertThat(e.errno()).isIn(BpfException.E2BIG, BpfException.EINVAL);
-            assertThat(e.getMessage()).startsWith("bpf_map_update_elem(ut_array) failed: ")
-                .endsWith("(errno " + e.errno() + ")");
-          });
+          .isInstanceOfSatisfying(
+              BpfException.class,
+              e -> {
+                assertThat(e.operation()).isEqualTo("bpf_map_update_elem(ut_array)");
+                assertThat(e.errno()).isIn(BpfException.E2BIG, BpfException.EINVAL);
+                assertThat(e.getMessage())
+                    .startsWith("bpf_map_update_elem(ut_array) failed: ")
+                    .endsWith("(errno " + e.errno() + ")");
+              });
       // Array entries always exist: they cannot be deleted.
       assertThatThrownBy(() -> map.delete(u32(0)))
-          .isInstanceOfSatisfying(BpfException.class, e -> assertThat(e.errno()).isEqualTo(BpfException.EINVAL));
+          .isInstanceOfSatisfying(
+              BpfException.class, e -> assertThat(e.errno()).isEqualTo(BpfException.EINVAL));
       assertThatThrownBy(() -> map.lookupPerCpu(u32(0))).isInstanceOf(IllegalStateException.class);
     }
   }
@@ -74,9 +79,11 @@ class BpfMapTest {
       map.update(u32(1), u32(100), BpfMap.UpdateMode.NOEXIST);
       map.update(u32(2), u32(200));
       assertThatThrownBy(() -> map.update(u32(1), u32(101), BpfMap.UpdateMode.NOEXIST))
-          .isInstanceOfSatisfying(BpfException.class, e -> assertThat(e.errno()).isEqualTo(BpfException.EEXIST));
+          .isInstanceOfSatisfying(
+              BpfException.class, e -> assertThat(e.errno()).isEqualTo(BpfException.EEXIST));
       assertThatThrownBy(() -> map.update(u32(3), u32(300), BpfMap.UpdateMode.EXIST))
-          .isInstanceOfSatisfying(BpfException.class, e -> assertThat(e.errno()).isEqualTo(BpfException.ENOENT));
+          .isInstanceOfSatisfying(
+              BpfException.class, e -> assertThat(e.errno()).isEqualTo(BpfException.ENOENT));
       map.update(u32(1), u32(111), BpfMap.UpdateMode.EXIST);
 
       assertThat(map.lookup(u32(1))).hasValueSatisfying(v -> assertThat(v).isEqualTo(u32(111)));
@@ -89,14 +96,16 @@ class BpfMapTest {
         map.update(u32(i), u32(i));
       }
       assertThatThrownBy(() -> map.update(u32(99), u32(99)))
-          .isInstanceOfSatisfying(BpfException.class, e -> assertThat(e.errno()).isEqualTo(BpfException.E2BIG));
+          .isInstanceOfSatisfying(
+              BpfException.class, e -> assertThat(e.errno()).isEqualTo(BpfException.E2BIG));
     }
   }
 
   @Test
   void updateBatchFillsALargeTableInOneCall() {
     int rows = 65_536;
-    try (BpfMap map = BpfMap.create(MapSpec.array("ut_table", 4, 8, rows, MapSpec.BPF_F_INNER_MAP))) {
+    try (BpfMap map =
+        BpfMap.create(MapSpec.array("ut_table", 4, 8, rows, MapSpec.BPF_F_INNER_MAP))) {
       assertThat(map.flags()).isEqualTo(MapSpec.BPF_F_INNER_MAP);
       ByteBuffer keys = ByteBuffer.allocate(rows * 4).order(ByteOrder.nativeOrder());
       ByteBuffer values = ByteBuffer.allocate(rows * 8).order(ByteOrder.nativeOrder());
@@ -107,7 +116,8 @@ class BpfMapTest {
       map.updateBatch(keys.array(), values.array(), rows);
 
       for (int i : new int[] {0, 1, 4242, rows - 1}) {
-        assertThat(map.lookup(u32(i))).hasValueSatisfying(v -> assertThat(v).isEqualTo(u64(i * 3L + 1)));
+        assertThat(map.lookup(u32(i)))
+            .hasValueSatisfying(v -> assertThat(v).isEqualTo(u64(i * 3L + 1)));
       }
       assertThatThrownBy(() -> map.updateBatch(keys.array(), values.array(), rows - 1))
           .isInstanceOf(IllegalArgumentException.class)
@@ -118,12 +128,20 @@ class BpfMapTest {
   @Test
   void updateBatchFailureSaysHowFarItGot() {
     try (BpfMap map = BpfMap.create(MapSpec.of(MapType.ARRAY, "ut_array", 4, 4, 2))) {
-      byte[] keys = ByteBuffer.allocate(12).order(ByteOrder.nativeOrder()).putInt(0).putInt(1).putInt(7).array();
+      byte[] keys =
+          ByteBuffer.allocate(12)
+              .order(ByteOrder.nativeOrder())
+              .putInt(0)
+              .putInt(1)
+              .putInt(7)
+              .array();
       assertThatThrownBy(() -> map.updateBatch(keys, new byte[12], 3))
-          .isInstanceOfSatisfying(BpfException.class, e -> {
-            assertThat(e.operation()).isEqualTo("bpf_map_update_batch(ut_array)");
-            assertThat(e.detail()).isEqualTo("2 of 3 entries were written");
-          });
+          .isInstanceOfSatisfying(
+              BpfException.class,
+              e -> {
+                assertThat(e.operation()).isEqualTo("bpf_map_update_batch(ut_array)");
+                assertThat(e.detail()).isEqualTo("2 of 3 entries were written");
+              });
     }
   }
 
@@ -146,7 +164,8 @@ class BpfMapTest {
       assertThat(map.lookupPerCpu(u32(2))[cpus - 1]).isEqualTo(new byte[12]);
 
       assertThatThrownBy(() -> map.lookup(u32(1)))
-          .isInstanceOf(IllegalStateException.class).hasMessageContaining("lookupPerCpu");
+          .isInstanceOf(IllegalStateException.class)
+          .hasMessageContaining("lookupPerCpu");
       assertThatThrownBy(() -> map.updatePerCpu(u32(1), new byte[cpus + 1][12]))
           .isInstanceOf(IllegalArgumentException.class);
     }
@@ -178,10 +197,12 @@ class BpfMapTest {
       Files.deleteIfExists(pin);
     }
     assertThatThrownBy(() -> BpfMap.openPinned(pin))
-        .isInstanceOfSatisfying(BpfException.class, e -> {
-          assertThat(e.errno()).isEqualTo(BpfException.ENOENT);
-          assertThat(e.operation()).isEqualTo("bpf_obj_get(" + pin + ")");
-        });
+        .isInstanceOfSatisfying(
+            BpfException.class,
+            e -> {
+              assertThat(e.errno()).isEqualTo(BpfException.ENOENT);
+              assertThat(e.operation()).isEqualTo("bpf_obj_get(" + pin + ")");
+            });
   }
 
   @Test
@@ -189,9 +210,12 @@ class BpfMapTest {
     BpfMap map = BpfMap.create(MapSpec.of(MapType.ARRAY, "ut_closed", 4, 4, 1));
     map.close();
     map.close(); // idempotent
-    assertThatThrownBy(() -> map.lookup(u32(0))).isInstanceOf(IllegalStateException.class)
+    assertThatThrownBy(() -> map.lookup(u32(0)))
+        .isInstanceOf(IllegalStateException.class)
         .hasMessage("map ut_closed is closed");
-    assertThatThrownBy(map::fd).isInstanceOf(IllegalStateException.class).hasMessage("map ut_closed is closed");
+    assertThatThrownBy(map::fd)
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("map ut_closed is closed");
     assertThatThrownBy(() -> map.update(u32(0), u32(1))).isInstanceOf(IllegalStateException.class);
     assertThatThrownBy(map::keys).isInstanceOf(IllegalStateException.class);
   }
@@ -207,10 +231,14 @@ class BpfMapTest {
     map.close();
     map.close(); // harmless
     // A closed arena, not a read of unmapped memory (which would crash the JVM).
-    assertThatThrownBy(() -> values.getAtIndex(ValueLayout.JAVA_LONG, 1)).isInstanceOf(IllegalStateException.class);
-    assertThatThrownBy(mapping::segment).isInstanceOf(IllegalStateException.class)
+    assertThatThrownBy(() -> values.getAtIndex(ValueLayout.JAVA_LONG, 1))
+        .isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(mapping::segment)
+        .isInstanceOf(IllegalStateException.class)
         .hasMessage("the mapping of map ut_mmap is closed");
-    assertThatThrownBy(map::mmap).isInstanceOf(IllegalStateException.class).hasMessage("map ut_mmap is closed");
+    assertThatThrownBy(map::mmap)
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("map ut_mmap is closed");
     mapping.close(); // already closed with the map: harmless
   }
 
@@ -235,7 +263,8 @@ class BpfMapTest {
   @Test
   void onlyMappableArraysMap() {
     try (BpfMap map = BpfMap.create(MapSpec.of(MapType.ARRAY, "ut_array", 4, 8, 4))) {
-      assertThatThrownBy(map::mmap).isInstanceOf(IllegalStateException.class)
+      assertThatThrownBy(map::mmap)
+          .isInstanceOf(IllegalStateException.class)
           .hasMessage("ut_array is not an array created with BPF_F_MMAPABLE");
     }
   }
@@ -245,10 +274,12 @@ class BpfMapTest {
     assertThatThrownBy(() -> MapSpec.of(MapType.HASH, "a-name-that-is-far-too-long", 4, 4, 1))
         .isInstanceOf(IllegalArgumentException.class);
     assertThatThrownBy(() -> BpfMap.create(MapSpec.of(MapType.HASH, "ut_zero", 0, 4, 1)))
-        .isInstanceOfSatisfying(BpfException.class, e -> {
-          assertThat(e.operation()).isEqualTo("bpf_map_create(ut_zero)");
-          assertThat(e.errno()).isEqualTo(BpfException.EINVAL);
-        });
+        .isInstanceOfSatisfying(
+            BpfException.class,
+            e -> {
+              assertThat(e.operation()).isEqualTo("bpf_map_create(ut_zero)");
+              assertThat(e.errno()).isEqualTo(BpfException.EINVAL);
+            });
   }
 
   private static Set<Integer> asInts(List<byte[]> keys) {

@@ -60,7 +60,8 @@ class BpfObjectTest {
   @Test
   void repeatedRunAndTooShortPacket() {
     try (BpfObject floor = BpfObject.load("/bpf/floor.o")) {
-      TestRunResult result = floor.program("veer_floor").testRun(TestRunRequest.of(frame()).withRepeat(1000));
+      TestRunResult result =
+          floor.program("veer_floor").testRun(TestRunRequest.of(frame()).withRepeat(1000));
       assertThat(result.retval()).isEqualTo(XDP_TX);
       assertThat(result.durationNs()).isPositive();
       // Shorter than an Ethernet header: the kernel refuses to run XDP on it.
@@ -90,19 +91,24 @@ class BpfObjectTest {
     BpfProgram program = floor.program("veer_floor");
     floor.close();
     floor.close(); // idempotent
-    assertThatThrownBy(program::fd).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+    assertThatThrownBy(program::fd)
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("closed");
     assertThatThrownBy(() -> floor.program("veer_floor")).isInstanceOf(IllegalStateException.class);
   }
 
   @Test
   void missingFileIsAReadableError() {
     assertThatThrownBy(() -> BpfObject.load(Path.of("/nonexistent/veer.o")))
-        .isInstanceOfSatisfying(BpfException.class, e -> {
-          assertThat(e.operation()).isEqualTo("bpf_object__open_file(/nonexistent/veer.o)");
-          assertThat(e.errno()).isEqualTo(BpfException.ENOENT);
-          assertThat(e.getMessage()).startsWith(
-              "bpf_object__open_file(/nonexistent/veer.o) failed: No such file or directory (errno 2)");
-        });
+        .isInstanceOfSatisfying(
+            BpfException.class,
+            e -> {
+              assertThat(e.operation()).isEqualTo("bpf_object__open_file(/nonexistent/veer.o)");
+              assertThat(e.errno()).isEqualTo(BpfException.ENOENT);
+              assertThat(e.getMessage())
+                  .startsWith(
+                      "bpf_object__open_file(/nonexistent/veer.o) failed: No such file or directory (errno 2)");
+            });
     assertThatThrownBy(() -> BpfObject.load("/bpf/nonexistent.o"))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("/bpf/nonexistent.o");
@@ -112,34 +118,43 @@ class BpfObjectTest {
   void notAnElfFileIsAReadableError(@TempDir Path dir) throws Exception {
     Path junk = Files.writeString(dir.resolve("junk.o"), "this is not an ELF file");
     assertThatThrownBy(() -> BpfObject.load(junk))
-        .isInstanceOfSatisfying(BpfException.class, e -> {
-          assertThat(e.operation()).isEqualTo("bpf_object__open_file(" + junk + ")");
-          assertThat(e.errno()).isPositive();
-          assertThat(e.getMessage()).contains(" failed: ").contains("(errno " + e.errno() + ")");
-          assertThat(e.detail()).contains("libbpf");
-        });
+        .isInstanceOfSatisfying(
+            BpfException.class,
+            e -> {
+              assertThat(e.operation()).isEqualTo("bpf_object__open_file(" + junk + ")");
+              assertThat(e.errno()).isPositive();
+              assertThat(e.getMessage())
+                  .contains(" failed: ")
+                  .contains("(errno " + e.errno() + ")");
+              assertThat(e.detail()).contains("libbpf");
+            });
   }
 
   @Test
   void verifierRejectionCarriesTheVerifierLog(@TempDir Path dir) throws Exception {
     Path object = TestObjects.compile("unverifiable", dir);
     assertThatThrownBy(() -> BpfObject.load(object))
-        .isInstanceOfSatisfying(BpfException.class, e -> {
-          assertThat(e.operation()).isEqualTo("bpf_object__load(unverifiable.o)");
-          assertThat(e.errno()).isEqualTo(BpfException.EACCES);
-          assertThat(e.detail()).contains("BEGIN PROG LOAD LOG").contains("invalid access to packet");
-          assertThat(e.getMessage()).contains("invalid access to packet");
-        });
+        .isInstanceOfSatisfying(
+            BpfException.class,
+            e -> {
+              assertThat(e.operation()).isEqualTo("bpf_object__load(unverifiable.o)");
+              assertThat(e.errno()).isEqualTo(BpfException.EACCES);
+              assertThat(e.detail())
+                  .contains("BEGIN PROG LOAD LOG")
+                  .contains("invalid access to packet");
+              assertThat(e.getMessage()).contains("invalid access to packet");
+            });
   }
 
   @Test
   void optionsSetRodataMaxEntriesAndPinRoot(@TempDir Path dir) throws Exception {
     Path object = TestObjects.compile("maps", dir);
     Path pinRoot = Path.of("/sys/fs/bpf/veer-ut-" + ProcessHandle.current().pid());
-    LoadOptions options = LoadOptions.DEFAULT
-        .withPinRoot(pinRoot)
-        .withMaxEntries("ut_sized", 64)
-        .withInitialValue(".rodata", u32(XDP_DROP));
+    LoadOptions options =
+        LoadOptions.DEFAULT
+            .withPinRoot(pinRoot)
+            .withMaxEntries("ut_sized", 64)
+            .withInitialValue(".rodata", u32(XDP_DROP));
     byte[] key = u32(0);
     try (BpfObject first = BpfObject.load(object, options)) {
       assertThat(first.map("ut_sized").maxEntries()).isEqualTo(64);
@@ -172,8 +187,12 @@ class BpfObjectTest {
     Path object = TestObjects.compile("maps", dir);
     assertThatThrownBy(() -> BpfObject.load(object, LoadOptions.DEFAULT.withMaxEntries("nope", 1)))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("'nope'").hasMessageContaining("ut_sized");
-    assertThatThrownBy(() -> BpfObject.load(object, LoadOptions.DEFAULT.withInitialValue(".rodata", new byte[3])))
+        .hasMessageContaining("'nope'")
+        .hasMessageContaining("ut_sized");
+    assertThatThrownBy(
+            () ->
+                BpfObject.load(
+                    object, LoadOptions.DEFAULT.withInitialValue(".rodata", new byte[3])))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("must be 4 bytes, got 3");
   }

@@ -19,7 +19,8 @@ class FdTest {
     assertThat(fd.isClosed()).isTrue();
     // A second close(2) would fail with EBADF, or close whatever has since got the number.
     fd.close();
-    assertThatThrownBy(fd::intValue).isInstanceOf(IllegalStateException.class)
+    assertThatThrownBy(fd::intValue)
+        .isInstanceOf(IllegalStateException.class)
         .hasMessage("fd " + number + " from open(/dev/null) is closed");
     assertThat(fd).hasToString("Fd[" + number + " from open(/dev/null), closed]");
   }
@@ -27,10 +28,12 @@ class FdTest {
   @Test
   void failedOpenSaysWhatAndWhy() {
     assertThatThrownBy(() -> Libc.open("/nonexistent/veer", Libc.O_RDONLY))
-        .isInstanceOfSatisfying(BpfException.class, e -> {
-          assertThat(e.operation()).isEqualTo("open(/nonexistent/veer)");
-          assertThat(e.errno()).isEqualTo(BpfException.ENOENT);
-        });
+        .isInstanceOfSatisfying(
+            BpfException.class,
+            e -> {
+              assertThat(e.operation()).isEqualTo("open(/nonexistent/veer)");
+              assertThat(e.errno()).isEqualTo(BpfException.ENOENT);
+            });
   }
 
   @Test

@@ -18,9 +18,23 @@ final class TestObjects {
       Files.copy(in, source);
     }
     Path object = dir.resolve(name + ".o");
-    Process clang = new ProcessBuilder(List.of("clang", "-O2", "-g", "-Wall", "-Werror", "-target", "bpf",
-        "-I/usr/include/x86_64-linux-gnu", "-c", source.toString(), "-o", object.toString()))
-        .redirectErrorStream(true).start();
+    Process clang =
+        new ProcessBuilder(
+                List.of(
+                    "clang",
+                    "-O2",
+                    "-g",
+                    "-Wall",
+                    "-Werror",
+                    "-target",
+                    "bpf",
+                    "-I/usr/include/x86_64-linux-gnu",
+                    "-c",
+                    source.toString(),
+                    "-o",
+                    object.toString()))
+            .redirectErrorStream(true)
+            .start();
     String output = new String(clang.getInputStream().readAllBytes());
     if (!clang.waitFor(60, TimeUnit.SECONDS) || clang.exitValue() != 0) {
       throw new IllegalStateException("clang failed on " + source + ":\n" + output);

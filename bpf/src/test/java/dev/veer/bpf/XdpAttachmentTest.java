@@ -18,8 +18,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Attaches XDP programs inside a namespace this test creates (with a veth pair in it) and
- * deletes afterwards. No packet leaves that namespace.
+ * Attaches XDP programs inside a namespace this test creates (with a veth pair in it) and deletes
+ * afterwards. No packet leaves that namespace.
  */
 class XdpAttachmentTest {
   private static final String NS_NAME = "veer-ut-" + ProcessHandle.current().pid();
@@ -30,7 +30,8 @@ class XdpAttachmentTest {
   static void createNamespace() throws Exception {
     BpfSystem.requireUsable();
     TestObjects.exec("ip", "netns", "add", NS_NAME);
-    TestObjects.exec("ip", "-n", NS_NAME, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1");
+    TestObjects.exec(
+        "ip", "-n", NS_NAME, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1");
     for (String link : new String[] {"lo", "veth0", "veth1"}) {
       TestObjects.exec("ip", "-n", NS_NAME, "link", "set", link, "up");
     }
@@ -62,7 +63,8 @@ class XdpAttachmentTest {
       assertThat(XdpAttachment.attachedProgramId(ns, "veth1")).isEmpty();
       // The ip tool sees it natively attached too.
       assertThat(ns.call(() -> TestObjects.exec("ip", "-d", "link", "show", "veth0")))
-          .contains("xdp").contains("id " + program.id());
+          .contains("xdp")
+          .contains("id " + program.id());
     }
     assertThat(XdpAttachment.attachedProgramId(ns, "veth0")).isEmpty();
   }
@@ -72,11 +74,13 @@ class XdpAttachmentTest {
     BpfProgram program = floor.program("veer_floor");
     try (XdpAttachment first = XdpAttachment.attach(program, ns, "veth0", XdpMode.GENERIC)) {
       assertThatThrownBy(() -> XdpAttachment.attach(program, ns, "veth0", XdpMode.GENERIC))
-          .isInstanceOfSatisfying(BpfException.class, e -> {
-            assertThat(e.operation()).isEqualTo("bpf_xdp_attach(veth0, veer_floor, GENERIC)");
-            assertThat(e.errno()).isIn(BpfException.EBUSY, BpfException.EEXIST);
-            assertThat(e.detail()).contains("already runs XDP program id " + program.id());
-          });
+          .isInstanceOfSatisfying(
+              BpfException.class,
+              e -> {
+                assertThat(e.operation()).isEqualTo("bpf_xdp_attach(veth0, veer_floor, GENERIC)");
+                assertThat(e.errno()).isIn(BpfException.EBUSY, BpfException.EEXIST);
+                assertThat(e.detail()).contains("already runs XDP program id " + program.id());
+              });
       assertThat(XdpAttachment.attachedProgramId(ns, "veth0")).contains(first.programId());
     }
   }
@@ -113,19 +117,27 @@ class XdpAttachmentTest {
 
   @Test
   void missingInterfaceIsAClearError() {
-    assertThatThrownBy(() -> XdpAttachment.attach(floor.program("veer_floor"), ns, "nope0", XdpMode.NATIVE))
-        .isInstanceOfSatisfying(BpfException.class, e -> {
-          assertThat(e.errno()).isEqualTo(BpfException.ENODEV);
-          assertThat(e.getMessage()).contains("no interface 'nope0' in network namespace " + NS_NAME);
-        });
+    assertThatThrownBy(
+            () -> XdpAttachment.attach(floor.program("veer_floor"), ns, "nope0", XdpMode.NATIVE))
+        .isInstanceOfSatisfying(
+            BpfException.class,
+            e -> {
+              assertThat(e.errno()).isEqualTo(BpfException.ENODEV);
+              assertThat(e.getMessage())
+                  .contains("no interface 'nope0' in network namespace " + NS_NAME);
+            });
     XdpAttachment.detachAll(ns, "nope0"); // nothing to do, no error
   }
 
   @Test
   void testRunWithTheNamespacesInterfaceAsIngress() {
     int ifindex = ns.ifindex("veth0");
-    TestRunResult result = ns.call(() -> floor.program("veer_floor")
-        .testRun(TestRunRequest.of(BpfObjectTest.frame()).withXdpContext(ifindex, 0)));
+    TestRunResult result =
+        ns.call(
+            () ->
+                floor
+                    .program("veer_floor")
+                    .testRun(TestRunRequest.of(BpfObjectTest.frame()).withXdpContext(ifindex, 0)));
     assertThat(result.retval()).isEqualTo(3);
   }
 
@@ -140,7 +152,8 @@ class XdpAttachmentTest {
 
     assertThat(ns.ifindex("veth0")).isPositive();
     assertThatThrownBy(() -> NetworkNamespace.current().ifindex("veth0"))
-        .isInstanceOfSatisfying(BpfException.class, e -> assertThat(e.errno()).isEqualTo(BpfException.ENODEV));
+        .isInstanceOfSatisfying(
+            BpfException.class, e -> assertThat(e.errno()).isEqualTo(BpfException.ENODEV));
   }
 
   @Test
@@ -162,17 +175,29 @@ class XdpAttachmentTest {
   @Test
   void callPassesResultsAndExceptionsBack() {
     var failure = new IllegalStateException("boom");
-    assertThatThrownBy(() -> ns.run(() -> {
-      throw failure;
-    })).isSameAs(failure);
-    assertThatThrownBy(() -> ns.call(() -> {
-      throw new IOException("io");
-    })).isInstanceOf(UncheckedIOException.class).hasCauseInstanceOf(IOException.class);
+    assertThatThrownBy(
+            () ->
+                ns.run(
+                    () -> {
+                      throw failure;
+                    }))
+        .isSameAs(failure);
+    assertThatThrownBy(
+            () ->
+                ns.call(
+                    () -> {
+                      throw new IOException("io");
+                    }))
+        .isInstanceOf(UncheckedIOException.class)
+        .hasCauseInstanceOf(IOException.class);
     var worker = new AtomicReference<Thread>();
-    assertThat(ns.call(() -> {
-      worker.set(Thread.currentThread());
-      return 42;
-    })).isEqualTo(42);
+    assertThat(
+            ns.call(
+                () -> {
+                  worker.set(Thread.currentThread());
+                  return 42;
+                }))
+        .isEqualTo(42);
     assertThat(worker.get().isVirtual()).isFalse();
     assertThat(worker.get()).isNotSameAs(Thread.currentThread());
   }
@@ -180,10 +205,13 @@ class XdpAttachmentTest {
   @Test
   void missingNamespaceIsAClearError() {
     assertThatThrownBy(() -> NetworkNamespace.named("veer-ut-missing").run(() -> {}))
-        .isInstanceOfSatisfying(BpfException.class, e -> {
-          assertThat(e.errno()).isEqualTo(BpfException.ENOENT);
-          assertThat(e.getMessage()).contains("ip netns add veer-ut-missing");
-        });
-    assertThatThrownBy(() -> NetworkNamespace.named("../etc")).isInstanceOf(IllegalArgumentException.class);
+        .isInstanceOfSatisfying(
+            BpfException.class,
+            e -> {
+              assertThat(e.errno()).isEqualTo(BpfException.ENOENT);
+              assertThat(e.getMessage()).contains("ip netns add veer-ut-missing");
+            });
+    assertThatThrownBy(() -> NetworkNamespace.named("../etc"))
+        .isInstanceOf(IllegalArgumentException.class);
   }
 }

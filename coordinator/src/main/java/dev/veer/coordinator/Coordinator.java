@@ -14,18 +14,18 @@ import dev.veer.coordinator.agents.ProxyAgentServer;
 import dev.veer.coordinator.cluster.EmbeddedZooKeeper;
 import dev.veer.coordinator.cluster.Membership;
 import dev.veer.coordinator.cluster.Settler;
-import dev.veer.coordinator.state.ClusterStore;
 import dev.veer.coordinator.cluster.StatusRegistry;
-import dev.veer.proto.admin.v1.AgentStatus;
-import dev.veer.proto.admin.v1.DirectorStatus;
+import dev.veer.coordinator.state.ClusterStore;
 import dev.veer.coordinator.sync.DirectorSyncServer;
 import dev.veer.coordinator.sync.TableCompiler;
-import dev.veer.proto.admin.v1.AdminServiceGrpc;
-import dev.veer.proto.director.v1.DirectorSyncGrpc;
-import dev.veer.proto.proxy.v1.ProxyAgentServiceGrpc;
 import dev.veer.lifecycle.CloseStack;
 import dev.veer.metrics.GrpcServerMetrics;
 import dev.veer.metrics.Metric;
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.admin.v1.AgentStatus;
+import dev.veer.proto.admin.v1.DirectorStatus;
+import dev.veer.proto.director.v1.DirectorSyncGrpc;
+import dev.veer.proto.proxy.v1.ProxyAgentServiceGrpc;
 import dev.veer.proto.state.v1.ClusterSettings;
 import dev.veer.proto.state.v1.ClusterState;
 import dev.veer.transport.AccessPolicy;
@@ -79,13 +79,23 @@ public final class Coordinator implements AutoCloseable {
   private final GrpcServerMetrics grpcMetrics;
 
   /** What a coordinator needs to start. */
-  public record Config(String id, InetSocketAddress listen, String advertise, Optional<String> zookeeper,
-      Path dataDir, String root, Optional<TlsFiles> tls, AccessPolicy access, Optional<String> zookeeperDigest,
-      ClusterDefaults cluster, int sessionTimeoutMillis) {
+  public record Config(
+      String id,
+      InetSocketAddress listen,
+      String advertise,
+      Optional<String> zookeeper,
+      Path dataDir,
+      String root,
+      Optional<TlsFiles> tls,
+      AccessPolicy access,
+      Optional<String> zookeeperDigest,
+      ClusterDefaults cluster,
+      int sessionTimeoutMillis) {
     public Config {
-      checkArgument(id.matches("[A-Za-z0-9._-]{1,64}"), "coordinator id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
-      zookeeperDigest.ifPresent(d -> checkArgument(d.matches("[^:]+:.+"),
-          "ZooKeeper credentials must be user:password"));
+      checkArgument(
+          id.matches("[A-Za-z0-9._-]{1,64}"), "coordinator id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
+      zookeeperDigest.ifPresent(
+          d -> checkArgument(d.matches("[^:]+:.+"), "ZooKeeper credentials must be user:password"));
     }
 
     /**
@@ -93,74 +103,170 @@ public final class Coordinator implements AutoCloseable {
      * plaintext, open to every caller: for one machine and for tests.
      */
     public static Config local(String id, Path dataDir) {
-      return new Config(id, new InetSocketAddress("127.0.0.1", 0), "127.0.0.1", Optional.empty(), dataDir,
-          DEFAULT_ROOT, Optional.empty(), AccessPolicy.allowAll(), Optional.empty(), ClusterDefaults.DEFAULT, 10_000);
+      return new Config(
+          id,
+          new InetSocketAddress("127.0.0.1", 0),
+          "127.0.0.1",
+          Optional.empty(),
+          dataDir,
+          DEFAULT_ROOT,
+          Optional.empty(),
+          AccessPolicy.allowAll(),
+          Optional.empty(),
+          ClusterDefaults.DEFAULT,
+          10_000);
     }
 
     public Config withListen(InetSocketAddress address) {
-      return new Config(id, address, advertise, zookeeper, dataDir, root, tls, access, zookeeperDigest, cluster,
+      return new Config(
+          id,
+          address,
+          advertise,
+          zookeeper,
+          dataDir,
+          root,
+          tls,
+          access,
+          zookeeperDigest,
+          cluster,
           sessionTimeoutMillis);
     }
 
     public Config withZookeeper(String connect) {
-      return new Config(id, listen, advertise, Optional.of(connect), dataDir, root, tls, access, zookeeperDigest,
-          cluster, sessionTimeoutMillis);
+      return new Config(
+          id,
+          listen,
+          advertise,
+          Optional.of(connect),
+          dataDir,
+          root,
+          tls,
+          access,
+          zookeeperDigest,
+          cluster,
+          sessionTimeoutMillis);
     }
 
     public Config withSecurity(Optional<TlsFiles> newTls, AccessPolicy newAccess) {
-      return new Config(id, listen, advertise, zookeeper, dataDir, root, newTls, newAccess, zookeeperDigest, cluster,
+      return new Config(
+          id,
+          listen,
+          advertise,
+          zookeeper,
+          dataDir,
+          root,
+          newTls,
+          newAccess,
+          zookeeperDigest,
+          cluster,
           sessionTimeoutMillis);
     }
 
     public Config withZookeeperDigest(String digest) {
-      return new Config(id, listen, advertise, zookeeper, dataDir, root, tls, access, Optional.of(digest), cluster,
+      return new Config(
+          id,
+          listen,
+          advertise,
+          zookeeper,
+          dataDir,
+          root,
+          tls,
+          access,
+          Optional.of(digest),
+          cluster,
           sessionTimeoutMillis);
     }
 
     public Config withCluster(ClusterDefaults newCluster) {
-      return new Config(id, listen, advertise, zookeeper, dataDir, root, tls, access, zookeeperDigest, newCluster,
+      return new Config(
+          id,
+          listen,
+          advertise,
+          zookeeper,
+          dataDir,
+          root,
+          tls,
+          access,
+          zookeeperDigest,
+          newCluster,
           sessionTimeoutMillis);
     }
 
     public Config withSessionTimeoutMillis(int millis) {
-      return new Config(id, listen, advertise, zookeeper, dataDir, root, tls, access, zookeeperDigest, cluster,
+      return new Config(
+          id,
+          listen,
+          advertise,
+          zookeeper,
+          dataDir,
+          root,
+          tls,
+          access,
+          zookeeperDigest,
+          cluster,
           millis);
     }
   }
 
   /**
-   * The settings a new cluster is created with; the first coordinator writes them into the
-   * state, and from then on they are the cluster's.
+   * The settings a new cluster is created with; the first coordinator writes them into the state,
+   * and from then on they are the cluster's.
    */
-  public record ClusterDefaults(int rowBits, int guePort, int settleSeconds, int checkIntervalMillis,
-      int checkTimeoutMillis, int healthThreshold) {
-    public static final ClusterDefaults DEFAULT = new ClusterDefaults(VeerAbi.DEFAULT_ROW_BITS,
-        VeerAbi.GUE_PORT_DEFAULT, 600, 1000, 500, 2);
+  public record ClusterDefaults(
+      int rowBits,
+      int guePort,
+      int settleSeconds,
+      int checkIntervalMillis,
+      int checkTimeoutMillis,
+      int healthThreshold) {
+    public static final ClusterDefaults DEFAULT =
+        new ClusterDefaults(VeerAbi.DEFAULT_ROW_BITS, VeerAbi.GUE_PORT_DEFAULT, 600, 1000, 500, 2);
 
     public ClusterDefaults {
       RowBits.check(rowBits);
       checkArgument(guePort > 0 && guePort < 65536, "GUE port must be 1..65535, got %s", guePort);
       checkArgument(settleSeconds >= 0, "settle seconds must not be negative");
-      checkArgument(checkIntervalMillis >= 50, "health checks at most every 50 ms, got %s", checkIntervalMillis);
-      checkArgument(checkTimeoutMillis > 0 && checkTimeoutMillis <= checkIntervalMillis,
-          "a check's timeout must be positive and at most the interval, got %s", checkTimeoutMillis);
+      checkArgument(
+          checkIntervalMillis >= 50,
+          "health checks at most every 50 ms, got %s",
+          checkIntervalMillis);
+      checkArgument(
+          checkTimeoutMillis > 0 && checkTimeoutMillis <= checkIntervalMillis,
+          "a check's timeout must be positive and at most the interval, got %s",
+          checkTimeoutMillis);
       checkArgument(healthThreshold >= 1, "the health threshold is at least 1 check");
     }
 
     public ClusterDefaults withChecks(int intervalMillis, int timeoutMillis, int threshold) {
-      return new ClusterDefaults(rowBits, guePort, settleSeconds, intervalMillis, timeoutMillis, threshold);
+      return new ClusterDefaults(
+          rowBits, guePort, settleSeconds, intervalMillis, timeoutMillis, threshold);
     }
 
     ClusterSettings toSettings(byte[] hashKey) {
-      return ClusterSettings.newBuilder().setFlowHashKey(ByteString.copyFrom(hashKey)).setGuePort(guePort)
-          .setRowBits(rowBits).setSettleSeconds(settleSeconds).setCheckIntervalMillis(checkIntervalMillis)
-          .setCheckTimeoutMillis(checkTimeoutMillis).setHealthThreshold(healthThreshold).build();
+      return ClusterSettings.newBuilder()
+          .setFlowHashKey(ByteString.copyFrom(hashKey))
+          .setGuePort(guePort)
+          .setRowBits(rowBits)
+          .setSettleSeconds(settleSeconds)
+          .setCheckIntervalMillis(checkIntervalMillis)
+          .setCheckTimeoutMillis(checkTimeoutMillis)
+          .setHealthThreshold(healthThreshold)
+          .build();
     }
   }
 
-  private Coordinator(CloseStack closer, Server server, ClusterStore store, Membership membership,
-      DirectorSyncServer sync, Optional<EmbeddedZooKeeper> embedded, StatusRegistry<DirectorStatus> directors,
-      StatusRegistry<AgentStatus> agents, CuratorFramework zk, AdminServer admin, GrpcServerMetrics grpcMetrics) {
+  private Coordinator(
+      CloseStack closer,
+      Server server,
+      ClusterStore store,
+      Membership membership,
+      DirectorSyncServer sync,
+      Optional<EmbeddedZooKeeper> embedded,
+      StatusRegistry<DirectorStatus> directors,
+      StatusRegistry<AgentStatus> agents,
+      CuratorFramework zk,
+      AdminServer admin,
+      GrpcServerMetrics grpcMetrics) {
     this.closer = closer;
     this.server = server;
     this.store = store;
@@ -182,8 +288,10 @@ public final class Coordinator implements AutoCloseable {
       if (config.zookeeper().isPresent()) {
         connect = config.zookeeper().get();
       } else {
-        EmbeddedZooKeeper zk = closer.push(EmbeddedZooKeeper.start(config.dataDir().resolve("zookeeper"),
-            new InetSocketAddress("127.0.0.1", 0)));
+        EmbeddedZooKeeper zk =
+            closer.push(
+                EmbeddedZooKeeper.start(
+                    config.dataDir().resolve("zookeeper"), new InetSocketAddress("127.0.0.1", 0)));
         embedded = Optional.of(zk);
         connect = zk.connectString();
       }
@@ -195,54 +303,91 @@ public final class Coordinator implements AutoCloseable {
       }
       byte[] hashKey = new byte[16];
       new SecureRandom().nextBytes(hashKey);
-      ClusterStore store = closer.push(ClusterStore.open(zk, config.root(), config.cluster().toSettings(hashKey)));
+      ClusterStore store =
+          closer.push(ClusterStore.open(zk, config.root(), config.cluster().toSettings(hashKey)));
       if (store.current().getSettings().getRowBits() != config.cluster().rowBits()) {
-        log.warn("this cluster's tables have 2^{} rows (set when it was created); --row-bits {} is ignored",
-            store.current().getSettings().getRowBits(), config.cluster().rowBits());
+        log.warn(
+            "this cluster's tables have 2^{} rows (set when it was created); --row-bits {} is ignored",
+            store.current().getSettings().getRowBits(),
+            config.cluster().rowBits());
       }
       Membership membership = new Membership(zk, config.root(), config.id(), config.advertise());
       closer.push(membership);
       membership.start();
       Settler settler = closer.push(new Settler(store, membership, Clock.systemUTC()));
       settler.start();
-      StatusRegistry<DirectorStatus> registry = closer.push(new StatusRegistry<>(zk, config.root() + "/directors", config.id(),
-          DirectorStatus.parser(), DirectorStatus::getId, DirectorStatus::getAppliedAtMillis));
+      StatusRegistry<DirectorStatus> registry =
+          closer.push(
+              new StatusRegistry<>(
+                  zk,
+                  config.root() + "/directors",
+                  config.id(),
+                  DirectorStatus.parser(),
+                  DirectorStatus::getId,
+                  DirectorStatus::getAppliedAtMillis));
       TableCompiler compiler = new TableCompiler();
       DirectorSyncServer sync = closer.push(new DirectorSyncServer(store, compiler, registry));
-      StatusRegistry<AgentStatus> agentRegistry = closer.push(new StatusRegistry<>(zk, config.root() + "/agents", config.id(),
-          AgentStatus.parser(), AgentStatus::getId, AgentStatus::getReportedAtMillis));
-      ProxyAgentServer agents = closer.push(new ProxyAgentServer(zk, store, registry, agentRegistry,
-          Clock.systemUTC()));
-      BackendKeeper backends = closer.push(new BackendKeeper(zk, store, membership, agentRegistry, registry,
-          Clock.systemUTC()));
+      StatusRegistry<AgentStatus> agentRegistry =
+          closer.push(
+              new StatusRegistry<>(
+                  zk,
+                  config.root() + "/agents",
+                  config.id(),
+                  AgentStatus.parser(),
+                  AgentStatus::getId,
+                  AgentStatus::getReportedAtMillis));
+      ProxyAgentServer agents =
+          closer.push(new ProxyAgentServer(zk, store, registry, agentRegistry, Clock.systemUTC()));
+      BackendKeeper backends =
+          closer.push(
+              new BackendKeeper(zk, store, membership, agentRegistry, registry, Clock.systemUTC()));
       backends.start();
-      AdminServer admin = new AdminServer(store, compiler, registry, agentRegistry, membership, Clock.systemUTC());
+      AdminServer admin =
+          new AdminServer(store, compiler, registry, agentRegistry, membership, Clock.systemUTC());
       if (config.access().allowsAll()) {
-        log.warn("no access policy: every caller may administer this cluster; give --access-file outside a"
-            + " trusted network");
+        log.warn(
+            "no access policy: every caller may administer this cluster; give --access-file outside a"
+                + " trusted network");
       }
       Authorizer authorizer = new Authorizer(config.access(), methodRoles());
       // The last interceptor runs first: refusals are counted too.
       GrpcServerMetrics grpcMetrics = new GrpcServerMetrics("veer_coordinator");
-      Server server = NettyServerBuilder.forAddress(config.listen(), Transport.serverCredentials(config.tls()))
-          .addService(ServerInterceptors.intercept(admin, authorizer, grpcMetrics))
-          .addService(ServerInterceptors.intercept(sync, authorizer, grpcMetrics))
-          .addService(ServerInterceptors.intercept(agents, authorizer, grpcMetrics))
-          .permitKeepAliveTime(10, TimeUnit.SECONDS)
-          .build().start();
-      closer.push(() -> {
-        server.shutdown();
-        try {
-          server.awaitTermination(2, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-        server.shutdownNow();
-      });
-      log.info("coordinator {} serving on {} (state version {}, {})", config.id(), config.listen(),
-          store.current().getVersion(), config.tls().isPresent() ? "TLS" : "plaintext");
-      return new Coordinator(closer, server, store, membership, sync, embedded, registry, agentRegistry, zk,
-          admin, grpcMetrics);
+      Server server =
+          NettyServerBuilder.forAddress(config.listen(), Transport.serverCredentials(config.tls()))
+              .addService(ServerInterceptors.intercept(admin, authorizer, grpcMetrics))
+              .addService(ServerInterceptors.intercept(sync, authorizer, grpcMetrics))
+              .addService(ServerInterceptors.intercept(agents, authorizer, grpcMetrics))
+              .permitKeepAliveTime(10, TimeUnit.SECONDS)
+              .build()
+              .start();
+      closer.push(
+          () -> {
+            server.shutdown();
+            try {
+              server.awaitTermination(2, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            }
+            server.shutdownNow();
+          });
+      log.info(
+          "coordinator {} serving on {} (state version {}, {})",
+          config.id(),
+          config.listen(),
+          store.current().getVersion(),
+          config.tls().isPresent() ? "TLS" : "plaintext");
+      return new Coordinator(
+          closer,
+          server,
+          store,
+          membership,
+          sync,
+          embedded,
+          registry,
+          agentRegistry,
+          zk,
+          admin,
+          grpcMetrics);
     } catch (Throwable t) {
       closer.close();
       throw t;
@@ -250,23 +395,28 @@ public final class Coordinator implements AutoCloseable {
   }
 
   private static CuratorFramework curator(String connect, Config config) {
-    CuratorFrameworkFactory.Builder builder = CuratorFrameworkFactory.builder().connectString(connect)
-        .sessionTimeoutMs(config.sessionTimeoutMillis()).connectionTimeoutMs(5_000)
-        .retryPolicy(new ExponentialBackoffRetry(100, 6, 2_000));
+    CuratorFrameworkFactory.Builder builder =
+        CuratorFrameworkFactory.builder()
+            .connectString(connect)
+            .sessionTimeoutMs(config.sessionTimeoutMillis())
+            .connectionTimeoutMs(5_000)
+            .retryPolicy(new ExponentialBackoffRetry(100, 6, 2_000));
     if (config.zookeeperDigest().isPresent()) {
       // Nodes Veer creates are readable and writable only by this identity.
-      builder.authorization("digest", config.zookeeperDigest().get().getBytes(StandardCharsets.UTF_8))
-          .aclProvider(new ACLProvider() {
-            @Override
-            public List<ACL> getDefaultAcl() {
-              return ZooDefs.Ids.CREATOR_ALL_ACL;
-            }
+      builder
+          .authorization("digest", config.zookeeperDigest().get().getBytes(StandardCharsets.UTF_8))
+          .aclProvider(
+              new ACLProvider() {
+                @Override
+                public List<ACL> getDefaultAcl() {
+                  return ZooDefs.Ids.CREATOR_ALL_ACL;
+                }
 
-            @Override
-            public List<ACL> getAclForPath(String path) {
-              return ZooDefs.Ids.CREATOR_ALL_ACL;
-            }
-          });
+                @Override
+                public List<ACL> getAclForPath(String path) {
+                  return ZooDefs.Ids.CREATOR_ALL_ACL;
+                }
+              });
     }
     return builder.build();
   }
@@ -278,11 +428,13 @@ public final class Coordinator implements AutoCloseable {
     ImmutableMap.Builder<String, ImmutableSet<Role>> roles = ImmutableMap.builder();
     for (var method : AdminServiceGrpc.getServiceDescriptor().getMethods()) {
       String name = method.getBareMethodName();
-      boolean reads = name.startsWith("Get") || name.startsWith("List") || name.startsWith("Lookup");
+      boolean reads =
+          name.startsWith("Get") || name.startsWith("List") || name.startsWith("Lookup");
       roles.put(method.getFullMethodName(), reads ? read : write);
     }
     roles.put(DirectorSyncGrpc.getSyncMethod().getFullMethodName(), ImmutableSet.of(Role.DIRECTOR));
-    roles.put(ProxyAgentServiceGrpc.getConnectMethod().getFullMethodName(), ImmutableSet.of(Role.AGENT));
+    roles.put(
+        ProxyAgentServiceGrpc.getConnectMethod().getFullMethodName(), ImmutableSet.of(Role.AGENT));
     return roles.build();
   }
 
@@ -290,29 +442,61 @@ public final class Coordinator implements AutoCloseable {
   public List<Metric> metrics() throws Exception {
     ClusterState state = store.current();
     List<DirectorStatus> known = directors.all();
-    long converged = known.stream().filter(d -> d.getAppliedVersion() == state.getVersion()).count();
-    Map<List<String>, Integer> backends = new java.util.TreeMap<>(java.util.Comparator.comparing(Object::toString));
+    long converged =
+        known.stream().filter(d -> d.getAppliedVersion() == state.getVersion()).count();
+    Map<List<String>, Integer> backends =
+        new java.util.TreeMap<>(java.util.Comparator.comparing(Object::toString));
     for (var service : state.getServicesList()) {
       for (var backend : service.getBackendsList()) {
-        backends.merge(List.of(service.getName(), backend.getState().name().toLowerCase(java.util.Locale.ROOT),
-            backend.getHealth().name().toLowerCase(java.util.Locale.ROOT)), 1, Integer::sum);
+        backends.merge(
+            List.of(
+                service.getName(),
+                backend.getState().name().toLowerCase(java.util.Locale.ROOT),
+                backend.getHealth().name().toLowerCase(java.util.Locale.ROOT)),
+            1,
+            Integer::sum);
       }
     }
     List<Metric.Sample> backendSamples = new java.util.ArrayList<>();
-    backends.forEach((k, n) -> backendSamples.add(Metric.Sample.of(Map.of("service", k.get(0), "state", k.get(1),
-        "health", k.get(2)), n)));
-    return ImmutableList.<Metric>builder().add(
-        Metric.gauge("veer_coordinator_state_version", "The desired state's version.", state.getVersion()),
-        Metric.gauge("veer_coordinator_published_version", "The newest version compiled and offered to directors.",
-            publishedVersion()),
-        Metric.gauge("veer_coordinator_leader", "1 on the leader.", membership.isLeader() ? 1 : 0),
-        Metric.gauge("veer_coordinator_zookeeper_connected", "1 while the ZooKeeper session is connected.",
-            zk.getZookeeperClient().isConnected() ? 1 : 0),
-        Metric.gauge("veer_coordinator_directors", "Directors connected to any coordinator.", known.size()),
-        Metric.gauge("veer_coordinator_directors_converged", "Directors that run the current version.", converged),
-        Metric.gauge("veer_coordinator_agents", "Proxy agents connected to any coordinator.", agents.all().size()),
-        Metric.gauge("veer_coordinator_backends", "Backends by service, state and health.", backendSamples))
-        .addAll(grpcMetrics.metrics()).build();
+    backends.forEach(
+        (k, n) ->
+            backendSamples.add(
+                Metric.Sample.of(
+                    Map.of("service", k.get(0), "state", k.get(1), "health", k.get(2)), n)));
+    return ImmutableList.<Metric>builder()
+        .add(
+            Metric.gauge(
+                "veer_coordinator_state_version",
+                "The desired state's version.",
+                state.getVersion()),
+            Metric.gauge(
+                "veer_coordinator_published_version",
+                "The newest version compiled and offered to directors.",
+                publishedVersion()),
+            Metric.gauge(
+                "veer_coordinator_leader", "1 on the leader.", membership.isLeader() ? 1 : 0),
+            Metric.gauge(
+                "veer_coordinator_zookeeper_connected",
+                "1 while the ZooKeeper session is connected.",
+                zk.getZookeeperClient().isConnected() ? 1 : 0),
+            Metric.gauge(
+                "veer_coordinator_directors",
+                "Directors connected to any coordinator.",
+                known.size()),
+            Metric.gauge(
+                "veer_coordinator_directors_converged",
+                "Directors that run the current version.",
+                converged),
+            Metric.gauge(
+                "veer_coordinator_agents",
+                "Proxy agents connected to any coordinator.",
+                agents.all().size()),
+            Metric.gauge(
+                "veer_coordinator_backends",
+                "Backends by service, state and health.",
+                backendSamples))
+        .addAll(grpcMetrics.metrics())
+        .build();
   }
 
   /** The admin API's implementation, for the status page's reads. */

@@ -2,10 +2,10 @@ package dev.veer.coordinator;
 
 import com.google.common.net.HostAndPort;
 import dev.veer.bpf.abi.VeerAbi;
-import dev.veer.lifecycle.ConfigFile;
-import dev.veer.lifecycle.DaemonOptions;
-import dev.veer.lifecycle.Daemon;
 import dev.veer.coordinator.status.StatusPage;
+import dev.veer.lifecycle.ConfigFile;
+import dev.veer.lifecycle.Daemon;
+import dev.veer.lifecycle.DaemonOptions;
 import dev.veer.metrics.MetricsServer;
 import dev.veer.transport.AccessPolicy;
 import dev.veer.transport.TlsFiles;
@@ -23,77 +23,123 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code veer coordinator}: runs one coordinator replica until SIGTERM. */
-@Command(name = "veer coordinator", mixinStandardHelpOptions = true,
-    description = "Run a Veer coordinator: desired state in ZooKeeper, admin API, tables for directors.")
+@Command(
+    name = "veer coordinator",
+    mixinStandardHelpOptions = true,
+    description =
+        "Run a Veer coordinator: desired state in ZooKeeper, admin API, tables for directors.")
 public final class CoordinatorMain implements Callable<Integer> {
-  @Mixin
-  DaemonOptions daemon;
+  @Mixin DaemonOptions daemon;
 
   @Option(names = "--id", description = "This replica's id (default: the host name).")
   String id;
 
-  @Option(names = "--listen", defaultValue = "127.0.0.1:7400", paramLabel = "HOST:PORT",
+  @Option(
+      names = "--listen",
+      defaultValue = "127.0.0.1:7400",
+      paramLabel = "HOST:PORT",
       description = "Where to serve gRPC (default ${DEFAULT-VALUE}).")
   String listen;
 
-  @Option(names = "--advertise", paramLabel = "HOST:PORT",
+  @Option(
+      names = "--advertise",
+      paramLabel = "HOST:PORT",
       description = "The address others reach this replica at (default: --listen).")
   String advertise;
 
-  @Option(names = "--zookeeper", paramLabel = "CONNECT",
+  @Option(
+      names = "--zookeeper",
+      paramLabel = "CONNECT",
       description = "ZooKeeper ensemble connect string; without it a single node runs embedded.")
   String zookeeper;
 
-  @Option(names = "--data-dir", defaultValue = "/var/lib/veer", paramLabel = "DIR",
+  @Option(
+      names = "--data-dir",
+      defaultValue = "/var/lib/veer",
+      paramLabel = "DIR",
       description = "Where the embedded ZooKeeper keeps its data (default ${DEFAULT-VALUE}).")
   Path dataDir;
 
   @Option(names = "--zookeeper-root", defaultValue = Coordinator.DEFAULT_ROOT, paramLabel = "PATH")
   String root;
 
-  @Option(names = "--zookeeper-auth-file", paramLabel = "FILE",
-      description = "File with user:password: Veer's znodes get ACLs that only this identity passes.")
+  @Option(
+      names = "--zookeeper-auth-file",
+      paramLabel = "FILE",
+      description =
+          "File with user:password: Veer's znodes get ACLs that only this identity passes.")
   Path zookeeperAuth;
 
-  @Option(names = "--tls-cert", paramLabel = "FILE") Path tlsCert;
-  @Option(names = "--tls-key", paramLabel = "FILE") Path tlsKey;
+  @Option(names = "--tls-cert", paramLabel = "FILE")
+  Path tlsCert;
 
-  @Option(names = "--tls-client-ca", paramLabel = "FILE",
-      description = "CA certificates of clients: with it, every client must present a certificate (mutual TLS).")
+  @Option(names = "--tls-key", paramLabel = "FILE")
+  Path tlsKey;
+
+  @Option(
+      names = "--tls-client-ca",
+      paramLabel = "FILE",
+      description =
+          "CA certificates of clients: with it, every client must present a certificate (mutual TLS).")
   Path tlsClientCa;
 
-  @Option(names = "--access-file", paramLabel = "FILE",
-      description = "Who may do what: lines 'token <secret> <roles>' or 'cert <common-name> <roles>'.")
+  @Option(
+      names = "--access-file",
+      paramLabel = "FILE",
+      description =
+          "Who may do what: lines 'token <secret> <roles>' or 'cert <common-name> <roles>'.")
   Path accessFile;
 
-  @Option(names = "--row-bits", defaultValue = "16", description = "Table rows 2^N for a new cluster (default 16).")
+  @Option(
+      names = "--row-bits",
+      defaultValue = "16",
+      description = "Table rows 2^N for a new cluster (default 16).")
   int rowBits;
 
-  @Option(names = "--gue-port", defaultValue = "" + VeerAbi.GUE_PORT_DEFAULT,
+  @Option(
+      names = "--gue-port",
+      defaultValue = "" + VeerAbi.GUE_PORT_DEFAULT,
       description = "GUE port for a new cluster (default ${DEFAULT-VALUE}).")
   int guePort;
 
-  @Option(names = "--settle-seconds", defaultValue = "600",
-      description = "How long tables keep the primaries of earlier backend sets (default ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--settle-seconds",
+      defaultValue = "600",
+      description =
+          "How long tables keep the primaries of earlier backend sets (default ${DEFAULT-VALUE}).")
   int settleSeconds;
 
-  @Option(names = "--check-interval-ms", defaultValue = "1000",
-      description = "How often proxy agents check their services, for a new cluster (default ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--check-interval-ms",
+      defaultValue = "1000",
+      description =
+          "How often proxy agents check their services, for a new cluster (default ${DEFAULT-VALUE}).")
   int checkIntervalMillis;
 
-  @Option(names = "--check-timeout-ms", defaultValue = "500",
+  @Option(
+      names = "--check-timeout-ms",
+      defaultValue = "500",
       description = "How long one check may take, for a new cluster (default ${DEFAULT-VALUE}).")
   int checkTimeoutMillis;
 
-  @Option(names = "--health-threshold", defaultValue = "2",
-      description = "Checks in a row that change a backend's health, for a new cluster (default ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--health-threshold",
+      defaultValue = "2",
+      description =
+          "Checks in a row that change a backend's health, for a new cluster (default ${DEFAULT-VALUE}).")
   int healthThreshold;
 
-  @Option(names = "--status-listen", paramLabel = "HOST:PORT",
-      description = "Serve the read-only status page at http://HOST:PORT/ (bind it where only operators reach).")
+  @Option(
+      names = "--status-listen",
+      paramLabel = "HOST:PORT",
+      description =
+          "Serve the read-only status page at http://HOST:PORT/ (bind it where only operators reach).")
   String statusListen;
 
-  @Option(names = "--session-timeout-ms", defaultValue = "10000", description = "ZooKeeper session timeout.")
+  @Option(
+      names = "--session-timeout-ms",
+      defaultValue = "10000",
+      description = "ZooKeeper session timeout.")
   int sessionTimeoutMillis;
 
   public static void main(String[] args) {
@@ -106,37 +152,57 @@ public final class CoordinatorMain implements Callable<Integer> {
     Optional<TlsFiles> tls = Optional.empty();
     if (tlsCert != null || tlsKey != null) {
       if (tlsCert == null || tlsKey == null) {
-        throw new CommandLine.ParameterException(new CommandLine(this), "--tls-cert and --tls-key go together");
+        throw new CommandLine.ParameterException(
+            new CommandLine(this), "--tls-cert and --tls-key go together");
       }
       tls = Optional.of(TlsFiles.server(tlsCert, tlsKey, Optional.ofNullable(tlsClientCa)));
     }
-    Coordinator.Config config = new Coordinator.Config(id != null ? id : InetAddress.getLocalHost().getHostName(),
-        new InetSocketAddress(address.getHost(), address.getPort()), advertise != null ? advertise : listen,
-        Optional.ofNullable(zookeeper), dataDir, root, tls,
-        accessFile == null ? AccessPolicy.allowAll() : AccessPolicy.fromFile(accessFile),
-        Optional.ofNullable(zookeeperAuth).map(CoordinatorMain::firstLine),
-        new Coordinator.ClusterDefaults(rowBits, guePort, settleSeconds, checkIntervalMillis, checkTimeoutMillis,
-            healthThreshold),
-        sessionTimeoutMillis);
+    Coordinator.Config config =
+        new Coordinator.Config(
+            id != null ? id : InetAddress.getLocalHost().getHostName(),
+            new InetSocketAddress(address.getHost(), address.getPort()),
+            advertise != null ? advertise : listen,
+            Optional.ofNullable(zookeeper),
+            dataDir,
+            root,
+            tls,
+            accessFile == null ? AccessPolicy.allowAll() : AccessPolicy.fromFile(accessFile),
+            Optional.ofNullable(zookeeperAuth).map(CoordinatorMain::firstLine),
+            new Coordinator.ClusterDefaults(
+                rowBits,
+                guePort,
+                settleSeconds,
+                checkIntervalMillis,
+                checkTimeoutMillis,
+                healthThreshold),
+            sessionTimeoutMillis);
     Coordinator coordinator = Coordinator.start(config);
-    Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), () -> {
-      try {
-        return coordinator.metrics();
-      } catch (Exception e) {
-        throw new IllegalStateException(e);
-      }
-    });
+    Optional<MetricsServer> metrics =
+        Daemon.metrics(
+            this.daemon.metricsListen(),
+            () -> {
+              try {
+                return coordinator.metrics();
+              } catch (Exception e) {
+                throw new IllegalStateException(e);
+              }
+            });
     Optional<StatusPage> page = Optional.empty();
     if (statusListen != null) {
       HostAndPort at = HostAndPort.fromString(statusListen).requireBracketsForIPv6();
-      page = Optional.of(StatusPage.start(new InetSocketAddress(at.getHost(), at.getPort()), coordinator.admin()));
+      page =
+          Optional.of(
+              StatusPage.start(
+                  new InetSocketAddress(at.getHost(), at.getPort()), coordinator.admin()));
     }
     Optional<StatusPage> pageToClose = page;
-    return Daemon.runUntilSignalled("coordinator", () -> {
-      pageToClose.ifPresent(StatusPage::close);
-      metrics.ifPresent(MetricsServer::close);
-      coordinator.close();
-    });
+    return Daemon.runUntilSignalled(
+        "coordinator",
+        () -> {
+          pageToClose.ifPresent(StatusPage::close);
+          metrics.ifPresent(MetricsServer::close);
+          coordinator.close();
+        });
   }
 
   private static String firstLine(Path file) {

@@ -38,8 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The admin API of a real coordinator on an embedded ZooKeeper, over a real gRPC channel. */
 class AdminApiTest {
-  @TempDir
-  static Path dataDir;
+  @TempDir static Path dataDir;
 
   static Coordinator coordinator;
   static ManagedChannel channel;
@@ -59,29 +58,45 @@ class AdminApiTest {
   }
 
   static ServiceSpec spec(String name, String vip, int port) {
-    return ServiceSpec.newBuilder().setName(name).setVip(vip).setPort(port).setProtocol(Protocol.TCP).build();
+    return ServiceSpec.newBuilder()
+        .setName(name)
+        .setVip(vip)
+        .setPort(port)
+        .setProtocol(Protocol.TCP)
+        .build();
   }
 
   static Service create(String name, String vip, int port) {
-    return admin.createService(CreateServiceRequest.newBuilder().setSpec(spec(name, vip, port)).build());
+    return admin.createService(
+        CreateServiceRequest.newBuilder().setSpec(spec(name, vip, port)).build());
   }
 
   static Service addBackend(String service, String address, BackendState state) {
-    return admin.addBackend(AddBackendRequest.newBuilder().setService(service).setAddress(address).setState(state)
-        .build());
+    return admin.addBackend(
+        AddBackendRequest.newBuilder()
+            .setService(service)
+            .setAddress(address)
+            .setState(state)
+            .build());
   }
 
   static long version() {
     return admin.listServices(ListServicesRequest.getDefaultInstance()).getVersion();
   }
 
-  /** The call fails with {@code code}, its message mentions {@code hint}, and the state is unchanged. */
+  /**
+   * The call fails with {@code code}, its message mentions {@code hint}, and the state is
+   * unchanged.
+   */
   static void refused(Status.Code code, String hint, Supplier<?> call) {
     long before = version();
-    assertThatThrownBy(call::get).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
-      assertThat(e.getStatus().getCode()).isEqualTo(code);
-      assertThat(e.getStatus().getDescription()).contains(hint);
-    });
+    assertThatThrownBy(call::get)
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class,
+            e -> {
+              assertThat(e.getStatus().getCode()).isEqualTo(code);
+              assertThat(e.getStatus().getDescription()).contains(hint);
+            });
     assertThat(version()).as("state version after a refused call").isEqualTo(before);
   }
 
@@ -94,58 +109,134 @@ class AdminApiTest {
     addBackend("web", "192.0.2.130", BackendState.ACTIVE);
     Service two = addBackend("web", "192.0.2.134", BackendState.ACTIVE);
     assertThat(two.getVersion()).isEqualTo(before + 3);
-    assertThat(two.getBackendsList()).extracting(b -> b.getAddress()).containsExactly("192.0.2.130", "192.0.2.134");
+    assertThat(two.getBackendsList())
+        .extracting(b -> b.getAddress())
+        .containsExactly("192.0.2.130", "192.0.2.134");
 
     Service read = admin.getService(GetServiceRequest.newBuilder().setName("web").build());
     assertThat(read).isEqualTo(two);
 
-    Service drained = admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web")
-        .setAddress("192.0.2.130").setState(BackendState.DRAINING).build());
+    Service drained =
+        admin.setBackendState(
+            SetBackendStateRequest.newBuilder()
+                .setService("web")
+                .setAddress("192.0.2.130")
+                .setState(BackendState.DRAINING)
+                .build());
     assertThat(drained.getBackends(0).getState()).isEqualTo(BackendState.DRAINING);
     // Adding the second backend and draining the first each moved rows: two generations kept.
     assertThat(drained.getRetainedGenerations()).isEqualTo(2);
-    Service removed = admin.removeBackend(RemoveBackendRequest.newBuilder().setService("web")
-        .setAddress("192.0.2.130").build());
-    assertThat(removed.getBackendsList()).extracting(b -> b.getAddress()).containsExactly("192.0.2.134");
+    Service removed =
+        admin.removeBackend(
+            RemoveBackendRequest.newBuilder().setService("web").setAddress("192.0.2.130").build());
+    assertThat(removed.getBackendsList())
+        .extracting(b -> b.getAddress())
+        .containsExactly("192.0.2.134");
   }
 
   @Test
   void invalidRequestsAreRefusedWithAnActionableStatusAndChangeNothing() {
     create("api", "203.0.113.20", 443);
     addBackend("api", "192.0.2.140", BackendState.ACTIVE);
-    refused(Status.Code.INVALID_ARGUMENT, "service name", () -> create("Bad_Name", "203.0.113.21", 80));
-    refused(Status.Code.INVALID_ARGUMENT, "not an IPv4 or IPv6 address", () -> create("x", "vip.example", 80));
-    refused(Status.Code.INVALID_ARGUMENT, "not a usable unicast", () -> create("x", "127.0.0.1", 80));
-    refused(Status.Code.INVALID_ARGUMENT, "port must be 1..65535", () -> create("x", "203.0.113.21", 0));
-    refused(Status.Code.INVALID_ARGUMENT, "protocol must be TCP or UDP", () -> admin.createService(
-        CreateServiceRequest.newBuilder().setSpec(spec("x", "203.0.113.21", 80).toBuilder()
-            .setProtocol(Protocol.PROTOCOL_UNSPECIFIED)).build()));
-    refused(Status.Code.INVALID_ARGUMENT, "hop_count", () -> admin.createService(CreateServiceRequest.newBuilder()
-        .setSpec(spec("x", "203.0.113.21", 80).toBuilder().setHopCount(5)).build()));
+    refused(
+        Status.Code.INVALID_ARGUMENT, "service name", () -> create("Bad_Name", "203.0.113.21", 80));
+    refused(
+        Status.Code.INVALID_ARGUMENT,
+        "not an IPv4 or IPv6 address",
+        () -> create("x", "vip.example", 80));
+    refused(
+        Status.Code.INVALID_ARGUMENT, "not a usable unicast", () -> create("x", "127.0.0.1", 80));
+    refused(
+        Status.Code.INVALID_ARGUMENT,
+        "port must be 1..65535",
+        () -> create("x", "203.0.113.21", 0));
+    refused(
+        Status.Code.INVALID_ARGUMENT,
+        "protocol must be TCP or UDP",
+        () ->
+            admin.createService(
+                CreateServiceRequest.newBuilder()
+                    .setSpec(
+                        spec("x", "203.0.113.21", 80).toBuilder()
+                            .setProtocol(Protocol.PROTOCOL_UNSPECIFIED))
+                    .build()));
+    refused(
+        Status.Code.INVALID_ARGUMENT,
+        "hop_count",
+        () ->
+            admin.createService(
+                CreateServiceRequest.newBuilder()
+                    .setSpec(spec("x", "203.0.113.21", 80).toBuilder().setHopCount(5))
+                    .build()));
     refused(Status.Code.ALREADY_EXISTS, "exists already", () -> create("api", "203.0.113.22", 80));
-    refused(Status.Code.ALREADY_EXISTS, "belong to one service", () -> create("api2", "203.0.113.20", 443));
-    refused(Status.Code.NOT_FOUND, "no service named", () -> addBackend("nope", "192.0.2.1", BackendState.ACTIVE));
-    refused(Status.Code.INVALID_ARGUMENT, "one address family",
+    refused(
+        Status.Code.ALREADY_EXISTS,
+        "belong to one service",
+        () -> create("api2", "203.0.113.20", 443));
+    refused(
+        Status.Code.NOT_FOUND,
+        "no service named",
+        () -> addBackend("nope", "192.0.2.1", BackendState.ACTIVE));
+    refused(
+        Status.Code.INVALID_ARGUMENT,
+        "one address family",
         () -> addBackend("api", "2001:db8::1", BackendState.ACTIVE));
-    refused(Status.Code.ALREADY_EXISTS, "has backend", () -> addBackend("api", "192.0.2.140", BackendState.ACTIVE));
-    refused(Status.Code.INVALID_ARGUMENT, "backend state", () -> admin.setBackendState(SetBackendStateRequest
-        .newBuilder().setService("api").setAddress("192.0.2.140").build()));
-    refused(Status.Code.NOT_FOUND, "no backend", () -> admin.removeBackend(RemoveBackendRequest.newBuilder()
-        .setService("api").setAddress("192.0.2.141").build()));
-    refused(Status.Code.FAILED_PRECONDITION, "drain it first", () -> admin.removeBackend(RemoveBackendRequest
-        .newBuilder().setService("api").setAddress("192.0.2.140").build()));
-    refused(Status.Code.FAILED_PRECONDITION, "still has 1 backends", () -> admin.deleteService(
-        DeleteServiceRequest.newBuilder().setName("api").build()));
-    refused(Status.Code.ABORTED, "read it again", () -> admin.updateService(UpdateServiceRequest.newBuilder()
-        .setSpec(spec("api", "203.0.113.20", 8443)).setExpectedVersion(version() - 1).build()));
+    refused(
+        Status.Code.ALREADY_EXISTS,
+        "has backend",
+        () -> addBackend("api", "192.0.2.140", BackendState.ACTIVE));
+    refused(
+        Status.Code.INVALID_ARGUMENT,
+        "backend state",
+        () ->
+            admin.setBackendState(
+                SetBackendStateRequest.newBuilder()
+                    .setService("api")
+                    .setAddress("192.0.2.140")
+                    .build()));
+    refused(
+        Status.Code.NOT_FOUND,
+        "no backend",
+        () ->
+            admin.removeBackend(
+                RemoveBackendRequest.newBuilder()
+                    .setService("api")
+                    .setAddress("192.0.2.141")
+                    .build()));
+    refused(
+        Status.Code.FAILED_PRECONDITION,
+        "drain it first",
+        () ->
+            admin.removeBackend(
+                RemoveBackendRequest.newBuilder()
+                    .setService("api")
+                    .setAddress("192.0.2.140")
+                    .build()));
+    refused(
+        Status.Code.FAILED_PRECONDITION,
+        "still has 1 backends",
+        () -> admin.deleteService(DeleteServiceRequest.newBuilder().setName("api").build()));
+    refused(
+        Status.Code.ABORTED,
+        "read it again",
+        () ->
+            admin.updateService(
+                UpdateServiceRequest.newBuilder()
+                    .setSpec(spec("api", "203.0.113.20", 8443))
+                    .setExpectedVersion(version() - 1)
+                    .build()));
   }
 
   @Test
   void compareAndSetWithTheCurrentVersionSucceeds() {
     create("cas", "203.0.113.30", 80);
     long current = version();
-    Service updated = admin.updateService(UpdateServiceRequest.newBuilder()
-        .setSpec(spec("cas", "203.0.113.30", 8080)).setExpectedVersion(current).build());
+    Service updated =
+        admin.updateService(
+            UpdateServiceRequest.newBuilder()
+                .setSpec(spec("cas", "203.0.113.30", 8080))
+                .setExpectedVersion(current)
+                .build());
     assertThat(updated.getSpec().getPort()).isEqualTo(8080);
     assertThat(updated.getVersion()).isEqualTo(current + 1);
   }
@@ -153,20 +244,33 @@ class AdminApiTest {
   /**
    * The lookup names the row the data plane hashes the flow to, computed here: the director's flow
    * hash ({@link FlowHash}, the BPF program's hash in Java, held to the program by the test bed's
-   * packet tests) keyed with the cluster's key as stored, its low row bits. The hops are that row of
-   * the table fetched separately.
+   * packet tests) keyed with the cluster's key as stored, its low row bits. The hops are that row
+   * of the table fetched separately.
    */
   static void assertLookup(String service, String client, int port, HashFields fields) {
     ClusterSettings settings = coordinator.store().current().getSettings();
-    long hash = new FlowHash(settings.getFlowHashKey().toByteArray())
-        .hash(InetAddresses.forString(client), port, fields);
+    long hash =
+        new FlowHash(settings.getFlowHashKey().toByteArray())
+            .hash(InetAddresses.forString(client), port, fields);
     int expectedRow = (int) (hash & ((1L << settings.getRowBits()) - 1));
 
-    var flow = admin.lookupFlow(LookupFlowRequest.newBuilder().setService(service).setClientAddress(client)
-        .setClientPort(port).build());
-    assertThat(flow.getRow()).as("%s: row of %s port %s", service, client, port).isEqualTo(expectedRow);
-    ServiceTable row = admin.getTable(GetTableRequest.newBuilder().setService(service).setFirstRow(expectedRow)
-        .setMaxRows(1).build());
+    var flow =
+        admin.lookupFlow(
+            LookupFlowRequest.newBuilder()
+                .setService(service)
+                .setClientAddress(client)
+                .setClientPort(port)
+                .build());
+    assertThat(flow.getRow())
+        .as("%s: row of %s port %s", service, client, port)
+        .isEqualTo(expectedRow);
+    ServiceTable row =
+        admin.getTable(
+            GetTableRequest.newBuilder()
+                .setService(service)
+                .setFirstRow(expectedRow)
+                .setMaxRows(1)
+                .build());
     assertThat(flow.getHopsList()).isEqualTo(row.getRows(0).getHopsList()).isNotEmpty();
   }
 
@@ -176,12 +280,16 @@ class AdminApiTest {
     for (int i = 0; i < 4; i++) {
       addBackend("tbl", "198.51.100." + (10 + i), BackendState.ACTIVE);
     }
-    ServiceTable table = admin.getTable(GetTableRequest.newBuilder().setService("tbl").setFirstRow(100)
-        .setMaxRows(3).build());
+    ServiceTable table =
+        admin.getTable(
+            GetTableRequest.newBuilder().setService("tbl").setFirstRow(100).setMaxRows(3).build());
     assertThat(table.getRowCount()).isEqualTo(65536);
-    assertThat(table.getSharesList().stream().mapToInt(BackendShare::getPrimaryRows).sum()).isEqualTo(65536);
-    assertThat(table.getSharesList().stream().mapToInt(BackendShare::getSecondHopRows).sum()).isEqualTo(65536);
-    assertThat(table.getSharesList()).allSatisfy(s -> assertThat(s.getPrimaryRows()).isBetween(15000, 17800));
+    assertThat(table.getSharesList().stream().mapToInt(BackendShare::getPrimaryRows).sum())
+        .isEqualTo(65536);
+    assertThat(table.getSharesList().stream().mapToInt(BackendShare::getSecondHopRows).sum())
+        .isEqualTo(65536);
+    assertThat(table.getSharesList())
+        .allSatisfy(s -> assertThat(s.getPrimaryRows()).isBetween(15000, 17800));
     assertThat(table.getRowsList()).extracting(r -> r.getRow()).containsExactly(100, 101, 102);
     // Two hops, plus the primaries of the backend sets each add replaced (retained generations).
     assertThat(table.getRows(0).getHopsCount()).isBetween(2, 4);
@@ -189,15 +297,27 @@ class AdminApiTest {
     for (int port : new int[] {40000, 40001, 7}) {
       assertLookup("tbl", "192.0.2.99", port, HashFields.SOURCE_IP_AND_PORT);
     }
-    admin.createService(CreateServiceRequest.newBuilder().setSpec(spec("sticky", "203.0.113.41", 80).toBuilder()
-        .setHashFields(dev.veer.proto.types.v1.HashFields.SOURCE_ADDRESS)).build());
+    admin.createService(
+        CreateServiceRequest.newBuilder()
+            .setSpec(
+                spec("sticky", "203.0.113.41", 80).toBuilder()
+                    .setHashFields(dev.veer.proto.types.v1.HashFields.SOURCE_ADDRESS))
+            .build());
     addBackend("sticky", "198.51.100.20", BackendState.ACTIVE);
     addBackend("sticky", "198.51.100.21", BackendState.ACTIVE);
     for (int port : new int[] {40000, 40001, 7}) {
       assertLookup("sticky", "192.0.2.99", port, HashFields.SOURCE_IP);
     }
-    refused(Status.Code.INVALID_ARGUMENT, "first_row", () -> admin.getTable(GetTableRequest.newBuilder()
-        .setService("tbl").setFirstRow(70000).setMaxRows(1).build()));
+    refused(
+        Status.Code.INVALID_ARGUMENT,
+        "first_row",
+        () ->
+            admin.getTable(
+                GetTableRequest.newBuilder()
+                    .setService("tbl")
+                    .setFirstRow(70000)
+                    .setMaxRows(1)
+                    .build()));
   }
 
   @Test
@@ -207,8 +327,10 @@ class AdminApiTest {
     double ok = Coordinators.callsHandled(coordinator, get, "OK");
     double notFound = Coordinators.callsHandled(coordinator, get, "NOT_FOUND");
     admin.getService(GetServiceRequest.newBuilder().setName("counted").build());
-    refused(Status.Code.NOT_FOUND, "no-such", () -> admin.getService(GetServiceRequest.newBuilder()
-        .setName("no-such").build()));
+    refused(
+        Status.Code.NOT_FOUND,
+        "no-such",
+        () -> admin.getService(GetServiceRequest.newBuilder().setName("no-such").build()));
     assertThat(Coordinators.callsHandled(coordinator, get, "OK")).isEqualTo(ok + 1);
     assertThat(Coordinators.callsHandled(coordinator, get, "NOT_FOUND")).isEqualTo(notFound + 1);
     assertThat(Coordinators.callsOpen(coordinator, get)).isZero();

@@ -10,10 +10,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
-/** A daemon's config file: settings by option name, flags winning, every mistake refused up front. */
+/**
+ * A daemon's config file: settings by option name, flags winning, every mistake refused up front.
+ */
 class ConfigFileTest {
-  @TempDir
-  Path dir;
+  @TempDir Path dir;
 
   CoordinatorMain parse(String... args) {
     CoordinatorMain main = new CoordinatorMain();
@@ -23,7 +24,10 @@ class ConfigFileTest {
 
   @Test
   void settingsComeFromTheFileAndFlagsWin() throws Exception {
-    Path file = Files.writeString(dir.resolve("coordinator.conf"), """
+    Path file =
+        Files.writeString(
+            dir.resolve("coordinator.conf"),
+            """
         # a coordinator of the ensemble
         listen = 0.0.0.0:7400
         zookeeper = zk1:2181,zk2:2181   # three nodes in production
@@ -40,9 +44,13 @@ class ConfigFileTest {
 
   @Test
   void unknownSettingsAndMalformedLinesAreRefusedWithTheirLine() throws Exception {
-    Path file = Files.writeString(dir.resolve("bad.conf"), "listen = 0.0.0.0:7400\nlisten-on = x\nnonsense\n");
-    assertThatThrownBy(() -> parse("--config", file.toString())).isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("line 2: unknown setting 'listen-on'").hasMessageContaining("settings are")
+    Path file =
+        Files.writeString(
+            dir.resolve("bad.conf"), "listen = 0.0.0.0:7400\nlisten-on = x\nnonsense\n");
+    assertThatThrownBy(() -> parse("--config", file.toString()))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("line 2: unknown setting 'listen-on'")
+        .hasMessageContaining("settings are")
         .hasMessageContaining("line 3: expected 'name = value'");
     assertThatThrownBy(() -> parse("--config", dir.resolve("missing.conf").toString()))
         .hasMessageContaining("cannot read the config file");
@@ -51,7 +59,8 @@ class ConfigFileTest {
   @Test
   void aBadValueInTheFileIsAUsageError() throws Exception {
     Path file = Files.writeString(dir.resolve("typo.conf"), "row-bits = sixteen\n");
-    assertThatThrownBy(() -> parse("--config", file.toString())).isInstanceOf(CommandLine.ParameterException.class)
+    assertThatThrownBy(() -> parse("--config", file.toString()))
+        .isInstanceOf(CommandLine.ParameterException.class)
         .hasMessageContaining("sixteen");
   }
 
@@ -62,13 +71,17 @@ class ConfigFileTest {
     int code;
     System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
     try {
-      code = ConfigFile.run(new CoordinatorMain(), new String[] {"--row-bits", "3", "--data-dir",
-          dir.resolve("data").toString()});
+      code =
+          ConfigFile.run(
+              new CoordinatorMain(),
+              new String[] {"--row-bits", "3", "--data-dir", dir.resolve("data").toString()});
     } finally {
       System.setErr(saved);
     }
     assertThat(code).isEqualTo(2);
-    assertThat(err.toString(java.nio.charset.StandardCharsets.UTF_8)).startsWith("veer coordinator: ")
-        .contains("row").doesNotContain("\tat ");
+    assertThat(err.toString(java.nio.charset.StandardCharsets.UTF_8))
+        .startsWith("veer coordinator: ")
+        .contains("row")
+        .doesNotContain("\tat ");
   }
 }

@@ -33,8 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The director Sync stream of a real coordinator, spoken by a test client over gRPC. */
 class DirectorSyncTest {
-  @TempDir
-  Path dataDir;
+  @TempDir Path dataDir;
 
   Coordinator coordinator;
   ManagedChannel channel;
@@ -81,16 +80,21 @@ class DirectorSyncTest {
     }
 
     void ack(Snapshot s) {
-      reports.onNext(DirectorReport.newBuilder().setApplied(Applied.newBuilder().setVersion(s.getVersion())
-          .setSuccess(true)).build());
+      reports.onNext(
+          DirectorReport.newBuilder()
+              .setApplied(Applied.newBuilder().setVersion(s.getVersion()).setSuccess(true))
+              .build());
     }
   }
 
   FakeLessDirector connect(String id, int rowBits) {
     FakeLessDirector director = new FakeLessDirector();
     director.reports = DirectorSyncGrpc.newStub(channel).sync(director);
-    director.reports.onNext(DirectorReport.newBuilder().setHello(Hello.newBuilder().setDirectorId(id)
-        .setAddress("192.0.2.2").setRowBits(rowBits)).build());
+    director.reports.onNext(
+        DirectorReport.newBuilder()
+            .setHello(
+                Hello.newBuilder().setDirectorId(id).setAddress("192.0.2.2").setRowBits(rowBits))
+            .build());
     return director;
   }
 
@@ -104,10 +108,21 @@ class DirectorSyncTest {
   }
 
   void createWeb(String name, String vip) {
-    admin.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder().setName(name).setVip(vip)
-        .setPort(80).setProtocol(Protocol.TCP)).build());
-    admin.addBackend(AddBackendRequest.newBuilder().setService(name).setAddress("192.0.2.130")
-        .setState(BackendState.ACTIVE).build());
+    admin.createService(
+        CreateServiceRequest.newBuilder()
+            .setSpec(
+                ServiceSpec.newBuilder()
+                    .setName(name)
+                    .setVip(vip)
+                    .setPort(80)
+                    .setProtocol(Protocol.TCP))
+            .build());
+    admin.addBackend(
+        AddBackendRequest.newBuilder()
+            .setService(name)
+            .setAddress("192.0.2.130")
+            .setState(BackendState.ACTIVE)
+            .build());
   }
 
   @Test
@@ -128,8 +143,12 @@ class DirectorSyncTest {
       director.ack(later);
       later = director.next();
     }
-    assertThat(later.getServicesList()).extracting(ServiceTable::getName).containsExactly("api", "web");
-    assertThat(later.getServices(1).getHasTable()).as("unchanged web sent as a reference").isFalse();
+    assertThat(later.getServicesList())
+        .extracting(ServiceTable::getName)
+        .containsExactly("api", "web");
+    assertThat(later.getServices(1).getHasTable())
+        .as("unchanged web sent as a reference")
+        .isFalse();
     assertThat(later.getServices(1).getRows().isEmpty()).isTrue();
     director.ack(later);
 
@@ -153,8 +172,14 @@ class DirectorSyncTest {
     createWeb("web", "203.0.113.10");
     FakeLessDirector director = connect("d1", 16);
     Snapshot first = latest(director);
-    director.reports.onNext(DirectorReport.newBuilder().setApplied(Applied.newBuilder()
-        .setVersion(first.getVersion()).setSuccess(false).setError("no memory")).build());
+    director.reports.onNext(
+        DirectorReport.newBuilder()
+            .setApplied(
+                Applied.newBuilder()
+                    .setVersion(first.getVersion())
+                    .setSuccess(false)
+                    .setError("no memory"))
+            .build());
     Snapshot again = director.next();
     assertThat(again.getVersion()).isEqualTo(first.getVersion());
     assertThat(again.getServices(0).getHasTable()).isTrue();

@@ -32,11 +32,19 @@ final class TestCertificates {
     this.dir = dir;
     this.caKeys = keys();
     X500Name name = new X500Name("CN=veer-test-ca");
-    this.ca = new JcaX509CertificateConverter().getCertificate(new JcaX509v3CertificateBuilder(name,
-        BigInteger.valueOf(serial++), Date.from(Instant.now().minus(Duration.ofMinutes(1))),
-        Date.from(Instant.now().plus(Duration.ofDays(1))), name, caKeys.getPublic())
-        .addExtension(Extension.basicConstraints, true, new BasicConstraints(true))
-        .build(new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate())));
+    this.ca =
+        new JcaX509CertificateConverter()
+            .getCertificate(
+                new JcaX509v3CertificateBuilder(
+                        name,
+                        BigInteger.valueOf(serial++),
+                        Date.from(Instant.now().minus(Duration.ofMinutes(1))),
+                        Date.from(Instant.now().plus(Duration.ofDays(1))),
+                        name,
+                        caKeys.getPublic())
+                    .addExtension(Extension.basicConstraints, true, new BasicConstraints(true))
+                    .build(
+                        new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate())));
     write(dir.resolve("ca.pem"), ca);
   }
 
@@ -47,20 +55,34 @@ final class TestCertificates {
   /** Writes {@code <name>.pem} and {@code <name>.key} for a certificate with this common name. */
   Path[] issue(String name, String commonName) throws Exception {
     KeyPair keys = keys();
-    X509Certificate cert = new JcaX509CertificateConverter().getCertificate(new JcaX509v3CertificateBuilder(
-        new X500Name("CN=veer-test-ca"), BigInteger.valueOf(serial++),
-        Date.from(Instant.now().minus(Duration.ofMinutes(1))), Date.from(Instant.now().plus(Duration.ofDays(1))),
-        new X500Name("CN=" + commonName), keys.getPublic())
-        .addExtension(Extension.subjectAlternativeName, false, new GeneralNames(new GeneralName[] {
-            new GeneralName(GeneralName.iPAddress, "127.0.0.1"), new GeneralName(GeneralName.dNSName, "localhost")}))
-        .build(new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate())));
+    X509Certificate cert =
+        new JcaX509CertificateConverter()
+            .getCertificate(
+                new JcaX509v3CertificateBuilder(
+                        new X500Name("CN=veer-test-ca"),
+                        BigInteger.valueOf(serial++),
+                        Date.from(Instant.now().minus(Duration.ofMinutes(1))),
+                        Date.from(Instant.now().plus(Duration.ofDays(1))),
+                        new X500Name("CN=" + commonName),
+                        keys.getPublic())
+                    .addExtension(
+                        Extension.subjectAlternativeName,
+                        false,
+                        new GeneralNames(
+                            new GeneralName[] {
+                              new GeneralName(GeneralName.iPAddress, "127.0.0.1"),
+                              new GeneralName(GeneralName.dNSName, "localhost")
+                            }))
+                    .build(
+                        new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate())));
     Path certFile = dir.resolve(name + ".pem");
     Path keyFile = dir.resolve(name + ".key");
     write(certFile, cert);
     // PKCS#8, which gRPC's TLS credentials read.
     StringWriter pem = new StringWriter();
     try (JcaPEMWriter writer = new JcaPEMWriter(pem)) {
-      writer.writeObject(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(keys.getPrivate(), null));
+      writer.writeObject(
+          new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(keys.getPrivate(), null));
     }
     Files.writeString(keyFile, pem.toString());
     return new Path[] {certFile, keyFile};

@@ -16,8 +16,8 @@ import java.util.function.Function;
 
 /**
  * The admin API through the first coordinator of a list that answers: a call that finds one
- * unavailable is tried on the next. Writes are compare-and-set, so retrying elsewhere cannot
- * apply a change twice unless the caller asked for "any version".
+ * unavailable is tried on the next. Writes are compare-and-set, so retrying elsewhere cannot apply
+ * a change twice unless the caller asked for "any version".
  */
 final class AdminClient implements AutoCloseable {
   private final ImmutableList<String> targets;
@@ -27,7 +27,8 @@ final class AdminClient implements AutoCloseable {
   private ManagedChannel channel;
   private int current;
 
-  AdminClient(List<String> targets, Optional<TlsFiles> tls, Optional<BearerToken> token, Duration timeout) {
+  AdminClient(
+      List<String> targets, Optional<TlsFiles> tls, Optional<BearerToken> token, Duration timeout) {
     this.targets = ImmutableList.copyOf(targets);
     this.tls = tls;
     this.token = token;
@@ -48,8 +49,12 @@ final class AdminClient implements AutoCloseable {
         next();
       }
     }
-    throw new StatusRuntimeException(Status.UNAVAILABLE.withDescription("no coordinator answered ("
-        + String.join(", ", targets) + "): " + last.getStatus().getDescription()));
+    throw new StatusRuntimeException(
+        Status.UNAVAILABLE.withDescription(
+            "no coordinator answered ("
+                + String.join(", ", targets)
+                + "): "
+                + last.getStatus().getDescription()));
   }
 
   private AdminServiceGrpc.AdminServiceBlockingStub stub() {

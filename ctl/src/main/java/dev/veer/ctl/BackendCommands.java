@@ -13,12 +13,17 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
-@Command(name = "backend", description = "Add, drain, remove backends and set their state.",
-    subcommands = {BackendCommands.Add.class, BackendCommands.Drain.class, BackendCommands.Remove.class,
-        BackendCommands.SetState.class})
+@Command(
+    name = "backend",
+    description = "Add, drain, remove backends and set their state.",
+    subcommands = {
+      BackendCommands.Add.class,
+      BackendCommands.Drain.class,
+      BackendCommands.Remove.class,
+      BackendCommands.SetState.class
+    })
 final class BackendCommands {
-  @ParentCommand
-  VeerCtl ctl;
+  @ParentCommand VeerCtl ctl;
 
   /** The backend a command is about: its service and address. */
   static final class Target {
@@ -38,83 +43,114 @@ final class BackendCommands {
   }
 
   static BackendState state(String value) {
-    return BackendState.valueOf(ServiceCommands.upper(value, "STATE", "active, filling, draining, inactive",
-        BackendState.class));
+    return BackendState.valueOf(
+        ServiceCommands.upper(
+            value, "STATE", "active, filling, draining, inactive", BackendState.class));
   }
 
-  @Command(name = "add", description = "Add a backend; it takes its rows while their previous owners stay next hops.")
+  @Command(
+      name = "add",
+      description = "Add a backend; it takes its rows while their previous owners stay next hops.")
   static final class Add implements Runnable {
-    @ParentCommand
-    BackendCommands parent;
+    @ParentCommand BackendCommands parent;
 
-    @Mixin
-    Target target;
+    @Mixin Target target;
 
-    @Option(names = "--state", paramLabel = "STATE", defaultValue = "filling",
+    @Option(
+        names = "--state",
+        paramLabel = "STATE",
+        defaultValue = "filling",
         description = "Initial state: filling (default), active, draining, inactive.")
     String state;
 
     @Override
     public void run() {
-      parent.change(s -> s.addBackend(AddBackendRequest.newBuilder().setService(target.service)
-          .setAddress(target.address).setState(state(state)).build()));
+      parent.change(
+          s ->
+              s.addBackend(
+                  AddBackendRequest.newBuilder()
+                      .setService(target.service)
+                      .setAddress(target.address)
+                      .setState(state(state))
+                      .build()));
     }
   }
 
-  @Command(name = "drain", description = "Take no new connections on a backend; its existing ones go on. The drain"
-      + " ends by itself (the backend becomes inactive) when its proxy agent reports no connection left.")
+  @Command(
+      name = "drain",
+      description =
+          "Take no new connections on a backend; its existing ones go on. The drain"
+              + " ends by itself (the backend becomes inactive) when its proxy agent reports no connection left.")
   static final class Drain implements Runnable {
-    @ParentCommand
-    BackendCommands parent;
+    @ParentCommand BackendCommands parent;
 
-    @Mixin
-    Target target;
+    @Mixin Target target;
 
-    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "0",
-        description = "End the drain after this long even with connections left (default: wait for them).")
+    @Option(
+        names = "--timeout",
+        paramLabel = "SECONDS",
+        defaultValue = "0",
+        description =
+            "End the drain after this long even with connections left (default: wait for them).")
     int timeoutSeconds;
 
     @Override
     public void run() {
-      parent.change(s -> s.setBackendState(SetBackendStateRequest.newBuilder().setService(target.service)
-          .setAddress(target.address).setState(BackendState.DRAINING).setDrainTimeoutSeconds(timeoutSeconds)
-          .build()));
+      parent.change(
+          s ->
+              s.setBackendState(
+                  SetBackendStateRequest.newBuilder()
+                      .setService(target.service)
+                      .setAddress(target.address)
+                      .setState(BackendState.DRAINING)
+                      .setDrainTimeoutSeconds(timeoutSeconds)
+                      .build()));
     }
   }
 
   @Command(name = "remove", description = "Remove a backend (drain it first, or use --force).")
   static final class Remove implements Runnable {
-    @ParentCommand
-    BackendCommands parent;
+    @ParentCommand BackendCommands parent;
 
-    @Mixin
-    Target target;
+    @Mixin Target target;
 
     @Option(names = "--force", description = "Remove it even if active: its connections break.")
     boolean force;
 
     @Override
     public void run() {
-      parent.change(s -> s.removeBackend(RemoveBackendRequest.newBuilder().setService(target.service)
-          .setAddress(target.address).setForce(force).build()));
+      parent.change(
+          s ->
+              s.removeBackend(
+                  RemoveBackendRequest.newBuilder()
+                      .setService(target.service)
+                      .setAddress(target.address)
+                      .setForce(force)
+                      .build()));
     }
   }
 
-  @Command(name = "set-state", description = "Set a backend's state: active, filling, draining or inactive.")
+  @Command(
+      name = "set-state",
+      description = "Set a backend's state: active, filling, draining or inactive.")
   static final class SetState implements Runnable {
-    @ParentCommand
-    BackendCommands parent;
+    @ParentCommand BackendCommands parent;
 
-    @Mixin
-    Target target;
+    @Mixin Target target;
 
     @Parameters(index = "2", paramLabel = "STATE")
     String state;
 
     @Override
     public void run() {
-      parent.change(s -> s.setBackendState(SetBackendStateRequest.newBuilder().setService(target.service)
-          .setAddress(target.address).setState(state(state)).build()));
+      parent.change(
+          s ->
+              s.setBackendState(
+                  SetBackendStateRequest.newBuilder()
+                      .setService(target.service)
+                      .setAddress(target.address)
+                      .setState(state(state))
+                      .build()));
     }
   }
 }

@@ -20,16 +20,25 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
-@Command(name = "service", description = "Create, change, delete and show services.",
-    subcommands = {ServiceCommands.List.class, ServiceCommands.Get.class, ServiceCommands.Create.class,
-        ServiceCommands.Update.class, ServiceCommands.Delete.class})
+@Command(
+    name = "service",
+    description = "Create, change, delete and show services.",
+    subcommands = {
+      ServiceCommands.List.class,
+      ServiceCommands.Get.class,
+      ServiceCommands.Create.class,
+      ServiceCommands.Update.class,
+      ServiceCommands.Delete.class
+    })
 final class ServiceCommands {
-  @ParentCommand
-  VeerCtl ctl;
+  @ParentCommand VeerCtl ctl;
 
   /** The options a service definition takes; null means "not given". */
   static final class SpecOptions {
-    @Option(names = "--vip", paramLabel = "ADDRESS", description = "The service's virtual IP (IPv4 or IPv6).")
+    @Option(
+        names = "--vip",
+        paramLabel = "ADDRESS",
+        description = "The service's virtual IP (IPv4 or IPv6).")
     String vip;
 
     @Option(names = "--port", description = "The service's port, 1-65535.")
@@ -38,11 +47,16 @@ final class ServiceCommands {
     @Option(names = "--protocol", paramLabel = "tcp|udp", description = "Default tcp.")
     String protocol;
 
-    @Option(names = "--hash", paramLabel = "address-port|address",
-        description = "Flow hash over the client's address and port (default), or its address only.")
+    @Option(
+        names = "--hash",
+        paramLabel = "address-port|address",
+        description =
+            "Flow hash over the client's address and port (default), or its address only.")
     String hash;
 
-    @Option(names = "--encap", paramLabel = "gue|ipip",
+    @Option(
+        names = "--encap",
+        paramLabel = "gue|ipip",
         description = "GUE with second-chance hops (default), or plain IPIP to the primary only.")
     String encap;
 
@@ -57,17 +71,22 @@ final class ServiceCommands {
         spec.setPort(port);
       }
       if (protocol != null) {
-        spec.setProtocol(Protocol.valueOf(upper(protocol, "--protocol", "tcp, udp", Protocol.class)));
+        spec.setProtocol(
+            Protocol.valueOf(upper(protocol, "--protocol", "tcp, udp", Protocol.class)));
       }
       if (hash != null) {
-        spec.setHashFields(switch (hash.toLowerCase(Locale.ROOT)) {
-          case "address-port" -> HashFields.SOURCE_ADDRESS_PORT;
-          case "address" -> HashFields.SOURCE_ADDRESS;
-          default -> throw new IllegalArgumentException("--hash is address-port or address, not " + hash);
-        });
+        spec.setHashFields(
+            switch (hash.toLowerCase(Locale.ROOT)) {
+              case "address-port" -> HashFields.SOURCE_ADDRESS_PORT;
+              case "address" -> HashFields.SOURCE_ADDRESS;
+              default ->
+                  throw new IllegalArgumentException(
+                      "--hash is address-port or address, not " + hash);
+            });
       }
       if (encap != null) {
-        spec.setEncapsulation(Encapsulation.valueOf(upper(encap, "--encap", "gue, ipip", Encapsulation.class)));
+        spec.setEncapsulation(
+            Encapsulation.valueOf(upper(encap, "--encap", "gue, ipip", Encapsulation.class)));
       }
       if (hops != null) {
         spec.setHopCount(hops);
@@ -76,7 +95,8 @@ final class ServiceCommands {
     }
   }
 
-  static <E extends Enum<E>> String upper(String value, String option, String allowed, Class<E> type) {
+  static <E extends Enum<E>> String upper(
+      String value, String option, String allowed, Class<E> type) {
     String name = value.toUpperCase(Locale.ROOT).replace('-', '_');
     try {
       Enum.valueOf(type, name);
@@ -87,8 +107,10 @@ final class ServiceCommands {
   }
 
   /** Makes the call and prints the service it answers with. */
-  void show(java.util.function.Function<dev.veer.proto.admin.v1.AdminServiceGrpc.AdminServiceBlockingStub,
-      Service> call) {
+  void show(
+      java.util.function.Function<
+              dev.veer.proto.admin.v1.AdminServiceGrpc.AdminServiceBlockingStub, Service>
+          call) {
     try (AdminClient client = ctl.client()) {
       Service service = client.call(call);
       ctl.print(service, () -> printService(ctl.out(), service));
@@ -97,48 +119,66 @@ final class ServiceCommands {
 
   static void printService(PrintWriter out, Service s) {
     ServiceSpec spec = s.getSpec();
-    out.printf("%s  %s port %d/%s  hash %s  %s  %d hops  (version %d, table version %d%s)%n", spec.getName(),
-        spec.getVip(), spec.getPort(), spec.getProtocol().name().toLowerCase(Locale.ROOT),
+    out.printf(
+        "%s  %s port %d/%s  hash %s  %s  %d hops  (version %d, table version %d%s)%n",
+        spec.getName(),
+        spec.getVip(),
+        spec.getPort(),
+        spec.getProtocol().name().toLowerCase(Locale.ROOT),
         spec.getHashFields() == HashFields.SOURCE_ADDRESS ? "address" : "address-port",
-        spec.getEncapsulation().name().toLowerCase(Locale.ROOT), spec.getHopCount(), s.getVersion(),
-        s.getTableVersion(), s.getRetainedGenerations() > 0
-            ? ", " + s.getRetainedGenerations() + " earlier generations retained" : "");
+        spec.getEncapsulation().name().toLowerCase(Locale.ROOT),
+        spec.getHopCount(),
+        s.getVersion(),
+        s.getTableVersion(),
+        s.getRetainedGenerations() > 0
+            ? ", " + s.getRetainedGenerations() + " earlier generations retained"
+            : "");
     if (s.getBackendsCount() == 0) {
       out.println("  no backends");
       return;
     }
-    out.printf("  %-40s %-9s %-9s %-6s %s%n", "BACKEND", "STATE", "HEALTH", "LIVE", "DRAIN ENDS BY");
+    out.printf(
+        "  %-40s %-9s %-9s %-6s %s%n", "BACKEND", "STATE", "HEALTH", "LIVE", "DRAIN ENDS BY");
     for (Backend b : s.getBackendsList()) {
-      out.printf("  %-40s %-9s %-9s %-6s %s%n", b.getAddress(), b.getState().name().toLowerCase(Locale.ROOT),
+      out.printf(
+          "  %-40s %-9s %-9s %-6s %s%n",
+          b.getAddress(),
+          b.getState().name().toLowerCase(Locale.ROOT),
           b.getHealth().name().toLowerCase(Locale.ROOT).replace("health_", ""),
           b.getLiveConnections() < 0 ? "-" : Long.toString(b.getLiveConnections()),
-          b.getDrainDeadlineMillis() > 0 ? java.time.Instant.ofEpochMilli(b.getDrainDeadlineMillis()).toString()
-              : b.getState() == dev.veer.proto.types.v1.BackendState.DRAINING ? "its last connection" : "");
+          b.getDrainDeadlineMillis() > 0
+              ? java.time.Instant.ofEpochMilli(b.getDrainDeadlineMillis()).toString()
+              : b.getState() == dev.veer.proto.types.v1.BackendState.DRAINING
+                  ? "its last connection"
+                  : "");
     }
   }
 
   @Command(name = "list", description = "List every service.")
   static final class List implements Runnable {
-    @ParentCommand
-    ServiceCommands parent;
+    @ParentCommand ServiceCommands parent;
 
     @Override
     public void run() {
       try (AdminClient client = parent.ctl.client()) {
-        ListServicesResponse services = client.call(s -> s.listServices(ListServicesRequest.getDefaultInstance()));
-        parent.ctl.print(services, () -> {
-          PrintWriter out = parent.ctl.out();
-          out.printf("%d services at version %d%n", services.getServicesCount(), services.getVersion());
-          services.getServicesList().forEach(s -> printService(out, s));
-        });
+        ListServicesResponse services =
+            client.call(s -> s.listServices(ListServicesRequest.getDefaultInstance()));
+        parent.ctl.print(
+            services,
+            () -> {
+              PrintWriter out = parent.ctl.out();
+              out.printf(
+                  "%d services at version %d%n",
+                  services.getServicesCount(), services.getVersion());
+              services.getServicesList().forEach(s -> printService(out, s));
+            });
       }
     }
   }
 
   @Command(name = "get", description = "Show one service and its backends.")
   static final class Get implements Runnable {
-    @ParentCommand
-    ServiceCommands parent;
+    @ParentCommand ServiceCommands parent;
 
     @Parameters(paramLabel = "NAME")
     String name;
@@ -151,44 +191,50 @@ final class ServiceCommands {
 
   @Command(name = "create", description = "Create a service (no backends yet).")
   static final class Create implements Runnable {
-    @ParentCommand
-    ServiceCommands parent;
+    @ParentCommand ServiceCommands parent;
 
     @Parameters(paramLabel = "NAME")
     String name;
 
-    @picocli.CommandLine.Mixin
-    SpecOptions options;
+    @picocli.CommandLine.Mixin SpecOptions options;
 
     @Override
     public void run() {
       if (options.vip == null || options.port == null) {
         throw new IllegalArgumentException("service create needs --vip and --port");
       }
-      ServiceSpec.Builder spec = options.applyTo(ServiceSpec.newBuilder().setName(name).setProtocol(Protocol.TCP));
+      ServiceSpec.Builder spec =
+          options.applyTo(ServiceSpec.newBuilder().setName(name).setProtocol(Protocol.TCP));
       parent.show(s -> s.createService(CreateServiceRequest.newBuilder().setSpec(spec).build()));
     }
   }
 
-  @Command(name = "update", description = "Change a service's definition; options not given keep their value.")
+  @Command(
+      name = "update",
+      description = "Change a service's definition; options not given keep their value.")
   static final class Update implements Runnable {
-    @ParentCommand
-    ServiceCommands parent;
+    @ParentCommand ServiceCommands parent;
 
     @Parameters(paramLabel = "NAME")
     String name;
 
-    @picocli.CommandLine.Mixin
-    SpecOptions options;
+    @picocli.CommandLine.Mixin SpecOptions options;
 
     @Override
     public void run() {
       try (AdminClient client = parent.ctl.client()) {
-        Service current = client.call(s -> s.getService(GetServiceRequest.newBuilder().setName(name).build()));
+        Service current =
+            client.call(s -> s.getService(GetServiceRequest.newBuilder().setName(name).build()));
         ServiceSpec.Builder spec = options.applyTo(current.getSpec().toBuilder());
         // Compare-and-set against what was read: a concurrent change makes this fail, not vanish.
-        Service service = client.call(s -> s.updateService(UpdateServiceRequest.newBuilder().setSpec(spec)
-            .setExpectedVersion(current.getVersion()).build()));
+        Service service =
+            client.call(
+                s ->
+                    s.updateService(
+                        UpdateServiceRequest.newBuilder()
+                            .setSpec(spec)
+                            .setExpectedVersion(current.getVersion())
+                            .build()));
         parent.ctl.print(service, () -> printService(parent.ctl.out(), service));
       }
     }
@@ -196,22 +242,31 @@ final class ServiceCommands {
 
   @Command(name = "delete", description = "Delete a service.")
   static final class Delete implements Runnable {
-    @ParentCommand
-    ServiceCommands parent;
+    @ParentCommand ServiceCommands parent;
 
     @Parameters(paramLabel = "NAME")
     String name;
 
-    @Option(names = "--force", description = "Delete even with backends left (their connections break).")
+    @Option(
+        names = "--force",
+        description = "Delete even with backends left (their connections break).")
     boolean force;
 
     @Override
     public void run() {
       try (AdminClient client = parent.ctl.client()) {
-        DeleteServiceResponse done = client.call(s -> s.deleteService(DeleteServiceRequest.newBuilder()
-            .setName(name).setForce(force).build()));
-        parent.ctl.print(done, () -> parent.ctl.out().printf("service %s deleted (version %d)%n", name,
-            done.getVersion()));
+        DeleteServiceResponse done =
+            client.call(
+                s ->
+                    s.deleteService(
+                        DeleteServiceRequest.newBuilder().setName(name).setForce(force).build()));
+        parent.ctl.print(
+            done,
+            () ->
+                parent
+                    .ctl
+                    .out()
+                    .printf("service %s deleted (version %d)%n", name, done.getVersion()));
       }
     }
   }

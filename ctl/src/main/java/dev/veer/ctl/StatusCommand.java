@@ -9,47 +9,76 @@ import java.time.Instant;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ParentCommand;
 
-@Command(name = "status", description = "Coordinators, directors and the versions they run, proxy agents and what"
-    + " they report.")
+@Command(
+    name = "status",
+    description =
+        "Coordinators, directors and the versions they run, proxy agents and what"
+            + " they report.")
 final class StatusCommand implements Runnable {
-  @ParentCommand
-  VeerCtl ctl;
+  @ParentCommand VeerCtl ctl;
 
   @Override
   public void run() {
     try (AdminClient client = ctl.client()) {
       ClusterStatus status = client.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance()));
-      ctl.print(status, () -> {
-        PrintWriter out = ctl.out();
-        out.printf("state version %d; tables of 2^%d rows; GUE port %d; settle %d s%n", status.getVersion(),
-            status.getSettings().getRowBits(), status.getSettings().getGuePort(),
-            status.getSettings().getSettleSeconds());
-        out.printf("%n%-20s %-28s %s%n", "COORDINATOR", "ADDRESS", "ROLE");
-        for (CoordinatorStatus c : status.getCoordinatorsList()) {
-          out.printf("%-20s %-28s %s%n", c.getId(), c.getAddress(), c.getLeader() ? "leader" : "follower");
-        }
-        long converged = status.getDirectorsList().stream()
-            .filter(d -> d.getAppliedVersion() == status.getVersion()).count();
-        out.printf("%n%-20s %-20s %-20s %-8s %s%n", "DIRECTOR", "ADDRESS", "COORDINATOR", "VERSION", "SINCE");
-        for (DirectorStatus d : status.getDirectorsList()) {
-          out.printf("%-20s %-20s %-20s %-8d %s%s%n", d.getId(), d.getAddress(), d.getCoordinator(),
-              d.getAppliedVersion(), Instant.ofEpochMilli(d.getAppliedAtMillis()),
-              d.getError().isEmpty() ? "" : "  ERROR: " + d.getError());
-        }
-        out.printf("%n%d of %d directors run version %d%n", converged, status.getDirectorsCount(),
-            status.getVersion());
-        if (status.getAgentsCount() > 0) {
-          out.printf("%n%-20s %-20s %-12s %-10s %-8s %s%n", "PROXY AGENT", "COORDINATOR", "SERVICE", "HEALTH",
-              "LIVE", "DETAIL");
-          for (var agent : status.getAgentsList()) {
-            for (var service : agent.getServicesList()) {
-              out.printf("%-20s %-20s %-12s %-10s %-8d %s%n", agent.getId(), agent.getCoordinator(),
-                  service.getService(), service.getHealth().name().toLowerCase(java.util.Locale.ROOT)
-                      .replace("health_", ""), service.getLiveConnections(), service.getDetail());
+      ctl.print(
+          status,
+          () -> {
+            PrintWriter out = ctl.out();
+            out.printf(
+                "state version %d; tables of 2^%d rows; GUE port %d; settle %d s%n",
+                status.getVersion(),
+                status.getSettings().getRowBits(),
+                status.getSettings().getGuePort(),
+                status.getSettings().getSettleSeconds());
+            out.printf("%n%-20s %-28s %s%n", "COORDINATOR", "ADDRESS", "ROLE");
+            for (CoordinatorStatus c : status.getCoordinatorsList()) {
+              out.printf(
+                  "%-20s %-28s %s%n",
+                  c.getId(), c.getAddress(), c.getLeader() ? "leader" : "follower");
             }
-          }
-        }
-      });
+            long converged =
+                status.getDirectorsList().stream()
+                    .filter(d -> d.getAppliedVersion() == status.getVersion())
+                    .count();
+            out.printf(
+                "%n%-20s %-20s %-20s %-8s %s%n",
+                "DIRECTOR", "ADDRESS", "COORDINATOR", "VERSION", "SINCE");
+            for (DirectorStatus d : status.getDirectorsList()) {
+              out.printf(
+                  "%-20s %-20s %-20s %-8d %s%s%n",
+                  d.getId(),
+                  d.getAddress(),
+                  d.getCoordinator(),
+                  d.getAppliedVersion(),
+                  Instant.ofEpochMilli(d.getAppliedAtMillis()),
+                  d.getError().isEmpty() ? "" : "  ERROR: " + d.getError());
+            }
+            out.printf(
+                "%n%d of %d directors run version %d%n",
+                converged, status.getDirectorsCount(), status.getVersion());
+            if (status.getAgentsCount() > 0) {
+              out.printf(
+                  "%n%-20s %-20s %-12s %-10s %-8s %s%n",
+                  "PROXY AGENT", "COORDINATOR", "SERVICE", "HEALTH", "LIVE", "DETAIL");
+              for (var agent : status.getAgentsList()) {
+                for (var service : agent.getServicesList()) {
+                  out.printf(
+                      "%-20s %-20s %-12s %-10s %-8d %s%n",
+                      agent.getId(),
+                      agent.getCoordinator(),
+                      service.getService(),
+                      service
+                          .getHealth()
+                          .name()
+                          .toLowerCase(java.util.Locale.ROOT)
+                          .replace("health_", ""),
+                      service.getLiveConnections(),
+                      service.getDetail());
+                }
+              }
+            }
+          });
     }
   }
 }

@@ -10,10 +10,11 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
-@Command(name = "table", description = "A service's forwarding table: each backend's share of rows, and rows.")
+@Command(
+    name = "table",
+    description = "A service's forwarding table: each backend's share of rows, and rows.")
 final class TableCommand implements Runnable {
-  @ParentCommand
-  VeerCtl ctl;
+  @ParentCommand VeerCtl ctl;
 
   @Parameters(paramLabel = "SERVICE")
   String service;
@@ -21,30 +22,49 @@ final class TableCommand implements Runnable {
   @Option(names = "--from", defaultValue = "0", description = "First row to list (default 0).")
   int from;
 
-  @Option(names = "--rows", defaultValue = "0", description = "Rows to list (default 0: shares only).")
+  @Option(
+      names = "--rows",
+      defaultValue = "0",
+      description = "Rows to list (default 0: shares only).")
   int rows;
 
   @Override
   public void run() {
     try (AdminClient client = ctl.client()) {
-      ServiceTable table = client.call(s -> s.getTable(GetTableRequest.newBuilder().setService(service)
-          .setFirstRow(from).setMaxRows(rows).build()));
-      ctl.print(table, () -> {
-        PrintWriter out = ctl.out();
-        out.printf("%s: table version %d, %d rows%n%n", service, table.getTableVersion(), table.getRowCount());
-        out.printf("%-40s %12s %8s %12s %8s%n", "BACKEND", "PRIMARY", "SHARE", "SECOND HOP", "SHARE");
-        for (BackendShare s : table.getSharesList()) {
-          out.printf("%-40s %12d %7.2f%% %12d %7.2f%%%n", s.getAddress(), s.getPrimaryRows(),
-              100.0 * s.getPrimaryRows() / table.getRowCount(), s.getSecondHopRows(),
-              100.0 * s.getSecondHopRows() / table.getRowCount());
-        }
-        if (table.getRowsCount() > 0) {
-          out.println();
-          for (TableRow row : table.getRowsList()) {
-            out.printf("%8d  %s%n", row.getRow(), String.join("  ", row.getHopsList()));
-          }
-        }
-      });
+      ServiceTable table =
+          client.call(
+              s ->
+                  s.getTable(
+                      GetTableRequest.newBuilder()
+                          .setService(service)
+                          .setFirstRow(from)
+                          .setMaxRows(rows)
+                          .build()));
+      ctl.print(
+          table,
+          () -> {
+            PrintWriter out = ctl.out();
+            out.printf(
+                "%s: table version %d, %d rows%n%n",
+                service, table.getTableVersion(), table.getRowCount());
+            out.printf(
+                "%-40s %12s %8s %12s %8s%n", "BACKEND", "PRIMARY", "SHARE", "SECOND HOP", "SHARE");
+            for (BackendShare s : table.getSharesList()) {
+              out.printf(
+                  "%-40s %12d %7.2f%% %12d %7.2f%%%n",
+                  s.getAddress(),
+                  s.getPrimaryRows(),
+                  100.0 * s.getPrimaryRows() / table.getRowCount(),
+                  s.getSecondHopRows(),
+                  100.0 * s.getSecondHopRows() / table.getRowCount());
+            }
+            if (table.getRowsCount() > 0) {
+              out.println();
+              for (TableRow row : table.getRowsList()) {
+                out.printf("%8d  %s%n", row.getRow(), String.join("  ", row.getHopsList()));
+              }
+            }
+          });
     }
   }
 }

@@ -38,7 +38,9 @@ public final class ConfigFile implements CommandLine.IDefaultValueProvider {
     return null;
   }
 
-  /** The command line for {@code command}, its defaults read from the {@code --config} file if any. */
+  /**
+   * The command line for {@code command}, its defaults read from the {@code --config} file if any.
+   */
   public static CommandLine commandLine(Object command, String[] args) {
     CommandLine line = new CommandLine(command);
     Optional<Path> file = find(args);
@@ -49,8 +51,8 @@ public final class ConfigFile implements CommandLine.IDefaultValueProvider {
   }
 
   /**
-   * Runs a daemon's command line, its config file read first: the exit code, 2 for a config
-   * file that cannot be used (its problems printed first).
+   * Runs a daemon's command line, its config file read first: the exit code, 2 for a config file
+   * that cannot be used (its problems printed first).
    */
   public static int run(Object command, String[] args) {
     Logging.routeJavaUtilLogging();
@@ -63,13 +65,14 @@ public final class ConfigFile implements CommandLine.IDefaultValueProvider {
     }
     // A setting the daemon refuses (IllegalArgumentException) is the operator's to fix: its
     // message, not a stack trace, and the exit code of a bad command line.
-    line.setExecutionExceptionHandler((e, failed, parsed) -> {
-      if (!(e instanceof IllegalArgumentException)) {
-        throw e;
-      }
-      failed.getErr().println(failed.getCommandName() + ": " + e.getMessage());
-      return 2;
-    });
+    line.setExecutionExceptionHandler(
+        (e, failed, parsed) -> {
+          if (!(e instanceof IllegalArgumentException)) {
+            throw e;
+          }
+          failed.getErr().println(failed.getCommandName() + ": " + e.getMessage());
+          return 2;
+        });
     return line.execute(args);
   }
 
@@ -90,7 +93,8 @@ public final class ConfigFile implements CommandLine.IDefaultValueProvider {
     try {
       lines = Files.readAllLines(file, StandardCharsets.UTF_8);
     } catch (IOException e) {
-      throw new IllegalArgumentException("cannot read the config file " + file + ": " + e.getMessage(), e);
+      throw new IllegalArgumentException(
+          "cannot read the config file " + file + ": " + e.getMessage(), e);
     }
     TreeSet<String> known = new TreeSet<>();
     for (OptionSpec option : spec.options()) {
@@ -114,7 +118,8 @@ public final class ConfigFile implements CommandLine.IDefaultValueProvider {
       }
       String name = line.substring(0, eq).trim();
       if (!known.contains(name)) {
-        problems.add(where + ": unknown setting '" + name + "'; settings are " + String.join(", ", known));
+        problems.add(
+            where + ": unknown setting '" + name + "'; settings are " + String.join(", ", known));
         continue;
       }
       values.put(name, line.substring(eq + 1).trim());

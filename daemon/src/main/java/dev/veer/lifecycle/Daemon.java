@@ -24,27 +24,35 @@ public final class Daemon {
 
   private Daemon() {}
 
-  /** A metrics endpoint at {@code listen} ("host:port"), if one is asked for (else null is given). */
-  public static Optional<MetricsServer> metrics(String listen, Supplier<List<Metric>> metrics) throws IOException {
+  /**
+   * A metrics endpoint at {@code listen} ("host:port"), if one is asked for (else null is given).
+   */
+  public static Optional<MetricsServer> metrics(String listen, Supplier<List<Metric>> metrics)
+      throws IOException {
     if (listen == null) {
       return Optional.empty();
     }
     HostAndPort address = HostAndPort.fromString(listen).requireBracketsForIPv6();
-    return Optional.of(MetricsServer.start(new InetSocketAddress(address.getHost(), address.getPort()), metrics));
+    return Optional.of(
+        MetricsServer.start(new InetSocketAddress(address.getHost(), address.getPort()), metrics));
   }
 
   /** Blocks until the JVM is asked to exit, runs {@code stop} from the shutdown hook, returns 0. */
   public static int runUntilSignalled(String name, Stop stop) throws InterruptedException {
     CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      log.info("{} stopping", name);
-      try {
-        stop.run();
-      } catch (Exception e) {
-        log.warn("{} stopping: {}", name, e.toString());
-      }
-      stopped.countDown();
-    }, name + "-stop"));
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  log.info("{} stopping", name);
+                  try {
+                    stop.run();
+                  } catch (Exception e) {
+                    log.warn("{} stopping: {}", name, e.toString());
+                  }
+                  stopped.countDown();
+                },
+                name + "-stop"));
     stopped.await();
     return 0;
   }

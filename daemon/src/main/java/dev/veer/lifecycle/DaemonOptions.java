@@ -5,11 +5,16 @@ import picocli.CommandLine.Option;
 
 /** What every daemon takes (a picocli mixin): its config file and where to serve its metrics. */
 public final class DaemonOptions {
-  @Option(names = ConfigFile.OPTION, paramLabel = "FILE",
-      description = "Settings from a file: lines 'name = value' (an option's name without dashes); flags win.")
+  @Option(
+      names = ConfigFile.OPTION,
+      paramLabel = "FILE",
+      description =
+          "Settings from a file: lines 'name = value' (an option's name without dashes); flags win.")
   Path config;
 
-  @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
+  @Option(
+      names = "--metrics-listen",
+      paramLabel = "HOST:PORT",
       description = "Serve Prometheus metrics at http://HOST:PORT/metrics.")
   String metricsListen;
 

@@ -18,9 +18,9 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Counts a gRPC server's calls by method: started, finished by status code, and open now (a
- * stream stays open for as long as its peer follows). Put it outermost, so that calls an
- * authorizer refuses are counted with their code too.
+ * Counts a gRPC server's calls by method: started, finished by status code, and open now (a stream
+ * stays open for as long as its peer follows). Put it outermost, so that calls an authorizer
+ * refuses are counted with their code too.
  */
 public final class GrpcServerMetrics implements ServerInterceptor {
   private final String prefix;
@@ -34,20 +34,23 @@ public final class GrpcServerMetrics implements ServerInterceptor {
   }
 
   @Override
-  public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
-      ServerCallHandler<Q, A> next) {
+  public <Q, A> ServerCall.Listener<Q> interceptCall(
+      ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
     String method = call.getMethodDescriptor().getFullMethodName();
     started.computeIfAbsent(method, m -> new LongAdder()).increment();
     Call counted = new Call(method);
     ServerCall.Listener<Q> listener;
     try {
-      listener = next.startCall(new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
-        @Override
-        public void close(Status status, Metadata trailers) {
-          counted.finish(status.getCode());
-          super.close(status, trailers);
-        }
-      }, headers);
+      listener =
+          next.startCall(
+              new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+                @Override
+                public void close(Status status, Metadata trailers) {
+                  counted.finish(status.getCode());
+                  super.close(status, trailers);
+                }
+              },
+              headers);
     } catch (RuntimeException e) {
       counted.finish(Status.Code.UNKNOWN);
       throw e;
@@ -84,17 +87,26 @@ public final class GrpcServerMetrics implements ServerInterceptor {
   /** The three families, for a daemon's metrics endpoint. */
   public List<Metric> metrics() {
     List<Metric.Sample> startedSamples = new ArrayList<>();
-    started.forEach((method, n) -> startedSamples.add(Metric.Sample.of(Map.of("method", method), n.sum())));
+    started.forEach(
+        (method, n) -> startedSamples.add(Metric.Sample.of(Map.of("method", method), n.sum())));
     List<Metric.Sample> handledSamples = new ArrayList<>();
-    handled.forEach((key, n) -> handledSamples.add(
-        Metric.Sample.of(Map.of("method", key.get(0), "code", key.get(1)), n.sum())));
+    handled.forEach(
+        (key, n) ->
+            handledSamples.add(
+                Metric.Sample.of(Map.of("method", key.get(0), "code", key.get(1)), n.sum())));
     List<Metric.Sample> openSamples = new ArrayList<>();
-    open.forEach((method, n) -> openSamples.add(Metric.Sample.of(Map.of("method", method), n.get())));
+    open.forEach(
+        (method, n) -> openSamples.add(Metric.Sample.of(Map.of("method", method), n.get())));
     return ImmutableList.of(
-        Metric.counter(prefix + "_grpc_calls_started_total", "gRPC calls started, by method.", startedSamples),
-        Metric.counter(prefix + "_grpc_calls_handled_total",
-            "gRPC calls finished, by method and status code (CANCELLED: the peer went away).", handledSamples),
-        Metric.gauge(prefix + "_grpc_calls_open", "gRPC calls open now (streams included), by method.",
+        Metric.counter(
+            prefix + "_grpc_calls_started_total", "gRPC calls started, by method.", startedSamples),
+        Metric.counter(
+            prefix + "_grpc_calls_handled_total",
+            "gRPC calls finished, by method and status code (CANCELLED: the peer went away).",
+            handledSamples),
+        Metric.gauge(
+            prefix + "_grpc_calls_open",
+            "gRPC calls open now (streams included), by method.",
             openSamples));
   }
 }

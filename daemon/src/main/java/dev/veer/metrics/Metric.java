@@ -17,7 +17,8 @@ public record Metric(String name, String help, Type type, ImmutableList<Sample> 
   private static final Pattern NAME = Pattern.compile("[a-zA-Z_:][a-zA-Z0-9_:]*");
 
   public enum Type {
-    COUNTER, GAUGE
+    COUNTER,
+    GAUGE
   }
 
   /** One value, with its labels. */
@@ -34,7 +35,10 @@ public record Metric(String name, String help, Type type, ImmutableList<Sample> 
 
   public Metric {
     checkArgument(NAME.matcher(name).matches(), "not a Prometheus metric name: %s", name);
-    checkArgument(type != Type.COUNTER || name.endsWith("_total"), "a counter's name ends in _total: %s", name);
+    checkArgument(
+        type != Type.COUNTER || name.endsWith("_total"),
+        "a counter's name ends in _total: %s",
+        name);
   }
 
   public static Metric counter(String name, String help, List<Sample> samples) {
@@ -51,9 +55,16 @@ public record Metric(String name, String help, Type type, ImmutableList<Sample> 
 
   /** The family in the Prometheus text exposition format (version 0.0.4). */
   void writeTo(StringBuilder out) {
-    out.append("# HELP ").append(name).append(' ').append(help.replace("\\", "\\\\").replace("\n", "\\n"))
+    out.append("# HELP ")
+        .append(name)
+        .append(' ')
+        .append(help.replace("\\", "\\\\").replace("\n", "\\n"))
         .append('\n');
-    out.append("# TYPE ").append(name).append(' ').append(type == Type.COUNTER ? "counter" : "gauge").append('\n');
+    out.append("# TYPE ")
+        .append(name)
+        .append(' ')
+        .append(type == Type.COUNTER ? "counter" : "gauge")
+        .append('\n');
     for (Sample sample : samples) {
       out.append(name);
       if (!sample.labels().isEmpty()) {
@@ -64,14 +75,21 @@ public record Metric(String name, String help, Type type, ImmutableList<Sample> 
             out.append(',');
           }
           first = false;
-          out.append(label.getKey()).append("=\"").append(label.getValue().replace("\\", "\\\\")
-              .replace("\"", "\\\"").replace("\n", "\\n")).append('"');
+          out.append(label.getKey())
+              .append("=\"")
+              .append(
+                  label.getValue().replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n"))
+              .append('"');
         }
         out.append('}');
       }
       double v = sample.value();
-      out.append(' ').append(v == Math.rint(v) && !Double.isInfinite(v) ? Long.toString((long) v)
-          : Double.toString(v)).append('\n');
+      out.append(' ')
+          .append(
+              v == Math.rint(v) && !Double.isInfinite(v)
+                  ? Long.toString((long) v)
+                  : Double.toString(v))
+          .append('\n');
     }
   }
 }

@@ -21,9 +21,17 @@ public final class MetricsServer implements AutoCloseable {
   }
 
   /** Listens on {@code address}; {@code metrics} is asked for every scrape. */
-  public static MetricsServer start(InetSocketAddress address, Supplier<List<Metric>> metrics) throws IOException {
-    return new MetricsServer(WebServer.start(address, "metrics", Map.of("/metrics",
-        () -> WebServer.Response.ok(CONTENT_TYPE, render(metrics.get()).getBytes(StandardCharsets.UTF_8)))));
+  public static MetricsServer start(InetSocketAddress address, Supplier<List<Metric>> metrics)
+      throws IOException {
+    return new MetricsServer(
+        WebServer.start(
+            address,
+            "metrics",
+            Map.of(
+                "/metrics",
+                () ->
+                    WebServer.Response.ok(
+                        CONTENT_TYPE, render(metrics.get()).getBytes(StandardCharsets.UTF_8)))));
   }
 
   public static String render(List<Metric> metrics) {

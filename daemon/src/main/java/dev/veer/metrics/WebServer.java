@@ -14,8 +14,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A daemon's small read-only web endpoints (metrics, the status page): fixed paths answered by
- * GET only, each page made when asked. One thread; closed with the daemon.
+ * A daemon's small read-only web endpoints (metrics, the status page): fixed paths answered by GET
+ * only, each page made when asked. One thread; closed with the daemon.
  */
 public final class WebServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(WebServer.class);
@@ -41,36 +41,47 @@ public final class WebServer implements AutoCloseable {
     this.executor = executor;
   }
 
-  public static WebServer start(InetSocketAddress address, String name, Map<String, Page> pages) throws IOException {
+  public static WebServer start(InetSocketAddress address, String name, Map<String, Page> pages)
+      throws IOException {
     ImmutableMap<String, Page> byPath = ImmutableMap.copyOf(pages);
     HttpServer server = HttpServer.create(address, 16);
-    server.createContext("/", exchange -> {
-      try (exchange) {
-        Page page = byPath.get(exchange.getRequestURI().getPath());
-        if (page == null) {
-          exchange.sendResponseHeaders(404, -1);
-          return;
-        }
-        if (!exchange.getRequestMethod().equals("GET")) {
-          exchange.sendResponseHeaders(405, -1);
-          return;
-        }
-        Response response;
-        try {
-          response = page.get();
-        } catch (Exception e) {
-          log.warn("{} {}: {}", name, exchange.getRequestURI().getPath(), e.toString());
-          response = new Response(503, "text/plain; charset=utf-8",
-              ("unavailable: " + e.getMessage() + "\n").getBytes(StandardCharsets.UTF_8));
-        }
-        send(exchange, response);
-      }
-    });
-    ExecutorService executor = Executors.newSingleThreadExecutor(
-        Thread.ofPlatform().name("veer-" + name).daemon(true).factory());
+    server.createContext(
+        "/",
+        exchange -> {
+          try (exchange) {
+            Page page = byPath.get(exchange.getRequestURI().getPath());
+            if (page == null) {
+              exchange.sendResponseHeaders(404, -1);
+              return;
+            }
+            if (!exchange.getRequestMethod().equals("GET")) {
+              exchange.sendResponseHeaders(405, -1);
+              return;
+            }
+            Response response;
+            try {
+              response = page.get();
+            } catch (Exception e) {
+              log.warn("{} {}: {}", name, exchange.getRequestURI().getPath(), e.toString());
+              response =
+                  new Response(
+                      503,
+                      "text/plain; charset=utf-8",
+                      ("unavailable: " + e.getMessage() + "\n").getBytes(StandardCharsets.UTF_8));
+            }
+            send(exchange, response);
+          }
+        });
+    ExecutorService executor =
+        Executors.newSingleThreadExecutor(
+            Thread.ofPlatform().name("veer-" + name).daemon(true).factory());
     server.setExecutor(executor);
     server.start();
-    log.info("{} at http://{}:{}{}", name, address.getHostString(), server.getAddress().getPort(),
+    log.info(
+        "{} at http://{}:{}{}",
+        name,
+        address.getHostString(),
+        server.getAddress().getPort(),
         byPath.keySet());
     return new WebServer(server, executor);
   }

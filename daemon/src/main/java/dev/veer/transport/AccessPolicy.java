@@ -16,15 +16,16 @@ import java.util.Set;
 
 /**
  * Who may do what: bearer tokens and client-certificate identities (the subject's common name),
- * each granted roles. Read from a file of lines {@code token <secret> <role>[,<role>...]} or
- * {@code cert <common-name> <role>[,...]}; {@code #} starts a comment. An empty policy allows
- * everything, for a cluster on a trusted network only.
+ * each granted roles. Read from a file of lines {@code token <secret> <role>[,<role>...]} or {@code
+ * cert <common-name> <role>[,...]}; {@code #} starts a comment. An empty policy allows everything,
+ * for a cluster on a trusted network only.
  */
 public final class AccessPolicy {
   private final ImmutableMap<String, ImmutableSet<Role>> tokens;
   private final ImmutableMap<String, ImmutableSet<Role>> certificates;
 
-  private AccessPolicy(Map<String, ImmutableSet<Role>> tokens, Map<String, ImmutableSet<Role>> certificates) {
+  private AccessPolicy(
+      Map<String, ImmutableSet<Role>> tokens, Map<String, ImmutableSet<Role>> certificates) {
     this.tokens = ImmutableMap.copyOf(tokens);
     this.certificates = ImmutableMap.copyOf(certificates);
   }
@@ -44,19 +45,29 @@ public final class AccessPolicy {
       String[] fields = line.split("\\s+");
       String where = source + " line " + (i + 1);
       if (fields.length != 3 || !(fields[0].equals("token") || fields[0].equals("cert"))) {
-        throw new IllegalArgumentException(where + ": expected 'token <secret> <roles>' or 'cert <common-name>"
-            + " <roles>', got '" + line + "'");
+        throw new IllegalArgumentException(
+            where
+                + ": expected 'token <secret> <roles>' or 'cert <common-name>"
+                + " <roles>', got '"
+                + line
+                + "'");
       }
       Set<Role> roles = EnumSet.noneOf(Role.class);
       for (String role : fields[2].split(",")) {
         try {
           roles.add(Role.valueOf(role.trim().toUpperCase(java.util.Locale.ROOT)));
         } catch (IllegalArgumentException e) {
-          throw new IllegalArgumentException(where + ": unknown role '" + role + "'; roles are admin, reader,"
-              + " director, agent", e);
+          throw new IllegalArgumentException(
+              where
+                  + ": unknown role '"
+                  + role
+                  + "'; roles are admin, reader,"
+                  + " director, agent",
+              e);
         }
       }
-      (fields[0].equals("token") ? tokens : certificates).put(fields[1], ImmutableSet.copyOf(roles));
+      (fields[0].equals("token") ? tokens : certificates)
+          .put(fields[1], ImmutableSet.copyOf(roles));
     }
     return new AccessPolicy(tokens, certificates);
   }
@@ -65,7 +76,8 @@ public final class AccessPolicy {
     try {
       return parse(Files.readAllLines(file, StandardCharsets.UTF_8), file.toString());
     } catch (IOException e) {
-      throw new IllegalArgumentException("cannot read the access file " + file + ": " + e.getMessage(), e);
+      throw new IllegalArgumentException(
+          "cannot read the access file " + file + ": " + e.getMessage(), e);
     }
   }
 

@@ -23,14 +23,15 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Refuses calls whose caller lacks the role the method needs. The caller is known by its bearer
- * token or by the common name of its verified client certificate; either may grant roles. A
- * refusal is UNAUTHENTICATED (no known identity) or PERMISSION_DENIED (known, but not allowed),
- * and is logged with the method and the peer.
+ * token or by the common name of its verified client certificate; either may grant roles. A refusal
+ * is UNAUTHENTICATED (no known identity) or PERMISSION_DENIED (known, but not allowed), and is
+ * logged with the method and the peer.
  */
 public final class Authorizer implements ServerInterceptor {
   private static final Logger log = LoggerFactory.getLogger(Authorizer.class);
 
   private final AccessPolicy policy;
+
   /** Full method name to the roles that may call it; a method not listed is refused. */
   private final ImmutableMap<String, ImmutableSet<Role>> methods;
 
@@ -40,8 +41,8 @@ public final class Authorizer implements ServerInterceptor {
   }
 
   @Override
-  public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
-      ServerCallHandler<Q, R> next) {
+  public <Q, R> ServerCall.Listener<Q> interceptCall(
+      ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
     if (policy.allowsAll()) {
       return next.startCall(call, headers);
     }
@@ -51,7 +52,8 @@ public final class Authorizer implements ServerInterceptor {
     boolean known = false;
     String token = headers.get(BearerToken.AUTHORIZATION);
     if (token != null && token.startsWith(BearerToken.PREFIX)) {
-      Optional<ImmutableSet<Role>> roles = policy.rolesOfToken(token.substring(BearerToken.PREFIX.length()));
+      Optional<ImmutableSet<Role>> roles =
+          policy.rolesOfToken(token.substring(BearerToken.PREFIX.length()));
       known |= roles.isPresent();
       roles.ifPresent(granted::addAll);
     }
@@ -65,12 +67,17 @@ public final class Authorizer implements ServerInterceptor {
       return next.startCall(call, headers);
     }
     Object peer = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
-    Status status = known
-        ? Status.PERMISSION_DENIED.withDescription(method + " needs one of the roles " + needed + "; the caller has "
-            + granted)
-        : Status.UNAUTHENTICATED.withDescription(method + " needs a token or client certificate granted one of "
-            + needed);
-    log.warn("refused {} from {} (certificate {}): {}", method, peer, commonName.orElse("none"),
+    Status status =
+        known
+            ? Status.PERMISSION_DENIED.withDescription(
+                method + " needs one of the roles " + needed + "; the caller has " + granted)
+            : Status.UNAUTHENTICATED.withDescription(
+                method + " needs a token or client certificate granted one of " + needed);
+    log.warn(
+        "refused {} from {} (certificate {}): {}",
+        method,
+        peer,
+        commonName.orElse("none"),
         status.getDescription());
     call.close(status, new Metadata());
     return new ServerCall.Listener<>() {};

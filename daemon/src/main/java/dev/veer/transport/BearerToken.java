@@ -20,7 +20,8 @@ public final class BearerToken extends CallCredentials {
   private final String token;
 
   public BearerToken(String token) {
-    checkArgument(!token.isBlank() && token.chars().allMatch(c -> c > 32 && c < 127),
+    checkArgument(
+        !token.isBlank() && token.chars().allMatch(c -> c > 32 && c < 127),
         "a token is printable ASCII without spaces");
     this.token = token;
   }
@@ -30,15 +31,20 @@ public final class BearerToken extends CallCredentials {
     try {
       return new BearerToken(Files.readAllLines(file, StandardCharsets.US_ASCII).get(0).trim());
     } catch (IOException | IndexOutOfBoundsException e) {
-      throw new IllegalArgumentException("cannot read a token from " + file + ": " + e.getMessage(), e);
+      throw new IllegalArgumentException(
+          "cannot read a token from " + file + ": " + e.getMessage(), e);
     }
   }
 
   @Override
   public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-    if (info.getSecurityLevel() != io.grpc.SecurityLevel.PRIVACY_AND_INTEGRITY && !isLoopback(info.getAuthority())) {
-      applier.fail(Status.UNAUTHENTICATED.withDescription("refusing to send a token over a plaintext channel to "
-          + info.getAuthority() + ": use TLS"));
+    if (info.getSecurityLevel() != io.grpc.SecurityLevel.PRIVACY_AND_INTEGRITY
+        && !isLoopback(info.getAuthority())) {
+      applier.fail(
+          Status.UNAUTHENTICATED.withDescription(
+              "refusing to send a token over a plaintext channel to "
+                  + info.getAuthority()
+                  + ": use TLS"));
       return;
     }
     Metadata headers = new Metadata();
@@ -47,6 +53,8 @@ public final class BearerToken extends CallCredentials {
   }
 
   private static boolean isLoopback(String authority) {
-    return authority.startsWith("127.") || authority.startsWith("localhost:") || authority.startsWith("[::1]");
+    return authority.startsWith("127.")
+        || authority.startsWith("localhost:")
+        || authority.startsWith("[::1]");
   }
 }

@@ -11,9 +11,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Keeps one stream open to one coordinator of a list: when a session ends, the next coordinator
- * is tried, at once after a session that lived a while, else after a back-off (100 ms doubling
- * to 2 s). One thread; {@link #close()} ends the session in progress and the thread.
+ * Keeps one stream open to one coordinator of a list: when a session ends, the next coordinator is
+ * tried, at once after a session that lived a while, else after a back-off (100 ms doubling to 2
+ * s). One thread; {@link #close()} ends the session in progress and the thread.
  */
 public final class Reconnecting implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Reconnecting.class);
@@ -40,7 +40,10 @@ public final class Reconnecting implements AutoCloseable {
    * @param name what runs the streams, for the logs and the thread
    * @param channels makes the channel to a target ("host:port")
    */
-  public Reconnecting(String name, List<String> targets, Function<String, ManagedChannel> channels,
+  public Reconnecting(
+      String name,
+      List<String> targets,
+      Function<String, ManagedChannel> channels,
       Session session) {
     checkArgument(!targets.isEmpty(), "at least one coordinator address is needed");
     this.name = name;
@@ -74,8 +77,10 @@ public final class Reconnecting implements AutoCloseable {
       if (closed) {
         break;
       }
-      backoff = System.nanoTime() - started > HEALTHY_SESSION_NANOS ? MIN_BACKOFF_MILLIS
-          : Math.min(backoff * 2, MAX_BACKOFF_MILLIS);
+      backoff =
+          System.nanoTime() - started > HEALTHY_SESSION_NANOS
+              ? MIN_BACKOFF_MILLIS
+              : Math.min(backoff * 2, MAX_BACKOFF_MILLIS);
       log.warn("{}: coordinator {}: {}; next attempt in {} ms", name, target, outcome, backoff);
       try {
         Thread.sleep(backoff);

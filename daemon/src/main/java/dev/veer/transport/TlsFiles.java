@@ -11,9 +11,11 @@ import java.util.Optional;
  * (optional for a client that does not present one), and the CA certificates it trusts for the
  * other side (for a server: the client CAs; with them, clients must present a certificate).
  */
-public record TlsFiles(Optional<Path> certificateChain, Optional<Path> privateKey, Optional<Path> trustedCas) {
+public record TlsFiles(
+    Optional<Path> certificateChain, Optional<Path> privateKey, Optional<Path> trustedCas) {
   public TlsFiles {
-    checkArgument(certificateChain.isPresent() == privateKey.isPresent(),
+    checkArgument(
+        certificateChain.isPresent() == privateKey.isPresent(),
         "a TLS certificate needs its private key and the other way round");
     certificateChain.ifPresent(p -> requireReadable(p, "certificate"));
     privateKey.ifPresent(p -> requireReadable(p, "private key"));
@@ -25,12 +27,16 @@ public record TlsFiles(Optional<Path> certificateChain, Optional<Path> privateKe
     return new TlsFiles(Optional.of(certificateChain), Optional.of(privateKey), clientCas);
   }
 
-  /** A client's files: the CAs it trusts for servers, and optionally its own certificate and key. */
-  public static TlsFiles client(Path serverCas, Optional<Path> certificateChain, Optional<Path> privateKey) {
+  /**
+   * A client's files: the CAs it trusts for servers, and optionally its own certificate and key.
+   */
+  public static TlsFiles client(
+      Path serverCas, Optional<Path> certificateChain, Optional<Path> privateKey) {
     return new TlsFiles(certificateChain, privateKey, Optional.of(serverCas));
   }
 
   private static void requireReadable(Path path, String what) {
-    checkArgument(Files.isReadable(path), "TLS %s file %s does not exist or cannot be read", what, path);
+    checkArgument(
+        Files.isReadable(path), "TLS %s file %s does not exist or cannot be read", what, path);
   }
 }

@@ -24,10 +24,15 @@ public final class Transport {
     }
     TlsFiles files = tls.get();
     try {
-      TlsServerCredentials.Builder builder = TlsServerCredentials.newBuilder()
-          .keyManager(files.certificateChain().orElseThrow().toFile(), files.privateKey().orElseThrow().toFile());
+      TlsServerCredentials.Builder builder =
+          TlsServerCredentials.newBuilder()
+              .keyManager(
+                  files.certificateChain().orElseThrow().toFile(),
+                  files.privateKey().orElseThrow().toFile());
       if (files.trustedCas().isPresent()) {
-        builder.trustManager(files.trustedCas().get().toFile()).clientAuth(TlsServerCredentials.ClientAuth.REQUIRE);
+        builder
+            .trustManager(files.trustedCas().get().toFile())
+            .clientAuth(TlsServerCredentials.ClientAuth.REQUIRE);
       }
       return builder.build();
     } catch (IOException e) {
@@ -46,7 +51,8 @@ public final class Transport {
         builder.trustManager(files.trustedCas().get().toFile());
       }
       if (files.certificateChain().isPresent()) {
-        builder.keyManager(files.certificateChain().get().toFile(), files.privateKey().orElseThrow().toFile());
+        builder.keyManager(
+            files.certificateChain().get().toFile(), files.privateKey().orElseThrow().toFile());
       }
       return builder.build();
     } catch (IOException e) {
@@ -54,7 +60,9 @@ public final class Transport {
     }
   }
 
-  /** A channel to {@code target} ("host:port"), with a bearer token on every call if one is given. */
+  /**
+   * A channel to {@code target} ("host:port"), with a bearer token on every call if one is given.
+   */
   public static ManagedChannel channel(String target, Optional<TlsFiles> tls) {
     return Grpc.newChannelBuilder(target, channelCredentials(tls)).build();
   }

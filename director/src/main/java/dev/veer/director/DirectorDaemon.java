@@ -6,11 +6,11 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.dataplane.DirectorConfig;
+import dev.veer.bpf.dataplane.ServiceStats;
 import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.director.health.Prober;
 import dev.veer.director.sync.CoordinatorLink;
 import dev.veer.director.sync.SnapshotApplier;
-import dev.veer.bpf.dataplane.ServiceStats;
 import dev.veer.lifecycle.CloseStack;
 import dev.veer.metrics.Metric;
 import dev.veer.proto.director.v1.DirectorReport;
@@ -50,8 +50,8 @@ public final class DirectorDaemon implements AutoCloseable {
   /**
    * @param ifname the interface to attach to; empty loads the program and fills its maps without
    *     attaching it (for benchmarks and tests of the control plane)
-   * @param pinDir where the maps are pinned (a directory on a BPF filesystem): a director
-   *     started over pins an earlier one left takes them over without a pause in forwarding
+   * @param pinDir where the maps are pinned (a directory on a BPF filesystem): a director started
+   *     over pins an earlier one left takes them over without a pause in forwarding
    */
   /** What a director daemon needs to start; built with {@link #builder()}. */
   public static final class Config {
@@ -68,12 +68,17 @@ public final class DirectorDaemon implements AutoCloseable {
     private final Optional<Path> pinDir;
 
     private Config(Builder b) {
-      checkArgument(b.id != null && b.id.matches("[A-Za-z0-9._-]{1,64}"),
-          "director id '%s': 1-64 of A-Z a-z 0-9 . _ -", b.id);
+      checkArgument(
+          b.id != null && b.id.matches("[A-Za-z0-9._-]{1,64}"),
+          "director id '%s': 1-64 of A-Z a-z 0-9 . _ -",
+          b.id);
       checkArgument(!b.coordinators.isEmpty(), "give at least one coordinator (host:port)");
-      checkArgument(b.source4.isPresent() || b.source6.isPresent(),
+      checkArgument(
+          b.source4.isPresent() || b.source6.isPresent(),
           "give the director's own IPv4 and/or IPv6 address: it is the outer source of what it sends");
-      checkArgument(b.pinDir.isEmpty() || b.ifname.isPresent(), "pinning is for a director attached to an interface");
+      checkArgument(
+          b.pinDir.isEmpty() || b.ifname.isPresent(),
+          "pinning is for a director attached to an interface");
       this.id = b.id;
       this.coordinators = List.copyOf(b.coordinators);
       this.namespace = b.namespace;
@@ -104,7 +109,9 @@ public final class DirectorDaemon implements AutoCloseable {
       return namespace;
     }
 
-    /** The interface to attach to; empty loads the program without attaching (tests, benchmarks). */
+    /**
+     * The interface to attach to; empty loads the program without attaching (tests, benchmarks).
+     */
     public Optional<String> ifname() {
       return ifname;
     }
@@ -191,7 +198,9 @@ public final class DirectorDaemon implements AutoCloseable {
         return this;
       }
 
-      /** Where the program's maps and link are pinned so that a restarted daemon takes them over. */
+      /**
+       * Where the program's maps and link are pinned so that a restarted daemon takes them over.
+       */
       public Builder pinDir(Path value) {
         this.pinDir = Optional.of(value);
         return this;
@@ -203,8 +212,12 @@ public final class DirectorDaemon implements AutoCloseable {
     }
   }
 
-  private DirectorDaemon(CloseStack resources, DirectorDataplane dataplane, SnapshotApplier applier,
-      CoordinatorLink link, Optional<Prober> prober) {
+  private DirectorDaemon(
+      CloseStack resources,
+      DirectorDataplane dataplane,
+      SnapshotApplier applier,
+      CoordinatorLink link,
+      Optional<Prober> prober) {
     this.resources = resources;
     this.dataplane = dataplane;
     this.applier = applier;
@@ -220,45 +233,91 @@ public final class DirectorDaemon implements AutoCloseable {
   public static DirectorDaemon start(Config config, LongConsumer onApplied) throws Exception {
     CloseStack resources = new CloseStack();
     try {
-      // A key nobody knows until the coordinators send the cluster's: no service exists before that.
+      // A key nobody knows until the coordinators send the cluster's: no service exists before
+      // that.
       byte[] provisionalKey = new byte[16];
       new SecureRandom().nextBytes(provisionalKey);
-      DirectorConfig initial = new DirectorConfig(provisionalKey, config.source4(), config.source6(),
-          dev.veer.bpf.abi.VeerAbi.GUE_PORT_DEFAULT);
+      DirectorConfig initial =
+          new DirectorConfig(
+              provisionalKey,
+              config.source4(),
+              config.source6(),
+              dev.veer.bpf.abi.VeerAbi.GUE_PORT_DEFAULT);
       DirectorDataplane dataplane;
       if (config.pinDir().isPresent()) {
-        dataplane = DirectorDataplane.attachPinned(config.namespace(), config.ifname().orElseThrow(),
-            config.mode(), initial, config.rowBits(), config.pinDir().get());
+        dataplane =
+            DirectorDataplane.attachPinned(
+                config.namespace(),
+                config.ifname().orElseThrow(),
+                config.mode(),
+                initial,
+                config.rowBits(),
+                config.pinDir().get());
       } else if (config.ifname().isPresent()) {
-        dataplane = DirectorDataplane.attach(config.namespace(), config.ifname().get(), config.mode(), initial,
-            config.rowBits());
+        dataplane =
+            DirectorDataplane.attach(
+                config.namespace(),
+                config.ifname().get(),
+                config.mode(),
+                initial,
+                config.rowBits());
       } else {
         dataplane = DirectorDataplane.detached(initial, config.rowBits());
       }
       resources.push(dataplane);
       SnapshotApplier applier = new SnapshotApplier(dataplane, config.source4(), config.source6());
-      Hello identity = Hello.newBuilder().setDirectorId(config.id())
-          .setAddress(config.source4().map(a -> a.getHostAddress())
-              .orElseGet(() -> config.source6().orElseThrow().getHostAddress()))
-          .setRowBits(config.rowBits())
-          .addAllSourceAddresses(java.util.stream.Stream.concat(config.source4().stream(), config.source6().stream())
-              .map(a -> com.google.protobuf.ByteString.copyFrom(a.getAddress())).toList())
-          .build();
+      Hello identity =
+          Hello.newBuilder()
+              .setDirectorId(config.id())
+              .setAddress(
+                  config
+                      .source4()
+                      .map(a -> a.getHostAddress())
+                      .orElseGet(() -> config.source6().orElseThrow().getHostAddress()))
+              .setRowBits(config.rowBits())
+              .addAllSourceAddresses(
+                  java.util.stream.Stream.concat(
+                          config.source4().stream(), config.source6().stream())
+                      .map(a -> com.google.protobuf.ByteString.copyFrom(a.getAddress()))
+                      .toList())
+              .build();
       DirectorDaemon[] self = new DirectorDaemon[1];
-      CoordinatorLink link = resources.push(new CoordinatorLink(config.coordinators(), config.tls(), config.token(),
-          identity, applier, version -> {
-            onApplied.accept(version);
-            self[0].acknowledged(version);
-          }));
+      CoordinatorLink link =
+          resources.push(
+              new CoordinatorLink(
+                  config.coordinators(),
+                  config.tls(),
+                  config.token(),
+                  identity,
+                  applier,
+                  version -> {
+                    onApplied.accept(version);
+                    self[0].acknowledged(version);
+                  }));
       // Probes need the director's own path to the router; a detached program has none.
-      Optional<Prober> prober = config.ifname().map(i -> resources.push(new Prober(config.namespace(),
-          config.source4(), config.source6(), applier,
-          probes -> link.report(DirectorReport.newBuilder().setProbes(probes).build()))));
+      Optional<Prober> prober =
+          config
+              .ifname()
+              .map(
+                  i ->
+                      resources.push(
+                          new Prober(
+                              config.namespace(),
+                              config.source4(),
+                              config.source6(),
+                              applier,
+                              probes ->
+                                  link.report(
+                                      DirectorReport.newBuilder().setProbes(probes).build()))));
       self[0] = new DirectorDaemon(resources, dataplane, applier, link, prober);
       link.start();
       prober.ifPresent(Prober::start);
-      log.info("director {} on {} in {}, coordinators {}", config.id(), config.ifname().orElse("(detached)"),
-          config.namespace(), config.coordinators());
+      log.info(
+          "director {} on {} in {}, coordinators {}",
+          config.id(),
+          config.ifname().orElse("(detached)"),
+          config.namespace(),
+          config.coordinators());
       return self[0];
     } catch (Exception | Error e) {
       resources.close();
@@ -287,7 +346,9 @@ public final class DirectorDaemon implements AutoCloseable {
     return link.connectedTo();
   }
 
-  /** Waits until a version at least {@code version} is applied and acknowledged; false on timeout. */
+  /**
+   * Waits until a version at least {@code version} is applied and acknowledged; false on timeout.
+   */
   public boolean awaitVersion(long version, Duration timeout) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     synchronized (applied) {
@@ -305,40 +366,70 @@ public final class DirectorDaemon implements AutoCloseable {
   /** What this director counts, for its metrics endpoint; read from the maps now. */
   public List<Metric> metrics() {
     List<Metric.Sample> verdicts = new ArrayList<>();
-    dataplane.program().verdicts().forEach((verdict, count) -> verdicts.add(Metric.Sample.of(
-        Map.of("verdict", verdict.name().toLowerCase(java.util.Locale.ROOT)), count)));
+    dataplane
+        .program()
+        .verdicts()
+        .forEach(
+            (verdict, count) ->
+                verdicts.add(
+                    Metric.Sample.of(
+                        Map.of("verdict", verdict.name().toLowerCase(java.util.Locale.ROOT)),
+                        count)));
     List<Metric.Sample> packets = new ArrayList<>();
     List<Metric.Sample> bytes = new ArrayList<>();
     List<Metric.Sample> drops = new ArrayList<>();
     for (SnapshotApplier.ProbeTarget service : applier.probeTargets()) {
-      dataplane.entry(service.key()).ifPresent(entry -> {
-        ServiceStats stats = dataplane.program().serviceStats(entry.statsSlot());
-        Map<String, String> labels = Map.of("service", service.name());
-        packets.add(Metric.Sample.of(labels, stats.packets()));
-        bytes.add(Metric.Sample.of(labels, stats.bytes()));
-        drops.add(Metric.Sample.of(labels, stats.drops()));
-      });
+      dataplane
+          .entry(service.key())
+          .ifPresent(
+              entry -> {
+                ServiceStats stats = dataplane.program().serviceStats(entry.statsSlot());
+                Map<String, String> labels = Map.of("service", service.name());
+                packets.add(Metric.Sample.of(labels, stats.packets()));
+                bytes.add(Metric.Sample.of(labels, stats.bytes()));
+                drops.add(Metric.Sample.of(labels, stats.drops()));
+              });
     }
     List<Metric.Sample> backendPackets = new ArrayList<>();
     List<Metric.Sample> backendBytes = new ArrayList<>();
-    dataplane.backendIndices().forEach((address, index) -> {
-      long[] stats = dataplane.program().backendStats(index);
-      Map<String, String> labels = Map.of("backend", com.google.common.net.InetAddresses.toAddrString(address));
-      backendPackets.add(Metric.Sample.of(labels, stats[0]));
-      backendBytes.add(Metric.Sample.of(labels, stats[1]));
-    });
+    dataplane
+        .backendIndices()
+        .forEach(
+            (address, index) -> {
+              long[] stats = dataplane.program().backendStats(index);
+              Map<String, String> labels =
+                  Map.of("backend", com.google.common.net.InetAddresses.toAddrString(address));
+              backendPackets.add(Metric.Sample.of(labels, stats[0]));
+              backendBytes.add(Metric.Sample.of(labels, stats[1]));
+            });
     return List.of(
-        Metric.counter("veer_director_packets_total", "Packets by the verdict the director program gave them.",
+        Metric.counter(
+            "veer_director_packets_total",
+            "Packets by the verdict the director program gave them.",
             verdicts),
-        Metric.counter("veer_director_backend_packets_total", "Packets sent to a backend as its row's primary.",
+        Metric.counter(
+            "veer_director_backend_packets_total",
+            "Packets sent to a backend as its row's primary.",
             backendPackets),
-        Metric.counter("veer_director_backend_bytes_total", "Bytes of those packets as received.", backendBytes),
-        Metric.counter("veer_director_service_packets_total", "Packets encapsulated and sent, by service.", packets),
-        Metric.counter("veer_director_service_bytes_total", "Bytes of those packets as received.", bytes),
-        Metric.counter("veer_director_service_drops_total", "Packets of a service that were dropped.", drops),
-        Metric.gauge("veer_director_applied_version", "The cluster state version the tables come from.",
+        Metric.counter(
+            "veer_director_backend_bytes_total",
+            "Bytes of those packets as received.",
+            backendBytes),
+        Metric.counter(
+            "veer_director_service_packets_total",
+            "Packets encapsulated and sent, by service.",
+            packets),
+        Metric.counter(
+            "veer_director_service_bytes_total", "Bytes of those packets as received.", bytes),
+        Metric.counter(
+            "veer_director_service_drops_total", "Packets of a service that were dropped.", drops),
+        Metric.gauge(
+            "veer_director_applied_version",
+            "The cluster state version the tables come from.",
             appliedVersion()),
-        Metric.gauge("veer_director_coordinator_connected", "1 while a coordinator stream is open.",
+        Metric.gauge(
+            "veer_director_coordinator_connected",
+            "1 while a coordinator stream is open.",
             coordinator().isEmpty() ? 0 : 1));
   }
 
@@ -350,8 +441,8 @@ public final class DirectorDaemon implements AutoCloseable {
 
   /**
    * Stops this daemon but not forwarding: the program stays attached with its tables, its maps
-   * pinned, for the next director daemon started with the same pin directory to take over. What
-   * a restart or an upgrade does; a killed daemon leaves the same behind.
+   * pinned, for the next director daemon started with the same pin directory to take over. What a
+   * restart or an upgrade does; a killed daemon leaves the same behind.
    */
   public void handOver() {
     prober.ifPresent(Prober::close);

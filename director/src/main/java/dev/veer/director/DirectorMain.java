@@ -6,9 +6,9 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.lifecycle.ConfigFile;
-import dev.veer.lifecycle.DaemonOptions;
 import dev.veer.lifecycle.CoordinatorOptions;
 import dev.veer.lifecycle.Daemon;
+import dev.veer.lifecycle.DaemonOptions;
 import dev.veer.metrics.MetricsServer;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
@@ -21,48 +21,71 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code veer director}: runs the director daemon on one interface until SIGTERM. */
-@Command(name = "veer director", mixinStandardHelpOptions = true,
-    description = "Run a Veer director: the XDP program on an interface, tables from the coordinators.")
+@Command(
+    name = "veer director",
+    mixinStandardHelpOptions = true,
+    description =
+        "Run a Veer director: the XDP program on an interface, tables from the coordinators.")
 public final class DirectorMain implements Callable<Integer> {
-  @Mixin
-  DaemonOptions daemon;
+  @Mixin DaemonOptions daemon;
 
   @Option(names = "--id", description = "This director's id (default: the host name).")
   String id;
 
-  @Mixin
-  CoordinatorOptions coordinators;
+  @Mixin CoordinatorOptions coordinators;
 
-  @Option(names = "--interface", required = true, paramLabel = "IFNAME",
+  @Option(
+      names = "--interface",
+      required = true,
+      paramLabel = "IFNAME",
       description = "The interface the router sends VIP traffic to.")
   String ifname;
 
-  @Option(names = "--netns", paramLabel = "NAME", description = "Network namespace of the interface (ip netns).")
+  @Option(
+      names = "--netns",
+      paramLabel = "NAME",
+      description = "Network namespace of the interface (ip netns).")
   String netns;
 
-  @Option(names = "--source4", paramLabel = "ADDRESS", description = "This director's IPv4 address (outer source).")
+  @Option(
+      names = "--source4",
+      paramLabel = "ADDRESS",
+      description = "This director's IPv4 address (outer source).")
   String source4;
 
-  @Option(names = "--source6", paramLabel = "ADDRESS", description = "This director's IPv6 address (outer source).")
+  @Option(
+      names = "--source6",
+      paramLabel = "ADDRESS",
+      description = "This director's IPv6 address (outer source).")
   String source6;
 
-  @Option(names = "--xdp-mode", defaultValue = "NATIVE", description = "NATIVE, GENERIC or OFFLOAD (default NATIVE).")
+  @Option(
+      names = "--xdp-mode",
+      defaultValue = "NATIVE",
+      description = "NATIVE, GENERIC or OFFLOAD (default NATIVE).")
   XdpMode mode;
 
-  @Option(names = "--row-bits", defaultValue = "" + VeerAbi.DEFAULT_ROW_BITS,
+  @Option(
+      names = "--row-bits",
+      defaultValue = "" + VeerAbi.DEFAULT_ROW_BITS,
       description = "Table rows 2^N; must match the cluster's (default ${DEFAULT-VALUE}).")
   int rowBits;
 
-  @Option(names = "--pin-dir", defaultValue = "/sys/fs/bpf/veer/director", paramLabel = "DIR",
-      description = "Where the director's maps are pinned; a restart takes them over without a pause in"
-          + " forwarding (default ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--pin-dir",
+      defaultValue = "/sys/fs/bpf/veer/director",
+      paramLabel = "DIR",
+      description =
+          "Where the director's maps are pinned; a restart takes them over without a pause in"
+              + " forwarding (default ${DEFAULT-VALUE}).")
   Path pinDir;
 
-  @Option(names = "--detach-on-exit",
-      description = "On SIGTERM, detach the program and remove the pins (default: keep forwarding with the"
-          + " installed tables for the next director daemon to take over).")
+  @Option(
+      names = "--detach-on-exit",
+      description =
+          "On SIGTERM, detach the program and remove the pins (default: keep forwarding with the"
+              + " installed tables for the next director daemon to take over).")
   boolean detachOnExit;
-
 
   public static void main(String[] args) {
     System.exit(ConfigFile.run(new DirectorMain(), args));
@@ -71,33 +94,47 @@ public final class DirectorMain implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     BpfSystem.requireUsable();
-    DirectorDaemon.Config config = DirectorDaemon.Config.builder(
-            id != null ? id : InetAddress.getLocalHost().getHostName(), coordinators.coordinators())
-        .namespace(netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns))
-        .attachTo(ifname, mode)
-        .source4(Optional.ofNullable(source4).map(a -> (Inet4Address) address(a, "--source4", Inet4Address.class)))
-        .source6(Optional.ofNullable(source6).map(a -> (Inet6Address) address(a, "--source6", Inet6Address.class)))
-        .rowBits(rowBits)
-        .tls(coordinators.tls())
-        .token(coordinators.token())
-        .pinDir(pinDir)
-        .build();
+    DirectorDaemon.Config config =
+        DirectorDaemon.Config.builder(
+                id != null ? id : InetAddress.getLocalHost().getHostName(),
+                coordinators.coordinators())
+            .namespace(netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns))
+            .attachTo(ifname, mode)
+            .source4(
+                Optional.ofNullable(source4)
+                    .map(a -> (Inet4Address) address(a, "--source4", Inet4Address.class)))
+            .source6(
+                Optional.ofNullable(source6)
+                    .map(a -> (Inet6Address) address(a, "--source6", Inet6Address.class)))
+            .rowBits(rowBits)
+            .tls(coordinators.tls())
+            .token(coordinators.token())
+            .pinDir(pinDir)
+            .build();
     DirectorDaemon daemon = DirectorDaemon.start(config);
     Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), daemon::metrics);
-    return Daemon.runUntilSignalled("director", () -> {
-      metrics.ifPresent(MetricsServer::close);
-      if (detachOnExit) {
-        daemon.close();
-      } else {
-        daemon.handOver();
-      }
-    });
+    return Daemon.runUntilSignalled(
+        "director",
+        () -> {
+          metrics.ifPresent(MetricsServer::close);
+          if (detachOnExit) {
+            daemon.close();
+          } else {
+            daemon.handOver();
+          }
+        });
   }
 
-  private static InetAddress address(String literal, String option, Class<? extends InetAddress> family) {
-    if (!InetAddresses.isInetAddress(literal) || !family.isInstance(InetAddresses.forString(literal))) {
-      throw new IllegalArgumentException(option + " needs an " + (family == Inet4Address.class ? "IPv4" : "IPv6")
-          + " address literal, got " + literal);
+  private static InetAddress address(
+      String literal, String option, Class<? extends InetAddress> family) {
+    if (!InetAddresses.isInetAddress(literal)
+        || !family.isInstance(InetAddresses.forString(literal))) {
+      throw new IllegalArgumentException(
+          option
+              + " needs an "
+              + (family == Inet4Address.class ? "IPv4" : "IPv6")
+              + " address literal, got "
+              + literal);
     }
     return InetAddresses.forString(literal);
   }

@@ -31,8 +31,8 @@ import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
-import java.util.HashSet;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -46,8 +46,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A proxy host's daemon: the proxy program on one interface, its allow-list kept by the
- * coordinators, and the host's services checked and reported (health with how many checks in
- * a row agree, and live connections). Detaches cleanly when closed.
+ * coordinators, and the host's services checked and reported (health with how many checks in a row
+ * agree, and live connections). Detaches cleanly when closed.
  */
 public final class ProxyAgent implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ProxyAgent.class);
@@ -57,8 +57,9 @@ public final class ProxyAgent implements AutoCloseable {
   private final CloseStack resources;
   private final ProxyDataplane dataplane;
   private final Reconnecting streams;
-  private final ScheduledExecutorService checks = Executors.newSingleThreadScheduledExecutor(
-      Thread.ofPlatform().name("veer-agent-checks").daemon(true).factory());
+  private final ScheduledExecutorService checks =
+      Executors.newSingleThreadScheduledExecutor(
+          Thread.ofPlatform().name("veer-agent-checks").daemon(true).factory());
   private final Map<String, Run> runs = new java.util.concurrent.ConcurrentHashMap<>();
   private final Map<String, Long> live = new java.util.concurrent.ConcurrentHashMap<>();
   private volatile StreamObserver<AgentReport> reports;
@@ -79,13 +80,19 @@ public final class ProxyAgent implements AutoCloseable {
     private final int flowEntries;
 
     private Config(Builder b) {
-      checkArgument(b.id != null && b.id.matches("[A-Za-z0-9._-]{1,64}"),
-          "agent id '%s': 1-64 of A-Z a-z 0-9 . _ -", b.id);
+      checkArgument(
+          b.id != null && b.id.matches("[A-Za-z0-9._-]{1,64}"),
+          "agent id '%s': 1-64 of A-Z a-z 0-9 . _ -",
+          b.id);
       checkArgument(!b.coordinators.isEmpty(), "give at least one coordinator (host:port)");
-      checkArgument(!b.addresses.isEmpty(), "give the host's backend addresses (the ones in the services' tables)");
-      checkArgument(b.flowEntries >= 1 && b.flowEntries <= ProxyDataplane.FlowTracking.MAX_ENTRIES,
+      checkArgument(
+          !b.addresses.isEmpty(),
+          "give the host's backend addresses (the ones in the services' tables)");
+      checkArgument(
+          b.flowEntries >= 1 && b.flowEntries <= ProxyDataplane.FlowTracking.MAX_ENTRIES,
           "the flow table holds 1 to %s connections per address family, not %s",
-          ProxyDataplane.FlowTracking.MAX_ENTRIES, b.flowEntries);
+          ProxyDataplane.FlowTracking.MAX_ENTRIES,
+          b.flowEntries);
       this.id = b.id;
       this.coordinators = List.copyOf(b.coordinators);
       this.namespace = b.namespace;
@@ -103,7 +110,10 @@ public final class ProxyAgent implements AutoCloseable {
      * An agent for the proxy host whose backend addresses (one per family) are {@code addresses},
      * on interface {@code ifname} of the current namespace, natively attached.
      */
-    public static Builder builder(String id, List<String> coordinators, String ifname,
+    public static Builder builder(
+        String id,
+        List<String> coordinators,
+        String ifname,
         List<? extends InetAddress> addresses) {
       return new Builder(id, coordinators, ifname, addresses);
     }
@@ -165,7 +175,11 @@ public final class ProxyAgent implements AutoCloseable {
       private Optional<Path> pinDir = Optional.empty();
       private int flowEntries = VeerAbi.FLOWS_DEFAULT;
 
-      private Builder(String id, List<String> coordinators, String ifname, List<? extends InetAddress> addresses) {
+      private Builder(
+          String id,
+          List<String> coordinators,
+          String ifname,
+          List<? extends InetAddress> addresses) {
         this.id = id;
         this.coordinators = coordinators;
         this.ifname = ifname;
@@ -221,21 +235,37 @@ public final class ProxyAgent implements AutoCloseable {
     this.config = config;
     this.resources = resources;
     this.dataplane = dataplane;
-    this.streams = new Reconnecting("proxy-agent", config.coordinators(),
-        target -> Transport.channel(target, config.tls()), this::session);
+    this.streams =
+        new Reconnecting(
+            "proxy-agent",
+            config.coordinators(),
+            target -> Transport.channel(target, config.tls()),
+            this::session);
   }
 
   public static ProxyAgent start(Config config) throws Exception {
     CloseStack resources = new CloseStack();
     try {
-      ProxyDataplane dataplane = resources.push(ProxyDataplane.attach(config.namespace(), config.ifname(),
-          config.mode(), config.guePort(), config.addresses(), config.pinDir(), config.flowEntries()));
+      ProxyDataplane dataplane =
+          resources.push(
+              ProxyDataplane.attach(
+                  config.namespace(),
+                  config.ifname(),
+                  config.mode(),
+                  config.guePort(),
+                  config.addresses(),
+                  config.pinDir(),
+                  config.flowEntries()));
       ProxyAgent agent = new ProxyAgent(config, resources, dataplane);
       resources.push(agent.checks::shutdownNow);
       resources.push(agent.streams);
       agent.streams.start();
       agent.scheduleChecks(DEFAULT_INTERVAL_MILLIS);
-      log.info("proxy agent {} on {} in {}, coordinators {}", config.id(), config.ifname(), config.namespace(),
+      log.info(
+          "proxy agent {} on {} in {}, coordinators {}",
+          config.id(),
+          config.ifname(),
+          config.namespace(),
           config.coordinators());
       return agent;
     } catch (Exception | Error e) {
@@ -249,15 +279,21 @@ public final class ProxyAgent implements AutoCloseable {
   }
 
   private void scheduleChecks(long intervalMillis) {
-    checks.schedule(() -> {
-      try {
-        checkAndReport();
-      } catch (RuntimeException e) {
-        log.warn("checks failed: {}", e.toString());
-      }
-      long next = update.getCheckIntervalMillis() > 0 ? update.getCheckIntervalMillis() : DEFAULT_INTERVAL_MILLIS;
-      scheduleChecks(next);
-    }, intervalMillis, TimeUnit.MILLISECONDS);
+    checks.schedule(
+        () -> {
+          try {
+            checkAndReport();
+          } catch (RuntimeException e) {
+            log.warn("checks failed: {}", e.toString());
+          }
+          long next =
+              update.getCheckIntervalMillis() > 0
+                  ? update.getCheckIntervalMillis()
+                  : DEFAULT_INTERVAL_MILLIS;
+          scheduleChecks(next);
+        },
+        intervalMillis,
+        TimeUnit.MILLISECONDS);
   }
 
   private void checkAndReport() {
@@ -269,8 +305,14 @@ public final class ProxyAgent implements AutoCloseable {
     for (ServiceTarget target : current.getServicesList()) {
       names.add(target.getName());
       ServiceCheck.Result result = ServiceCheck.check(config.namespace(), target, timeout);
-      Run run = runs.merge(target.getName(), new Run(result.health(), 1),
-          (before, now) -> before.health() == now.health() ? new Run(now.health(), before.count() + 1) : now);
+      Run run =
+          runs.merge(
+              target.getName(),
+              new Run(result.health(), 1),
+              (before, now) ->
+                  before.health() == now.health()
+                      ? new Run(now.health(), before.count() + 1)
+                      : now);
       if (run.count() == 1) {
         if (result.health() == Health.HEALTHY) {
           log.info("service {}: {}", target.getName(), result.detail());
@@ -278,11 +320,16 @@ public final class ProxyAgent implements AutoCloseable {
           log.warn("service {} fails its check: {}", target.getName(), result.detail());
         }
       }
-      health.addServices(ServiceHealth.newBuilder().setService(target.getName()).setHealth(result.health())
-          .setDetail(result.detail()).setConsecutive(run.count()));
+      health.addServices(
+          ServiceHealth.newBuilder()
+              .setService(target.getName())
+              .setHealth(result.health())
+              .setDetail(result.detail())
+              .setConsecutive(run.count()));
       long connections = ServiceCheck.liveConnections(config.namespace(), target);
       live.put(target.getName(), connections);
-      load.addServices(ServiceLoad.newBuilder().setService(target.getName()).setLiveConnections(connections));
+      load.addServices(
+          ServiceLoad.newBuilder().setService(target.getName()).setLiveConnections(connections));
     }
     runs.keySet().retainAll(names);
     live.keySet().retainAll(names);
@@ -302,26 +349,34 @@ public final class ProxyAgent implements AutoCloseable {
     }
     CountDownLatch ended = new CountDownLatch(1);
     String[] why = {"stream ended"};
-    StreamObserver<AgentReport> out = stub.connect(new StreamObserver<>() {
-      @Override
-      public void onNext(AgentUpdate value) {
-        apply(value);
-      }
+    StreamObserver<AgentReport> out =
+        stub.connect(
+            new StreamObserver<>() {
+              @Override
+              public void onNext(AgentUpdate value) {
+                apply(value);
+              }
 
-      @Override
-      public void onError(Throwable t) {
-        why[0] = Status.fromThrowable(t) + "; the allow-list stays as it was";
-        ended.countDown();
-      }
+              @Override
+              public void onError(Throwable t) {
+                why[0] = Status.fromThrowable(t) + "; the allow-list stays as it was";
+                ended.countDown();
+              }
 
-      @Override
-      public void onCompleted() {
-        ended.countDown();
-      }
-    });
+              @Override
+              public void onCompleted() {
+                ended.countDown();
+              }
+            });
     synchronized (this) {
-      out.onNext(AgentReport.newBuilder().setRegister(Register.newBuilder().setAgentId(config.id())
-          .addAllAddresses(config.addresses().stream().map(InetAddress::getHostAddress).toList())).build());
+      out.onNext(
+          AgentReport.newBuilder()
+              .setRegister(
+                  Register.newBuilder()
+                      .setAgentId(config.id())
+                      .addAllAddresses(
+                          config.addresses().stream().map(InetAddress::getHostAddress).toList()))
+              .build());
     }
     reports = out;
     log.info("connected to coordinator {}", target);
@@ -349,47 +404,80 @@ public final class ProxyAgent implements AutoCloseable {
       try {
         InetAddress vip = InetAddress.getByAddress(target.getVip().toByteArray());
         endpoints.add(new java.net.InetSocketAddress(vip, target.getPort()));
-        served.add(new ServiceKey(vip, target.getPort(),
-            target.getProtocol() == Protocol.UDP ? ServiceKey.UDP : ServiceKey.TCP));
+        served.add(
+            new ServiceKey(
+                vip,
+                target.getPort(),
+                target.getProtocol() == Protocol.UDP ? ServiceKey.UDP : ServiceKey.TCP));
       } catch (UnknownHostException e) {
-        log.warn("ignoring service {}: its VIP has {} bytes", target.getName(), target.getVip().size());
+        log.warn(
+            "ignoring service {}: its VIP has {} bytes", target.getName(), target.getVip().size());
       }
     }
     try {
       dataplane.setServed(served);
     } catch (IllegalArgumentException e) {
       // Fail closed: what was served stays served, the new services are not delivered.
-      log.error("cannot serve the {} services the coordinators gave: {}", served.size(), e.getMessage());
+      log.error(
+          "cannot serve the {} services the coordinators gave: {}", served.size(), e.getMessage());
     }
     dataplane.serveEndpoints(endpoints);
     update = next;
-    log.info("allow-list of {} directors and proxies; checking {} services every {} ms", peers.size(),
-        next.getServicesCount(), next.getCheckIntervalMillis());
+    log.info(
+        "allow-list of {} directors and proxies; checking {} services every {} ms",
+        peers.size(),
+        next.getServicesCount(),
+        next.getCheckIntervalMillis());
   }
 
   /** What this agent counts and last found, for its metrics endpoint. */
   public List<Metric> metrics() {
     List<Metric.Sample> verdicts = new java.util.ArrayList<>();
-    dataplane.verdicts().forEach((verdict, count) -> verdicts.add(Metric.Sample.of(
-        Map.of("verdict", verdict.name().toLowerCase(java.util.Locale.ROOT)), count)));
+    dataplane
+        .verdicts()
+        .forEach(
+            (verdict, count) ->
+                verdicts.add(
+                    Metric.Sample.of(
+                        Map.of("verdict", verdict.name().toLowerCase(java.util.Locale.ROOT)),
+                        count)));
     List<Metric.Sample> healthy = new java.util.ArrayList<>();
-    runs.forEach((service, run) -> healthy.add(Metric.Sample.of(Map.of("service", service),
-        run.health() == Health.HEALTHY ? 1 : 0)));
+    runs.forEach(
+        (service, run) ->
+            healthy.add(
+                Metric.Sample.of(
+                    Map.of("service", service), run.health() == Health.HEALTHY ? 1 : 0)));
     List<Metric.Sample> connections = new java.util.ArrayList<>();
-    live.forEach((service, count) -> connections.add(Metric.Sample.of(Map.of("service", service), count)));
+    live.forEach(
+        (service, count) -> connections.add(Metric.Sample.of(Map.of("service", service), count)));
     return List.of(
-        Metric.counter("veer_proxy_packets_total", "Packets by the verdict the proxy program gave them"
-            + " (proxy_forward: second-chance forwards).", verdicts),
-        Metric.gauge("veer_proxy_flows", "Connections in the proxy's flow table, handshakes included.",
+        Metric.counter(
+            "veer_proxy_packets_total",
+            "Packets by the verdict the proxy program gave them"
+                + " (proxy_forward: second-chance forwards).",
+            verdicts),
+        Metric.gauge(
+            "veer_proxy_flows",
+            "Connections in the proxy's flow table, handshakes included.",
             dataplane.flowCount()),
-        Metric.gauge("veer_proxy_flow_table_complete", "1 while the flow table holds every connection, so that"
-            + " packets it does not know are forwarded without a socket lookup.", dataplane.flowTableComplete() ? 1 : 0),
-        Metric.gauge("veer_proxy_allowed_peers", "Directors and proxies in the allow-list.",
+        Metric.gauge(
+            "veer_proxy_flow_table_complete",
+            "1 while the flow table holds every connection, so that"
+                + " packets it does not know are forwarded without a socket lookup.",
+            dataplane.flowTableComplete() ? 1 : 0),
+        Metric.gauge(
+            "veer_proxy_allowed_peers",
+            "Directors and proxies in the allow-list.",
             dataplane.program().allowedPeers().size()),
-        Metric.gauge("veer_proxy_service_healthy", "1 if the service passed its last check here.", healthy),
-        Metric.gauge("veer_proxy_service_live_connections", "Established connections to the service's VIP:port.",
+        Metric.gauge(
+            "veer_proxy_service_healthy", "1 if the service passed its last check here.", healthy),
+        Metric.gauge(
+            "veer_proxy_service_live_connections",
+            "Established connections to the service's VIP:port.",
             connections),
-        Metric.gauge("veer_proxy_coordinator_connected", "1 while a coordinator stream is open.",
+        Metric.gauge(
+            "veer_proxy_coordinator_connected",
+            "1 while a coordinator stream is open.",
             reports == null ? 0 : 1));
   }
 

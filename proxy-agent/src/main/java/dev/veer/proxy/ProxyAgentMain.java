@@ -7,9 +7,9 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.lifecycle.ConfigFile;
-import dev.veer.lifecycle.DaemonOptions;
 import dev.veer.lifecycle.CoordinatorOptions;
 import dev.veer.lifecycle.Daemon;
+import dev.veer.lifecycle.DaemonOptions;
 import dev.veer.metrics.MetricsServer;
 import java.net.InetAddress;
 import java.nio.file.Path;
@@ -21,46 +21,68 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code veer proxy-agent}: runs the proxy agent on one interface until SIGTERM. */
-@Command(name = "veer proxy-agent", mixinStandardHelpOptions = true,
-    description = "Run a Veer proxy agent: the decapsulation program, its allow-list, and health reports.")
+@Command(
+    name = "veer proxy-agent",
+    mixinStandardHelpOptions = true,
+    description =
+        "Run a Veer proxy agent: the decapsulation program, its allow-list, and health reports.")
 public final class ProxyAgentMain implements Callable<Integer> {
-  @Mixin
-  DaemonOptions daemon;
+  @Mixin DaemonOptions daemon;
 
   @Option(names = "--id", description = "This agent's id (default: the host name).")
   String id;
 
-  @Mixin
-  CoordinatorOptions coordinators;
+  @Mixin CoordinatorOptions coordinators;
 
-  @Option(names = "--interface", required = true, paramLabel = "IFNAME",
+  @Option(
+      names = "--interface",
+      required = true,
+      paramLabel = "IFNAME",
       description = "The interface GUE from the directors arrives on.")
   String ifname;
 
-  @Option(names = "--netns", paramLabel = "NAME", description = "Network namespace of the interface (ip netns).")
+  @Option(
+      names = "--netns",
+      paramLabel = "NAME",
+      description = "Network namespace of the interface (ip netns).")
   String netns;
 
-  @Option(names = "--address", required = true, paramLabel = "ADDRESS[,ADDRESS]",
+  @Option(
+      names = "--address",
+      required = true,
+      paramLabel = "ADDRESS[,ADDRESS]",
       description = "This host's backend addresses, as the services list them (IPv4 and/or IPv6).")
   String addresses;
 
-  @Option(names = "--xdp-mode", defaultValue = "NATIVE", description = "NATIVE, GENERIC or OFFLOAD (default NATIVE).")
+  @Option(
+      names = "--xdp-mode",
+      defaultValue = "NATIVE",
+      description = "NATIVE, GENERIC or OFFLOAD (default NATIVE).")
   XdpMode mode;
 
-  @Option(names = "--gue-port", defaultValue = "" + VeerAbi.GUE_PORT_DEFAULT,
+  @Option(
+      names = "--gue-port",
+      defaultValue = "" + VeerAbi.GUE_PORT_DEFAULT,
       description = "The cluster's GUE port (default ${DEFAULT-VALUE}).")
   int guePort;
 
-  @Option(names = "--pin-dir", defaultValue = "/sys/fs/bpf/veer/proxy", paramLabel = "DIR",
-      description = "Where the flow table's sockops link is pinned, so that it keeps the table true after a"
-          + " crash of the agent until a new agent takes over (default ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--pin-dir",
+      defaultValue = "/sys/fs/bpf/veer/proxy",
+      paramLabel = "DIR",
+      description =
+          "Where the flow table's sockops link is pinned, so that it keeps the table true after a"
+              + " crash of the agent until a new agent takes over (default ${DEFAULT-VALUE}).")
   Path pinDir;
 
-  @Option(names = "--flow-table-entries", defaultValue = "" + VeerAbi.FLOWS_DEFAULT, paramLabel = "N",
-      description = "Connections the proxy's flow table holds per address family (default ${DEFAULT-VALUE});"
-          + " with more, packets of other proxies' flows take a socket lookup.")
+  @Option(
+      names = "--flow-table-entries",
+      defaultValue = "" + VeerAbi.FLOWS_DEFAULT,
+      paramLabel = "N",
+      description =
+          "Connections the proxy's flow table holds per address family (default ${DEFAULT-VALUE});"
+              + " with more, packets of other proxies' flows take a socket lookup.")
   int flowEntries;
-
 
   public static void main(String[] args) {
     System.exit(ConfigFile.run(new ProxyAgentMain(), args));
@@ -69,24 +91,33 @@ public final class ProxyAgentMain implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     BpfSystem.requireUsable();
-    List<InetAddress> backendAddresses = Splitter.on(',').trimResults().omitEmptyStrings().splitToList(addresses)
-        .stream().map(ProxyAgentMain::address).toList();
-    ProxyAgent agent = ProxyAgent.start(ProxyAgent.Config.builder(
-            id != null ? id : InetAddress.getLocalHost().getHostName(), coordinators.coordinators(), ifname,
-            backendAddresses)
-        .namespace(netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns))
-        .mode(mode)
-        .guePort(guePort)
-        .tls(coordinators.tls())
-        .token(coordinators.token())
-        .pinDir(pinDir)
-        .flowEntries(flowEntries)
-        .build());
+    List<InetAddress> backendAddresses =
+        Splitter.on(',').trimResults().omitEmptyStrings().splitToList(addresses).stream()
+            .map(ProxyAgentMain::address)
+            .toList();
+    ProxyAgent agent =
+        ProxyAgent.start(
+            ProxyAgent.Config.builder(
+                    id != null ? id : InetAddress.getLocalHost().getHostName(),
+                    coordinators.coordinators(),
+                    ifname,
+                    backendAddresses)
+                .namespace(
+                    netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns))
+                .mode(mode)
+                .guePort(guePort)
+                .tls(coordinators.tls())
+                .token(coordinators.token())
+                .pinDir(pinDir)
+                .flowEntries(flowEntries)
+                .build());
     Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), agent::metrics);
-    return Daemon.runUntilSignalled("proxy agent", () -> {
-      metrics.ifPresent(MetricsServer::close);
-      agent.close();
-    });
+    return Daemon.runUntilSignalled(
+        "proxy agent",
+        () -> {
+          metrics.ifPresent(MetricsServer::close);
+          agent.close();
+        });
   }
 
   private static InetAddress address(String literal) {

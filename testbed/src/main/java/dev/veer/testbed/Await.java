@@ -9,12 +9,16 @@ public final class Await {
 
   private Await() {}
 
-  /** Returns once {@code condition} holds; fails saying what it waited for after {@code timeout}. */
-  public static void until(String what, BooleanSupplier condition, Duration timeout) throws InterruptedException {
+  /**
+   * Returns once {@code condition} holds; fails saying what it waited for after {@code timeout}.
+   */
+  public static void until(String what, BooleanSupplier condition, Duration timeout)
+      throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (!condition.getAsBoolean()) {
       if (System.nanoTime() - deadline > 0) {
-        throw new IllegalStateException("timed out after " + timeout.toMillis() + " ms waiting for " + what);
+        throw new IllegalStateException(
+            "timed out after " + timeout.toMillis() + " ms waiting for " + what);
       }
       Thread.sleep(POLL);
     }

@@ -12,8 +12,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * One client TCP connection to the VIP, speaking {@link EchoServer}'s line
- * protocol. The socket is created inside the client's namespace.
+ * One client TCP connection to the VIP, speaking {@link EchoServer}'s line protocol. The socket is
+ * created inside the client's namespace.
  */
 public final class ClientConnection implements AutoCloseable {
   private final SocketChannel channel;
@@ -27,46 +27,50 @@ public final class ClientConnection implements AutoCloseable {
 
   /** Creates {@code count} unconnected sockets in {@code ns}. */
   public static List<ClientConnection> create(NetworkNamespace ns, int count) {
-    return ns.call(() -> {
-      List<ClientConnection> out = new ArrayList<>(count);
-      try {
-        for (int i = 0; i < count; i++) {
-          out.add(new ClientConnection(SocketChannel.open()));
-        }
-        return out;
-      } catch (IOException | RuntimeException e) {
-        out.forEach(ClientConnection::close);
-        throw e;
-      }
-    });
+    return ns.call(
+        () -> {
+          List<ClientConnection> out = new ArrayList<>(count);
+          try {
+            for (int i = 0; i < count; i++) {
+              out.add(new ClientConnection(SocketChannel.open()));
+            }
+            return out;
+          } catch (IOException | RuntimeException e) {
+            out.forEach(ClientConnection::close);
+            throw e;
+          }
+        });
   }
 
   /** An unconnected socket in {@code ns} bound to {@code localPort}, so its flow hash is known. */
   public static ClientConnection bound(NetworkNamespace ns, int localPort) {
-    return ns.call(() -> {
-      SocketChannel channel = SocketChannel.open();
-      try {
-        channel.setOption(java.net.StandardSocketOptions.SO_REUSEADDR, true);
-        channel.bind(new InetSocketAddress(localPort));
-        return new ClientConnection(channel);
-      } catch (IOException | RuntimeException e) {
-        channel.close();
-        throw e;
-      }
-    });
+    return ns.call(
+        () -> {
+          SocketChannel channel = SocketChannel.open();
+          try {
+            channel.setOption(java.net.StandardSocketOptions.SO_REUSEADDR, true);
+            channel.bind(new InetSocketAddress(localPort));
+            return new ClientConnection(channel);
+          } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+          }
+        });
   }
 
   public void connect(InetSocketAddress target, int timeoutMillis) throws IOException {
     channel.socket().connect(target, timeoutMillis);
     channel.socket().setSoTimeout(timeoutMillis);
-    in = new BufferedReader(new InputStreamReader(channel.socket().getInputStream(), StandardCharsets.US_ASCII));
+    in =
+        new BufferedReader(
+            new InputStreamReader(channel.socket().getInputStream(), StandardCharsets.US_ASCII));
     out = channel.socket().getOutputStream();
   }
 
   /**
-   * Sends one request and checks the answer echoes it. Returns the name of the
-   * server that answered; a later answer from a different server is an error,
-   * since one TCP connection cannot move between proxies.
+   * Sends one request and checks the answer echoes it. Returns the name of the server that
+   * answered; a later answer from a different server is an error, since one TCP connection cannot
+   * move between proxies.
    */
   public String exchange(String request) throws IOException {
     out.write((request + "\n").getBytes(StandardCharsets.US_ASCII));

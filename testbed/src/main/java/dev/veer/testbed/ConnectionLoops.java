@@ -18,9 +18,9 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Request loops on long-lived connections, one virtual thread each, and an honest count of what
- * broke. A connection whose packets are silently dropped fails only when its request times out,
- * so nothing is counted while requests may still be in flight: {@link #stop()} ends every loop
- * first (each finishes or times out its request in flight) and only then reports.
+ * broke. A connection whose packets are silently dropped fails only when its request times out, so
+ * nothing is counted while requests may still be in flight: {@link #stop()} ends every loop first
+ * (each finishes or times out its request in flight) and only then reports.
  */
 public final class ConnectionLoops implements AutoCloseable {
   /** One request and its checked answer on a connection; returns the server that answered. */
@@ -35,14 +35,19 @@ public final class ConnectionLoops implements AutoCloseable {
   private final Duration requestTimeout;
   private final AtomicBoolean running = new AtomicBoolean(true);
   private final AtomicLong answered = new AtomicLong();
+
   /** Per connection: when it last got an answer (System.nanoTime), 0 before its first. */
   private final AtomicLongArray lastAnswer;
+
   /** Per connection: why it broke, null while it has not. */
   private final AtomicReferenceArray<String> failure;
+
   /** Per connection: the server that answered it first. */
   private final AtomicReferenceArray<String> server;
+
   /** Per connection: 1 once its loop has ended. */
   private final AtomicIntegerArray ended;
+
   private final Multiset<String> perServer = ConcurrentHashMultiset.create();
   private final ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
   private Result result;
@@ -59,20 +64,29 @@ public final class ConnectionLoops implements AutoCloseable {
   }
 
   /**
-   * Starts a loop per connection that exchanges a request every {@code interval}, at most
-   * {@code maxRequests} times; a request that fails or takes longer than {@code requestTimeout}
-   * (the exchange's own socket timeout) breaks and ends its connection.
+   * Starts a loop per connection that exchanges a request every {@code interval}, at most {@code
+   * maxRequests} times; a request that fails or takes longer than {@code requestTimeout} (the
+   * exchange's own socket timeout) breaks and ends its connection.
    */
-  public static ConnectionLoops start(int count, Exchange exchange, Duration interval, long maxRequests,
-      Duration requestTimeout) {
-    return start(java.util.Collections.nCopies(count, null), exchange, interval, maxRequests, requestTimeout);
+  public static ConnectionLoops start(
+      int count, Exchange exchange, Duration interval, long maxRequests, Duration requestTimeout) {
+    return start(
+        java.util.Collections.nCopies(count, null),
+        exchange,
+        interval,
+        maxRequests,
+        requestTimeout);
   }
 
   /**
    * Like {@link #start(int, Exchange, Duration, long, Duration)}, for connections that have been
    * answered once already, by {@code servers} (in connection order).
    */
-  public static ConnectionLoops start(List<String> servers, Exchange exchange, Duration interval, long maxRequests,
+  public static ConnectionLoops start(
+      List<String> servers,
+      Exchange exchange,
+      Duration interval,
+      long maxRequests,
       Duration requestTimeout) {
     int count = servers.size();
     ConnectionLoops loops = new ConnectionLoops(count, interval, maxRequests, requestTimeout);
@@ -129,9 +143,9 @@ public final class ConnectionLoops implements AutoCloseable {
   }
 
   /**
-   * Stops every loop, waits until each has ended (its request in flight answered or timed out),
-   * and reports. A loop that has not ended even then counts as broken. Calling it again returns
-   * the same result.
+   * Stops every loop, waits until each has ended (its request in flight answered or timed out), and
+   * reports. A loop that has not ended even then counts as broken. Calling it again returns the
+   * same result.
    */
   public synchronized Result stop() {
     if (result != null) {
@@ -140,7 +154,8 @@ public final class ConnectionLoops implements AutoCloseable {
     running.set(false);
     pool.shutdown();
     try {
-      pool.awaitTermination(requestTimeout.toMillis() * 2 + interval.toMillis(), TimeUnit.MILLISECONDS);
+      pool.awaitTermination(
+          requestTimeout.toMillis() * 2 + interval.toMillis(), TimeUnit.MILLISECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
@@ -186,7 +201,9 @@ public final class ConnectionLoops implements AutoCloseable {
      * convergence after one): each of them is one a client would have seen hang or fail.
      */
     public List<Connection> brokenSince(long mark) {
-      return connections.stream().filter(c -> c.failed() || c.lastAnswerNanos() - mark <= 0).toList();
+      return connections.stream()
+          .filter(c -> c.failed() || c.lastAnswerNanos() - mark <= 0)
+          .toList();
     }
 
     /** The connections a server answered first. */

@@ -16,9 +16,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The backend service on a proxy host: answers every line it receives with
- * {@code "<name> <line>"}, so a client learns which proxy served it. Listens
- * on all addresses (IPv4 and IPv6) of its namespace.
+ * The backend service on a proxy host: answers every line it receives with {@code "<name> <line>"},
+ * so a client learns which proxy served it. Listens on all addresses (IPv4 and IPv6) of its
+ * namespace.
  */
 public final class EchoServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(EchoServer.class);
@@ -38,12 +38,14 @@ public final class EchoServer implements AutoCloseable {
 
   /** Starts a server whose listening socket lives in {@code ns}. */
   public static EchoServer start(NetworkNamespace ns, int port, String name) {
-    ServerSocketChannel listener = ns.call(() -> {
-      ServerSocketChannel ch = ServerSocketChannel.open();
-      ch.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-      ch.bind(new InetSocketAddress(port), 4096);
-      return ch;
-    });
+    ServerSocketChannel listener =
+        ns.call(
+            () -> {
+              ServerSocketChannel ch = ServerSocketChannel.open();
+              ch.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+              ch.bind(new InetSocketAddress(port), 4096);
+              return ch;
+            });
     EchoServer server = new EchoServer(name, listener);
     server.acceptor.start();
     return server;
@@ -85,8 +87,9 @@ public final class EchoServer implements AutoCloseable {
           in.flip();
           in.get(line).get();
           in.compact();
-          byte[] reply = (name + " " + new String(line, StandardCharsets.US_ASCII) + "\n")
-              .getBytes(StandardCharsets.US_ASCII);
+          byte[] reply =
+              (name + " " + new String(line, StandardCharsets.US_ASCII) + "\n")
+                  .getBytes(StandardCharsets.US_ASCII);
           ByteBuffer out = ByteBuffer.wrap(reply);
           while (out.hasRemaining()) {
             ch.write(out);

@@ -3,11 +3,11 @@ package dev.veer.testbed;
 import static com.google.common.base.Preconditions.checkArgument;
 
 /**
- * How far from an even share a fair spread of connections over servers strays by chance. With
- * each of n connections landing on one of k servers independently with probability 1/k (a keyed
- * hash of random source ports), a server's count is binomial: mean n/k, standard deviation
- * sqrt(n (1/k) (1 - 1/k)). A check that allows z standard deviations each way fails a fair
- * spread with probability at most 2k * P(Z > z) (a union bound over the servers and both tails).
+ * How far from an even share a fair spread of connections over servers strays by chance. With each
+ * of n connections landing on one of k servers independently with probability 1/k (a keyed hash of
+ * random source ports), a server's count is binomial: mean n/k, standard deviation sqrt(n (1/k) (1
+ * - 1/k)). A check that allows z standard deviations each way fails a fair spread with probability
+ * at most 2k * P(Z > z) (a union bound over the servers and both tails).
  */
 public final class EvenSpread {
   private EvenSpread() {}
@@ -47,9 +47,29 @@ public final class EvenSpread {
   static double erfc(double x) {
     double z = Math.abs(x);
     double t = 1 / (1 + 0.5 * z);
-    double r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
-        + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223
-        + t * 0.17087277)))))))));
+    double r =
+        t
+            * Math.exp(
+                -z * z
+                    - 1.26551223
+                    + t
+                        * (1.00002368
+                            + t
+                                * (0.37409196
+                                    + t
+                                        * (0.09678418
+                                            + t
+                                                * (-0.18628806
+                                                    + t
+                                                        * (0.27886807
+                                                            + t
+                                                                * (-1.13520398
+                                                                    + t
+                                                                        * (1.48851587
+                                                                            + t
+                                                                                * (-0.82215223
+                                                                                    + t
+                                                                                        * 0.17087277)))))))));
     return x >= 0 ? r : 2 - r;
   }
 }

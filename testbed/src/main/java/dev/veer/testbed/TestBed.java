@@ -17,10 +17,10 @@ import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.director.DirectorDaemon;
 import dev.veer.director.DirectorMain;
-import dev.veer.proxy.ProxyAgent;
-import dev.veer.proxy.ProxyAgentMain;
 import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.lifecycle.CloseStack;
+import dev.veer.proxy.ProxyAgent;
+import dev.veer.proxy.ProxyAgentMain;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.testbed.cluster.JavaProcess;
 import dev.veer.testbed.net.Namespace;
@@ -28,8 +28,8 @@ import java.io.IOException;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
-import java.security.SecureRandom;
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -40,29 +40,29 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Veer on one machine: network namespaces joined by veth pairs, routed like a
- * small data centre.
+ * Veer on one machine: network namespaces joined by veth pairs, routed like a small data centre.
  *
  * <pre>
  *   client ── router ──┬── director 1..D   (router spreads the VIP over them: ECMP, L4 hash)
  *                      └── proxy 1..P      (VIP on loopback, TCP server, proxy XDP program)
  * </pre>
  *
- * Every link is a routed /30 (and /64) to the router, so director → proxy and
- * proxy → proxy (second chance) traffic crosses the router like it would cross
- * a fabric. Directors and proxies run Veer's XDP programs natively on their
- * veth; the router side of those links runs an XDP_PASS program so that it
- * accepts their XDP_TX frames. Closing the bed deletes every namespace it made, which removes all
- * interfaces and detaches all programs.
+ * Every link is a routed /30 (and /64) to the router, so director → proxy and proxy → proxy (second
+ * chance) traffic crosses the router like it would cross a fabric. Directors and proxies run Veer's
+ * XDP programs natively on their veth; the router side of those links runs an XDP_PASS program so
+ * that it accepts their XDP_TX frames. Closing the bed deletes every namespace it made, which
+ * removes all interfaces and detaches all programs.
  */
 public final class TestBed implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(TestBed.class);
 
   public static final Inet4Address VIP4 = (Inet4Address) InetAddresses.forString("203.0.113.10");
-  public static final Inet6Address VIP6 = (Inet6Address) InetAddresses.forString("2001:db8:100::10");
+  public static final Inet6Address VIP6 =
+      (Inet6Address) InetAddresses.forString("2001:db8:100::10");
   public static final int SERVICE_PORT = 80;
   public static final Inet4Address CLIENT4 = (Inet4Address) InetAddresses.forString("198.51.100.2");
-  public static final Inet6Address CLIENT6 = (Inet6Address) InetAddresses.forString("2001:db8:c::2");
+  public static final Inet6Address CLIENT6 =
+      (Inet6Address) InetAddresses.forString("2001:db8:c::2");
 
   private final String prefix;
   private final List<Namespace> namespaces = new ArrayList<>();
@@ -75,27 +75,39 @@ public final class TestBed implements AutoCloseable {
   private final List<XdpAttachment> routerAttachments = new ArrayList<>();
   private final List<String> coordinators;
   private final boolean agents;
+
   /** Where the daemons' logs go when they run as processes of their own. */
   private final Optional<Path> processLogs;
+
   private final boolean flowTables;
-  /** What proxies without agents deliver: the bed's TCP server on both VIPs, and installed services. */
-  private final Set<ServiceKey> served = new HashSet<>(Set.of(ServiceKey.tcp(VIP4, SERVICE_PORT),
-      ServiceKey.tcp(VIP6, SERVICE_PORT)));
 
   /**
-   * A director host: its namespace and addresses, and what runs its data plane: this JVM (the
-   * bed installs tables itself), a daemon in this JVM that follows coordinators, or a daemon in
-   * a process of its own.
+   * What proxies without agents deliver: the bed's TCP server on both VIPs, and installed services.
    */
-  public record Director(int id, Namespace ns, Inet4Address address4, Inet6Address address6,
-      Optional<DirectorDataplane> local, Optional<DirectorDaemon> daemon, Optional<JavaProcess> process) {
+  private final Set<ServiceKey> served =
+      new HashSet<>(Set.of(ServiceKey.tcp(VIP4, SERVICE_PORT), ServiceKey.tcp(VIP6, SERVICE_PORT)));
+
+  /**
+   * A director host: its namespace and addresses, and what runs its data plane: this JVM (the bed
+   * installs tables itself), a daemon in this JVM that follows coordinators, or a daemon in a
+   * process of its own.
+   */
+  public record Director(
+      int id,
+      Namespace ns,
+      Inet4Address address4,
+      Inet6Address address6,
+      Optional<DirectorDataplane> local,
+      Optional<DirectorDaemon> daemon,
+      Optional<JavaProcess> process) {
     public String name() {
       return "director-" + id;
     }
 
     /** The data plane, when this JVM runs it. */
     public DirectorDataplane dataplane() {
-      return local.orElseThrow(() -> new IllegalStateException(name() + " runs in a process of its own"));
+      return local.orElseThrow(
+          () -> new IllegalStateException(name() + " runs in a process of its own"));
     }
 
     /** What to close: the process, the daemon (it owns the data plane), or the data plane. */
@@ -112,12 +124,18 @@ public final class TestBed implements AutoCloseable {
   }
 
   /**
-   * A proxy host: its namespace, addresses and TCP server, and what runs its data plane: this
-   * JVM (the bed sets the allow-list itself), an agent in this JVM, or an agent in a process of
-   * its own.
+   * A proxy host: its namespace, addresses and TCP server, and what runs its data plane: this JVM
+   * (the bed sets the allow-list itself), an agent in this JVM, or an agent in a process of its
+   * own.
    */
-  public record Proxy(int id, Namespace ns, Inet4Address address4, Inet6Address address6,
-      Optional<ProxyDataplane> local, EchoServer server, Optional<ProxyAgent> agent,
+  public record Proxy(
+      int id,
+      Namespace ns,
+      Inet4Address address4,
+      Inet6Address address6,
+      Optional<ProxyDataplane> local,
+      EchoServer server,
+      Optional<ProxyAgent> agent,
       Optional<JavaProcess> agentProcess) {
     public String name() {
       return "proxy-" + id;
@@ -125,7 +143,8 @@ public final class TestBed implements AutoCloseable {
 
     /** The data plane, when this JVM runs it. */
     public ProxyDataplane dataplane() {
-      return local.orElseThrow(() -> new IllegalStateException(name() + "'s agent runs in a process of its own"));
+      return local.orElseThrow(
+          () -> new IllegalStateException(name() + "'s agent runs in a process of its own"));
     }
 
     AutoCloseable owner() {
@@ -139,8 +158,13 @@ public final class TestBed implements AutoCloseable {
     }
   }
 
-  private TestBed(String prefix, BpfObject passProgram, List<String> coordinators, boolean agents,
-      Optional<Path> processLogs, boolean flowTables) {
+  private TestBed(
+      String prefix,
+      BpfObject passProgram,
+      List<String> coordinators,
+      boolean agents,
+      Optional<Path> processLogs,
+      boolean flowTables) {
     this.flowTables = flowTables;
     this.prefix = prefix;
     this.passProgram = passProgram;
@@ -192,7 +216,10 @@ public final class TestBed implements AutoCloseable {
       return this;
     }
 
-    /** A proxy agent on every proxy host that takes its allow-list from the coordinators and reports health. */
+    /**
+     * A proxy agent on every proxy host that takes its allow-list from the coordinators and reports
+     * health.
+     */
     public Builder agents() {
       this.agents = true;
       return this;
@@ -200,7 +227,8 @@ public final class TestBed implements AutoCloseable {
 
     /**
      * Every director daemon and proxy agent in a JVM of its own, as hosts run Veer, logging to
-     * files in {@code logs}; {@link #build()} returns once each has connected or taken its allow-list.
+     * files in {@code logs}; {@link #build()} returns once each has connected or taken its
+     * allow-list.
      */
     public Builder processes(Path logs) {
       this.agents = true;
@@ -208,7 +236,9 @@ public final class TestBed implements AutoCloseable {
       return this;
     }
 
-    /** Proxies that keep no flow table: the kernel's socket lookup decides every packet but a SYN. */
+    /**
+     * Proxies that keep no flow table: the kernel's socket lookup decides every packet but a SYN.
+     */
     public Builder withoutFlowTables() {
       this.flowTables = false;
       return this;
@@ -219,13 +249,25 @@ public final class TestBed implements AutoCloseable {
     }
   }
 
-  private static TestBed create(String runId, int directorCount, int proxyCount, List<String> coordinators,
-      boolean agents, Optional<Path> processLogs, boolean flowTables) {
+  private static TestBed create(
+      String runId,
+      int directorCount,
+      int proxyCount,
+      List<String> coordinators,
+      boolean agents,
+      Optional<Path> processLogs,
+      boolean flowTables) {
     checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
     checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
     checkArgument(!agents || !coordinators.isEmpty(), "agents need coordinators");
-    TestBed bed = new TestBed(runId + "-", BpfObject.load("/bpf/pass.o", LoadOptions.DEFAULT), coordinators,
-        agents, processLogs, flowTables);
+    TestBed bed =
+        new TestBed(
+            runId + "-",
+            BpfObject.load("/bpf/pass.o", LoadOptions.DEFAULT),
+            coordinators,
+            agents,
+            processLogs,
+            flowTables);
     try {
       bed.build(directorCount, proxyCount);
       return bed;
@@ -251,7 +293,8 @@ public final class TestBed implements AutoCloseable {
 
     link(client, "eth0", "c0");
     client.exec("ip", "addr", "add", CLIENT4.getHostAddress() + "/24", "dev", "eth0");
-    client.exec("ip", "-6", "addr", "add", CLIENT6.getHostAddress() + "/64", "dev", "eth0", "nodad");
+    client.exec(
+        "ip", "-6", "addr", "add", CLIENT6.getHostAddress() + "/64", "dev", "eth0", "nodad");
     router.exec("ip", "addr", "add", "198.51.100.1/24", "dev", "c0");
     router.exec("ip", "-6", "addr", "add", "2001:db8:c::1/64", "dev", "c0", "nodad");
     client.exec("ip", "route", "add", "default", "via", "198.51.100.1");
@@ -283,7 +326,10 @@ public final class TestBed implements AutoCloseable {
         awaitReady(p.agentProcess().get(), "allow-list of");
       }
     }
-    log.info("test bed {} up: {} directors, {} proxies", router.name().replace("router", "*"), directorCount,
+    log.info(
+        "test bed {} up: {} directors, {} proxies",
+        router.name().replace("router", "*"),
+        directorCount,
         proxyCount);
   }
 
@@ -298,9 +344,15 @@ public final class TestBed implements AutoCloseable {
     if (!coordinators.isEmpty()) {
       return startDaemon(d, ns, self4, self6);
     }
-    DirectorDataplane dataplane = DirectorDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE,
-        DirectorConfig.of(hashKey, self4, self6), VeerAbi.DEFAULT_ROW_BITS);
-    return new Director(d, ns, self4, self6, Optional.of(dataplane), Optional.empty(), Optional.empty());
+    DirectorDataplane dataplane =
+        DirectorDataplane.attach(
+            ns.handle(),
+            "eth0",
+            XdpMode.NATIVE,
+            DirectorConfig.of(hashKey, self4, self6),
+            VeerAbi.DEFAULT_ROW_BITS);
+    return new Director(
+        d, ns, self4, self6, Optional.of(dataplane), Optional.empty(), Optional.empty());
   }
 
   private Proxy buildProxy(int p) {
@@ -320,24 +372,42 @@ public final class TestBed implements AutoCloseable {
       agentProcess = Optional.of(startAgentProcess(name, ns, self4, self6));
     } else if (agents) {
       try {
-        agent = Optional.of(ProxyAgent.start(ProxyAgent.Config.builder(name, coordinators, "eth0",
-            List.of(self4, self6)).namespace(ns.handle()).build()));
+        agent =
+            Optional.of(
+                ProxyAgent.start(
+                    ProxyAgent.Config.builder(name, coordinators, "eth0", List.of(self4, self6))
+                        .namespace(ns.handle())
+                        .build()));
       } catch (Exception e) {
-        throw new IllegalStateException("proxy agent " + p + " did not start: " + e.getMessage(), e);
+        throw new IllegalStateException(
+            "proxy agent " + p + " did not start: " + e.getMessage(), e);
       }
       dataplane = Optional.of(agent.get().dataplane());
     } else {
-      dataplane = Optional.of(flowTables
-          ? ProxyDataplane.attach(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT, List.of(self4, self6))
-          : ProxyDataplane.attachWithoutFlowTable(ns.handle(), "eth0", XdpMode.NATIVE, VeerAbi.GUE_PORT_DEFAULT,
-              List.of(self4, self6)));
+      dataplane =
+          Optional.of(
+              flowTables
+                  ? ProxyDataplane.attach(
+                      ns.handle(),
+                      "eth0",
+                      XdpMode.NATIVE,
+                      VeerAbi.GUE_PORT_DEFAULT,
+                      List.of(self4, self6))
+                  : ProxyDataplane.attachWithoutFlowTable(
+                      ns.handle(),
+                      "eth0",
+                      XdpMode.NATIVE,
+                      VeerAbi.GUE_PORT_DEFAULT,
+                      List.of(self4, self6)));
     }
     EchoServer server;
     try {
       server = EchoServer.start(ns.handle(), SERVICE_PORT, name);
     } catch (RuntimeException e) {
-      closeQuietly(agentProcess.isPresent() ? agentProcess.get()
-          : agent.isPresent() ? agent.get() : dataplane.orElseThrow());
+      closeQuietly(
+          agentProcess.isPresent()
+              ? agentProcess.get()
+              : agent.isPresent() ? agent.get() : dataplane.orElseThrow());
       throw e;
     }
     return new Proxy(p, ns, self4, self6, dataplane, server, agent, agentProcess);
@@ -375,16 +445,45 @@ public final class TestBed implements AutoCloseable {
   private Director startDaemon(int d, Namespace ns, Inet4Address self4, Inet6Address self6) {
     String name = "director-" + d;
     if (processLogs.isPresent()) {
-      JavaProcess process = startProcess(name, DirectorMain.class, List.of("--id", name, "--coordinators",
-          String.join(",", coordinators), "--netns", ns.name(), "--interface", "eth0", "--source4",
-          self4.getHostAddress(), "--source6", self6.getHostAddress(), "--pin-dir", ns.pinDirectory().toString()));
-      return new Director(d, ns, self4, self6, Optional.empty(), Optional.empty(), Optional.of(process));
+      JavaProcess process =
+          startProcess(
+              name,
+              DirectorMain.class,
+              List.of(
+                  "--id",
+                  name,
+                  "--coordinators",
+                  String.join(",", coordinators),
+                  "--netns",
+                  ns.name(),
+                  "--interface",
+                  "eth0",
+                  "--source4",
+                  self4.getHostAddress(),
+                  "--source6",
+                  self6.getHostAddress(),
+                  "--pin-dir",
+                  ns.pinDirectory().toString()));
+      return new Director(
+          d, ns, self4, self6, Optional.empty(), Optional.empty(), Optional.of(process));
     }
     try {
-      DirectorDaemon daemon = DirectorDaemon.start(DirectorDaemon.Config.builder(name, coordinators)
-          .namespace(ns.handle()).attachTo("eth0", XdpMode.NATIVE).source4(Optional.of(self4))
-          .source6(Optional.of(self6)).pinDir(ns.pinDirectory()).build());
-      return new Director(d, ns, self4, self6, Optional.of(daemon.dataplane()), Optional.of(daemon),
+      DirectorDaemon daemon =
+          DirectorDaemon.start(
+              DirectorDaemon.Config.builder(name, coordinators)
+                  .namespace(ns.handle())
+                  .attachTo("eth0", XdpMode.NATIVE)
+                  .source4(Optional.of(self4))
+                  .source6(Optional.of(self6))
+                  .pinDir(ns.pinDirectory())
+                  .build());
+      return new Director(
+          d,
+          ns,
+          self4,
+          self6,
+          Optional.of(daemon.dataplane()),
+          Optional.of(daemon),
           Optional.empty());
     } catch (Exception e) {
       throw new IllegalStateException("director " + d + " did not start: " + e.getMessage(), e);
@@ -392,8 +491,8 @@ public final class TestBed implements AutoCloseable {
   }
 
   /**
-   * Kills a director daemon that runs in a process of its own with SIGKILL, as a crash does:
-   * its program stays attached with its tables, and a new daemon process takes the pins over.
+   * Kills a director daemon that runs in a process of its own with SIGKILL, as a crash does: its
+   * program stays attached with its tables, and a new daemon process takes the pins over.
    */
   public Director killDirector(int id) throws InterruptedException {
     Director old = directors.get(id - 1);
@@ -404,25 +503,48 @@ public final class TestBed implements AutoCloseable {
 
   /**
    * Kills a proxy agent that runs in a process of its own with SIGKILL and starts a new one. The
-   * dead agent's program stays attached, its flow table kept by the sockops link it pinned; the
-   * new agent replaces the program in one step and detaches that link.
+   * dead agent's program stays attached, its flow table kept by the sockops link it pinned; the new
+   * agent replaces the program in one step and detaches that link.
    */
   public Proxy killAgent(int id) throws InterruptedException {
     Proxy old = proxies.get(id - 1);
-    checkState(old.agentProcess().isPresent(), "only an agent in a process of its own can be killed");
+    checkState(
+        old.agentProcess().isPresent(), "only an agent in a process of its own can be killed");
     old.agentProcess().get().kill();
     JavaProcess fresh = startAgentProcess(old.name(), old.ns(), old.address4(), old.address6());
     awaitReady(fresh, "allow-list of");
-    Proxy restarted = new Proxy(old.id(), old.ns(), old.address4(), old.address6(), old.local(), old.server(),
-        old.agent(), Optional.of(fresh));
+    Proxy restarted =
+        new Proxy(
+            old.id(),
+            old.ns(),
+            old.address4(),
+            old.address6(),
+            old.local(),
+            old.server(),
+            old.agent(),
+            Optional.of(fresh));
     proxies.set(id - 1, restarted);
     return restarted;
   }
 
-  private JavaProcess startAgentProcess(String name, Namespace ns, Inet4Address self4, Inet6Address self6) {
-    return startProcess(name, ProxyAgentMain.class, List.of("--id", name, "--coordinators",
-        String.join(",", coordinators), "--netns", ns.name(), "--interface", "eth0", "--address",
-        self4.getHostAddress() + "," + self6.getHostAddress(), "--pin-dir", ns.pinDirectory().toString()));
+  private JavaProcess startAgentProcess(
+      String name, Namespace ns, Inet4Address self4, Inet6Address self6) {
+    return startProcess(
+        name,
+        ProxyAgentMain.class,
+        List.of(
+            "--id",
+            name,
+            "--coordinators",
+            String.join(",", coordinators),
+            "--netns",
+            ns.name(),
+            "--interface",
+            "eth0",
+            "--address",
+            self4.getHostAddress() + "," + self6.getHostAddress(),
+            "--pin-dir",
+            ns.pinDirectory().toString()));
   }
 
   /**
@@ -446,9 +568,9 @@ public final class TestBed implements AutoCloseable {
   }
 
   /**
-   * Restarts a director daemon the way an operator upgrades one: the running daemon hands over
-   * (its program stays attached, its maps pinned), a new daemon takes the pins over, replaces
-   * the program in one step and follows the coordinators. Forwarding never stops.
+   * Restarts a director daemon the way an operator upgrades one: the running daemon hands over (its
+   * program stays attached, its maps pinned), a new daemon takes the pins over, replaces the
+   * program in one step and follows the coordinators. Forwarding never stops.
    */
   public Director restartDirector(int id) throws InterruptedException {
     Director old = directors.get(id - 1);
@@ -461,8 +583,15 @@ public final class TestBed implements AutoCloseable {
     return replaceDirector(old);
   }
 
-  /** A host with one veth to the router, default routes through it and a resolved router neighbour. */
-  private void hostLink(Namespace ns, String routerIf, String router4, Inet4Address self4, String router6,
+  /**
+   * A host with one veth to the router, default routes through it and a resolved router neighbour.
+   */
+  private void hostLink(
+      Namespace ns,
+      String routerIf,
+      String router4,
+      Inet4Address self4,
+      String router6,
       Inet6Address self6) {
     link(ns, "eth0", routerIf);
     ns.exec("ip", "addr", "add", self4.getHostAddress() + "/30", "dev", "eth0");
@@ -477,12 +606,24 @@ public final class TestBed implements AutoCloseable {
     // host sends (a proxy's answers, a director's probes) must carry its checksum, as on a wire.
     ns.exec("ethtool", "-K", "eth0", "tx", "off");
     // A veth hands XDP_TX frames only to a peer that runs XDP itself.
-    routerAttachments.add(XdpAttachment.attach(passProgram.program("veer_pass"), router.handle(), routerIf,
-        XdpMode.NATIVE));
+    routerAttachments.add(
+        XdpAttachment.attach(
+            passProgram.program("veer_pass"), router.handle(), routerIf, XdpMode.NATIVE));
   }
 
   private void link(Namespace host, String hostIf, String routerIf) {
-    router.exec("ip", "link", "add", routerIf, "type", "veth", "peer", "name", hostIf, "netns", host.name());
+    router.exec(
+        "ip",
+        "link",
+        "add",
+        routerIf,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        hostIf,
+        "netns",
+        host.name());
     router.exec("ip", "link", "set", routerIf, "up");
     host.exec("ip", "link", "set", hostIf, "up");
   }
@@ -490,8 +631,10 @@ public final class TestBed implements AutoCloseable {
   /** Makes the router spread the VIPs over exactly these directors. */
   public void setEcmp(List<Director> members) {
     checkArgument(!members.isEmpty(), "ECMP needs at least one director");
-    List<String> v4 = new ArrayList<>(List.of("ip", "route", "replace", VIP4.getHostAddress() + "/32"));
-    List<String> v6 = new ArrayList<>(List.of("ip", "-6", "route", "replace", VIP6.getHostAddress() + "/128"));
+    List<String> v4 =
+        new ArrayList<>(List.of("ip", "route", "replace", VIP4.getHostAddress() + "/32"));
+    List<String> v6 =
+        new ArrayList<>(List.of("ip", "-6", "route", "replace", VIP6.getHostAddress() + "/128"));
     for (Director d : members) {
       v4.addAll(List.of("nexthop", "via", d.address4().getHostAddress()));
       v6.addAll(List.of("nexthop", "via", d.address6().getHostAddress()));
@@ -532,9 +675,8 @@ public final class TestBed implements AutoCloseable {
   }
 
   /**
-   * Tears everything down; safe to call more than once and after a failed
-   * build. Every step runs even if an earlier one fails; the first failure is
-   * rethrown with the others suppressed.
+   * Tears everything down; safe to call more than once and after a failed build. Every step runs
+   * even if an earlier one fails; the first failure is rethrown with the others suppressed.
    */
   @Override
   public void close() {
@@ -559,7 +701,6 @@ public final class TestBed implements AutoCloseable {
     }
   }
 
-
   private static void closeQuietly(AutoCloseable resource) {
     try {
       resource.close();
@@ -572,8 +713,16 @@ public final class TestBed implements AutoCloseable {
   public Proxy restartServer(int id) {
     Proxy old = proxies.get(id - 1);
     old.server().close();
-    Proxy fresh = new Proxy(old.id(), old.ns(), old.address4(), old.address6(), old.local(),
-        EchoServer.start(old.ns().handle(), SERVICE_PORT, old.name()), old.agent(), old.agentProcess());
+    Proxy fresh =
+        new Proxy(
+            old.id(),
+            old.ns(),
+            old.address4(),
+            old.address6(),
+            old.local(),
+            EchoServer.start(old.ns().handle(), SERVICE_PORT, old.name()),
+            old.agent(),
+            old.agentProcess());
     proxies.set(id - 1, fresh);
     return fresh;
   }

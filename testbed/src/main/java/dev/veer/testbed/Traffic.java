@@ -24,10 +24,11 @@ public final class Traffic {
   public record BurstResult(ImmutableMultiset<String> perServer, List<String> failures) {}
 
   /**
-   * Opens {@code count} connections (at most {@code concurrency} at once), makes
-   * one request on each and closes it.
+   * Opens {@code count} connections (at most {@code concurrency} at once), makes one request on
+   * each and closes it.
    */
-  public static BurstResult burst(NetworkNamespace clientNs, InetSocketAddress vip, int count, int concurrency)
+  public static BurstResult burst(
+      NetworkNamespace clientNs, InetSocketAddress vip, int count, int concurrency)
       throws InterruptedException {
     List<ClientConnection> connections = ClientConnection.create(clientNs, count);
     Multiset<String> perServer = ConcurrentHashMultiset.create();
@@ -38,16 +39,17 @@ public final class Traffic {
         ClientConnection c = connections.get(i);
         int n = i;
         slots.acquire();
-        pool.execute(() -> {
-          try (c) {
-            c.connect(vip, TIMEOUT_MILLIS);
-            perServer.add(c.exchange("burst-" + n));
-          } catch (IOException e) {
-            failures.add("connection " + n + ": " + e);
-          } finally {
-            slots.release();
-          }
-        });
+        pool.execute(
+            () -> {
+              try (c) {
+                c.connect(vip, TIMEOUT_MILLIS);
+                perServer.add(c.exchange("burst-" + n));
+              } catch (IOException e) {
+                failures.add("connection " + n + ": " + e);
+              } finally {
+                slots.release();
+              }
+            });
       }
     } finally {
       connections.forEach(ClientConnection::close); // those never started, if interrupted
@@ -56,7 +58,8 @@ public final class Traffic {
   }
 
   /** One connection from client port {@code sourcePort}: the server that answered it. */
-  public static String from(NetworkNamespace clientNs, int sourcePort, InetSocketAddress vip) throws IOException {
+  public static String from(NetworkNamespace clientNs, int sourcePort, InetSocketAddress vip)
+      throws IOException {
     try (ClientConnection c = ClientConnection.bound(clientNs, sourcePort)) {
       c.connect(vip, TIMEOUT_MILLIS);
       return c.exchange("from-" + sourcePort);
@@ -78,8 +81,13 @@ public final class Traffic {
     }
 
     /** Connects all, checks one answer on each, then starts the request loops. */
-    public static LongLived start(NetworkNamespace clientNs, InetSocketAddress vip, int count, Duration interval,
-        Duration maxRuntime) throws IOException {
+    public static LongLived start(
+        NetworkNamespace clientNs,
+        InetSocketAddress vip,
+        int count,
+        Duration interval,
+        Duration maxRuntime)
+        throws IOException {
       List<ClientConnection> connections = ClientConnection.create(clientNs, count);
       try {
         for (int i = 0; i < count; i++) {
@@ -92,13 +100,20 @@ public final class Traffic {
         throw e;
       }
       List<String> servers = connections.stream().map(ClientConnection::server).toList();
-      ConnectionLoops loops = ConnectionLoops.start(servers, (n, seq) -> connections.get(n).exchange("c" + n + "-r" + seq),
-          interval, Math.max(1, maxRuntime.toMillis() / Math.max(1, interval.toMillis())),
-          Duration.ofMillis(TIMEOUT_MILLIS));
+      ConnectionLoops loops =
+          ConnectionLoops.start(
+              servers,
+              (n, seq) -> connections.get(n).exchange("c" + n + "-r" + seq),
+              interval,
+              Math.max(1, maxRuntime.toMillis() / Math.max(1, interval.toMillis())),
+              Duration.ofMillis(TIMEOUT_MILLIS));
       return new LongLived(connections, loops);
     }
 
-    /** A point in time to ask later which connections answered since (see {@link ConnectionLoops.Result}). */
+    /**
+     * A point in time to ask later which connections answered since (see {@link
+     * ConnectionLoops.Result}).
+     */
     public long mark() {
       return loops.mark();
     }
@@ -113,7 +128,9 @@ public final class Traffic {
       return loops.perServer();
     }
 
-    /** Stops the loops, waits for every request in flight to be answered or time out, and reports. */
+    /**
+     * Stops the loops, waits for every request in flight to be answered or time out, and reports.
+     */
     public ConnectionLoops.Result stop() {
       return loops.stop();
     }

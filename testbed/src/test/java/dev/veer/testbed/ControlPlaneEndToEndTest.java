@@ -2,6 +2,7 @@ package dev.veer.testbed;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.coordinator.Coordinator;
 import dev.veer.ctl.ExitCodes;
@@ -15,29 +16,26 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import dev.veer.bpf.XdpAttachment;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
-import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The control plane end to end: a coordinator on an embedded ZooKeeper, two director daemons
- * following it (XDP attached in the bed), and {@code veer ctl} doing what an operator does.
- * Real TCP connections go through the VIP and follow the tables the coordinator builds.
+ * following it (XDP attached in the bed), and {@code veer ctl} doing what an operator does. Real
+ * TCP connections go through the VIP and follow the tables the coordinator builds.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ControlPlaneEndToEndTest {
   static final InetSocketAddress VIP4 = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
 
-  @TempDir
-  static Path dataDir;
+  @TempDir static Path dataDir;
 
   static Coordinator coordinator;
   static TestBed bed;
@@ -69,9 +67,13 @@ class ControlPlaneEndToEndTest {
     StringWriter err = new StringWriter();
     List<String> all = new ArrayList<>(List.of("--coordinator", target));
     all.addAll(List.of(args));
-    int exit = VeerCtl.run(all.toArray(String[]::new), new PrintWriter(out, true), new PrintWriter(err, true));
+    int exit =
+        VeerCtl.run(
+            all.toArray(String[]::new), new PrintWriter(out, true), new PrintWriter(err, true));
     if (expectedExit >= 0) {
-      assertThat(exit).as("veer ctl %s: %s%s", String.join(" ", args), out, err).isEqualTo(expectedExit);
+      assertThat(exit)
+          .as("veer ctl %s: %s%s", String.join(" ", args), out, err)
+          .isEqualTo(expectedExit);
     }
     return out + err.toString();
   }
@@ -80,7 +82,8 @@ class ControlPlaneEndToEndTest {
     long version = coordinator.store().current().getVersion();
     for (Director d : bed.directors()) {
       assertThat(d.daemon().orElseThrow().awaitVersion(version, Duration.ofSeconds(10)))
-          .as("%s applied version %s", d.name(), version).isTrue();
+          .as("%s applied version %s", d.name(), version)
+          .isTrue();
     }
   }
 
@@ -93,7 +96,14 @@ class ControlPlaneEndToEndTest {
     if (ctl(-1, "service", "get", "web").contains("NOT_FOUND")) {
       ctl(ExitCodes.OK, "service", "create", "web", "--vip", "203.0.113.10", "--port", "80");
       for (int p = 0; p < 3; p++) {
-        ctl(ExitCodes.OK, "backend", "add", "web", address(bed.proxies().get(p)), "--state", "active");
+        ctl(
+            ExitCodes.OK,
+            "backend",
+            "add",
+            "web",
+            address(bed.proxies().get(p)),
+            "--state",
+            "active");
       }
     }
     awaitDirectors();
@@ -105,20 +115,29 @@ class ControlPlaneEndToEndTest {
     ensureWeb();
     Traffic.BurstResult first = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
     assertThat(first.failures()).isEmpty();
-    assertThat(first.perServer().elementSet()).containsExactlyInAnyOrder("proxy-1", "proxy-2", "proxy-3");
+    assertThat(first.perServer().elementSet())
+        .containsExactlyInAnyOrder("proxy-1", "proxy-2", "proxy-3");
 
     // The coordinator's flow lookup names the proxy a real connection from that port reaches.
     String lookup = ctl(ExitCodes.OK, "lookup", "web", TestBed.CLIENT4.getHostAddress(), "40123");
     Matcher primary = Pattern.compile("-> row \\d+: (\\S+)").matcher(lookup);
     assertThat(primary.find()).as(lookup).isTrue();
-    String expected = "proxy-" + (bed.proxies().stream().filter(p -> address(p).equals(primary.group(1)))
-        .findFirst().orElseThrow().id());
+    String expected =
+        "proxy-"
+            + (bed.proxies().stream()
+                .filter(p -> address(p).equals(primary.group(1)))
+                .findFirst()
+                .orElseThrow()
+                .id());
     assertThat(Traffic.from(bed.client().handle(), 40123, VIP4)).isEqualTo(expected);
 
-    long forwardsBefore = bed.proxies().stream()
-        .mapToLong(p -> p.dataplane().verdicts().get(ProxyVerdict.PRX_FORWARD)).sum();
-    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 100,
-        Duration.ofMillis(50), Duration.ofSeconds(60))) {
+    long forwardsBefore =
+        bed.proxies().stream()
+            .mapToLong(p -> p.dataplane().verdicts().get(ProxyVerdict.PRX_FORWARD))
+            .sum();
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(), VIP4, 100, Duration.ofMillis(50), Duration.ofSeconds(60))) {
       Thread.sleep(300);
       // A fourth proxy joins through the CLI: new connections reach it, old ones survive.
       ctl(ExitCodes.OK, "backend", "add", "web", address(bed.proxies().get(3)));
@@ -131,8 +150,10 @@ class ControlPlaneEndToEndTest {
       Thread.sleep(500);
       assertThat(traffic.stop().brokenSince(added)).isEmpty();
     }
-    long forwards = bed.proxies().stream()
-        .mapToLong(p -> p.dataplane().verdicts().get(ProxyVerdict.PRX_FORWARD)).sum();
+    long forwards =
+        bed.proxies().stream()
+            .mapToLong(p -> p.dataplane().verdicts().get(ProxyVerdict.PRX_FORWARD))
+            .sum();
     assertThat(forwards).as("second-chance forwards after the add").isGreaterThan(forwardsBefore);
 
     // Health writes from the directors' probes may add versions; the directors follow.
@@ -142,22 +163,27 @@ class ControlPlaneEndToEndTest {
       status = ctl(ExitCodes.OK, "status");
     }
     assertThat(status).contains("2 of 2 directors run version");
-    assertThat(ctl(ExitCodes.OK, "--json", "service", "get", "web")).contains("\"address\": \"192.0.2.146\"");
+    assertThat(ctl(ExitCodes.OK, "--json", "service", "get", "web"))
+        .contains("\"address\": \"192.0.2.146\"");
   }
 
   @Test
   @Order(2)
-  void aRestartedDirectorTakesOverItsPinnedProgramAndMapsWithoutBreakingAConnection() throws Exception {
+  void aRestartedDirectorTakesOverItsPinnedProgramAndMapsWithoutBreakingAConnection()
+      throws Exception {
     ensureWeb();
     Director before = bed.directors().get(0);
     int programBefore = XdpAttachment.attachedProgramId(before.ns().handle(), "eth0").orElseThrow();
-    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 100,
-        Duration.ofMillis(50), Duration.ofSeconds(60))) {
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(), VIP4, 100, Duration.ofMillis(50), Duration.ofSeconds(60))) {
       Thread.sleep(300);
       Director after = bed.restartDirector(1);
       // The new daemon knows the tables it took over before any coordinator speaks to it.
-      assertThat(after.dataplane().tables()).containsKey(dev.veer.bpf.dataplane.ServiceKey.tcp(TestBed.VIP4, 80));
-      assertThat(XdpAttachment.attachedProgramId(after.ns().handle(), "eth0")).get()
+      assertThat(after.dataplane().tables())
+          .containsKey(dev.veer.bpf.dataplane.ServiceKey.tcp(TestBed.VIP4, 80));
+      assertThat(XdpAttachment.attachedProgramId(after.ns().handle(), "eth0"))
+          .get()
           .isNotEqualTo(programBefore);
       assertThat(after.ns().pinDirectory().resolve("tables")).exists();
       awaitDirectors();
@@ -187,9 +213,12 @@ class ControlPlaneEndToEndTest {
       assertThat(burst.failures()).isEmpty();
       assertThat(burst.perServer().elementSet()).hasSizeGreaterThanOrEqualTo(3);
     } finally {
-      // The coordinator comes back where the directors look for it, with its state, for the tests after.
-      coordinator = Coordinator.start(Coordinator.Config.local("c1", dataDir)
-          .withListen(new java.net.InetSocketAddress("127.0.0.1", port)));
+      // The coordinator comes back where the directors look for it, with its state, for the tests
+      // after.
+      coordinator =
+          Coordinator.start(
+              Coordinator.Config.local("c1", dataDir)
+                  .withListen(new java.net.InetSocketAddress("127.0.0.1", port)));
     }
     awaitDirectors();
   }
@@ -204,8 +233,11 @@ class ControlPlaneEndToEndTest {
     ctl(ExitCodes.OK, "service", "create", "twice", "--vip", "203.0.113.99", "--port", "81");
     ctl(ExitCodes.CONFLICT, "service", "create", "twice", "--vip", "203.0.113.98", "--port", "81");
     StringWriter out = new StringWriter();
-    int exit = VeerCtl.run(new String[] {"--coordinator", "127.0.0.1:1", "--timeout", "2", "status"},
-        new PrintWriter(out, true), new PrintWriter(out, true));
+    int exit =
+        VeerCtl.run(
+            new String[] {"--coordinator", "127.0.0.1:1", "--timeout", "2", "status"},
+            new PrintWriter(out, true),
+            new PrintWriter(out, true));
     assertThat(exit).as(out.toString()).isEqualTo(ExitCodes.UNAVAILABLE);
   }
 }

@@ -22,9 +22,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Real TCP connections from a client namespace through an ECMP router, two
- * directors running the director XDP program and three (then four) proxies
- * running the proxy XDP program, to a TCP server on each proxy.
+ * Real TCP connections from a client namespace through an ECMP router, two directors running the
+ * director XDP program and three (then four) proxies running the proxy XDP program, to a TCP server
+ * on each proxy.
  */
 class EndToEndTest {
   static final ServiceKey WEB4 = ServiceKey.tcp(TestBed.VIP4, TestBed.SERVICE_PORT);
@@ -50,10 +50,16 @@ class EndToEndTest {
   @BeforeEach
   void threeProxiesAllActive() {
     bed.setEcmp(bed.directors());
-    bed.installTables(WEB4, table(p -> p.address4(), Map.of(1, BackendState.ACTIVE, 2, BackendState.ACTIVE,
-        3, BackendState.ACTIVE)));
-    bed.installTables(WEB6, table(p -> p.address6(), Map.of(1, BackendState.ACTIVE, 2, BackendState.ACTIVE,
-        3, BackendState.ACTIVE)));
+    bed.installTables(
+        WEB4,
+        table(
+            p -> p.address4(),
+            Map.of(1, BackendState.ACTIVE, 2, BackendState.ACTIVE, 3, BackendState.ACTIVE)));
+    bed.installTables(
+        WEB6,
+        table(
+            p -> p.address6(),
+            Map.of(1, BackendState.ACTIVE, 2, BackendState.ACTIVE, 3, BackendState.ACTIVE)));
   }
 
   @AfterEach
@@ -82,10 +88,12 @@ class EndToEndTest {
   static void assertEvenShare(Traffic.BurstResult result, int connections) {
     assertThat(result.failures()).isEmpty();
     double even = connections / 3.0;
-    // For 1,000 connections: +-76 (+-23 %) around 333; a proxy with no share, or a double one, is far outside.
+    // For 1,000 connections: +-76 (+-23 %) around 333; a proxy with no share, or a double one, is
+    // far outside.
     double tolerance = EvenSpread.tolerance(connections, 3, FALSE_FAILURE_RATE);
     for (String proxy : List.of("proxy-1", "proxy-2", "proxy-3")) {
-      assertThat((double) result.perServer().count(proxy)).as("connections served by %s", proxy)
+      assertThat((double) result.perServer().count(proxy))
+          .as("connections served by %s", proxy)
           .isBetween(even - tolerance, even + tolerance);
     }
     assertThat(result.perServer().count("proxy-4")).isZero();
@@ -93,8 +101,10 @@ class EndToEndTest {
 
   @Test
   void thousandConnectionsAllSucceedAndSpreadEvenly() throws Exception {
-    long[] encapBefore = {directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE),
-        directorVerdict(1, DirectorVerdict.DIR_ENCAP_GUE)};
+    long[] encapBefore = {
+      directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE),
+      directorVerdict(1, DirectorVerdict.DIR_ENCAP_GUE)
+    };
     Traffic.BurstResult result = Traffic.burst(bed.client().handle(), VIP4, 1000, 50);
     assertEvenShare(result, 1000);
     // Both directors carried traffic: the router's ECMP spread the flows over them.
@@ -112,17 +122,40 @@ class EndToEndTest {
   void secondChanceKeepsEveryConnectionThroughAnAddAndADrain() throws Exception {
     long forwardsBefore = proxyVerdictSum(ProxyVerdict.PRX_FORWARD);
     long flowHitsBefore = proxyVerdictSum(ProxyVerdict.PRX_DELIVER_FLOW);
-    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 200,
-        Duration.ofMillis(50), MAX_RUN)) {
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(bed.client().handle(), VIP4, 200, Duration.ofMillis(50), MAX_RUN)) {
       Thread.sleep(500);
-      // A fourth proxy joins: it wins about a quarter of the rows; the old primary is each row's next hop.
-      bed.installTables(WEB4, table(p -> p.address4(), Map.of(1, BackendState.ACTIVE, 2, BackendState.ACTIVE,
-          3, BackendState.ACTIVE, 4, BackendState.FILLING)));
+      // A fourth proxy joins: it wins about a quarter of the rows; the old primary is each row's
+      // next hop.
+      bed.installTables(
+          WEB4,
+          table(
+              p -> p.address4(),
+              Map.of(
+                  1,
+                  BackendState.ACTIVE,
+                  2,
+                  BackendState.ACTIVE,
+                  3,
+                  BackendState.ACTIVE,
+                  4,
+                  BackendState.FILLING)));
       Thread.sleep(1000);
       long afterAdd = proxyVerdictSum(ProxyVerdict.PRX_FORWARD);
       // Proxy 2 drains: its rows get another primary, proxy 2 stays a later hop.
-      bed.installTables(WEB4, table(p -> p.address4(), Map.of(1, BackendState.ACTIVE, 2, BackendState.DRAINING,
-          3, BackendState.ACTIVE, 4, BackendState.ACTIVE)));
+      bed.installTables(
+          WEB4,
+          table(
+              p -> p.address4(),
+              Map.of(
+                  1,
+                  BackendState.ACTIVE,
+                  2,
+                  BackendState.DRAINING,
+                  3,
+                  BackendState.ACTIVE,
+                  4,
+                  BackendState.ACTIVE)));
       Thread.sleep(1000);
       long changed = traffic.mark();
       Thread.sleep(500);
@@ -130,8 +163,10 @@ class EndToEndTest {
       assertThat(traffic.stop().brokenSince(changed)).isEmpty();
       assertThat(afterAdd).isGreaterThan(forwardsBefore);
       assertThat(proxyVerdictSum(ProxyVerdict.PRX_FORWARD)).isGreaterThan(afterAdd);
-      // The proxies' flow tables, kept by their sockops programs, delivered the established traffic.
-      assertThat(proxyVerdictSum(ProxyVerdict.PRX_DELIVER_FLOW) - flowHitsBefore).isGreaterThan(1000);
+      // The proxies' flow tables, kept by their sockops programs, delivered the established
+      // traffic.
+      assertThat(proxyVerdictSum(ProxyVerdict.PRX_DELIVER_FLOW) - flowHitsBefore)
+          .isGreaterThan(1000);
       // New connections after the drain never land on the draining proxy.
       Traffic.BurstResult fresh = Traffic.burst(bed.client().handle(), VIP4, 200, 20);
       assertThat(fresh.failures()).isEmpty();
@@ -142,8 +177,8 @@ class EndToEndTest {
 
   @Test
   void losingADirectorFromTheEcmpSetBreaksNoConnection() throws Exception {
-    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 200,
-        Duration.ofMillis(50), MAX_RUN)) {
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(bed.client().handle(), VIP4, 200, Duration.ofMillis(50), MAX_RUN)) {
       long dir1Start = directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE);
       Thread.sleep(500);
       // Director 1 carries part of the running flows...
@@ -166,12 +201,14 @@ class EndToEndTest {
     }
     try {
       // The flow tables hold every connection, cookie handshakes included (told by the listener).
-      assertThat(bed.proxies()).allSatisfy(p -> assertThat(p.dataplane().flowTableComplete()).isTrue());
+      assertThat(bed.proxies())
+          .allSatisfy(p -> assertThat(p.dataplane().flowTableComplete()).isTrue());
       long cookiesBefore = proxyVerdictSum(ProxyVerdict.PRX_DELIVER_SYNCOOKIE);
       long flowsBefore = proxyVerdictSum(ProxyVerdict.PRX_DELIVER_FLOW);
       Traffic.BurstResult result = Traffic.burst(bed.client().handle(), VIP4, 60, 10);
       assertThat(result.failures()).isEmpty();
-      assertThat(proxyVerdictSum(ProxyVerdict.PRX_DELIVER_FLOW) - flowsBefore).isGreaterThanOrEqualTo(60);
+      assertThat(proxyVerdictSum(ProxyVerdict.PRX_DELIVER_FLOW) - flowsBefore)
+          .isGreaterThanOrEqualTo(60);
       assertThat(proxyVerdictSum(ProxyVerdict.PRX_DELIVER_SYNCOOKIE)).isEqualTo(cookiesBefore);
     } finally {
       for (Proxy p : bed.proxies()) {

@@ -10,7 +10,9 @@ import dev.veer.proto.admin.v1.Backend;
 import dev.veer.proto.admin.v1.CreateServiceRequest;
 import dev.veer.proto.admin.v1.GetServiceRequest;
 import dev.veer.proto.admin.v1.GetStatusRequest;
+import dev.veer.proto.admin.v1.RemoveBackendRequest;
 import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Health;
 import dev.veer.proto.types.v1.Protocol;
@@ -28,23 +30,21 @@ import java.util.Set;
 import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import dev.veer.proto.admin.v1.RemoveBackendRequest;
-import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
-import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Proxy agents in the test bed: they take their allow-lists from the coordinator (without which
- * no GUE would be accepted), check their service through the VIP and report health and live
- * connections; the leader turns a stopped service into an unhealthy backend and the tables
- * move its rows away, and back when it returns.
+ * Proxy agents in the test bed: they take their allow-lists from the coordinator (without which no
+ * GUE would be accepted), check their service through the VIP and report health and live
+ * connections; the leader turns a stopped service into an unhealthy backend and the tables move its
+ * rows away, and back when it returns.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ProxyAgentEndToEndTest {
@@ -52,8 +52,7 @@ class ProxyAgentEndToEndTest {
   static final InetSocketAddress VIP4 = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
   static final int INTERVAL_MILLIS = 200;
 
-  @TempDir
-  static Path dataDir;
+  @TempDir static Path dataDir;
 
   static Coordinator coordinator;
   static TestBed bed;
@@ -62,17 +61,31 @@ class ProxyAgentEndToEndTest {
 
   @BeforeAll
   static void setUp() throws Exception {
-    coordinator = Coordinator.start(Coordinator.Config.local("c1", dataDir)
-        .withCluster(Coordinator.ClusterDefaults.DEFAULT.withChecks(INTERVAL_MILLIS, 100, 2)));
+    coordinator =
+        Coordinator.start(
+            Coordinator.Config.local("c1", dataDir)
+                .withCluster(
+                    Coordinator.ClusterDefaults.DEFAULT.withChecks(INTERVAL_MILLIS, 100, 2)));
     String target = "127.0.0.1:" + coordinator.port();
     channel = Transport.channel(target, Optional.empty());
     admin = AdminServiceGrpc.newBlockingStub(channel);
     bed = TestBed.builder("agent").coordinators(java.util.List.of(target)).agents().build();
-    admin.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder().setName("web")
-        .setVip("203.0.113.10").setPort(80).setProtocol(Protocol.TCP)).build());
+    admin.createService(
+        CreateServiceRequest.newBuilder()
+            .setSpec(
+                ServiceSpec.newBuilder()
+                    .setName("web")
+                    .setVip("203.0.113.10")
+                    .setPort(80)
+                    .setProtocol(Protocol.TCP))
+            .build());
     for (int p = 0; p < 3; p++) {
-      admin.addBackend(AddBackendRequest.newBuilder().setService("web")
-          .setAddress(bed.proxies().get(p).address4().getHostAddress()).setState(BackendState.ACTIVE).build());
+      admin.addBackend(
+          AddBackendRequest.newBuilder()
+              .setService("web")
+              .setAddress(bed.proxies().get(p).address4().getHostAddress())
+              .setState(BackendState.ACTIVE)
+              .build());
     }
   }
 
@@ -105,20 +118,35 @@ class ProxyAgentEndToEndTest {
 
   static Health healthOf(int proxy) {
     String address = bed.proxies().get(proxy - 1).address4().getHostAddress();
-    return admin.getService(GetServiceRequest.newBuilder().setName("web").build()).getBackendsList().stream()
-        .filter(b -> b.getAddress().equals(address)).map(Backend::getHealth).findFirst().orElseThrow();
+    return admin
+        .getService(GetServiceRequest.newBuilder().setName("web").build())
+        .getBackendsList()
+        .stream()
+        .filter(b -> b.getAddress().equals(address))
+        .map(Backend::getHealth)
+        .findFirst()
+        .orElseThrow();
   }
 
   static Backend backend(int proxy) {
     String address = bed.proxies().get(proxy - 1).address4().getHostAddress();
-    return admin.getService(GetServiceRequest.newBuilder().setName("web").build()).getBackendsList().stream()
-        .filter(b -> b.getAddress().equals(address)).findFirst().orElseThrow();
+    return admin
+        .getService(GetServiceRequest.newBuilder().setName("web").build())
+        .getBackendsList()
+        .stream()
+        .filter(b -> b.getAddress().equals(address))
+        .findFirst()
+        .orElseThrow();
   }
 
   static io.grpc.Status.Code removeCode(int proxy, boolean force) {
     try {
-      admin.removeBackend(RemoveBackendRequest.newBuilder().setService("web")
-          .setAddress(bed.proxies().get(proxy - 1).address4().getHostAddress()).setForce(force).build());
+      admin.removeBackend(
+          RemoveBackendRequest.newBuilder()
+              .setService("web")
+              .setAddress(bed.proxies().get(proxy - 1).address4().getHostAddress())
+              .setForce(force)
+              .build());
       return io.grpc.Status.Code.OK;
     } catch (io.grpc.StatusRuntimeException e) {
       log.info("remove refused: {}", e.getStatus().getDescription());
@@ -131,11 +159,16 @@ class ProxyAgentEndToEndTest {
   void aDrainEndsWhenItsLastConnectionClosesOrAtItsDeadline() throws Exception {
     await("all healthy", () -> healthOf(1) == Health.HEALTHY && healthOf(3) == Health.HEALTHY);
     awaitDirectors();
-    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 60,
-        Duration.ofMillis(100), Duration.ofSeconds(30))) {
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(), VIP4, 60, Duration.ofMillis(100), Duration.ofSeconds(30))) {
       await("proxy-3 reports connections", () -> backend(3).getLiveConnections() > 0);
-      admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web")
-          .setAddress(bed.proxies().get(2).address4().getHostAddress()).setState(BackendState.DRAINING).build());
+      admin.setBackendState(
+          SetBackendStateRequest.newBuilder()
+              .setService("web")
+              .setAddress(bed.proxies().get(2).address4().getHostAddress())
+              .setState(BackendState.DRAINING)
+              .build());
       awaitDirectors();
       Thread.sleep(3 * INTERVAL_MILLIS);
       // Still carrying connections: removing needs force, and the drain has not ended.
@@ -151,12 +184,17 @@ class ProxyAgentEndToEndTest {
 
     // A drain with a deadline ends then, whatever is left.
     awaitDirectors();
-    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 60,
-        Duration.ofMillis(100), Duration.ofSeconds(30))) {
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(), VIP4, 60, Duration.ofMillis(100), Duration.ofSeconds(30))) {
       await("proxy-1 reports connections", () -> backend(1).getLiveConnections() > 0);
-      admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web")
-          .setAddress(bed.proxies().get(0).address4().getHostAddress()).setState(BackendState.DRAINING)
-          .setDrainTimeoutSeconds(1).build());
+      admin.setBackendState(
+          SetBackendStateRequest.newBuilder()
+              .setService("web")
+              .setAddress(bed.proxies().get(0).address4().getHostAddress())
+              .setState(BackendState.DRAINING)
+              .setDrainTimeoutSeconds(1)
+              .build());
       assertThat(backend(1).getDrainDeadlineMillis()).isPositive();
       await("proxy-1's drain deadline", () -> backend(1).getState() == BackendState.INACTIVE);
       assertThat(backend(1).getLiveConnections()).isPositive();
@@ -167,22 +205,30 @@ class ProxyAgentEndToEndTest {
   /** GET /metrics of a server started for {@code metrics}, as Prometheus would scrape it. */
   static String scrape(java.util.function.Supplier<java.util.List<dev.veer.metrics.Metric>> metrics)
       throws Exception {
-    try (var server = dev.veer.metrics.MetricsServer.start(new InetSocketAddress("127.0.0.1", 0), metrics);
+    try (var server =
+            dev.veer.metrics.MetricsServer.start(new InetSocketAddress("127.0.0.1", 0), metrics);
         var http = java.net.http.HttpClient.newHttpClient()) {
-      var response = http.send(java.net.http.HttpRequest.newBuilder(
-          java.net.URI.create("http://127.0.0.1:" + server.port() + "/metrics")).build(),
-          java.net.http.HttpResponse.BodyHandlers.ofString());
+      var response =
+          http.send(
+              java.net.http.HttpRequest.newBuilder(
+                      java.net.URI.create("http://127.0.0.1:" + server.port() + "/metrics"))
+                  .build(),
+              java.net.http.HttpResponse.BodyHandlers.ofString());
       assertThat(response.statusCode()).isEqualTo(200);
-      assertThat(response.headers().firstValue("Content-Type")).hasValueSatisfying(
-          t -> assertThat(t).startsWith("text/plain; version=0.0.4"));
+      assertThat(response.headers().firstValue("Content-Type"))
+          .hasValueSatisfying(t -> assertThat(t).startsWith("text/plain; version=0.0.4"));
       return response.body();
     }
   }
 
   /** The value of one sample line ({@code name{labels}} or {@code name}), or -1 if absent. */
   static double sample(String exposition, String series) {
-    return exposition.lines().filter(l -> l.startsWith(series + " ")).mapToDouble(
-        l -> Double.parseDouble(l.substring(series.length() + 1))).findFirst().orElse(-1);
+    return exposition
+        .lines()
+        .filter(l -> l.startsWith(series + " "))
+        .mapToDouble(l -> Double.parseDouble(l.substring(series.length() + 1)))
+        .findFirst()
+        .orElse(-1);
   }
 
   @Test
@@ -190,13 +236,15 @@ class ProxyAgentEndToEndTest {
   void everyDaemonServesItsCountersToPrometheus() throws Exception {
     Traffic.BurstResult burst = Traffic.burst(bed.client().handle(), VIP4, 100, 20);
     assertThat(burst.failures()).isEmpty();
-    String coordinatorMetrics = scrape(() -> {
-      try {
-        return coordinator.metrics();
-      } catch (Exception e) {
-        throw new IllegalStateException(e);
-      }
-    });
+    String coordinatorMetrics =
+        scrape(
+            () -> {
+              try {
+                return coordinator.metrics();
+              } catch (Exception e) {
+                throw new IllegalStateException(e);
+              }
+            });
     assertThat(sample(coordinatorMetrics, "veer_coordinator_agents")).isEqualTo(4);
     assertThat(sample(coordinatorMetrics, "veer_coordinator_directors")).isEqualTo(2);
     assertThat(sample(coordinatorMetrics, "veer_coordinator_leader")).isEqualTo(1);
@@ -210,10 +258,17 @@ class ProxyAgentEndToEndTest {
       String metrics = scrape(d.daemon().orElseThrow()::metrics);
       encapsulated += sample(metrics, "veer_director_service_packets_total{service=\"web\"}");
       for (int p = 0; p < 3; p++) {
-        toBackend[p] += Math.max(0, sample(metrics, "veer_director_backend_packets_total{backend=\""
-            + bed.proxies().get(p).address4().getHostAddress() + "\"}"));
+        toBackend[p] +=
+            Math.max(
+                0,
+                sample(
+                    metrics,
+                    "veer_director_backend_packets_total{backend=\""
+                        + bed.proxies().get(p).address4().getHostAddress()
+                        + "\"}"));
       }
-      assertThat(sample(metrics, "veer_director_packets_total{verdict=\"dir_encap_gue\"}")).isPositive();
+      assertThat(sample(metrics, "veer_director_packets_total{verdict=\"dir_encap_gue\"}"))
+          .isPositive();
       assertThat(sample(metrics, "veer_director_coordinator_connected")).isEqualTo(1);
     }
     assertThat(encapsulated).as("packets the directors sent for web").isGreaterThanOrEqualTo(300);
@@ -221,20 +276,34 @@ class ProxyAgentEndToEndTest {
     assertThat(toBackend).doesNotContain(0.0);
     assertThat(toBackend[0] + toBackend[1] + toBackend[2]).isLessThanOrEqualTo(encapsulated);
     String proxy1 = scrape(bed.proxies().get(0).agent().orElseThrow()::metrics);
-    assertThat(sample(proxy1, "veer_proxy_packets_total{verdict=\"prx_deliver_syn\"}")).isPositive();
+    assertThat(sample(proxy1, "veer_proxy_packets_total{verdict=\"prx_deliver_syn\"}"))
+        .isPositive();
     assertThat(sample(proxy1, "veer_proxy_service_healthy{service=\"web\"}")).isEqualTo(1);
     assertThat(proxy1).contains("# TYPE veer_proxy_packets_total counter");
     // Each director keeps one Sync stream open to the coordinator.
-    assertThat(sample(coordinatorMetrics, "veer_coordinator_grpc_calls_open{method=\"veer.director.v1.DirectorSync/Sync\"}"))
+    assertThat(
+            sample(
+                coordinatorMetrics,
+                "veer_coordinator_grpc_calls_open{method=\"veer.director.v1.DirectorSync/Sync\"}"))
         .isEqualTo(2);
-    assertThat(sample(coordinatorMetrics, "veer_coordinator_grpc_calls_handled_total{code=\"OK\",method=\""
-        + "veer.admin.v1.AdminService/GetService\"}")).isPositive();
+    assertThat(
+            sample(
+                coordinatorMetrics,
+                "veer_coordinator_grpc_calls_handled_total{code=\"OK\",method=\""
+                    + "veer.admin.v1.AdminService/GetService\"}"))
+        .isPositive();
 
     // The Grafana dashboard asks only for metrics that exist.
     Set<String> exported = new HashSet<>();
-    for (String exposition : List.of(coordinatorMetrics, proxy1, scrape(bed.directors().get(0).daemon()
-        .orElseThrow()::metrics))) {
-      exposition.lines().filter(l -> l.startsWith("# TYPE ")).forEach(l -> exported.add(l.split(" ")[2]));
+    for (String exposition :
+        List.of(
+            coordinatorMetrics,
+            proxy1,
+            scrape(bed.directors().get(0).daemon().orElseThrow()::metrics))) {
+      exposition
+          .lines()
+          .filter(l -> l.startsWith("# TYPE "))
+          .forEach(l -> exported.add(l.split(" ")[2]));
     }
     String dashboard = Files.readString(Path.of("..", "docs", "grafana", "veer.json"));
     Matcher queried = Pattern.compile("veer_[a-z0-9_]+").matcher(dashboard);
@@ -249,16 +318,31 @@ class ProxyAgentEndToEndTest {
   @Test
   @Order(3)
   void directorsProbingThroughTheTunnelCatchAPathTheAgentCannotSee() throws Exception {
-    admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web")
-        .setAddress(bed.proxies().get(0).address4().getHostAddress()).setState(BackendState.ACTIVE).build());
+    admin.setBackendState(
+        SetBackendStateRequest.newBuilder()
+            .setService("web")
+            .setAddress(bed.proxies().get(0).address4().getHostAddress())
+            .setState(BackendState.ACTIVE)
+            .build());
     String third = bed.proxies().get(2).address4().getHostAddress();
-    if (admin.getService(GetServiceRequest.newBuilder().setName("web").build()).getBackendsList().stream()
+    if (admin
+        .getService(GetServiceRequest.newBuilder().setName("web").build())
+        .getBackendsList()
+        .stream()
         .noneMatch(b -> b.getAddress().equals(third))) {
-      admin.addBackend(AddBackendRequest.newBuilder().setService("web").setAddress(third)
-          .setState(BackendState.ACTIVE).build());
+      admin.addBackend(
+          AddBackendRequest.newBuilder()
+              .setService("web")
+              .setAddress(third)
+              .setState(BackendState.ACTIVE)
+              .build());
     }
-    await("proxies 1-3 healthy", () -> healthOf(1) == Health.HEALTHY && healthOf(2) == Health.HEALTHY
-        && healthOf(3) == Health.HEALTHY);
+    await(
+        "proxies 1-3 healthy",
+        () ->
+            healthOf(1) == Health.HEALTHY
+                && healthOf(2) == Health.HEALTHY
+                && healthOf(3) == Health.HEALTHY);
     awaitDirectors();
     // Proxy 2 stops decapsulating: its service is fine on the host, but no client reaches it.
     TestBed.Proxy second = bed.proxies().get(1);
@@ -267,8 +351,11 @@ class ProxyAgentEndToEndTest {
       assertProbesCatchIt();
     } finally {
       // Its program back on the interface, for the tests after this one.
-      dev.veer.bpf.XdpAttachment.attachOrReplace(second.dataplane().program().program(), second.ns().handle(),
-          "eth0", dev.veer.bpf.XdpMode.NATIVE);
+      dev.veer.bpf.XdpAttachment.attachOrReplace(
+          second.dataplane().program().program(),
+          second.ns().handle(),
+          "eth0",
+          dev.veer.bpf.XdpMode.NATIVE);
     }
     await("proxy-2 healthy again", () -> healthOf(2) == Health.HEALTHY);
   }
@@ -277,11 +364,22 @@ class ProxyAgentEndToEndTest {
     await("proxy-2 unhealthy by the directors' probes", () -> healthOf(2) == Health.UNHEALTHY);
     awaitDirectors();
     var status = admin.getStatus(GetStatusRequest.getDefaultInstance());
-    assertThat(status.getAgentsList().stream().filter(a -> a.getId().equals("proxy-2")).findFirst().orElseThrow()
-        .getServices(0).getHealth()).as("the agent's own view").isEqualTo(Health.HEALTHY);
-    assertThat(status.getDirectorsList().stream().flatMap(d -> d.getProbesList().stream())
-        .filter(p -> p.getBackend().equals(bed.proxies().get(1).address4().getHostAddress()))
-        .anyMatch(p -> p.getHealth() == Health.UNHEALTHY)).isTrue();
+    assertThat(
+            status.getAgentsList().stream()
+                .filter(a -> a.getId().equals("proxy-2"))
+                .findFirst()
+                .orElseThrow()
+                .getServices(0)
+                .getHealth())
+        .as("the agent's own view")
+        .isEqualTo(Health.HEALTHY);
+    assertThat(
+            status.getDirectorsList().stream()
+                .flatMap(d -> d.getProbesList().stream())
+                .filter(
+                    p -> p.getBackend().equals(bed.proxies().get(1).address4().getHostAddress()))
+                .anyMatch(p -> p.getHealth() == Health.UNHEALTHY))
+        .isTrue();
     Traffic.BurstResult burst = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
     assertThat(burst.failures()).isEmpty();
     assertThat(burst.perServer().count("proxy-2")).isZero();
@@ -292,13 +390,15 @@ class ProxyAgentEndToEndTest {
   void aDirectorWhoseDaemonIsGoneStaysAllowedWhileItsProgramForwards() throws Exception {
     Director second = bed.directors().get(1);
     second.daemon().orElseThrow().handOver(); // as a crash leaves it: the program forwards on
-    await("the coordinator to see director-2 go", () -> admin.getStatus(GetStatusRequest.getDefaultInstance())
-        .getDirectorsCount() == 1);
+    await(
+        "the coordinator to see director-2 go",
+        () -> admin.getStatus(GetStatusRequest.getDefaultInstance()).getDirectorsCount() == 1);
     // Let an allow-list update reach the agents, then check that it kept director-2.
     long pushed = System.nanoTime();
     while (System.nanoTime() - pushed < Duration.ofMillis(500).toNanos()) {
       for (TestBed.Proxy p : bed.proxies()) {
-        assertThat(p.dataplane().program().allowedPeers()).as(p.name() + "'s allow-list")
+        assertThat(p.dataplane().program().allowedPeers())
+            .as(p.name() + "'s allow-list")
             .contains(second.address4(), second.address6());
       }
       Thread.sleep(50);
@@ -306,8 +406,9 @@ class ProxyAgentEndToEndTest {
     Traffic.BurstResult through = Traffic.burst(bed.client().handle(), VIP4, 200, 20);
     assertThat(through.failures()).as("connections, half of them through director-2").isEmpty();
     bed.takeOverDirector(2);
-    await("director-2 back", () -> admin.getStatus(GetStatusRequest.getDefaultInstance())
-        .getDirectorsCount() == 2);
+    await(
+        "director-2 back",
+        () -> admin.getStatus(GetStatusRequest.getDefaultInstance()).getDirectorsCount() == 2);
   }
 
   @Test
@@ -315,22 +416,41 @@ class ProxyAgentEndToEndTest {
   void agentsKeepAllowListsAndAStoppedServiceLeavesTheTablesUntilItReturns() throws Exception {
     // Allow-lists come from the coordinator: both directors (both families) on every proxy.
     for (TestBed.Proxy p : bed.proxies()) {
-      await(p.name() + "'s allow-list", () -> bed.directors().stream().allMatch(d ->
-          p.dataplane().program().allowedPeers().containsAll(java.util.List.of(d.address4(), d.address6()))));
+      await(
+          p.name() + "'s allow-list",
+          () ->
+              bed.directors().stream()
+                  .allMatch(
+                      d ->
+                          p.dataplane()
+                              .program()
+                              .allowedPeers()
+                              .containsAll(java.util.List.of(d.address4(), d.address6()))));
     }
-    await("proxies 1-3 healthy", () -> healthOf(1) == Health.HEALTHY && healthOf(2) == Health.HEALTHY
-        && healthOf(3) == Health.HEALTHY);
+    await(
+        "proxies 1-3 healthy",
+        () ->
+            healthOf(1) == Health.HEALTHY
+                && healthOf(2) == Health.HEALTHY
+                && healthOf(3) == Health.HEALTHY);
     awaitDirectors();
     Traffic.BurstResult first = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
     assertThat(first.failures()).isEmpty();
-    assertThat(first.perServer().elementSet()).containsExactlyInAnyOrder("proxy-1", "proxy-2", "proxy-3");
+    assertThat(first.perServer().elementSet())
+        .containsExactlyInAnyOrder("proxy-1", "proxy-2", "proxy-3");
 
     // Live connections reach the agents' reports.
-    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, 60,
-        Duration.ofMillis(100), Duration.ofSeconds(30))) {
-      await("live connections reported", () -> admin.getStatus(GetStatusRequest.getDefaultInstance())
-          .getAgentsList().stream().flatMap(a -> a.getServicesList().stream())
-          .mapToLong(AgentServiceStatus::getLiveConnections).sum() >= 60);
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(), VIP4, 60, Duration.ofMillis(100), Duration.ofSeconds(30))) {
+      await(
+          "live connections reported",
+          () ->
+              admin.getStatus(GetStatusRequest.getDefaultInstance()).getAgentsList().stream()
+                      .flatMap(a -> a.getServicesList().stream())
+                      .mapToLong(AgentServiceStatus::getLiveConnections)
+                      .sum()
+                  >= 60);
       assertThat(traffic.stop().failed()).isEmpty();
     }
 
@@ -339,11 +459,20 @@ class ProxyAgentEndToEndTest {
     bed.proxies().get(1).server().close();
     await("proxy-2 unhealthy", () -> healthOf(2) == Health.UNHEALTHY);
     awaitDirectors();
-    log.info("proxy-2 out of the primaries {} ms after its service stopped (check interval {} ms)",
-        (System.nanoTime() - stopped) / 1_000_000, INTERVAL_MILLIS);
-    await("proxy-2's agent to say why", () -> admin.getStatus(GetStatusRequest.getDefaultInstance())
-        .getAgentsList().stream().filter(a -> a.getId().equals("proxy-2")).findFirst().orElseThrow()
-        .getServices(0).getDetail().contains("nothing accepts connections on 203.0.113.10:80"));
+    log.info(
+        "proxy-2 out of the primaries {} ms after its service stopped (check interval {} ms)",
+        (System.nanoTime() - stopped) / 1_000_000,
+        INTERVAL_MILLIS);
+    await(
+        "proxy-2's agent to say why",
+        () ->
+            admin.getStatus(GetStatusRequest.getDefaultInstance()).getAgentsList().stream()
+                .filter(a -> a.getId().equals("proxy-2"))
+                .findFirst()
+                .orElseThrow()
+                .getServices(0)
+                .getDetail()
+                .contains("nothing accepts connections on 203.0.113.10:80"));
     Traffic.BurstResult without = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
     assertThat(without.failures()).isEmpty();
     assertThat(without.perServer().count("proxy-2")).isZero();

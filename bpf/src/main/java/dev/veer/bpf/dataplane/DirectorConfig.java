@@ -12,22 +12,27 @@ import java.util.Arrays;
 import java.util.Optional;
 
 /**
- * A director's data-plane settings (struct veer_director_config): the secret
- * 16-byte SipHash key for flow hashing and the outer source addresses.
+ * A director's data-plane settings (struct veer_director_config): the secret 16-byte SipHash key
+ * for flow hashing and the outer source addresses.
  */
-public record DirectorConfig(byte[] hashKey, Optional<Inet4Address> source4, Optional<Inet6Address> source6,
-    int guePort) {
+public record DirectorConfig(
+    byte[] hashKey, Optional<Inet4Address> source4, Optional<Inet6Address> source6, int guePort) {
   static final int SIZE = 40;
 
   public DirectorConfig {
     checkArgument(hashKey.length == 16, "the flow hash key has 16 bytes, got %s", hashKey.length);
-    checkArgument(source4.isPresent() || source6.isPresent(), "a director needs an IPv4 or IPv6 source address");
+    checkArgument(
+        source4.isPresent() || source6.isPresent(),
+        "a director needs an IPv4 or IPv6 source address");
     checkArgument(guePort > 0 && guePort <= 65535, "GUE port must be 1..65535, got %s", guePort);
     hashKey = hashKey.clone();
   }
 
   public static DirectorConfig of(byte[] hashKey, Inet4Address source4, Inet6Address source6) {
-    return new DirectorConfig(hashKey, Optional.ofNullable(source4), Optional.ofNullable(source6),
+    return new DirectorConfig(
+        hashKey,
+        Optional.ofNullable(source4),
+        Optional.ofNullable(source6),
         VeerAbi.GUE_PORT_DEFAULT);
   }
 
@@ -49,10 +54,14 @@ public record DirectorConfig(byte[] hashKey, Optional<Inet4Address> source4, Opt
     b.get(a4).get(a6);
     int port = b.order(ByteOrder.BIG_ENDIAN).getShort() & 0xffff;
     try {
-      Optional<Inet4Address> source4 = Arrays.equals(a4, new byte[4]) ? Optional.empty()
-          : Optional.of((Inet4Address) InetAddress.getByAddress(a4));
-      Optional<Inet6Address> source6 = Arrays.equals(a6, new byte[16]) ? Optional.empty()
-          : Optional.of((Inet6Address) InetAddress.getByAddress(a6));
+      Optional<Inet4Address> source4 =
+          Arrays.equals(a4, new byte[4])
+              ? Optional.empty()
+              : Optional.of((Inet4Address) InetAddress.getByAddress(a4));
+      Optional<Inet6Address> source6 =
+          Arrays.equals(a6, new byte[16])
+              ? Optional.empty()
+              : Optional.of((Inet6Address) InetAddress.getByAddress(a6));
       return Optional.of(new DirectorConfig(key, source4, source6, port));
     } catch (java.net.UnknownHostException e) {
       throw new IllegalStateException(e);

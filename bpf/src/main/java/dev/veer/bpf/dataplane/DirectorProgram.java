@@ -12,7 +12,6 @@ import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
-
 import java.util.Collection;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
@@ -20,9 +19,8 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * The loaded director program and typed access to its maps. Holds kernel
- * objects until {@link #close()}; attaching it to an interface is the
- * caller's business (see {@code XdpAttachment}).
+ * The loaded director program and typed access to its maps. Holds kernel objects until {@link
+ * #close()}; attaching it to an interface is the caller's business (see {@code XdpAttachment}).
  */
 public final class DirectorProgram implements AutoCloseable {
   public static final String OBJECT = "/bpf/director.o";
@@ -36,11 +34,13 @@ public final class DirectorProgram implements AutoCloseable {
   private final BpfMap verdicts;
   private final BpfMap serviceStats;
   private final BpfMap backendStats;
+
   /** What the services table holds; the kernel's copy is rebuilt from it on every change. */
   private ImmutableMap<ServiceKey, ServiceEntry> serviceEntries = ImmutableMap.of();
 
   /** struct veer_service_slot: key, used word, struct veer_service. */
   private static final int SERVICE_SLOT_SIZE = 36;
+
   private static final int SERVICE_SLOT_VALUE = 24;
   private static final ServiceEntry VIP_MARKER = new ServiceEntry(0, 0, VeerAbi.MIN_ROW_BITS, 0);
 
@@ -64,12 +64,13 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   /**
-   * Loads the director program for tables of {@code 2^rowBits} rows: every
-   * table this director installs has that row count.
+   * Loads the director program for tables of {@code 2^rowBits} rows: every table this director
+   * installs has that row count.
    */
   public static DirectorProgram load(int rowBits, LoadOptions options) {
     RowBits.check(rowBits);
-    BpfObject object = BpfObject.load(OBJECT, options.withInnerMap("tables", TableMap.spec(rowBits)));
+    BpfObject object =
+        BpfObject.load(OBJECT, options.withInnerMap("tables", TableMap.spec(rowBits)));
     try {
       return new DirectorProgram(object, rowBits);
     } catch (RuntimeException e) {
@@ -96,9 +97,9 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   /**
-   * Adds or replaces a service entry, and marks its VIP as one (so fragments
-   * and other traffic to it are dropped, not passed to the host). The
-   * services table is rebuilt and swapped in whole: on failure nothing changes.
+   * Adds or replaces a service entry, and marks its VIP as one (so fragments and other traffic to
+   * it are dropped, not passed to the host). The services table is rebuilt and swapped in whole: on
+   * failure nothing changes.
    */
   public synchronized void putService(ServiceKey key, ServiceEntry entry) {
     Map<ServiceKey, ServiceEntry> next = new LinkedHashMap<>(services());
@@ -118,9 +119,9 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   /**
-   * Makes {@code entries} the service entries, each VIP marked while it has a service: one swap
-   * for the data plane, however many services come, change or go. On failure (say, more entries
-   * than the table holds) nothing changes.
+   * Makes {@code entries} the service entries, each VIP marked while it has a service: one swap for
+   * the data plane, however many services come, change or go. On failure (say, more entries than
+   * the table holds) nothing changes.
    */
   public synchronized void replaceServices(Map<ServiceKey, ServiceEntry> entries) {
     installServices(withVipMarks(entries));
@@ -138,11 +139,12 @@ public final class DirectorProgram implements AutoCloseable {
 
   private static Map<ServiceKey, ServiceEntry> withVipMarks(Map<ServiceKey, ServiceEntry> entries) {
     Map<ServiceKey, ServiceEntry> out = new LinkedHashMap<>();
-    entries.forEach((key, entry) -> {
-      checkArgument(key.protocol() != 0, "not a service key: %s", key);
-      out.put(key, entry);
-      out.putIfAbsent(ServiceKey.vipMarker(key.vip()), VIP_MARKER);
-    });
+    entries.forEach(
+        (key, entry) -> {
+          checkArgument(key.protocol() != 0, "not a service key: %s", key);
+          out.put(key, entry);
+          out.putIfAbsent(ServiceKey.vipMarker(key.vip()), VIP_MARKER);
+        });
     return out;
   }
 
@@ -153,11 +155,12 @@ public final class DirectorProgram implements AutoCloseable {
   /** All service entries, without the VIP markers. */
   public synchronized ImmutableMap<ServiceKey, ServiceEntry> services() {
     ImmutableMap.Builder<ServiceKey, ServiceEntry> out = ImmutableMap.builder();
-    serviceEntries.forEach((k, v) -> {
-      if (k.protocol() != 0) {
-        out.put(k, v);
-      }
-    });
+    serviceEntries.forEach(
+        (k, v) -> {
+          if (k.protocol() != 0) {
+            out.put(k, v);
+          }
+        });
     return out.build();
   }
 
@@ -173,8 +176,8 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   /**
-   * Reads the service entries back from the kernel (VIP markers included), for a daemon that
-   * took over pinned maps; they become what later changes start from.
+   * Reads the service entries back from the kernel (VIP markers included), for a daemon that took
+   * over pinned maps; they become what later changes start from.
    */
   public synchronized ImmutableMap<ServiceKey, ServiceEntry> readServices() {
     Map<ServiceKey, ServiceEntry> found = new LinkedHashMap<>();
@@ -201,12 +204,17 @@ public final class DirectorProgram implements AutoCloseable {
     }
     try (BpfMap table = BpfMap.openById(MapLayouts.readU32(inner.get()))) {
       int rows = table.maxEntries();
-      checkState(rows == 1 << rowBits, "the pinned tables have %s rows, this director runs 2^%s: start it with"
-          + " the row bits its pins were made with, or remove the pins", rows, rowBits);
+      checkState(
+          rows == 1 << rowBits,
+          "the pinned tables have %s rows, this director runs 2^%s: start it with"
+              + " the row bits its pins were made with, or remove the pins",
+          rows,
+          rowBits);
       int[] cells = new int[rows * VeerAbi.MAX_HOPS];
       try (BpfMap.Mapping mapping = table.mmap()) {
         for (int i = 0; i < cells.length; i++) {
-          cells[i] = mapping.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_CHAR_UNALIGNED, i);
+          cells[i] =
+              mapping.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_CHAR_UNALIGNED, i);
         }
       }
       return Optional.of(cells);
@@ -221,19 +229,26 @@ public final class DirectorProgram implements AutoCloseable {
 
   /** struct veer_backend: the cached next hop (32 bytes), then address and family. */
   static final int BACKEND_SIZE = 56;
+
   private static final int BACKEND_ADDRESS = MapLayouts.NEXTHOP_SIZE;
   private static final int BACKEND_FAMILY = BACKEND_ADDRESS + 16;
 
   /**
-   * Writes a backend address with an empty next-hop cache, which the data
-   * plane fills from the kernel's FIB. Never rewrite an index a live table
-   * still names.
+   * Writes a backend address with an empty next-hop cache, which the data plane fills from the
+   * kernel's FIB. Never rewrite an index a live table still names.
    */
   public void putBackend(int index, InetAddress address) {
-    checkArgument(index > 0 && index < VeerAbi.MAX_BACKENDS, "backend index must be 1..%s, got %s",
-        VeerAbi.MAX_BACKENDS - 1, index);
-    byte[] value = ByteBuffer.allocate(BACKEND_SIZE).position(BACKEND_ADDRESS).put(IpFamily.toMapBytes(address))
-        .put((byte) IpFamily.of(address).code()).array();
+    checkArgument(
+        index > 0 && index < VeerAbi.MAX_BACKENDS,
+        "backend index must be 1..%s, got %s",
+        VeerAbi.MAX_BACKENDS - 1,
+        index);
+    byte[] value =
+        ByteBuffer.allocate(BACKEND_SIZE)
+            .position(BACKEND_ADDRESS)
+            .put(IpFamily.toMapBytes(address))
+            .put((byte) IpFamily.of(address).code())
+            .array();
     backends.update(MapLayouts.u32(index), value);
   }
 
@@ -250,12 +265,16 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   /**
-   * Creates an empty table with {@code 2^rowBits} rows, to be filled and then
-   * installed with {@link #installTable}; the caller closes it afterwards.
+   * Creates an empty table with {@code 2^rowBits} rows, to be filled and then installed with {@link
+   * #installTable}; the caller closes it afterwards.
    */
   public TableMap newTable(int rowBits) {
-    checkArgument(rowBits == this.rowBits, "this director runs tables of 2^%s rows, not 2^%s: load it with "
-        + "the row count the tables are built with", this.rowBits, rowBits);
+    checkArgument(
+        rowBits == this.rowBits,
+        "this director runs tables of 2^%s rows, not 2^%s: load it with "
+            + "the row count the tables are built with",
+        this.rowBits,
+        rowBits);
     return TableMap.create(rowBits);
   }
 
@@ -279,7 +298,9 @@ public final class DirectorProgram implements AutoCloseable {
 
   public ServiceStats serviceStats(int statsSlot) {
     byte[][] perCpu = serviceStats.lookupPerCpu(MapLayouts.u32(statsSlot));
-    return new ServiceStats(MapLayouts.sumPerCpu(perCpu, 0), MapLayouts.sumPerCpu(perCpu, 8),
+    return new ServiceStats(
+        MapLayouts.sumPerCpu(perCpu, 0),
+        MapLayouts.sumPerCpu(perCpu, 8),
         MapLayouts.sumPerCpu(perCpu, 16));
   }
 
@@ -295,7 +316,8 @@ public final class DirectorProgram implements AutoCloseable {
 
   /** Zeroes a backend index's counters, before the index names a new backend. */
   public void resetBackendStats(int index) {
-    backendStats.updatePerCpu(MapLayouts.u32(index), new byte[MapLayouts.possibleCpus()][BACKEND_STATS_SIZE]);
+    backendStats.updatePerCpu(
+        MapLayouts.u32(index), new byte[MapLayouts.possibleCpus()][BACKEND_STATS_SIZE]);
   }
 
   public void resetServiceStats(int statsSlot) {
@@ -304,8 +326,19 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   public Map<String, BpfMap> maps() {
-    return Map.of("services", services, "tables", tables, "backends", backends, "config", config,
-        "verdicts", verdicts, "service_stats", serviceStats);
+    return Map.of(
+        "services",
+        services,
+        "tables",
+        tables,
+        "backends",
+        backends,
+        "config",
+        config,
+        "verdicts",
+        verdicts,
+        "service_stats",
+        serviceStats);
   }
 
   @Override

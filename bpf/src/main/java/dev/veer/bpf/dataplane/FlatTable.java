@@ -8,16 +8,17 @@ import java.nio.ByteOrder;
 import java.util.Map;
 
 /**
- * Builds and installs the exact-match tables of veer_flat.h: a fixed array of
- * {@link VeerAbi#FLAT_SLOTS} slots (20-byte key, a used word, the value), each
- * key within {@link VeerAbi#FLAT_PROBES} slots of its home. A table is built
- * whole into a new inner map and swapped in with one update of the outer map,
- * so the data plane sees the old set or the new one.
+ * Builds and installs the exact-match tables of veer_flat.h: a fixed array of {@link
+ * VeerAbi#FLAT_SLOTS} slots (20-byte key, a used word, the value), each key within {@link
+ * VeerAbi#FLAT_PROBES} slots of its home. A table is built whole into a new inner map and swapped
+ * in with one update of the outer map, so the data plane sees the old set or the new one.
  */
 final class FlatTable {
   static final int KEY_SIZE = 20;
+
   /** Entries a table takes: a quarter of its slots, so probe sequences stay short. */
   static final int CAPACITY = VeerAbi.FLAT_SLOTS / 4;
+
   private static final int USED_OFFSET = KEY_SIZE;
 
   private FlatTable() {}
@@ -25,8 +26,12 @@ final class FlatTable {
   /** The home slot of a key; the same function as veer_flat_home() in C. */
   static int home(byte[] key) {
     ByteBuffer b = ByteBuffer.wrap(key).order(ByteOrder.LITTLE_ENDIAN);
-    int h = b.getInt(0) + Integer.rotateLeft(b.getInt(4), 7) + Integer.rotateLeft(b.getInt(8), 14)
-        + Integer.rotateLeft(b.getInt(12), 21) + Integer.rotateLeft(b.getInt(16), 28);
+    int h =
+        b.getInt(0)
+            + Integer.rotateLeft(b.getInt(4), 7)
+            + Integer.rotateLeft(b.getInt(8), 14)
+            + Integer.rotateLeft(b.getInt(12), 21)
+            + Integer.rotateLeft(b.getInt(16), 28);
     h ^= h >>> 16;
     h *= 0x85ebca6b;
     h ^= h >>> 13;
@@ -36,16 +41,16 @@ final class FlatTable {
   }
 
   /**
-   * Lays the entries out in slots of {@code slotSize} bytes, values at
-   * {@code valueOffset}, by Robin Hood insertion: a key that has come further
-   * from its home takes the slot of one that has come less far, which keeps
-   * the longest distance short (the data plane probes at most
-   * {@link VeerAbi#FLAT_PROBES} slots, stopping at the first empty one).
-   * Fails, changing nothing, when a key cannot be placed that close.
+   * Lays the entries out in slots of {@code slotSize} bytes, values at {@code valueOffset}, by
+   * Robin Hood insertion: a key that has come further from its home takes the slot of one that has
+   * come less far, which keeps the longest distance short (the data plane probes at most {@link
+   * VeerAbi#FLAT_PROBES} slots, stopping at the first empty one). Fails, changing nothing, when a
+   * key cannot be placed that close.
    */
   static byte[] layout(Map<byte[], byte[]> entries, int slotSize, int valueOffset) {
     if (entries.size() > CAPACITY) {
-      throw new IllegalArgumentException("at most " + CAPACITY + " entries fit, got " + entries.size());
+      throw new IllegalArgumentException(
+          "at most " + CAPACITY + " entries fit, got " + entries.size());
     }
     byte[][] keys = new byte[VeerAbi.FLAT_SLOTS][];
     byte[][] values = new byte[VeerAbi.FLAT_SLOTS][];
@@ -56,8 +61,12 @@ final class FlatTable {
       int home = home(key);
       for (int distance = 0; ; distance++) {
         if (distance >= VeerAbi.FLAT_PROBES) {
-          throw new IllegalStateException("cannot place a key within " + VeerAbi.FLAT_PROBES
-              + " slots of its home (" + entries.size() + " entries)");
+          throw new IllegalStateException(
+              "cannot place a key within "
+                  + VeerAbi.FLAT_PROBES
+                  + " slots of its home ("
+                  + entries.size()
+                  + " entries)");
         }
         int slot = (home + distance) & (VeerAbi.FLAT_SLOTS - 1);
         if (keys[slot] == null) {

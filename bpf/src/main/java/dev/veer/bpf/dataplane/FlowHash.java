@@ -9,9 +9,9 @@ import java.net.InetAddress;
 import java.nio.ByteBuffer;
 
 /**
- * The director's keyed flow hash, computed in Java: SipHash-1-3 over the
- * client's address (and port, big-endian, when the service hashes it). Lets
- * user space predict the row, outer source port and flow label of any flow.
+ * The director's keyed flow hash, computed in Java: SipHash-1-3 over the client's address (and
+ * port, big-endian, when the service hashes it). Lets user space predict the row, outer source port
+ * and flow label of any flow.
  */
 public final class FlowHash {
   private final SipHash siphash;
@@ -26,7 +26,8 @@ public final class FlowHash {
     if (fields == HashFields.SOURCE_IP) {
       return siphash.hash(address);
     }
-    return siphash.hash(ByteBuffer.allocate(address.length + 2).put(address).putShort((short) sourcePort).array());
+    return siphash.hash(
+        ByteBuffer.allocate(address.length + 2).put(address).putShort((short) sourcePort).array());
   }
 
   public static int row(long hash, int rowBits) {
@@ -44,7 +45,14 @@ public final class FlowHash {
   }
 
   static long littleEndianLong(byte[] b, int offset) {
-    return Longs.fromBytes(b[offset + 7], b[offset + 6], b[offset + 5], b[offset + 4], b[offset + 3],
-        b[offset + 2], b[offset + 1], b[offset]);
+    return Longs.fromBytes(
+        b[offset + 7],
+        b[offset + 6],
+        b[offset + 5],
+        b[offset + 4],
+        b[offset + 3],
+        b[offset + 2],
+        b[offset + 1],
+        b[offset]);
   }
 }

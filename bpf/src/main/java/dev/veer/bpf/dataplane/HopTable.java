@@ -12,12 +12,12 @@ import java.util.HashSet;
 import java.util.List;
 
 /**
- * A forwarding table as the data plane needs it: {@code 2^rowBits} rows, each
- * a list of up to {@link VeerAbi#MAX_HOPS} hops (primary first) given as
- * indices into {@link #backends()}, all of one address family.
+ * A forwarding table as the data plane needs it: {@code 2^rowBits} rows, each a list of up to
+ * {@link VeerAbi#MAX_HOPS} hops (primary first) given as indices into {@link #backends()}, all of
+ * one address family.
  *
- * <p>Held as the coordinators ship it: {@link VeerAbi#MAX_HOPS} cells per row,
- * each the backend's index + 1, 0 after the row's last hop.
+ * <p>Held as the coordinators ship it: {@link VeerAbi#MAX_HOPS} cells per row, each the backend's
+ * index + 1, 0 after the row's last hop.
  */
 public final class HopTable {
   private final int rowBits;
@@ -37,18 +37,23 @@ public final class HopTable {
     checkShape(rowBits, hops.length);
     char[] cells = new char[hops.length];
     for (int i = 0; i < hops.length; i++) {
-      checkArgument(hops[i] >= -1 && hops[i] < backends.size(), "row %s names backend %s of %s",
-          i / VeerAbi.MAX_HOPS, hops[i], backends.size());
+      checkArgument(
+          hops[i] >= -1 && hops[i] < backends.size(),
+          "row %s names backend %s of %s",
+          i / VeerAbi.MAX_HOPS,
+          hops[i],
+          backends.size());
       cells[i] = (char) (hops[i] + 1);
     }
     return checked(rowBits, backends, cells);
   }
 
   /**
-   * A table from its wire form: {@link VeerAbi#MAX_HOPS} little-endian u16 cells per row,
-   * backend index + 1, 0 after the last hop. Checked whole before it is returned.
+   * A table from its wire form: {@link VeerAbi#MAX_HOPS} little-endian u16 cells per row, backend
+   * index + 1, 0 after the last hop. Checked whole before it is returned.
    */
-  public static HopTable fromCells(int rowBits, List<? extends InetAddress> backends, ByteBuffer littleEndian) {
+  public static HopTable fromCells(
+      int rowBits, List<? extends InetAddress> backends, ByteBuffer littleEndian) {
     ByteBuffer in = littleEndian.duplicate().order(ByteOrder.LITTLE_ENDIAN);
     checkShape(rowBits, in.remaining() / 2);
     checkArgument(in.remaining() % 2 == 0, "a table's cells are 2 bytes each");
@@ -59,30 +64,39 @@ public final class HopTable {
 
   private static void checkShape(int rowBits, int cellCount) {
     RowBits.check(rowBits);
-    checkArgument(cellCount == (1 << rowBits) * VeerAbi.MAX_HOPS,
-        "expected %s hop entries for %s rows, got %s", (1 << rowBits) * VeerAbi.MAX_HOPS, 1 << rowBits,
+    checkArgument(
+        cellCount == (1 << rowBits) * VeerAbi.MAX_HOPS,
+        "expected %s hop entries for %s rows, got %s",
+        (1 << rowBits) * VeerAbi.MAX_HOPS,
+        1 << rowBits,
         cellCount);
   }
 
   private static HopTable checked(int rowBits, List<? extends InetAddress> backends, char[] cells) {
     checkArgument(new HashSet<>(backends).size() == backends.size(), "backends must be distinct");
-    checkArgument(backends.stream().map(IpFamily::of).distinct().count() <= 1,
-        "all backends of a table must share one address family: %s", backends);
+    checkArgument(
+        backends.stream().map(IpFamily::of).distinct().count() <= 1,
+        "all backends of a table must share one address family: %s",
+        backends);
     int limit = backends.size();
     for (int i = 0; i < cells.length; i++) {
       char cell = cells[i];
       if (cell > limit) {
-        throw new IllegalArgumentException("row " + i / VeerAbi.MAX_HOPS + " names backend " + (cell - 1) + " of "
-            + limit);
+        throw new IllegalArgumentException(
+            "row " + i / VeerAbi.MAX_HOPS + " names backend " + (cell - 1) + " of " + limit);
       }
       if (cell != 0 && i % VeerAbi.MAX_HOPS != 0 && cells[i - 1] == 0) {
-        throw new IllegalArgumentException("row " + i / VeerAbi.MAX_HOPS + " has a gap in its hop list");
+        throw new IllegalArgumentException(
+            "row " + i / VeerAbi.MAX_HOPS + " has a gap in its hop list");
       }
     }
     return new HopTable(rowBits, ImmutableList.copyOf(backends), cells);
   }
 
-  /** The index (into {@link #backends()}) of hop {@code hop} of {@code row}, or -1 if the row has fewer. */
+  /**
+   * The index (into {@link #backends()}) of hop {@code hop} of {@code row}, or -1 if the row has
+   * fewer.
+   */
   public int hopIndex(int row, int hop) {
     return cells[row * VeerAbi.MAX_HOPS + hop] - 1;
   }
@@ -123,7 +137,9 @@ public final class HopTable {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof HopTable t && t.rowBits == rowBits && t.backends.equals(backends)
+    return o instanceof HopTable t
+        && t.rowBits == rowBits
+        && t.backends.equals(backends)
         && Arrays.equals(t.cells, cells);
   }
 

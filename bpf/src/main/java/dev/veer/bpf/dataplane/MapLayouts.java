@@ -14,10 +14,11 @@ final class MapLayouts {
   /** Fails when a map's sizes disagree with the Java codec: veer_maps.h and Java drifted apart. */
   static void check(BpfMap map, int keySize, int valueSize) {
     if (map.keySize() != keySize || map.valueSize() != valueSize) {
-      throw new IllegalStateException(String.format(
-          "map %s has key/value sizes %d/%d but Veer's Java codec expects %d/%d: veer_maps.h and "
-              + "dev.veer.bpf.dataplane disagree (rebuild both from one commit)",
-          map.name(), map.keySize(), map.valueSize(), keySize, valueSize));
+      throw new IllegalStateException(
+          String.format(
+              "map %s has key/value sizes %d/%d but Veer's Java codec expects %d/%d: veer_maps.h and "
+                  + "dev.veer.bpf.dataplane disagree (rebuild both from one commit)",
+              map.name(), map.keySize(), map.valueSize(), keySize, valueSize));
     }
   }
 

@@ -15,13 +15,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Keeps the kernel's neighbour entry for the next hop towards an address
- * resolved. Veer's XDP programs read next-hop MACs from the neighbour table
- * but cannot ask the kernel to resolve one, so without this a director (or a
- * proxy forwarding a second chance) whose host had sent nothing towards a
- * next hop would drop every packet as {@code NO_NEIGH}. A "managed" entry
- * (Linux 5.16+) is one the kernel resolves and keeps reachable on its own.
- * Uses iproute2; the next hops already kept are remembered.
+ * Keeps the kernel's neighbour entry for the next hop towards an address resolved. Veer's XDP
+ * programs read next-hop MACs from the neighbour table but cannot ask the kernel to resolve one, so
+ * without this a director (or a proxy forwarding a second chance) whose host had sent nothing
+ * towards a next hop would drop every packet as {@code NO_NEIGH}. A "managed" entry (Linux 5.16+)
+ * is one the kernel resolves and keeps reachable on its own. Uses iproute2; the next hops already
+ * kept are remembered.
  */
 public final class NeighbourKeeper {
   private static final Logger log = LoggerFactory.getLogger(NeighbourKeeper.class);
@@ -35,7 +34,10 @@ public final class NeighbourKeeper {
     this.ip = List.copyOf(command);
   }
 
-  /** Keeps the next hop towards {@code backend} resolved; returns it, or empty (logged) when there is no route. */
+  /**
+   * Keeps the next hop towards {@code backend} resolved; returns it, or empty (logged) when there
+   * is no route.
+   */
   public Optional<InetAddress> keep(InetAddress backend) {
     String family = backend instanceof Inet6Address ? "-6" : "-4";
     Shell.Result route = Shell.tryRun(command(family, "route", "get", backend.getHostAddress()));
@@ -43,24 +45,34 @@ public final class NeighbourKeeper {
       log.warn("no route to backend {}: {}", backend.getHostAddress(), route.output().strip());
       return Optional.empty();
     }
-    List<String> words = Splitter.on(' ').omitEmptyStrings().trimResults().splitToList(route.output());
+    List<String> words =
+        Splitter.on(' ').omitEmptyStrings().trimResults().splitToList(route.output());
     if (!words.isEmpty() && words.getFirst().equals("local")) {
       return Optional.empty(); // this host's own address: no neighbour involved
     }
     String nextHop = after(words, "via").orElse(backend.getHostAddress());
     Optional<String> dev = after(words, "dev");
     if (dev.isEmpty()) {
-      log.warn("route to backend {} names no device: {}", backend.getHostAddress(), route.output().strip());
+      log.warn(
+          "route to backend {} names no device: {}",
+          backend.getHostAddress(),
+          route.output().strip());
       return Optional.empty();
     }
     if (!kept.add(nextHop + "%" + dev.get())) {
       return Optional.of(InetAddresses.forString(nextHop));
     }
-    String current = Shell.tryRun(command(family, "neigh", "show", "to", nextHop, "dev", dev.get())).output();
+    String current =
+        Shell.tryRun(command(family, "neigh", "show", "to", nextHop, "dev", dev.get())).output();
     if (!current.contains("PERMANENT") && !current.contains("managed")) {
-      Shell.Result set = Shell.tryRun(command(family, "neigh", "replace", nextHop, "dev", dev.get(), "managed"));
+      Shell.Result set =
+          Shell.tryRun(command(family, "neigh", "replace", nextHop, "dev", dev.get(), "managed"));
       if (set.exitCode() != 0) {
-        log.warn("cannot keep neighbour {} on {} resolved: {}", nextHop, dev.get(), set.output().strip());
+        log.warn(
+            "cannot keep neighbour {} on {} resolved: {}",
+            nextHop,
+            dev.get(),
+            set.output().strip());
       }
     }
     return Optional.of(InetAddresses.forString(nextHop));

@@ -12,9 +12,9 @@ import java.nio.ByteOrder;
 import java.util.Optional;
 
 /**
- * A proxy's data-plane settings (struct veer_proxy_config): the GUE port, the proxy's own
- * addresses (GUE to any other address is dropped, and forwarded packets leave from them), and
- * what the flow table keeps.
+ * A proxy's data-plane settings (struct veer_proxy_config): the GUE port, the proxy's own addresses
+ * (GUE to any other address is dropped, and forwarded packets leave from them), and what the flow
+ * table keeps.
  */
 public final class ProxyConfig {
   static final int SIZE = 40;
@@ -54,13 +54,20 @@ public final class ProxyConfig {
     return flowsNetnsCookie;
   }
 
-  /** How long a connection being opened stays in the flow table (see {@link ProxyProgram#openingSeconds}). */
+  /**
+   * How long a connection being opened stays in the flow table (see {@link
+   * ProxyProgram#openingSeconds}).
+   */
   public int openingSeconds() {
     return openingSeconds;
   }
 
   public Builder toBuilder() {
-    Builder b = new Builder().guePort(guePort).flowsNetnsCookie(flowsNetnsCookie).openingSeconds(openingSeconds);
+    Builder b =
+        new Builder()
+            .guePort(guePort)
+            .flowsNetnsCookie(flowsNetnsCookie)
+            .openingSeconds(openingSeconds);
     b.address4 = address4;
     b.address6 = address6;
     return b;
@@ -78,9 +85,17 @@ public final class ProxyConfig {
 
   @Override
   public String toString() {
-    return "ProxyConfig{guePort=" + guePort + ", address4=" + address4.map(InetAddress::getHostAddress).orElse("-")
-        + ", address6=" + address6.map(InetAddress::getHostAddress).orElse("-") + ", flowsNetnsCookie="
-        + flowsNetnsCookie + ", openingSeconds=" + openingSeconds + "}";
+    return "ProxyConfig{guePort="
+        + guePort
+        + ", address4="
+        + address4.map(InetAddress::getHostAddress).orElse("-")
+        + ", address6="
+        + address6.map(InetAddress::getHostAddress).orElse("-")
+        + ", flowsNetnsCookie="
+        + flowsNetnsCookie
+        + ", openingSeconds="
+        + openingSeconds
+        + "}";
   }
 
   public static final class Builder {
@@ -101,14 +116,20 @@ public final class ProxyConfig {
     /** One of the proxy's own addresses; at most one per family. */
     public Builder address(InetAddress address) {
       if (address instanceof Inet4Address a4) {
-        checkArgument(address4.isEmpty() || address4.get().equals(a4),
-            "a proxy has one IPv4 address in its data plane, got %s and %s", address4.orElse(null), a4);
+        checkArgument(
+            address4.isEmpty() || address4.get().equals(a4),
+            "a proxy has one IPv4 address in its data plane, got %s and %s",
+            address4.orElse(null),
+            a4);
         checkArgument(!a4.isAnyLocalAddress(), "0.0.0.0 cannot be a proxy's address");
         address4 = Optional.of(a4);
       } else {
         Inet6Address a6 = (Inet6Address) address;
-        checkArgument(address6.isEmpty() || address6.get().equals(a6),
-            "a proxy has one IPv6 address in its data plane, got %s and %s", address6.orElse(null), a6);
+        checkArgument(
+            address6.isEmpty() || address6.get().equals(a6),
+            "a proxy has one IPv6 address in its data plane, got %s and %s",
+            address6.orElse(null),
+            a6);
         checkArgument(!a6.isAnyLocalAddress(), ":: cannot be a proxy's address");
         address6 = Optional.of(a6);
       }
@@ -132,7 +153,8 @@ public final class ProxyConfig {
     }
 
     public ProxyConfig build() {
-      checkState(address4.isPresent() || address6.isPresent(),
+      checkState(
+          address4.isPresent() || address6.isPresent(),
           "a proxy needs its own IPv4 or IPv6 address: GUE to any other address is dropped");
       return new ProxyConfig(this);
     }

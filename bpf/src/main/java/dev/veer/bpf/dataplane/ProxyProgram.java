@@ -18,21 +18,26 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * The loaded proxy program (GUE decapsulation and second-chance forwarding)
- * and typed access to its maps: the allow-list of directors and proxies,
- * its configuration and its verdict counters.
+ * The loaded proxy program (GUE decapsulation and second-chance forwarding) and typed access to its
+ * maps: the allow-list of directors and proxies, its configuration and its verdict counters.
  */
 public final class ProxyProgram implements AutoCloseable {
   public static final String OBJECT = "/bpf/proxy.o";
   public static final String PROGRAM = "veer_proxy";
+
   /** The sockops program that keeps the table of accepted connections. */
   public static final String FLOWS_PROGRAM = "veer_flows";
+
   private static final int PEER_KEY_SIZE = 20;
+
   /** struct veer_peer_slot: key, used word, padding, struct veer_nexthop. */
   private static final int PEER_SLOT_SIZE = 56;
+
   private static final int PEER_SLOT_VALUE = 24;
+
   /** struct veer_served_slot: key, used word. */
   private static final int SERVED_SLOT_SIZE = 24;
+
   /** struct veer_flow: expires_ns. */
   private static final int FLOW_SIZE = 8;
 
@@ -93,8 +98,8 @@ public final class ProxyProgram implements AutoCloseable {
   }
 
   /**
-   * How long the kernel keeps answering a SYN: its SYN-ACK is sent again after 1, 2, 4, ...
-   * seconds ({@code net.ipv4.tcp_synack_retries} times), plus a second of slack.
+   * How long the kernel keeps answering a SYN: its SYN-ACK is sent again after 1, 2, 4, ... seconds
+   * ({@code net.ipv4.tcp_synack_retries} times), plus a second of slack.
    */
   public static int openingSeconds(int synAckRetries) {
     int seconds = 1;
@@ -110,17 +115,27 @@ public final class ProxyProgram implements AutoCloseable {
   }
 
   /**
-   * Adds a connection the sockops program did not see (it was there before), unless the table
-   * has it already; {@code expiresNanos} 0 for an established one. Returns false if the table
-   * is full.
+   * Adds a connection the sockops program did not see (it was there before), unless the table has
+   * it already; {@code expiresNanos} 0 for an established one. Returns false if the table is full.
    */
-  public boolean addFlow(InetAddress remote, int remotePort, InetAddress local, int localPort, long expiresNanos) {
+  public boolean addFlow(
+      InetAddress remote, int remotePort, InetAddress local, int localPort, long expiresNanos) {
     if (remote.getClass() != local.getClass()) {
-      throw new IllegalArgumentException("a flow's addresses are of one family: " + remote + ", " + local);
+      throw new IllegalArgumentException(
+          "a flow's addresses are of one family: " + remote + ", " + local);
     }
-    byte[] key = ByteBuffer.allocate(remote.getAddress().length * 2 + 4).put(remote.getAddress())
-        .put(local.getAddress()).putShort((short) remotePort).putShort((short) localPort).array();
-    byte[] value = ByteBuffer.allocate(FLOW_SIZE).order(ByteOrder.nativeOrder()).putLong(0, expiresNanos).array();
+    byte[] key =
+        ByteBuffer.allocate(remote.getAddress().length * 2 + 4)
+            .put(remote.getAddress())
+            .put(local.getAddress())
+            .putShort((short) remotePort)
+            .putShort((short) localPort)
+            .array();
+    byte[] value =
+        ByteBuffer.allocate(FLOW_SIZE)
+            .order(ByteOrder.nativeOrder())
+            .putLong(0, expiresNanos)
+            .array();
     try {
       (key.length == 12 ? flows4 : flows6).update(key, value, BpfMap.UpdateMode.NOEXIST);
       return true;
@@ -136,8 +151,8 @@ public final class ProxyProgram implements AutoCloseable {
   }
 
   /**
-   * Removes handshakes whose time is over (the kernel gave up on them) and returns how many.
-   * {@code nowNanos} is CLOCK_MONOTONIC, as {@link System#nanoTime()} reads it on Linux.
+   * Removes handshakes whose time is over (the kernel gave up on them) and returns how many. {@code
+   * nowNanos} is CLOCK_MONOTONIC, as {@link System#nanoTime()} reads it on Linux.
    */
   public int removeExpiredFlows(long nowNanos) {
     int removed = 0;
@@ -149,7 +164,10 @@ public final class ProxyProgram implements AutoCloseable {
         }
         long expires = ByteBuffer.wrap(value.get()).order(ByteOrder.nativeOrder()).getLong(0);
         // A connection reusing the key meanwhile would have a later expiry, or none.
-        if (expires != 0 && expires < nowNanos && stillExpired(flows, key, nowNanos) && flows.delete(key)) {
+        if (expires != 0
+            && expires < nowNanos
+            && stillExpired(flows, key, nowNanos)
+            && flows.delete(key)) {
           removed++;
         }
       }
@@ -177,12 +195,13 @@ public final class ProxyProgram implements AutoCloseable {
   }
 
   /**
-   * Vouches for the flow table: it holds every connection, given that {@code failures} inserts
-   * had failed when it was last filled. A failure after that withdraws it by itself.
+   * Vouches for the flow table: it holds every connection, given that {@code failures} inserts had
+   * failed when it was last filled. A failure after that withdraws it by itself.
    */
   public void trustFlows(long failures) {
-    flowsState.update(MapLayouts.u32(VeerAbi.FLOWS_TRUSTED), ByteBuffer.allocate(8).order(ByteOrder.nativeOrder())
-        .putLong(0, failures + 1).array());
+    flowsState.update(
+        MapLayouts.u32(VeerAbi.FLOWS_TRUSTED),
+        ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).putLong(0, failures + 1).array());
   }
 
   /** Makes every flow-table miss take the kernel's socket lookup again. */
@@ -191,24 +210,29 @@ public final class ProxyProgram implements AutoCloseable {
   }
 
   private long stateWord(int index) {
-    return ByteBuffer.wrap(flowsState.lookup(MapLayouts.u32(index)).orElseThrow()).order(ByteOrder.nativeOrder())
+    return ByteBuffer.wrap(flowsState.lookup(MapLayouts.u32(index)).orElseThrow())
+        .order(ByteOrder.nativeOrder())
         .getLong(0);
   }
 
   /**
-   * Makes the allow-list exactly {@code peers}: the directors and proxies that
-   * may send GUE to this proxy and be forwarded to. The table is rebuilt and
-   * swapped in whole; next hops towards peers are looked up again on use.
+   * Makes the allow-list exactly {@code peers}: the directors and proxies that may send GUE to this
+   * proxy and be forwarded to. The table is rebuilt and swapped in whole; next hops towards peers
+   * are looked up again on use.
    */
   public synchronized void setAllowed(Set<InetAddress> peers) {
     if (peers.size() > VeerAbi.MAX_ALLOWED) {
-      throw new IllegalArgumentException("at most " + VeerAbi.MAX_ALLOWED + " peers, got " + peers.size());
+      throw new IllegalArgumentException(
+          "at most " + VeerAbi.MAX_ALLOWED + " peers, got " + peers.size());
     }
     Map<byte[], byte[]> encoded = new LinkedHashMap<>();
     for (InetAddress peer : peers) {
       encoded.put(peerKey(peer), new byte[MapLayouts.NEXTHOP_SIZE]);
     }
-    FlatTable.install(allowed, "veer_allowed", FlatTable.layout(encoded, PEER_SLOT_SIZE, PEER_SLOT_VALUE),
+    FlatTable.install(
+        allowed,
+        "veer_allowed",
+        FlatTable.layout(encoded, PEER_SLOT_SIZE, PEER_SLOT_VALUE),
         PEER_SLOT_SIZE);
     allowedPeers = ImmutableSet.copyOf(peers);
   }
@@ -219,21 +243,28 @@ public final class ProxyProgram implements AutoCloseable {
 
   /**
    * Makes what this proxy delivers exactly {@code services}: an inner packet is delivered (or
-   * forwarded) only to a served VIP, port and protocol, or, for ICMP, to a served VIP. The
-   * table is rebuilt and swapped in whole; until the first call nothing is delivered.
+   * forwarded) only to a served VIP, port and protocol, or, for ICMP, to a served VIP. The table is
+   * rebuilt and swapped in whole; until the first call nothing is delivered.
    */
   public synchronized void setServed(Set<ServiceKey> services) {
     Set<ServiceKey> keys = new java.util.LinkedHashSet<>(services);
     services.forEach(s -> keys.add(ServiceKey.vipMarker(s.vip())));
     if (keys.size() > FlatTable.CAPACITY) {
-      throw new IllegalArgumentException("a proxy serves at most " + FlatTable.CAPACITY + " services and VIPs"
-          + " together, got " + keys.size());
+      throw new IllegalArgumentException(
+          "a proxy serves at most "
+              + FlatTable.CAPACITY
+              + " services and VIPs"
+              + " together, got "
+              + keys.size());
     }
     Map<byte[], byte[]> encoded = new LinkedHashMap<>();
     for (ServiceKey key : keys) {
       encoded.put(key.encode(), new byte[0]);
     }
-    FlatTable.install(served, "veer_served", FlatTable.layout(encoded, SERVED_SLOT_SIZE, SERVED_SLOT_SIZE),
+    FlatTable.install(
+        served,
+        "veer_served",
+        FlatTable.layout(encoded, SERVED_SLOT_SIZE, SERVED_SLOT_SIZE),
         SERVED_SLOT_SIZE);
     servedServices = ImmutableSet.copyOf(services);
   }
@@ -256,7 +287,9 @@ public final class ProxyProgram implements AutoCloseable {
   }
 
   private static byte[] peerKey(InetAddress peer) {
-    return ByteBuffer.allocate(PEER_KEY_SIZE).put(IpFamily.toMapBytes(peer))
-        .put((byte) IpFamily.of(peer).code()).array();
+    return ByteBuffer.allocate(PEER_KEY_SIZE)
+        .put(IpFamily.toMapBytes(peer))
+        .put((byte) IpFamily.of(peer).code())
+        .array();
   }
 }

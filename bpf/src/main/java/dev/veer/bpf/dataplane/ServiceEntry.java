@@ -11,8 +11,12 @@ public record ServiceEntry(int tableSlot, int statsSlot, int rowBits, int flags)
   static final int SIZE = 12;
 
   public ServiceEntry {
-    checkArgument(tableSlot >= 0 && tableSlot < VeerAbi.MAX_TABLES, "table slot out of range: %s", tableSlot);
-    checkArgument(statsSlot >= 0 && statsSlot < VeerAbi.MAX_SERVICES, "stats slot out of range: %s", statsSlot);
+    checkArgument(
+        tableSlot >= 0 && tableSlot < VeerAbi.MAX_TABLES, "table slot out of range: %s", tableSlot);
+    checkArgument(
+        statsSlot >= 0 && statsSlot < VeerAbi.MAX_SERVICES,
+        "stats slot out of range: %s",
+        statsSlot);
     RowBits.check(rowBits);
   }
 
@@ -23,8 +27,13 @@ public record ServiceEntry(int tableSlot, int statsSlot, int rowBits, int flags)
   }
 
   byte[] encode() {
-    return ByteBuffer.allocate(SIZE).order(ByteOrder.LITTLE_ENDIAN)
-        .putInt(tableSlot).putInt(statsSlot).put((byte) rowBits).put((byte) flags).putShort((short) 0)
+    return ByteBuffer.allocate(SIZE)
+        .order(ByteOrder.LITTLE_ENDIAN)
+        .putInt(tableSlot)
+        .putInt(statsSlot)
+        .put((byte) rowBits)
+        .put((byte) flags)
+        .putShort((short) 0)
         .array();
   }
 }

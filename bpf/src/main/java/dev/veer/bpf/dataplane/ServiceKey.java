@@ -7,9 +7,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * A service as the director matches it: VIP, destination port and IP protocol
- * (struct veer_service_key). Port 0 with protocol 0 is the marker entry that
- * says "this address is a VIP".
+ * A service as the director matches it: VIP, destination port and IP protocol (struct
+ * veer_service_key). Port 0 with protocol 0 is the marker entry that says "this address is a VIP".
  */
 public record ServiceKey(InetAddress vip, int port, int protocol) {
   public static final int SIZE = 20;
@@ -18,8 +17,10 @@ public record ServiceKey(InetAddress vip, int port, int protocol) {
 
   public ServiceKey {
     checkArgument(port >= 0 && port <= 65535, "port must be 0..65535, got %s", port);
-    checkArgument(protocol == TCP || protocol == UDP || (protocol == 0 && port == 0),
-        "protocol must be TCP (6) or UDP (17), got %s", protocol);
+    checkArgument(
+        protocol == TCP || protocol == UDP || (protocol == 0 && port == 0),
+        "protocol must be TCP (6) or UDP (17), got %s",
+        protocol);
   }
 
   public static ServiceKey tcp(InetAddress vip, int port) {
@@ -53,6 +54,10 @@ public record ServiceKey(InetAddress vip, int port, int protocol) {
   public String toString() {
     String proto = protocol == TCP ? "tcp" : protocol == UDP ? "udp" : "vip";
     String host = vip.getHostAddress();
-    return (vip instanceof java.net.Inet6Address ? "[" + host + "]" : host) + ":" + port + "/" + proto;
+    return (vip instanceof java.net.Inet6Address ? "[" + host + "]" : host)
+        + ":"
+        + port
+        + "/"
+        + proto;
   }
 }

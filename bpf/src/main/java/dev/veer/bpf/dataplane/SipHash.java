@@ -3,9 +3,9 @@ package dev.veer.bpf.dataplane;
 import static com.google.common.base.Preconditions.checkArgument;
 
 /**
- * SipHash-c-d (Aumasson and Bernstein) over a byte array, for any numbers of
- * compression and finalization rounds. The director's flow hash is
- * SipHash-1-3 (veer_siphash.h); Guava offers only SipHash-2-4.
+ * SipHash-c-d (Aumasson and Bernstein) over a byte array, for any numbers of compression and
+ * finalization rounds. The director's flow hash is SipHash-1-3 (veer_siphash.h); Guava offers only
+ * SipHash-2-4.
  */
 final class SipHash {
   private final long k0;
@@ -22,8 +22,12 @@ final class SipHash {
   }
 
   long hash(byte[] message) {
-    long[] v = {k0 ^ 0x736f6d6570736575L, k1 ^ 0x646f72616e646f6dL, k0 ^ 0x6c7967656e657261L,
-        k1 ^ 0x7465646279746573L};
+    long[] v = {
+      k0 ^ 0x736f6d6570736575L,
+      k1 ^ 0x646f72616e646f6dL,
+      k0 ^ 0x6c7967656e657261L,
+      k1 ^ 0x7465646279746573L
+    };
     int full = message.length / 8;
     for (int i = 0; i < full; i++) {
       compress(v, littleEndian(message, i * 8, 8));

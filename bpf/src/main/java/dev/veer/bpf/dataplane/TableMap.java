@@ -9,9 +9,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * One forwarding table (an inner map of the director's {@code tables}): rows
- * of {@link VeerAbi#MAX_HOPS} 16-bit backend indices. Built beside the live
- * table and swapped in whole, so the data plane never sees half a table.
+ * One forwarding table (an inner map of the director's {@code tables}): rows of {@link
+ * VeerAbi#MAX_HOPS} 16-bit backend indices. Built beside the live table and swapped in whole, so
+ * the data plane never sees half a table.
  */
 public final class TableMap implements AutoCloseable {
   private static final int ROW_SIZE = 2 * VeerAbi.MAX_HOPS;
@@ -43,13 +43,14 @@ public final class TableMap implements AutoCloseable {
   }
 
   /**
-   * Writes every row of {@code table}, translating its backend positions into backends-map
-   * indices: {@code kernelIndex[i]} is the map index of {@code table.backends().get(i)}.
-   * One pass straight into the mapped map.
+   * Writes every row of {@code table}, translating its backend positions into backends-map indices:
+   * {@code kernelIndex[i]} is the map index of {@code table.backends().get(i)}. One pass straight
+   * into the mapped map.
    */
   public void write(HopTable table, int[] kernelIndex) {
     if (table.rowBits() != rowBits) {
-      throw new IllegalArgumentException("a table of 2^" + table.rowBits() + " rows does not fit 2^" + rowBits);
+      throw new IllegalArgumentException(
+          "a table of 2^" + table.rowBits() + " rows does not fit 2^" + rowBits);
     }
     char[] translate = new char[kernelIndex.length + 1];
     for (int i = 0; i < kernelIndex.length; i++) {

@@ -31,12 +31,16 @@ class FlatTableTest {
 
   @Test
   void holdsItsFullCapacityOfConsecutiveIpv4AndIpv6Keys() {
-    for (InetAddress first : new InetAddress[] {InetAddresses.forString("203.0.113.0"),
-        InetAddresses.forString("2001:db8::1")}) {
+    for (InetAddress first :
+        new InetAddress[] {
+          InetAddresses.forString("203.0.113.0"), InetAddresses.forString("2001:db8::1")
+        }) {
       Map<byte[], byte[]> entries = consecutive(first, CAPACITY, 80);
       byte[] slots = FlatTable.layout(entries, SLOT, VALUE);
       for (byte[] key : entries.keySet()) {
-        assertThat(find(slots, key)).as("key %s", InetAddresses.increment(first)).isGreaterThanOrEqualTo(0);
+        assertThat(find(slots, key))
+            .as("key %s", InetAddresses.increment(first))
+            .isGreaterThanOrEqualTo(0);
       }
     }
   }
@@ -61,9 +65,11 @@ class FlatTableTest {
       int port = ByteBuffer.wrap(e.getValue()).order(ByteOrder.LITTLE_ENDIAN).getInt();
       assertThat(slot).as("port %d is in some slot", port).isGreaterThanOrEqualTo(0);
       assertThat((slot - veerFlatHome(e.getKey())) & (VeerAbi.FLAT_SLOTS - 1))
-          .as("distance of port %d from its home", port).isLessThan(VeerAbi.FLAT_PROBES);
+          .as("distance of port %d from its home", port)
+          .isLessThan(VeerAbi.FLAT_PROBES);
       assertThat(find(slots, e.getKey())).as("port %d", port).isEqualTo(slot);
-      assertThat(Arrays.copyOfRange(slots, slot * SLOT + VALUE, slot * SLOT + VALUE + 12)).isEqualTo(e.getValue());
+      assertThat(Arrays.copyOfRange(slots, slot * SLOT + VALUE, slot * SLOT + VALUE + 12))
+          .isEqualTo(e.getValue());
     }
     byte[] absent = ServiceKey.tcp(vip, CAPACITY + 1).encode();
     assertThat(scan(slots, absent)).isEqualTo(-1);
@@ -72,14 +78,21 @@ class FlatTableTest {
 
   @Test
   void refusesMoreThanItsCapacityWithoutWritingAnything() {
-    assertThatThrownBy(() -> FlatTable.layout(consecutive(InetAddresses.forString("10.0.0.0"), CAPACITY + 1, 80),
-        SLOT, VALUE)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at most " + CAPACITY);
+    assertThatThrownBy(
+            () ->
+                FlatTable.layout(
+                    consecutive(InetAddresses.forString("10.0.0.0"), CAPACITY + 1, 80),
+                    SLOT,
+                    VALUE))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("at most " + CAPACITY);
   }
 
   /** The slot holding {@code key}, by looking at every slot; -1 if none does. */
   static int scan(byte[] slots, byte[] key) {
     for (int slot = 0; slot < VeerAbi.FLAT_SLOTS; slot++) {
-      if (slots[slot * SLOT + 20] != 0 && Arrays.equals(slots, slot * SLOT, slot * SLOT + 20, key, 0, 20)) {
+      if (slots[slot * SLOT + 20] != 0
+          && Arrays.equals(slots, slot * SLOT, slot * SLOT + 20, key, 0, 20)) {
         return slot;
       }
     }
@@ -87,8 +100,8 @@ class FlatTableTest {
   }
 
   /**
-   * veer_flat_home() of veer_flat.h, transcribed here rather than calling FlatTable.home so
-   * that the tests check it: little-endian words, unsigned 32-bit arithmetic kept in longs.
+   * veer_flat_home() of veer_flat.h, transcribed here rather than calling FlatTable.home so that
+   * the tests check it: little-endian words, unsigned 32-bit arithmetic kept in longs.
    */
   static int veerFlatHome(byte[] key) {
     long h = 0;

@@ -18,14 +18,19 @@ public final class Addresses {
       throw AdminException.invalid("%s is required (an IPv4 or IPv6 address)", what);
     }
     if (!InetAddresses.isInetAddress(literal)) {
-      throw AdminException.invalid("%s '%s' is not an IPv4 or IPv6 address literal (host names are not"
-          + " accepted)", what, literal);
+      throw AdminException.invalid(
+          "%s '%s' is not an IPv4 or IPv6 address literal (host names are not" + " accepted)",
+          what, literal);
     }
     InetAddress address = InetAddresses.forString(literal);
-    if (address.isAnyLocalAddress() || address.isLoopbackAddress() || address.isMulticastAddress()
+    if (address.isAnyLocalAddress()
+        || address.isLoopbackAddress()
+        || address.isMulticastAddress()
         || address.isLinkLocalAddress()) {
-      throw AdminException.invalid("%s %s is not a usable unicast address (unspecified, loopback, multicast"
-          + " and link-local addresses are refused)", what, literal);
+      throw AdminException.invalid(
+          "%s %s is not a usable unicast address (unspecified, loopback, multicast"
+              + " and link-local addresses are refused)",
+          what, literal);
     }
     return address;
   }
@@ -43,7 +48,8 @@ public final class Addresses {
     try {
       return InetAddress.getByAddress(bytes.toByteArray());
     } catch (UnknownHostException e) {
-      throw new IllegalArgumentException("an address must be 4 or 16 bytes, got " + bytes.size(), e);
+      throw new IllegalArgumentException(
+          "an address must be 4 or 16 bytes, got " + bytes.size(), e);
     }
   }
 

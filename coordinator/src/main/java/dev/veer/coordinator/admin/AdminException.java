@@ -34,8 +34,13 @@ public final class AdminException extends RuntimeException {
   }
 
   public static AdminException stale(long expected, long actual) {
-    return new AdminException(Status.Code.ABORTED, "the cluster state is at version " + actual
-        + ", not the expected " + expected + ": read it again and retry");
+    return new AdminException(
+        Status.Code.ABORTED,
+        "the cluster state is at version "
+            + actual
+            + ", not the expected "
+            + expected
+            + ": read it again and retry");
   }
 
   public Status.Code code() {

@@ -23,12 +23,13 @@ import java.util.regex.Pattern;
 
 /**
  * The admin operations as functions from one cluster state to the next. Each validates its whole
- * request against the state first and throws {@link AdminException} before building anything, so
- * a refused request never yields a partly changed state.
+ * request against the state first and throws {@link AdminException} before building anything, so a
+ * refused request never yields a partly changed state.
  */
 public final class Services {
   /** Earlier backend sets a table keeps primaries of: the data plane's rows hold 4 hops. */
   public static final int MAX_GENERATIONS = 3;
+
   public static final int DEFAULT_HOPS = 2;
   public static final int MAX_HOPS = 4;
   private static final Pattern NAME = Pattern.compile("[a-z0-9][a-z0-9-]{0,62}");
@@ -41,16 +42,24 @@ public final class Services {
 
   public static ServiceState require(ClusterState state, String name) {
     checkName(name);
-    return find(state, name).orElseThrow(() -> AdminException.notFound("no service named '%s'; `veer ctl service"
-        + " list` shows the services there are", name));
+    return find(state, name)
+        .orElseThrow(
+            () ->
+                AdminException.notFound(
+                    "no service named '%s'; `veer ctl service"
+                        + " list` shows the services there are",
+                    name));
   }
 
   public static ClusterState create(ClusterState state, ServiceSpec spec, byte[] tableSeed) {
-    ServiceState fresh = fromSpec(spec).setTableSeed(ByteString.copyFrom(tableSeed))
-        .setTableVersion(state.getVersion() + 1).build();
+    ServiceState fresh =
+        fromSpec(spec)
+            .setTableSeed(ByteString.copyFrom(tableSeed))
+            .setTableVersion(state.getVersion() + 1)
+            .build();
     if (find(state, spec.getName()).isPresent()) {
-      throw AdminException.exists("a service named '%s' exists already; update it, or pick another name",
-          spec.getName());
+      throw AdminException.exists(
+          "a service named '%s' exists already; update it, or pick another name", spec.getName());
     }
     checkUniqueKey(state, fresh);
     return withService(state, fresh);
@@ -58,8 +67,11 @@ public final class Services {
 
   public static ClusterState update(ClusterState state, ServiceSpec spec) {
     ServiceState existing = require(state, spec.getName());
-    ServiceState updated = existing.toBuilder().mergeFrom(fromSpec(spec).build())
-        .setTableVersion(state.getVersion() + 1).build();
+    ServiceState updated =
+        existing.toBuilder()
+            .mergeFrom(fromSpec(spec).build())
+            .setTableVersion(state.getVersion() + 1)
+            .build();
     checkUniqueKey(state, updated);
     return withService(state, updated);
   }
@@ -67,30 +79,39 @@ public final class Services {
   public static ClusterState delete(ClusterState state, String name, boolean force) {
     ServiceState existing = require(state, name);
     if (existing.getBackendsCount() > 0 && !force) {
-      throw AdminException.precondition("service '%s' still has %d backends: remove them first, or delete with"
-          + " force (its clients' connections break)", name, existing.getBackendsCount());
+      throw AdminException.precondition(
+          "service '%s' still has %d backends: remove them first, or delete with"
+              + " force (its clients' connections break)",
+          name, existing.getBackendsCount());
     }
-    return state.toBuilder().clearServices().addAllServices(state.getServicesList().stream()
-        .filter(s -> !s.getName().equals(name)).toList()).build();
+    return state.toBuilder()
+        .clearServices()
+        .addAllServices(
+            state.getServicesList().stream().filter(s -> !s.getName().equals(name)).toList())
+        .build();
   }
 
-  public static ClusterState addBackend(ClusterState state, String service, String literal, BackendState initial,
-      long nowMillis) {
+  public static ClusterState addBackend(
+      ClusterState state, String service, String literal, BackendState initial, long nowMillis) {
     ServiceState existing = require(state, service);
     InetAddress address = Addresses.parseUnicast(literal, "backend address");
-    BackendState backendState = initial == BackendState.BACKEND_STATE_UNSPECIFIED ? BackendState.FILLING
-        : checkState(initial);
+    BackendState backendState =
+        initial == BackendState.BACKEND_STATE_UNSPECIFIED
+            ? BackendState.FILLING
+            : checkState(initial);
     ByteString bytes = Addresses.bytes(address);
     if (indexOf(existing, bytes) >= 0) {
-      throw AdminException.exists("service '%s' has backend %s already; use set-state to change its state",
+      throw AdminException.exists(
+          "service '%s' has backend %s already; use set-state to change its state",
           service, literal);
     }
     if (existing.getBackendsCount() > 0) {
       boolean v6 = existing.getBackends(0).getAddress().size() == 16;
       if (v6 != (address instanceof Inet6Address)) {
-        throw AdminException.invalid("service '%s' has %s backends; %s is %s. A table has one address family:"
-            + " make another service for the other family", service, v6 ? "IPv6" : "IPv4", literal,
-            v6 ? "IPv4" : "IPv6");
+        throw AdminException.invalid(
+            "service '%s' has %s backends; %s is %s. A table has one address family:"
+                + " make another service for the other family",
+            service, v6 ? "IPv6" : "IPv4", literal, v6 ? "IPv4" : "IPv6");
       }
     }
     List<BackendRecord> backends = new ArrayList<>(existing.getBackendsList());
@@ -102,19 +123,27 @@ public final class Services {
    * Removes a backend. One that may take new connections (ACTIVE, FILLING), or that its agent
    * reports live connections on ({@code liveConnections} > 0; -1 when unknown), needs force.
    */
-  public static ClusterState removeBackend(ClusterState state, String service, String literal, boolean force,
-      long liveConnections, long nowMillis) {
+  public static ClusterState removeBackend(
+      ClusterState state,
+      String service,
+      String literal,
+      boolean force,
+      long liveConnections,
+      long nowMillis) {
     ServiceState existing = require(state, service);
     int index = requireBackend(existing, literal);
     BackendState current = existing.getBackends(index).getState();
     if (!force && liveConnections > 0) {
-      throw AdminException.precondition("backend %s of '%s' still carries %d connections: wait for its drain to"
-          + " end, or remove it with force and break them", literal, service, liveConnections);
+      throw AdminException.precondition(
+          "backend %s of '%s' still carries %d connections: wait for its drain to"
+              + " end, or remove it with force and break them",
+          literal, service, liveConnections);
     }
     if (!force && (current == BackendState.ACTIVE || current == BackendState.FILLING)) {
-      throw AdminException.precondition("backend %s of '%s' is %s and may carry connections%s: drain it first"
-          + " (set its state to DRAINING), or remove it with force to break them", literal, service, current,
-          liveConnections >= 0 ? " (" + liveConnections + " now)" : "");
+      throw AdminException.precondition(
+          "backend %s of '%s' is %s and may carry connections%s: drain it first"
+              + " (set its state to DRAINING), or remove it with force to break them",
+          literal, service, current, liveConnections >= 0 ? " (" + liveConnections + " now)" : "");
     }
     List<BackendRecord> backends = new ArrayList<>(existing.getBackendsList());
     backends.remove(index);
@@ -125,20 +154,29 @@ public final class Services {
    * Sets a backend's state. Entering DRAINING starts a drain, ended by the leader when the
    * backend's connections are gone or, with {@code drainTimeoutSeconds} > 0, at that deadline.
    */
-  public static ClusterState setBackendState(ClusterState state, String service, String literal,
-      BackendState newState, int drainTimeoutSeconds, long nowMillis) {
+  public static ClusterState setBackendState(
+      ClusterState state,
+      String service,
+      String literal,
+      BackendState newState,
+      int drainTimeoutSeconds,
+      long nowMillis) {
     ServiceState existing = require(state, service);
     int index = requireBackend(existing, literal);
     checkState(newState);
     if (drainTimeoutSeconds != 0 && newState != BackendState.DRAINING) {
-      throw AdminException.invalid("a drain timeout goes with the state DRAINING, not %s", newState);
+      throw AdminException.invalid(
+          "a drain timeout goes with the state DRAINING, not %s", newState);
     }
     BackendRecord before = existing.getBackends(index);
     BackendRecord.Builder after = before.toBuilder().setState(newState);
     if (newState == BackendState.DRAINING) {
-      long started = before.getState() == BackendState.DRAINING ? before.getDrainStartedMillis() : nowMillis;
-      after.setDrainStartedMillis(started)
-          .setDrainDeadlineMillis(drainTimeoutSeconds > 0 ? nowMillis + drainTimeoutSeconds * 1000L : 0);
+      long started =
+          before.getState() == BackendState.DRAINING ? before.getDrainStartedMillis() : nowMillis;
+      after
+          .setDrainStartedMillis(started)
+          .setDrainDeadlineMillis(
+              drainTimeoutSeconds > 0 ? nowMillis + drainTimeoutSeconds * 1000L : 0);
     } else {
       after.clearDrainStartedMillis().clearDrainDeadlineMillis();
     }
@@ -148,7 +186,8 @@ public final class Services {
   }
 
   /** Ends a drain: the backend becomes INACTIVE. Nothing if it is no longer draining. */
-  public static ClusterState endDrain(ClusterState state, String service, ByteString address, long nowMillis) {
+  public static ClusterState endDrain(
+      ClusterState state, String service, ByteString address, long nowMillis) {
     Optional<ServiceState> existing = find(state, service);
     if (existing.isEmpty()) {
       return state;
@@ -158,14 +197,19 @@ public final class Services {
       return state;
     }
     List<BackendRecord> backends = new ArrayList<>(existing.get().getBackendsList());
-    backends.set(index, backends.get(index).toBuilder().setState(BackendState.INACTIVE).clearDrainStartedMillis()
-        .clearDrainDeadlineMillis().build());
+    backends.set(
+        index,
+        backends.get(index).toBuilder()
+            .setState(BackendState.INACTIVE)
+            .clearDrainStartedMillis()
+            .clearDrainDeadlineMillis()
+            .build());
     return withBackends(state, existing.get(), backends, nowMillis);
   }
 
   /** Sets a backend's health as checks report it; a backend or service that is gone is ignored. */
-  public static ClusterState setHealth(ClusterState state, String service, ByteString address, Health health,
-      long nowMillis) {
+  public static ClusterState setHealth(
+      ClusterState state, String service, ByteString address, Health health, long nowMillis) {
     Optional<ServiceState> existing = find(state, service);
     if (existing.isEmpty()) {
       return state;
@@ -183,13 +227,18 @@ public final class Services {
   public static ClusterState pruneGenerations(ClusterState state, long cutoffMillis) {
     ClusterState.Builder next = state.toBuilder().clearServices();
     for (ServiceState service : state.getServicesList()) {
-      List<Generation> kept = service.getGenerationsList().stream()
-          .filter(g -> g.getSupersededAtMillis() >= cutoffMillis).toList();
+      List<Generation> kept =
+          service.getGenerationsList().stream()
+              .filter(g -> g.getSupersededAtMillis() >= cutoffMillis)
+              .toList();
       if (kept.size() == service.getGenerationsCount()) {
         next.addServices(service);
       } else {
-        next.addServices(service.toBuilder().clearGenerations().addAllGenerations(kept)
-            .setTableVersion(state.getVersion() + 1));
+        next.addServices(
+            service.toBuilder()
+                .clearGenerations()
+                .addAllGenerations(kept)
+                .setTableVersion(state.getVersion() + 1));
       }
     }
     return next.build();
@@ -197,8 +246,10 @@ public final class Services {
 
   /** The earliest time at which a generation of any service settles, if any is retained. */
   public static Optional<Long> oldestGeneration(ClusterState state) {
-    return state.getServicesList().stream().flatMap(s -> s.getGenerationsList().stream())
-        .map(Generation::getSupersededAtMillis).min(Comparator.naturalOrder());
+    return state.getServicesList().stream()
+        .flatMap(s -> s.getGenerationsList().stream())
+        .map(Generation::getSupersededAtMillis)
+        .min(Comparator.naturalOrder());
   }
 
   private static ServiceState.Builder fromSpec(ServiceSpec spec) {
@@ -211,42 +262,60 @@ public final class Services {
       throw AdminException.invalid("protocol must be TCP or UDP, got %s", spec.getProtocol());
     }
     if (spec.getHopCount() > MAX_HOPS) {
-      throw AdminException.invalid("hop_count must be 1..%d (0 for the default %d), got %d", MAX_HOPS, DEFAULT_HOPS,
-          spec.getHopCount());
+      throw AdminException.invalid(
+          "hop_count must be 1..%d (0 for the default %d), got %d",
+          MAX_HOPS, DEFAULT_HOPS, spec.getHopCount());
     }
-    if (spec.getHashFieldsValue() < 0 || spec.getHashFields() == HashFields.UNRECOGNIZED
+    if (spec.getHashFieldsValue() < 0
+        || spec.getHashFields() == HashFields.UNRECOGNIZED
         || spec.getEncapsulation() == Encapsulation.UNRECOGNIZED) {
       throw AdminException.invalid("unknown hash_fields or encapsulation value");
     }
-    return ServiceState.newBuilder().setName(spec.getName()).setVip(Addresses.bytes(vip)).setPort(spec.getPort())
+    return ServiceState.newBuilder()
+        .setName(spec.getName())
+        .setVip(Addresses.bytes(vip))
+        .setPort(spec.getPort())
         .setProtocol(spec.getProtocol())
-        .setHashFields(spec.getHashFields() == HashFields.HASH_FIELDS_UNSPECIFIED ? HashFields.SOURCE_ADDRESS_PORT
-            : spec.getHashFields())
-        .setEncapsulation(spec.getEncapsulation() == Encapsulation.ENCAPSULATION_UNSPECIFIED ? Encapsulation.GUE
-            : spec.getEncapsulation())
+        .setHashFields(
+            spec.getHashFields() == HashFields.HASH_FIELDS_UNSPECIFIED
+                ? HashFields.SOURCE_ADDRESS_PORT
+                : spec.getHashFields())
+        .setEncapsulation(
+            spec.getEncapsulation() == Encapsulation.ENCAPSULATION_UNSPECIFIED
+                ? Encapsulation.GUE
+                : spec.getEncapsulation())
         .setHopCount(spec.getHopCount() == 0 ? DEFAULT_HOPS : spec.getHopCount());
   }
 
   private static void checkName(String name) {
     if (!NAME.matcher(name).matches()) {
-      throw AdminException.invalid("service name '%s' must be 1-63 characters of a-z, 0-9 and '-', starting with"
-          + " a letter or digit", name);
+      throw AdminException.invalid(
+          "service name '%s' must be 1-63 characters of a-z, 0-9 and '-', starting with"
+              + " a letter or digit",
+          name);
     }
   }
 
   private static BackendState checkState(BackendState state) {
     if (state == BackendState.BACKEND_STATE_UNSPECIFIED || state == BackendState.UNRECOGNIZED) {
-      throw AdminException.invalid("backend state must be one of ACTIVE, FILLING, DRAINING, INACTIVE");
+      throw AdminException.invalid(
+          "backend state must be one of ACTIVE, FILLING, DRAINING, INACTIVE");
     }
     return state;
   }
 
   private static void checkUniqueKey(ClusterState state, ServiceState candidate) {
     for (ServiceState other : state.getServicesList()) {
-      if (!other.getName().equals(candidate.getName()) && other.getVip().equals(candidate.getVip())
-          && other.getPort() == candidate.getPort() && other.getProtocol() == candidate.getProtocol()) {
-        throw AdminException.exists("service '%s' serves %s port %d/%s already; a VIP, port and protocol belong"
-            + " to one service", other.getName(), Addresses.literal(other.getVip()), other.getPort(),
+      if (!other.getName().equals(candidate.getName())
+          && other.getVip().equals(candidate.getVip())
+          && other.getPort() == candidate.getPort()
+          && other.getProtocol() == candidate.getProtocol()) {
+        throw AdminException.exists(
+            "service '%s' serves %s port %d/%s already; a VIP, port and protocol belong"
+                + " to one service",
+            other.getName(),
+            Addresses.literal(other.getVip()),
+            other.getPort(),
             other.getProtocol());
       }
     }
@@ -271,29 +340,38 @@ public final class Services {
   }
 
   /**
-   * Replaces a service's backends. When the change can move primaries, the backend set it
-   * replaces becomes the newest retained generation (at most {@link #MAX_GENERATIONS}), so the
-   * table keeps its primaries as later hops until the settle time passes.
+   * Replaces a service's backends. When the change can move primaries, the backend set it replaces
+   * becomes the newest retained generation (at most {@link #MAX_GENERATIONS}), so the table keeps
+   * its primaries as later hops until the settle time passes.
    */
-  private static ClusterState withBackends(ClusterState state, ServiceState service, List<BackendRecord> backends,
-      long nowMillis) {
-    ServiceState.Builder next = service.toBuilder().clearBackends().addAllBackends(backends)
-        .setTableVersion(state.getVersion() + 1);
-    if (!placement(service.getBackendsList()).equals(placement(backends)) && service.getBackendsCount() > 0) {
+  private static ClusterState withBackends(
+      ClusterState state, ServiceState service, List<BackendRecord> backends, long nowMillis) {
+    ServiceState.Builder next =
+        service.toBuilder()
+            .clearBackends()
+            .addAllBackends(backends)
+            .setTableVersion(state.getVersion() + 1);
+    if (!placement(service.getBackendsList()).equals(placement(backends))
+        && service.getBackendsCount() > 0) {
       List<Generation> generations = new ArrayList<>();
-      generations.add(Generation.newBuilder().addAllBackends(service.getBackendsList())
-          .setSupersededAtMillis(nowMillis).build());
+      generations.add(
+          Generation.newBuilder()
+              .addAllBackends(service.getBackendsList())
+              .setSupersededAtMillis(nowMillis)
+              .build());
       generations.addAll(service.getGenerationsList());
-      next.clearGenerations().addAllGenerations(generations.subList(0, Math.min(MAX_GENERATIONS,
-          generations.size())));
+      next.clearGenerations()
+          .addAllGenerations(generations.subList(0, Math.min(MAX_GENERATIONS, generations.size())));
     }
     return withService(state, next.build());
   }
 
   /** What decides placement: each address with whether it may be primary, drains, or is out. */
   private static List<String> placement(List<BackendRecord> backends) {
-    return backends.stream().map(b -> BaseEncoding.base16().encode(b.getAddress().toByteArray()) + ":" + tier(b))
-        .sorted().collect(ImmutableList.toImmutableList());
+    return backends.stream()
+        .map(b -> BaseEncoding.base16().encode(b.getAddress().toByteArray()) + ":" + tier(b))
+        .sorted()
+        .collect(ImmutableList.toImmutableList());
   }
 
   private static int tier(BackendRecord b) {
@@ -304,8 +382,11 @@ public final class Services {
   }
 
   private static ClusterState withService(ClusterState state, ServiceState service) {
-    List<ServiceState> services = new ArrayList<>(state.getServicesList().stream()
-        .filter(s -> !s.getName().equals(service.getName())).toList());
+    List<ServiceState> services =
+        new ArrayList<>(
+            state.getServicesList().stream()
+                .filter(s -> !s.getName().equals(service.getName()))
+                .toList());
     services.add(service);
     services.sort(Comparator.comparing(ServiceState::getName));
     return state.toBuilder().clearServices().addAllServices(services).build();

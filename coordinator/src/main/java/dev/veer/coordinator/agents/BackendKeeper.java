@@ -39,11 +39,11 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>health: it changes once a source has reported the same result {@code health_threshold}
  *       times in a row (damping: one failed check does not move a row). The sources are the
- *       backend's agent (its checks on the host) and every director (its probes through the
- *       real path); a settled failure from any of them makes the backend unhealthy, a settled
- *       success with no settled failure makes it healthy again after a hold-down;
- *   <li>drains: a DRAINING backend becomes INACTIVE when its agent reports no live connection
- *       left (in a report made after the drain began), or at the drain's deadline.
+ *       backend's agent (its checks on the host) and every director (its probes through the real
+ *       path); a settled failure from any of them makes the backend unhealthy, a settled success
+ *       with no settled failure makes it healthy again after a hold-down;
+ *   <li>drains: a DRAINING backend becomes INACTIVE when its agent reports no live connection left
+ *       (in a report made after the drain began), or at the drain's deadline.
  * </ul>
  *
  * Runs on every coordinator and acts only on the leader, after every agent report and once per
@@ -57,25 +57,37 @@ public final class BackendKeeper implements AutoCloseable {
   private final StatusRegistry<AgentStatus> agents;
   private final StatusRegistry<DirectorStatus> directors;
   private final Clock clock;
+
   /** When the leader last made each backend unhealthy ("service/address"); only on the leader. */
   private final Map<String, Long> unhealthySince = new java.util.concurrent.ConcurrentHashMap<>();
+
   private final CuratorCache reports;
-  private final ScheduledExecutorService worker = Executors.newSingleThreadScheduledExecutor(
-      Thread.ofPlatform().name("veer-health").daemon(true).factory());
+  private final ScheduledExecutorService worker =
+      Executors.newSingleThreadScheduledExecutor(
+          Thread.ofPlatform().name("veer-health").daemon(true).factory());
 
   /** A change to one backend: a settled health, or (health null) the end of its drain. */
   private record Decision(String service, ByteString address, Health health, String detail) {}
 
-  public BackendKeeper(CuratorFramework zk, ClusterStore store, Membership membership,
-      StatusRegistry<AgentStatus> agents, StatusRegistry<DirectorStatus> directors, Clock clock) {
+  public BackendKeeper(
+      CuratorFramework zk,
+      ClusterStore store,
+      Membership membership,
+      StatusRegistry<AgentStatus> agents,
+      StatusRegistry<DirectorStatus> directors,
+      Clock clock) {
     this.store = store;
     this.membership = membership;
     this.agents = agents;
     this.directors = directors;
     this.clock = clock;
     this.reports = CuratorCache.build(zk, agents.path());
-    reports.listenable().addListener(CuratorCacheListener.builder()
-        .forCreatesAndChanges((before, after) -> worker.execute(this::decide)).build());
+    reports
+        .listenable()
+        .addListener(
+            CuratorCacheListener.builder()
+                .forCreatesAndChanges((before, after) -> worker.execute(this::decide))
+                .build());
   }
 
   public void start() {
@@ -98,18 +110,32 @@ public final class BackendKeeper implements AutoCloseable {
         for (BackendRecord backend : service.getBackendsList()) {
           String key = service.getName() + "/" + Addresses.literal(backend.getAddress());
           List<Vote> settled = votes.getOrDefault(key, List.of());
-          // Any settled failure wins: the agent's own checks, or a director's through the real path.
-          Optional<Vote> failing = settled.stream().filter(v -> v.health() == Health.UNHEALTHY).findFirst();
-          Optional<Vote> passing = settled.stream().filter(v -> v.health() == Health.HEALTHY).findFirst();
+          // Any settled failure wins: the agent's own checks, or a director's through the real
+          // path.
+          Optional<Vote> failing =
+              settled.stream().filter(v -> v.health() == Health.UNHEALTHY).findFirst();
+          Optional<Vote> passing =
+              settled.stream().filter(v -> v.health() == Health.HEALTHY).findFirst();
           Long since = unhealthySince.get(key);
           boolean heldDown = since != null && clock.millis() - since < holdDownMillis(state);
           if (failing.isPresent() && backend.getHealth() != Health.UNHEALTHY) {
-            decisions.add(new Decision(service.getName(), backend.getAddress(), Health.UNHEALTHY,
-                failing.get().source() + ": " + failing.get().detail()));
+            decisions.add(
+                new Decision(
+                    service.getName(),
+                    backend.getAddress(),
+                    Health.UNHEALTHY,
+                    failing.get().source() + ": " + failing.get().detail()));
             unhealthySince.put(key, clock.millis());
-          } else if (failing.isEmpty() && passing.isPresent() && backend.getHealth() != Health.HEALTHY && !heldDown) {
-            decisions.add(new Decision(service.getName(), backend.getAddress(), Health.HEALTHY,
-                passing.get().source() + ": " + passing.get().detail()));
+          } else if (failing.isEmpty()
+              && passing.isPresent()
+              && backend.getHealth() != Health.HEALTHY
+              && !heldDown) {
+            decisions.add(
+                new Decision(
+                    service.getName(),
+                    backend.getAddress(),
+                    Health.HEALTHY,
+                    passing.get().source() + ": " + passing.get().detail()));
             unhealthySince.remove(key);
           }
         }
@@ -118,21 +144,36 @@ public final class BackendKeeper implements AutoCloseable {
       if (decisions.isEmpty()) {
         return;
       }
-      ClusterState next = store.update(0, s -> {
-        ClusterState changed = s;
-        for (Decision d : decisions) {
-          changed = d.health() == null ? Services.endDrain(changed, d.service(), d.address(), clock.millis())
-              : Services.setHealth(changed, d.service(), d.address(), d.health(), clock.millis());
-        }
-        return changed;
-      });
+      ClusterState next =
+          store.update(
+              0,
+              s -> {
+                ClusterState changed = s;
+                for (Decision d : decisions) {
+                  changed =
+                      d.health() == null
+                          ? Services.endDrain(changed, d.service(), d.address(), clock.millis())
+                          : Services.setHealth(
+                              changed, d.service(), d.address(), d.health(), clock.millis());
+                }
+                return changed;
+              });
       for (Decision d : decisions) {
         if (d.health() == null) {
-          log.info("backend {} of {} drained ({}) at version {}: now inactive", Addresses.literal(d.address()),
-              d.service(), d.detail(), next.getVersion());
+          log.info(
+              "backend {} of {} drained ({}) at version {}: now inactive",
+              Addresses.literal(d.address()),
+              d.service(),
+              d.detail(),
+              next.getVersion());
         } else {
-          log.info("backend {} of {} is {} ({}) at version {}", Addresses.literal(d.address()), d.service(),
-              d.health() == Health.HEALTHY ? "healthy" : "unhealthy", d.detail(), next.getVersion());
+          log.info(
+              "backend {} of {} is {} ({}) at version {}",
+              Addresses.literal(d.address()),
+              d.service(),
+              d.health() == Health.HEALTHY ? "healthy" : "unhealthy",
+              d.detail(),
+              next.getVersion());
         }
       }
     } catch (Exception e) {
@@ -144,31 +185,44 @@ public final class BackendKeeper implements AutoCloseable {
   private record Vote(Health health, String detail, String source) {}
 
   /** Settled results by "service/address": the agents' checks and the directors' probes. */
-  private static Map<String, List<Vote>> votes(ClusterState state, List<AgentStatus> agentReports,
-      List<DirectorStatus> directorReports, int threshold) {
+  private static Map<String, List<Vote>> votes(
+      ClusterState state,
+      List<AgentStatus> agentReports,
+      List<DirectorStatus> directorReports,
+      int threshold) {
     Map<String, List<Vote>> out = new HashMap<>();
     for (AgentStatus agent : agentReports) {
-      Set<ByteString> addresses = agent.getAddressesList().stream()
-          .map(a -> Addresses.bytes(InetAddresses.forString(a))).collect(Collectors.toSet());
+      Set<ByteString> addresses =
+          agent.getAddressesList().stream()
+              .map(a -> Addresses.bytes(InetAddresses.forString(a)))
+              .collect(Collectors.toSet());
       for (AgentServiceStatus report : agent.getServicesList()) {
         if (report.getConsecutive() < threshold || report.getHealth() == Health.HEALTH_UNKNOWN) {
           continue;
         }
-        Services.find(state, report.getService()).ifPresent(service -> {
-          for (BackendRecord backend : service.getBackendsList()) {
-            if (addresses.contains(backend.getAddress())) {
-              out.computeIfAbsent(service.getName() + "/" + Addresses.literal(backend.getAddress()),
-                  k -> new ArrayList<>()).add(new Vote(report.getHealth(), report.getDetail(),
-                  "agent " + agent.getId()));
-            }
-          }
-        });
+        Services.find(state, report.getService())
+            .ifPresent(
+                service -> {
+                  for (BackendRecord backend : service.getBackendsList()) {
+                    if (addresses.contains(backend.getAddress())) {
+                      out.computeIfAbsent(
+                              service.getName() + "/" + Addresses.literal(backend.getAddress()),
+                              k -> new ArrayList<>())
+                          .add(
+                              new Vote(
+                                  report.getHealth(),
+                                  report.getDetail(),
+                                  "agent " + agent.getId()));
+                    }
+                  }
+                });
       }
     }
     for (DirectorStatus director : directorReports) {
       for (DirectorProbe probe : director.getProbesList()) {
         if (probe.getConsecutive() >= threshold && probe.getHealth() != Health.HEALTH_UNKNOWN) {
-          String canonical = InetAddresses.toAddrString(InetAddresses.forString(probe.getBackend()));
+          String canonical =
+              InetAddresses.toAddrString(InetAddresses.forString(probe.getBackend()));
           out.computeIfAbsent(probe.getService() + "/" + canonical, k -> new ArrayList<>())
               .add(new Vote(probe.getHealth(), probe.getDetail(), "director " + director.getId()));
         }
@@ -186,7 +240,9 @@ public final class BackendKeeper implements AutoCloseable {
     return 10L * Math.max(50, state.getSettings().getCheckIntervalMillis());
   }
 
-  /** Drains whose connections are gone (by a report newer than the drain) or whose deadline passed. */
+  /**
+   * Drains whose connections are gone (by a report newer than the drain) or whose deadline passed.
+   */
   private void drains(ClusterState state, List<AgentStatus> reports, List<Decision> decisions) {
     long now = clock.millis();
     for (ServiceState service : state.getServicesList()) {
@@ -197,15 +253,25 @@ public final class BackendKeeper implements AutoCloseable {
         String address = Addresses.literal(backend.getAddress());
         if (backend.getDrainDeadlineMillis() > 0 && now >= backend.getDrainDeadlineMillis()) {
           long left = LiveConnections.of(reports, service.getName(), address);
-          decisions.add(new Decision(service.getName(), backend.getAddress(), null,
-              "deadline reached" + (left > 0 ? " with " + left + " connections left" : "")));
+          decisions.add(
+              new Decision(
+                  service.getName(),
+                  backend.getAddress(),
+                  null,
+                  "deadline reached" + (left > 0 ? " with " + left + " connections left" : "")));
           continue;
         }
-        boolean reportedSince = reports.stream().anyMatch(a -> a.getReportedAtMillis() > backend.getDrainStartedMillis()
-            && a.getAddressesList().stream().map(InetAddresses::forString).anyMatch(
-                Addresses.fromBytes(backend.getAddress())::equals));
+        boolean reportedSince =
+            reports.stream()
+                .anyMatch(
+                    a ->
+                        a.getReportedAtMillis() > backend.getDrainStartedMillis()
+                            && a.getAddressesList().stream()
+                                .map(InetAddresses::forString)
+                                .anyMatch(Addresses.fromBytes(backend.getAddress())::equals));
         if (reportedSince && LiveConnections.of(reports, service.getName(), address) == 0) {
-          decisions.add(new Decision(service.getName(), backend.getAddress(), null, "no connections left"));
+          decisions.add(
+              new Decision(service.getName(), backend.getAddress(), null, "no connections left"));
         }
       }
     }

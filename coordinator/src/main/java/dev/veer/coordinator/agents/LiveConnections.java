@@ -13,14 +13,20 @@ public final class LiveConnections {
 
   private LiveConnections() {}
 
-  /** The count the agent serving {@code address} reports for {@code service}, or {@link #UNKNOWN}. */
+  /**
+   * The count the agent serving {@code address} reports for {@code service}, or {@link #UNKNOWN}.
+   */
   public static long of(List<AgentStatus> agents, String service, String address) {
     InetAddress wanted = InetAddresses.forString(address);
     for (AgentStatus agent : agents) {
-      boolean serves = agent.getAddressesList().stream().map(InetAddresses::forString).anyMatch(wanted::equals);
+      boolean serves =
+          agent.getAddressesList().stream().map(InetAddresses::forString).anyMatch(wanted::equals);
       if (serves) {
-        return agent.getServicesList().stream().filter(s -> s.getService().equals(service))
-            .mapToLong(AgentServiceStatus::getLiveConnections).findFirst().orElse(UNKNOWN);
+        return agent.getServicesList().stream()
+            .filter(s -> s.getService().equals(service))
+            .mapToLong(AgentServiceStatus::getLiveConnections)
+            .findFirst()
+            .orElse(UNKNOWN);
       }
     }
     return UNKNOWN;

@@ -46,18 +46,19 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Serves the proxy agents' stream: an agent registers its host's addresses, gets the allow-list
- * (every director's source address and every backend address: who may send it GUE and whom it
- * may forward to) and the services it is a backend of, and reports their health and load,
- * which go to the {@link StatusRegistry} for the leader's {@link BackendKeeper}. Allow-lists follow
- * the desired state and the directors that come and go.
+ * (every director's source address and every backend address: who may send it GUE and whom it may
+ * forward to) and the services it is a backend of, and reports their health and load, which go to
+ * the {@link StatusRegistry} for the leader's {@link BackendKeeper}. Allow-lists follow the desired
+ * state and the directors that come and go.
  *
- * <p>A director that goes away stays in the allow-lists for {@link #DEPARTED_DIRECTOR_GRACE}:
- * its program goes on forwarding with the tables it holds when its daemon dies or restarts,
- * and dropping its GUE meanwhile would break every connection the router sends through it.
+ * <p>A director that goes away stays in the allow-lists for {@link #DEPARTED_DIRECTOR_GRACE}: its
+ * program goes on forwarding with the tables it holds when its daemon dies or restarts, and
+ * dropping its GUE meanwhile would break every connection the router sends through it.
  */
 public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServiceImplBase
     implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ProxyAgentServer.class);
+
   /** How long the addresses of a director that left stay allowed. */
   public static final Duration DEPARTED_DIRECTOR_GRACE = Duration.ofMinutes(10);
 
@@ -66,43 +67,58 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
   private final StatusRegistry<AgentStatus> agents;
   private final CuratorCache directorWatch;
   private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
-  private final ScheduledExecutorService updates = Executors.newSingleThreadScheduledExecutor(
-      Thread.ofPlatform().name("veer-agent-updates").daemon(true).factory());
+  private final ScheduledExecutorService updates =
+      Executors.newSingleThreadScheduledExecutor(
+          Thread.ofPlatform().name("veer-agent-updates").daemon(true).factory());
   private final Clock clock;
   private volatile ImmutableSet<ByteString> allowList = ImmutableSet.of();
-  /** Confined to {@link #updates}: directors' addresses at the last refresh, and since when gone. */
+
+  /**
+   * Confined to {@link #updates}: directors' addresses at the last refresh, and since when gone.
+   */
   private Set<ByteString> directorAddresses = Set.of();
+
   private final Map<ByteString, Instant> departed = new HashMap<>();
 
-  public ProxyAgentServer(CuratorFramework zk, ClusterStore store, StatusRegistry<DirectorStatus> directors,
-      StatusRegistry<AgentStatus> agents, Clock clock) {
+  public ProxyAgentServer(
+      CuratorFramework zk,
+      ClusterStore store,
+      StatusRegistry<DirectorStatus> directors,
+      StatusRegistry<AgentStatus> agents,
+      Clock clock) {
     this.clock = clock;
     this.store = store;
     this.directors = directors;
     this.agents = agents;
     this.directorWatch = CuratorCache.build(zk, directors.path());
-    directorWatch.listenable().addListener(CuratorCacheListener.builder()
-        .forCreatesAndChanges((before, after) -> refresh()).forDeletes(gone -> refresh()).build());
+    directorWatch
+        .listenable()
+        .addListener(
+            CuratorCacheListener.builder()
+                .forCreatesAndChanges((before, after) -> refresh())
+                .forDeletes(gone -> refresh())
+                .build());
     directorWatch.start();
     store.addListener(state -> refresh());
     refresh();
   }
 
   private void refresh() {
-    updates.execute(() -> {
-      try {
-        allowList = computeAllowList(store.current());
-      } catch (Exception e) {
-        log.warn("could not compute the proxies' allow-list: {}", e.toString());
-        return;
-      }
-      sessions.forEach(Session::update);
-    });
+    updates.execute(
+        () -> {
+          try {
+            allowList = computeAllowList(store.current());
+          } catch (Exception e) {
+            log.warn("could not compute the proxies' allow-list: {}", e.toString());
+            return;
+          }
+          sessions.forEach(Session::update);
+        });
   }
 
   /**
-   * Directors' source addresses (of those connected, and of those gone for less than the grace)
-   * and every backend of every service.
+   * Directors' source addresses (of those connected, and of those gone for less than the grace) and
+   * every backend of every service.
    */
   private ImmutableSet<ByteString> computeAllowList(ClusterState state) throws Exception {
     Set<ByteString> present = new HashSet<>();
@@ -115,7 +131,8 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
     for (ByteString address : directorAddresses) {
       if (!present.contains(address) && departed.putIfAbsent(address, now) == null) {
         // Looked at again once the grace is over.
-        updates.schedule(this::refresh, DEPARTED_DIRECTOR_GRACE.toMillis() + 1, TimeUnit.MILLISECONDS);
+        updates.schedule(
+            this::refresh, DEPARTED_DIRECTOR_GRACE.toMillis() + 1, TimeUnit.MILLISECONDS);
       }
     }
     directorAddresses = present;
@@ -159,7 +176,10 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
         case REGISTER -> register(report.getRegister());
         case HEALTH -> health(report.getHealth());
         case LOAD -> load(report.getLoad());
-        default -> end(Status.INVALID_ARGUMENT.withDescription("unknown report " + report.getReportCase()));
+        default ->
+            end(
+                Status.INVALID_ARGUMENT.withDescription(
+                    "unknown report " + report.getReportCase()));
       }
     }
 
@@ -168,9 +188,12 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
         end(Status.INVALID_ARGUMENT.withDescription("Register sent twice on one stream"));
         return;
       }
-      if (!message.getAgentId().matches("[A-Za-z0-9._-]{1,64}") || message.getAddressesCount() == 0) {
-        end(Status.INVALID_ARGUMENT.withDescription("Register needs an agent_id (1-64 of A-Z a-z 0-9 . _ -) and"
-            + " the host's backend addresses"));
+      if (!message.getAgentId().matches("[A-Za-z0-9._-]{1,64}")
+          || message.getAddressesCount() == 0) {
+        end(
+            Status.INVALID_ARGUMENT.withDescription(
+                "Register needs an agent_id (1-64 of A-Z a-z 0-9 . _ -) and"
+                    + " the host's backend addresses"));
         return;
       }
       Set<ByteString> parsed = new java.util.HashSet<>();
@@ -184,8 +207,13 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
       }
       register = message;
       addresses = Set.copyOf(parsed);
-      status = AgentStatus.newBuilder().setId(message.getAgentId()).addAllAddresses(message.getAddressesList())
-          .setCoordinator(agents.coordinatorId()).setReportedAtMillis(System.currentTimeMillis()).build();
+      status =
+          AgentStatus.newBuilder()
+              .setId(message.getAgentId())
+              .addAllAddresses(message.getAddressesList())
+              .setCoordinator(agents.coordinatorId())
+              .setReportedAtMillis(System.currentTimeMillis())
+              .build();
       agents.put(status);
       sessions.add(this);
       log.info("proxy agent {} ({}) connected", message.getAgentId(), message.getAddressesList());
@@ -199,9 +227,17 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
       }
       Map<String, AgentServiceStatus> services = byService();
       for (ServiceHealth h : message.getServicesList()) {
-        services.put(h.getService(), services.getOrDefault(h.getService(),
-            AgentServiceStatus.newBuilder().setService(h.getService()).build()).toBuilder()
-            .setHealth(h.getHealth()).setDetail(h.getDetail()).setConsecutive(h.getConsecutive()).build());
+        services.put(
+            h.getService(),
+            services
+                .getOrDefault(
+                    h.getService(),
+                    AgentServiceStatus.newBuilder().setService(h.getService()).build())
+                .toBuilder()
+                .setHealth(h.getHealth())
+                .setDetail(h.getDetail())
+                .setConsecutive(h.getConsecutive())
+                .build());
       }
       record(services);
     }
@@ -213,9 +249,15 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
       }
       Map<String, AgentServiceStatus> services = byService();
       for (ServiceLoad l : message.getServicesList()) {
-        services.put(l.getService(), services.getOrDefault(l.getService(),
-            AgentServiceStatus.newBuilder().setService(l.getService()).build()).toBuilder()
-            .setLiveConnections(l.getLiveConnections()).build());
+        services.put(
+            l.getService(),
+            services
+                .getOrDefault(
+                    l.getService(),
+                    AgentServiceStatus.newBuilder().setService(l.getService()).build())
+                .toBuilder()
+                .setLiveConnections(l.getLiveConnections())
+                .build());
       }
       record(services);
     }
@@ -227,8 +269,12 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
     }
 
     private void record(Map<String, AgentServiceStatus> services) {
-      status = status.toBuilder().clearServices().addAllServices(services.values())
-          .setReportedAtMillis(System.currentTimeMillis()).build();
+      status =
+          status.toBuilder()
+              .clearServices()
+              .addAllServices(services.values())
+              .setReportedAtMillis(System.currentTimeMillis())
+              .build();
       agents.put(status);
     }
 
@@ -238,15 +284,23 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
         return;
       }
       ClusterState state = store.current();
-      AgentUpdate.Builder next = AgentUpdate.newBuilder()
-          .setAllowList(AllowList.newBuilder().addAllPeers(allowList))
-          .setCheckIntervalMillis(state.getSettings().getCheckIntervalMillis())
-          .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis());
+      AgentUpdate.Builder next =
+          AgentUpdate.newBuilder()
+              .setAllowList(AllowList.newBuilder().addAllPeers(allowList))
+              .setCheckIntervalMillis(state.getSettings().getCheckIntervalMillis())
+              .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis());
       for (ServiceState service : state.getServicesList()) {
-        boolean mine = service.getBackendsList().stream().map(BackendRecord::getAddress).anyMatch(addresses::contains);
+        boolean mine =
+            service.getBackendsList().stream()
+                .map(BackendRecord::getAddress)
+                .anyMatch(addresses::contains);
         if (mine) {
-          next.addServices(ServiceTarget.newBuilder().setName(service.getName()).setVip(service.getVip())
-              .setPort(service.getPort()).setProtocol(service.getProtocol()));
+          next.addServices(
+              ServiceTarget.newBuilder()
+                  .setName(service.getName())
+                  .setVip(service.getVip())
+                  .setPort(service.getPort())
+                  .setProtocol(service.getProtocol()));
         }
       }
       AgentUpdate update = next.build();

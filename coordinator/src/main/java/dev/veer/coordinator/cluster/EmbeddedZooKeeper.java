@@ -36,8 +36,12 @@ public final class EmbeddedZooKeeper implements AutoCloseable {
     config.setProperty("syncLimit", "5");
     config.setProperty("admin.enableServer", "false");
     config.setProperty("4lw.commands.whitelist", "ruok,srvr");
-    ZooKeeperServerEmbedded server = ZooKeeperServerEmbedded.builder().baseDir(dataDir).configuration(config)
-        .exitHandler(ExitHandler.LOG_ONLY).build();
+    ZooKeeperServerEmbedded server =
+        ZooKeeperServerEmbedded.builder()
+            .baseDir(dataDir)
+            .configuration(config)
+            .exitHandler(ExitHandler.LOG_ONLY)
+            .build();
     try {
       server.start(30_000);
       String connect = listen.getHostString() + ":" + server.getClientPort();

@@ -14,10 +14,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A coordinator's place in the cluster: an ephemeral registration under {@code
- * <root>/coordinators} that says where it serves gRPC (kept across session loss by Curator's
- * {@link PersistentNode}), and a Curator {@link LeaderLatch} that makes exactly one coordinator
- * the leader, the only one that makes changes nobody asked for (health, settling).
+ * A coordinator's place in the cluster: an ephemeral registration under {@code <root>/coordinators}
+ * that says where it serves gRPC (kept across session loss by Curator's {@link PersistentNode}),
+ * and a Curator {@link LeaderLatch} that makes exactly one coordinator the leader, the only one
+ * that makes changes nobody asked for (health, settling).
  */
 public final class Membership implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Membership.class);
@@ -32,20 +32,23 @@ public final class Membership implements AutoCloseable {
     this.zk = zk;
     this.coordinatorsPath = root + "/coordinators";
     this.id = id;
-    byte[] data = CoordinatorStatus.newBuilder().setId(id).setAddress(address).build().toByteArray();
-    this.registration = new PersistentNode(zk, CreateMode.EPHEMERAL, false, coordinatorsPath + "/" + id, data);
+    byte[] data =
+        CoordinatorStatus.newBuilder().setId(id).setAddress(address).build().toByteArray();
+    this.registration =
+        new PersistentNode(zk, CreateMode.EPHEMERAL, false, coordinatorsPath + "/" + id, data);
     this.latch = new LeaderLatch(zk, root + "/leader", id);
-    latch.addListener(new org.apache.curator.framework.recipes.leader.LeaderLatchListener() {
-      @Override
-      public void isLeader() {
-        log.info("coordinator {} is the leader", id);
-      }
+    latch.addListener(
+        new org.apache.curator.framework.recipes.leader.LeaderLatchListener() {
+          @Override
+          public void isLeader() {
+            log.info("coordinator {} is the leader", id);
+          }
 
-      @Override
-      public void notLeader() {
-        log.info("coordinator {} is no longer the leader", id);
-      }
-    });
+          @Override
+          public void notLeader() {
+            log.info("coordinator {} is no longer the leader", id);
+          }
+        });
   }
 
   public void start() throws Exception {
@@ -79,7 +82,8 @@ public final class Membership implements AutoCloseable {
     }
     for (String child : children) {
       try {
-        CoordinatorStatus status = CoordinatorStatus.parseFrom(zk.getData().forPath(coordinatorsPath + "/" + child));
+        CoordinatorStatus status =
+            CoordinatorStatus.parseFrom(zk.getData().forPath(coordinatorsPath + "/" + child));
         out.add(status.toBuilder().setLeader(status.getId().equals(leader)).build());
       } catch (KeeperException.NoNodeException | InvalidProtocolBufferException e) {
         log.debug("skipping coordinator node {}: {}", child, e.toString());

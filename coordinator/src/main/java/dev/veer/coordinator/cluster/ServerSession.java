@@ -5,9 +5,9 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 
 /**
- * One member's bidirectional stream on a coordinator (a director's Sync, an agent's Connect):
- * how it ends, whoever ends it. The subclass handles the member's messages and learns of the
- * end once, through {@link #closed}.
+ * One member's bidirectional stream on a coordinator (a director's Sync, an agent's Connect): how
+ * it ends, whoever ends it. The subclass handles the member's messages and learns of the end once,
+ * through {@link #closed}.
  */
 public abstract class ServerSession<I, O> implements StreamObserver<I> {
   protected final ServerCallStreamObserver<O> out;

@@ -4,16 +4,16 @@ import dev.veer.coordinator.admin.Services;
 import dev.veer.coordinator.state.ClusterStore;
 import dev.veer.proto.state.v1.ClusterState;
 import java.time.Clock;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The leader's housekeeping: once a retained generation has been superseded for the settle time,
- * its primaries leave the tables. Runs on every coordinator, acts only on the leader; the write
- * is compare-and-set like any other, so a leader change mid-way cannot lose or double it.
+ * its primaries leave the tables. Runs on every coordinator, acts only on the leader; the write is
+ * compare-and-set like any other, so a leader change mid-way cannot lose or double it.
  */
 public final class Settler implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Settler.class);
@@ -22,8 +22,9 @@ public final class Settler implements AutoCloseable {
   private final ClusterStore store;
   private final Membership membership;
   private final Clock clock;
-  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
-      Thread.ofPlatform().name("veer-settler").daemon(true).factory());
+  private final ScheduledExecutorService timer =
+      Executors.newSingleThreadScheduledExecutor(
+          Thread.ofPlatform().name("veer-settler").daemon(true).factory());
 
   public Settler(ClusterStore store, Membership membership, Clock clock) {
     this.store = store;
@@ -39,11 +40,14 @@ public final class Settler implements AutoCloseable {
     try {
       ClusterState state = store.current();
       long cutoff = clock.millis() - state.getSettings().getSettleSeconds() * 1000L;
-      if (!membership.isLeader() || Services.oldestGeneration(state).map(t -> t >= cutoff).orElse(true)) {
+      if (!membership.isLeader()
+          || Services.oldestGeneration(state).map(t -> t >= cutoff).orElse(true)) {
         return;
       }
       ClusterState next = store.update(0, s -> Services.pruneGenerations(s, cutoff));
-      log.info("settled: earlier generations dropped from the tables at state version {}", next.getVersion());
+      log.info(
+          "settled: earlier generations dropped from the tables at state version {}",
+          next.getVersion());
     } catch (Exception e) {
       log.warn("settling failed, will retry: {}", e.toString());
     }

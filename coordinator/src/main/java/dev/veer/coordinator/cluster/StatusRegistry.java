@@ -17,10 +17,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * What the members a coordinator serves (directors, proxy agents) report: one ephemeral znode
- * per member and coordinator ({@code <path>/<member>@<coordinator>}), written by the coordinator
- * that serves it, so it vanishes with that coordinator's session and every coordinator can
- * report on every member. Writes are asynchronous: a report never waits for ZooKeeper.
+ * What the members a coordinator serves (directors, proxy agents) report: one ephemeral znode per
+ * member and coordinator ({@code <path>/<member>@<coordinator>}), written by the coordinator that
+ * serves it, so it vanishes with that coordinator's session and every coordinator can report on
+ * every member. Writes are asynchronous: a report never waits for ZooKeeper.
  */
 public final class StatusRegistry<T extends Message> implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(StatusRegistry.class);
@@ -41,8 +41,13 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
    * @param memberId a status's member id
    * @param reportedAt when a status was reported: of two for one member, the newer counts
    */
-  public StatusRegistry(CuratorFramework zk, String path, String coordinatorId, Parser<T> parser,
-      Function<T, String> memberId, ToLongFunction<T> reportedAt) {
+  public StatusRegistry(
+      CuratorFramework zk,
+      String path,
+      String coordinatorId,
+      Parser<T> parser,
+      Function<T, String> memberId,
+      ToLongFunction<T> reportedAt) {
     this.zk = zk;
     this.path = path;
     this.coordinatorId = coordinatorId;
@@ -57,8 +62,8 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
 
   /**
    * Records a member's status. A write that fails (ZooKeeper unreachable for a moment) is tried
-   * again until it lands or a newer status for the member replaces it, so what the registry
-   * shows catches up with what the member last said.
+   * again until it lands or a newer status for the member replaces it, so what the registry shows
+   * catches up with what the member last said.
    */
   public void put(T status) {
     String member = memberId.apply(status);
@@ -69,13 +74,21 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
   private void write(String member, T status) {
     String node = node(member);
     try {
-      zk.create().orSetData().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL)
-          .inBackground((client, event) -> {
-            if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
-              log.warn("could not record {}: {}; retrying", node, KeeperException.Code.get(event.getResultCode()));
-              retry(member, status);
-            }
-          }).forPath(node, status.toByteArray());
+      zk.create()
+          .orSetData()
+          .creatingParentContainersIfNeeded()
+          .withMode(CreateMode.EPHEMERAL)
+          .inBackground(
+              (client, event) -> {
+                if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
+                  log.warn(
+                      "could not record {}: {}; retrying",
+                      node,
+                      KeeperException.Code.get(event.getResultCode()));
+                  retry(member, status);
+                }
+              })
+          .forPath(node, status.toByteArray());
     } catch (Exception e) {
       log.warn("could not record {}: {}; retrying", node, e.toString());
       retry(member, status);
@@ -83,11 +96,14 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
   }
 
   private void retry(String member, T status) {
-    retries.schedule(() -> {
-      if (latest.get(member) == status) {
-        write(member, status);
-      }
-    }, RETRY_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+    retries.schedule(
+        () -> {
+          if (latest.get(member) == status) {
+            write(member, status);
+          }
+        },
+        RETRY_MILLIS,
+        java.util.concurrent.TimeUnit.MILLISECONDS);
   }
 
   public void remove(String member) {
@@ -111,7 +127,9 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
     for (String child : children) {
       try {
         T status = parser.parseFrom(zk.getData().forPath(path + "/" + child));
-        byId.merge(memberId.apply(status), status,
+        byId.merge(
+            memberId.apply(status),
+            status,
             (a, b) -> reportedAt.applyAsLong(a) >= reportedAt.applyAsLong(b) ? a : b);
       } catch (KeeperException.NoNodeException e) {
         // Gone between listing and reading.

@@ -30,8 +30,10 @@ public final class ClusterStore implements AutoCloseable {
 
   /** The schema this code writes; a state with a newer one is refused, never rewritten. */
   public static final int SCHEMA_VERSION = 1;
+
   /** ZooKeeper's default limit on a znode (jute.maxbuffer) is 1 MiB; keep clear of it. */
   static final int MAX_STATE_BYTES = 900 * 1024;
+
   private static final int MAX_ATTEMPTS = 20;
 
   private final CuratorFramework zk;
@@ -51,23 +53,35 @@ public final class ClusterStore implements AutoCloseable {
    * Opens the state under {@code root} (e.g. {@code /veer/v1}), creating it with {@code initial}
    * settings if this is a new cluster, and starts watching it.
    */
-  public static ClusterStore open(CuratorFramework zk, String root, ClusterSettings initial) throws Exception {
+  public static ClusterStore open(CuratorFramework zk, String root, ClusterSettings initial)
+      throws Exception {
     ClusterStore store = new ClusterStore(zk, root + "/state");
     store.createIfAbsent(initial);
-    store.cache.listenable().addListener(CuratorCacheListener.builder()
-        .forCreatesAndChanges((before, after) -> store.seen(after))
-        .build());
+    store
+        .cache
+        .listenable()
+        .addListener(
+            CuratorCacheListener.builder()
+                .forCreatesAndChanges((before, after) -> store.seen(after))
+                .build());
     store.cache.start();
     store.seen(store.read().state());
     return store;
   }
 
   private void createIfAbsent(ClusterSettings initial) throws Exception {
-    ClusterState fresh = ClusterState.newBuilder().setSchemaVersion(SCHEMA_VERSION).setVersion(1)
-        .setSettings(initial).build();
+    ClusterState fresh =
+        ClusterState.newBuilder()
+            .setSchemaVersion(SCHEMA_VERSION)
+            .setVersion(1)
+            .setSettings(initial)
+            .build();
     try {
       zk.create().creatingParentsIfNeeded().forPath(path, fresh.toByteArray());
-      log.info("created the cluster state at {} (row bits {}, GUE port {})", path, initial.getRowBits(),
+      log.info(
+          "created the cluster state at {} (row bits {}, GUE port {})",
+          path,
+          initial.getRowBits(),
           initial.getGuePort());
     } catch (KeeperException.NodeExistsException e) {
       // Another coordinator, or an earlier run, made it: theirs stands.
@@ -92,13 +106,14 @@ public final class ClusterStore implements AutoCloseable {
   }
 
   /**
-   * Applies {@code change} to the current state and writes the result if the state is still the
-   * one it was computed from, retrying on concurrent writes. With {@code expectedVersion} other
-   * than 0, fails with ABORTED unless the state is at that version. A change that returns its
-   * input unchanged writes nothing. {@code change} may throw {@link AdminException}; nothing is
-   * written then.
+   * Applies {@code change} to the current state and writes the result if the state is still the one
+   * it was computed from, retrying on concurrent writes. With {@code expectedVersion} other than 0,
+   * fails with ABORTED unless the state is at that version. A change that returns its input
+   * unchanged writes nothing. {@code change} may throw {@link AdminException}; nothing is written
+   * then.
    */
-  public ClusterState update(long expectedVersion, UnaryOperator<ClusterState> change) throws Exception {
+  public ClusterState update(long expectedVersion, UnaryOperator<ClusterState> change)
+      throws Exception {
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       Versioned read = read();
       ClusterState before = read.state();
@@ -109,12 +124,17 @@ public final class ClusterStore implements AutoCloseable {
       if (changed.equals(before)) {
         return before;
       }
-      ClusterState next = changed.toBuilder().setSchemaVersion(SCHEMA_VERSION).setVersion(before.getVersion() + 1)
-          .build();
+      ClusterState next =
+          changed.toBuilder()
+              .setSchemaVersion(SCHEMA_VERSION)
+              .setVersion(before.getVersion() + 1)
+              .build();
       byte[] bytes = next.toByteArray();
       if (bytes.length > MAX_STATE_BYTES) {
-        throw AdminException.precondition("the cluster state would grow to %d bytes, over the %d a ZooKeeper node"
-            + " holds safely: remove services or backends first", bytes.length, MAX_STATE_BYTES);
+        throw AdminException.precondition(
+            "the cluster state would grow to %d bytes, over the %d a ZooKeeper node"
+                + " holds safely: remove services or backends first",
+            bytes.length, MAX_STATE_BYTES);
       }
       try {
         zk.setData().withVersion(read.znodeVersion()).forPath(path, bytes);
@@ -127,8 +147,9 @@ public final class ClusterStore implements AutoCloseable {
         log.debug("concurrent write to {}; retrying", path);
       }
     }
-    throw new AdminException(io.grpc.Status.Code.UNAVAILABLE, "the cluster state changed under " + MAX_ATTEMPTS
-        + " attempts in a row; try again");
+    throw new AdminException(
+        io.grpc.Status.Code.UNAVAILABLE,
+        "the cluster state changed under " + MAX_ATTEMPTS + " attempts in a row; try again");
   }
 
   private void seen(ChildData data) {
@@ -160,11 +181,16 @@ public final class ClusterStore implements AutoCloseable {
   static ClusterState parse(byte[] data) {
     try {
       ClusterState state = ClusterState.parseFrom(data);
-      checkState(state.getSchemaVersion() <= SCHEMA_VERSION, "the cluster state has schema version %s, newer than"
-          + " this coordinator's %s: upgrade this coordinator", state.getSchemaVersion(), SCHEMA_VERSION);
+      checkState(
+          state.getSchemaVersion() <= SCHEMA_VERSION,
+          "the cluster state has schema version %s, newer than"
+              + " this coordinator's %s: upgrade this coordinator",
+          state.getSchemaVersion(),
+          SCHEMA_VERSION);
       return state;
     } catch (InvalidProtocolBufferException e) {
-      throw new IllegalStateException("the cluster state znode does not hold a ClusterState: " + e.getMessage(), e);
+      throw new IllegalStateException(
+          "the cluster state znode does not hold a ClusterState: " + e.getMessage(), e);
     }
   }
 

@@ -13,11 +13,11 @@ import java.nio.charset.StandardCharsets;
 import java.util.Map;
 
 /**
- * A small read-only web page of the cluster: services, backends with state and health,
- * directors with their versions, proxy agents, and each service's table drawn as every
- * backend's share of rows (as primary and as second hop). The page is static and fetches
- * {@code /status.json} (what the admin API's reads answer) every two seconds. It shows no
- * secret; bind it to an address only operators reach.
+ * A small read-only web page of the cluster: services, backends with state and health, directors
+ * with their versions, proxy agents, and each service's table drawn as every backend's share of
+ * rows (as primary and as second hop). The page is static and fetches {@code /status.json} (what
+ * the admin API's reads answer) every two seconds. It shows no secret; bind it to an address only
+ * operators reach.
  */
 public final class StatusPage implements AutoCloseable {
   private final WebServer server;
@@ -31,16 +31,24 @@ public final class StatusPage implements AutoCloseable {
     try (InputStream in = StatusPage.class.getResourceAsStream("/status/index.html")) {
       page = in.readAllBytes();
     }
-    return new StatusPage(WebServer.start(address, "status page", Map.of(
-        "/", () -> WebServer.Response.ok("text/html; charset=utf-8", page),
-        "/status.json", () -> WebServer.Response.ok("application/json",
-            json(admin).getBytes(StandardCharsets.UTF_8)))));
+    return new StatusPage(
+        WebServer.start(
+            address,
+            "status page",
+            Map.of(
+                "/", () -> WebServer.Response.ok("text/html; charset=utf-8", page),
+                "/status.json",
+                    () ->
+                        WebServer.Response.ok(
+                            "application/json", json(admin).getBytes(StandardCharsets.UTF_8)))));
   }
 
-  /** {"status": ClusterStatus, "services": ListServicesResponse, "tables": {name: ServiceTable}}. */
+  /**
+   * {"status": ClusterStatus, "services": ListServicesResponse, "tables": {name: ServiceTable}}.
+   */
   static String json(AdminServer admin) throws Exception {
-    JsonFormat.Printer printer = JsonFormat.printer().omittingInsignificantWhitespace()
-        .alwaysPrintFieldsWithNoPresence();
+    JsonFormat.Printer printer =
+        JsonFormat.printer().omittingInsignificantWhitespace().alwaysPrintFieldsWithNoPresence();
     ListServicesResponse services = admin.services();
     StringBuilder tables = new StringBuilder("{");
     for (Service service : services.getServicesList()) {
@@ -48,12 +56,21 @@ public final class StatusPage implements AutoCloseable {
         tables.append(',');
       }
       String name = service.getSpec().getName();
-      tables.append('"').append(name).append("\":").append(printer.print(admin.table(
-          GetTableRequest.newBuilder().setService(name).build())));
+      tables
+          .append('"')
+          .append(name)
+          .append("\":")
+          .append(
+              printer.print(admin.table(GetTableRequest.newBuilder().setService(name).build())));
     }
     tables.append('}');
-    return "{\"status\":" + printer.print(admin.status()) + ",\"services\":" + printer.print(services)
-        + ",\"tables\":" + tables + "}";
+    return "{\"status\":"
+        + printer.print(admin.status())
+        + ",\"services\":"
+        + printer.print(services)
+        + ",\"tables\":"
+        + tables
+        + "}";
   }
 
   public int port() {

@@ -2,10 +2,11 @@ package dev.veer.coordinator.sync;
 
 import com.google.common.collect.ImmutableMap;
 import dev.veer.coordinator.admin.Addresses;
+import dev.veer.coordinator.cluster.ServerSession;
 import dev.veer.coordinator.cluster.StatusRegistry;
 import dev.veer.coordinator.state.ClusterStore;
-import dev.veer.proto.admin.v1.DirectorStatus;
 import dev.veer.proto.admin.v1.DirectorProbe;
+import dev.veer.proto.admin.v1.DirectorStatus;
 import dev.veer.proto.director.v1.Applied;
 import dev.veer.proto.director.v1.BackendProbe;
 import dev.veer.proto.director.v1.DirectorReport;
@@ -18,7 +19,6 @@ import dev.veer.proto.state.v1.ClusterState;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import dev.veer.coordinator.cluster.ServerSession;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -32,25 +32,31 @@ import org.slf4j.LoggerFactory;
 /**
  * Serves the director Sync stream: every connected director gets the current tables at once and
  * again after every change of the desired state, and its acknowledgements are recorded in the
- * {@link StatusRegistry}. A director that is slow to read gets only the newest snapshot when
- * it is ready again (snapshots are full, so skipped ones are never needed).
+ * {@link StatusRegistry}. A director that is slow to read gets only the newest snapshot when it is
+ * ready again (snapshots are full, so skipped ones are never needed).
  */
-public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplBase implements AutoCloseable {
+public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplBase
+    implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(DirectorSyncServer.class);
 
   private final ClusterStore store;
   private final TableCompiler compiler;
   private final StatusRegistry<DirectorStatus> registry;
   private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
+
   /** Compiles tables off ZooKeeper's event thread, one state at a time. */
-  private final ExecutorService compiling = Executors.newSingleThreadExecutor(
-      Thread.ofPlatform().name("veer-compile").daemon(true).factory());
+  private final ExecutorService compiling =
+      Executors.newSingleThreadExecutor(
+          Thread.ofPlatform().name("veer-compile").daemon(true).factory());
+
   private volatile Published published;
 
   /** A state's compiled tables, as every session sends them. */
-  private record Published(ClusterState state, ImmutableMap<String, TableCompiler.Compiled> tables) {}
+  private record Published(
+      ClusterState state, ImmutableMap<String, TableCompiler.Compiled> tables) {}
 
-  public DirectorSyncServer(ClusterStore store, TableCompiler compiler, StatusRegistry<DirectorStatus> registry) {
+  public DirectorSyncServer(
+      ClusterStore store, TableCompiler compiler, StatusRegistry<DirectorStatus> registry) {
     this.store = store;
     this.compiler = compiler;
     this.registry = registry;
@@ -69,7 +75,10 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
     for (Session session : sessions) {
       session.offer(next);
     }
-    log.debug("version {} compiled and offered to {} directors in {} ms", state.getVersion(), sessions.size(),
+    log.debug(
+        "version {} compiled and offered to {} directors in {} ms",
+        state.getVersion(),
+        sessions.size(),
         (System.nanoTime() - start) / 1_000_000);
   }
 
@@ -95,8 +104,10 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
   private final class Session extends ServerSession<DirectorReport, Snapshot> {
     private Hello hello;
     private DirectorStatus status;
+
     /** The table versions the director will hold once it has applied what was sent. */
     private final Map<String, Long> held = new HashMap<>();
+
     private Published pending;
     private long sentVersion;
 
@@ -111,7 +122,10 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
         case HELLO -> hello(report.getHello());
         case APPLIED -> applied(report.getApplied());
         case PROBES -> probes(report.getProbes());
-        default -> end(Status.INVALID_ARGUMENT.withDescription("unknown report " + report.getReportCase()));
+        default ->
+            end(
+                Status.INVALID_ARGUMENT.withDescription(
+                    "unknown report " + report.getReportCase()));
       }
     }
 
@@ -124,22 +138,33 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
         end(Status.INVALID_ARGUMENT.withDescription("Hello without a director_id"));
         return;
       }
-      if (message.getSourceAddressesList().stream().anyMatch(a -> a.size() != 4 && a.size() != 16)) {
+      if (message.getSourceAddressesList().stream()
+          .anyMatch(a -> a.size() != 4 && a.size() != 16)) {
         end(Status.INVALID_ARGUMENT.withDescription("a source address has 4 or 16 bytes"));
         return;
       }
       Published current = published;
       int rowBits = current.state().getSettings().getRowBits();
       if (message.getRowBits() != rowBits) {
-        end(Status.FAILED_PRECONDITION.withDescription("this cluster's tables have 2^" + rowBits + " rows; director "
-            + message.getDirectorId() + " runs 2^" + message.getRowBits() + ": restart it with --row-bits "
-            + rowBits));
+        end(
+            Status.FAILED_PRECONDITION.withDescription(
+                "this cluster's tables have 2^"
+                    + rowBits
+                    + " rows; director "
+                    + message.getDirectorId()
+                    + " runs 2^"
+                    + message.getRowBits()
+                    + ": restart it with --row-bits "
+                    + rowBits));
         return;
       }
       hello = message;
       held.putAll(message.getTableVersionsMap());
       sessions.add(this);
-      log.info("director {} ({}) connected, running version {}", message.getDirectorId(), message.getAddress(),
+      log.info(
+          "director {} ({}) connected, running version {}",
+          message.getDirectorId(),
+          message.getAddress(),
           message.getAppliedVersion());
       record(message.getAppliedVersion(), "");
       offer(published);
@@ -153,7 +178,10 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
       if (!message.getSuccess()) {
         // Resend everything whole next time.
         held.clear();
-        log.warn("director {} could not apply version {}: {}", hello.getDirectorId(), message.getVersion(),
+        log.warn(
+            "director {} could not apply version {}: {}",
+            hello.getDirectorId(),
+            message.getVersion(),
             message.getError());
         record(message.getVersion(), message.getError());
         Published current = published;
@@ -167,11 +195,18 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
     }
 
     private void record(long version, String error) {
-      status = DirectorStatus.newBuilder().setId(hello.getDirectorId()).setCoordinator(registry.coordinatorId())
-          .setAddress(hello.getAddress()).setAppliedVersion(version).setAppliedAtMillis(System.currentTimeMillis())
-          .setError(error).addAllSourceAddresses(hello.getSourceAddressesList().stream().map(Addresses::literal)
-              .toList())
-          .addAllProbes(status == null ? List.of() : status.getProbesList()).build();
+      status =
+          DirectorStatus.newBuilder()
+              .setId(hello.getDirectorId())
+              .setCoordinator(registry.coordinatorId())
+              .setAddress(hello.getAddress())
+              .setAppliedVersion(version)
+              .setAppliedAtMillis(System.currentTimeMillis())
+              .setError(error)
+              .addAllSourceAddresses(
+                  hello.getSourceAddressesList().stream().map(Addresses::literal).toList())
+              .addAllProbes(status == null ? List.of() : status.getProbesList())
+              .build();
       registry.put(status);
     }
 
@@ -183,15 +218,27 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
       List<DirectorProbe> probes = new java.util.ArrayList<>();
       for (BackendProbe p : report.getBackendsList()) {
         if (p.getBackend().size() != 4 && p.getBackend().size() != 16) {
-          end(Status.INVALID_ARGUMENT.withDescription("a probed backend's address has 4 or 16 bytes"));
+          end(
+              Status.INVALID_ARGUMENT.withDescription(
+                  "a probed backend's address has 4 or 16 bytes"));
           return;
         }
-        probes.add(DirectorProbe.newBuilder().setService(p.getService()).setBackend(Addresses.literal(p.getBackend()))
-            .setHealth(p.getHealth()).setDetail(p.getDetail()).setConsecutive(p.getConsecutive()).build());
+        probes.add(
+            DirectorProbe.newBuilder()
+                .setService(p.getService())
+                .setBackend(Addresses.literal(p.getBackend()))
+                .setHealth(p.getHealth())
+                .setDetail(p.getDetail())
+                .setConsecutive(p.getConsecutive())
+                .build());
       }
       // Stamped with the time of the report, so the newest status wins across coordinators.
-      status = status.toBuilder().clearProbes().addAllProbes(probes).setAppliedAtMillis(System.currentTimeMillis())
-          .build();
+      status =
+          status.toBuilder()
+              .clearProbes()
+              .addAllProbes(probes)
+              .setAppliedAtMillis(System.currentTimeMillis())
+              .build();
       registry.put(status);
     }
 
@@ -209,18 +256,27 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
       }
       Published next = pending;
       pending = null;
-      Snapshot.Builder snapshot = Snapshot.newBuilder().setVersion(next.state().getVersion())
-          .setSettings(Settings.newBuilder().setFlowHashKey(next.state().getSettings().getFlowHashKey())
-              .setGuePort(next.state().getSettings().getGuePort())
-              .setRowBits(next.state().getSettings().getRowBits())
-              .setCheckIntervalMillis(next.state().getSettings().getCheckIntervalMillis())
-              .setCheckTimeoutMillis(next.state().getSettings().getCheckTimeoutMillis()));
+      Snapshot.Builder snapshot =
+          Snapshot.newBuilder()
+              .setVersion(next.state().getVersion())
+              .setSettings(
+                  Settings.newBuilder()
+                      .setFlowHashKey(next.state().getSettings().getFlowHashKey())
+                      .setGuePort(next.state().getSettings().getGuePort())
+                      .setRowBits(next.state().getSettings().getRowBits())
+                      .setCheckIntervalMillis(next.state().getSettings().getCheckIntervalMillis())
+                      .setCheckTimeoutMillis(next.state().getSettings().getCheckTimeoutMillis()));
       Map<String, Long> nowHeld = new HashMap<>();
-      next.tables().forEach((name, compiled) -> {
-        long version = compiled.wire().getTableVersion();
-        snapshot.addServices(Long.valueOf(version).equals(held.get(name)) ? compiled.reference() : compiled.wire());
-        nowHeld.put(name, version);
-      });
+      next.tables()
+          .forEach(
+              (name, compiled) -> {
+                long version = compiled.wire().getTableVersion();
+                snapshot.addServices(
+                    Long.valueOf(version).equals(held.get(name))
+                        ? compiled.reference()
+                        : compiled.wire());
+                nowHeld.put(name, version);
+              });
       held.clear();
       held.putAll(nowHeld);
       sentVersion = next.state().getVersion();

@@ -23,21 +23,24 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Turns the desired state into forwarding tables, once per change: a service's table is rebuilt
- * only when the service changed or the row count did, and then incrementally where the builder
- * can. The result is a function of the state alone (backends, states, health and the retained
+ * only when the service changed or the row count did, and then incrementally where the builder can.
+ * The result is a function of the state alone (backends, states, health and the retained
  * generations are all in ZooKeeper), so every coordinator compiles the same tables.
  */
 public final class TableCompiler {
   private static final Logger log = LoggerFactory.getLogger(TableCompiler.class);
+
   /** Hop slots per row on the wire and in the data plane. */
   public static final int ROW_HOPS = RendezvousTable.ROW_CELLS;
 
   private final Map<String, Compiled> cache = new HashMap<>();
+
   /** Per service: a builder whose rankings make the next build of that service incremental. */
   private final Map<String, TableBuilder> builders = new HashMap<>();
 
   /** A service's table at one version, and its wire form without the service's key fields. */
-  public record Compiled(ServiceState service, int rowBits, RendezvousTable table, ServiceTable wire) {
+  public record Compiled(
+      ServiceState service, int rowBits, RendezvousTable table, ServiceTable wire) {
     /** The same table without its rows, for a director that holds it already. */
     public ServiceTable reference() {
       return wire.toBuilder().clearBackends().clearRows().setHasTable(false).build();
@@ -51,8 +54,13 @@ public final class TableCompiler {
     Map<String, Compiled> next = new HashMap<>();
     for (ServiceState service : state.getServicesList()) {
       Compiled previous = cache.get(service.getName());
-      Compiled compiled = previous != null && previous.rowBits() == rowBits && previous.service().equals(service)
-          ? previous : compile(builders.computeIfAbsent(service.getName(), n -> new TableBuilder()), service, rowBits);
+      Compiled compiled =
+          previous != null && previous.rowBits() == rowBits && previous.service().equals(service)
+              ? previous
+              : compile(
+                  builders.computeIfAbsent(service.getName(), n -> new TableBuilder()),
+                  service,
+                  rowBits);
       next.put(service.getName(), compiled);
       out.put(service.getName(), compiled);
     }
@@ -65,30 +73,48 @@ public final class TableCompiler {
   private static Compiled compile(TableBuilder builder, ServiceState service, int rowBits) {
     long start = System.nanoTime();
     RendezvousTable table = build(builder, service, rowBits);
-    ServiceTable.Builder wire = ServiceTable.newBuilder().setName(service.getName()).setVip(service.getVip())
-        .setPort(service.getPort()).setProtocol(service.getProtocol()).setHashFields(service.getHashFields())
-        .setEncapsulation(service.getEncapsulation()).setTableVersion(service.getTableVersion()).setHasTable(true);
+    ServiceTable.Builder wire =
+        ServiceTable.newBuilder()
+            .setName(service.getName())
+            .setVip(service.getVip())
+            .setPort(service.getPort())
+            .setProtocol(service.getProtocol())
+            .setHashFields(service.getHashFields())
+            .setEncapsulation(service.getEncapsulation())
+            .setTableVersion(service.getTableVersion())
+            .setHasTable(true);
     for (Backend b : table.backends()) {
       wire.addBackends(ByteString.copyFrom(b.addressBytes()));
     }
     wire.setRows(encodeRows(table));
-    log.debug("service {}: table version {} ({} rows, {} backends) compiled in {} ms", service.getName(),
-        service.getTableVersion(), table.rowCount(), table.backends().size(),
+    log.debug(
+        "service {}: table version {} ({} rows, {} backends) compiled in {} ms",
+        service.getName(),
+        service.getTableVersion(),
+        table.rowCount(),
+        table.backends().size(),
         (System.nanoTime() - start) / 1_000_000);
     return new Compiled(service, rowBits, table, wire.build());
   }
 
   /** The service's table: its backends now, and the primaries of its retained generations. */
   static RendezvousTable build(TableBuilder builder, ServiceState service, int rowBits) {
-    TableSpec spec = TableSpec.of(service.getTableSeed().toByteArray(), rowBits, service.getHopCount());
-    List<List<Backend>> previous = service.getGenerationsList().stream().map(g -> backends(g.getBackendsList()))
-        .toList();
+    TableSpec spec =
+        TableSpec.of(service.getTableSeed().toByteArray(), rowBits, service.getHopCount());
+    List<List<Backend>> previous =
+        service.getGenerationsList().stream().map(g -> backends(g.getBackendsList())).toList();
     return builder.build(spec, backends(service.getBackendsList()), previous);
   }
 
   static List<Backend> backends(List<BackendRecord> records) {
-    return records.stream().map(r -> new Backend(Addresses.fromBytes(r.getAddress()), state(r),
-        r.getHealth() != Health.UNHEALTHY)).toList();
+    return records.stream()
+        .map(
+            r ->
+                new Backend(
+                    Addresses.fromBytes(r.getAddress()),
+                    state(r),
+                    r.getHealth() != Health.UNHEALTHY))
+        .toList();
   }
 
   private static BackendState state(BackendRecord r) {

@@ -11,8 +11,8 @@ import java.util.Arrays;
  * The shape of a forwarding table: its 16-byte seed (the SipHash key of the rendezvous ranking),
  * its size ({@code 2^rowBits} rows) and the number of hops per row.
  *
- * <p>Immutable. Limits are the data plane's ABI ({@code veer_abi.h}: {@code MIN_ROW_BITS},
- * {@code MAX_ROW_BITS}, {@code DEFAULT_ROW_BITS}, {@code MAX_HOPS}).
+ * <p>Immutable. Limits are the data plane's ABI ({@code veer_abi.h}: {@code MIN_ROW_BITS}, {@code
+ * MAX_ROW_BITS}, {@code DEFAULT_ROW_BITS}, {@code MAX_HOPS}).
  */
 public final class TableSpec {
   /** Length of the table seed in bytes (a SipHash-2-4 key). */

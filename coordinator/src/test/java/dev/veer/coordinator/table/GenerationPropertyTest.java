@@ -176,8 +176,12 @@ class GenerationPropertyTest {
     if (trialsRun.get() < TRIALS) {
       return;
     }
-    assertThat(extendedRows.get()).as("rows extended beyond k by retention, seed %s", SEED).isPositive();
-    assertThat(fullRows.get()).as("rows keeping %s primaries, seed %s", TableSpec.MAX_HOPS, SEED).isPositive();
+    assertThat(extendedRows.get())
+        .as("rows extended beyond k by retention, seed %s", SEED)
+        .isPositive();
+    assertThat(fullRows.get())
+        .as("rows keeping %s primaries, seed %s", TableSpec.MAX_HOPS, SEED)
+        .isPositive();
   }
 
   /** Applies one random change to {@code list}, keeping two healthy eligible backends. */

@@ -23,8 +23,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Compares every row of the builder's tables with a straightforward, independent rendering of GLB's
  * rendezvous hashing: hash byte strings as GLB lays them out, read each score as the hexadecimal of
  * its output bytes (GLB's sort key, as in its Python reference), fully sort, then apply the state
- * rules literally. Both the builder and that rendering are also held to GLB's own published
- * answers (seed, hosts, row seeds, scores and host order from GLB's test suite).
+ * rules literally. Both the builder and that rendering are also held to GLB's own published answers
+ * (seed, hosts, row seeds, scores and host order from GLB's test suite).
  */
 class KnownAnswerTest {
   private static final int ROW_BITS = 12;
@@ -82,7 +82,8 @@ class KnownAnswerTest {
         HashCode expected = referenceScore(sip, rowSeed, b.addressBytes());
         long score = hasher.score(row, b.address());
         assertThat(score).isEqualTo(expected.asLong());
-        assertThat(hasher.score(hasher.rowSeed(row), b.addressBytes())).isEqualTo(expected.asLong());
+        assertThat(hasher.score(hasher.rowSeed(row), b.addressBytes()))
+            .isEqualTo(expected.asLong());
         assertThat(new BigInteger(Long.toUnsignedString(RowHasher.rankKey(score))))
             .isEqualTo(referenceKey(sip, rowSeed, b.addressBytes()));
       }
@@ -117,17 +118,20 @@ class KnownAnswerTest {
           new GlbRow(
               0x0000,
               "491c53a72df4c837",
-              List.of("e47127dd8fe077de", "8b1ddec5575c8634", "705425e3e522989b", "6f022ce1ea607e16"),
+              List.of(
+                  "e47127dd8fe077de", "8b1ddec5575c8634", "705425e3e522989b", "6f022ce1ea607e16"),
               List.of("1.1.1.4", "1.1.1.3", "1.1.1.2", "1.1.1.1")),
           new GlbRow(
               0xffff,
               "f223c0cc65161620",
-              List.of("0233ef12d7a983d9", "6414aa65f0a10601", "af48ea8c83867829", "a1f610df9fbb2025"),
+              List.of(
+                  "0233ef12d7a983d9", "6414aa65f0a10601", "af48ea8c83867829", "a1f610df9fbb2025"),
               List.of("1.1.1.1", "1.1.1.2", "1.1.1.4", "1.1.1.3")),
           new GlbRow(
               0xbb44,
               "e290f8f430eb33d3",
-              List.of("3595c936c995ae63", "db40d5031678c90a", "eb798632d691530c", "0676eaf9cb7d2f85"),
+              List.of(
+                  "3595c936c995ae63", "db40d5031678c90a", "eb798632d691530c", "0676eaf9cb7d2f85"),
               List.of("1.1.1.4", "1.1.1.1", "1.1.1.2", "1.1.1.3")));
 
   private static List<Backend> glbHosts() {
@@ -135,7 +139,9 @@ class KnownAnswerTest {
   }
 
   private static List<String> addresses(List<Backend> backends, int[] indices) {
-    return Arrays.stream(indices).mapToObj(i -> backends.get(i).address().getHostAddress()).toList();
+    return Arrays.stream(indices)
+        .mapToObj(i -> backends.get(i).address().getHostAddress())
+        .toList();
   }
 
   static Stream<Arguments> glbRows() {
@@ -219,7 +225,8 @@ class KnownAnswerTest {
     return out;
   }
 
-  private static int[] referenceRow(HashFunction sip, int row, int hopCount, List<Backend> backends) {
+  private static int[] referenceRow(
+      HashFunction sip, int row, int hopCount, List<Backend> backends) {
     int n = backends.size();
     int k = Math.min(hopCount, n);
     Comparator<byte[]> lex = UnsignedBytes.lexicographicalComparator();

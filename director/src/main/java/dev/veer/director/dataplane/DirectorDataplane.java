@@ -37,24 +37,28 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A director's data plane: the director program, optionally attached to an
- * interface, and the bookkeeping that turns forwarding tables into map
- * contents — backend indices, table slots, counter slots — so that every
- * table change reaches the data plane as one atomic pointer swap.
+ * A director's data plane: the director program, optionally attached to an interface, and the
+ * bookkeeping that turns forwarding tables into map contents — backend indices, table slots,
+ * counter slots — so that every table change reaches the data plane as one atomic pointer swap.
  */
 public final class DirectorDataplane implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(DirectorDataplane.class);
 
   private final DirectorProgram program;
+
   /** Set once, by the factory, after the maps are read back (a takeover needs them first). */
   private Optional<XdpAttachment> attachment = Optional.empty();
+
   private final Optional<NeighbourKeeper> neighbours;
   private final Map<ServiceKey, Installed> installed = new HashMap<>();
   private final Map<InetAddress, Integer> backendIndex = new HashMap<>();
   private final Multiset<InetAddress> backendUses = HashMultiset.create();
-  private final IndexAllocator backendSlots = new IndexAllocator(1, VeerAbi.MAX_BACKENDS, "backend indices");
-  private final IndexAllocator tableSlots = new IndexAllocator(0, VeerAbi.MAX_TABLES, "table slots");
-  private final IndexAllocator statsSlots = new IndexAllocator(0, VeerAbi.MAX_SERVICES, "service slots");
+  private final IndexAllocator backendSlots =
+      new IndexAllocator(1, VeerAbi.MAX_BACKENDS, "backend indices");
+  private final IndexAllocator tableSlots =
+      new IndexAllocator(0, VeerAbi.MAX_TABLES, "table slots");
+  private final IndexAllocator statsSlots =
+      new IndexAllocator(0, VeerAbi.MAX_SERVICES, "service slots");
 
   private record Installed(ServiceEntry entry, HopTable table) {}
 
@@ -63,58 +67,80 @@ public final class DirectorDataplane implements AutoCloseable {
 
   private final Optional<Path> pinDir;
 
-  private DirectorDataplane(DirectorProgram program, Optional<NeighbourKeeper> neighbours, Optional<Path> pinDir) {
+  private DirectorDataplane(
+      DirectorProgram program, Optional<NeighbourKeeper> neighbours, Optional<Path> pinDir) {
     this.program = program;
     this.neighbours = neighbours;
     this.pinDir = pinDir;
   }
 
   /**
-   * Loads and configures the director program for tables of {@code 2^rowBits}
-   * rows without attaching it (for BPF_PROG_TEST_RUN).
+   * Loads and configures the director program for tables of {@code 2^rowBits} rows without
+   * attaching it (for BPF_PROG_TEST_RUN).
    */
   public static DirectorDataplane detached(DirectorConfig config, int rowBits) {
     return create(config, rowBits, Optional.empty(), null, null, Optional.empty());
   }
 
   /** Loads, configures and attaches the director program to an interface in a namespace. */
-  public static DirectorDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, DirectorConfig config,
-      int rowBits) {
+  public static DirectorDataplane attach(
+      NetworkNamespace ns, String ifname, XdpMode mode, DirectorConfig config, int rowBits) {
     return create(config, rowBits, Optional.of(ns), ifname, mode, Optional.empty());
   }
 
   /**
-   * Like {@link #attach}, with the maps pinned in {@code pinDir}. If an earlier director left
-   * its maps pinned there (and its program attached), they are taken over as they are: the new
-   * program uses the same maps and replaces the old one on the interface in one step, the
-   * tables and the flow-hash key stay, and this object learns what is installed from the maps.
-   * Forwarding never stops. {@code config}'s key is then ignored until {@link #reconfigure}.
+   * Like {@link #attach}, with the maps pinned in {@code pinDir}. If an earlier director left its
+   * maps pinned there (and its program attached), they are taken over as they are: the new program
+   * uses the same maps and replaces the old one on the interface in one step, the tables and the
+   * flow-hash key stay, and this object learns what is installed from the maps. Forwarding never
+   * stops. {@code config}'s key is then ignored until {@link #reconfigure}.
    */
-  public static DirectorDataplane attachPinned(NetworkNamespace ns, String ifname, XdpMode mode,
-      DirectorConfig config, int rowBits, Path pinDir) {
+  public static DirectorDataplane attachPinned(
+      NetworkNamespace ns,
+      String ifname,
+      XdpMode mode,
+      DirectorConfig config,
+      int rowBits,
+      Path pinDir) {
     return create(config, rowBits, Optional.of(ns), ifname, mode, Optional.of(pinDir));
   }
 
-  private static DirectorDataplane create(DirectorConfig config, int rowBits, Optional<NetworkNamespace> ns,
-      String ifname, XdpMode mode, Optional<Path> pinDir) {
+  private static DirectorDataplane create(
+      DirectorConfig config,
+      int rowBits,
+      Optional<NetworkNamespace> ns,
+      String ifname,
+      XdpMode mode,
+      Optional<Path> pinDir) {
     boolean takeOver = pinDir.isPresent() && Files.exists(pinDir.get().resolve(PINNED_TABLES));
-    DirectorProgram program = DirectorProgram.load(rowBits,
-        pinDir.map(LoadOptions.DEFAULT::withPinRoot).orElse(LoadOptions.DEFAULT));
+    DirectorProgram program =
+        DirectorProgram.load(
+            rowBits, pinDir.map(LoadOptions.DEFAULT::withPinRoot).orElse(LoadOptions.DEFAULT));
     try {
       Optional<DirectorConfig> inherited = takeOver ? program.readConfig() : Optional.empty();
       // A taken-over director keeps hashing flows with the cluster's key it had.
-      DirectorConfig configured = inherited.map(c -> new DirectorConfig(c.hashKey(), config.source4(),
-          config.source6(), c.guePort())).orElse(config);
+      DirectorConfig configured =
+          inherited
+              .map(
+                  c ->
+                      new DirectorConfig(
+                          c.hashKey(), config.source4(), config.source6(), c.guePort()))
+              .orElse(config);
       program.configure(configured);
-      DirectorDataplane dataplane = new DirectorDataplane(program, ns.map(NeighbourKeeper::new), pinDir);
+      DirectorDataplane dataplane =
+          new DirectorDataplane(program, ns.map(NeighbourKeeper::new), pinDir);
       dataplane.config = configured;
       if (takeOver) {
         dataplane.recover();
       }
-      dataplane.attachment = ns.map(n -> pinDir.isPresent()
-          ? XdpAttachment.attachOrReplace(program.program(), n, ifname, mode)
-          : XdpAttachment.attach(program.program(), n, ifname, mode));
-      dataplane.attachment.ifPresent(a -> log.info("director attached to {} ({} mode)", ifname, mode));
+      dataplane.attachment =
+          ns.map(
+              n ->
+                  pinDir.isPresent()
+                      ? XdpAttachment.attachOrReplace(program.program(), n, ifname, mode)
+                      : XdpAttachment.attach(program.program(), n, ifname, mode));
+      dataplane.attachment.ifPresent(
+          a -> log.info("director attached to {} ({} mode)", ifname, mode));
       return dataplane;
     } catch (RuntimeException e) {
       program.close();
@@ -130,45 +156,75 @@ public final class DirectorDataplane implements AutoCloseable {
     Map<Integer, InetAddress> addresses = new HashMap<>();
     java.util.Set<Integer> tablesUsed = new java.util.HashSet<>();
     java.util.Set<Integer> statsUsed = new java.util.HashSet<>();
-    program.readServices().forEach((key, entry) -> {
-      if (key.protocol() == 0) {
-        return; // a VIP's marker
-      }
-      int[] cells = program.readTable(entry.tableSlot()).orElseThrow(() -> new IllegalStateException(
-          "pinned service " + key + " names table slot " + entry.tableSlot() + ", which holds no table"));
-      List<InetAddress> backends = new ArrayList<>();
-      Map<Integer, Integer> position = new HashMap<>();
-      int[] hops = new int[cells.length];
-      for (int i = 0; i < cells.length; i++) {
-        int kernelIndex = cells[i];
-        if (kernelIndex == 0) {
-          hops[i] = -1;
-          continue;
-        }
-        InetAddress address = addresses.computeIfAbsent(kernelIndex, k -> program.backend(k).orElseThrow(
-            () -> new IllegalStateException("pinned table of " + key + " names empty backend index " + k)));
-        hops[i] = position.computeIfAbsent(kernelIndex, k -> {
-          backends.add(address);
-          return backends.size() - 1;
+    program
+        .readServices()
+        .forEach(
+            (key, entry) -> {
+              if (key.protocol() == 0) {
+                return; // a VIP's marker
+              }
+              int[] cells =
+                  program
+                      .readTable(entry.tableSlot())
+                      .orElseThrow(
+                          () ->
+                              new IllegalStateException(
+                                  "pinned service "
+                                      + key
+                                      + " names table slot "
+                                      + entry.tableSlot()
+                                      + ", which holds no table"));
+              List<InetAddress> backends = new ArrayList<>();
+              Map<Integer, Integer> position = new HashMap<>();
+              int[] hops = new int[cells.length];
+              for (int i = 0; i < cells.length; i++) {
+                int kernelIndex = cells[i];
+                if (kernelIndex == 0) {
+                  hops[i] = -1;
+                  continue;
+                }
+                InetAddress address =
+                    addresses.computeIfAbsent(
+                        kernelIndex,
+                        k ->
+                            program
+                                .backend(k)
+                                .orElseThrow(
+                                    () ->
+                                        new IllegalStateException(
+                                            "pinned table of "
+                                                + key
+                                                + " names empty backend index "
+                                                + k)));
+                hops[i] =
+                    position.computeIfAbsent(
+                        kernelIndex,
+                        k -> {
+                          backends.add(address);
+                          return backends.size() - 1;
+                        });
+              }
+              HopTable table = HopTable.of(program.rowBits(), backends, hops);
+              installed.put(key, new Installed(entry, table));
+              for (InetAddress backend : backends) {
+                backendUses.add(backend);
+              }
+              tablesUsed.add(entry.tableSlot());
+              statsUsed.add(entry.statsSlot());
+            });
+    addresses.forEach(
+        (index, address) -> {
+          backendIndex.put(address, index);
+          neighbours.ifPresent(n -> n.keep(address));
         });
-      }
-      HopTable table = HopTable.of(program.rowBits(), backends, hops);
-      installed.put(key, new Installed(entry, table));
-      for (InetAddress backend : backends) {
-        backendUses.add(backend);
-      }
-      tablesUsed.add(entry.tableSlot());
-      statsUsed.add(entry.statsSlot());
-    });
-    addresses.forEach((index, address) -> {
-      backendIndex.put(address, index);
-      neighbours.ifPresent(n -> n.keep(address));
-    });
     backendSlots.reserve(addresses.keySet());
     tableSlots.reserve(tablesUsed);
     statsSlots.reserve(statsUsed);
-    log.info("took over {} services and {} backends from the pinned maps in {}", installed.size(),
-        addresses.size(), pinDir.orElseThrow());
+    log.info(
+        "took over {} services and {} backends from the pinned maps in {}",
+        installed.size(),
+        addresses.size(),
+        pinDir.orElseThrow());
   }
 
   public DirectorProgram program() {
@@ -202,7 +258,10 @@ public final class DirectorDataplane implements AutoCloseable {
     return true;
   }
 
-  /** A service as {@link #replaceAll} leaves it: its options, and a new table or none to keep its own. */
+  /**
+   * A service as {@link #replaceAll} leaves it: its options, and a new table or none to keep its
+   * own.
+   */
   public record Wanted(ServiceOptions options, Optional<HopTable> table) {
     public Wanted {
       requireNonNull(options, "options");
@@ -222,9 +281,11 @@ public final class DirectorDataplane implements AutoCloseable {
    * @throws IllegalStateException if the maps cannot take the change (more backends, tables or
    *     services than they hold)
    */
-  public synchronized void replaceAll(Map<ServiceKey, Wanted> services, Optional<DirectorConfig> config) {
+  public synchronized void replaceAll(
+      Map<ServiceKey, Wanted> services, Optional<DirectorConfig> config) {
     Map<ServiceKey, Plan> next = new LinkedHashMap<>();
-    services.forEach((key, wanted) -> next.put(key, new Plan(wanted.options().flags(), wanted.table())));
+    services.forEach(
+        (key, wanted) -> next.put(key, new Plan(wanted.options().flags(), wanted.table())));
     change(next, config);
   }
 
@@ -238,13 +299,23 @@ public final class DirectorDataplane implements AutoCloseable {
   }
 
   private void change(Map<ServiceKey, Plan> plans, Optional<DirectorConfig> newConfig) {
-    plans.forEach((key, plan) -> {
-      checkArgument(key.protocol() != 0, "not a service key: %s", key);
-      checkArgument(plan.table().isPresent() || installed.containsKey(key),
-          "service %s: no table given and none installed", key);
-      plan.table().ifPresent(t -> checkArgument(t.rowBits() == program.rowBits(),
-          "service %s: table has 2^%s rows, this director runs 2^%s", key, t.rowBits(), program.rowBits()));
-    });
+    plans.forEach(
+        (key, plan) -> {
+          checkArgument(key.protocol() != 0, "not a service key: %s", key);
+          checkArgument(
+              plan.table().isPresent() || installed.containsKey(key),
+              "service %s: no table given and none installed",
+              key);
+          plan.table()
+              .ifPresent(
+                  t ->
+                      checkArgument(
+                          t.rowBits() == program.rowBits(),
+                          "service %s: table has 2^%s rows, this director runs 2^%s",
+                          key,
+                          t.rowBits(),
+                          program.rowBits()));
+        });
     // Entries written to the program directly (tests do) are not this object's to remove.
     Map<ServiceKey, ServiceEntry> entries = new LinkedHashMap<>(program.services());
     entries.keySet().removeAll(installed.keySet());
@@ -254,8 +325,13 @@ public final class DirectorDataplane implements AutoCloseable {
     try {
       program.checkServicesFit(keys);
     } catch (RuntimeException failure) {
-      throw new IllegalStateException("the services table cannot take " + plans.size() + " services: "
-          + failure.getMessage() + "; nothing was changed", failure);
+      throw new IllegalStateException(
+          "the services table cannot take "
+              + plans.size()
+              + " services: "
+              + failure.getMessage()
+              + "; nothing was changed",
+          failure);
     }
     Map<ServiceKey, Installed> next = new LinkedHashMap<>();
     Map<ServiceKey, TableMap> swaps = new LinkedHashMap<>();
@@ -270,8 +346,12 @@ public final class DirectorDataplane implements AutoCloseable {
         Installed previous = installed.get(key);
         if (plan.table().isEmpty()) {
           ServiceEntry entry = previous.entry();
-          next.put(key, new Installed(new ServiceEntry(entry.tableSlot(), entry.statsSlot(), entry.rowBits(),
-              plan.flags()), previous.table()));
+          next.put(
+              key,
+              new Installed(
+                  new ServiceEntry(
+                      entry.tableSlot(), entry.statsSlot(), entry.rowBits(), plan.flags()),
+                  previous.table()));
           continue;
         }
         HopTable table = plan.table().get();
@@ -292,7 +372,10 @@ public final class DirectorDataplane implements AutoCloseable {
           } else {
             swaps.put(key, map);
           }
-          next.put(key, new Installed(new ServiceEntry(tableSlot, statsSlot, table.rowBits(), plan.flags()), table));
+          next.put(
+              key,
+              new Installed(
+                  new ServiceEntry(tableSlot, statsSlot, table.rowBits(), plan.flags()), table));
         } catch (RuntimeException failure) {
           throw new IllegalStateException("service " + key + ": " + failure.getMessage(), failure);
         }
@@ -303,8 +386,8 @@ public final class DirectorDataplane implements AutoCloseable {
       try {
         program.replaceServices(entries);
       } catch (RuntimeException failure) {
-        throw new IllegalStateException("the services table could not be written: " + failure.getMessage(),
-            failure);
+        throw new IllegalStateException(
+            "the services table could not be written: " + failure.getMessage(), failure);
       }
       undo.push(() -> program.replaceServices(before));
       // One pointer each: nothing is allocated, so these do not fail short of a kernel fault.
@@ -312,20 +395,22 @@ public final class DirectorDataplane implements AutoCloseable {
         Installed previous = installed.get(swap.getKey());
         int slot = previous.entry().tableSlot();
         program.installTable(slot, swap.getValue());
-        undo.push(() -> {
-          try (TableMap old = fill(previous.table())) {
-            program.installTable(slot, old);
-          }
-        });
+        undo.push(
+            () -> {
+              try (TableMap old = fill(previous.table())) {
+                program.installTable(slot, old);
+              }
+            });
       }
       if (newConfig.isPresent()) {
         DirectorConfig old = config;
         program.configure(newConfig.get());
         config = newConfig.get();
-        undo.push(() -> {
-          program.configure(old);
-          config = old;
-        });
+        undo.push(
+            () -> {
+              program.configure(old);
+              config = old;
+            });
       }
     } catch (RuntimeException failure) {
       throw rollBack(undo, failure);
@@ -334,18 +419,21 @@ public final class DirectorDataplane implements AutoCloseable {
     }
 
     // Done: let go of what the replaced tables and the removed services held.
-    installed.forEach((key, previous) -> {
-      Plan plan = plans.get(key);
-      if (plan == null) {
-        forget(key, previous);
-      } else if (plan.table().isPresent()) {
-        previous.table().backends().forEach(this::releaseBackend);
-      }
-    });
+    installed.forEach(
+        (key, previous) -> {
+          Plan plan = plans.get(key);
+          if (plan == null) {
+            forget(key, previous);
+          } else if (plan.table().isPresent()) {
+            previous.table().backends().forEach(this::releaseBackend);
+          }
+        });
     installed.clear();
     installed.putAll(next);
     neighbours.ifPresent(n -> indexed.forEach(n::keep));
-    log.debug("{} services installed, {} tables replaced or added", installed.size(),
+    log.debug(
+        "{} services installed, {} tables replaced or added",
+        installed.size(),
         plans.values().stream().filter(p -> p.table().isPresent()).count());
   }
 
@@ -359,10 +447,15 @@ public final class DirectorDataplane implements AutoCloseable {
         undoFailures.add(e);
       }
     }
-    IllegalStateException out = undoFailures.isEmpty()
-        ? new IllegalStateException(failure.getMessage() + "; nothing was changed", failure)
-        : new IllegalStateException(failure.getMessage() + "; undoing the change failed too ("
-            + undoFailures.getFirst().getMessage() + "): the data plane may hold part of it", failure);
+    IllegalStateException out =
+        undoFailures.isEmpty()
+            ? new IllegalStateException(failure.getMessage() + "; nothing was changed", failure)
+            : new IllegalStateException(
+                failure.getMessage()
+                    + "; undoing the change failed too ("
+                    + undoFailures.getFirst().getMessage()
+                    + "): the data plane may hold part of it",
+                failure);
     undoFailures.forEach(out::addSuppressed);
     return out;
   }
@@ -374,14 +467,21 @@ public final class DirectorDataplane implements AutoCloseable {
       program.removeTable(slot);
     } catch (RuntimeException e) {
       // No service entry names the slot any more; the next table put there replaces it.
-      log.warn("service {} removed, but its table in slot {} could not be deleted: {}", key, slot, e.getMessage());
+      log.warn(
+          "service {} removed, but its table in slot {} could not be deleted: {}",
+          key,
+          slot,
+          e.getMessage());
     }
     tableSlots.release(slot);
     statsSlots.release(previous.entry().statsSlot());
     previous.table().backends().forEach(this::releaseBackend);
   }
 
-  /** A new table map holding {@code table}, with this director's backend indices; the caller closes it. */
+  /**
+   * A new table map holding {@code table}, with this director's backend indices; the caller closes
+   * it.
+   */
   private TableMap fill(HopTable table) {
     TableMap map = program.newTable(table.rowBits());
     try {
@@ -418,7 +518,8 @@ public final class DirectorDataplane implements AutoCloseable {
    * Counts one more table naming the backend, writing it into the backends map first if it is new
    * (and adding it to {@code indexed}). An index given back by the undo is cleared again.
    */
-  private void acquireBackend(InetAddress backend, List<InetAddress> indexed, Deque<Runnable> undo) {
+  private void acquireBackend(
+      InetAddress backend, List<InetAddress> indexed, Deque<Runnable> undo) {
     if (!backendIndex.containsKey(backend)) {
       int index = take(backendSlots, undo);
       program.resetBackendStats(index);
@@ -453,14 +554,14 @@ public final class DirectorDataplane implements AutoCloseable {
   }
 
   /**
-   * Lets go without stopping anything: the program stays attached and the maps stay pinned, so
-   * the interface keeps forwarding with the installed tables until a new director takes over
-   * the pins ({@link #attachPinned}). This process's handles are released.
+   * Lets go without stopping anything: the program stays attached and the maps stay pinned, so the
+   * interface keeps forwarding with the installed tables until a new director takes over the pins
+   * ({@link #attachPinned}). This process's handles are released.
    */
   public synchronized void handOver() {
     if (pinDir.isEmpty()) {
-      throw new IllegalStateException("only a director with pinned maps can hand over; this one would stop"
-          + " forwarding");
+      throw new IllegalStateException(
+          "only a director with pinned maps can hand over; this one would stop" + " forwarding");
     }
     program.close();
     log.info("handed over: the program stays attached, its maps pinned in {}", pinDir.get());

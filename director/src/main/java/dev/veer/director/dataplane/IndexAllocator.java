@@ -6,11 +6,10 @@ import java.util.Deque;
 import java.util.function.LongSupplier;
 
 /**
- * Hands out indices in [first, limit): never-used ones first, then released
- * ones, oldest first and only after a quarantine. A packet still walking a
- * just-replaced table on another CPU (or refreshing a backend's next-hop
- * cache) must not meet its index already pointing somewhere else; a BPF
- * program runs for microseconds, the quarantine lasts a second.
+ * Hands out indices in [first, limit): never-used ones first, then released ones, oldest first and
+ * only after a quarantine. A packet still walking a just-replaced table on another CPU (or
+ * refreshing a backend's next-hop cache) must not meet its index already pointing somewhere else; a
+ * BPF program runs for microseconds, the quarantine lasts a second.
  */
 final class IndexAllocator {
   static final Duration QUARANTINE = Duration.ofSeconds(1);
@@ -35,9 +34,9 @@ final class IndexAllocator {
   }
 
   /**
-   * Takes over indices an earlier process left in use (read back from pinned maps): the fresh
-   * range continues after the highest, and the gaps below it are free at once. Only before the
-   * first {@link #allocate()}.
+   * Takes over indices an earlier process left in use (read back from pinned maps): the fresh range
+   * continues after the highest, and the gaps below it are free at once. Only before the first
+   * {@link #allocate()}.
    */
   void reserve(java.util.Set<Integer> inUse) {
     int first = nextFresh;
@@ -60,8 +59,14 @@ final class IndexAllocator {
       throw new IllegalStateException("all " + limit + " " + what + " are in use");
     }
     if (nanoClock.getAsLong() - oldest.atNanos() < QUARANTINE.toNanos()) {
-      throw new IllegalStateException("all " + limit + " " + what + " are in use or were released less than "
-          + QUARANTINE.toMillis() + " ms ago; retry shortly");
+      throw new IllegalStateException(
+          "all "
+              + limit
+              + " "
+              + what
+              + " are in use or were released less than "
+              + QUARANTINE.toMillis()
+              + " ms ago; retry shortly");
     }
     return released.pollFirst().index();
   }
@@ -71,8 +76,8 @@ final class IndexAllocator {
   }
 
   /**
-   * Takes back an index whose allocation was undone before the data plane could reach it: no
-   * packet can have seen it, so it is free again at once, first in line.
+   * Takes back an index whose allocation was undone before the data plane could reach it: no packet
+   * can have seen it, so it is free again at once, first in line.
    */
   void giveBack(int index) {
     released.addFirst(new Released(index, nanoClock.getAsLong() - QUARANTINE.toNanos()));

@@ -31,17 +31,19 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Probes every backend the way a client's packets travel: a TCP connection from the director's
- * own address to the VIP, from a source port whose flow the table sends to that backend first.
- * The SYN leaves through the router, which hands it to a director (any: they all hash alike),
- * whose program encapsulates it to the backend; the backend answers the director directly. A
- * connection that opens within the timeout means the whole path works. Only backends that are
- * some row's primary can be reached so; the others' recovery is seen by their agents.
+ * Probes every backend the way a client's packets travel: a TCP connection from the director's own
+ * address to the VIP, from a source port whose flow the table sends to that backend first. The SYN
+ * leaves through the router, which hands it to a director (any: they all hash alike), whose program
+ * encapsulates it to the backend; the backend answers the director directly. A connection that
+ * opens within the timeout means the whole path works. Only backends that are some row's primary
+ * can be reached so; the others' recovery is seen by their agents.
  */
 public final class Prober implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Prober.class);
+
   /** Probe source ports come from here: below the usual ephemeral range. */
   private static final int FIRST_PORT = 20_000;
+
   private static final int PORTS = 12_000;
 
   private final NetworkNamespace namespace;
@@ -49,16 +51,22 @@ public final class Prober implements AutoCloseable {
   private final Optional<Inet6Address> source6;
   private final SnapshotApplier applier;
   private final Consumer<ProbeReport> report;
-  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
-      Thread.ofPlatform().name("veer-probes").daemon(true).factory());
+  private final ScheduledExecutorService timer =
+      Executors.newSingleThreadScheduledExecutor(
+          Thread.ofPlatform().name("veer-probes").daemon(true).factory());
   private final Map<String, Run> runs = new HashMap<>();
+
   /** Per table (by identity: a new table is a new object), the port that reaches each backend. */
   private final Map<HopTable, Map<Integer, Integer>> portsByTable = new IdentityHashMap<>();
 
   private record Run(Health health, int count) {}
 
-  public Prober(NetworkNamespace namespace, Optional<Inet4Address> source4, Optional<Inet6Address> source6,
-      SnapshotApplier applier, Consumer<ProbeReport> report) {
+  public Prober(
+      NetworkNamespace namespace,
+      Optional<Inet4Address> source4,
+      Optional<Inet6Address> source6,
+      SnapshotApplier applier,
+      Consumer<ProbeReport> report) {
     this.namespace = namespace;
     this.source4 = source4;
     this.source6 = source6;
@@ -71,15 +79,18 @@ public final class Prober implements AutoCloseable {
   }
 
   private void schedule(long delayMillis) {
-    timer.schedule(() -> {
-      try {
-        round();
-      } catch (RuntimeException e) {
-        log.warn("probe round failed: {}", e.toString());
-      }
-      int interval = applier.checkIntervalMillis();
-      schedule(interval > 0 ? interval : 1000);
-    }, delayMillis, TimeUnit.MILLISECONDS);
+    timer.schedule(
+        () -> {
+          try {
+            round();
+          } catch (RuntimeException e) {
+            log.warn("probe round failed: {}", e.toString());
+          }
+          int interval = applier.checkIntervalMillis();
+          schedule(interval > 0 ? interval : 1000);
+        },
+        delayMillis,
+        TimeUnit.MILLISECONDS);
   }
 
   void round() {
@@ -92,30 +103,45 @@ public final class Prober implements AutoCloseable {
     ProbeReport.Builder out = ProbeReport.newBuilder();
     Map<HopTable, Map<Integer, Integer>> stillUsed = new IdentityHashMap<>();
     for (ProbeTarget target : applier.probeTargets()) {
-      Optional<InetAddress> source = target.key().vip() instanceof Inet6Address
-          ? source6.map(a -> a) : source4.map(a -> a);
+      Optional<InetAddress> source =
+          target.key().vip() instanceof Inet6Address ? source6.map(a -> a) : source4.map(a -> a);
       if (source.isEmpty() || target.key().protocol() != ServiceKey.TCP || target.table() == null) {
         continue;
       }
-      Map<Integer, Integer> ports = portsByTable.computeIfAbsent(target.table(),
-          t -> ports(hash, source.get(), target.options(), t));
+      Map<Integer, Integer> ports =
+          portsByTable.computeIfAbsent(
+              target.table(), t -> ports(hash, source.get(), target.options(), t));
       stillUsed.put(target.table(), ports);
-      ports.forEach((backend, port) -> {
-        InetAddress address = target.table().backends().get(backend);
-        String detail = probe(source.get(), port, target.key(), timeout);
-        Health health = detail == null ? Health.HEALTHY : Health.UNHEALTHY;
-        String runKey = target.name() + "/" + address.getHostAddress();
-        Run run = runs.merge(runKey, new Run(health, 1),
-            (before, now) -> before.health() == now.health() ? new Run(health, before.count() + 1) : now);
-        if (run.count() == 1 && health == Health.UNHEALTHY) {
-          log.warn("probe of {} backend {} through the tunnel failed: {}", target.name(), address.getHostAddress(),
-              detail);
-        }
-        out.addBackends(BackendProbe.newBuilder().setService(target.name())
-            .setBackend(ByteString.copyFrom(address.getAddress())).setHealth(health)
-            .setDetail(detail == null ? "connected through the tunnel from port " + port : detail)
-            .setConsecutive(run.count()));
-      });
+      ports.forEach(
+          (backend, port) -> {
+            InetAddress address = target.table().backends().get(backend);
+            String detail = probe(source.get(), port, target.key(), timeout);
+            Health health = detail == null ? Health.HEALTHY : Health.UNHEALTHY;
+            String runKey = target.name() + "/" + address.getHostAddress();
+            Run run =
+                runs.merge(
+                    runKey,
+                    new Run(health, 1),
+                    (before, now) ->
+                        before.health() == now.health()
+                            ? new Run(health, before.count() + 1)
+                            : now);
+            if (run.count() == 1 && health == Health.UNHEALTHY) {
+              log.warn(
+                  "probe of {} backend {} through the tunnel failed: {}",
+                  target.name(),
+                  address.getHostAddress(),
+                  detail);
+            }
+            out.addBackends(
+                BackendProbe.newBuilder()
+                    .setService(target.name())
+                    .setBackend(ByteString.copyFrom(address.getAddress()))
+                    .setHealth(health)
+                    .setDetail(
+                        detail == null ? "connected through the tunnel from port " + port : detail)
+                    .setConsecutive(run.count()));
+          });
     }
     portsByTable.keySet().retainAll(stillUsed.keySet());
     if (out.getBackendsCount() > 0) {
@@ -124,8 +150,8 @@ public final class Prober implements AutoCloseable {
   }
 
   /** For each backend that is some row's primary, a source port whose flow lands on it first. */
-  private static Map<Integer, Integer> ports(FlowHash hash, InetAddress source, ServiceOptions options,
-      HopTable table) {
+  private static Map<Integer, Integer> ports(
+      FlowHash hash, InetAddress source, ServiceOptions options, HopTable table) {
     Map<Integer, Integer> out = new LinkedHashMap<>();
     boolean[] primary = new boolean[table.backends().size()];
     int wanted = 0;
@@ -152,19 +178,28 @@ public final class Prober implements AutoCloseable {
 
   /** Null if a connection opened within the timeout, else why not. */
   private String probe(InetAddress source, int port, ServiceKey service, int timeoutMillis) {
-    return namespace.call(() -> {
-      try (SocketChannel channel = SocketChannel.open()) {
-        channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-        // Closing with a reset leaves no TIME_WAIT on the port the next probe uses.
-        channel.setOption(StandardSocketOptions.SO_LINGER, 0);
-        channel.bind(new InetSocketAddress(source, port));
-        channel.socket().connect(new InetSocketAddress(service.vip(), service.port()), timeoutMillis);
-        return null;
-      } catch (IOException e) {
-        return "no connection to " + service + " from port " + port + " within " + timeoutMillis + " ms: "
-            + e.getMessage();
-      }
-    });
+    return namespace.call(
+        () -> {
+          try (SocketChannel channel = SocketChannel.open()) {
+            channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+            // Closing with a reset leaves no TIME_WAIT on the port the next probe uses.
+            channel.setOption(StandardSocketOptions.SO_LINGER, 0);
+            channel.bind(new InetSocketAddress(source, port));
+            channel
+                .socket()
+                .connect(new InetSocketAddress(service.vip(), service.port()), timeoutMillis);
+            return null;
+          } catch (IOException e) {
+            return "no connection to "
+                + service
+                + " from port "
+                + port
+                + " within "
+                + timeoutMillis
+                + " ms: "
+                + e.getMessage();
+          }
+        });
   }
 
   @Override

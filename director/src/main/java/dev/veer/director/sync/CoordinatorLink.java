@@ -22,12 +22,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A director's connection to the coordinators: one Sync stream at a time to one coordinator of
- * the list, moving on to the next when it fails. Snapshots are applied in order as they come;
- * while no coordinator is reachable the data plane keeps forwarding with its last tables.
+ * A director's connection to the coordinators: one Sync stream at a time to one coordinator of the
+ * list, moving on to the next when it fails. Snapshots are applied in order as they come; while no
+ * coordinator is reachable the data plane keeps forwarding with its last tables.
  */
 public final class CoordinatorLink implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(CoordinatorLink.class);
+
   /** Snapshots carry whole tables: 512 KiB per service at the default 65,536 rows. */
   private static final int MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
 
@@ -43,17 +44,28 @@ public final class CoordinatorLink implements AutoCloseable {
    * @param identity the Hello to introduce this director with (its versions are filled in)
    * @param onApplied called with each version applied, after it is acknowledged
    */
-  public CoordinatorLink(List<String> coordinators, Optional<TlsFiles> tls, Optional<BearerToken> token,
-      Hello identity, SnapshotApplier applier, LongConsumer onApplied) {
+  public CoordinatorLink(
+      List<String> coordinators,
+      Optional<TlsFiles> tls,
+      Optional<BearerToken> token,
+      Hello identity,
+      SnapshotApplier applier,
+      LongConsumer onApplied) {
     this.token = token;
     this.identity = identity;
     this.applier = applier;
     this.onApplied = onApplied;
-    this.streams = new Reconnecting("coordinator-link", coordinators,
-        target -> Grpc.newChannelBuilder(target, Transport.channelCredentials(tls))
-            .maxInboundMessageSize(MAX_MESSAGE_BYTES).keepAliveTime(10, TimeUnit.SECONDS)
-            .keepAliveTimeout(5, TimeUnit.SECONDS).build(),
-        this::session);
+    this.streams =
+        new Reconnecting(
+            "coordinator-link",
+            coordinators,
+            target ->
+                Grpc.newChannelBuilder(target, Transport.channelCredentials(tls))
+                    .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                    .keepAliveTime(10, TimeUnit.SECONDS)
+                    .keepAliveTimeout(5, TimeUnit.SECONDS)
+                    .build(),
+            this::session);
   }
 
   public void start() {
@@ -75,34 +87,46 @@ public final class CoordinatorLink implements AutoCloseable {
     String[] why = {"stream ended"};
     @SuppressWarnings("unchecked")
     StreamObserver<DirectorReport>[] reports = new StreamObserver[1];
-    reports[0] = stub.sync(new StreamObserver<>() {
-      @Override
-      public void onNext(Snapshot snapshot) {
-        log.debug("version {} received ({} bytes)", snapshot.getVersion(), snapshot.getSerializedSize());
-        Applied applied = applier.apply(snapshot);
-        synchronized (reports[0]) {
-          reports[0].onNext(DirectorReport.newBuilder().setApplied(applied).build());
-        }
-        if (applied.getSuccess()) {
-          onApplied.accept(applied.getVersion());
-        }
-      }
+    reports[0] =
+        stub.sync(
+            new StreamObserver<>() {
+              @Override
+              public void onNext(Snapshot snapshot) {
+                log.debug(
+                    "version {} received ({} bytes)",
+                    snapshot.getVersion(),
+                    snapshot.getSerializedSize());
+                Applied applied = applier.apply(snapshot);
+                synchronized (reports[0]) {
+                  reports[0].onNext(DirectorReport.newBuilder().setApplied(applied).build());
+                }
+                if (applied.getSuccess()) {
+                  onApplied.accept(applied.getVersion());
+                }
+              }
 
-      @Override
-      public void onError(Throwable t) {
-        why[0] = Status.fromThrowable(t).toString() + "; forwarding goes on with version "
-            + applier.appliedVersion();
-        ended.countDown();
-      }
+              @Override
+              public void onError(Throwable t) {
+                why[0] =
+                    Status.fromThrowable(t).toString()
+                        + "; forwarding goes on with version "
+                        + applier.appliedVersion();
+                ended.countDown();
+              }
 
-      @Override
-      public void onCompleted() {
-        ended.countDown();
-      }
-    });
+              @Override
+              public void onCompleted() {
+                ended.countDown();
+              }
+            });
     synchronized (reports[0]) {
-      reports[0].onNext(DirectorReport.newBuilder().setHello(identity.toBuilder()
-          .setAppliedVersion(applier.appliedVersion()).putAllTableVersions(applier.tableVersions())).build());
+      reports[0].onNext(
+          DirectorReport.newBuilder()
+              .setHello(
+                  identity.toBuilder()
+                      .setAppliedVersion(applier.appliedVersion())
+                      .putAllTableVersions(applier.tableVersions()))
+              .build());
     }
     connectedTo = target;
     current = reports[0];
@@ -116,7 +140,9 @@ public final class CoordinatorLink implements AutoCloseable {
     }
   }
 
-  /** Sends a report on the stream open now; dropped while there is none (the next one is due soon). */
+  /**
+   * Sends a report on the stream open now; dropped while there is none (the next one is due soon).
+   */
   public void report(DirectorReport report) {
     StreamObserver<DirectorReport> out = current;
     if (out != null) {

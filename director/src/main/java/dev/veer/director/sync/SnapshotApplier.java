@@ -2,7 +2,6 @@ package dev.veer.director.sync;
 
 import com.google.common.collect.ImmutableMap;
 import com.google.protobuf.ByteString;
-import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.bpf.dataplane.ServiceKey;
@@ -32,10 +31,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Applies coordinator snapshots to the director's data plane: every service's table switched
- * atomically (one pointer swap each), services that are gone removed, the flow hash key set.
- * Checks a whole snapshot before touching the data plane, so a malformed one changes nothing, and
- * hands it over as one change ({@link DirectorDataplane#replaceAll}), so one the maps cannot take
- * changes nothing either.
+ * atomically (one pointer swap each), services that are gone removed, the flow hash key set. Checks
+ * a whole snapshot before touching the data plane, so a malformed one changes nothing, and hands it
+ * over as one change ({@link DirectorDataplane#replaceAll}), so one the maps cannot take changes
+ * nothing either.
  */
 public final class SnapshotApplier {
   private static final Logger log = LoggerFactory.getLogger(SnapshotApplier.class);
@@ -57,8 +56,8 @@ public final class SnapshotApplier {
   /** A service as the data plane has it. */
   private record Held(ServiceKey key, long tableVersion) {}
 
-  public SnapshotApplier(DirectorDataplane dataplane, Optional<Inet4Address> source4,
-      Optional<Inet6Address> source6) {
+  public SnapshotApplier(
+      DirectorDataplane dataplane, Optional<Inet4Address> source4, Optional<Inet6Address> source6) {
     this.dataplane = dataplane;
     this.source4 = source4;
     this.source6 = source6;
@@ -119,8 +118,11 @@ public final class SnapshotApplier {
       Set<ServiceKey> gone = new HashSet<>(dataplane.tables().keySet());
       gone.removeAll(wanted.keySet());
 
-      dataplane.replaceAll(wanted, reconfigure ? Optional.of(new DirectorConfig(key, source4, source6, port))
-          : Optional.empty());
+      dataplane.replaceAll(
+          wanted,
+          reconfigure
+              ? Optional.of(new DirectorConfig(key, source4, source6, port))
+              : Optional.empty());
 
       if (reconfigure) {
         hashKey = key;
@@ -133,31 +135,50 @@ public final class SnapshotApplier {
       targets.clear();
       for (Decoded service : decoded) {
         held.put(service.name(), new Held(service.key(), service.tableVersion()));
-        targets.put(service.name(), new ProbeTarget(service.name(), service.key(), service.options(),
-            dataplane.tables().get(service.key())));
+        targets.put(
+            service.name(),
+            new ProbeTarget(
+                service.name(),
+                service.key(),
+                service.options(),
+                dataplane.tables().get(service.key())));
       }
       checkIntervalMillis = snapshot.getSettings().getCheckIntervalMillis();
       checkTimeoutMillis = snapshot.getSettings().getCheckTimeoutMillis();
       appliedVersion = snapshot.getVersion();
-      log.debug("version {} applied in {} ms", snapshot.getVersion(), (System.nanoTime() - start) / 1_000_000);
+      log.debug(
+          "version {} applied in {} ms",
+          snapshot.getVersion(),
+          (System.nanoTime() - start) / 1_000_000);
       return Applied.newBuilder().setVersion(snapshot.getVersion()).setSuccess(true).build();
     } catch (RuntimeException e) {
       log.warn("could not apply version {}: {}", snapshot.getVersion(), e.getMessage());
-      return Applied.newBuilder().setVersion(snapshot.getVersion()).setSuccess(false)
-          .setError(String.valueOf(e.getMessage())).build();
+      return Applied.newBuilder()
+          .setVersion(snapshot.getVersion())
+          .setSuccess(false)
+          .setError(String.valueOf(e.getMessage()))
+          .build();
     }
   }
 
-  private record Decoded(String name, ServiceKey key, ServiceOptions options, long tableVersion,
+  private record Decoded(
+      String name,
+      ServiceKey key,
+      ServiceOptions options,
+      long tableVersion,
       Optional<HopTable> table) {}
 
   /** Checks and decodes every service of a snapshot; throws before anything is applied. */
   private List<Decoded> decode(Snapshot snapshot) {
     int rowBits = dataplane.program().rowBits();
     if (snapshot.getSettings().getRowBits() != rowBits) {
-      throw new IllegalArgumentException("the cluster's tables have 2^" + snapshot.getSettings().getRowBits()
-          + " rows, this director's program 2^" + rowBits + ": restart it with --row-bits "
-          + snapshot.getSettings().getRowBits());
+      throw new IllegalArgumentException(
+          "the cluster's tables have 2^"
+              + snapshot.getSettings().getRowBits()
+              + " rows, this director's program 2^"
+              + rowBits
+              + ": restart it with --row-bits "
+              + snapshot.getSettings().getRowBits());
     }
     if (snapshot.getSettings().getFlowHashKey().size() != 16) {
       throw new IllegalArgumentException("the flow hash key must have 16 bytes");
@@ -165,23 +186,34 @@ public final class SnapshotApplier {
     List<Decoded> out = new ArrayList<>();
     Set<ServiceKey> keys = new HashSet<>();
     for (ServiceTable service : snapshot.getServicesList()) {
-      ServiceKey key = new ServiceKey(address(service.getVip()), service.getPort(),
-          service.getProtocol() == Protocol.UDP ? ServiceKey.UDP : ServiceKey.TCP);
+      ServiceKey key =
+          new ServiceKey(
+              address(service.getVip()),
+              service.getPort(),
+              service.getProtocol() == Protocol.UDP ? ServiceKey.UDP : ServiceKey.TCP);
       if (!keys.add(key)) {
         throw new IllegalArgumentException("two services of the snapshot share " + key);
       }
-      ServiceOptions options = new ServiceOptions(service.getHashFields() == HashFields.SOURCE_ADDRESS
-          ? ServiceOptions.HashFields.SOURCE_IP : ServiceOptions.HashFields.SOURCE_IP_AND_PORT,
-          service.getEncapsulation() == Encapsulation.IPIP ? ServiceOptions.Encapsulation.IPIP
-              : ServiceOptions.Encapsulation.GUE);
+      ServiceOptions options =
+          new ServiceOptions(
+              service.getHashFields() == HashFields.SOURCE_ADDRESS
+                  ? ServiceOptions.HashFields.SOURCE_IP
+                  : ServiceOptions.HashFields.SOURCE_IP_AND_PORT,
+              service.getEncapsulation() == Encapsulation.IPIP
+                  ? ServiceOptions.Encapsulation.IPIP
+                  : ServiceOptions.Encapsulation.GUE);
       Optional<HopTable> table = Optional.empty();
       if (service.getHasTable()) {
         table = Optional.of(table(service, rowBits));
       } else {
         Held h = held.get(service.getName());
         if (h == null || h.tableVersion() != service.getTableVersion()) {
-          throw new IllegalArgumentException("service " + service.getName() + ": table version "
-              + service.getTableVersion() + " was not sent and is not held here");
+          throw new IllegalArgumentException(
+              "service "
+                  + service.getName()
+                  + ": table version "
+                  + service.getTableVersion()
+                  + " was not sent and is not held here");
         }
       }
       out.add(new Decoded(service.getName(), key, options, service.getTableVersion(), table));

@@ -26,7 +26,8 @@ class IndexAllocatorTest {
     allocator.release(2);
     now.addAndGet(IndexAllocator.QUARANTINE.toNanos() / 2);
     allocator.release(1);
-    assertThatThrownBy(allocator::allocate).isInstanceOf(IllegalStateException.class)
+    assertThatThrownBy(allocator::allocate)
+        .isInstanceOf(IllegalStateException.class)
         .hasMessageContaining("released less than");
     now.addAndGet(IndexAllocator.QUARANTINE.toNanos() / 2);
     assertThat(allocator.allocate()).isEqualTo(2);

@@ -27,9 +27,12 @@ import java.util.TreeMap;
 final class KernelMaps {
   /** struct veer_service_slot: key (20), used (4), struct veer_service (12). */
   private static final int SLOT_USED = 20;
+
   private static final int SLOT_TABLE = 24;
+
   /** struct veer_backend: next-hop cache (32), address (16), family (1). */
   private static final int BACKEND_ADDRESS = 32;
+
   private static final int BACKEND_FAMILY = 48;
   private static final int ROW_BYTES = 2 * VeerAbi.MAX_HOPS;
 
@@ -74,8 +77,12 @@ final class KernelMaps {
     if (d.areEqual()) {
       return "";
     }
-    return "gone " + first(d.entriesOnlyOnLeft().keySet()) + ", new " + first(d.entriesOnlyOnRight().keySet())
-        + ", changed " + first(d.entriesDiffering().keySet());
+    return "gone "
+        + first(d.entriesOnlyOnLeft().keySet())
+        + ", new "
+        + first(d.entriesOnlyOnRight().keySet())
+        + ", changed "
+        + first(d.entriesDiffering().keySet());
   }
 
   private static String first(java.util.Set<String> keys) {
@@ -113,11 +120,15 @@ final class KernelMaps {
   }
 
   private List<List<InetAddress>> rows(int tableSlot) {
-    byte[] id = tables.lookup(u32(tableSlot)).orElseThrow(() -> new AssertionError("no table in slot " + tableSlot));
+    byte[] id =
+        tables
+            .lookup(u32(tableSlot))
+            .orElseThrow(() -> new AssertionError("no table in slot " + tableSlot));
     List<List<InetAddress>> out = new ArrayList<>();
     try (BpfMap table = BpfMap.openById(readU32(id, 0))) {
       for (int row = 0; row < table.maxEntries(); row++) {
-        ByteBuffer cells = ByteBuffer.wrap(table.lookup(u32(row)).orElseThrow()).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer cells =
+            ByteBuffer.wrap(table.lookup(u32(row)).orElseThrow()).order(ByteOrder.LITTLE_ENDIAN);
         List<InetAddress> hops = new ArrayList<>();
         for (int hop = 0; hop < VeerAbi.MAX_HOPS; hop++) {
           int index = cells.getShort() & 0xffff;
@@ -141,7 +152,9 @@ final class KernelMaps {
   }
 
   private static void put(Map<String, ByteString> out, String key, Optional<byte[]> value) {
-    value.filter(v -> !Arrays.equals(v, new byte[v.length])).ifPresent(v -> out.put(key, ByteString.copyFrom(v)));
+    value
+        .filter(v -> !Arrays.equals(v, new byte[v.length]))
+        .ifPresent(v -> out.put(key, ByteString.copyFrom(v)));
   }
 
   private static InetAddress address(byte[] bytes, int offset, byte family) {

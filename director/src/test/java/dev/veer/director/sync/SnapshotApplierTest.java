@@ -73,24 +73,44 @@ class SnapshotApplierTest {
   static ByteString rows(int cellValueLimit) {
     ByteBuffer b = ByteBuffer.allocate((1 << ROW_BITS) * 4 * 2).order(ByteOrder.LITTLE_ENDIAN);
     for (int row = 0; row < 1 << ROW_BITS; row++) {
-      b.putShort((short) (1 + row % cellValueLimit)).putShort((short) (1 + (row + 1) % cellValueLimit))
-          .putShort((short) 0).putShort((short) 0);
+      b.putShort((short) (1 + row % cellValueLimit))
+          .putShort((short) (1 + (row + 1) % cellValueLimit))
+          .putShort((short) 0)
+          .putShort((short) 0);
     }
     return ByteString.copyFrom(b.array());
   }
 
-  static ServiceTable.Builder service(String name, String vip, long tableVersion, List<ByteString> backends) {
-    return ServiceTable.newBuilder().setName(name).setVip(address(vip)).setPort(80).setProtocol(Protocol.TCP)
-        .setTableVersion(tableVersion).setHasTable(true).addAllBackends(backends).setRows(rows(backends.size()));
+  static ServiceTable.Builder service(
+      String name, String vip, long tableVersion, List<ByteString> backends) {
+    return ServiceTable.newBuilder()
+        .setName(name)
+        .setVip(address(vip))
+        .setPort(80)
+        .setProtocol(Protocol.TCP)
+        .setTableVersion(tableVersion)
+        .setHasTable(true)
+        .addAllBackends(backends)
+        .setRows(rows(backends.size()));
   }
 
   static ServiceTable.Builder web(long tableVersion) {
-    return service("web", "203.0.113.10", tableVersion, List.of(address("192.0.2.130"), address("192.0.2.134")));
+    return service(
+        "web",
+        "203.0.113.10",
+        tableVersion,
+        List.of(address("192.0.2.130"), address("192.0.2.134")));
   }
 
   static Snapshot snapshot(long version, byte[] key, List<ServiceTable.Builder> services) {
-    Snapshot.Builder s = Snapshot.newBuilder().setVersion(version).setSettings(Settings.newBuilder()
-        .setFlowHashKey(ByteString.copyFrom(key)).setGuePort(19523).setRowBits(ROW_BITS));
+    Snapshot.Builder s =
+        Snapshot.newBuilder()
+            .setVersion(version)
+            .setSettings(
+                Settings.newBuilder()
+                    .setFlowHashKey(ByteString.copyFrom(key))
+                    .setGuePort(19523)
+                    .setRowBits(ROW_BITS));
     services.forEach(s::addServices);
     return s.build();
   }
@@ -100,7 +120,8 @@ class SnapshotApplierTest {
   }
 
   /** What the kernel should hold for the services of a snapshot: each row's hops as addresses. */
-  static Map<ServiceKey, List<List<InetAddress>>> expectedRows(ServiceTable... services) throws Exception {
+  static Map<ServiceKey, List<List<InetAddress>>> expectedRows(ServiceTable... services)
+      throws Exception {
     Map<ServiceKey, List<List<InetAddress>>> out = new LinkedHashMap<>();
     for (ServiceTable s : services) {
       ByteBuffer cells = s.getRows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
@@ -115,7 +136,8 @@ class SnapshotApplierTest {
         }
         rows.add(hops);
       }
-      out.put(ServiceKey.tcp(InetAddress.getByAddress(s.getVip().toByteArray()), s.getPort()), rows);
+      out.put(
+          ServiceKey.tcp(InetAddress.getByAddress(s.getVip().toByteArray()), s.getPort()), rows);
     }
     return out;
   }
@@ -132,9 +154,16 @@ class SnapshotApplierTest {
     assertThat(kernel.hashKey()).isEqualTo(KEY);
 
     // Unchanged tables come as references; a new service and a new key come along.
-    ServiceTable api = service("api", "203.0.113.11", 1, List.of(tenNet(1), tenNet(2), tenNet(3))).build();
-    applied = applier.apply(snapshot(6, OTHER_KEY, List.of(web.toBuilder().setHasTable(false).clearRows()
-        .clearBackends(), api.toBuilder())));
+    ServiceTable api =
+        service("api", "203.0.113.11", 1, List.of(tenNet(1), tenNet(2), tenNet(3))).build();
+    applied =
+        applier.apply(
+            snapshot(
+                6,
+                OTHER_KEY,
+                List.of(
+                    web.toBuilder().setHasTable(false).clearRows().clearBackends(),
+                    api.toBuilder())));
     assertThat(applied.getSuccess()).as(applied.getError()).isTrue();
     assertThat(kernel.services()).isEqualTo(expectedRows(web, api));
     assertThat(kernel.hashKey()).isEqualTo(OTHER_KEY);
@@ -155,10 +184,20 @@ class SnapshotApplierTest {
       snapshot(6, web(6).setHasTable(false).clearRows()),
       snapshot(6, web(6).setVip(ByteString.copyFrom(new byte[5]))),
       snapshot(6, web(6), web(6).setName("copy")),
-      snapshot(6, web(6)).toBuilder().setSettings(Settings.newBuilder().setRowBits(ROW_BITS + 1)
-          .setFlowHashKey(ByteString.copyFrom(KEY)).setGuePort(19523)).build(),
-      snapshot(6, web(6)).toBuilder().setSettings(Settings.newBuilder().setRowBits(ROW_BITS)
-          .setFlowHashKey(ByteString.copyFrom(new byte[3])).setGuePort(19523)).build(),
+      snapshot(6, web(6)).toBuilder()
+          .setSettings(
+              Settings.newBuilder()
+                  .setRowBits(ROW_BITS + 1)
+                  .setFlowHashKey(ByteString.copyFrom(KEY))
+                  .setGuePort(19523))
+          .build(),
+      snapshot(6, web(6)).toBuilder()
+          .setSettings(
+              Settings.newBuilder()
+                  .setRowBits(ROW_BITS)
+                  .setFlowHashKey(ByteString.copyFrom(new byte[3]))
+                  .setGuePort(19523))
+          .build(),
     };
     for (Snapshot snapshot : bad) {
       Applied applied = applier.apply(snapshot);
@@ -174,25 +213,27 @@ class SnapshotApplierTest {
   }
 
   /**
-   * More backends than the backends map holds (65,535 indices), over three services: the first
-   * two services' backends are written, the second's table installed in a fresh slot and the
-   * first's new table filled before the third runs out.
+   * More backends than the backends map holds (65,535 indices), over three services: the first two
+   * services' backends are written, the second's table installed in a fresh slot and the first's
+   * new table filled before the third runs out.
    */
   @Test
   void aSnapshotWithMoreBackendsThanTheMapHoldsFailsPartWayAndChangesNothing() throws Exception {
     assertFailsAndChangesNothing(
-        List.of(web(5).addAllBackends(tenNets(0, 20_000)),
+        List.of(
+            web(5).addAllBackends(tenNets(0, 20_000)),
             service("api", "203.0.113.11", 1, tenNets(20_000, 45_000)),
             service("db", "203.0.113.12", 1, tenNets(45_000, 70_000))),
         "all 65536 backend indices are in use",
-        List.of(web(5).addAllBackends(tenNets(0, 20_000)),
+        List.of(
+            web(5).addAllBackends(tenNets(0, 20_000)),
             service("api", "203.0.113.11", 1, tenNets(20_000, 45_000)),
             service("db", "203.0.113.12", 1, tenNets(45_000, 65_000))));
   }
 
   /**
-   * More services than the services table holds (4,096 entries, a service and its VIP's mark
-   * each): refused before any index, slot or table is spent on them.
+   * More services than the services table holds (4,096 entries, a service and its VIP's mark each):
+   * refused before any index, slot or table is spent on them.
    */
   @Test
   void aSnapshotWithMoreServicesThanTheTableHoldsChangesNothing() throws Exception {
@@ -203,18 +244,20 @@ class SnapshotApplierTest {
     List<ServiceTable.Builder> out = new ArrayList<>();
     out.add(web(5));
     for (int i = 0; i < count; i++) {
-      out.add(service("s" + i, "198.18." + i / 256 + "." + i % 256, 1, List.of(tenNet(1), tenNet(2))));
+      out.add(
+          service("s" + i, "198.18." + i / 256 + "." + i % 256, 1, List.of(tenNet(1), tenNet(2))));
     }
     return out;
   }
 
   /**
-   * {@code tooMuch} (with a new key, so the config map would change too) fails with an error
-   * naming {@code hint}; the kernel's maps read back as before, and the applier keeps its version.
-   * Then {@code fitting} applies at once: the failed attempt held on to no index or slot.
+   * {@code tooMuch} (with a new key, so the config map would change too) fails with an error naming
+   * {@code hint}; the kernel's maps read back as before, and the applier keeps its version. Then
+   * {@code fitting} applies at once: the failed attempt held on to no index or slot.
    */
-  void assertFailsAndChangesNothing(List<ServiceTable.Builder> tooMuch, String hint,
-      List<ServiceTable.Builder> fitting) throws Exception {
+  void assertFailsAndChangesNothing(
+      List<ServiceTable.Builder> tooMuch, String hint, List<ServiceTable.Builder> fitting)
+      throws Exception {
     assertThat(applier.apply(snapshot(5, web(4))).getSuccess()).isTrue();
     ImmutableMap<String, ByteString> before = kernel.image();
 

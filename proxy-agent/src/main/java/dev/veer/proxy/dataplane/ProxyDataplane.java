@@ -23,13 +23,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A proxy's data plane: the GUE decapsulation / second-chance program,
- * optionally attached to an interface, its allow-list of directors and
- * proxies, and the sockops program that keeps its table of accepted
- * connections (attached to a cgroup v2 directory the services run under).
+ * A proxy's data plane: the GUE decapsulation / second-chance program, optionally attached to an
+ * interface, its allow-list of directors and proxies, and the sockops program that keeps its table
+ * of accepted connections (attached to a cgroup v2 directory the services run under).
  */
 public final class ProxyDataplane implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ProxyDataplane.class);
+
   /** The flow table's sockops link, pinned in the pin directory. */
   static final String FLOWS_LINK = "flows-link";
 
@@ -39,8 +39,12 @@ public final class ProxyDataplane implements AutoCloseable {
   private final Optional<CgroupAttachment> flows;
   private final Optional<FlowKeeper> flowKeeper;
 
-  private ProxyDataplane(ProxyProgram program, Optional<XdpAttachment> attachment,
-      Optional<NeighbourKeeper> neighbours, Optional<CgroupAttachment> flows, Optional<FlowKeeper> flowKeeper) {
+  private ProxyDataplane(
+      ProxyProgram program,
+      Optional<XdpAttachment> attachment,
+      Optional<NeighbourKeeper> neighbours,
+      Optional<CgroupAttachment> flows,
+      Optional<FlowKeeper> flowKeeper) {
     this.program = program;
     this.attachment = attachment;
     this.neighbours = neighbours;
@@ -53,9 +57,10 @@ public final class ProxyDataplane implements AutoCloseable {
    * proxy whose own addresses are {@code addresses} (one per family at most). With {@code flows},
    * the flow table keeps the connections {@code flows.namespace()} accepts.
    */
-  public static ProxyDataplane detached(int guePort, List<? extends InetAddress> addresses,
-      Optional<FlowTracking> flows) {
-    return create(settings(guePort, addresses), Optional.empty(), null, null, flows, Optional.empty());
+  public static ProxyDataplane detached(
+      int guePort, List<? extends InetAddress> addresses, Optional<FlowTracking> flows) {
+    return create(
+        settings(guePort, addresses), Optional.empty(), null, null, flows, Optional.empty());
   }
 
   public static ProxyDataplane detached(int guePort, List<? extends InetAddress> addresses) {
@@ -63,10 +68,14 @@ public final class ProxyDataplane implements AutoCloseable {
   }
 
   /**
-   * Loads and configures the proxy program and attaches it to an interface in a namespace,
-   * with the flow table kept for that namespace under the cgroup v2 root, if one is mounted.
+   * Loads and configures the proxy program and attaches it to an interface in a namespace, with the
+   * flow table kept for that namespace under the cgroup v2 root, if one is mounted.
    */
-  public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort,
+  public static ProxyDataplane attach(
+      NetworkNamespace ns,
+      String ifname,
+      XdpMode mode,
+      int guePort,
       List<? extends InetAddress> addresses) {
     return attach(ns, ifname, mode, guePort, addresses, Optional.empty(), VeerAbi.FLOWS_DEFAULT);
   }
@@ -75,26 +84,44 @@ public final class ProxyDataplane implements AutoCloseable {
    * Like {@link #attach}, without a flow table: every packet but a SYN takes the kernel's socket
    * lookup, as when no cgroup v2 hierarchy is mounted.
    */
-  public static ProxyDataplane attachWithoutFlowTable(NetworkNamespace ns, String ifname, XdpMode mode,
-      int guePort, List<? extends InetAddress> addresses) {
-    return create(settings(guePort, addresses), Optional.of(ns), ifname, mode, Optional.empty(), Optional.empty());
+  public static ProxyDataplane attachWithoutFlowTable(
+      NetworkNamespace ns,
+      String ifname,
+      XdpMode mode,
+      int guePort,
+      List<? extends InetAddress> addresses) {
+    return create(
+        settings(guePort, addresses),
+        Optional.of(ns),
+        ifname,
+        mode,
+        Optional.empty(),
+        Optional.empty());
   }
 
   /**
    * Like {@link #attach}; with {@code pinDir}, the flow table's sockops link is pinned there so
-   * that it outlives a crash of this process. The XDP program stays attached after a crash too,
-   * and both must keep the flow table true: a closed connection left in it would claim packets
-   * of a later connection with the same addresses and ports. A proxy program that a crashed
-   * process left on the interface is replaced in one step, and the link it pinned detached. The
-   * flow table holds {@code flowEntries} connections per address family; with more, packets it
-   * does not know take the socket lookup.
+   * that it outlives a crash of this process. The XDP program stays attached after a crash too, and
+   * both must keep the flow table true: a closed connection left in it would claim packets of a
+   * later connection with the same addresses and ports. A proxy program that a crashed process left
+   * on the interface is replaced in one step, and the link it pinned detached. The flow table holds
+   * {@code flowEntries} connections per address family; with more, packets it does not know take
+   * the socket lookup.
    */
-  public static ProxyDataplane attach(NetworkNamespace ns, String ifname, XdpMode mode, int guePort,
-      List<? extends InetAddress> addresses, Optional<Path> pinDir, int flowEntries) {
-    Optional<FlowTracking> flows = BpfSystem.cgroupV2Root().map(root -> new FlowTracking(root, ns, flowEntries));
+  public static ProxyDataplane attach(
+      NetworkNamespace ns,
+      String ifname,
+      XdpMode mode,
+      int guePort,
+      List<? extends InetAddress> addresses,
+      Optional<Path> pinDir,
+      int flowEntries) {
+    Optional<FlowTracking> flows =
+        BpfSystem.cgroupV2Root().map(root -> new FlowTracking(root, ns, flowEntries));
     if (flows.isEmpty()) {
-      log.warn("no cgroup v2 hierarchy is mounted: the proxy's flow table stays off and every"
-          + " established packet takes a socket lookup (mount one: mount -t cgroup2 none /sys/fs/cgroup)");
+      log.warn(
+          "no cgroup v2 hierarchy is mounted: the proxy's flow table stays off and every"
+              + " established packet takes a socket lookup (mount one: mount -t cgroup2 none /sys/fs/cgroup)");
     }
     return create(settings(guePort, addresses), Optional.of(ns), ifname, mode, flows, pinDir);
   }
@@ -103,16 +130,32 @@ public final class ProxyDataplane implements AutoCloseable {
     return ProxyConfig.builder().guePort(guePort).addresses(addresses);
   }
 
-  private static ProxyDataplane create(ProxyConfig.Builder settings, Optional<NetworkNamespace> ns, String ifname,
-      XdpMode mode, Optional<FlowTracking> flows, Optional<Path> pinDir) {
-    ProxyProgram program = ProxyProgram.load(flows.map(f -> LoadOptions.DEFAULT
-        .withMaxEntries("flows4", f.entries()).withMaxEntries("flows6", f.entries())).orElse(LoadOptions.DEFAULT));
+  private static ProxyDataplane create(
+      ProxyConfig.Builder settings,
+      Optional<NetworkNamespace> ns,
+      String ifname,
+      XdpMode mode,
+      Optional<FlowTracking> flows,
+      Optional<Path> pinDir) {
+    ProxyProgram program =
+        ProxyProgram.load(
+            flows
+                .map(
+                    f ->
+                        LoadOptions.DEFAULT
+                            .withMaxEntries("flows4", f.entries())
+                            .withMaxEntries("flows6", f.entries()))
+                .orElse(LoadOptions.DEFAULT));
     Optional<CgroupAttachment> flowAttachment = Optional.empty();
     Optional<FlowKeeper> keeper = Optional.empty();
     try {
-      int openingSeconds = ProxyProgram.openingSeconds(flows.map(f -> synAckRetries(f.namespace())).orElse(5));
-      program.configure(settings.flowsNetnsCookie(flows.map(f -> f.namespace().cookie()).orElse(0L))
-          .openingSeconds(openingSeconds).build());
+      int openingSeconds =
+          ProxyProgram.openingSeconds(flows.map(f -> synAckRetries(f.namespace())).orElse(5));
+      program.configure(
+          settings
+              .flowsNetnsCookie(flows.map(f -> f.namespace().cookie()).orElse(0L))
+              .openingSeconds(openingSeconds)
+              .build());
       // Connections opened from here on enter the table; older ones are found by socket lookup.
       flowAttachment = flows.map(f -> CgroupAttachment.attach(program.flowsProgram(), f.cgroup()));
       keeper = flows.map(f -> FlowKeeper.start(program, f.namespace(), openingSeconds));
@@ -123,7 +166,8 @@ public final class ProxyDataplane implements AutoCloseable {
         flowAttachment.get().pinReplacing(pinDir.get().resolve(FLOWS_LINK));
       }
       attachment.ifPresent(a -> log.info("proxy program attached to {} ({} mode)", ifname, mode));
-      return new ProxyDataplane(program, attachment, ns.map(NeighbourKeeper::new), flowAttachment, keeper);
+      return new ProxyDataplane(
+          program, attachment, ns.map(NeighbourKeeper::new), flowAttachment, keeper);
     } catch (RuntimeException e) {
       keeper.ifPresent(FlowKeeper::close);
       flowAttachment.ifPresent(CgroupAttachment::close);
@@ -133,8 +177,8 @@ public final class ProxyDataplane implements AutoCloseable {
   }
 
   /**
-   * Where the flow table's sockops program runs: a cgroup v2 directory that the proxied
-   * services' processes are in (or under), and the network namespace of their sockets.
+   * Where the flow table's sockops program runs: a cgroup v2 directory that the proxied services'
+   * processes are in (or under), and the network namespace of their sockets.
    */
   public record FlowTracking(Path cgroup, NetworkNamespace namespace, int entries) {
     /** The most connections a flow table can hold, per address family. */
@@ -144,8 +188,12 @@ public final class ProxyDataplane implements AutoCloseable {
       Objects.requireNonNull(cgroup, "cgroup");
       Objects.requireNonNull(namespace, "namespace");
       if (entries < 1 || entries > MAX_ENTRIES) {
-        throw new IllegalArgumentException("a flow table holds 1 to " + MAX_ENTRIES + " connections per address"
-            + " family, not " + entries);
+        throw new IllegalArgumentException(
+            "a flow table holds 1 to "
+                + MAX_ENTRIES
+                + " connections per address"
+                + " family, not "
+                + entries);
       }
     }
 
@@ -160,8 +208,8 @@ public final class ProxyDataplane implements AutoCloseable {
   }
 
   /**
-   * Makes the allow-list exactly {@code peers}, in one atomic swap, and keeps
-   * the next hops towards them resolved for second-chance forwarding.
+   * Makes the allow-list exactly {@code peers}, in one atomic swap, and keeps the next hops towards
+   * them resolved for second-chance forwarding.
    */
   public void setPeers(Set<InetAddress> peers) {
     program.setAllowed(peers);
@@ -169,17 +217,22 @@ public final class ProxyDataplane implements AutoCloseable {
   }
 
   /**
-   * Makes what the proxy delivers exactly {@code services} (VIP, port, protocol) and ICMP to
-   * their VIPs; inner packets to anything else are dropped, in one atomic swap.
+   * Makes what the proxy delivers exactly {@code services} (VIP, port, protocol) and ICMP to their
+   * VIPs; inner packets to anything else are dropped, in one atomic swap.
    */
   public void setServed(Set<ServiceKey> services) {
     program.setServed(services);
   }
 
-  /** How many times the kernel of {@code ns} sends a SYN-ACK again (net.ipv4.tcp_synack_retries). */
+  /**
+   * How many times the kernel of {@code ns} sends a SYN-ACK again (net.ipv4.tcp_synack_retries).
+   */
   private static int synAckRetries(NetworkNamespace ns) {
-    return ns.call(() -> Integer.parseInt(
-        java.nio.file.Files.readString(Path.of("/proc/sys/net/ipv4/tcp_synack_retries")).trim()));
+    return ns.call(
+        () ->
+            Integer.parseInt(
+                java.nio.file.Files.readString(Path.of("/proc/sys/net/ipv4/tcp_synack_retries"))
+                    .trim()));
   }
 
   /**
@@ -191,9 +244,9 @@ public final class ProxyDataplane implements AutoCloseable {
   }
 
   /**
-   * Tells the flow table which endpoints (VIP and port) tunnelled packets are for, so that
-   * sockets elsewhere (an SSH server, ...) that were there before it do not keep it from being
-   * trusted. Endpoints are only ever added.
+   * Tells the flow table which endpoints (VIP and port) tunnelled packets are for, so that sockets
+   * elsewhere (an SSH server, ...) that were there before it do not keep it from being trusted.
+   * Endpoints are only ever added.
    */
   public void serveEndpoints(Set<java.net.InetSocketAddress> endpoints) {
     flowKeeper.ifPresent(k -> k.serve(endpoints));
@@ -201,7 +254,8 @@ public final class ProxyDataplane implements AutoCloseable {
 
   /** Makes every packet the flow table does not know take the socket lookup for a while. */
   public void distrustFlowTable(java.time.Duration duration) {
-    flowKeeper.orElseThrow(() -> new IllegalStateException("this proxy keeps no flow table"))
+    flowKeeper
+        .orElseThrow(() -> new IllegalStateException("this proxy keeps no flow table"))
         .distrustFor(duration);
   }
 

@@ -13,41 +13,48 @@ import java.util.List;
 public final class SocketTable {
   /** The kernel's TCP states, as /proc prints them. */
   public static final int ESTABLISHED = 0x01;
+
   public static final int TIME_WAIT = 0x06;
   public static final int CLOSE = 0x07;
 
   private SocketTable() {}
 
   /**
-   * One socket. An IPv4 peer of a dual-stack socket ({@code ::ffff:a.b.c.d}) is given as IPv4,
-   * the way its packets carry it.
+   * One socket. An IPv4 peer of a dual-stack socket ({@code ::ffff:a.b.c.d}) is given as IPv4, the
+   * way its packets carry it.
    */
-  public record Entry(InetAddress local, int localPort, InetAddress remote, int remotePort, int state) {}
+  public record Entry(
+      InetAddress local, int localPort, InetAddress remote, int remotePort, int state) {}
 
   /** Every TCP socket of {@code ns}, listeners and request sockets included. */
   public static List<Entry> read(NetworkNamespace ns) {
-    return ns.call(() -> {
-      List<Entry> out = new ArrayList<>();
-      // thread-self: the socket table of the namespace this thread has entered.
-      for (String file : List.of("tcp", "tcp6")) {
-        Path table = Path.of("/proc/thread-self/net", file);
-        if (!Files.exists(table)) {
-          continue;
-        }
-        List<String> lines = Files.readAllLines(table);
-        for (String line : lines.subList(1, lines.size())) {
-          String[] f = line.trim().split("\\s+");
-          if (f.length > 3) {
-            int localColon = f[1].indexOf(':');
-            int remoteColon = f[2].indexOf(':');
-            out.add(new Entry(address(f[1].substring(0, localColon)),
-                Integer.parseInt(f[1].substring(localColon + 1), 16), address(f[2].substring(0, remoteColon)),
-                Integer.parseInt(f[2].substring(remoteColon + 1), 16), Integer.parseInt(f[3], 16)));
+    return ns.call(
+        () -> {
+          List<Entry> out = new ArrayList<>();
+          // thread-self: the socket table of the namespace this thread has entered.
+          for (String file : List.of("tcp", "tcp6")) {
+            Path table = Path.of("/proc/thread-self/net", file);
+            if (!Files.exists(table)) {
+              continue;
+            }
+            List<String> lines = Files.readAllLines(table);
+            for (String line : lines.subList(1, lines.size())) {
+              String[] f = line.trim().split("\\s+");
+              if (f.length > 3) {
+                int localColon = f[1].indexOf(':');
+                int remoteColon = f[2].indexOf(':');
+                out.add(
+                    new Entry(
+                        address(f[1].substring(0, localColon)),
+                        Integer.parseInt(f[1].substring(localColon + 1), 16),
+                        address(f[2].substring(0, remoteColon)),
+                        Integer.parseInt(f[2].substring(remoteColon + 1), 16),
+                        Integer.parseInt(f[3], 16)));
+              }
+            }
           }
-        }
-      }
-      return out;
-    });
+          return out;
+        });
   }
 
   /** A /proc address: hex, 32-bit words each printed as a host-order (little-endian) integer. */
@@ -59,7 +66,9 @@ public final class SocketTable {
         raw[word * 4 + i] = (byte) Integer.parseInt(hex.substring(at, at + 2), 16);
       }
     }
-    if (raw.length == 16 && Arrays.equals(Arrays.copyOf(raw, 10), new byte[10]) && raw[10] == (byte) 0xff
+    if (raw.length == 16
+        && Arrays.equals(Arrays.copyOf(raw, 10), new byte[10])
+        && raw[10] == (byte) 0xff
         && raw[11] == (byte) 0xff) {
       return InetAddress.getByAddress(Arrays.copyOfRange(raw, 12, 16));
     }

@@ -1,10 +1,10 @@
 package dev.veer.proxy.health;
 
 import dev.veer.bpf.NetworkNamespace;
-import dev.veer.proxy.dataplane.SocketTable;
 import dev.veer.proto.proxy.v1.ServiceTarget;
 import dev.veer.proto.types.v1.Health;
 import dev.veer.proto.types.v1.Protocol;
+import dev.veer.proxy.dataplane.SocketTable;
 import java.io.IOException;
 import java.net.Inet6Address;
 import java.net.InetAddress;
@@ -16,10 +16,10 @@ import java.net.UnknownHostException;
 import java.util.Collections;
 
 /**
- * Checks one service on this host the way a client would find it: the VIP must be on an
- * interface (loopback, usually), and for TCP something must accept a connection on VIP:port
- * within the timeout. Also counts the service's live connections from the kernel's socket
- * table. Runs inside the host's network namespace.
+ * Checks one service on this host the way a client would find it: the VIP must be on an interface
+ * (loopback, usually), and for TCP something must accept a connection on VIP:port within the
+ * timeout. Also counts the service's live connections from the kernel's socket table. Runs inside
+ * the host's network namespace.
  */
 public final class ServiceCheck {
   private ServiceCheck() {}
@@ -28,23 +28,39 @@ public final class ServiceCheck {
   public record Result(Health health, String detail) {}
 
   public static Result check(NetworkNamespace ns, ServiceTarget target, int timeoutMillis) {
-    return ns.call(() -> {
-      InetAddress vip = InetAddress.getByAddress(target.getVip().toByteArray());
-      if (!hasAddress(vip)) {
-        return new Result(Health.UNHEALTHY, "VIP " + vip.getHostAddress() + " is on no interface of this host: "
-            + "ip addr add " + vip.getHostAddress() + (vip instanceof Inet6Address ? "/128" : "/32") + " dev lo");
-      }
-      if (target.getProtocol() != Protocol.TCP) {
-        return new Result(Health.HEALTHY, "VIP present (UDP is not probed)");
-      }
-      try (Socket probe = new Socket()) {
-        probe.connect(new InetSocketAddress(vip, target.getPort()), timeoutMillis);
-        return new Result(Health.HEALTHY, "accepting on " + vip.getHostAddress() + ":" + target.getPort());
-      } catch (IOException e) {
-        return new Result(Health.UNHEALTHY, "nothing accepts connections on " + vip.getHostAddress() + ":"
-            + target.getPort() + " (" + e.getMessage() + ")");
-      }
-    });
+    return ns.call(
+        () -> {
+          InetAddress vip = InetAddress.getByAddress(target.getVip().toByteArray());
+          if (!hasAddress(vip)) {
+            return new Result(
+                Health.UNHEALTHY,
+                "VIP "
+                    + vip.getHostAddress()
+                    + " is on no interface of this host: "
+                    + "ip addr add "
+                    + vip.getHostAddress()
+                    + (vip instanceof Inet6Address ? "/128" : "/32")
+                    + " dev lo");
+          }
+          if (target.getProtocol() != Protocol.TCP) {
+            return new Result(Health.HEALTHY, "VIP present (UDP is not probed)");
+          }
+          try (Socket probe = new Socket()) {
+            probe.connect(new InetSocketAddress(vip, target.getPort()), timeoutMillis);
+            return new Result(
+                Health.HEALTHY, "accepting on " + vip.getHostAddress() + ":" + target.getPort());
+          } catch (IOException e) {
+            return new Result(
+                Health.UNHEALTHY,
+                "nothing accepts connections on "
+                    + vip.getHostAddress()
+                    + ":"
+                    + target.getPort()
+                    + " ("
+                    + e.getMessage()
+                    + ")");
+          }
+        });
   }
 
   private static boolean hasAddress(InetAddress address) throws SocketException {
@@ -58,7 +74,10 @@ public final class ServiceCheck {
     return false;
   }
 
-  /** Established TCP connections to VIP:port in {@code ns} (IPv4-mapped ones on dual-stack sockets too). */
+  /**
+   * Established TCP connections to VIP:port in {@code ns} (IPv4-mapped ones on dual-stack sockets
+   * too).
+   */
   public static long liveConnections(NetworkNamespace ns, ServiceTarget target) {
     InetAddress vip;
     try {
@@ -66,8 +85,12 @@ public final class ServiceCheck {
     } catch (UnknownHostException e) {
       throw new IllegalArgumentException("not an address: " + target.getVip(), e);
     }
-    return SocketTable.read(ns).stream().filter(s -> s.state() == SocketTable.ESTABLISHED
-        && s.localPort() == target.getPort() && s.local().equals(vip)).count();
+    return SocketTable.read(ns).stream()
+        .filter(
+            s ->
+                s.state() == SocketTable.ESTABLISHED
+                    && s.localPort() == target.getPort()
+                    && s.local().equals(vip))
+        .count();
   }
-
 }

@@ -35,11 +35,12 @@ import org.apache.curator.retry.RetryOneTime;
 
 /**
  * How fast an admin change reaches the directors: a coordinator on an embedded ZooKeeper, N
- * director daemons following it over gRPC on loopback (real director programs whose maps take
- * every table; not attached to an interface), and a service of 256 backends whose backends are
- * drained and made active again one at a time (a rolling drain). For each change, the time from the admin call
- * returning to the last director acknowledging that version. The baseline, measured in the same
- * run, is a bare ZooKeeper write (setData round trip), the least any ZooKeeper-backed change costs.
+ * director daemons following it over gRPC on loopback (real director programs whose maps take every
+ * table; not attached to an interface), and a service of 256 backends whose backends are drained
+ * and made active again one at a time (a rolling drain). For each change, the time from the admin
+ * call returning to the last director acknowledging that version. The baseline, measured in the
+ * same run, is a bare ZooKeeper write (setData round trip), the least any ZooKeeper-backed change
+ * costs.
  */
 public final class ControlPlaneBenchmark {
   private ControlPlaneBenchmark() {}
@@ -56,8 +57,9 @@ public final class ControlPlaneBenchmark {
         case "--backends" -> backends = Integer.parseInt(args[++i]);
         case "--out" -> out = Path.of(args[++i]);
         default -> {
-          System.err.println("usage: ./veer bench control-plane [--changes N] [--directors D] [--backends B]"
-              + " [--out FILE]");
+          System.err.println(
+              "usage: ./veer bench control-plane [--changes N] [--directors D] [--backends B]"
+                  + " [--out FILE]");
           System.exit(2);
         }
       }
@@ -85,23 +87,40 @@ public final class ControlPlaneBenchmark {
       ManagedChannel channel = Transport.channel(target, Optional.empty());
       try {
         var admin = AdminServiceGrpc.newBlockingStub(channel);
-        admin.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder().setName("bench")
-            .setVip("203.0.113.10").setPort(80).setProtocol(Protocol.TCP)).build());
+        admin.createService(
+            CreateServiceRequest.newBuilder()
+                .setSpec(
+                    ServiceSpec.newBuilder()
+                        .setName("bench")
+                        .setVip("203.0.113.10")
+                        .setPort(80)
+                        .setProtocol(Protocol.TCP))
+                .build());
         for (int b = 0; b < backendCount; b++) {
-          admin.addBackend(AddBackendRequest.newBuilder().setService("bench").setAddress(backend(b))
-              .setState(BackendState.ACTIVE).build());
+          admin.addBackend(
+              AddBackendRequest.newBuilder()
+                  .setService("bench")
+                  .setAddress(backend(b))
+                  .setState(BackendState.ACTIVE)
+                  .build());
         }
         for (int d = 0; d < directorCount; d++) {
           ConcurrentSkipListMap<Long, Long> times = new ConcurrentSkipListMap<>();
           appliedAt.add(times);
-          directors.add(DirectorDaemon.start(DirectorDaemon.Config.builder("bench-d" + d, List.of(target))
-              .source4(Optional.of((Inet4Address) InetAddress.getByName("192.0.2." + (2 + 4 * d)))).build(),
-              version -> times.putIfAbsent(version, System.nanoTime())));
+          directors.add(
+              DirectorDaemon.start(
+                  DirectorDaemon.Config.builder("bench-d" + d, List.of(target))
+                      .source4(
+                          Optional.of(
+                              (Inet4Address) InetAddress.getByName("192.0.2." + (2 + 4 * d))))
+                      .build(),
+                  version -> times.putIfAbsent(version, System.nanoTime())));
         }
         long start = coordinator.store().current().getVersion();
         for (DirectorDaemon d : directors) {
           if (!d.awaitVersion(start, Duration.ofSeconds(60))) {
-            throw new IllegalStateException("directors did not take the initial tables within 60 s");
+            throw new IllegalStateException(
+                "directors did not take the initial tables within 60 s");
           }
         }
 
@@ -111,15 +130,22 @@ public final class ControlPlaneBenchmark {
         for (int i = -warmup; i < changes; i++) {
           // A rolling drain: each backend drained, then active again, one at a time.
           int b = Math.floorMod(Math.floorDiv(i, 2), backendCount);
-          BackendState state = Math.floorMod(i, 2) == 0 ? BackendState.DRAINING : BackendState.ACTIVE;
+          BackendState state =
+              Math.floorMod(i, 2) == 0 ? BackendState.DRAINING : BackendState.ACTIVE;
           long called = System.nanoTime();
-          Service s = admin.setBackendState(SetBackendStateRequest.newBuilder().setService("bench")
-              .setAddress(backend(b)).setState(state).build());
+          Service s =
+              admin.setBackendState(
+                  SetBackendStateRequest.newBuilder()
+                      .setService("bench")
+                      .setAddress(backend(b))
+                      .setState(state)
+                      .build());
           long returned = System.nanoTime();
           long last = returned;
           for (int d = 0; d < directorCount; d++) {
             if (!directors.get(d).awaitVersion(s.getVersion(), Duration.ofSeconds(30))) {
-              throw new IllegalStateException("director " + d + " did not apply version " + s.getVersion());
+              throw new IllegalStateException(
+                  "director " + d + " did not apply version " + s.getVersion());
             }
             last = Math.max(last, appliedAt.get(d).ceilingEntry(s.getVersion()).getValue());
           }
@@ -132,7 +158,15 @@ public final class ControlPlaneBenchmark {
         var compiled = new TableCompiler().compile(coordinator.store().current()).get("bench");
         int full = compiled.wire().getSerializedSize();
         int reference = compiled.reference().getSerializedSize();
-        return format(changes, directorCount, backendCount, convergence, callMillis, zkWrite, full, reference,
+        return format(
+            changes,
+            directorCount,
+            backendCount,
+            convergence,
+            callMillis,
+            zkWrite,
+            full,
+            reference,
             gzipped(compiled.wire().toByteArray()));
       } finally {
         Transport.close(channel);
@@ -177,32 +211,69 @@ public final class ControlPlaneBenchmark {
     return sorted[Math.max(0, Math.min(sorted.length - 1, index))];
   }
 
-  private static String format(int changes, int directors, int backends, double[] convergence, double[] call,
-      double[] zk, int full, int reference, int gzip) {
+  private static String format(
+      int changes,
+      int directors,
+      int backends,
+      double[] convergence,
+      double[] call,
+      double[] zk,
+      int full,
+      int reference,
+      int gzip) {
     double zk50 = percentile(zk, 50);
     StringBuilder sb = new StringBuilder();
-    sb.append(String.format(Locale.ROOT, "Veer control-plane benchmark: %d changes (one backend's state each) to a"
-        + " service of %d backends, 2^%d rows, %d directors on loopback; %d cores, JDK %s%n%n", changes, backends,
-        VeerAbi.DEFAULT_ROW_BITS, directors, Runtime.getRuntime().availableProcessors(),
-        Runtime.version()));
-    sb.append("| measure | p50 ms | p99 ms | max ms | p50 x ZooKeeper write | p99 x ZooKeeper write |\n");
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "Veer control-plane benchmark: %d changes (one backend's state each) to a"
+                + " service of %d backends, 2^%d rows, %d directors on loopback; %d cores, JDK %s%n%n",
+            changes,
+            backends,
+            VeerAbi.DEFAULT_ROW_BITS,
+            directors,
+            Runtime.getRuntime().availableProcessors(),
+            Runtime.version()));
+    sb.append(
+        "| measure | p50 ms | p99 ms | max ms | p50 x ZooKeeper write | p99 x ZooKeeper write |\n");
     sb.append("|---|---|---|---|---|---|\n");
     row(sb, "baseline: ZooKeeper setData round trip", zk, zk50);
     row(sb, "admin call (validate, compare-and-set write)", call, zk50);
-    row(sb, "admin call returned -> all " + directors + " directors acknowledged", convergence, zk50);
-    sb.append(String.format(Locale.ROOT, "%nTarget: p99 <= 50 ms from the call returning to all directors"
-        + " acknowledging: %s (p99 %.1f ms).%n", percentile(convergence, 99) <= 50 ? "met" : "NOT met",
-        percentile(convergence, 99)));
-    sb.append(String.format(Locale.ROOT, "%nBytes per table update (one service, %d backends): full table %,d"
-        + " bytes (%,d gzip-compressed, not used on the wire); an unchanged service in a snapshot %,d bytes.%n",
-        backends, full, gzip, reference));
+    row(
+        sb,
+        "admin call returned -> all " + directors + " directors acknowledged",
+        convergence,
+        zk50);
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%nTarget: p99 <= 50 ms from the call returning to all directors"
+                + " acknowledging: %s (p99 %.1f ms).%n",
+            percentile(convergence, 99) <= 50 ? "met" : "NOT met",
+            percentile(convergence, 99)));
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%nBytes per table update (one service, %d backends): full table %,d"
+                + " bytes (%,d gzip-compressed, not used on the wire); an unchanged service in a snapshot %,d bytes.%n",
+            backends,
+            full,
+            gzip,
+            reference));
     return sb.toString();
   }
 
   private static void row(StringBuilder sb, String name, double[] values, double zk50) {
-    sb.append(String.format(Locale.ROOT, "| %s | %.2f | %.2f | %.2f | %.1f | %.1f |%n", name,
-        percentile(values, 50), percentile(values, 99), percentile(values, 100), percentile(values, 50) / zk50,
-        percentile(values, 99) / zk50));
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "| %s | %.2f | %.2f | %.2f | %.1f | %.1f |%n",
+            name,
+            percentile(values, 50),
+            percentile(values, 99),
+            percentile(values, 100),
+            percentile(values, 50) / zk50,
+            percentile(values, 99) / zk50));
   }
 
   private static void deleteTree(Path dir) throws IOException {

@@ -12,14 +12,13 @@ import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
-import dev.veer.testbed.wire.Ipv4Header;
-import dev.veer.testbed.wire.Packets;
 import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.testbed.Tables;
 import dev.veer.testbed.lab.PacketLab;
+import dev.veer.testbed.wire.Ipv4Header;
+import dev.veer.testbed.wire.Packets;
 import java.io.IOException;
-
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -35,12 +34,11 @@ import java.util.Optional;
 import java.util.function.LongSupplier;
 
 /**
- * Data-plane benchmark, by the method of docs/benchmarks.md: BPF_PROG_TEST_RUN
- * with one packet per call (repeat = 1), the kernel's own duration averaged
- * over many calls, every program against the floor program (swap MACs,
- * XDP_TX) measured in the same run, interleaved in rounds so that machine
- * noise hits all of them alike. Each case proves by its verdict counter that
- * every call took the path it claims to measure.
+ * Data-plane benchmark, by the method of docs/benchmarks.md: BPF_PROG_TEST_RUN with one packet per
+ * call (repeat = 1), the kernel's own duration averaged over many calls, every program against the
+ * floor program (swap MACs, XDP_TX) measured in the same run, interleaved in rounds so that machine
+ * noise hits all of them alike. Each case proves by its verdict counter that every call took the
+ * path it claims to measure.
  *
  * <pre>./veer bench dataplane [--calls N] [--rounds R] [--out FILE]</pre>
  */
@@ -52,8 +50,14 @@ public final class DataplaneBenchmark {
   private static final Inet4Address ME = PacketLab.PEERS4.get(2);
 
   /** One measured case: a program, a frame, and the counter that proves its path. */
-  private record Case(String name, PacketLab lab, BpfProgram program, byte[] frame, int expectedRetval,
-      LongSupplier pathCounter, double target) {}
+  private record Case(
+      String name,
+      PacketLab lab,
+      BpfProgram program,
+      byte[] frame,
+      int expectedRetval,
+      LongSupplier pathCounter,
+      double target) {}
 
   private record Figure(Case c, double meanNs, double ratio, double roundMin, double roundMax) {}
 
@@ -81,34 +85,50 @@ public final class DataplaneBenchmark {
   }
 
   static String run(long calls, int rounds) throws IOException {
-    Path cgroup = BpfSystem.cgroupV2Root().orElseThrow(() -> new IllegalStateException("no cgroup v2 mounted"));
+    Path cgroup =
+        BpfSystem.cgroupV2Root()
+            .orElseThrow(() -> new IllegalStateException("no cgroup v2 mounted"));
     // Two proxy hosts: one whose flow table is older than every socket (complete: it answers
     // "not ours" by itself), and one that started after a connection (misses ask the kernel).
     try (PacketLab lab = PacketLab.create("bench");
         BpfObject floor = BpfObject.load("/bpf/floor.o", LoadOptions.DEFAULT);
-        DirectorDataplane director = DirectorDataplane.detached(DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6),
-            16);
-        ProxyDataplane proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, List.of(ME), Optional.of(
-            new ProxyDataplane.FlowTracking(cgroup, lab.handle())));
-        ServerSocketChannel listener = lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(80)));
-        SocketChannel tracked = lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
+        DirectorDataplane director =
+            DirectorDataplane.detached(DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6), 16);
+        ProxyDataplane proxy =
+            ProxyDataplane.detached(
+                VeerAbi.GUE_PORT_DEFAULT,
+                List.of(ME),
+                Optional.of(new ProxyDataplane.FlowTracking(cgroup, lab.handle())));
+        ServerSocketChannel listener =
+            lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(80)));
+        SocketChannel tracked =
+            lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
         SocketChannel trackedAccepted = accept(tracked, listener);
         PacketLab oldLab = PacketLab.create("bench-old");
-        ServerSocketChannel oldListener = oldLab.call(() -> ServerSocketChannel.open()
-            .bind(new InetSocketAddress(80)));
-        SocketChannel older = oldLab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
+        ServerSocketChannel oldListener =
+            oldLab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(80)));
+        SocketChannel older =
+            oldLab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
         SocketChannel olderAccepted = accept(older, oldListener);
-        ProxyDataplane oldProxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, List.of(ME), Optional.of(
-            new ProxyDataplane.FlowTracking(cgroup, oldLab.handle())))) {
-      director.apply(ServiceKey.tcp(VIP, 80), ServiceOptions.DEFAULT,
+        ProxyDataplane oldProxy =
+            ProxyDataplane.detached(
+                VeerAbi.GUE_PORT_DEFAULT,
+                List.of(ME),
+                Optional.of(new ProxyDataplane.FlowTracking(cgroup, oldLab.handle())))) {
+      director.apply(
+          ServiceKey.tcp(VIP, 80),
+          ServiceOptions.DEFAULT,
           Tables.allActive(PacketLab.PEERS4, 16, 2));
       for (ProxyDataplane p : List.of(proxy, oldProxy)) {
         p.setServed(java.util.Set.of(ServiceKey.tcp(VIP, 80)));
-        p.setPeers(new java.util.HashSet<>(List.<InetAddress>of(DIRECTOR, ME, PacketLab.PEERS4.get(0),
-            PacketLab.PEERS4.get(1))));
+        p.setPeers(
+            new java.util.HashSet<>(
+                List.<InetAddress>of(
+                    DIRECTOR, ME, PacketLab.PEERS4.get(0), PacketLab.PEERS4.get(1))));
       }
       if (!proxy.flowTableComplete() || oldProxy.flowTableComplete()) {
-        throw new IllegalStateException("the proxies' flow tables are not in the states the cases need");
+        throw new IllegalStateException(
+            "the proxies' flow tables are not in the states the cases need");
       }
 
       byte[] syn = frame(tcp(CLIENT, 40000, Packets.TCP_SYN));
@@ -118,24 +138,72 @@ public final class DataplaneBenchmark {
       byte[] gueOlder = gue(tcp(DIRECTOR, localPort(older), Packets.TCP_ACK));
       byte[] gueUnknown = gue(tcp(CLIENT, 40001, Packets.TCP_ACK));
 
-      List<Case> cases = List.of(
-          new Case("floor: swap MACs, XDP_TX", lab, floor.program("veer_floor"), syn, 3, () -> -1, 0),
-          new Case("director, SYN (GUE encapsulation)", lab, director.program().program(), syn, 3,
-              () -> director.program().verdicts().get(DirectorVerdict.DIR_ENCAP_GUE), 1.8),
-          new Case("director, mid-flow ACK", lab, director.program().program(), ack, 3,
-              () -> director.program().verdicts().get(DirectorVerdict.DIR_ENCAP_GUE), 1.8),
-          new Case("proxy deliver, SYN", lab, proxy.program().program(), gueSyn, 2,
-              () -> proxy.verdicts().get(ProxyVerdict.PRX_DELIVER_SYN), 1.5),
-          new Case("proxy deliver, established (flow table)", lab, proxy.program().program(), gueTracked, 2,
-              () -> proxy.verdicts().get(ProxyVerdict.PRX_DELIVER_FLOW), 2.0),
-          new Case("proxy second-chance forward (complete flow table)", lab, proxy.program().program(),
-              gueUnknown, 3, () -> proxy.verdicts().get(ProxyVerdict.PRX_FORWARD), 2.2),
-          new Case("proxy deliver, established before the table (socket lookup)", oldLab,
-              oldProxy.program().program(), gueOlder, 2,
-              () -> oldProxy.verdicts().get(ProxyVerdict.PRX_DELIVER_SOCKET), Double.NaN),
-          new Case("proxy second-chance forward (table not complete: socket lookup)", oldLab,
-              oldProxy.program().program(), gueUnknown, 3,
-              () -> oldProxy.verdicts().get(ProxyVerdict.PRX_FORWARD), Double.NaN));
+      List<Case> cases =
+          List.of(
+              new Case(
+                  "floor: swap MACs, XDP_TX",
+                  lab,
+                  floor.program("veer_floor"),
+                  syn,
+                  3,
+                  () -> -1,
+                  0),
+              new Case(
+                  "director, SYN (GUE encapsulation)",
+                  lab,
+                  director.program().program(),
+                  syn,
+                  3,
+                  () -> director.program().verdicts().get(DirectorVerdict.DIR_ENCAP_GUE),
+                  1.8),
+              new Case(
+                  "director, mid-flow ACK",
+                  lab,
+                  director.program().program(),
+                  ack,
+                  3,
+                  () -> director.program().verdicts().get(DirectorVerdict.DIR_ENCAP_GUE),
+                  1.8),
+              new Case(
+                  "proxy deliver, SYN",
+                  lab,
+                  proxy.program().program(),
+                  gueSyn,
+                  2,
+                  () -> proxy.verdicts().get(ProxyVerdict.PRX_DELIVER_SYN),
+                  1.5),
+              new Case(
+                  "proxy deliver, established (flow table)",
+                  lab,
+                  proxy.program().program(),
+                  gueTracked,
+                  2,
+                  () -> proxy.verdicts().get(ProxyVerdict.PRX_DELIVER_FLOW),
+                  2.0),
+              new Case(
+                  "proxy second-chance forward (complete flow table)",
+                  lab,
+                  proxy.program().program(),
+                  gueUnknown,
+                  3,
+                  () -> proxy.verdicts().get(ProxyVerdict.PRX_FORWARD),
+                  2.2),
+              new Case(
+                  "proxy deliver, established before the table (socket lookup)",
+                  oldLab,
+                  oldProxy.program().program(),
+                  gueOlder,
+                  2,
+                  () -> oldProxy.verdicts().get(ProxyVerdict.PRX_DELIVER_SOCKET),
+                  Double.NaN),
+              new Case(
+                  "proxy second-chance forward (table not complete: socket lookup)",
+                  oldLab,
+                  oldProxy.program().program(),
+                  gueUnknown,
+                  3,
+                  () -> oldProxy.verdicts().get(ProxyVerdict.PRX_FORWARD),
+                  Double.NaN));
 
       long perRound = Math.max(1, calls / rounds);
       double[][] roundMeans = new double[cases.size()][rounds];
@@ -146,8 +214,8 @@ public final class DataplaneBenchmark {
           roundMeans[c][round] = k.lab().call(() -> measure(k.lab(), k, perRound));
           long taken = k.pathCounter().getAsLong() - before;
           if (before >= 0 && taken != perRound) {
-            throw new IllegalStateException(k.name() + ": " + taken + " of " + perRound
-                + " calls took the measured path");
+            throw new IllegalStateException(
+                k.name() + ": " + taken + " of " + perRound + " calls took the measured path");
           }
         }
       }
@@ -159,8 +227,13 @@ public final class DataplaneBenchmark {
         for (int r = 0; r < rounds; r++) {
           ratios[r] = roundMeans[c][r] / roundMeans[0][r];
         }
-        figures.add(new Figure(cases.get(c), mean, mean / floorMean, Arrays.stream(ratios).min().orElseThrow(),
-            Arrays.stream(ratios).max().orElseThrow()));
+        figures.add(
+            new Figure(
+                cases.get(c),
+                mean,
+                mean / floorMean,
+                Arrays.stream(ratios).min().orElseThrow(),
+                Arrays.stream(ratios).max().orElseThrow()));
       }
       return format(figures, perRound * rounds, rounds, syn.length);
     }
@@ -173,8 +246,8 @@ public final class DataplaneBenchmark {
     for (long i = 0; i < calls; i++) {
       TestRunResult r = k.program().testRun(request);
       if (r.retval() != k.expectedRetval()) {
-        throw new IllegalStateException(k.name() + ": expected XDP action " + k.expectedRetval() + ", got "
-            + r.retval());
+        throw new IllegalStateException(
+            k.name() + ": expected XDP action " + k.expectedRetval() + ", got " + r.retval());
       }
       total += r.durationNs();
     }
@@ -183,24 +256,36 @@ public final class DataplaneBenchmark {
 
   private static String format(List<Figure> figures, long calls, int rounds, int frameLength) {
     StringBuilder sb = new StringBuilder();
-    sb.append(String.format(Locale.ROOT,
-        "Veer data-plane benchmark: BPF_PROG_TEST_RUN, 1 packet per call, %,d calls per case in %d interleaved"
-            + " rounds; %d-byte IPv4 TCP frames%n%n", calls, rounds, frameLength));
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "Veer data-plane benchmark: BPF_PROG_TEST_RUN, 1 packet per call, %,d calls per case in %d interleaved"
+                + " rounds; %d-byte IPv4 TCP frames%n%n",
+            calls,
+            rounds,
+            frameLength));
     sb.append("| case | ns/packet | x floor | per-round x floor (min-max) | target | met |\n");
     sb.append("|---|---|---|---|---|---|\n");
     for (Figure f : figures) {
       boolean isFloor = f == figures.get(0);
       boolean hasTarget = !isFloor && !Double.isNaN(f.c().target());
-      sb.append(String.format(Locale.ROOT, "| %s | %.1f | %.2f | %s | %s | %s |%n", f.c().name(), f.meanNs(),
-          f.ratio(), isFloor ? "-" : String.format(Locale.ROOT, "%.2f-%.2f", f.roundMin(), f.roundMax()),
-          hasTarget ? String.format(Locale.ROOT, "<= %.1f", f.c().target()) : "-",
-          hasTarget ? f.ratio() <= f.c().target() ? "yes" : "NO" : "-"));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "| %s | %.1f | %.2f | %s | %s | %s |%n",
+              f.c().name(),
+              f.meanNs(),
+              f.ratio(),
+              isFloor ? "-" : String.format(Locale.ROOT, "%.2f-%.2f", f.roundMin(), f.roundMax()),
+              hasTarget ? String.format(Locale.ROOT, "<= %.1f", f.c().target()) : "-",
+              hasTarget ? f.ratio() <= f.c().target() ? "yes" : "NO" : "-"));
     }
     return sb.toString();
   }
 
   /** Connects {@code client} to the VIP and returns the accepted end. */
-  private static SocketChannel accept(SocketChannel client, ServerSocketChannel listener) throws IOException {
+  private static SocketChannel accept(SocketChannel client, ServerSocketChannel listener)
+      throws IOException {
     client.connect(new InetSocketAddress(VIP, 80));
     return listener.accept();
   }
@@ -210,23 +295,27 @@ public final class DataplaneBenchmark {
   }
 
   private static byte[] tcp(InetAddress src, int srcPort, int flags) {
-    return Packets.ipv4(Ipv4Header.of((Inet4Address) src, VIP, Packets.PROTO_TCP),
-        Packets.tcp(src, VIP, srcPort, 80, flags, 1, flags == Packets.TCP_SYN ? 0 : 1, new byte[0]));
+    return Packets.ipv4(
+        Ipv4Header.of((Inet4Address) src, VIP, Packets.PROTO_TCP),
+        Packets.tcp(
+            src, VIP, srcPort, 80, flags, 1, flags == Packets.TCP_SYN ? 0 : 1, new byte[0]));
   }
 
   private static byte[] frame(byte[] ip) {
     // Padded to the 64-byte frame of the published figures.
-    return Arrays.copyOf(Packets.ethernet(PacketLab.LAB_MAC, PacketLab.CLIENT_MAC, Packets.ETHERTYPE_IPV4, ip), 64);
+    return Arrays.copyOf(
+        Packets.ethernet(PacketLab.LAB_MAC, PacketLab.CLIENT_MAC, Packets.ETHERTYPE_IPV4, ip), 64);
   }
 
   /** A director's output for a client packet: one further hop in the list. */
   private static byte[] gue(byte[] inner) {
     byte[] g = Packets.gue(Packets.PROTO_IPIP, 0, List.of(PacketLab.PEERS4.get(0)), inner);
-    byte[] ip = Packets.ipv4(Ipv4Header.of(DIRECTOR, ME, Packets.PROTO_UDP),
-        Packets.udp(DIRECTOR, ME, 0xc001, VeerAbi.GUE_PORT_DEFAULT, g, false));
+    byte[] ip =
+        Packets.ipv4(
+            Ipv4Header.of(DIRECTOR, ME, Packets.PROTO_UDP),
+            Packets.udp(DIRECTOR, ME, 0xc001, VeerAbi.GUE_PORT_DEFAULT, g, false));
     return Packets.ethernet(PacketLab.LAB_MAC, PacketLab.CLIENT_MAC, Packets.ETHERTYPE_IPV4, ip);
   }
 
   private DataplaneBenchmark() {}
-
 }

@@ -20,14 +20,25 @@ public final class CoordinatorProcess implements AutoCloseable {
   }
 
   /** A coordinator of the ensemble at {@code zookeeper}, logging to {@code <logDir>/<id>.log}. */
-  public static CoordinatorProcess start(String id, String zookeeper, Path logDir, String... options)
-      throws IOException {
+  public static CoordinatorProcess start(
+      String id, String zookeeper, Path logDir, String... options) throws IOException {
     int port = freePort();
-    List<String> args = new ArrayList<>(List.of("--id", id, "--listen", "127.0.0.1:" + port, "--zookeeper",
-        zookeeper, "--session-timeout-ms", "3000", "--settle-seconds", "600"));
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "--id",
+                id,
+                "--listen",
+                "127.0.0.1:" + port,
+                "--zookeeper",
+                zookeeper,
+                "--session-timeout-ms",
+                "3000",
+                "--settle-seconds",
+                "600"));
     args.addAll(List.of(options));
-    return new CoordinatorProcess(id, port,
-        JavaProcess.start(id, CoordinatorMain.class, args, logDir.resolve(id + ".log")));
+    return new CoordinatorProcess(
+        id, port, JavaProcess.start(id, CoordinatorMain.class, args, logDir.resolve(id + ".log")));
   }
 
   private static int freePort() throws IOException {

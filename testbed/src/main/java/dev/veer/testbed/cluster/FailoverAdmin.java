@@ -12,8 +12,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 /**
- * An admin client for tests of failures: a call that finds a coordinator unavailable (or too
- * slow) is tried on the next, up to three rounds of the list.
+ * An admin client for tests of failures: a call that finds a coordinator unavailable (or too slow)
+ * is tried on the next, up to three rounds of the list.
  */
 public final class FailoverAdmin implements AutoCloseable {
   private final List<String> targets;
@@ -29,8 +29,9 @@ public final class FailoverAdmin implements AutoCloseable {
     StatusRuntimeException last = null;
     for (int attempt = 0; attempt < targets.size() * 3; attempt++) {
       try {
-        return call.apply(AdminServiceGrpc.newBlockingStub(channels.get(current))
-            .withDeadlineAfter(3, TimeUnit.SECONDS));
+        return call.apply(
+            AdminServiceGrpc.newBlockingStub(channels.get(current))
+                .withDeadlineAfter(3, TimeUnit.SECONDS));
       } catch (StatusRuntimeException e) {
         Status.Code code = e.getStatus().getCode();
         if (code != Status.Code.UNAVAILABLE && code != Status.Code.DEADLINE_EXCEEDED) {

@@ -11,8 +11,8 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One of Veer's daemons in a JVM of its own, started from this JVM's classpath, so that a test
- * can kill it the way a machine or an operator does: SIGKILL, no shutdown hook.
+ * One of Veer's daemons in a JVM of its own, started from this JVM's classpath, so that a test can
+ * kill it the way a machine or an operator does: SIGKILL, no shutdown hook.
  */
 public final class JavaProcess implements AutoCloseable {
   private final String name;
@@ -28,14 +28,23 @@ public final class JavaProcess implements AutoCloseable {
   }
 
   /** Runs {@code mainClass} with {@code args}, its output appended to {@code log}. */
-  public static JavaProcess start(String name, Class<?> mainClass, List<String> args, Path log) throws IOException {
-    List<String> command = new ArrayList<>(List.of(
-        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
-        "-cp", System.getProperty("java.class.path"), mainClass.getName()));
+  public static JavaProcess start(String name, Class<?> mainClass, List<String> args, Path log)
+      throws IOException {
+    List<String> command =
+        new ArrayList<>(
+            List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED",
+                "-cp",
+                System.getProperty("java.class.path"),
+                mainClass.getName()));
     command.addAll(args);
     long logStart = Files.exists(log) ? Files.size(log) : 0;
-    Process process = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+    Process process =
+        new ProcessBuilder(command)
+            .redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+            .start();
     return new JavaProcess(name, process, log, logStart);
   }
 
@@ -48,8 +57,8 @@ public final class JavaProcess implements AutoCloseable {
   }
 
   /**
-   * Waits until this run of the process has logged {@code text}; fails with the log's end if
-   * the process exits first or the time runs out.
+   * Waits until this run of the process has logged {@code text}; fails with the log's end if the
+   * process exits first or the time runs out.
    */
   public void awaitLog(String text, Duration timeout) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
@@ -60,8 +69,15 @@ public final class JavaProcess implements AutoCloseable {
       }
       if (!process.isAlive() || System.nanoTime() > deadline) {
         String tail = output.substring(Math.max(0, output.length() - 2000));
-        throw new IllegalStateException(name + (process.isAlive() ? " did not log '" + text + "' in " + timeout
-            : " exited with " + process.exitValue()) + "; its log (" + log + ") ends:\n" + tail);
+        throw new IllegalStateException(
+            name
+                + (process.isAlive()
+                    ? " did not log '" + text + "' in " + timeout
+                    : " exited with " + process.exitValue())
+                + "; its log ("
+                + log
+                + ") ends:\n"
+                + tail);
       }
       Thread.sleep(50);
     }

@@ -7,7 +7,10 @@ import java.util.List;
 import org.apache.curator.test.InstanceSpec;
 import org.apache.curator.test.TestingCluster;
 
-/** A real ZooKeeper ensemble of in-process servers on loopback, for the tests and the survival suite. */
+/**
+ * A real ZooKeeper ensemble of in-process servers on loopback, for the tests and the survival
+ * suite.
+ */
 public final class ZooKeeperEnsemble {
   private ZooKeeperEnsemble() {}
 
@@ -35,8 +38,14 @@ public final class ZooKeeperEnsemble {
       }
       List<InstanceSpec> specs = new ArrayList<>();
       for (int s = 0; s < servers; s++) {
-        specs.add(new InstanceSpec(null, held.get(3 * s).getLocalPort(), held.get(3 * s + 1).getLocalPort(),
-            held.get(3 * s + 2).getLocalPort(), true, s + 1));
+        specs.add(
+            new InstanceSpec(
+                null,
+                held.get(3 * s).getLocalPort(),
+                held.get(3 * s + 1).getLocalPort(),
+                held.get(3 * s + 2).getLocalPort(),
+                true,
+                s + 1));
       }
       return specs;
     } finally {

@@ -46,16 +46,19 @@ import java.util.function.BooleanSupplier;
  *
  * <pre>./veer demo [--directors D] [--proxies P] [--connections N] [--short] [--keep]</pre>
  *
- * The daemons' logs go to a file whose path the demo prints, so the terminal shows only the
- * story. It exits 1 if any request failed.
+ * The daemons' logs go to a file whose path the demo prints, so the terminal shows only the story.
+ * It exits 1 if any request failed.
  */
 public final class Demo {
   /**
    * Where every log line of the demo's daemons goes. First of the static fields: the others load
    * classes that make their loggers, and the logger reads its destination once.
    */
-  private static final Path LOG_FILE = Logging.toFile(
-      Path.of(System.getProperty("java.io.tmpdir"), "veer-demo-" + ProcessHandle.current().pid() + ".log"));
+  private static final Path LOG_FILE =
+      Logging.toFile(
+          Path.of(
+              System.getProperty("java.io.tmpdir"),
+              "veer-demo-" + ProcessHandle.current().pid() + ".log"));
 
   /** The demo's HTTP service: its own port on the bed's VIP. */
   private static final InetSocketAddress VIP = new InetSocketAddress(TestBed.VIP4, 8080);
@@ -72,13 +75,18 @@ public final class Demo {
    * How long each step runs: the full story, or a short one (CI runs it on every change) with the
    * same events, closer together and fewer clients.
    */
-  record Pace(Duration firstStep, int keepAliveClients, int seconds, int joinAt, int drainAt, int leaveAt) {
+  record Pace(
+      Duration firstStep, int keepAliveClients, int seconds, int joinAt, int drainAt, int leaveAt) {
     static final Pace FULL = new Pace(Duration.ofSeconds(3), 200, 12, 2, 5, 8);
     static final Pace SHORT = new Pace(Duration.ofSeconds(2), 100, 6, 1, 2, 4);
   }
 
-  private Demo(TestBed bed, Coordinator coordinator, AdminServiceGrpc.AdminServiceBlockingStub admin,
-      List<HttpSite> sites, Pace pace) {
+  private Demo(
+      TestBed bed,
+      Coordinator coordinator,
+      AdminServiceGrpc.AdminServiceBlockingStub admin,
+      List<HttpSite> sites,
+      Pace pace) {
     this.bed = bed;
     this.coordinator = coordinator;
     this.admin = admin;
@@ -100,8 +108,9 @@ public final class Demo {
         case "--short" -> pace = Pace.SHORT;
         case "--keep" -> keep = true;
         default -> {
-          System.err.println("usage: ./veer demo [--directors D (2-8)] [--proxies P (4-16)] [--connections N]"
-              + " [--short] [--keep]");
+          System.err.println(
+              "usage: ./veer demo [--directors D (2-8)] [--proxies P (4-16)] [--connections N]"
+                  + " [--short] [--keep]");
           System.exit(2);
         }
       }
@@ -123,31 +132,45 @@ public final class Demo {
     Path data = Files.createTempDirectory("veer-demo");
     long failed = 0;
     System.out.println("Starting a coordinator on an embedded ZooKeeper ...");
-    try (Coordinator coordinator = Coordinator.start(Coordinator.Config.local("demo", data)
-        .withCluster(Coordinator.ClusterDefaults.DEFAULT.withChecks(500, 250, 2)))) {
+    try (Coordinator coordinator =
+        Coordinator.start(
+            Coordinator.Config.local("demo", data)
+                .withCluster(Coordinator.ClusterDefaults.DEFAULT.withChecks(500, 250, 2)))) {
       String target = "127.0.0.1:" + coordinator.port();
-      System.out.printf("Building the test bed: a client, an ECMP router, %d director daemons and %d proxy hosts"
-          + " with agents ...%n", directors, proxies);
-      try (TestBed bed = TestBed.builder("demo").directors(directors).proxies(proxies).coordinators(List.of(target)).agents().build()) {
-        Thread hook = new Thread(() -> {
-          bed.close();
-          try {
-            coordinator.close();
-          } catch (Exception e) {
-            // exiting anyway
-          }
-          deleteTree(data);
-        });
+      System.out.printf(
+          "Building the test bed: a client, an ECMP router, %d director daemons and %d proxy hosts"
+              + " with agents ...%n",
+          directors, proxies);
+      try (TestBed bed =
+          TestBed.builder("demo")
+              .directors(directors)
+              .proxies(proxies)
+              .coordinators(List.of(target))
+              .agents()
+              .build()) {
+        Thread hook =
+            new Thread(
+                () -> {
+                  bed.close();
+                  try {
+                    coordinator.close();
+                  } catch (Exception e) {
+                    // exiting anyway
+                  }
+                  deleteTree(data);
+                });
         Runtime.getRuntime().addShutdownHook(hook);
         ManagedChannel channel = Transport.channel(target, Optional.empty());
         List<HttpSite> sites = new java.util.ArrayList<>();
-        try (StatusPage page = StatusPage.start(new InetSocketAddress("127.0.0.1", 0), coordinator.admin())) {
+        try (StatusPage page =
+            StatusPage.start(new InetSocketAddress("127.0.0.1", 0), coordinator.admin())) {
           for (Proxy p : bed.proxies()) {
             sites.add(HttpSite.start(p.ns().handle(), VIP.getPort(), p.name()));
           }
           System.out.println("Status page: http://127.0.0.1:" + page.port() + "/");
-          failed = new Demo(bed, coordinator, AdminServiceGrpc.newBlockingStub(channel), sites, pace)
-              .run(connections, keep, target);
+          failed =
+              new Demo(bed, coordinator, AdminServiceGrpc.newBlockingStub(channel), sites, pace)
+                  .run(connections, keep, target);
         } finally {
           sites.forEach(HttpSite::close);
           Transport.close(channel);
@@ -166,45 +189,73 @@ public final class Demo {
 
   /** Runs the story; returns how many requests failed. */
   private long run(int connections, boolean keep, String target) throws Exception {
-    admin.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder().setName("web")
-        .setVip(VIP.getAddress().getHostAddress()).setPort(VIP.getPort()).setProtocol(Protocol.TCP)).build());
+    admin.createService(
+        CreateServiceRequest.newBuilder()
+            .setSpec(
+                ServiceSpec.newBuilder()
+                    .setName("web")
+                    .setVip(VIP.getAddress().getHostAddress())
+                    .setPort(VIP.getPort())
+                    .setProtocol(Protocol.TCP))
+            .build());
     for (int p = 1; p <= 3; p++) {
       addBackend(p, BackendState.ACTIVE);
     }
-    out.println("Service web (HTTP) on " + VIP.getAddress().getHostAddress() + ":" + VIP.getPort()
-        + " -> proxies 1-3; waiting for their agents' checks and the directors' tables ...");
-    await(() -> service().getBackendsList().stream().allMatch(b -> b.getHealth() == Health.HEALTHY));
+    out.println(
+        "Service web (HTTP) on "
+            + VIP.getAddress().getHostAddress()
+            + ":"
+            + VIP.getPort()
+            + " -> proxies 1-3; waiting for their agents' checks and the directors' tables ...");
+    await(
+        () -> service().getBackendsList().stream().allMatch(b -> b.getHealth() == Health.HEALTHY));
     awaitDirectors();
 
     long failed = 0;
-    out.printf("%n1. %d HTTP clients, each on its own connection, a GET every 200 ms for %d s%n", connections,
-        pace.firstStep().toSeconds());
-    try (HttpClients clients = HttpClients.start(bed.client().handle(), VIP, connections, Duration.ofMillis(200))) {
+    out.printf(
+        "%n1. %d HTTP clients, each on its own connection, a GET every 200 ms for %d s%n",
+        connections, pace.firstStep().toSeconds());
+    try (HttpClients clients =
+        HttpClients.start(bed.client().handle(), VIP, connections, Duration.ofMillis(200))) {
       Thread.sleep(pace.firstStep().toMillis());
       for (Proxy p : bed.proxies()) {
         out.printf("   %-8s %5d connections%n", p.name(), clients.perServer().count(p.name()));
       }
       ConnectionLoops.Result result = clients.stop();
-      out.printf("   requests answered %,d, connections failed %d%n", result.answered(), result.failed().size());
+      out.printf(
+          "   requests answered %,d, connections failed %d%n",
+          result.answered(), result.failed().size());
       result.failed().stream().limit(5).forEach(f -> out.println("     " + f));
       failed += result.failed().size();
     }
 
-    out.printf("%n2. %d keep-alive HTTP clients, a GET every 50 ms each, while the operator changes things%n",
+    out.printf(
+        "%n2. %d keep-alive HTTP clients, a GET every 50 ms each, while the operator changes things%n",
         pace.keepAliveClients());
     String[] events = {"", "", ""};
     long afterChanges = 0;
-    try (HttpClients traffic = HttpClients.start(bed.client().handle(), VIP, pace.keepAliveClients(),
-        Duration.ofMillis(50))) {
+    try (HttpClients traffic =
+        HttpClients.start(
+            bed.client().handle(), VIP, pace.keepAliveClients(), Duration.ofMillis(50))) {
       for (int second = 1; second <= pace.seconds(); second++) {
         Thread.sleep(1000);
         if (second == pace.joinAt()) {
           addBackend(4, BackendState.FILLING);
-          events[0] = "t=" + second + "s  veer ctl backend add web " + address(4) + "      (proxy-4 joins)";
+          events[0] =
+              "t=" + second + "s  veer ctl backend add web " + address(4) + "      (proxy-4 joins)";
         } else if (second == pace.drainAt()) {
-          admin.setBackendState(SetBackendStateRequest.newBuilder().setService("web").setAddress(address(2))
-              .setState(BackendState.DRAINING).build());
-          events[1] = "t=" + second + "s  veer ctl backend drain web " + address(2) + "    (proxy-2 drains)";
+          admin.setBackendState(
+              SetBackendStateRequest.newBuilder()
+                  .setService("web")
+                  .setAddress(address(2))
+                  .setState(BackendState.DRAINING)
+                  .build());
+          events[1] =
+              "t="
+                  + second
+                  + "s  veer ctl backend drain web "
+                  + address(2)
+                  + "    (proxy-2 drains)";
         } else if (second == pace.leaveAt()) {
           bed.setEcmp(bed.directors().subList(1, bed.directors().size()));
           events[2] = "t=" + second + "s  director-1 leaves the router's ECMP set";
@@ -219,20 +270,29 @@ public final class Demo {
       // packets went nowhere fails only then. Each must also have answered after the last change.
       ConnectionLoops.Result result = traffic.stop();
       List<ConnectionLoops.Connection> broken = result.brokenSince(afterChanges);
-      out.printf("%n   requests answered: %,d   connections broken: %d of %d%n", result.answered(), broken.size(),
-          result.connections().size());
+      out.printf(
+          "%n   requests answered: %,d   connections broken: %d of %d%n",
+          result.answered(), broken.size(), result.connections().size());
       broken.stream().limit(5).forEach(f -> out.println("     " + f));
       failed += broken.size();
     }
-    out.println("   The clients closed their connections: proxy-2's drain ends by itself once its agent sees none left.");
-    await(() -> service().getBackendsList().stream().filter(b -> b.getAddress().equals(address(2)))
-        .allMatch(b -> b.getState() == BackendState.INACTIVE));
-    out.println("   proxy-2 is now inactive: `veer ctl backend remove web " + address(2) + "` would take it out.");
+    out.println(
+        "   The clients closed their connections: proxy-2's drain ends by itself once its agent sees none left.");
+    await(
+        () ->
+            service().getBackendsList().stream()
+                .filter(b -> b.getAddress().equals(address(2)))
+                .allMatch(b -> b.getState() == BackendState.INACTIVE));
+    out.println(
+        "   proxy-2 is now inactive: `veer ctl backend remove web "
+            + address(2)
+            + "` would take it out.");
 
     if (keep) {
-      out.printf("%nThe cluster stays up until Ctrl-C. Try:%n  ./veer ctl --coordinators %s status%n"
-          + "  ./veer ctl --coordinators %s service get web%n  ./veer ctl --coordinators %s table web%n", target,
-          target, target);
+      out.printf(
+          "%nThe cluster stays up until Ctrl-C. Try:%n  ./veer ctl --coordinators %s status%n"
+              + "  ./veer ctl --coordinators %s service get web%n  ./veer ctl --coordinators %s table web%n",
+          target, target, target);
       Thread.currentThread().join();
     }
     return failed;
@@ -244,29 +304,61 @@ public final class Demo {
     if (live) {
       frame.append("\033[H\033[2J");
     }
-    frame.append(String.format(Locale.ROOT, "   t=%2ds  requests answered %,9d%n", second, traffic.answered()));
-    frame.append(String.format(Locale.ROOT, "   %-10s %-10s %-9s %6s %10s %10s %14s%n", "proxy", "state", "health",
-        "live", "http reqs", "flow hits", "2nd-chance fwd"));
+    frame.append(
+        String.format(
+            Locale.ROOT, "   t=%2ds  requests answered %,9d%n", second, traffic.answered()));
+    frame.append(
+        String.format(
+            Locale.ROOT,
+            "   %-10s %-10s %-9s %6s %10s %10s %14s%n",
+            "proxy",
+            "state",
+            "health",
+            "live",
+            "http reqs",
+            "flow hits",
+            "2nd-chance fwd"));
     List<Backend> backends = service().getBackendsList();
     for (Proxy p : bed.proxies()) {
-      Optional<Backend> b = backends.stream().filter(x -> x.getAddress().equals(p.address4().getHostAddress()))
-          .findFirst();
+      Optional<Backend> b =
+          backends.stream()
+              .filter(x -> x.getAddress().equals(p.address4().getHostAddress()))
+              .findFirst();
       EnumMap<ProxyVerdict, Long> v = p.dataplane().verdicts();
-      frame.append(String.format(Locale.ROOT, "   %-10s %-10s %-9s %6s %10d %10d %14d%n", p.name(),
-          b.map(x -> x.getState().name().toLowerCase(Locale.ROOT)).orElse("-"),
-          b.map(x -> x.getHealth().name().toLowerCase(Locale.ROOT).replace("health_", "")).orElse("-"),
-          b.map(x -> x.getLiveConnections() < 0 ? "-" : Long.toString(x.getLiveConnections())).orElse("-"),
-          sites.get(p.id() - 1).requests(), v.get(ProxyVerdict.PRX_DELIVER_FLOW), v.get(ProxyVerdict.PRX_FORWARD)));
+      frame.append(
+          String.format(
+              Locale.ROOT,
+              "   %-10s %-10s %-9s %6s %10d %10d %14d%n",
+              p.name(),
+              b.map(x -> x.getState().name().toLowerCase(Locale.ROOT)).orElse("-"),
+              b.map(x -> x.getHealth().name().toLowerCase(Locale.ROOT).replace("health_", ""))
+                  .orElse("-"),
+              b.map(x -> x.getLiveConnections() < 0 ? "-" : Long.toString(x.getLiveConnections()))
+                  .orElse("-"),
+              sites.get(p.id() - 1).requests(),
+              v.get(ProxyVerdict.PRX_DELIVER_FLOW),
+              v.get(ProxyVerdict.PRX_FORWARD)));
     }
-    frame.append(String.format(Locale.ROOT, "   %-10s %-10s %10s %8s%n", "director", "in ECMP", "encapsulated",
-        "version"));
+    frame.append(
+        String.format(
+            Locale.ROOT,
+            "   %-10s %-10s %10s %8s%n",
+            "director",
+            "in ECMP",
+            "encapsulated",
+            "version"));
     long current = coordinator.store().current().getVersion();
     for (Director d : bed.directors()) {
       EnumMap<DirectorVerdict, Long> v = d.dataplane().program().verdicts();
       long version = d.daemon().map(x -> x.appliedVersion()).orElse(0L);
-      frame.append(String.format(Locale.ROOT, "   %-10s %-10s %10d %8s%n", d.name(),
-          events[2].isEmpty() || d.id() != 1 ? "yes" : "no", v.get(DirectorVerdict.DIR_ENCAP_GUE),
-          version + (version == current ? "" : " (to " + current + ")")));
+      frame.append(
+          String.format(
+              Locale.ROOT,
+              "   %-10s %-10s %10d %8s%n",
+              d.name(),
+              events[2].isEmpty() || d.id() != 1 ? "yes" : "no",
+              v.get(DirectorVerdict.DIR_ENCAP_GUE),
+              version + (version == current ? "" : " (to " + current + ")")));
     }
     for (String event : events) {
       if (!event.isEmpty()) {
@@ -280,8 +372,12 @@ public final class Demo {
   }
 
   private void addBackend(int proxy, BackendState state) {
-    admin.addBackend(AddBackendRequest.newBuilder().setService("web").setAddress(address(proxy)).setState(state)
-        .build());
+    admin.addBackend(
+        AddBackendRequest.newBuilder()
+            .setService("web")
+            .setAddress(address(proxy))
+            .setState(state)
+            .build());
   }
 
   private String address(int proxy) {
@@ -293,14 +389,18 @@ public final class Demo {
   }
 
   private void awaitDirectors() throws InterruptedException {
-    await(() -> bed.directors().stream().allMatch(d -> d.daemon().orElseThrow().appliedVersion()
-        == coordinator.store().current().getVersion()));
+    await(
+        () ->
+            bed.directors().stream()
+                .allMatch(
+                    d ->
+                        d.daemon().orElseThrow().appliedVersion()
+                            == coordinator.store().current().getVersion()));
   }
 
   private static void await(BooleanSupplier condition) throws InterruptedException {
     Await.until("the cluster to settle", condition, Duration.ofSeconds(30));
   }
-
 
   private static void deleteTree(Path dir) {
     try (var files = Files.walk(dir)) {

@@ -16,10 +16,10 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * HTTP/1.1 clients on the client host, each on one keep-alive connection to the VIP, sending
- * a GET every interval and checking every answer: status 200, and the same server as before
- * (a connection cannot move between proxies). A failed request ends its connection; count what
- * broke with {@link #stop()}, once every request in flight has been answered or timed out.
+ * HTTP/1.1 clients on the client host, each on one keep-alive connection to the VIP, sending a GET
+ * every interval and checking every answer: status 200, and the same server as before (a connection
+ * cannot move between proxies). A failed request ends its connection; count what broke with {@link
+ * #stop()}, once every request in flight has been answered or timed out.
  */
 public final class HttpClients implements AutoCloseable {
   private static final int TIMEOUT_MILLIS = 5_000;
@@ -33,30 +33,41 @@ public final class HttpClients implements AutoCloseable {
   }
 
   /** Opens {@code count} connections from {@code clientNs} and starts their request loops. */
-  public static HttpClients start(NetworkNamespace clientNs, InetSocketAddress vip, int count, Duration interval) {
-    List<SocketChannel> sockets = clientNs.call(() -> {
-      List<SocketChannel> out = new ArrayList<>(count);
-      for (int i = 0; i < count; i++) {
-        out.add(SocketChannel.open());
-      }
-      return out;
-    });
-    byte[] request = ("GET / HTTP/1.1\r\nHost: " + vip.getAddress().getHostAddress() + "\r\n\r\n")
-        .getBytes(StandardCharsets.US_ASCII);
-    List<InputStream> inputs = new java.util.concurrent.CopyOnWriteArrayList<>(
-        java.util.Collections.nCopies(count, (InputStream) null));
-    ConnectionLoops loops = ConnectionLoops.start(count, (n, seq) -> {
-      SocketChannel channel = sockets.get(n);
-      if (seq == 0) {
-        channel.socket().connect(vip, TIMEOUT_MILLIS);
-        channel.socket().setSoTimeout(TIMEOUT_MILLIS);
-        inputs.set(n, new BufferedInputStream(channel.socket().getInputStream()));
-      }
-      OutputStream out = channel.socket().getOutputStream();
-      out.write(request);
-      out.flush();
-      return readResponse(inputs.get(n)).replace("served by ", "").trim();
-    }, interval, Long.MAX_VALUE, Duration.ofMillis(TIMEOUT_MILLIS));
+  public static HttpClients start(
+      NetworkNamespace clientNs, InetSocketAddress vip, int count, Duration interval) {
+    List<SocketChannel> sockets =
+        clientNs.call(
+            () -> {
+              List<SocketChannel> out = new ArrayList<>(count);
+              for (int i = 0; i < count; i++) {
+                out.add(SocketChannel.open());
+              }
+              return out;
+            });
+    byte[] request =
+        ("GET / HTTP/1.1\r\nHost: " + vip.getAddress().getHostAddress() + "\r\n\r\n")
+            .getBytes(StandardCharsets.US_ASCII);
+    List<InputStream> inputs =
+        new java.util.concurrent.CopyOnWriteArrayList<>(
+            java.util.Collections.nCopies(count, (InputStream) null));
+    ConnectionLoops loops =
+        ConnectionLoops.start(
+            count,
+            (n, seq) -> {
+              SocketChannel channel = sockets.get(n);
+              if (seq == 0) {
+                channel.socket().connect(vip, TIMEOUT_MILLIS);
+                channel.socket().setSoTimeout(TIMEOUT_MILLIS);
+                inputs.set(n, new BufferedInputStream(channel.socket().getInputStream()));
+              }
+              OutputStream out = channel.socket().getOutputStream();
+              out.write(request);
+              out.flush();
+              return readResponse(inputs.get(n)).replace("served by ", "").trim();
+            },
+            interval,
+            Long.MAX_VALUE,
+            Duration.ofMillis(TIMEOUT_MILLIS));
     return new HttpClients(sockets, loops);
   }
 
@@ -95,7 +106,10 @@ public final class HttpClients implements AutoCloseable {
     return sb.toString();
   }
 
-  /** A point in time to ask later which connections answered since (see {@link ConnectionLoops.Result}). */
+  /**
+   * A point in time to ask later which connections answered since (see {@link
+   * ConnectionLoops.Result}).
+   */
   public long mark() {
     return loops.mark();
   }

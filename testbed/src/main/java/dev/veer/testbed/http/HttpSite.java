@@ -30,16 +30,18 @@ public final class HttpSite implements AutoCloseable {
     ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     HttpSite site = new HttpSite(server, executor);
     byte[] body = ("served by " + name + "\n").getBytes(StandardCharsets.US_ASCII);
-    server.createContext("/", exchange -> {
-      try (exchange) {
-        site.requests.incrementAndGet();
-        exchange.getResponseHeaders().set("Content-Type", "text/plain");
-        exchange.sendResponseHeaders(200, body.length);
-        try (OutputStream out = exchange.getResponseBody()) {
-          out.write(body);
-        }
-      }
-    });
+    server.createContext(
+        "/",
+        exchange -> {
+          try (exchange) {
+            site.requests.incrementAndGet();
+            exchange.getResponseHeaders().set("Content-Type", "text/plain");
+            exchange.sendResponseHeaders(200, body.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+              out.write(body);
+            }
+          }
+        });
     server.setExecutor(executor);
     server.start();
     return site;

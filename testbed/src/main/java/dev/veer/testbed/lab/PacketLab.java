@@ -5,8 +5,8 @@ import dev.veer.bpf.BpfProgram;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.TestRunRequest;
 import dev.veer.bpf.TestRunResult;
-import dev.veer.testbed.wire.MacAddress;
 import dev.veer.testbed.net.Namespace;
+import dev.veer.testbed.wire.MacAddress;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
@@ -14,10 +14,9 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
- * A namespace in which BPF_PROG_TEST_RUN sees a real kernel routing and
- * neighbour state: interface {@code lab0} (MTU 1500) with on-link peers whose
- * MACs are known, one on-link address without a neighbour entry and one
- * address without a route. Programs are test-run with {@code lab0} as their
+ * A namespace in which BPF_PROG_TEST_RUN sees a real kernel routing and neighbour state: interface
+ * {@code lab0} (MTU 1500) with on-link peers whose MACs are known, one on-link address without a
+ * neighbour entry and one address without a route. Programs are test-run with {@code lab0} as their
  * ingress interface, so their FIB lookups resolve against this state.
  */
 public final class PacketLab implements AutoCloseable {
@@ -27,17 +26,23 @@ public final class PacketLab implements AutoCloseable {
   public static final MacAddress CLIENT_MAC = MacAddress.parse("02:00:5e:00:00:fe");
   public static final Inet4Address SELF4 = v4("192.0.2.1");
   public static final Inet6Address SELF6 = v6("2001:db8:1::1");
-  public static final List<Inet4Address> PEERS4 = List.of(v4("192.0.2.10"), v4("192.0.2.11"), v4("192.0.2.12"),
-      v4("192.0.2.13"));
-  public static final List<Inet6Address> PEERS6 = List.of(v6("2001:db8:1::10"), v6("2001:db8:1::11"),
-      v6("2001:db8:1::12"), v6("2001:db8:1::13"));
+  public static final List<Inet4Address> PEERS4 =
+      List.of(v4("192.0.2.10"), v4("192.0.2.11"), v4("192.0.2.12"), v4("192.0.2.13"));
+  public static final List<Inet6Address> PEERS6 =
+      List.of(
+          v6("2001:db8:1::10"), v6("2001:db8:1::11"), v6("2001:db8:1::12"), v6("2001:db8:1::13"));
+
   /** On-link with a known MAC, and named by no table but the one a test makes for it. */
   public static final Inet4Address SPARE4 = v4("192.0.2.20");
+
   /** On-link, but the kernel has no neighbour entry for it. */
   public static final Inet4Address UNRESOLVED4 = v4("192.0.2.99");
+
   public static final Inet6Address UNRESOLVED6 = v6("2001:db8:1::99");
+
   /** No route at all. */
   public static final Inet4Address UNROUTABLE4 = v4("198.51.100.99");
+
   public static final Inet6Address UNROUTABLE6 = v6("2001:db8:ffff::99");
   public static final Inet4Address VIP4 = v4("203.0.113.10");
   public static final Inet6Address VIP6 = v6("2001:db8:100::10");
@@ -57,7 +62,16 @@ public final class PacketLab implements AutoCloseable {
     Namespace ns = Namespace.create(role);
     try {
       ns.exec("ip", "link", "add", IFNAME, "type", "veth", "peer", "name", "lab1");
-      ns.exec("ip", "link", "set", IFNAME, "address", LAB_MAC.toString(), "mtu", String.valueOf(MTU), "up");
+      ns.exec(
+          "ip",
+          "link",
+          "set",
+          IFNAME,
+          "address",
+          LAB_MAC.toString(),
+          "mtu",
+          String.valueOf(MTU),
+          "up");
       ns.exec("ip", "link", "set", "lab1", "up");
       ns.exec("ip", "addr", "add", SELF4.getHostAddress() + "/24", "dev", IFNAME);
       ns.exec("ip", "-6", "addr", "add", SELF6.getHostAddress() + "/64", "dev", IFNAME, "nodad");
@@ -126,8 +140,17 @@ public final class PacketLab implements AutoCloseable {
   }
 
   private static void neighbour(Namespace ns, InetAddress address, MacAddress mac) {
-    ns.exec("ip", "neigh", "replace", address.getHostAddress(), "lladdr", mac.toString(), "dev", IFNAME,
-        "nud", "permanent");
+    ns.exec(
+        "ip",
+        "neigh",
+        "replace",
+        address.getHostAddress(),
+        "lladdr",
+        mac.toString(),
+        "dev",
+        IFNAME,
+        "nud",
+        "permanent");
   }
 
   private static Inet4Address v4(String s) {

@@ -9,17 +9,17 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A network namespace this process created with {@code ip netns add}; closing
- * it deletes the namespace and with it every interface inside (veth peers in
- * other namespaces go too, and XDP programs attached to them are detached).
+ * A network namespace this process created with {@code ip netns add}; closing it deletes the
+ * namespace and with it every interface inside (veth peers in other namespaces go too, and XDP
+ * programs attached to them are detached).
  */
 public final class Namespace implements AutoCloseable {
   /**
-   * Every namespace Veer's test bed makes is named {@code veer-<pid>-<role>},
-   * after the process that made it, so leftovers of dead processes can be
-   * told from namespaces a live run is using.
+   * Every namespace Veer's test bed makes is named {@code veer-<pid>-<role>}, after the process
+   * that made it, so leftovers of dead processes can be told from namespaces a live run is using.
    */
   private static final String PREFIX = "veer-";
+
   private static final Pattern ROLE = Pattern.compile("[a-z0-9-]{1,40}");
   private static final String BPF_FS = "/sys/fs/bpf";
   private static final Pattern LEFTOVER = Pattern.compile("veer-(\\d+)-.*");
@@ -59,11 +59,13 @@ public final class Namespace implements AutoCloseable {
 
   /** Runs a command inside the namespace. */
   public String exec(String... command) {
-    return Shell.run(ObjectArrays.concat(new String[] {"ip", "netns", "exec", name}, command, String.class));
+    return Shell.run(
+        ObjectArrays.concat(new String[] {"ip", "netns", "exec", name}, command, String.class));
   }
 
   public Shell.Result tryExec(String... command) {
-    return Shell.tryRun(ObjectArrays.concat(new String[] {"ip", "netns", "exec", name}, command, String.class));
+    return Shell.tryRun(
+        ObjectArrays.concat(new String[] {"ip", "netns", "exec", name}, command, String.class));
   }
 
   public void sysctl(String key, String value) {
@@ -71,8 +73,8 @@ public final class Namespace implements AutoCloseable {
   }
 
   /**
-   * Deletes what Veer processes that died before they could clean up left behind: their
-   * namespaces, and the maps and links they pinned under the namespaces' names in /sys/fs/bpf.
+   * Deletes what Veer processes that died before they could clean up left behind: their namespaces,
+   * and the maps and links they pinned under the namespaces' names in /sys/fs/bpf.
    */
   public static void deleteLeftovers() {
     for (String line : Shell.run("ip", "netns", "list").split("\n")) {
@@ -85,13 +87,18 @@ public final class Namespace implements AutoCloseable {
     java.io.File[] pins = new java.io.File(BPF_FS).listFiles();
     for (java.io.File dir : pins == null ? new java.io.File[0] : pins) {
       Matcher m = LEFTOVER.matcher(dir.getName());
-      if (dir.isDirectory() && m.matches() && ProcessHandle.of(Long.parseLong(m.group(1))).isEmpty()) {
+      if (dir.isDirectory()
+          && m.matches()
+          && ProcessHandle.of(Long.parseLong(m.group(1))).isEmpty()) {
         BpfSystem.removePins(dir.toPath());
       }
     }
   }
 
-  /** Where the daemons of this namespace pin their objects: named after it, so a stale run's are found. */
+  /**
+   * Where the daemons of this namespace pin their objects: named after it, so a stale run's are
+   * found.
+   */
   public Path pinDirectory() {
     return Path.of(BPF_FS, name);
   }

@@ -41,10 +41,10 @@ import org.slf4j.LoggerFactory;
 /**
  * The promise under every change an operator makes: a three-node ZooKeeper ensemble, three
  * coordinators, three director daemons (two in the router's ECMP set) and five proxy hosts with
- * agents, every daemon a JVM of its own as on real hosts, service "web" on proxies 1-3. Each scenario runs alone under
- * {@link #connections} long-lived TCP connections, each sending a request every 100 ms and
- * checking every answer, and reports how many connections broke and requests failed. Between
- * scenarios the cluster is put back as it was.
+ * agents, every daemon a JVM of its own as on real hosts, service "web" on proxies 1-3. Each
+ * scenario runs alone under {@link #connections} long-lived TCP connections, each sending a request
+ * every 100 ms and checking every answer, and reports how many connections broke and requests
+ * failed. Between scenarios the cluster is put back as it was.
  */
 public final class SurvivalSuite implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(SurvivalSuite.class);
@@ -65,7 +65,12 @@ public final class SurvivalSuite implements AutoCloseable {
    * had converged), counted once every request in flight was answered or timed out; and how many
    * were expected to (those a scenario takes away on purpose, such as a dead service's).
    */
-  public record Outcome(String scenario, int connections, int broken, int expectedBroken, long answered,
+  public record Outcome(
+      String scenario,
+      int connections,
+      int broken,
+      int expectedBroken,
+      long answered,
       String note) {
     /** Whether exactly the connections expected to break broke. */
     public boolean kept() {
@@ -73,7 +78,8 @@ public final class SurvivalSuite implements AutoCloseable {
     }
   }
 
-  private SurvivalSuite(int connections, Path logs, TestingCluster zookeeper, FailoverAdmin admin, TestBed bed) {
+  private SurvivalSuite(
+      int connections, Path logs, TestingCluster zookeeper, FailoverAdmin admin, TestBed bed) {
     this.connections = connections;
     this.logs = logs;
     this.zookeeper = zookeeper;
@@ -88,18 +94,32 @@ public final class SurvivalSuite implements AutoCloseable {
     for (int c = 1; c <= 3; c++) {
       started.add(coordinator("c" + c, zookeeper, logs));
     }
-    FailoverAdmin admin = new FailoverAdmin(started.stream().map(CoordinatorProcess::target).toList());
+    FailoverAdmin admin =
+        new FailoverAdmin(started.stream().map(CoordinatorProcess::target).toList());
     TestBed bed = null;
     try {
       awaitCoordinators(admin, 3);
-      bed = TestBed.builder("surv").directors(3).proxies(5)
-          .coordinators(started.stream().map(CoordinatorProcess::target).toList()).processes(logs).build();
+      bed =
+          TestBed.builder("surv")
+              .directors(3)
+              .proxies(5)
+              .coordinators(started.stream().map(CoordinatorProcess::target).toList())
+              .processes(logs)
+              .build();
       SurvivalSuite suite = new SurvivalSuite(connections, logs, zookeeper, admin, bed);
       suite.coordinators.addAll(started);
       suite.nextCoordinator = 4;
-      admin.call(s -> s.createService(CreateServiceRequest.newBuilder().setSpec(ServiceSpec.newBuilder()
-          .setName("web").setVip(TestBed.VIP4.getHostAddress()).setPort(TestBed.SERVICE_PORT)
-          .setProtocol(Protocol.TCP)).build()));
+      admin.call(
+          s ->
+              s.createService(
+                  CreateServiceRequest.newBuilder()
+                      .setSpec(
+                          ServiceSpec.newBuilder()
+                              .setName("web")
+                              .setVip(TestBed.VIP4.getHostAddress())
+                              .setPort(TestBed.SERVICE_PORT)
+                              .setProtocol(Protocol.TCP))
+                      .build()));
       suite.reset();
       return suite;
     } catch (Exception | Error e) {
@@ -115,9 +135,18 @@ public final class SurvivalSuite implements AutoCloseable {
     }
   }
 
-  private static CoordinatorProcess coordinator(String id, TestingCluster zookeeper, Path logs) throws IOException {
-    return CoordinatorProcess.start(id, zookeeper.getConnectString(), logs, "--check-interval-ms",
-        Integer.toString(CHECK_INTERVAL_MILLIS), "--check-timeout-ms", "100", "--health-threshold", "2");
+  private static CoordinatorProcess coordinator(String id, TestingCluster zookeeper, Path logs)
+      throws IOException {
+    return CoordinatorProcess.start(
+        id,
+        zookeeper.getConnectString(),
+        logs,
+        "--check-interval-ms",
+        Integer.toString(CHECK_INTERVAL_MILLIS),
+        "--check-timeout-ms",
+        "100",
+        "--health-threshold",
+        "2");
   }
 
   /** A scenario the suite can run by name. */
@@ -153,7 +182,8 @@ public final class SurvivalSuite implements AutoCloseable {
       }
     }
     if (out.isEmpty()) {
-      throw new IllegalArgumentException("no scenario matches '" + filter + "'; scenarios: " + scenarios().keySet());
+      throw new IllegalArgumentException(
+          "no scenario matches '" + filter + "'; scenarios: " + scenarios().keySet());
     }
     return out;
   }
@@ -169,8 +199,13 @@ public final class SurvivalSuite implements AutoCloseable {
     int onVictim;
     ConnectionLoops.Result result;
     long holed;
-    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, connections,
-        Duration.ofMillis(100), Duration.ofSeconds(120))) {
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(),
+            VIP4,
+            connections,
+            Duration.ofMillis(100),
+            Duration.ofSeconds(120))) {
       Thread.sleep(SETTLE.toMillis());
       onVictim = traffic.perServer().count(victim.name());
       victim.ns().exec("ip", "route", "add", "blackhole", TestBed.CLIENT4.getHostAddress() + "/32");
@@ -178,14 +213,25 @@ public final class SurvivalSuite implements AutoCloseable {
       Thread.sleep(SETTLE.toMillis());
       result = traffic.stop();
     } finally {
-      victim.ns().tryExec("ip", "route", "del", "blackhole", TestBed.CLIENT4.getHostAddress() + "/32");
+      victim
+          .ns()
+          .tryExec("ip", "route", "del", "blackhole", TestBed.CLIENT4.getHostAddress() + "/32");
     }
     List<ConnectionLoops.Connection> broken = result.brokenSince(holed);
     long others = broken.stream().filter(c -> !victim.name().equals(c.server())).count();
-    Outcome outcome = new Outcome("black-hole a proxy (control: its connections must count as broken)",
-        connections, broken.size(), onVictim, result.answered(), String.format(Locale.ROOT,
-            "%d connections were on %s, whose replies were dropped; %d broken connections were elsewhere",
-            onVictim, victim.name(), others));
+    Outcome outcome =
+        new Outcome(
+            "black-hole a proxy (control: its connections must count as broken)",
+            connections,
+            broken.size(),
+            onVictim,
+            result.answered(),
+            String.format(
+                Locale.ROOT,
+                "%d connections were on %s, whose replies were dropped; %d broken connections were elsewhere",
+                onVictim,
+                victim.name(),
+                others));
     log.info("{}", outcome);
     reset();
     return outcome;
@@ -211,8 +257,13 @@ public final class SurvivalSuite implements AutoCloseable {
     String note;
     ConnectionLoops.Result result;
     long converged;
-    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, connections,
-        Duration.ofMillis(100), Duration.ofSeconds(120))) {
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(),
+            VIP4,
+            connections,
+            Duration.ofMillis(100),
+            Duration.ofSeconds(120))) {
       Thread.sleep(SETTLE.toMillis());
       note = action.run(traffic);
       awaitConverged();
@@ -230,68 +281,95 @@ public final class SurvivalSuite implements AutoCloseable {
   }
 
   Outcome addAProxy() throws Exception {
-    return scenario("add a proxy", traffic -> {
-      addBackend(4, BackendState.FILLING);
-      return "proxy-4 added (filling)";
-    });
+    return scenario(
+        "add a proxy",
+        traffic -> {
+          addBackend(4, BackendState.FILLING);
+          return "proxy-4 added (filling)";
+        });
   }
 
   Outcome drainThenRemoveAProxy() throws Exception {
-    return scenario("drain, then remove a proxy", traffic -> {
-      setState(3, BackendState.DRAINING);
-      return "proxy-3 drained under traffic";
-    }, () -> {
-      // The connections have closed: the drain ends by itself, and the proxy goes without force.
-      await("proxy-3's drain to end", () -> service().getBackendsList().stream()
-          .anyMatch(b -> b.getAddress().equals(address(3)) && b.getState() == BackendState.INACTIVE),
-          Duration.ofSeconds(20));
-      admin.call(s -> s.removeBackend(RemoveBackendRequest.newBuilder().setService("web").setAddress(address(3))
-          .build()));
-      awaitConverged();
-      Traffic.BurstResult after = Traffic.burst(bed.client().handle(), VIP4, 200, 20);
-      if (!after.failures().isEmpty() || after.perServer().count("proxy-3") > 0) {
-        throw new IllegalStateException("after removing proxy-3: " + after);
-      }
-      return "; its drain ended when its last connection closed, it was removed without force, and 200 new"
-          + " connections all reached the others";
-    });
+    return scenario(
+        "drain, then remove a proxy",
+        traffic -> {
+          setState(3, BackendState.DRAINING);
+          return "proxy-3 drained under traffic";
+        },
+        () -> {
+          // The connections have closed: the drain ends by itself, and the proxy goes without
+          // force.
+          await(
+              "proxy-3's drain to end",
+              () ->
+                  service().getBackendsList().stream()
+                      .anyMatch(
+                          b ->
+                              b.getAddress().equals(address(3))
+                                  && b.getState() == BackendState.INACTIVE),
+              Duration.ofSeconds(20));
+          admin.call(
+              s ->
+                  s.removeBackend(
+                      RemoveBackendRequest.newBuilder()
+                          .setService("web")
+                          .setAddress(address(3))
+                          .build()));
+          awaitConverged();
+          Traffic.BurstResult after = Traffic.burst(bed.client().handle(), VIP4, 200, 20);
+          if (!after.failures().isEmpty() || after.perServer().count("proxy-3") > 0) {
+            throw new IllegalStateException("after removing proxy-3: " + after);
+          }
+          return "; its drain ended when its last connection closed, it was removed without force, and 200 new"
+              + " connections all reached the others";
+        });
   }
 
   Outcome addOneAndDrainAnotherAtOnce() throws Exception {
-    return scenario("add one proxy and drain another at once", traffic -> {
-      addBackend(4, BackendState.FILLING);
-      setState(2, BackendState.DRAINING);
-      return "proxy-4 added and proxy-2 drained back to back";
-    });
+    return scenario(
+        "add one proxy and drain another at once",
+        traffic -> {
+          addBackend(4, BackendState.FILLING);
+          setState(2, BackendState.DRAINING);
+          return "proxy-4 added and proxy-2 drained back to back";
+        });
   }
 
   Outcome addADirector() throws Exception {
-    return scenario("add a director to the ECMP set", traffic -> {
-      bed.setEcmp(bed.directors());
-      return "director-3 joined the router's ECMP set";
-    });
+    return scenario(
+        "add a director to the ECMP set",
+        traffic -> {
+          bed.setEcmp(bed.directors());
+          return "director-3 joined the router's ECMP set";
+        });
   }
 
   Outcome removeADirector() throws Exception {
-    return scenario("remove a director from the ECMP set", traffic -> {
-      bed.setEcmp(List.of(bed.directors().get(0)));
-      return "director-2 left the router's ECMP set";
-    });
+    return scenario(
+        "remove a director from the ECMP set",
+        traffic -> {
+          bed.setEcmp(List.of(bed.directors().get(0)));
+          return "director-2 left the router's ECMP set";
+        });
   }
 
   Outcome restartADirectorDaemon() throws Exception {
-    return scenario("restart a director daemon (SIGTERM)", traffic -> {
-      bed.restartDirector(1);
-      return "director-1's daemon handed over on SIGTERM and a new process took its pinned program and maps over";
-    });
+    return scenario(
+        "restart a director daemon (SIGTERM)",
+        traffic -> {
+          bed.restartDirector(1);
+          return "director-1's daemon handed over on SIGTERM and a new process took its pinned program and maps over";
+        });
   }
 
   /** SIGKILL: the program stays attached with its tables, and a new daemon takes its pins over. */
   Outcome killADirectorDaemon() throws Exception {
-    return scenario("kill a director daemon (SIGKILL) and restart it", traffic -> {
-      bed.killDirector(1);
-      return "director-1's daemon was SIGKILLed and a new process took its pinned program and maps over";
-    });
+    return scenario(
+        "kill a director daemon (SIGKILL) and restart it",
+        traffic -> {
+          bed.killDirector(1);
+          return "director-1's daemon was SIGKILLed and a new process took its pinned program and maps over";
+        });
   }
 
   /**
@@ -299,16 +377,25 @@ public final class SurvivalSuite implements AutoCloseable {
    * flow table true until a new agent replaces both.
    */
   Outcome killAProxyAgent() throws Exception {
-    return scenario("kill a proxy agent (SIGKILL) and restart it", traffic -> {
-      bed.killAgent(1);
-      long links = sockopsLinks();
-      if (links != bed.proxies().size()) {
-        throw new IllegalStateException(links + " sockops links attached for " + bed.proxies().size()
-            + " agents: the dead agent's link was not replaced");
-      }
-      return "proxy-1's agent was SIGKILLed under traffic; a new agent replaced its program and its pinned"
-          + " flow-table link (" + links + " sockops links for " + links + " agents after)";
-    });
+    return scenario(
+        "kill a proxy agent (SIGKILL) and restart it",
+        traffic -> {
+          bed.killAgent(1);
+          long links = sockopsLinks();
+          if (links != bed.proxies().size()) {
+            throw new IllegalStateException(
+                links
+                    + " sockops links attached for "
+                    + bed.proxies().size()
+                    + " agents: the dead agent's link was not replaced");
+          }
+          return "proxy-1's agent was SIGKILLed under traffic; a new agent replaced its program and its pinned"
+              + " flow-table link ("
+              + links
+              + " sockops links for "
+              + links
+              + " agents after)";
+        });
   }
 
   /** Sockops links attached on this machine: one per live agent when nothing else uses them. */
@@ -317,35 +404,46 @@ public final class SurvivalSuite implements AutoCloseable {
   }
 
   Outcome killTheLeaderCoordinator() throws Exception {
-    return scenario("kill the leader coordinator (SIGKILL)", traffic -> {
-      CoordinatorProcess leader = leader();
-      leader.kill();
-      addBackend(4, BackendState.FILLING);
-      return leader.id() + " killed; then proxy-4 added through the survivors";
-    });
+    return scenario(
+        "kill the leader coordinator (SIGKILL)",
+        traffic -> {
+          CoordinatorProcess leader = leader();
+          leader.kill();
+          addBackend(4, BackendState.FILLING);
+          return leader.id() + " killed; then proxy-4 added through the survivors";
+        });
   }
 
   Outcome stopAZooKeeperNode() throws Exception {
-    return scenario("stop one node of the ZooKeeper ensemble", traffic -> {
-      InstanceSpec victim = zookeeper.getInstances().iterator().next();
-      zookeeper.killServer(victim);
-      addBackend(4, BackendState.FILLING);
-      zookeeper.restartServer(victim);
-      return "ZooKeeper node " + victim.getPort() + " stopped; proxy-4 added meanwhile; node restarted";
-    });
+    return scenario(
+        "stop one node of the ZooKeeper ensemble",
+        traffic -> {
+          InstanceSpec victim = zookeeper.getInstances().iterator().next();
+          zookeeper.killServer(victim);
+          addBackend(4, BackendState.FILLING);
+          zookeeper.restartServer(victim);
+          return "ZooKeeper node "
+              + victim.getPort()
+              + " stopped; proxy-4 added meanwhile; node restarted";
+        });
   }
 
   /**
-   * Proxy 1's service dies: only its connections may break, and new connections must succeed
-   * again within 3 check intervals (plus the tables' propagation).
+   * Proxy 1's service dies: only its connections may break, and new connections must succeed again
+   * within 3 check intervals (plus the tables' propagation).
    */
   Outcome killAProxysService() throws Exception {
     log.info("scenario: kill a proxy host's service");
     int onProxy1;
     ConnectionLoops.Result result;
     long recoveredMillis;
-    try (Traffic.LongLived traffic = Traffic.LongLived.start(bed.client().handle(), VIP4, connections,
-        Duration.ofMillis(100), Duration.ofSeconds(120))) {
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(),
+            VIP4,
+            connections,
+            Duration.ofMillis(100),
+            Duration.ofSeconds(120))) {
       Thread.sleep(SETTLE.toMillis());
       onProxy1 = traffic.perServer().count("proxy-1");
       long killed = System.nanoTime();
@@ -362,23 +460,45 @@ public final class SurvivalSuite implements AutoCloseable {
       result = traffic.stop();
     }
     int broken = result.failed().size();
-    Outcome outcome = new Outcome("kill a proxy host's service", connections, broken, onProxy1, result.answered(),
-        String.format(Locale.ROOT, "%d connections were on proxy-1 and only those may break; new connections all"
-            + " succeeded again after %d ms (%.1f check intervals)", onProxy1, recoveredMillis,
-            recoveredMillis / (double) CHECK_INTERVAL_MILLIS));
+    Outcome outcome =
+        new Outcome(
+            "kill a proxy host's service",
+            connections,
+            broken,
+            onProxy1,
+            result.answered(),
+            String.format(
+                Locale.ROOT,
+                "%d connections were on proxy-1 and only those may break; new connections all"
+                    + " succeeded again after %d ms (%.1f check intervals)",
+                onProxy1,
+                recoveredMillis,
+                recoveredMillis / (double) CHECK_INTERVAL_MILLIS));
     log.info("{}", outcome);
     reset();
     return outcome;
   }
 
   private void addBackend(int proxy, BackendState state) {
-    admin.call(s -> s.addBackend(AddBackendRequest.newBuilder().setService("web").setAddress(address(proxy))
-        .setState(state).build()));
+    admin.call(
+        s ->
+            s.addBackend(
+                AddBackendRequest.newBuilder()
+                    .setService("web")
+                    .setAddress(address(proxy))
+                    .setState(state)
+                    .build()));
   }
 
   private void setState(int proxy, BackendState state) {
-    admin.call(s -> s.setBackendState(SetBackendStateRequest.newBuilder().setService("web")
-        .setAddress(address(proxy)).setState(state).build()));
+    admin.call(
+        s ->
+            s.setBackendState(
+                SetBackendStateRequest.newBuilder()
+                    .setService("web")
+                    .setAddress(address(proxy))
+                    .setState(state)
+                    .build()));
   }
 
   private String address(int proxy) {
@@ -390,7 +510,10 @@ public final class SurvivalSuite implements AutoCloseable {
       ClusterStatus status = admin.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance()));
       for (CoordinatorStatus c : status.getCoordinatorsList()) {
         if (c.getLeader()) {
-          return coordinators.stream().filter(p -> p.id().equals(c.getId())).findFirst().orElseThrow();
+          return coordinators.stream()
+              .filter(p -> p.id().equals(c.getId()))
+              .findFirst()
+              .orElseThrow();
         }
       }
       Thread.sleep(100);
@@ -415,24 +538,37 @@ public final class SurvivalSuite implements AutoCloseable {
       CoordinatorProcess fresh = coordinator("c" + nextCoordinator++, zookeeper, logs);
       coordinators.add(fresh);
     }
-    await("drains to end", () -> service().getBackendsList().stream()
-        .noneMatch(b -> b.getState() == BackendState.DRAINING), Duration.ofSeconds(20));
+    await(
+        "drains to end",
+        () ->
+            service().getBackendsList().stream()
+                .noneMatch(b -> b.getState() == BackendState.DRAINING),
+        Duration.ofSeconds(20));
     for (Backend b : service().getBackendsList()) {
       if (!isCore(b.getAddress())) {
-        admin.call(s -> s.removeBackend(RemoveBackendRequest.newBuilder().setService("web").setAddress(b.getAddress())
-            .setForce(true).build()));
+        admin.call(
+            s ->
+                s.removeBackend(
+                    RemoveBackendRequest.newBuilder()
+                        .setService("web")
+                        .setAddress(b.getAddress())
+                        .setForce(true)
+                        .build()));
       }
     }
     for (int p = 1; p <= 3; p++) {
       int proxy = p;
-      if (service().getBackendsList().stream().noneMatch(b -> b.getAddress().equals(address(proxy)))) {
+      if (service().getBackendsList().stream()
+          .noneMatch(b -> b.getAddress().equals(address(proxy)))) {
         addBackend(proxy, BackendState.ACTIVE);
       } else {
         setState(proxy, BackendState.ACTIVE);
       }
     }
-    await("proxies 1-3 healthy", () -> service().getBackendsList().stream()
-        .allMatch(b -> b.getHealth() == Health.HEALTHY), Duration.ofSeconds(20));
+    await(
+        "proxies 1-3 healthy",
+        () -> service().getBackendsList().stream().allMatch(b -> b.getHealth() == Health.HEALTHY),
+        Duration.ofSeconds(20));
     awaitConverged();
   }
 
@@ -450,36 +586,57 @@ public final class SurvivalSuite implements AutoCloseable {
   }
 
   private void awaitConverged() throws InterruptedException {
-    await("directors converged", () -> {
-      ClusterStatus status = admin.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance()));
-      return status.getDirectorsCount() == bed.directors().size() && status.getDirectorsList().stream()
-          .allMatch(d -> d.getAppliedVersion() == status.getVersion());
-    }, Duration.ofSeconds(30));
+    await(
+        "directors converged",
+        () -> {
+          ClusterStatus status =
+              admin.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance()));
+          return status.getDirectorsCount() == bed.directors().size()
+              && status.getDirectorsList().stream()
+                  .allMatch(d -> d.getAppliedVersion() == status.getVersion());
+        },
+        Duration.ofSeconds(30));
   }
 
-  private static void awaitCoordinators(FailoverAdmin admin, int count) throws InterruptedException {
-    await(count + " coordinators", () -> {
-      try {
-        return admin.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance())).getCoordinatorsCount() >= count;
-      } catch (RuntimeException e) {
-        return false;
-      }
-    }, Duration.ofSeconds(60));
+  private static void awaitCoordinators(FailoverAdmin admin, int count)
+      throws InterruptedException {
+    await(
+        count + " coordinators",
+        () -> {
+          try {
+            return admin
+                    .call(s -> s.getStatus(GetStatusRequest.getDefaultInstance()))
+                    .getCoordinatorsCount()
+                >= count;
+          } catch (RuntimeException e) {
+            return false;
+          }
+        },
+        Duration.ofSeconds(60));
   }
 
-  private static void await(String what, BooleanSupplier condition, Duration timeout) throws InterruptedException {
+  private static void await(String what, BooleanSupplier condition, Duration timeout)
+      throws InterruptedException {
     Await.until(what, condition, timeout);
   }
-
 
   /** The outcomes as the markdown table docs/survival.md shows. */
   public static String table(List<Outcome> outcomes) {
     StringBuilder sb = new StringBuilder();
-    sb.append("| scenario | connections | broken | expected to break | requests answered | what happened |\n");
+    sb.append(
+        "| scenario | connections | broken | expected to break | requests answered | what happened |\n");
     sb.append("|---|---|---|---|---|---|\n");
     for (Outcome o : outcomes) {
-      sb.append(String.format(Locale.ROOT, "| %s | %,d | %d | %d | %,d | %s |%n", o.scenario(), o.connections(),
-          o.broken(), o.expectedBroken(), o.answered(), o.note()));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "| %s | %,d | %d | %d | %,d | %s |%n",
+              o.scenario(),
+              o.connections(),
+              o.broken(),
+              o.expectedBroken(),
+              o.answered(),
+              o.note()));
     }
     return sb.toString();
   }
@@ -494,7 +651,8 @@ public final class SurvivalSuite implements AutoCloseable {
         case "--out" -> out = Path.of(args[++i]);
         case "--scenario" -> only = args[++i];
         default -> {
-          System.err.println("usage: ./veer survival [--connections N] [--scenario NAME-PART] [--out FILE]");
+          System.err.println(
+              "usage: ./veer survival [--connections N] [--scenario NAME-PART] [--out FILE]");
           System.exit(2);
         }
       }

@@ -3,8 +3,15 @@ package dev.veer.testbed.wire;
 import java.net.Inet4Address;
 
 /** The fields of an IPv4 header that tests vary; the rest is computed. */
-public record Ipv4Header(Inet4Address source, Inet4Address destination, int protocol, int ttl, int tos, int id,
-    int flagsAndOffset, byte[] options) {
+public record Ipv4Header(
+    Inet4Address source,
+    Inet4Address destination,
+    int protocol,
+    int ttl,
+    int tos,
+    int id,
+    int flagsAndOffset,
+    byte[] options) {
 
   public Ipv4Header {
     options = options.clone();

@@ -11,10 +11,10 @@ import java.nio.ByteBuffer;
 import java.util.List;
 
 /**
- * Builds packets byte by byte, layer by layer, from the inside out: each method
- * takes the payload and returns the layer with its header in front. Used by the
- * packet tests, the benchmarks and probes that must look exactly like a
- * director's output. All multi-byte fields are written in network byte order.
+ * Builds packets byte by byte, layer by layer, from the inside out: each method takes the payload
+ * and returns the layer with its header in front. Used by the packet tests, the benchmarks and
+ * probes that must look exactly like a director's output. All multi-byte fields are written in
+ * network byte order.
  */
 public final class Packets {
   public static final int ETHERTYPE_IPV4 = 0x0800;
@@ -38,7 +38,8 @@ public final class Packets {
   private Packets() {}
 
   /** An Ethernet frame; {@code vlanTci} below zero means untagged. */
-  public static byte[] ethernet(MacAddress dst, MacAddress src, int vlanTci, int etherType, byte[] payload) {
+  public static byte[] ethernet(
+      MacAddress dst, MacAddress src, int vlanTci, int etherType, byte[] payload) {
     boolean tagged = vlanTci >= 0;
     ByteBuffer b = ByteBuffer.allocate(14 + (tagged ? 4 : 0) + payload.length);
     b.put(dst.bytes()).put(src.bytes());
@@ -72,11 +73,20 @@ public final class Packets {
   }
 
   /** An IPv6 packet; {@code nextHeader} names the first header of the payload. */
-  public static byte[] ipv6(Inet6Address src, Inet6Address dst, int nextHeader, int hopLimit, int flowLabel,
+  public static byte[] ipv6(
+      Inet6Address src,
+      Inet6Address dst,
+      int nextHeader,
+      int hopLimit,
+      int flowLabel,
       byte[] payload) {
     ByteBuffer b = ByteBuffer.allocate(40 + payload.length);
     b.putInt(0x60000000 | (flowLabel & 0xfffff)).putShort((short) payload.length);
-    b.put((byte) nextHeader).put((byte) hopLimit).put(src.getAddress()).put(dst.getAddress()).put(payload);
+    b.put((byte) nextHeader)
+        .put((byte) hopLimit)
+        .put(src.getAddress())
+        .put(dst.getAddress())
+        .put(payload);
     return b.array();
   }
 
@@ -98,23 +108,42 @@ public final class Packets {
     if (src instanceof Inet4Address s4 && dst instanceof Inet4Address d4) {
       return ipv4(s4, d4, protocol, payload);
     }
-    checkArgument(src instanceof Inet6Address && dst instanceof Inet6Address, "mixed address families");
+    checkArgument(
+        src instanceof Inet6Address && dst instanceof Inet6Address, "mixed address families");
     return ipv6((Inet6Address) src, (Inet6Address) dst, protocol, payload);
   }
 
   /** A TCP segment (20-byte header) with a correct checksum for the given addresses. */
-  public static byte[] tcp(InetAddress src, InetAddress dst, int srcPort, int dstPort, int flags, long seq,
-      long ack, byte[] payload) {
+  public static byte[] tcp(
+      InetAddress src,
+      InetAddress dst,
+      int srcPort,
+      int dstPort,
+      int flags,
+      long seq,
+      long ack,
+      byte[] payload) {
     ByteBuffer b = ByteBuffer.allocate(20 + payload.length);
     b.putShort((short) srcPort).putShort((short) dstPort).putInt((int) seq).putInt((int) ack);
-    b.put((byte) 0x50).put((byte) flags).putShort((short) 65535).putShort((short) 0).putShort((short) 0);
+    b.put((byte) 0x50)
+        .put((byte) flags)
+        .putShort((short) 65535)
+        .putShort((short) 0)
+        .putShort((short) 0);
     b.put(payload);
     b.putShort(16, (short) l4Checksum(src, dst, PROTO_TCP, b.array()));
     return b.array();
   }
 
-  /** A UDP datagram; the checksum is left zero when {@code withChecksum} is false (GUE does that). */
-  public static byte[] udp(InetAddress src, InetAddress dst, int srcPort, int dstPort, byte[] payload,
+  /**
+   * A UDP datagram; the checksum is left zero when {@code withChecksum} is false (GUE does that).
+   */
+  public static byte[] udp(
+      InetAddress src,
+      InetAddress dst,
+      int srcPort,
+      int dstPort,
+      byte[] payload,
       boolean withChecksum) {
     ByteBuffer b = ByteBuffer.allocate(8 + payload.length);
     b.putShort((short) srcPort).putShort((short) dstPort).putShort((short) (8 + payload.length));
@@ -127,27 +156,39 @@ public final class Packets {
   }
 
   /** ICMP or ICMPv6 message with the given type, code, 4 rest-of-header bytes and quoted data. */
-  public static byte[] icmp(InetAddress src, InetAddress dst, int type, int code, int rest, byte[] quoted) {
+  public static byte[] icmp(
+      InetAddress src, InetAddress dst, int type, int code, int rest, byte[] quoted) {
     ByteBuffer b = ByteBuffer.allocate(8 + quoted.length);
     b.put((byte) type).put((byte) code).putShort((short) 0).putInt(rest).put(quoted);
-    int sum = src instanceof Inet4Address
-        ? checksum(b.array(), 0, b.capacity(), 0)
-        : l4Checksum(src, dst, PROTO_ICMPV6, b.array());
+    int sum =
+        src instanceof Inet4Address
+            ? checksum(b.array(), 0, b.capacity(), 0)
+            : l4Checksum(src, dst, PROTO_ICMPV6, b.array());
     b.putShort(2, (short) sum);
     return b.array();
   }
 
   /**
-   * A GUE header with Veer's (GLB's) private data: type, next hop index, hop
-   * count and the hops that follow the primary. IPv4 hops use GLB's type 0,
-   * IPv6 hops Veer's type {@link VeerAbi#GUE_TYPE_IPV6_HOPS}.
+   * A GUE header with Veer's (GLB's) private data: type, next hop index, hop count and the hops
+   * that follow the primary. IPv4 hops use GLB's type 0, IPv6 hops Veer's type {@link
+   * VeerAbi#GUE_TYPE_IPV6_HOPS}.
    */
-  public static byte[] gue(int innerProtocol, int nextHop, List<? extends InetAddress> hops, byte[] inner) {
-    return gue(innerProtocol, nextHop, hops, !hops.isEmpty() && hops.getFirst() instanceof Inet6Address, inner);
+  public static byte[] gue(
+      int innerProtocol, int nextHop, List<? extends InetAddress> hops, byte[] inner) {
+    return gue(
+        innerProtocol,
+        nextHop,
+        hops,
+        !hops.isEmpty() && hops.getFirst() instanceof Inet6Address,
+        inner);
   }
 
   /** As above, for an empty hop list too: the hop type follows the outer header's family. */
-  public static byte[] gue(int innerProtocol, int nextHop, List<? extends InetAddress> hops, boolean ipv6Hops,
+  public static byte[] gue(
+      int innerProtocol,
+      int nextHop,
+      List<? extends InetAddress> hops,
+      boolean ipv6Hops,
       byte[] inner) {
     int hopLen = ipv6Hops ? 16 : 4;
     int type = hopLen == 4 ? VeerAbi.GUE_TYPE_IPV4_HOPS : VeerAbi.GUE_TYPE_IPV6_HOPS;
@@ -184,7 +225,8 @@ public final class Packets {
   }
 
   private static int l4Checksum(InetAddress src, InetAddress dst, int protocol, byte[] segment) {
-    long pseudo = sumWords(src.getAddress()) + sumWords(dst.getAddress()) + protocol + segment.length;
+    long pseudo =
+        sumWords(src.getAddress()) + sumWords(dst.getAddress()) + protocol + segment.length;
     return checksum(segment, 0, segment.length, pseudo);
   }
 

@@ -3,9 +3,9 @@ package dev.veer.testbed.packet;
 import static dev.veer.testbed.wire.Packets.ETHERTYPE_IPV4;
 import static dev.veer.testbed.wire.Packets.ETHERTYPE_IPV6;
 
+import dev.veer.testbed.lab.PacketLab;
 import dev.veer.testbed.wire.MacAddress;
 import dev.veer.testbed.wire.Packets;
-import dev.veer.testbed.lab.PacketLab;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.util.Arrays;
@@ -26,12 +26,18 @@ final class Frames {
 
   /** An IP packet in a frame from the router to the lab host. */
   static byte[] frame(byte[] ip) {
-    return Packets.ethernet(PacketLab.LAB_MAC, ROUTER_MAC, (ip[0] >> 4) == 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6, ip);
+    return Packets.ethernet(
+        PacketLab.LAB_MAC, ROUTER_MAC, (ip[0] >> 4) == 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6, ip);
   }
 
-  static byte[] tcpPacket(InetAddress src, int srcPort, InetAddress dst, int dstPort, int flags, byte[] payload) {
-    return Packets.ip(src, dst, Packets.PROTO_TCP,
-        Packets.tcp(src, dst, srcPort, dstPort, flags, 1000, flags == Packets.TCP_SYN ? 0 : 2000, payload));
+  static byte[] tcpPacket(
+      InetAddress src, int srcPort, InetAddress dst, int dstPort, int flags, byte[] payload) {
+    return Packets.ip(
+        src,
+        dst,
+        Packets.PROTO_TCP,
+        Packets.tcp(
+            src, dst, srcPort, dstPort, flags, 1000, flags == Packets.TCP_SYN ? 0 : 2000, payload));
   }
 
   static byte[] syn(InetAddress src, int srcPort, InetAddress dst, int dstPort) {
@@ -39,7 +45,8 @@ final class Frames {
   }
 
   static byte[] ack(InetAddress src, int srcPort, InetAddress dst, int dstPort, String payload) {
-    return tcpPacket(src, srcPort, dst, dstPort, Packets.TCP_ACK | Packets.TCP_PSH, payload.getBytes());
+    return tcpPacket(
+        src, srcPort, dst, dstPort, Packets.TCP_ACK | Packets.TCP_PSH, payload.getBytes());
   }
 
   static byte[] l3(byte[] frame) {

@@ -19,11 +19,11 @@ import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.bpf.dataplane.ServiceOptions.Encapsulation;
 import dev.veer.bpf.dataplane.ServiceOptions.HashFields;
-import dev.veer.testbed.wire.Packets;
 import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.testbed.Tables;
 import dev.veer.testbed.lab.PacketLab;
+import dev.veer.testbed.wire.Packets;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.util.ArrayList;
@@ -37,19 +37,22 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * 100,000 random and mutated packets through each program. Whatever comes in,
- * the invariants hold: nothing is sent to an address outside the tables (the
- * director) or the allow-list (the proxy); no byte past the packet's declared
- * length changes what a program does (every packet is run a second time with
- * those bytes scrambled); the director encapsulates exactly the declared IP
- * packet; the proxy delivers exactly the declared inner packet, and only to what
- * it serves, and forwards only from its own address; every packet is counted
- * under exactly one verdict.
+ * 100,000 random and mutated packets through each program. Whatever comes in, the invariants hold:
+ * nothing is sent to an address outside the tables (the director) or the allow-list (the proxy); no
+ * byte past the packet's declared length changes what a program does (every packet is run a second
+ * time with those bytes scrambled); the director encapsulates exactly the declared IP packet; the
+ * proxy delivers exactly the declared inner packet, and only to what it serves, and forwards only
+ * from its own address; every packet is counted under exactly one verdict.
  */
 class RandomPacketTest {
   static final int PACKETS = 100_000;
-  /** Index of the count of second runs (bytes past the declared end scrambled) among the XDP actions. */
+
+  /**
+   * Index of the count of second runs (bytes past the declared end scrambled) among the XDP
+   * actions.
+   */
   static final int RERUNS = 5;
+
   static final long SEED = Long.getLong("veer.random.seed", System.nanoTime());
   static final byte[] KEY = "fedcba9876543210".getBytes();
 
@@ -58,25 +61,41 @@ class RandomPacketTest {
   static ProxyDataplane proxy;
   static final Set<InetAddress> TABLE_BACKENDS = new HashSet<>();
   static final Set<InetAddress> ALLOWED = new HashSet<>();
+
   /** The proxy under test's own addresses. */
   static final InetAddress ME4 = PEERS4.get(2);
+
   static final InetAddress ME6 = PEERS6.get(2);
-  static final Set<ServiceKey> SERVED = Set.of(ServiceKey.tcp(VIP4, 80), ServiceKey.tcp(VIP6, 80),
-      new ServiceKey(VIP4, 53, ServiceKey.UDP));
+  static final Set<ServiceKey> SERVED =
+      Set.of(
+          ServiceKey.tcp(VIP4, 80),
+          ServiceKey.tcp(VIP6, 80),
+          new ServiceKey(VIP4, 53, ServiceKey.UDP));
 
   @BeforeAll
   static void setUp() {
-    System.out.println("RandomPacketTest seed " + SEED + " (rerun with -Dveer.random.seed=" + SEED + ")");
+    System.out.println(
+        "RandomPacketTest seed " + SEED + " (rerun with -Dveer.random.seed=" + SEED + ")");
     lab = PacketLab.create("pkt-rnd");
     director = DirectorDataplane.detached(DirectorConfig.of(KEY, SELF4, SELF6), 8);
-    director.apply(ServiceKey.tcp(VIP4, 80), ServiceOptions.DEFAULT, Tables.allActive(PEERS4.subList(0, 3), 8, 3));
-    director.apply(ServiceKey.tcp(VIP6, 80), ServiceOptions.DEFAULT, Tables.allActive(PEERS6.subList(0, 3), 8, 2));
-    director.apply(new ServiceKey(VIP4, 53, ServiceKey.UDP),
-        new ServiceOptions(HashFields.SOURCE_IP, Encapsulation.IPIP), Tables.allActive(PEERS4.subList(1, 4), 8, 1));
+    director.apply(
+        ServiceKey.tcp(VIP4, 80),
+        ServiceOptions.DEFAULT,
+        Tables.allActive(PEERS4.subList(0, 3), 8, 3));
+    director.apply(
+        ServiceKey.tcp(VIP6, 80),
+        ServiceOptions.DEFAULT,
+        Tables.allActive(PEERS6.subList(0, 3), 8, 2));
+    director.apply(
+        new ServiceKey(VIP4, 53, ServiceKey.UDP),
+        new ServiceOptions(HashFields.SOURCE_IP, Encapsulation.IPIP),
+        Tables.allActive(PEERS4.subList(1, 4), 8, 1));
     TABLE_BACKENDS.addAll(PEERS4);
     TABLE_BACKENDS.addAll(PEERS6.subList(0, 3));
     proxy = ProxyDataplane.detached(VeerAbi.GUE_PORT_DEFAULT, List.of(ME4, ME6));
-    ALLOWED.addAll(List.of(SELF4, SELF6, PEERS4.get(0), PEERS4.get(1), PEERS6.get(0), PEERS6.get(1), ME4, ME6));
+    ALLOWED.addAll(
+        List.of(
+            SELF4, SELF6, PEERS4.get(0), PEERS4.get(1), PEERS6.get(0), PEERS6.get(1), ME4, ME6));
     proxy.setPeers(ALLOWED);
     proxy.setServed(SERVED);
   }
@@ -97,24 +116,33 @@ class RandomPacketTest {
   @Test
   void directorInvariantsHoldForRandomAndMutatedPackets() {
     Random random = new Random(SEED);
-    long countedBefore = director.program().verdicts().values().stream().mapToLong(Long::longValue).sum();
-    int[] retvals = lab.call(() -> {
-      BpfProgram program = director.program().program();
-      int[] seen = new int[RERUNS + 1]; // by XDP action, then how many packets ran twice
-      for (int i = 0; i < PACKETS; i++) {
-        byte[] in = mutate(random, clientPacket(random));
-        TestRunResult r = program.testRun(lab.request(in));
-        seen[r.retval()]++;
-        checkDirectorOutput(in, r);
-        seen[RERUNS] += checkPastDeclaredEndUnused(program, random, in, r);
-      }
-      return seen;
-    });
-    long counted = director.program().verdicts().values().stream().mapToLong(Long::longValue).sum() - countedBefore;
-    assertThat(counted).as("verdict counters add up to the packets sent").isEqualTo(PACKETS + retvals[RERUNS]);
+    long countedBefore =
+        director.program().verdicts().values().stream().mapToLong(Long::longValue).sum();
+    int[] retvals =
+        lab.call(
+            () -> {
+              BpfProgram program = director.program().program();
+              int[] seen = new int[RERUNS + 1]; // by XDP action, then how many packets ran twice
+              for (int i = 0; i < PACKETS; i++) {
+                byte[] in = mutate(random, clientPacket(random));
+                TestRunResult r = program.testRun(lab.request(in));
+                seen[r.retval()]++;
+                checkDirectorOutput(in, r);
+                seen[RERUNS] += checkPastDeclaredEndUnused(program, random, in, r);
+              }
+              return seen;
+            });
+    long counted =
+        director.program().verdicts().values().stream().mapToLong(Long::longValue).sum()
+            - countedBefore;
+    assertThat(counted)
+        .as("verdict counters add up to the packets sent")
+        .isEqualTo(PACKETS + retvals[RERUNS]);
     assertThat(retvals[0]).as("XDP_ABORTED").isZero();
     assertThat(retvals[XDP_TX]).as("some packets were encapsulated").isPositive();
-    assertThat(retvals[RERUNS]).as("some packets ran again with their padding scrambled").isPositive();
+    assertThat(retvals[RERUNS])
+        .as("some packets ran again with their padding scrambled")
+        .isPositive();
     assertThat(retvals[XDP_PASS]).as("some packets were passed").isPositive();
     assertThat(retvals[XDP_DROP]).as("some packets were dropped").isPositive();
   }
@@ -123,23 +151,30 @@ class RandomPacketTest {
   void proxyInvariantsHoldForRandomAndMutatedPackets() {
     Random random = new Random(SEED + 1);
     long countedBefore = proxy.verdicts().values().stream().mapToLong(Long::longValue).sum();
-    int[] retvals = lab.call(() -> {
-      BpfProgram program = proxy.program().program();
-      int[] seen = new int[RERUNS + 1]; // by XDP action, then how many packets ran twice
-      for (int i = 0; i < PACKETS; i++) {
-        byte[] in = mutate(random, guePacket(random));
-        TestRunResult r = program.testRun(lab.request(in));
-        seen[r.retval()]++;
-        checkProxyOutput(in, r);
-        seen[RERUNS] += checkPastDeclaredEndUnused(program, random, in, r);
-      }
-      return seen;
-    });
-    long counted = proxy.verdicts().values().stream().mapToLong(Long::longValue).sum() - countedBefore;
-    assertThat(counted).as("verdict counters add up to the packets sent").isEqualTo(PACKETS + retvals[RERUNS]);
+    int[] retvals =
+        lab.call(
+            () -> {
+              BpfProgram program = proxy.program().program();
+              int[] seen = new int[RERUNS + 1]; // by XDP action, then how many packets ran twice
+              for (int i = 0; i < PACKETS; i++) {
+                byte[] in = mutate(random, guePacket(random));
+                TestRunResult r = program.testRun(lab.request(in));
+                seen[r.retval()]++;
+                checkProxyOutput(in, r);
+                seen[RERUNS] += checkPastDeclaredEndUnused(program, random, in, r);
+              }
+              return seen;
+            });
+    long counted =
+        proxy.verdicts().values().stream().mapToLong(Long::longValue).sum() - countedBefore;
+    assertThat(counted)
+        .as("verdict counters add up to the packets sent")
+        .isEqualTo(PACKETS + retvals[RERUNS]);
     assertThat(retvals[0]).as("XDP_ABORTED").isZero();
     assertThat(retvals[XDP_TX]).as("some packets were forwarded").isPositive();
-    assertThat(retvals[RERUNS]).as("some packets ran again with their padding scrambled").isPositive();
+    assertThat(retvals[RERUNS])
+        .as("some packets ran again with their padding scrambled")
+        .isPositive();
     assertThat(retvals[XDP_PASS]).as("some packets were delivered or passed").isPositive();
     assertThat(retvals[XDP_DROP]).as("some packets were dropped").isPositive();
   }
@@ -148,7 +183,7 @@ class RandomPacketTest {
     byte[] out = r.packetOut();
     switch (r.retval()) {
       case XDP_PASS -> assertThat(out).isEqualTo(in);
-      case XDP_DROP -> { }
+      case XDP_DROP -> {}
       case XDP_TX -> {
         int l2 = vlanTagged(in) ? 18 : 14;
         InetAddress dst = outerDestination(out, l2);
@@ -157,9 +192,12 @@ class RandomPacketTest {
         assertThat(Arrays.copyOfRange(out, 0, 6)).isEqualTo(PacketLab.macOf(dst).bytes());
         byte[] inner = Arrays.copyOfRange(in, l2, l2 + declaredLength(in, l2));
         assertThat(Arrays.copyOfRange(out, out.length - inner.length, out.length))
-            .as("the declared inner packet, and nothing after it").isEqualTo(inner);
+            .as("the declared inner packet, and nothing after it")
+            .isEqualTo(inner);
         assertThat(out.length).isEqualTo(l2 + outerLength(out, l2));
-        assertThat(isMartian(outerSource(in, l2))).as("client address %s", outerSource(in, l2)).isFalse();
+        assertThat(isMartian(outerSource(in, l2)))
+            .as("client address %s", outerSource(in, l2))
+            .isFalse();
       }
       default -> throw new AssertionError("unexpected XDP action " + r.retval());
     }
@@ -171,27 +209,35 @@ class RandomPacketTest {
     switch (r.retval()) {
       case XDP_PASS -> {
         if (!Arrays.equals(out, in)) {
-          // Decapsulated: the same link header, then exactly the datagram's end; only from an allowed sender.
+          // Decapsulated: the same link header, then exactly the datagram's end; only from an
+          // allowed sender.
           assertThat(ALLOWED).as("sender of a delivered packet").contains(outerSource(in, l2));
           assertThat(outerDestination(in, l2)).as("destination of delivered GUE").isIn(ME4, ME6);
           assertThat(Arrays.copyOfRange(out, 0, 12)).isEqualTo(Arrays.copyOfRange(in, 0, 12));
           int end = l2 + declaredLength(in, l2);
           byte[] inner = Arrays.copyOfRange(out, l2, out.length);
-          assertThat(inner.length).as("inner packet's declared length").isEqualTo(declaredLength(out, l2));
+          assertThat(inner.length)
+              .as("inner packet's declared length")
+              .isEqualTo(declaredLength(out, l2));
           assertThat(Arrays.copyOfRange(in, end - inner.length, end)).isEqualTo(inner);
-          assertThat(served(inner)).as("delivered inner packet is for a served destination").isTrue();
+          assertThat(served(inner))
+              .as("delivered inner packet is for a served destination")
+              .isTrue();
         }
       }
-      case XDP_DROP -> { }
+      case XDP_DROP -> {}
       case XDP_TX -> {
         InetAddress from = outerSource(in, l2);
         assertThat(ALLOWED).as("sender of a forwarded packet").contains(from);
         InetAddress next = outerDestination(out, l2);
         assertThat(ALLOWED).as("forwarded to").contains(next);
         assertThat(next).as("forwarded back to its sender or to itself").isNotIn(from, ME4, ME6);
-        assertThat(outerSource(out, l2)).as("source of a forwarded packet")
+        assertThat(outerSource(out, l2))
+            .as("source of a forwarded packet")
             .isEqualTo(next instanceof Inet4Address ? ME4 : ME6);
-        assertThat(out.length).as("forwarded frame ends with its datagram").isEqualTo(l2 + outerLength(out, l2));
+        assertThat(out.length)
+            .as("forwarded frame ends with its datagram")
+            .isEqualTo(l2 + outerLength(out, l2));
       }
       default -> throw new AssertionError("unexpected XDP action " + r.retval());
     }
@@ -201,7 +247,8 @@ class RandomPacketTest {
    * Runs the frame again with every byte past its IP packet's declared end scrambled: nothing a
    * program does may depend on them, and what it sends or delivers never contains them.
    */
-  static int checkPastDeclaredEndUnused(BpfProgram program, Random random, byte[] in, TestRunResult first) {
+  static int checkPastDeclaredEndUnused(
+      BpfProgram program, Random random, byte[] in, TestRunResult first) {
     int l2 = vlanTagged(in) ? 18 : 14;
     if (!isIp(in, l2)) {
       return 0;
@@ -217,12 +264,19 @@ class RandomPacketTest {
       scrambled[i] = (byte) random.nextInt(256);
     }
     TestRunResult again = program.testRun(lab.request(scrambled));
-    assertThat(again.retval()).as("verdict with the bytes past the declared end (%d) scrambled: %s then %s", end,
-        java.util.HexFormat.of().formatHex(in), java.util.HexFormat.of().formatHex(scrambled))
+    assertThat(again.retval())
+        .as(
+            "verdict with the bytes past the declared end (%d) scrambled: %s then %s",
+            end,
+            java.util.HexFormat.of().formatHex(in),
+            java.util.HexFormat.of().formatHex(scrambled))
         .isEqualTo(first.retval());
-    boolean sent = first.retval() == XDP_TX || (first.retval() == XDP_PASS && !Arrays.equals(first.packetOut(), in));
+    boolean sent =
+        first.retval() == XDP_TX
+            || (first.retval() == XDP_PASS && !Arrays.equals(first.packetOut(), in));
     if (sent) {
-      assertThat(again.packetOut()).as("output with the bytes past the declared end scrambled")
+      assertThat(again.packetOut())
+          .as("output with the bytes past the declared end scrambled")
           .isEqualTo(first.packetOut());
     }
     return 1;
@@ -251,7 +305,10 @@ class RandomPacketTest {
     return ((b[at] & 0xff) << 8) | (b[at + 1] & 0xff);
   }
 
-  /** Whether an inner IP packet (no extension headers: the generator makes none) is for what the proxy serves. */
+  /**
+   * Whether an inner IP packet (no extension headers: the generator makes none) is for what the
+   * proxy serves.
+   */
   static boolean served(byte[] ip) {
     boolean v4 = (ip[0] >> 4 & 0xf) == 4;
     int proto = v4 ? ip[9] & 0xff : ip[6] & 0xff;
@@ -271,8 +328,13 @@ class RandomPacketTest {
       int first = b[0] & 0xff;
       return first == 0 || first == 127 || first >= 224 || a.equals(VIP4);
     }
-    boolean mapped = Arrays.equals(Arrays.copyOf(b, 12), new byte[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1});
-    return (b[0] & 0xff) == 0xff || a.isAnyLocalAddress() || a.isLoopbackAddress() || mapped || a.equals(VIP6);
+    boolean mapped =
+        Arrays.equals(Arrays.copyOf(b, 12), new byte[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1});
+    return (b[0] & 0xff) == 0xff
+        || a.isAnyLocalAddress()
+        || a.isLoopbackAddress()
+        || mapped
+        || a.equals(VIP6);
   }
 
   static boolean vlanTagged(byte[] frame) {
@@ -313,28 +375,46 @@ class RandomPacketTest {
     int port = random.nextInt(4) == 0 ? random.nextInt(65536) : (random.nextBoolean() ? 80 : 53);
     byte[] payload = new byte[random.nextInt(4) == 0 ? random.nextInt(1400) : random.nextInt(64)];
     random.nextBytes(payload);
-    byte[] l4 = switch (random.nextInt(5)) {
-      case 0 -> Packets.udp(client, vip, random.nextInt(65536), port, payload, true);
-      case 1 -> Packets.icmp(client, vip, v6 ? 2 : 3, v6 ? 0 : 4, 1400,
-          Frames.ack(vip, port, client, random.nextInt(65536), "q"));
-      default -> Packets.tcp(client, vip, random.nextInt(65536), port, random.nextInt(256), random.nextInt(),
-          random.nextInt(), payload);
-    };
-    int proto = switch (random.nextInt(5)) {
-      case 0 -> v6 ? Packets.PROTO_ICMPV6 : Packets.PROTO_ICMP;
-      case 1 -> Packets.PROTO_UDP;
-      default -> Packets.PROTO_TCP;
-    };
+    byte[] l4 =
+        switch (random.nextInt(5)) {
+          case 0 -> Packets.udp(client, vip, random.nextInt(65536), port, payload, true);
+          case 1 ->
+              Packets.icmp(
+                  client,
+                  vip,
+                  v6 ? 2 : 3,
+                  v6 ? 0 : 4,
+                  1400,
+                  Frames.ack(vip, port, client, random.nextInt(65536), "q"));
+          default ->
+              Packets.tcp(
+                  client,
+                  vip,
+                  random.nextInt(65536),
+                  port,
+                  random.nextInt(256),
+                  random.nextInt(),
+                  random.nextInt(),
+                  payload);
+        };
+    int proto =
+        switch (random.nextInt(5)) {
+          case 0 -> v6 ? Packets.PROTO_ICMPV6 : Packets.PROTO_ICMP;
+          case 1 -> Packets.PROTO_UDP;
+          default -> Packets.PROTO_TCP;
+        };
     return wrap(random, Packets.ip(client, vip, proto, l4));
   }
 
   /** A packet towards the proxy: GUE from allowed and unknown senders, plus host traffic. */
   static byte[] guePacket(Random random) {
     boolean v6 = random.nextBoolean();
-    List<InetAddress> candidates = new ArrayList<>(v6 ? List.<InetAddress>copyOf(PEERS6) : List.copyOf(PEERS4));
+    List<InetAddress> candidates =
+        new ArrayList<>(v6 ? List.<InetAddress>copyOf(PEERS6) : List.copyOf(PEERS4));
     candidates.add(v6 ? SELF6 : SELF4);
     InetAddress from = candidates.get(random.nextInt(candidates.size()));
-    InetAddress to = random.nextInt(4) == 0 ? candidates.get(random.nextInt(candidates.size())) : v6 ? ME6 : ME4;
+    InetAddress to =
+        random.nextInt(4) == 0 ? candidates.get(random.nextInt(candidates.size())) : v6 ? ME6 : ME4;
     List<InetAddress> hops = new ArrayList<>();
     int hopCount = random.nextInt(4);
     for (int i = 0; i < hopCount; i++) {
@@ -344,11 +424,25 @@ class RandomPacketTest {
     InetAddress client = randomClient(random, innerV6);
     InetAddress vip = innerV6 ? VIP6 : VIP4;
     int flags = random.nextInt(3) == 0 ? Packets.TCP_SYN : random.nextInt(256);
-    byte[] inner = random.nextInt(6) == 0
-        ? Packets.ip(client, vip, Packets.PROTO_UDP, Packets.udp(client, vip, 1, 53, new byte[8], true))
-        : Packets.ip(client, vip, Packets.PROTO_TCP,
-            Packets.tcp(client, vip, random.nextInt(65536), 80, flags, 1, 2, new byte[random.nextInt(32)]));
-    byte[] gue = Packets.gue(Packets.gueProtocol(inner), random.nextInt(hopCount + 1), hops, v6, inner);
+    byte[] inner =
+        random.nextInt(6) == 0
+            ? Packets.ip(
+                client, vip, Packets.PROTO_UDP, Packets.udp(client, vip, 1, 53, new byte[8], true))
+            : Packets.ip(
+                client,
+                vip,
+                Packets.PROTO_TCP,
+                Packets.tcp(
+                    client,
+                    vip,
+                    random.nextInt(65536),
+                    80,
+                    flags,
+                    1,
+                    2,
+                    new byte[random.nextInt(32)]));
+    byte[] gue =
+        Packets.gue(Packets.gueProtocol(inner), random.nextInt(hopCount + 1), hops, v6, inner);
     int dport = random.nextInt(8) == 0 ? random.nextInt(65536) : VeerAbi.GUE_PORT_DEFAULT;
     byte[] udp = Packets.udp(from, to, 0xc000 + random.nextInt(0x4000), dport, gue, false);
     return wrap(random, Packets.ip(from, to, Packets.PROTO_UDP, udp));

@@ -6,15 +6,16 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * Every survival scenario, under 1,000 long-lived connections each sending a request every
- * 100 ms: proxies added, drained and removed, directors added, removed, restarted and killed,
- * an agent, the leader coordinator and a ZooKeeper node killed. Not one connection may break,
- * except those a scenario takes away on purpose: a dead service's, and the black-holed proxy's of
- * the control, which proves the count sees a connection whose packets are silently dropped.
+ * Every survival scenario, under 1,000 long-lived connections each sending a request every 100 ms:
+ * proxies added, drained and removed, directors added, removed, restarted and killed, an agent, the
+ * leader coordinator and a ZooKeeper node killed. Not one connection may break, except those a
+ * scenario takes away on purpose: a dead service's, and the black-holed proxy's of the control,
+ * which proves the count sees a connection whose packets are silently dropped.
  */
 class SurvivalTest {
   @Test
-  void noConnectionBreaksWhateverChangesAndDeadServicesAndBlackHolesBreakExactlyTheirs() throws Exception {
+  void noConnectionBreaksWhateverChangesAndDeadServicesAndBlackHolesBreakExactlyTheirs()
+      throws Exception {
     List<SurvivalSuite.Outcome> outcomes;
     try (SurvivalSuite suite = SurvivalSuite.start(1000)) {
       outcomes = suite.run("");
@@ -25,11 +26,16 @@ class SurvivalTest {
       }
     }
     System.out.print(SurvivalSuite.table(outcomes));
-    assertThat(outcomes).hasSize(12).allSatisfy(o -> {
-      assertThat(o.broken()).as(o.scenario()).isEqualTo(o.expectedBroken());
-      assertThat(o.answered()).as(o.scenario()).isGreaterThan(o.connections() * 10L);
-    });
-    assertThat(outcomes).filteredOn(o -> o.scenario().startsWith("black-hole"))
-        .singleElement().satisfies(o -> assertThat(o.expectedBroken()).isPositive());
+    assertThat(outcomes)
+        .hasSize(12)
+        .allSatisfy(
+            o -> {
+              assertThat(o.broken()).as(o.scenario()).isEqualTo(o.expectedBroken());
+              assertThat(o.answered()).as(o.scenario()).isGreaterThan(o.connections() * 10L);
+            });
+    assertThat(outcomes)
+        .filteredOn(o -> o.scenario().startsWith("black-hole"))
+        .singleElement()
+        .satisfies(o -> assertThat(o.expectedBroken()).isPositive());
   }
 }
