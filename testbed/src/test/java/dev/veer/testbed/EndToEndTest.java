@@ -175,6 +175,33 @@ class EndToEndTest {
     }
   }
 
+  /**
+   * The check every end-to-end and survival test relies on, proven: proxy 2's answers vanish (a
+   * blackhole route towards the client, no reset), and exactly the connections it served must be
+   * counted broken, and no other.
+   */
+  @Test
+  void theBrokenConnectionCheckSeesExactlyTheConnectionsOfABlackHoledProxy() throws Exception {
+    Proxy victim = bed.proxies().get(1);
+    String route = TestBed.CLIENT4.getHostAddress() + "/32";
+    ConnectionLoops.Result result;
+    long holed;
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(bed.client().handle(), VIP4, 60, Duration.ofMillis(50), MAX_RUN)) {
+      victim.ns().exec("ip", "route", "add", "blackhole", route);
+      try {
+        holed = traffic.mark();
+        Thread.sleep(500);
+        result = traffic.stop();
+      } finally {
+        victim.ns().exec("ip", "route", "del", "blackhole", route);
+      }
+    }
+    List<ConnectionLoops.Connection> onVictim = result.servedBy(victim.name());
+    assertThat(onVictim).isNotEmpty();
+    assertThat(result.brokenSince(holed)).containsExactlyInAnyOrderElementsOf(onVictim);
+  }
+
   @Test
   void losingADirectorFromTheEcmpSetBreaksNoConnection() throws Exception {
     try (Traffic.LongLived traffic =

@@ -199,14 +199,7 @@ public final class SurvivalSuite implements AutoCloseable {
     int onVictim;
     ConnectionLoops.Result result;
     long holed;
-    try (Traffic.LongLived traffic =
-        Traffic.LongLived.start(
-            bed.client().handle(),
-            VIP4,
-            connections,
-            Duration.ofMillis(100),
-            Duration.ofSeconds(120))) {
-      Thread.sleep(SETTLE.toMillis());
+    try (Traffic.LongLived traffic = settledTraffic()) {
       onVictim = traffic.perServer().count(victim.name());
       victim.ns().exec("ip", "route", "add", "blackhole", TestBed.CLIENT4.getHostAddress() + "/32");
       holed = traffic.mark();
@@ -257,14 +250,7 @@ public final class SurvivalSuite implements AutoCloseable {
     String note;
     ConnectionLoops.Result result;
     long converged;
-    try (Traffic.LongLived traffic =
-        Traffic.LongLived.start(
-            bed.client().handle(),
-            VIP4,
-            connections,
-            Duration.ofMillis(100),
-            Duration.ofSeconds(120))) {
-      Thread.sleep(SETTLE.toMillis());
+    try (Traffic.LongLived traffic = settledTraffic()) {
       note = action.run(traffic);
       awaitConverged();
       converged = traffic.mark();
@@ -437,14 +423,7 @@ public final class SurvivalSuite implements AutoCloseable {
     int onProxy1;
     ConnectionLoops.Result result;
     long recoveredMillis;
-    try (Traffic.LongLived traffic =
-        Traffic.LongLived.start(
-            bed.client().handle(),
-            VIP4,
-            connections,
-            Duration.ofMillis(100),
-            Duration.ofSeconds(120))) {
-      Thread.sleep(SETTLE.toMillis());
+    try (Traffic.LongLived traffic = settledTraffic()) {
       onProxy1 = traffic.perServer().count("proxy-1");
       long killed = System.nanoTime();
       bed.proxies().get(0).server().close();
@@ -477,6 +456,27 @@ public final class SurvivalSuite implements AutoCloseable {
     log.info("{}", outcome);
     reset();
     return outcome;
+  }
+
+  /**
+   * The scenarios' traffic: {@link #connections} long-lived connections through the VIP, a request
+   * every 100 ms each, running for {@link #SETTLE} before it is returned.
+   */
+  private Traffic.LongLived settledTraffic() throws IOException, InterruptedException {
+    Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(),
+            VIP4,
+            connections,
+            Duration.ofMillis(100),
+            Duration.ofSeconds(120));
+    try {
+      Thread.sleep(SETTLE.toMillis());
+    } catch (InterruptedException e) {
+      traffic.close();
+      throw e;
+    }
+    return traffic;
   }
 
   private void addBackend(int proxy, BackendState state) {
