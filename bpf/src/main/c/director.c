@@ -478,7 +478,6 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 	void *inner_map, *data, *data_end;
 	__u32 slot = svc->table_slot;
 	__u32 row_index, tot_len;
-	int padding;
 	const __u8 *src;
 	__u8 protocol;
 	int rc;
@@ -524,12 +523,12 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 	if (f->l2.vlan_tpid && next->ifindex != ctx->ingress_ifindex)
 		return VEER_DIR_DROP_NO_ROUTE;
 
-	/* Only the declared packet travels: a short frame's Ethernet padding stays behind. */
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	padding = data_end - veer_l3(data, &f->l2) - e.inner_len;
-	if (padding && bpf_xdp_adjust_tail(ctx, -padding))
-		return VEER_DIR_DROP_ADJUST;
+	/*
+	 * The outer lengths cover exactly the declared packet. What follows it in
+	 * the frame (a short frame's Ethernet padding) stays where it was, after
+	 * the outer datagram, as a trailer every receiver drops by the IP length:
+	 * cutting it off (bpf_xdp_adjust_tail) cost 30 ns per padded frame.
+	 */
 	if (bpf_xdp_adjust_head(ctx, -(int)(e.ip_len + e.gue_len)))
 		return VEER_DIR_DROP_ADJUST;
 	data = (void *)(long)ctx->data;

@@ -695,19 +695,22 @@ class DirectorPacketTest {
   }
 
   @Test
-  void onlyTheDeclaredPacketIsEncapsulatedNotTheFramesPadding() {
+  void onlyTheDeclaredPacketIsEncapsulatedThePaddingStaysAfterTheOuterDatagram() {
     byte[] ack4 = ack(CLIENT4, 40300, VIP4, 80, "");
     byte[] ack6 = ack(CLIENT6, 40300, VIP6, 80, "");
     byte[] zeroPadded = Arrays.copyOf(frame(ack4), 60); // a bare ACK as a NIC delivers it
     byte[] garbage = Arrays.copyOf(frame(ack4), 80);
     Arrays.fill(garbage, 14 + ack4.length, garbage.length, (byte) 0xa5);
     for (byte[] padded : List.of(zeroPadded, garbage)) {
+      // The outer headers declare exactly the inner packet; the bytes after it are a trailer.
+      byte[] trailer = Arrays.copyOfRange(padded, 14 + ack4.length, padded.length);
       assertThat(run(padded, DirectorVerdict.DIR_ENCAP_GUE).packetOut())
-          .isEqualTo(expectedGue(ack4, TABLE4, hashOf(CLIENT4, 40300), -1));
+          .isEqualTo(Bytes.concat(expectedGue(ack4, TABLE4, hashOf(CLIENT4, 40300), -1), trailer));
     }
     byte[] padded6 = Arrays.copyOf(frame(ack6), 14 + ack6.length + 7);
     assertThat(run(padded6, DirectorVerdict.DIR_ENCAP_GUE).packetOut())
-        .isEqualTo(expectedGue(ack6, TABLE6, hashOf(CLIENT6, 40300), -1));
+        .isEqualTo(
+            Bytes.concat(expectedGue(ack6, TABLE6, hashOf(CLIENT6, 40300), -1), new byte[7]));
   }
 
   static Inet6Address ipv6(byte[] address) {

@@ -610,17 +610,20 @@ class ProxyPacketTest {
   }
 
   @Test
-  void bytesPastTheDeclaredDatagramAreNeitherDeliveredNorForwarded() {
+  void bytesPastTheDeclaredDatagramAreNotDeliveredAsPartOfTheInnerPacketNorForwarded() {
     byte[] inner = ack(CLIENT4, 40020, VIP4, 80, "data");
     byte[] f = fromDirector(SELF4, ME4, 1, List.of(PEERS4.get(0)), inner);
     byte[] padded = Arrays.copyOf(f, f.length + 23);
     Arrays.fill(padded, f.length, padded.length, (byte) 0x5a);
+    // Delivered: the inner packet, then the same trailer, which the stack drops by the IP length.
+    byte[] trailer = Arrays.copyOfRange(padded, f.length, padded.length);
     assertThat(run(padded, ProxyVerdict.PRX_DELIVER_LAST_HOP).packetOut())
-        .isEqualTo(delivered(inner));
+        .isEqualTo(Bytes.concat(delivered(inner), trailer));
 
     byte[] unknown = ack(CLIENT4, 40021, VIP4, 80, "data");
     List<Inet4Address> hops = List.of(PEERS4.get(0));
     byte[] g = fromDirector(SELF4, ME4, 0, hops, unknown);
+    // Forwarded: nothing past the datagram is sent on.
     assertThat(run(Arrays.copyOf(g, g.length + 9), ProxyVerdict.PRX_FORWARD).packetOut())
         .isEqualTo(
             gueFrame(

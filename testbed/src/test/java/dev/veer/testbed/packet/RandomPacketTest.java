@@ -190,11 +190,15 @@ class RandomPacketTest {
         assertThat(TABLE_BACKENDS).as("outer destination").contains(dst);
         assertThat(outerSource(out, l2)).isEqualTo(dst instanceof Inet4Address ? SELF4 : SELF6);
         assertThat(Arrays.copyOfRange(out, 0, 6)).isEqualTo(PacketLab.macOf(dst).bytes());
-        byte[] inner = Arrays.copyOfRange(in, l2, l2 + declaredLength(in, l2));
-        assertThat(Arrays.copyOfRange(out, out.length - inner.length, out.length))
-            .as("the declared inner packet, and nothing after it")
+        int end = l2 + declaredLength(in, l2);
+        byte[] inner = Arrays.copyOfRange(in, l2, end);
+        int outerEnd = l2 + outerLength(out, l2);
+        assertThat(Arrays.copyOfRange(out, outerEnd - inner.length, outerEnd))
+            .as("the outer datagram ends with exactly the declared inner packet")
             .isEqualTo(inner);
-        assertThat(out.length).isEqualTo(l2 + outerLength(out, l2));
+        assertThat(Arrays.copyOfRange(out, outerEnd, out.length))
+            .as("after the outer datagram only the input's own trailer (padding)")
+            .isEqualTo(Arrays.copyOfRange(in, end, in.length));
         assertThat(isMartian(outerSource(in, l2)))
             .as("client address %s", outerSource(in, l2))
             .isFalse();
@@ -215,11 +219,13 @@ class RandomPacketTest {
           assertThat(outerDestination(in, l2)).as("destination of delivered GUE").isIn(ME4, ME6);
           assertThat(Arrays.copyOfRange(out, 0, 12)).isEqualTo(Arrays.copyOfRange(in, 0, 12));
           int end = l2 + declaredLength(in, l2);
-          byte[] inner = Arrays.copyOfRange(out, l2, out.length);
-          assertThat(inner.length)
-              .as("inner packet's declared length")
-              .isEqualTo(declaredLength(out, l2));
-          assertThat(Arrays.copyOfRange(in, end - inner.length, end)).isEqualTo(inner);
+          byte[] inner = Arrays.copyOfRange(out, l2, l2 + declaredLength(out, l2));
+          assertThat(Arrays.copyOfRange(in, end - inner.length, end))
+              .as("the inner packet is exactly the end of the outer datagram")
+              .isEqualTo(inner);
+          assertThat(Arrays.copyOfRange(out, l2 + inner.length, out.length))
+              .as("after the inner packet only the input's own trailer")
+              .isEqualTo(Arrays.copyOfRange(in, end, in.length));
           assertThat(served(inner))
               .as("delivered inner packet is for a served destination")
               .isTrue();
@@ -245,7 +251,8 @@ class RandomPacketTest {
 
   /**
    * Runs the frame again with every byte past its IP packet's declared end scrambled: nothing a
-   * program does may depend on them, and what it sends or delivers never contains them.
+   * program does may depend on them, and no packet it sends or delivers contains them (they may
+   * only follow it, as a trailer, where they were).
    */
   static int checkPastDeclaredEndUnused(
       BpfProgram program, Random random, byte[] in, TestRunResult first) {
@@ -275,9 +282,10 @@ class RandomPacketTest {
         first.retval() == XDP_TX
             || (first.retval() == XDP_PASS && !Arrays.equals(first.packetOut(), in));
     if (sent) {
-      assertThat(again.packetOut())
-          .as("output with the bytes past the declared end scrambled")
-          .isEqualTo(first.packetOut());
+      int outEnd = l2 + declaredLength(first.packetOut(), l2);
+      assertThat(Arrays.copyOf(again.packetOut(), outEnd))
+          .as("packet sent or delivered with the bytes past the declared end scrambled")
+          .isEqualTo(Arrays.copyOf(first.packetOut(), outEnd));
     }
     return 1;
   }
