@@ -325,7 +325,8 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 	struct tcphdr *th;
 	const void *daddr;
 	__u32 tuple_len, room;
-	__u8 proto, icmp;
+	__u8 proto, icmp, served_proto = 0;
+	__be16 port = 0;
 	int cookie = -1;
 	void *l4;
 
@@ -367,35 +368,46 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 		__builtin_memcpy(tuple.ipv6.daddr, &ip6->daddr, 16);
 		tuple_len = sizeof(tuple.ipv6);
 	}
-	if (proto == icmp)
-		return is_served(daddr, t->inner_family, 0, 0) ? VEER_PRX_DELIVER_NOT_TCP
-							       : VEER_PRX_DROP_NOT_SERVED;
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+	/* ICMP is asked about the VIP alone (port and protocol 0). */
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+		ports = l4;
+		if (veer_l4_check(l4, data_end, room, proto) < 0 || (void *)(ports + 1) > data_end)
+			return VEER_PRX_DROP_MALFORMED;
+		port = ports->dst;
+		served_proto = proto;
+	} else if (proto != icmp) {
 		return VEER_PRX_DROP_NOT_SERVED;
-	ports = l4;
-	if (veer_l4_check(l4, data_end, room, proto) < 0 || (void *)(ports + 1) > data_end)
-		return VEER_PRX_DROP_MALFORMED;
-	if (!is_served(daddr, t->inner_family, ports->dst, proto))
+	}
+	th = l4;
+	if (proto == IPPROTO_TCP) {
+		if ((void *)(th + 1) > data_end)
+			return VEER_PRX_DROP_MALFORMED;
+		if (t->inner_family == VEER_FAMILY_IPV4) {
+			tuple.ipv4.sport = th->source;
+			tuple.ipv4.dport = th->dest;
+		} else {
+			tuple.ipv6.sport = th->source;
+			tuple.ipv6.dport = th->dest;
+		}
+		/* The flow table keeps only connections to what is served here (the
+		 * sockops program asks the same table), so a hit needs no other check.
+		 * One call site per map: the verifier inlines a lookup only in a map it
+		 * knows (clang keeps two calls for this form; an if/else became one). */
+		if (!(th->syn && !th->ack) &&
+		    (t->inner_family == VEER_FAMILY_IPV4
+			     ? flow_live(bpf_map_lookup_elem(&flows4, &tuple))
+			     : flow_live(bpf_map_lookup_elem(&flows6, &tuple))))
+			return VEER_PRX_DELIVER_FLOW;
+	}
+	if (!is_served(daddr, t->inner_family, port, served_proto))
 		return VEER_PRX_DROP_NOT_SERVED;
 	if (proto != IPPROTO_TCP)
 		return VEER_PRX_DELIVER_NOT_TCP;
-	th = l4;
+	/* Checked above; again for the verifier, which does not tie it to proto. */
 	if ((void *)(th + 1) > data_end)
 		return VEER_PRX_DROP_MALFORMED;
-	if (t->inner_family == VEER_FAMILY_IPV4) {
-		tuple.ipv4.sport = th->source;
-		tuple.ipv4.dport = th->dest;
-	} else {
-		tuple.ipv6.sport = th->source;
-		tuple.ipv6.dport = th->dest;
-	}
 	if (th->syn && !th->ack)
 		return VEER_PRX_DELIVER_SYN;
-	/* One call site per map: the verifier inlines a lookup only in a map it knows
-	 * (clang keeps two calls for this form; an if/else became one call on either). */
-	if (t->inner_family == VEER_FAMILY_IPV4 ? flow_live(bpf_map_lookup_elem(&flows4, &tuple))
-						: flow_live(bpf_map_lookup_elem(&flows6, &tuple)))
-		return VEER_PRX_DELIVER_FLOW;
 	/* A table that holds every connection proves a miss not ours. */
 	if (flows_trusted())
 		return t->next_hop < t->hop_count ? VEER_PRX_FORWARD : VEER_PRX_DELIVER_LAST_HOP;
@@ -643,8 +655,12 @@ static __always_inline void *flow_key(struct bpf_sock_ops *skops, struct bpf_soc
 	return &flows6;
 }
 
-/* Puts the socket's connection in the table, or counts a failure: then the
- * table may lack a connection, and misses take the socket lookup again. */
+/*
+ * Puts the socket's connection in the table if it is to something served here
+ * (others are not the table's business: their tunnelled packets are dropped
+ * whatever the table says), or counts a failure: then the table may lack a
+ * connection, and misses take the socket lookup again.
+ */
 static __always_inline int flows_put(struct bpf_sock_ops *skops, __u64 expires_ns)
 {
 	struct bpf_sock_tuple key = {};
@@ -655,6 +671,9 @@ static __always_inline int flows_put(struct bpf_sock_ops *skops, __u64 expires_n
 
 	if (!flows)
 		return -1;
+	if (flows == &flows4 ? !is_served(&key.ipv4.daddr, VEER_FAMILY_IPV4, key.ipv4.dport, IPPROTO_TCP)
+			     : !is_served(key.ipv6.daddr, VEER_FAMILY_IPV6, key.ipv6.dport, IPPROTO_TCP))
+		return 0;
 	if (!bpf_map_update_elem(flows, &key, &flow, BPF_ANY))
 		return 0;
 	failures = bpf_map_lookup_elem(&flows_state, &failures_key);

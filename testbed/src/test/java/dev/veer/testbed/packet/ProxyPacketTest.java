@@ -763,4 +763,25 @@ class ProxyPacketTest {
                 .retval())
         .isEqualTo(XDP_DROP);
   }
+
+  @Test
+  void connectionsToWhatIsNotServedStayOutOfTheFlowTableAndTheTunnel() throws Exception {
+    int before = proxy.flowCount();
+    try (ServerSocketChannel other =
+            lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(9000)));
+        SocketChannel client =
+            lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(SELF4, 0)))) {
+      client.connect(new InetSocketAddress(VIP4, 9000));
+      try (SocketChannel accepted = other.accept()) {
+        assertThat(proxy.flowCount())
+            .as("flow table after a connection to VIP:9000")
+            .isEqualTo(before);
+        byte[] inner = ack(SELF4, port(client), VIP4, 9000, "x");
+        assertThat(
+                run(fromDirector(SELF4, ME4, 0, List.of(), inner), ProxyVerdict.PRX_DROP_NOT_SERVED)
+                    .retval())
+            .isEqualTo(XDP_DROP);
+      }
+    }
+  }
 }
