@@ -78,24 +78,48 @@ public final class Coordinator implements AutoCloseable {
   private final AdminServer admin;
   private final GrpcServerMetrics grpcMetrics;
 
-  /** What a coordinator needs to start. */
-  public record Config(
-      String id,
-      InetSocketAddress listen,
-      String advertise,
-      Optional<String> zookeeper,
-      Path dataDir,
-      String root,
-      Optional<TlsFiles> tls,
-      AccessPolicy access,
-      Optional<String> zookeeperDigest,
-      ClusterDefaults cluster,
-      int sessionTimeoutMillis) {
-    public Config {
+  /** What a coordinator needs to start; built with {@link #builder} (or {@link #local}). */
+  public static final class Config {
+    private final String id;
+    private final InetSocketAddress listen;
+    private final String advertise;
+    private final Optional<String> zookeeper;
+    private final Path dataDir;
+    private final String root;
+    private final Optional<TlsFiles> tls;
+    private final AccessPolicy access;
+    private final Optional<String> zookeeperDigest;
+    private final ClusterDefaults cluster;
+    private final int sessionTimeoutMillis;
+
+    private Config(Builder b) {
       checkArgument(
-          id.matches("[A-Za-z0-9._-]{1,64}"), "coordinator id '%s': 1-64 of A-Z a-z 0-9 . _ -", id);
-      zookeeperDigest.ifPresent(
+          b.id != null && b.id.matches("[A-Za-z0-9._-]{1,64}"),
+          "coordinator id '%s': 1-64 of A-Z a-z 0-9 . _ -",
+          b.id);
+      b.zookeeperDigest.ifPresent(
           d -> checkArgument(d.matches("[^:]+:.+"), "ZooKeeper credentials must be user:password"));
+      checkArgument(b.sessionTimeoutMillis > 0, "the ZooKeeper session timeout must be positive");
+      this.id = b.id;
+      this.listen = b.listen;
+      this.advertise = b.advertise;
+      this.zookeeper = b.zookeeper;
+      this.dataDir = b.dataDir;
+      this.root = b.root;
+      this.tls = b.tls;
+      this.access = b.access;
+      this.zookeeperDigest = b.zookeeperDigest;
+      this.cluster = b.cluster;
+      this.sessionTimeoutMillis = b.sessionTimeoutMillis;
+    }
+
+    /**
+     * A coordinator named {@code id} keeping its files (and, without {@link Builder#zookeeper}, its
+     * embedded ZooKeeper) in {@code dataDir}; by default on 127.0.0.1 (an ephemeral port),
+     * plaintext, open to every caller.
+     */
+    public static Builder builder(String id, Path dataDir) {
+      return new Builder(id, dataDir);
     }
 
     /**
@@ -103,108 +127,160 @@ public final class Coordinator implements AutoCloseable {
      * plaintext, open to every caller: for one machine and for tests.
      */
     public static Config local(String id, Path dataDir) {
-      return new Config(
-          id,
-          new InetSocketAddress("127.0.0.1", 0),
-          "127.0.0.1",
-          Optional.empty(),
-          dataDir,
-          DEFAULT_ROOT,
-          Optional.empty(),
-          AccessPolicy.allowAll(),
-          Optional.empty(),
-          ClusterDefaults.DEFAULT,
-          10_000);
+      return builder(id, dataDir).build();
+    }
+
+    public Builder toBuilder() {
+      Builder b = new Builder(id, dataDir);
+      b.listen = listen;
+      b.advertise = advertise;
+      b.zookeeper = zookeeper;
+      b.root = root;
+      b.tls = tls;
+      b.access = access;
+      b.zookeeperDigest = zookeeperDigest;
+      b.cluster = cluster;
+      b.sessionTimeoutMillis = sessionTimeoutMillis;
+      return b;
     }
 
     public Config withListen(InetSocketAddress address) {
-      return new Config(
-          id,
-          address,
-          advertise,
-          zookeeper,
-          dataDir,
-          root,
-          tls,
-          access,
-          zookeeperDigest,
-          cluster,
-          sessionTimeoutMillis);
+      return toBuilder().listen(address).build();
     }
 
     public Config withZookeeper(String connect) {
-      return new Config(
-          id,
-          listen,
-          advertise,
-          Optional.of(connect),
-          dataDir,
-          root,
-          tls,
-          access,
-          zookeeperDigest,
-          cluster,
-          sessionTimeoutMillis);
+      return toBuilder().zookeeper(connect).build();
     }
 
     public Config withSecurity(Optional<TlsFiles> newTls, AccessPolicy newAccess) {
-      return new Config(
-          id,
-          listen,
-          advertise,
-          zookeeper,
-          dataDir,
-          root,
-          newTls,
-          newAccess,
-          zookeeperDigest,
-          cluster,
-          sessionTimeoutMillis);
+      return toBuilder().tls(newTls).access(newAccess).build();
     }
 
     public Config withZookeeperDigest(String digest) {
-      return new Config(
-          id,
-          listen,
-          advertise,
-          zookeeper,
-          dataDir,
-          root,
-          tls,
-          access,
-          Optional.of(digest),
-          cluster,
-          sessionTimeoutMillis);
+      return toBuilder().zookeeperDigest(digest).build();
     }
 
     public Config withCluster(ClusterDefaults newCluster) {
-      return new Config(
-          id,
-          listen,
-          advertise,
-          zookeeper,
-          dataDir,
-          root,
-          tls,
-          access,
-          zookeeperDigest,
-          newCluster,
-          sessionTimeoutMillis);
+      return toBuilder().cluster(newCluster).build();
     }
 
     public Config withSessionTimeoutMillis(int millis) {
-      return new Config(
-          id,
-          listen,
-          advertise,
-          zookeeper,
-          dataDir,
-          root,
-          tls,
-          access,
-          zookeeperDigest,
-          cluster,
-          millis);
+      return toBuilder().sessionTimeoutMillis(millis).build();
+    }
+
+    public String id() {
+      return id;
+    }
+
+    public InetSocketAddress listen() {
+      return listen;
+    }
+
+    /** The address directors and agents are told to reach this coordinator at. */
+    public String advertise() {
+      return advertise;
+    }
+
+    /** An ensemble's connect string; empty runs one embedded in {@link #dataDir}. */
+    public Optional<String> zookeeper() {
+      return zookeeper;
+    }
+
+    public Path dataDir() {
+      return dataDir;
+    }
+
+    /** The ZooKeeper path under which the cluster's state lives. */
+    public String root() {
+      return root;
+    }
+
+    public Optional<TlsFiles> tls() {
+      return tls;
+    }
+
+    public AccessPolicy access() {
+      return access;
+    }
+
+    public Optional<String> zookeeperDigest() {
+      return zookeeperDigest;
+    }
+
+    public ClusterDefaults cluster() {
+      return cluster;
+    }
+
+    public int sessionTimeoutMillis() {
+      return sessionTimeoutMillis;
+    }
+
+    public static final class Builder {
+      private final String id;
+      private final Path dataDir;
+      private InetSocketAddress listen = new InetSocketAddress("127.0.0.1", 0);
+      private String advertise = "127.0.0.1";
+      private Optional<String> zookeeper = Optional.empty();
+      private String root = DEFAULT_ROOT;
+      private Optional<TlsFiles> tls = Optional.empty();
+      private AccessPolicy access = AccessPolicy.allowAll();
+      private Optional<String> zookeeperDigest = Optional.empty();
+      private ClusterDefaults cluster = ClusterDefaults.DEFAULT;
+      private int sessionTimeoutMillis = 10_000;
+
+      private Builder(String id, Path dataDir) {
+        this.id = id;
+        this.dataDir = dataDir;
+      }
+
+      public Builder listen(InetSocketAddress value) {
+        this.listen = value;
+        return this;
+      }
+
+      public Builder advertise(String value) {
+        this.advertise = value;
+        return this;
+      }
+
+      public Builder zookeeper(String connect) {
+        this.zookeeper = Optional.of(connect);
+        return this;
+      }
+
+      public Builder root(String value) {
+        this.root = value;
+        return this;
+      }
+
+      public Builder tls(Optional<TlsFiles> value) {
+        this.tls = value;
+        return this;
+      }
+
+      public Builder access(AccessPolicy value) {
+        this.access = value;
+        return this;
+      }
+
+      public Builder zookeeperDigest(String userAndPassword) {
+        this.zookeeperDigest = Optional.of(userAndPassword);
+        return this;
+      }
+
+      public Builder cluster(ClusterDefaults value) {
+        this.cluster = value;
+        return this;
+      }
+
+      public Builder sessionTimeoutMillis(int value) {
+        this.sessionTimeoutMillis = value;
+        return this;
+      }
+
+      public Config build() {
+        return new Config(this);
+      }
     }
   }
 

@@ -157,26 +157,31 @@ public final class CoordinatorMain implements Callable<Integer> {
       }
       tls = Optional.of(TlsFiles.server(tlsCert, tlsKey, Optional.ofNullable(tlsClientCa)));
     }
-    Coordinator.Config config =
-        new Coordinator.Config(
-            id != null ? id : InetAddress.getLocalHost().getHostName(),
-            new InetSocketAddress(address.getHost(), address.getPort()),
-            advertise != null ? advertise : listen,
-            Optional.ofNullable(zookeeper),
-            dataDir,
-            root,
-            tls,
-            accessFile == null ? AccessPolicy.allowAll() : AccessPolicy.fromFile(accessFile),
-            Optional.ofNullable(zookeeperAuth).map(CoordinatorMain::firstLine),
-            new Coordinator.ClusterDefaults(
-                rowBits,
-                guePort,
-                settleSeconds,
-                checkIntervalMillis,
-                checkTimeoutMillis,
-                healthThreshold),
-            sessionTimeoutMillis);
-    Coordinator coordinator = Coordinator.start(config);
+    Coordinator.Config.Builder config =
+        Coordinator.Config.builder(
+                id != null ? id : InetAddress.getLocalHost().getHostName(), dataDir)
+            .listen(new InetSocketAddress(address.getHost(), address.getPort()))
+            .advertise(advertise != null ? advertise : listen)
+            .root(root)
+            .tls(tls)
+            .access(
+                accessFile == null ? AccessPolicy.allowAll() : AccessPolicy.fromFile(accessFile))
+            .cluster(
+                new Coordinator.ClusterDefaults(
+                    rowBits,
+                    guePort,
+                    settleSeconds,
+                    checkIntervalMillis,
+                    checkTimeoutMillis,
+                    healthThreshold))
+            .sessionTimeoutMillis(sessionTimeoutMillis);
+    if (zookeeper != null) {
+      config.zookeeper(zookeeper);
+    }
+    if (zookeeperAuth != null) {
+      config.zookeeperDigest(firstLine(zookeeperAuth));
+    }
+    Coordinator coordinator = Coordinator.start(config.build());
     Optional<MetricsServer> metrics =
         Daemon.metrics(
             this.daemon.metricsListen(),

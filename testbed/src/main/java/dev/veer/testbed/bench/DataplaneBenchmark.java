@@ -94,11 +94,7 @@ public final class DataplaneBenchmark {
         BpfObject floor = BpfObject.load("/bpf/floor.o", LoadOptions.DEFAULT);
         DirectorDataplane director =
             DirectorDataplane.detached(DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6), 16);
-        ProxyDataplane proxy =
-            ProxyDataplane.detached(
-                VeerAbi.GUE_PORT_DEFAULT,
-                List.of(ME),
-                Optional.of(new ProxyDataplane.FlowTracking(cgroup, lab.handle())));
+        ProxyDataplane proxy = servingProxy(cgroup, lab);
         ServerSocketChannel listener =
             lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(80)));
         SocketChannel tracked =
@@ -110,17 +106,12 @@ public final class DataplaneBenchmark {
         SocketChannel older =
             oldLab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
         SocketChannel olderAccepted = accept(older, oldListener);
-        ProxyDataplane oldProxy =
-            ProxyDataplane.detached(
-                VeerAbi.GUE_PORT_DEFAULT,
-                List.of(ME),
-                Optional.of(new ProxyDataplane.FlowTracking(cgroup, oldLab.handle())))) {
+        ProxyDataplane oldProxy = servingProxy(cgroup, oldLab)) {
       director.apply(
           ServiceKey.tcp(VIP, 80),
           ServiceOptions.DEFAULT,
           Tables.allActive(PacketLab.PEERS4, 16, 2));
       for (ProxyDataplane p : List.of(proxy, oldProxy)) {
-        p.setServed(java.util.Set.of(ServiceKey.tcp(VIP, 80)));
         p.setPeers(
             new java.util.HashSet<>(
                 List.<InetAddress>of(
@@ -290,6 +281,25 @@ public final class DataplaneBenchmark {
               hasTarget ? f.ratio() <= f.c().target() ? "yes" : "NO" : "-"));
     }
     return sb.toString();
+  }
+
+  /**
+   * A proxy program serving the VIP's port 80, with its flow table for the lab's namespace: served
+   * before any connection is made, since the table keeps only connections to served endpoints.
+   */
+  private static ProxyDataplane servingProxy(Path cgroup, PacketLab lab) {
+    ProxyDataplane proxy =
+        ProxyDataplane.detached(
+            VeerAbi.GUE_PORT_DEFAULT,
+            List.of(ME),
+            Optional.of(new ProxyDataplane.FlowTracking(cgroup, lab.handle())));
+    try {
+      proxy.setServed(java.util.Set.of(ServiceKey.tcp(VIP, 80)));
+      return proxy;
+    } catch (RuntimeException e) {
+      proxy.close();
+      throw e;
+    }
   }
 
   /** Connects {@code client} to the VIP and returns the accepted end. */
