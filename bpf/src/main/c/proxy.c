@@ -125,6 +125,11 @@ struct tunnel {
 	__u8 next_hop;
 	__u8 hop_count;
 	__u8 hop_len;
+	/* What the inner packet is for, asked of `served` before it is delivered:
+	 * its destination address, and port and protocol (0 for ICMP). */
+	__u8 served_proto;
+	__be16 served_port;
+	__u32 daddr_off;	/* the inner destination address, from the frame start */
 };
 
 /* The allow-list entry of a peer (its cached next hop), or NULL. */
@@ -289,19 +294,25 @@ static __always_inline int parse_gue(void *data, void *data_end, struct tunnel *
 	return VEER_CONTINUE;
 }
 
+/* Whether a (VIP, port, protocol) key is in `served`. */
+static __always_inline int served_key(const struct veer_service_key *key)
+{
+	__u32 zero = 0;
+	void *table = bpf_map_lookup_elem(&served, &zero);
+
+	return table && veer_served_slot_find(table, key);
+}
+
 /* Whether (VIP, port, protocol) is served here; port and protocol 0 ask for the VIP alone. */
 static __always_inline int is_served(const void *vip, __u8 family, __be16 port, __u8 proto)
 {
 	struct veer_service_key key = { .port = port, .proto = proto, .family = family };
-	__u32 zero = 0;
-	void *table;
 
 	if (family == VEER_FAMILY_IPV4)
 		__builtin_memcpy(key.addr, vip, 4);
 	else
 		__builtin_memcpy(key.addr, vip, 16);
-	table = bpf_map_lookup_elem(&served, &zero);
-	return table && veer_served_slot_find(table, &key);
+	return served_key(&key);
 }
 
 static __always_inline int flow_live(const struct veer_flow *flow)
@@ -323,7 +334,6 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 	struct veer_ports *ports;
 	struct bpf_sock *sk;
 	struct tcphdr *th;
-	const void *daddr;
 	__u32 tuple_len, room;
 	__u8 proto, icmp, served_proto = 0;
 	__be16 port = 0;
@@ -341,7 +351,6 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 			return VEER_PRX_DROP_FRAGMENT;
 		proto = ip->protocol;
 		icmp = IPPROTO_ICMP;
-		daddr = &ip->daddr;
 		l4 = inner + ihl;
 		room = bpf_ntohs(ip->tot_len) - ihl;
 		tuple.ipv4.saddr = ip->saddr;
@@ -361,7 +370,6 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 		if (proto == IPPROTO_FRAGMENT)
 			return VEER_PRX_DROP_FRAGMENT;
 		icmp = IPPROTO_ICMPV6;
-		daddr = &ip6->daddr;
 		l4 = (void *)ip6 + off;
 		room = veer_ipv6_len(ip6) - off;
 		__builtin_memcpy(tuple.ipv6.saddr, &ip6->saddr, 16);
@@ -390,7 +398,7 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 			tuple.ipv6.dport = th->dest;
 		}
 		/* The flow table keeps only connections to what is served here (the
-		 * sockops program asks the same table), so a hit needs no other check.
+		 * sockops program asks `served`), so a hit needs no other check.
 		 * One call site per map: the verifier inlines a lookup only in a map it
 		 * knows (clang keeps two calls for this form; an if/else became one). */
 		if (!(th->syn && !th->ack) &&
@@ -399,8 +407,11 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 			     : flow_live(bpf_map_lookup_elem(&flows6, &tuple))))
 			return VEER_PRX_DELIVER_FLOW;
 	}
-	if (!is_served(daddr, t->inner_family, port, served_proto))
-		return VEER_PRX_DROP_NOT_SERVED;
+	t->served_port = port;
+	t->served_proto = served_proto;
+	t->daddr_off = t->inner_off + (t->inner_family == VEER_FAMILY_IPV4
+					       ? __builtin_offsetof(struct iphdr, daddr)
+					       : __builtin_offsetof(struct ipv6hdr, daddr));
 	if (proto != IPPROTO_TCP)
 		return VEER_PRX_DELIVER_NOT_TCP;
 	/* Checked above; again for the verifier, which does not tie it to proto. */
@@ -431,6 +442,33 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 			return VEER_PRX_DELIVER_SYNCOOKIE;
 	}
 	return t->next_hop < t->hop_count ? VEER_PRX_FORWARD : VEER_PRX_DELIVER_LAST_HOP;
+}
+
+/*
+ * Whether the inner packet decide() let through is for something served here.
+ * Asked only before a delivery: a packet sent on is the next hop's to judge,
+ * so a proxy that has not yet heard that it serves a new service still passes
+ * on what it does not own.
+ */
+static __always_inline int served_here(struct xdp_md *ctx, const struct tunnel *t)
+{
+	struct veer_service_key key = {
+		.port = t->served_port, .proto = t->served_proto, .family = t->inner_family
+	};
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	void *daddr = data + (t->daddr_off & 0x1ff);
+
+	if (t->inner_family == VEER_FAMILY_IPV4) {
+		if (daddr + 4 > data_end)
+			return 0;
+		__builtin_memcpy(key.addr, daddr, 4);
+	} else {
+		if (daddr + 16 > data_end)
+			return 0;
+		__builtin_memcpy(key.addr, daddr, 16);
+	}
+	return served_key(&key);
 }
 
 /* Cuts what follows the datagram (padding, or garbage) off the frame, so that
@@ -598,7 +636,9 @@ int veer_proxy(struct xdp_md *ctx)
 			verdict = rc;
 		goto done;
 	}
-	if (is_delivery(verdict) && deliver(ctx, &t))
+	if (is_delivery(verdict) && verdict != VEER_PRX_DELIVER_FLOW && !served_here(ctx, &t))
+		verdict = VEER_PRX_DROP_NOT_SERVED;
+	else if (is_delivery(verdict) && deliver(ctx, &t))
 		verdict = VEER_PRX_DROP_MALFORMED;
 done:
 	veer_count(&verdicts, verdict);

@@ -714,6 +714,22 @@ class ProxyPacketTest {
                   .retval())
           .isEqualTo(XDP_DROP);
     }
+    // What is not delivered here is the next hop's to judge: a packet of a flow this proxy does not
+    // own goes on even to a port it does not serve (a proxy that has not yet heard it serves a new
+    // service still passes packets on), and the last hop drops it.
+    byte[] otherPort = ack(CLIENT4, 40024, VIP4, 22, "x");
+    assertThat(
+            run(
+                    fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), otherPort),
+                    ProxyVerdict.PRX_FORWARD)
+                .retval())
+        .isEqualTo(XDP_TX);
+    assertThat(
+            run(
+                    fromDirector(PEERS4.get(0), ME4, 1, List.of(ME4), otherPort),
+                    ProxyVerdict.PRX_DROP_NOT_SERVED)
+                .retval())
+        .isEqualTo(XDP_DROP);
     // ICMP about a served VIP still reaches it.
     byte[] tooBig =
         Packets.ipv4(
