@@ -157,12 +157,10 @@ class ControlPlaneEndToEndTest {
     assertThat(forwards).as("second-chance forwards after the add").isGreaterThan(forwardsBefore);
 
     // Health writes from the directors' probes may add versions; the directors follow.
-    String status = ctl(ExitCodes.OK, "status");
-    for (int i = 0; i < 100 && !status.contains("2 of 2 directors run version"); i++) {
-      Thread.sleep(50);
-      status = ctl(ExitCodes.OK, "status");
-    }
-    assertThat(status).contains("2 of 2 directors run version");
+    Await.until(
+        "both directors at the state's version",
+        () -> ctl(ExitCodes.OK, "status").contains("2 of 2 directors run version"),
+        Duration.ofSeconds(5));
     assertThat(ctl(ExitCodes.OK, "--json", "service", "get", "web"))
         .contains("\"address\": \"192.0.2.146\"");
   }

@@ -140,7 +140,10 @@ class EndToEndTest {
                   BackendState.ACTIVE,
                   4,
                   BackendState.FILLING)));
-      Thread.sleep(1000);
+      Await.until(
+          "second-chance forwards after the add",
+          () -> proxyVerdictSum(ProxyVerdict.PRX_FORWARD) > forwardsBefore,
+          Duration.ofSeconds(10));
       long afterAdd = proxyVerdictSum(ProxyVerdict.PRX_FORWARD);
       // Proxy 2 drains: its rows get another primary, proxy 2 stays a later hop.
       bed.installTables(
@@ -156,7 +159,10 @@ class EndToEndTest {
                   BackendState.ACTIVE,
                   4,
                   BackendState.ACTIVE)));
-      Thread.sleep(1000);
+      Await.until(
+          "second-chance forwards after the drain",
+          () -> proxyVerdictSum(ProxyVerdict.PRX_FORWARD) > afterAdd,
+          Duration.ofSeconds(10));
       long changed = traffic.mark();
       Thread.sleep(500);
       // Every connection answered after the changes, counted once nothing is in flight any more.
@@ -207,9 +213,11 @@ class EndToEndTest {
     try (Traffic.LongLived traffic =
         Traffic.LongLived.start(bed.client().handle(), VIP4, 200, Duration.ofMillis(50), MAX_RUN)) {
       long dir1Start = directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE);
-      Thread.sleep(500);
       // Director 1 carries part of the running flows...
-      assertThat(directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE)).isGreaterThan(dir1Start);
+      Await.until(
+          "director-1 to carry running flows",
+          () -> directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE) > dir1Start,
+          Duration.ofSeconds(10));
       bed.setEcmp(List.of(bed.directors().get(1)));
       Thread.sleep(500);
       long dir1Out = directorVerdict(0, DirectorVerdict.DIR_ENCAP_GUE);

@@ -23,6 +23,7 @@ import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.proxy.dataplane.ProxyDataplane;
+import dev.veer.testbed.Await;
 import dev.veer.testbed.lab.PacketLab;
 import dev.veer.testbed.wire.Ipv4Header;
 import dev.veer.testbed.wire.MacAddress;
@@ -229,10 +230,10 @@ class ProxyPacketTest {
     // The client closes first and keeps TIME_WAIT; the accepted socket ends in CLOSE.
     client.close();
     server.close();
-    for (int i = 0; i < 200 && proxy.flowCount() != before; i++) {
-      Thread.sleep(10);
-    }
-    assertThat(proxy.flowCount()).as("flows after close").isEqualTo(before);
+    Await.until(
+        "the closed connection to leave the flow table",
+        () -> proxy.flowCount() == before,
+        java.time.Duration.ofSeconds(2));
     run(fromDirector(SELF4, ME4, 0, List.of(PEERS4.get(0)), inner), ProxyVerdict.PRX_FORWARD);
   }
 
