@@ -1,7 +1,6 @@
 package dev.veer.bpf.dataplane;
 
 import com.google.common.collect.ImmutableSet;
-import dev.veer.bpf.BpfException;
 import dev.veer.bpf.BpfMap;
 import dev.veer.bpf.BpfObject;
 import dev.veer.bpf.BpfProgram;
@@ -112,42 +111,6 @@ public final class ProxyProgram implements AutoCloseable {
   /** Connections in the flow table now, both families (handshakes included). */
   public int flowCount() {
     return flows4.keys().size() + flows6.keys().size();
-  }
-
-  /**
-   * Adds a connection the sockops program did not see (it was there before), unless the table has
-   * it already; {@code expiresNanos} 0 for an established one. Returns false if the table is full.
-   */
-  public boolean addFlow(
-      InetAddress remote, int remotePort, InetAddress local, int localPort, long expiresNanos) {
-    if (remote.getClass() != local.getClass()) {
-      throw new IllegalArgumentException(
-          "a flow's addresses are of one family: " + remote + ", " + local);
-    }
-    byte[] key =
-        ByteBuffer.allocate(remote.getAddress().length * 2 + 4)
-            .put(remote.getAddress())
-            .put(local.getAddress())
-            .putShort((short) remotePort)
-            .putShort((short) localPort)
-            .array();
-    byte[] value =
-        ByteBuffer.allocate(FLOW_SIZE)
-            .order(ByteOrder.nativeOrder())
-            .putLong(0, expiresNanos)
-            .array();
-    try {
-      (key.length == 12 ? flows4 : flows6).update(key, value, BpfMap.UpdateMode.NOEXIST);
-      return true;
-    } catch (BpfException e) {
-      if (e.errno() == BpfException.EEXIST) {
-        return true;
-      }
-      if (e.errno() == BpfException.E2BIG) {
-        return false;
-      }
-      throw e;
-    }
   }
 
   /**
