@@ -723,15 +723,16 @@ static __always_inline int flows_put(struct bpf_sock_ops *skops, __u64 expires_n
 }
 
 /*
- * Keeps flows4/flows6 complete for the proxy's namespace, so that a miss
- * proves a packet not ours:
+ * Keeps flows4/flows6 complete for the proxy's namespace's connections to
+ * served endpoints, so that a miss proves a packet not ours:
  * - a connection being opened enters when the kernel answers its SYN, for
  *   as long as the kernel retries its SYN-ACK: a request socket through
  *   RWND_INIT, a SYN cookie through the header-option callback of a listener
  *   opened while this program runs (one opened before cannot tell, and user
  *   space trusts the table only once such listeners are gone);
- * - it is there for good once established (or older than the table: the
- *   agent adds those), and leaves when the socket closes.
+ * - it is there for good once established, and leaves when the socket
+ *   closes. Connections older than the table are not in it: user space
+ *   trusts the table only once they are gone (misses take the socket lookup).
  * TIME_WAIT is left out: what reaches it is the retransmitted FIN of a peer
  * that is closing, and a reset answers that as well.
  */
