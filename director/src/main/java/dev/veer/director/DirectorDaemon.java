@@ -46,14 +46,7 @@ public final class DirectorDaemon implements AutoCloseable {
   private final Object applied = new Object();
   private long acknowledged;
 
-  /** What a director needs to start. */
-  /**
-   * @param ifname the interface to attach to; empty loads the program and fills its maps without
-   *     attaching it (for benchmarks and tests of the control plane)
-   * @param pinDir where the maps are pinned (a directory on a BPF filesystem): a director started
-   *     over pins an earlier one left takes them over without a pause in forwarding
-   */
-  /** What a director daemon needs to start; built with {@link #builder()}. */
+  /** What a director daemon needs to start; built with {@link #builder}. */
   public static final class Config {
     private final String id;
     private final List<String> coordinators;

@@ -304,7 +304,6 @@ public final class DirectorProgram implements AutoCloseable {
         MapLayouts.sumPerCpu(perCpu, 16));
   }
 
-  /** Zeroes a service's counters, for a slot that is handed to a new service. */
   /** struct veer_backend_stats: packets and bytes sent to a backend as the primary. */
   static final int BACKEND_STATS_SIZE = 16;
 
