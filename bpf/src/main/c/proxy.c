@@ -31,11 +31,18 @@ struct veer_allow_table {
 	__uint(value_size, sizeof(struct veer_peer_slot));
 };
 
-/* One entry: the allow-list of directors and proxies, replaced whole on change. */
+/*
+ * One entry: the allow-list of directors and proxies, replaced whole on
+ * change. Pinned by name when the loader gives a pin root (the agent's pin
+ * directory), like `served`: a restarted agent's program starts with the
+ * tables its predecessor had, rather than dropping every packet until a
+ * coordinator answers.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct veer_allow_table);
 } allowed SEC(".maps");
 
@@ -55,6 +62,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct veer_served_table);
 } served SEC(".maps");
 

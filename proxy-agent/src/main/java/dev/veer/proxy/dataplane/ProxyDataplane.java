@@ -38,18 +38,21 @@ public final class ProxyDataplane implements AutoCloseable {
   private final Optional<NeighbourKeeper> neighbours;
   private final Optional<CgroupAttachment> flows;
   private final Optional<FlowKeeper> flowKeeper;
+  private final Optional<Path> pinDir;
 
   private ProxyDataplane(
       ProxyProgram program,
       Optional<XdpAttachment> attachment,
       Optional<NeighbourKeeper> neighbours,
       Optional<CgroupAttachment> flows,
-      Optional<FlowKeeper> flowKeeper) {
+      Optional<FlowKeeper> flowKeeper,
+      Optional<Path> pinDir) {
     this.program = program;
     this.attachment = attachment;
     this.neighbours = neighbours;
     this.flows = flows;
     this.flowKeeper = flowKeeper;
+    this.pinDir = pinDir;
   }
 
   /**
@@ -137,15 +140,18 @@ public final class ProxyDataplane implements AutoCloseable {
       XdpMode mode,
       Optional<FlowTracking> flows,
       Optional<Path> pinDir) {
+    // With a pin directory the allow-list and the served table are pinned there, and a
+    // predecessor's are taken over: no gap before the first update from a coordinator.
+    LoadOptions pinned = pinDir.map(LoadOptions.DEFAULT::withPinRoot).orElse(LoadOptions.DEFAULT);
     ProxyProgram program =
         ProxyProgram.load(
             flows
                 .map(
                     f ->
-                        LoadOptions.DEFAULT
+                        pinned
                             .withMaxEntries("flows4", f.entries())
                             .withMaxEntries("flows6", f.entries()))
-                .orElse(LoadOptions.DEFAULT));
+                .orElse(pinned));
     Optional<CgroupAttachment> flowAttachment = Optional.empty();
     Optional<FlowKeeper> keeper = Optional.empty();
     try {
@@ -167,7 +173,7 @@ public final class ProxyDataplane implements AutoCloseable {
       }
       attachment.ifPresent(a -> log.info("proxy program attached to {} ({} mode)", ifname, mode));
       return new ProxyDataplane(
-          program, attachment, ns.map(NeighbourKeeper::new), flowAttachment, keeper);
+          program, attachment, ns.map(NeighbourKeeper::new), flowAttachment, keeper, pinDir);
     } catch (RuntimeException e) {
       keeper.ifPresent(FlowKeeper::close);
       flowAttachment.ifPresent(CgroupAttachment::close);
@@ -268,6 +274,11 @@ public final class ProxyDataplane implements AutoCloseable {
     return program.verdicts();
   }
 
+  /**
+   * Detaches and unloads everything, and removes the pins: a proxy taken out of service leaves no
+   * allow-list behind for a later agent to start with. (An agent that crashes calls nothing, and
+   * its successor takes the pins over.)
+   */
   @Override
   public synchronized void close() {
     flowKeeper.ifPresent(FlowKeeper::close);
@@ -278,6 +289,7 @@ public final class ProxyDataplane implements AutoCloseable {
         flows.ifPresent(CgroupAttachment::close);
       } finally {
         program.close();
+        pinDir.ifPresent(BpfSystem::removePins);
       }
     }
   }
