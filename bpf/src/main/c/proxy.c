@@ -331,9 +331,9 @@ static __always_inline int flow_live(const struct veer_flow *flow)
 
 /*
  * Checks the inner packet: it fills the rest of the datagram exactly, and it
- * is addressed to what this proxy serves (a VIP, port and protocol; ICMP to a
- * VIP). Then decides whether this host owns a TCP flow; other served traffic
- * is delivered.
+ * is TCP, UDP or ICMP with sound headers. Then decides whether this host owns
+ * a TCP flow, and records what the packet is for, so that a delivery can ask
+ * `served` (served_here); other traffic is for delivery.
  */
 static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end,
 				  struct tunnel *t)

@@ -101,6 +101,12 @@ final class FlatTable {
     return slots;
   }
 
+  /** Lays {@code entries} out ({@link #layout}) and installs them ({@link #install}). */
+  static void build(
+      BpfMap outer, String name, Map<byte[], byte[]> entries, int slotSize, int valueOffset) {
+    install(outer, name, layout(entries, slotSize, valueOffset), slotSize);
+  }
+
   /** Writes a laid-out table into a new inner map and points {@code outer[0]} at it. */
   static void install(BpfMap outer, String name, byte[] slots, int slotSize) {
     try (BpfMap inner = BpfMap.create(MapSpec.array(name, 4, slotSize, VeerAbi.FLAT_SLOTS, 0))) {

@@ -62,17 +62,6 @@ public final class ProxyConfig {
     return openingSeconds;
   }
 
-  public Builder toBuilder() {
-    Builder b =
-        new Builder()
-            .guePort(guePort)
-            .flowsNetnsCookie(flowsNetnsCookie)
-            .openingSeconds(openingSeconds);
-    b.address4 = address4;
-    b.address6 = address6;
-    return b;
-  }
-
   byte[] encode() {
     ByteBuffer b = ByteBuffer.allocate(SIZE).order(ByteOrder.nativeOrder());
     b.put(0, ByteBuffer.allocate(2).putShort((short) guePort).array());

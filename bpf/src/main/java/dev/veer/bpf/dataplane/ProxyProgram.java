@@ -49,7 +49,6 @@ public final class ProxyProgram implements AutoCloseable {
   private final BpfMap flows6;
   private final BpfMap flowsState;
   private ImmutableSet<InetAddress> allowedPeers = ImmutableSet.of();
-  private ImmutableSet<ServiceKey> servedServices = ImmutableSet.of();
 
   private ProxyProgram(BpfObject object) {
     this.object = object;
@@ -192,11 +191,7 @@ public final class ProxyProgram implements AutoCloseable {
     for (InetAddress peer : peers) {
       encoded.put(peerKey(peer), new byte[MapLayouts.NEXTHOP_SIZE]);
     }
-    FlatTable.install(
-        allowed,
-        "veer_allowed",
-        FlatTable.layout(encoded, PEER_SLOT_SIZE, PEER_SLOT_VALUE),
-        PEER_SLOT_SIZE);
+    FlatTable.build(allowed, "veer_allowed", encoded, PEER_SLOT_SIZE, PEER_SLOT_VALUE);
     allowedPeers = ImmutableSet.copyOf(peers);
   }
 
@@ -205,9 +200,10 @@ public final class ProxyProgram implements AutoCloseable {
   }
 
   /**
-   * Makes what this proxy delivers exactly {@code services}: an inner packet is delivered (or
-   * forwarded) only to a served VIP, port and protocol, or, for ICMP, to a served VIP. The table is
-   * rebuilt and swapped in whole; until the first call nothing is delivered.
+   * Makes what this proxy delivers exactly {@code services}: an inner packet is delivered only to a
+   * served VIP, port and protocol, or, for ICMP, to a served VIP (what it forwards is the next
+   * hop's to judge). The table is rebuilt and swapped in whole; until the first call nothing is
+   * delivered, unless a predecessor's pinned table was taken over.
    */
   public synchronized void setServed(Set<ServiceKey> services) {
     Set<ServiceKey> keys = new java.util.LinkedHashSet<>(services);
@@ -224,16 +220,7 @@ public final class ProxyProgram implements AutoCloseable {
     for (ServiceKey key : keys) {
       encoded.put(key.encode(), new byte[0]);
     }
-    FlatTable.install(
-        served,
-        "veer_served",
-        FlatTable.layout(encoded, SERVED_SLOT_SIZE, SERVED_SLOT_SIZE),
-        SERVED_SLOT_SIZE);
-    servedServices = ImmutableSet.copyOf(services);
-  }
-
-  public synchronized ImmutableSet<ServiceKey> served() {
-    return servedServices;
+    FlatTable.build(served, "veer_served", encoded, SERVED_SLOT_SIZE, SERVED_SLOT_SIZE);
   }
 
   public EnumMap<ProxyVerdict, Long> verdicts() {

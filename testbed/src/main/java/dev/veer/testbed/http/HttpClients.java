@@ -47,9 +47,8 @@ public final class HttpClients implements AutoCloseable {
     byte[] request =
         ("GET / HTTP/1.1\r\nHost: " + vip.getAddress().getHostAddress() + "\r\n\r\n")
             .getBytes(StandardCharsets.US_ASCII);
-    List<InputStream> inputs =
-        new java.util.concurrent.CopyOnWriteArrayList<>(
-            java.util.Collections.nCopies(count, (InputStream) null));
+    // Each connection's loop is the only one to touch its slot.
+    InputStream[] inputs = new InputStream[count];
     ConnectionLoops loops =
         ConnectionLoops.start(
             count,
@@ -58,12 +57,12 @@ public final class HttpClients implements AutoCloseable {
               if (seq == 0) {
                 channel.socket().connect(vip, TIMEOUT_MILLIS);
                 channel.socket().setSoTimeout(TIMEOUT_MILLIS);
-                inputs.set(n, new BufferedInputStream(channel.socket().getInputStream()));
+                inputs[n] = new BufferedInputStream(channel.socket().getInputStream());
               }
               OutputStream out = channel.socket().getOutputStream();
               out.write(request);
               out.flush();
-              return readResponse(inputs.get(n)).replace("served by ", "").trim();
+              return readResponse(inputs[n]).replace("served by ", "").trim();
             },
             interval,
             Long.MAX_VALUE,

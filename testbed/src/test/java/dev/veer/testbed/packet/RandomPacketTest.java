@@ -192,7 +192,7 @@ class RandomPacketTest {
         assertThat(Arrays.copyOfRange(out, 0, 6)).isEqualTo(PacketLab.macOf(dst).bytes());
         int end = l2 + declaredLength(in, l2);
         byte[] inner = Arrays.copyOfRange(in, l2, end);
-        int outerEnd = l2 + outerLength(out, l2);
+        int outerEnd = l2 + declaredLength(out, l2);
         assertThat(Arrays.copyOfRange(out, outerEnd - inner.length, outerEnd))
             .as("the outer datagram ends with exactly the declared inner packet")
             .isEqualTo(inner);
@@ -243,7 +243,7 @@ class RandomPacketTest {
             .isEqualTo(next instanceof Inet4Address ? ME4 : ME6);
         assertThat(out.length)
             .as("forwarded frame ends with its datagram")
-            .isEqualTo(l2 + outerLength(out, l2));
+            .isEqualTo(l2 + declaredLength(out, l2));
       }
       default -> throw new AssertionError("unexpected XDP action " + r.retval());
     }
@@ -303,10 +303,6 @@ class RandomPacketTest {
   /** The IP packet's length as its header declares it. */
   static int declaredLength(byte[] frame, int l2) {
     return (frame[l2] >> 4 & 0xf) == 4 ? u16(frame, l2 + 2) : 40 + u16(frame, l2 + 4);
-  }
-
-  static int outerLength(byte[] frame, int l2) {
-    return declaredLength(frame, l2);
   }
 
   static int u16(byte[] b, int at) {
