@@ -428,8 +428,11 @@ static __always_inline int decide(struct xdp_md *ctx, void *data, void *data_end
 		return VEER_PRX_DROP_MALFORMED;
 	if (th->syn && !th->ack)
 		return VEER_PRX_DELIVER_SYN;
-	/* A table that holds every connection proves a miss not ours. */
-	if (flows_trusted())
+	/* A table that holds every connection proves a miss not ours, but for a
+	 * reset: it can be a client's answer to the challenge ACK of a TIME_WAIT
+	 * socket (those are not in the table) whose tuple the client's new SYN
+	 * reuses, and only if it reaches that socket is the next SYN accepted. */
+	if (flows_trusted() && !th->rst)
 		return t->next_hop < t->hop_count ? VEER_PRX_FORWARD : VEER_PRX_DELIVER_LAST_HOP;
 
 	sk = bpf_skc_lookup_tcp(ctx, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);

@@ -12,6 +12,7 @@ import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.testbed.Await;
 import dev.veer.testbed.lab.PacketLab;
+import dev.veer.testbed.wire.Packets;
 import java.net.InetSocketAddress;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -81,6 +82,42 @@ class FlowTableTest {
             .as("a flow of no socket")
             .isEqualTo(ProxyVerdict.PRX_FORWARD);
       }
+    }
+  }
+
+  /**
+   * A client's new connection can reuse the tuple of one whose server side is in TIME_WAIT here
+   * (the server closed first). Its SYN draws a challenge ACK, the client answers with a reset, and
+   * that reset must reach the TIME_WAIT socket, which is not in the table: a complete table does
+   * not decide for resets. Without this the client's SYNs time out.
+   */
+  @Test
+  void aResetReachesATimeWaitSocketEvenWhenTheTableIsComplete() throws Exception {
+    try (PacketLab lab = PacketLab.create("flows-tw");
+        ProxyDataplane proxy = proxy(lab);
+        ServerSocketChannel listener =
+            lab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(8000)))) {
+      assertThat(proxy.flowTableComplete()).isTrue();
+      int flowsBefore = proxy.flowCount();
+      SocketChannel client =
+          lab.call(() -> SocketChannel.open().bind(new InetSocketAddress(SELF4, 0)));
+      client.connect(new InetSocketAddress(VIP4, 8000));
+      int port = ((InetSocketAddress) client.getLocalAddress()).getPort();
+      listener.accept().close(); // the server closes first: its side ends in TIME_WAIT
+      client.close();
+      await("the connection to leave the flow table", () -> proxy.flowCount() == flowsBefore);
+      assertThat(proxy.flowTableComplete()).isTrue();
+
+      byte[] reset = Frames.tcpPacket(SELF4, port, VIP4, 8000, Packets.TCP_RST, new byte[0]);
+      EnumMap<ProxyVerdict, Long> before = proxy.verdicts();
+      lab.run(
+          proxy.program().program(),
+          ProxyPacketTest.fromDirector(SELF4, PEERS4.get(2), 0, List.of(PEERS4.get(0)), reset));
+      assertThat(proxy.verdicts().get(ProxyVerdict.PRX_DELIVER_SOCKET))
+          .as("the reset delivered to the TIME_WAIT socket")
+          .isEqualTo(before.get(ProxyVerdict.PRX_DELIVER_SOCKET) + 1);
+      // Anything else of that tuple is still nobody's here.
+      assertThat(verdict(lab, proxy, port)).isEqualTo(ProxyVerdict.PRX_FORWARD);
     }
   }
 
