@@ -12,8 +12,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 /**
- * An admin client for tests of failures: a call that finds a coordinator unavailable (or too slow)
- * is tried on the next, up to three rounds of the list.
+ * An admin client for tests of failures: a call that finds a coordinator unavailable, too slow or
+ * dying under it is tried on the next, up to three rounds of the list.
  */
 public final class FailoverAdmin implements AutoCloseable {
   private final List<String> targets;
@@ -33,8 +33,7 @@ public final class FailoverAdmin implements AutoCloseable {
             AdminServiceGrpc.newBlockingStub(channels.get(current))
                 .withDeadlineAfter(3, TimeUnit.SECONDS));
       } catch (StatusRuntimeException e) {
-        Status.Code code = e.getStatus().getCode();
-        if (code != Status.Code.UNAVAILABLE && code != Status.Code.DEADLINE_EXCEEDED) {
+        if (!coordinatorGone(e.getStatus())) {
           throw e;
         }
         last = e;
@@ -42,6 +41,19 @@ public final class FailoverAdmin implements AutoCloseable {
       }
     }
     throw last;
+  }
+
+  /**
+   * Whether the call failed because the coordinator could not answer: unavailable, too slow, or its
+   * process died under the call (gRPC reports "UNKNOWN: channel closed" then).
+   */
+  private static boolean coordinatorGone(Status status) {
+    return switch (status.getCode()) {
+      case UNAVAILABLE, DEADLINE_EXCEEDED -> true;
+      case UNKNOWN ->
+          status.getDescription() != null && status.getDescription().contains("channel closed");
+      default -> false;
+    };
   }
 
   @Override
