@@ -3,6 +3,7 @@ package dev.veer.coordinator.admin;
 import com.google.common.collect.ImmutableList;
 import com.google.common.io.BaseEncoding;
 import com.google.protobuf.ByteString;
+import dev.veer.coordinator.table.TableBuilder;
 import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.state.v1.BackendRecord;
 import dev.veer.proto.state.v1.ClusterState;
@@ -17,8 +18,10 @@ import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
@@ -27,8 +30,13 @@ import java.util.regex.Pattern;
  * refused request never yields a partly changed state.
  */
 public final class Services {
-  /** Earlier backend sets a table keeps primaries of: the data plane's rows hold 4 hops. */
-  public static final int MAX_GENERATIONS = 3;
+  /**
+   * Earlier backend sets a service keeps while their proxies have not reported since (the builder's
+   * limit). Reports confirm a generation within seconds of a change; only silent proxies or a
+   * change every second or so reach it, and then the oldest is dropped (its flows count as stranded
+   * in the change's impact).
+   */
+  public static final int MAX_GENERATIONS = TableBuilder.MAX_PREVIOUS_GENERATIONS;
 
   public static final int DEFAULT_HOPS = 2;
   public static final int MAX_HOPS = 4;
@@ -342,14 +350,22 @@ public final class Services {
   /**
    * Replaces a service's backends. When the change can move primaries, the backend set it replaces
    * becomes the newest retained generation (at most {@link #MAX_GENERATIONS}), so the table keeps
-   * its primaries as later hops until the settle time passes.
+   * its primaries as later hops until their proxies report the flows they hold (or, at the latest,
+   * the settle time passes). Flow evidence of backends that leave goes with them.
    */
   private static ClusterState withBackends(
       ClusterState state, ServiceState service, List<BackendRecord> backends, long nowMillis) {
+    Set<ByteString> kept = new HashSet<>();
+    backends.forEach(b -> kept.add(b.getAddress()));
     ServiceState.Builder next =
         service.toBuilder()
             .clearBackends()
             .addAllBackends(backends)
+            .clearEvidence()
+            .addAllEvidence(
+                service.getEvidenceList().stream()
+                    .filter(e -> kept.contains(e.getAddress()))
+                    .toList())
             .setTableVersion(state.getVersion() + 1);
     if (!placement(service.getBackendsList()).equals(placement(backends))
         && service.getBackendsCount() > 0) {
@@ -358,6 +374,7 @@ public final class Services {
           Generation.newBuilder()
               .addAllBackends(service.getBackendsList())
               .setSupersededAtMillis(nowMillis)
+              .setSupersededVersion(state.getVersion() + 1)
               .build());
       generations.addAll(service.getGenerationsList());
       next.clearGenerations()

@@ -6,18 +6,26 @@ import dev.veer.coordinator.admin.Addresses;
 import dev.veer.coordinator.table.Backend;
 import dev.veer.coordinator.table.BackendState;
 import dev.veer.coordinator.table.RendezvousTable;
+import dev.veer.coordinator.table.RowSet;
 import dev.veer.coordinator.table.TableBuilder;
+import dev.veer.coordinator.table.TableHistory;
 import dev.veer.coordinator.table.TableSpec;
+import dev.veer.proto.FlowRowsCodec;
 import dev.veer.proto.director.v1.ServiceTable;
 import dev.veer.proto.state.v1.BackendRecord;
 import dev.veer.proto.state.v1.ClusterState;
+import dev.veer.proto.state.v1.FlowEvidence;
+import dev.veer.proto.state.v1.Generation;
 import dev.veer.proto.state.v1.ServiceState;
 import dev.veer.proto.types.v1.Health;
+import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,6 +45,9 @@ public final class TableCompiler {
 
   /** Per service: a builder whose rankings make the next build of that service incremental. */
   private final Map<String, TableBuilder> builders = new HashMap<>();
+
+  /** Per service: a builder for tables of changes not yet made. */
+  private final Map<String, TableBuilder> previewBuilders = new HashMap<>();
 
   /** A service's table at one version, and its wire form without the service's key fields. */
   public record Compiled(
@@ -67,6 +78,7 @@ public final class TableCompiler {
     cache.clear();
     cache.putAll(next);
     builders.keySet().retainAll(next.keySet());
+    previewBuilders.keySet().retainAll(next.keySet());
     return out.build();
   }
 
@@ -97,13 +109,43 @@ public final class TableCompiler {
     return new Compiled(service, rowBits, table, wire.build());
   }
 
-  /** The service's table: its backends now, and the primaries of its retained generations. */
-  static RendezvousTable build(TableBuilder builder, ServiceState service, int rowBits) {
+  /**
+   * The table {@code service} would have, for a change not yet made (a dry run, or the check that a
+   * change strands no flow). Uses builders of its own, so the compiled tables' stay warm.
+   */
+  public synchronized RendezvousTable preview(ServiceState service, int rowBits) {
+    return build(
+        previewBuilders.computeIfAbsent(service.getName(), n -> new TableBuilder()),
+        service,
+        rowBits);
+  }
+
+  /**
+   * The service's table: its backends now, keeping the owners its history names: primaries of
+   * retained generations not yet confirmed by their proxies' reports, and flow evidence.
+   */
+  public static RendezvousTable build(TableBuilder builder, ServiceState service, int rowBits) {
     TableSpec spec =
         TableSpec.of(service.getTableSeed().toByteArray(), rowBits, service.getHopCount());
-    List<List<Backend>> previous =
-        service.getGenerationsList().stream().map(g -> backends(g.getBackendsList())).toList();
-    return builder.build(spec, backends(service.getBackendsList()), previous);
+    return builder.build(spec, backends(service.getBackendsList()), history(service));
+  }
+
+  /** What the service's stored state keeps of its past, for the builder. */
+  static TableHistory history(ServiceState service) {
+    if (service.getGenerationsCount() == 0 && service.getEvidenceCount() == 0) {
+      return TableHistory.none();
+    }
+    TableHistory.Builder out = TableHistory.builder();
+    for (Generation g : service.getGenerationsList()) {
+      Set<InetAddress> confirmed = new HashSet<>();
+      g.getConfirmedList().forEach(a -> confirmed.add(Addresses.fromBytes(a)));
+      out.addGeneration(backends(g.getBackendsList()), confirmed);
+    }
+    for (FlowEvidence e : service.getEvidenceList()) {
+      out.evidence(
+          Addresses.fromBytes(e.getAddress()), RowSet.ofSorted(FlowRowsCodec.rows(e.getRows())));
+    }
+    return out.build();
   }
 
   static List<Backend> backends(List<BackendRecord> records) {

@@ -28,10 +28,17 @@ public final class RendezvousTable {
   private final char[] cells;
   private final int[] primaryRows;
   private final int[] secondaryRows;
+  private final int rowsOutOfHops;
 
   /** Takes ownership of {@code cells}. */
-  RendezvousTable(TableSpec spec, ImmutableList<Backend> backends, int hopCount, char[] cells) {
+  RendezvousTable(
+      TableSpec spec,
+      ImmutableList<Backend> backends,
+      int hopCount,
+      char[] cells,
+      int rowsOutOfHops) {
     this.spec = spec;
+    this.rowsOutOfHops = rowsOutOfHops;
     this.backends = backends;
     this.hopCount = hopCount;
     this.cells = cells;
@@ -45,6 +52,14 @@ public final class RendezvousTable {
         secondaryRows[cells[at + 1] - 1]++;
       }
     }
+  }
+
+  /**
+   * Rows in which more backends may own flows (by the history the table was built with) than a row
+   * has hops for: the newest of them are kept, the others' flows there break.
+   */
+  public int rowsOutOfHops() {
+    return rowsOutOfHops;
   }
 
   /** The spec this table was built from. */

@@ -37,6 +37,9 @@ final class RowPass {
   /** Universe index to index in the current backend list, -1 if not in it. */
   private final int[] currentIndex;
 
+  /** Per row, the current backends whose flow evidence names it. */
+  private final Owners owners;
+
   private final char[] cells;
 
   /** UPDATE: old universe index to new, -1 if removed. */
@@ -57,6 +60,7 @@ final class RowPass {
       RankCache cache,
       Generation[] generations,
       int[] currentIndex,
+      Owners owners,
       char[] cells,
       int[] remap,
       int[] added,
@@ -67,6 +71,7 @@ final class RowPass {
     this.cache = cache;
     this.generations = generations;
     this.currentIndex = currentIndex;
+    this.owners = owners;
     this.cells = cells;
     this.remap = remap;
     this.added = added;
@@ -80,8 +85,17 @@ final class RowPass {
     this.nonEmpty = mask;
   }
 
-  /** Fills rows {@code [from, to)}; returns how many of them had to be ranked in full. */
-  int fill(int from, int to) {
+  /** What a fill found: rows ranked in full, and rows that could not keep every owner. */
+  record Counts(int reranked, int outOfHops) {
+    static final Counts ZERO = new Counts(0, 0);
+
+    Counts plus(Counts other) {
+      return new Counts(reranked + other.reranked, outOfHops + other.outOfHops);
+    }
+  }
+
+  /** Fills rows {@code [from, to)}. */
+  Counts fill(int from, int to) {
     Worker w = new Worker();
     for (int row = from; row < to; row++) {
       switch (mode) {
@@ -94,7 +108,7 @@ final class RowPass {
       }
       w.derive(row);
     }
-    return w.reranked;
+    return new Counts(w.reranked, w.outOfHops);
   }
 
   /** Whether (key a, universe index ia) ranks before (key b, universe index ib). */
@@ -135,6 +149,7 @@ final class RowPass {
     private final int[] hops = new int[TableSpec.MAX_HOPS];
 
     int reranked;
+    int outOfHops;
 
     private void absorb(int row) {
       if (absorbedRow != row) {
@@ -385,9 +400,11 @@ final class RowPass {
     }
 
     /**
-     * Writes the row: the current generation's primary; then each previous generation's primary
-     * still in the current list, newest first, while there is room; then the current generation's
-     * other candidates, up to the larger of k and what retention needs.
+     * Writes the row: the current generation's primary; then the backends that may own flows in the
+     * row and are still in the current list, while there is room: each previous generation's
+     * primary not yet replaced by evidence, newest first, then those whose evidence names the row,
+     * by address; then the current generation's other candidates, up to the larger of k and what
+     * retention needs. A row that has no room for every owner is counted.
      */
     private void write(int row) {
       Generation current = generations[0];
@@ -395,14 +412,33 @@ final class RowPass {
       int n = arrangeCandidates(current, k);
       hops[0] = base[0];
       int len = 1;
-      for (int g = 1; g < generations.length && len < TableSpec.MAX_HOPS; g++) {
-        if (generations[g].size == 0) {
+      boolean full = false;
+      for (int g = 1; g < generations.length; g++) {
+        Generation gen = generations[g];
+        if (gen.size == 0) {
           continue;
         }
         int p = primary(g);
-        if (current.codes[p] != ABSENT && !contains(hops, len, p)) {
-          hops[len++] = p;
+        if (current.codes[p] != ABSENT && !gen.confirmed[p] && !contains(hops, len, p)) {
+          if (len < TableSpec.MAX_HOPS) {
+            hops[len++] = p;
+          } else {
+            full = true;
+          }
         }
+      }
+      for (int i = 0, owned = owners.count(row); i < owned; i++) {
+        int u = owners.get(row, i);
+        if (!contains(hops, len, u)) {
+          if (len < TableSpec.MAX_HOPS) {
+            hops[len++] = u;
+          } else {
+            full = true;
+          }
+        }
+      }
+      if (full) {
+        outOfHops++;
       }
       int rowLength = Math.max(k, len);
       for (int i = 1; i < n && len < rowLength; i++) {

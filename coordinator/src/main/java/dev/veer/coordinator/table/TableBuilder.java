@@ -12,6 +12,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.IntStream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -77,10 +78,27 @@ public final class TableBuilder {
    *     RendezvousTable#MAX_BACKENDS} distinct addresses or more than {@link
    *     #MAX_PREVIOUS_GENERATIONS} previous generations
    */
-  public synchronized RendezvousTable build(
+  public RendezvousTable build(
       TableSpec spec, List<Backend> current, List<? extends List<Backend>> previousGenerations) {
+    return build(spec, current, TableHistory.ofGenerations(previousGenerations));
+  }
+
+  /**
+   * Builds the table for {@code spec} over {@code current}, keeping as later hops, in each row, the
+   * backends {@code history} says may still own flows there: the primaries of previous generations
+   * not yet replaced by evidence, newest first, then the backends whose evidence names the row, by
+   * address. Backends no longer in {@code current} are not kept. A row holds at most {@link
+   * TableSpec#MAX_HOPS}; rows that cannot keep every such backend are counted in {@link
+   * RendezvousTable#rowsOutOfHops()}.
+   *
+   * @throws IllegalArgumentException as {@link #build(TableSpec, List, List)}, or if evidence names
+   *     a row beyond the table
+   */
+  public synchronized RendezvousTable build(
+      TableSpec spec, List<Backend> current, TableHistory history) {
     requireNonNull(spec, "spec");
     ImmutableList<Backend> now = ImmutableList.copyOf(current);
+    List<TableHistory.PriorGeneration> previousGenerations = history.generations();
     checkArgument(
         previousGenerations.size() <= MAX_PREVIOUS_GENERATIONS,
         "at most %s previous generations, got %s",
@@ -90,16 +108,26 @@ public final class TableBuilder {
     generations.add(now);
     validate(now, "");
     for (int g = 0; g < previousGenerations.size(); g++) {
-      ImmutableList<Backend> previous = ImmutableList.copyOf(previousGenerations.get(g));
+      ImmutableList<Backend> previous = previousGenerations.get(g).backends();
       validate(previous, "previous generation #" + (g + 1) + ": ");
       generations.add(previous);
     }
     checkOneFamily(generations);
+    history
+        .evidence()
+        .forEach(
+            (address, rows) ->
+                checkArgument(
+                    rows.last() < spec.rowCount(),
+                    "evidence for %s names row %s, beyond the table's %s rows",
+                    InetAddresses.toAddrString(address),
+                    rows.last(),
+                    spec.rowCount()));
 
     int rows = spec.rowCount();
     char[] cells = new char[rows * RendezvousTable.ROW_CELLS];
     if (now.isEmpty()) {
-      return new RendezvousTable(spec, now, 0, cells);
+      return new RendezvousTable(spec, now, 0, cells, 0);
     }
     long start = System.nanoTime();
     Universe universe = Universe.of(generations);
@@ -109,8 +137,14 @@ public final class TableBuilder {
         universe.size(),
         RendezvousTable.MAX_BACKENDS);
     Generation[] placed = new Generation[generations.size()];
-    for (int g = 0; g < placed.length; g++) {
-      placed[g] = Generation.of(generations.get(g), universe, spec.hopCount());
+    placed[0] = Generation.of(now, Set.of(), universe, spec.hopCount());
+    for (int g = 1; g < placed.length; g++) {
+      placed[g] =
+          Generation.of(
+              generations.get(g),
+              previousGenerations.get(g - 1).confirmed(),
+              universe,
+              spec.hopCount());
     }
     int[] currentIndex = new int[universe.size()];
     Arrays.fill(currentIndex, -1);
@@ -147,21 +181,32 @@ public final class TableBuilder {
 
     RowPass pass =
         new RowPass(
-            mode, RowHasher.of(spec), ranks, placed, currentIndex, cells, remap, added, keptSize);
-    int reranked;
+            mode,
+            RowHasher.of(spec),
+            ranks,
+            placed,
+            currentIndex,
+            Owners.of(history.evidence(), universe, currentIndex, rows),
+            cells,
+            remap,
+            added,
+            keptSize);
+    RowPass.Counts counts;
     if (rows >= 2 * CHUNK_ROWS && Runtime.getRuntime().availableProcessors() > 1) {
-      reranked =
+      counts =
           IntStream.range(0, rows / CHUNK_ROWS)
               .parallel()
-              .map(c -> pass.fill(c * CHUNK_ROWS, (c + 1) * CHUNK_ROWS))
-              .sum();
+              .mapToObj(c -> pass.fill(c * CHUNK_ROWS, (c + 1) * CHUNK_ROWS))
+              .reduce(RowPass.Counts.ZERO, RowPass.Counts::plus);
     } else {
-      reranked = pass.fill(0, rows);
+      counts = pass.fill(0, rows);
     }
     cache = ranks;
+    int reranked = counts.reranked();
 
     RendezvousTable table =
-        new RendezvousTable(spec, now, Math.min(spec.hopCount(), now.size()), cells);
+        new RendezvousTable(
+            spec, now, Math.min(spec.hopCount(), now.size()), cells, counts.outOfHops());
     if (log.isDebugEnabled()) {
       log.debug(
           "built {} over {} addresses in {} generations in {} ms ({}, {} rows ranked in full)",
