@@ -416,7 +416,8 @@ public final class Coordinator implements AutoCloseable {
           closer.push(new ProxyAgentServer(zk, store, registry, agentRegistry, Clock.systemUTC()));
       BackendKeeper backends =
           closer.push(
-              new BackendKeeper(zk, store, membership, agentRegistry, registry, Clock.systemUTC()));
+              new BackendKeeper(
+                  zk, store, compiler, membership, agentRegistry, registry, Clock.systemUTC()));
       backends.start();
       AdminServer admin =
           new AdminServer(store, compiler, registry, agentRegistry, membership, Clock.systemUTC());
@@ -539,8 +540,41 @@ public final class Coordinator implements AutoCloseable {
             backendSamples.add(
                 Metric.Sample.of(
                     Map.of("service", k.get(0), "state", k.get(1), "health", k.get(2)), n)));
+    List<Metric.Sample> outOfHopsRows = new java.util.ArrayList<>();
+    List<Metric.Sample> outOfHopsFlows = new java.util.ArrayList<>();
+    List<Metric.Sample> generations = new java.util.ArrayList<>();
+    List<Metric.Sample> retainedRows = new java.util.ArrayList<>();
+    for (var service : admin.services().getServicesList()) {
+      Map<String, String> label = Map.of("service", service.getSpec().getName());
+      outOfHopsRows.add(Metric.Sample.of(label, service.getRowsOutOfHops()));
+      outOfHopsFlows.add(Metric.Sample.of(label, service.getFlowsOutOfHops()));
+      generations.add(Metric.Sample.of(label, service.getRetainedGenerations()));
+      retainedRows.add(
+          Metric.Sample.of(
+              label,
+              service.getBackendsList().stream()
+                  .mapToLong(dev.veer.proto.admin.v1.Backend::getRetainedRows)
+                  .sum()));
+    }
     return ImmutableList.<Metric>builder()
         .add(
+            Metric.gauge(
+                "veer_coordinator_rows_out_of_hops",
+                "Table rows with more backends that may own flows in them than a row has hops.",
+                outOfHopsRows),
+            Metric.gauge(
+                "veer_coordinator_flows_out_of_hops",
+                "Live flows, by the proxies' reports, in rows that do not list their owner.",
+                outOfHopsFlows),
+            Metric.gauge(
+                "veer_coordinator_retained_generations",
+                "Earlier backend sets kept until their proxies report their flows.",
+                generations),
+            Metric.gauge(
+                "veer_coordinator_evidence_rows",
+                "Rows that keep a backend other than the primary because its proxy reports flows"
+                    + " there.",
+                retainedRows),
             Metric.gauge(
                 "veer_coordinator_state_version",
                 "The desired state's version.",

@@ -56,6 +56,8 @@ final class BackendCommands {
 
     @Mixin Target target;
 
+    @Mixin ChangeOptions change;
+
     @Option(
         names = "--state",
         paramLabel = "STATE",
@@ -72,6 +74,8 @@ final class BackendCommands {
                       .setService(target.service)
                       .setAddress(target.address)
                       .setState(state(state))
+                      .setForce(change.force)
+                      .setDryRun(change.dryRun)
                       .build()));
     }
   }
@@ -85,6 +89,8 @@ final class BackendCommands {
     @ParentCommand BackendCommands parent;
 
     @Mixin Target target;
+
+    @Mixin ChangeOptions change;
 
     @Option(
         names = "--timeout",
@@ -104,18 +110,23 @@ final class BackendCommands {
                       .setAddress(target.address)
                       .setState(BackendState.DRAINING)
                       .setDrainTimeoutSeconds(timeoutSeconds)
+                      .setForce(change.force)
+                      .setDryRun(change.dryRun)
                       .build()));
     }
   }
 
-  @Command(name = "remove", description = "Remove a backend (drain it first, or use --force).")
+  @Command(
+      name = "remove",
+      description =
+          "Remove a backend (drain it first, or use --force: an active backend's connections"
+              + " break).")
   static final class Remove implements Runnable {
     @ParentCommand BackendCommands parent;
 
     @Mixin Target target;
 
-    @Option(names = "--force", description = "Remove it even if active: its connections break.")
-    boolean force;
+    @Mixin ChangeOptions change;
 
     @Override
     public void run() {
@@ -125,7 +136,8 @@ final class BackendCommands {
                   RemoveBackendRequest.newBuilder()
                       .setService(target.service)
                       .setAddress(target.address)
-                      .setForce(force)
+                      .setForce(change.force)
+                      .setDryRun(change.dryRun)
                       .build()));
     }
   }
@@ -137,6 +149,8 @@ final class BackendCommands {
     @ParentCommand BackendCommands parent;
 
     @Mixin Target target;
+
+    @Mixin ChangeOptions change;
 
     @Parameters(index = "2", paramLabel = "STATE")
     String state;
@@ -150,6 +164,8 @@ final class BackendCommands {
                       .setService(target.service)
                       .setAddress(target.address)
                       .setState(state(state))
+                      .setForce(change.force)
+                      .setDryRun(change.dryRun)
                       .build()));
     }
   }

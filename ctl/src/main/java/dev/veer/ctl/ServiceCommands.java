@@ -131,26 +131,37 @@ final class ServiceCommands {
         s.getVersion(),
         s.getTableVersion(),
         s.getRetainedGenerations() > 0
-            ? ", " + s.getRetainedGenerations() + " earlier generations retained"
+            ? ", " + s.getRetainedGenerations() + " earlier generations awaiting flow reports"
             : "");
+    if (s.getRowsOutOfHops() > 0 || s.getFlowsOutOfHops() > 0) {
+      out.printf(
+          "  OUT OF HOPS: %d rows have more possible owners than hops; %d reported flows are in rows"
+              + " that do not list their owner%n",
+          s.getRowsOutOfHops(), s.getFlowsOutOfHops());
+    }
     if (s.getBackendsCount() == 0) {
       out.println("  no backends");
-      return;
+    } else {
+      out.printf(
+          "  %-40s %-9s %-9s %-6s %-8s %s%n",
+          "BACKEND", "STATE", "HEALTH", "LIVE", "RETAINED", "DRAIN ENDS BY");
     }
-    out.printf(
-        "  %-40s %-9s %-9s %-6s %s%n", "BACKEND", "STATE", "HEALTH", "LIVE", "DRAIN ENDS BY");
     for (Backend b : s.getBackendsList()) {
       out.printf(
-          "  %-40s %-9s %-9s %-6s %s%n",
+          "  %-40s %-9s %-9s %-6s %-8d %s%n",
           b.getAddress(),
           b.getState().name().toLowerCase(Locale.ROOT),
           b.getHealth().name().toLowerCase(Locale.ROOT).replace("health_", ""),
           b.getLiveConnections() < 0 ? "-" : Long.toString(b.getLiveConnections()),
+          b.getRetainedRows(),
           b.getDrainDeadlineMillis() > 0
               ? java.time.Instant.ofEpochMilli(b.getDrainDeadlineMillis()).toString()
               : b.getState() == dev.veer.proto.types.v1.BackendState.DRAINING
                   ? "its last connection"
                   : "");
+    }
+    if (s.hasImpact()) {
+      ChangeOptions.printImpact(out, s.getImpact());
     }
   }
 
@@ -220,6 +231,8 @@ final class ServiceCommands {
 
     @picocli.CommandLine.Mixin SpecOptions options;
 
+    @picocli.CommandLine.Mixin ChangeOptions change;
+
     @Override
     public void run() {
       try (AdminClient client = parent.ctl.client()) {
@@ -234,6 +247,8 @@ final class ServiceCommands {
                         UpdateServiceRequest.newBuilder()
                             .setSpec(spec)
                             .setExpectedVersion(current.getVersion())
+                            .setDryRun(change.dryRun)
+                            .setForce(change.force)
                             .build()));
         parent.ctl.print(service, () -> printService(parent.ctl.out(), service));
       }
@@ -252,6 +267,9 @@ final class ServiceCommands {
         description = "Delete even with backends left (their connections break).")
     boolean force;
 
+    @Option(names = "--dry-run", description = "Only say how many live flows it would end.")
+    boolean dryRun;
+
     @Override
     public void run() {
       try (AdminClient client = parent.ctl.client()) {
@@ -259,14 +277,22 @@ final class ServiceCommands {
             client.call(
                 s ->
                     s.deleteService(
-                        DeleteServiceRequest.newBuilder().setName(name).setForce(force).build()));
+                        DeleteServiceRequest.newBuilder()
+                            .setName(name)
+                            .setForce(force)
+                            .setDryRun(dryRun)
+                            .build()));
         parent.ctl.print(
             done,
-            () ->
+            () -> {
+              if (!dryRun) {
                 parent
                     .ctl
                     .out()
-                    .printf("service %s deleted (version %d)%n", name, done.getVersion()));
+                    .printf("service %s deleted (version %d)%n", name, done.getVersion());
+              }
+              ChangeOptions.printImpact(parent.ctl.out(), done.getImpact());
+            });
       }
     }
   }

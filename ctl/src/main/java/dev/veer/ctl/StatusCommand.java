@@ -57,6 +57,25 @@ final class StatusCommand implements Runnable {
             out.printf(
                 "%n%d of %d directors run version %d%n",
                 converged, status.getDirectorsCount(), status.getVersion());
+            if (status.getRetentionCount() > 0) {
+              out.printf(
+                  "%n%-20s %-12s %-14s %-16s %s%n",
+                  "SERVICE",
+                  "GENERATIONS",
+                  "EVIDENCE ROWS",
+                  "ROWS OUT OF HOPS",
+                  "FLOWS OUT OF HOPS");
+              for (var r : status.getRetentionList()) {
+                out.printf(
+                    "%-20s %-12d %-14d %-16d %d%s%n",
+                    r.getService(),
+                    r.getRetainedGenerations(),
+                    r.getEvidenceRows(),
+                    r.getRowsOutOfHops(),
+                    r.getFlowsOutOfHops(),
+                    r.getFlowsOutOfHops() > 0 ? "  <- these flows break" : "");
+              }
+            }
             if (status.getAgentsCount() > 0) {
               out.printf(
                   "%n%-20s %-20s %-12s %-10s %-8s %s%n",

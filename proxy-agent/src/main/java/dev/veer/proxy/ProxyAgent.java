@@ -16,11 +16,12 @@ import dev.veer.proto.proxy.v1.LoadReport;
 import dev.veer.proto.proxy.v1.ProxyAgentServiceGrpc;
 import dev.veer.proto.proxy.v1.Register;
 import dev.veer.proto.proxy.v1.ServiceHealth;
-import dev.veer.proto.proxy.v1.ServiceLoad;
 import dev.veer.proto.proxy.v1.ServiceTarget;
 import dev.veer.proto.types.v1.Health;
 import dev.veer.proto.types.v1.Protocol;
 import dev.veer.proxy.dataplane.ProxyDataplane;
+import dev.veer.proxy.dataplane.SocketTable;
+import dev.veer.proxy.evidence.ServiceFlows;
 import dev.veer.proxy.health.ServiceCheck;
 import dev.veer.transport.BearerToken;
 import dev.veer.transport.Reconnecting;
@@ -64,6 +65,9 @@ public final class ProxyAgent implements AutoCloseable {
   private final Map<String, Long> live = new java.util.concurrent.ConcurrentHashMap<>();
   private volatile StreamObserver<AgentReport> reports;
   private volatile AgentUpdate update = AgentUpdate.getDefaultInstance();
+
+  /** The load report last sent on the current stream: an unchanged one is not sent again. */
+  private LoadReport lastLoad;
 
   /** What an agent needs to start; built with {@link #builder}. */
   public static final class Config {
@@ -298,9 +302,9 @@ public final class ProxyAgent implements AutoCloseable {
 
   private void checkAndReport() {
     AgentUpdate current = update;
+    long dataPlaneVersion = current.getDataPlaneVersion();
     int timeout = current.getCheckTimeoutMillis() > 0 ? current.getCheckTimeoutMillis() : 500;
     HealthReport.Builder health = HealthReport.newBuilder();
-    LoadReport.Builder load = LoadReport.newBuilder();
     Set<String> names = new HashSet<>();
     for (ServiceTarget target : current.getServicesList()) {
       names.add(target.getName());
@@ -326,18 +330,21 @@ public final class ProxyAgent implements AutoCloseable {
               .setHealth(result.health())
               .setDetail(result.detail())
               .setConsecutive(run.count()));
-      long connections = ServiceCheck.liveConnections(config.namespace(), target);
-      live.put(target.getName(), connections);
-      load.addServices(
-          ServiceLoad.newBuilder().setService(target.getName()).setLiveConnections(connections));
     }
+    // Read after the version was taken: these flows were placed by tables at least that new.
+    LoadReport load =
+        ServiceFlows.report(SocketTable.read(config.namespace()), current, dataPlaneVersion);
+    load.getServicesList().forEach(l -> live.put(l.getService(), l.getLiveConnections()));
     runs.keySet().retainAll(names);
     live.keySet().retainAll(names);
     StreamObserver<AgentReport> out = reports;
     if (out != null && !names.isEmpty()) {
       synchronized (this) {
         out.onNext(AgentReport.newBuilder().setHealth(health).build());
-        out.onNext(AgentReport.newBuilder().setLoad(load).build());
+        if (!load.equals(lastLoad)) {
+          out.onNext(AgentReport.newBuilder().setLoad(load).build());
+          lastLoad = load;
+        }
       }
     }
   }
@@ -377,6 +384,7 @@ public final class ProxyAgent implements AutoCloseable {
                       .addAllAddresses(
                           config.addresses().stream().map(InetAddress::getHostAddress).toList()))
               .build());
+      lastLoad = null; // a new stream, perhaps to another coordinator: report afresh
     }
     reports = out;
     log.info("connected to coordinator {}", target);

@@ -1,11 +1,14 @@
 package dev.veer.coordinator.admin;
 
 import com.google.common.net.InetAddresses;
+import com.google.protobuf.ByteString;
 import dev.veer.bpf.dataplane.FlowHash;
 import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.coordinator.agents.LiveConnections;
 import dev.veer.coordinator.cluster.Membership;
 import dev.veer.coordinator.cluster.StatusRegistry;
+import dev.veer.coordinator.retention.FlowReport;
+import dev.veer.coordinator.retention.Strandings;
 import dev.veer.coordinator.state.ClusterStore;
 import dev.veer.coordinator.sync.TableCompiler;
 import dev.veer.coordinator.table.RendezvousTable;
@@ -14,6 +17,7 @@ import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.AgentStatus;
 import dev.veer.proto.admin.v1.Backend;
 import dev.veer.proto.admin.v1.BackendShare;
+import dev.veer.proto.admin.v1.ChangeImpact;
 import dev.veer.proto.admin.v1.ClusterSettings;
 import dev.veer.proto.admin.v1.ClusterStatus;
 import dev.veer.proto.admin.v1.CreateServiceRequest;
@@ -29,6 +33,7 @@ import dev.veer.proto.admin.v1.LookupFlowRequest;
 import dev.veer.proto.admin.v1.LookupFlowResponse;
 import dev.veer.proto.admin.v1.RemoveBackendRequest;
 import dev.veer.proto.admin.v1.Service;
+import dev.veer.proto.admin.v1.ServiceRetention;
 import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.admin.v1.ServiceTable;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
@@ -45,7 +50,9 @@ import java.net.InetAddress;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.UnaryOperator;
 import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -102,10 +109,12 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
     answer(
         response,
         () ->
-            view(
-                store.update(
-                    request.getExpectedVersion(), s -> Services.update(s, request.getSpec())),
-                request.getSpec().getName()));
+            change(
+                request.getSpec().getName(),
+                request.getExpectedVersion(),
+                request.getDryRun(),
+                request.getForce(),
+                s -> Services.update(s, request.getSpec())));
   }
 
   @Override
@@ -114,12 +123,25 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
     answer(
         response,
         () -> {
-          ClusterState next =
-              store.update(
+          Outcome outcome =
+              apply(
+                  request.getName(),
                   request.getExpectedVersion(),
+                  request.getDryRun(),
+                  // Deleting a service with backends needs force anyway, and breaks every flow.
+                  true,
                   s -> Services.delete(s, request.getName(), request.getForce()));
-          log.info("service {} deleted at version {}", request.getName(), next.getVersion());
-          return DeleteServiceResponse.newBuilder().setVersion(next.getVersion()).build();
+          if (!request.getDryRun()) {
+            log.info(
+                "service {} deleted at version {}: {} live flows ended with it",
+                request.getName(),
+                outcome.state().getVersion(),
+                outcome.impact().getFlowsStranded());
+          }
+          return DeleteServiceResponse.newBuilder()
+              .setVersion(outcome.state().getVersion())
+              .setImpact(outcome.impact())
+              .build();
         });
   }
 
@@ -140,7 +162,10 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
     ListServicesResponse.Builder out =
         ListServicesResponse.newBuilder().setVersion(state.getVersion());
     List<AgentStatus> reports = agents.all();
-    state.getServicesList().forEach(s -> out.addServices(view(state, s, reports)));
+    var tables = compiler.compile(state);
+    state
+        .getServicesList()
+        .forEach(s -> out.addServices(view(state, s, reports, tables.get(s.getName()).table())));
     return out.build();
   }
 
@@ -149,17 +174,18 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
     answer(
         response,
         () ->
-            view(
-                store.update(
-                    request.getExpectedVersion(),
-                    s ->
-                        Services.addBackend(
-                            s,
-                            request.getService(),
-                            request.getAddress(),
-                            request.getState(),
-                            clock.millis())),
-                request.getService()));
+            change(
+                request.getService(),
+                request.getExpectedVersion(),
+                request.getDryRun(),
+                request.getForce(),
+                s ->
+                    Services.addBackend(
+                        s,
+                        request.getService(),
+                        request.getAddress(),
+                        request.getState(),
+                        clock.millis())));
   }
 
   @Override
@@ -171,18 +197,19 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
               Addresses.isLiteral(request.getAddress())
                   ? LiveConnections.of(agents.all(), request.getService(), request.getAddress())
                   : -1;
-          return view(
-              store.update(
-                  request.getExpectedVersion(),
-                  s ->
-                      Services.removeBackend(
-                          s,
-                          request.getService(),
-                          request.getAddress(),
-                          request.getForce(),
-                          live,
-                          clock.millis())),
-              request.getService());
+          return change(
+              request.getService(),
+              request.getExpectedVersion(),
+              request.getDryRun(),
+              request.getForce(),
+              s ->
+                  Services.removeBackend(
+                      s,
+                      request.getService(),
+                      request.getAddress(),
+                      request.getForce() || request.getDryRun(),
+                      live,
+                      clock.millis()));
         });
   }
 
@@ -191,18 +218,123 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
     answer(
         response,
         () ->
-            view(
-                store.update(
-                    request.getExpectedVersion(),
-                    s ->
-                        Services.setBackendState(
-                            s,
-                            request.getService(),
-                            request.getAddress(),
-                            request.getState(),
-                            request.getDrainTimeoutSeconds(),
-                            clock.millis())),
-                request.getService()));
+            change(
+                request.getService(),
+                request.getExpectedVersion(),
+                request.getDryRun(),
+                request.getForce(),
+                s ->
+                    Services.setBackendState(
+                        s,
+                        request.getService(),
+                        request.getAddress(),
+                        request.getState(),
+                        request.getDrainTimeoutSeconds(),
+                        clock.millis())));
+  }
+
+  /** A change's resulting state (for a dry run: the state it would write) and its impact. */
+  private record Outcome(ClusterState state, ChangeImpact impact) {}
+
+  /** Applies a change to one service and answers with the service as it is, or would be. */
+  private Service change(
+      String service,
+      long expectedVersion,
+      boolean dryRun,
+      boolean force,
+      UnaryOperator<ClusterState> op)
+      throws Exception {
+    Outcome outcome = apply(service, expectedVersion, dryRun, force, op);
+    ClusterState state = outcome.state();
+    return view(state, Services.require(state, service), agents.all(), table(state, service))
+        .toBuilder()
+        .setImpact(outcome.impact())
+        .build();
+  }
+
+  /**
+   * Judges what {@code op} does to the flows of {@code service} from its proxies' latest reports
+   * and, unless this is a dry run, writes it: a change that strands live flows (rows that would
+   * lose an owner that still has flows there) only with {@code force}.
+   */
+  private Outcome apply(
+      String service,
+      long expectedVersion,
+      boolean dryRun,
+      boolean force,
+      UnaryOperator<ClusterState> op)
+      throws Exception {
+    List<AgentStatus> reports = agents.all();
+    if (dryRun) {
+      ClusterState state = store.read().state();
+      if (expectedVersion != 0 && expectedVersion != state.getVersion()) {
+        throw AdminException.stale(expectedVersion, state.getVersion());
+      }
+      ClusterState next = op.apply(state);
+      return new Outcome(next, impact(state, next, service, reports, true));
+    }
+    ChangeImpact[] impact = new ChangeImpact[1];
+    ClusterState next =
+        store.update(
+            expectedVersion,
+            s -> {
+              ClusterState n = op.apply(s);
+              ChangeImpact i = impact(s, n, service, reports, false);
+              if (i.getFlowsStranded() > 0 && !force) {
+                throw AdminException.precondition(
+                    "this change would strand %d live flows in %d rows of service '%s' (%s): rows"
+                        + " would lose a backend that still has connections there. See them with"
+                        + " --dry-run; wait for them to end (drain the backend first), or force"
+                        + " the change to break them",
+                    i.getFlowsStranded(),
+                    i.getRowsStranded(),
+                    service,
+                    i.getBackendsList().stream()
+                        .map(b -> b.getAddress() + ": " + b.getFlows() + " flows")
+                        .collect(java.util.stream.Collectors.joining(", ")));
+              }
+              impact[0] = i;
+              return n;
+            });
+    if (impact[0].getFlowsStranded() > 0) {
+      log.warn(
+          "service {}: a forced change at version {} stranded {} live flows in {} rows",
+          service,
+          next.getVersion(),
+          impact[0].getFlowsStranded(),
+          impact[0].getRowsStranded());
+    }
+    return new Outcome(next, impact[0]);
+  }
+
+  /** What changing {@code before} to {@code after} does to {@code service}'s live flows. */
+  private ChangeImpact impact(
+      ClusterState before,
+      ClusterState after,
+      String service,
+      List<AgentStatus> reports,
+      boolean dryRun) {
+    ServiceState was = Services.find(before, service).orElse(null);
+    ServiceState will = Services.find(after, service).orElse(null);
+    int rowBits = after.getSettings().getRowBits();
+    if (was == null || was.equals(will)) {
+      return ChangeImpact.newBuilder().setDryRun(dryRun).build();
+    }
+    Map<ByteString, FlowReport> flows = FlowReport.of(reports, was, rowBits);
+    List<String> unreported =
+        was.getBackendsList().stream()
+            .filter(b -> !flows.containsKey(b.getAddress()))
+            .map(b -> Addresses.literal(b.getAddress()))
+            .toList();
+    RendezvousTable from = table(before, service);
+    RendezvousTable to = will == null ? null : compiler.preview(will, rowBits);
+    return Strandings.lost(from, to, flows).impact(dryRun, unreported);
+  }
+
+  /** The compiled table of {@code service} in {@code state}. */
+  private RendezvousTable table(ClusterState state, String service) {
+    TableCompiler.Compiled compiled = compiler.compile(state).get(service);
+    return compiled == null ? null : compiled.table();
   }
 
   @Override
@@ -213,8 +345,18 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
   /** Coordinators, directors and agents, as the admin API shows them. */
   public ClusterStatus status() throws Exception {
     ClusterState state = store.read().state();
-    return ClusterStatus.newBuilder()
-        .setVersion(state.getVersion())
+    ClusterStatus.Builder out = ClusterStatus.newBuilder();
+    for (Service s : services().getServicesList()) {
+      out.addRetention(
+          ServiceRetention.newBuilder()
+              .setService(s.getSpec().getName())
+              .setRetainedGenerations(s.getRetainedGenerations())
+              .setEvidenceRows(
+                  s.getBackendsList().stream().mapToInt(Backend::getRetainedRows).sum())
+              .setRowsOutOfHops(s.getRowsOutOfHops())
+              .setFlowsOutOfHops(s.getFlowsOutOfHops()));
+    }
+    return out.setVersion(state.getVersion())
         .setSettings(
             ClusterSettings.newBuilder()
                 .setRowBits(state.getSettings().getRowBits())
@@ -311,10 +453,17 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
   }
 
   private Service view(ClusterState state, String name) throws Exception {
-    return view(state, Services.require(state, name), agents.all());
+    return view(state, Services.require(state, name), agents.all(), table(state, name));
   }
 
-  static Service view(ClusterState state, ServiceState s, List<AgentStatus> agents) {
+  /**
+   * A service as the admin API shows it; with its table (or null), also how many rows are out of
+   * hops and how many reported flows its table does not reach.
+   */
+  static Service view(
+      ClusterState state, ServiceState s, List<AgentStatus> agents, RendezvousTable table) {
+    Map<ByteString, Integer> retained = new java.util.HashMap<>();
+    s.getEvidenceList().forEach(e -> retained.put(e.getAddress(), e.getRows().getGapsCount()));
     Service.Builder out =
         Service.newBuilder()
             .setVersion(state.getVersion())
@@ -337,7 +486,15 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
               .setState(b.getState())
               .setHealth(b.getHealth())
               .setDrainDeadlineMillis(b.getDrainDeadlineMillis())
-              .setLiveConnections(LiveConnections.of(agents, s.getName(), address)));
+              .setLiveConnections(LiveConnections.of(agents, s.getName(), address))
+              .setRetainedRows(retained.getOrDefault(b.getAddress(), 0)));
+    }
+    if (table != null) {
+      out.setRowsOutOfHops(table.rowsOutOfHops())
+          .setFlowsOutOfHops(
+              Strandings.unreachable(
+                      table, FlowReport.of(agents, s, state.getSettings().getRowBits()))
+                  .flows());
     }
     return out.build();
   }

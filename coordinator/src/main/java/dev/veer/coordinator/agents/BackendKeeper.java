@@ -1,12 +1,16 @@
 package dev.veer.coordinator.agents;
 
+import com.google.common.collect.ImmutableMap;
 import com.google.common.net.InetAddresses;
 import com.google.protobuf.ByteString;
 import dev.veer.coordinator.admin.Addresses;
 import dev.veer.coordinator.admin.Services;
 import dev.veer.coordinator.cluster.Membership;
 import dev.veer.coordinator.cluster.StatusRegistry;
+import dev.veer.coordinator.retention.Evidence;
+import dev.veer.coordinator.retention.FlowReport;
 import dev.veer.coordinator.state.ClusterStore;
+import dev.veer.coordinator.sync.TableCompiler;
 import dev.veer.proto.admin.v1.AgentServiceStatus;
 import dev.veer.proto.admin.v1.AgentStatus;
 import dev.veer.proto.admin.v1.DirectorProbe;
@@ -43,7 +47,9 @@ import org.slf4j.LoggerFactory;
  *       path); a settled failure from any of them makes the backend unhealthy, a settled success
  *       with no settled failure makes it healthy again after a hold-down;
  *   <li>drains: a DRAINING backend becomes INACTIVE when its agent reports no live connection left
- *       (in a report made after the drain began), or at the drain's deadline.
+ *       (in a report made after the drain began), or at the drain's deadline;
+ *   <li>retention: the flow evidence of every service follows its proxies' reports ({@link
+ *       Evidence}), at most once per check interval.
  * </ul>
  *
  * Runs on every coordinator and acts only on the leader, after every agent report and once per
@@ -53,10 +59,14 @@ public final class BackendKeeper implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(BackendKeeper.class);
 
   private final ClusterStore store;
+  private final TableCompiler compiler;
   private final Membership membership;
   private final StatusRegistry<AgentStatus> agents;
   private final StatusRegistry<DirectorStatus> directors;
   private final Clock clock;
+
+  /** When the leader last brought the flow evidence up to date; confined to the worker. */
+  private long evidenceAt;
 
   /** When the leader last made each backend unhealthy ("service/address"); only on the leader. */
   private final Map<String, Long> unhealthySince = new java.util.concurrent.ConcurrentHashMap<>();
@@ -72,11 +82,13 @@ public final class BackendKeeper implements AutoCloseable {
   public BackendKeeper(
       CuratorFramework zk,
       ClusterStore store,
+      TableCompiler compiler,
       Membership membership,
       StatusRegistry<AgentStatus> agents,
       StatusRegistry<DirectorStatus> directors,
       Clock clock) {
     this.store = store;
+    this.compiler = compiler;
     this.membership = membership;
     this.agents = agents;
     this.directors = directors;
@@ -141,7 +153,12 @@ public final class BackendKeeper implements AutoCloseable {
         }
       }
       drains(state, agentReports, decisions);
-      if (decisions.isEmpty()) {
+      boolean evidenceDue = clock.millis() - evidenceAt >= checkIntervalMillis(state);
+      boolean evidenceChanges = evidenceDue && withEvidence(state, agentReports) != state;
+      if (evidenceDue && !evidenceChanges) {
+        evidenceAt = clock.millis();
+      }
+      if (decisions.isEmpty() && !evidenceChanges) {
         return;
       }
       ClusterState next =
@@ -156,8 +173,12 @@ public final class BackendKeeper implements AutoCloseable {
                           : Services.setHealth(
                               changed, d.service(), d.address(), d.health(), clock.millis());
                 }
-                return changed;
+                return evidenceChanges ? withEvidence(changed, agentReports) : changed;
               });
+      if (evidenceChanges) {
+        evidenceAt = clock.millis();
+        log.debug("flow evidence brought up to date at version {}", next.getVersion());
+      }
       for (Decision d : decisions) {
         if (d.health() == null) {
           log.info(
@@ -179,6 +200,49 @@ public final class BackendKeeper implements AutoCloseable {
     } catch (Exception e) {
       log.warn("health decisions failed, will retry: {}", e.toString());
     }
+  }
+
+  /**
+   * {@code state} with every service's flow evidence and generations following the agents' reports,
+   * or {@code state} itself if nothing changes. The evidence is filtered by the primaries of the
+   * very state it is written into.
+   */
+  private ClusterState withEvidence(ClusterState state, List<AgentStatus> agentReports) {
+    int rowBits = state.getSettings().getRowBits();
+    ImmutableMap<String, TableCompiler.Compiled> tables = null;
+    ClusterState.Builder next = null;
+    for (int i = 0; i < state.getServicesCount(); i++) {
+      ServiceState service = state.getServices(i);
+      Map<ByteString, FlowReport> reports = FlowReport.of(agentReports, service, rowBits);
+      if (reports.isEmpty() && service.getEvidenceCount() == 0) {
+        continue;
+      }
+      if (tables == null) {
+        tables = compiler.compile(state);
+      }
+      ServiceState updated =
+          Evidence.update(
+              service, tables.get(service.getName()).table(), reports, state.getVersion() + 1);
+      if (updated != service) {
+        if (next == null) {
+          next = state.toBuilder();
+        }
+        next.setServices(i, updated);
+        if (updated.getGenerationsCount() < service.getGenerationsCount()) {
+          log.info(
+              "service {}: {} of {} earlier generations confirmed by their proxies' flow reports and"
+                  + " dropped",
+              service.getName(),
+              service.getGenerationsCount() - updated.getGenerationsCount(),
+              service.getGenerationsCount());
+        }
+      }
+    }
+    return next == null ? state : next.build();
+  }
+
+  private static long checkIntervalMillis(ClusterState state) {
+    return Math.max(50, state.getSettings().getCheckIntervalMillis());
   }
 
   /** One source's settled result for a backend: {@code threshold} checks or probes in a row. */

@@ -6,6 +6,7 @@ import dev.veer.coordinator.admin.Addresses;
 import dev.veer.coordinator.cluster.ServerSession;
 import dev.veer.coordinator.cluster.StatusRegistry;
 import dev.veer.coordinator.state.ClusterStore;
+import dev.veer.proto.FlowRowsCodec;
 import dev.veer.proto.admin.v1.AgentServiceStatus;
 import dev.veer.proto.admin.v1.AgentStatus;
 import dev.veer.proto.admin.v1.DirectorStatus;
@@ -73,6 +74,9 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
   private final Clock clock;
   private volatile ImmutableSet<ByteString> allowList = ImmutableSet.of();
 
+  /** The state version every connected director forwards with, at least. */
+  private volatile long dataPlaneVersion;
+
   /**
    * Confined to {@link #updates}: directors' addresses at the last refresh, and since when gone.
    */
@@ -107,7 +111,9 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
     updates.execute(
         () -> {
           try {
-            allowList = computeAllowList(store.current());
+            ClusterState state = store.current();
+            allowList = computeAllowList(state);
+            dataPlaneVersion = dataPlaneVersion(state);
           } catch (Exception e) {
             log.warn("could not compute the proxies' allow-list: {}", e.toString());
             return;
@@ -145,6 +151,18 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
       service.getBackendsList().forEach(b -> peers.add(b.getAddress()));
     }
     return ImmutableSet.copyOf(peers);
+  }
+
+  /**
+   * The oldest state version a connected director forwards with; the state's own version when no
+   * director is connected (none forwards with anything older that could still place new flows,
+   * except one that left: it is not waited for).
+   */
+  private long dataPlaneVersion(ClusterState state) throws Exception {
+    return directors.all().stream()
+        .mapToLong(DirectorStatus::getAppliedVersion)
+        .min()
+        .orElse(state.getVersion());
   }
 
   @Override
@@ -249,6 +267,16 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
       }
       Map<String, AgentServiceStatus> services = byService();
       for (ServiceLoad l : message.getServicesList()) {
+        try {
+          FlowRowsCodec.rows(l.getRows());
+        } catch (IllegalArgumentException e) {
+          end(
+              Status.INVALID_ARGUMENT.withDescription(
+                  "flow rows of service " + l.getService() + ": " + e.getMessage()));
+          return;
+        }
+      }
+      for (ServiceLoad l : message.getServicesList()) {
         services.put(
             l.getService(),
             services
@@ -257,6 +285,8 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
                     AgentServiceStatus.newBuilder().setService(l.getService()).build())
                 .toBuilder()
                 .setLiveConnections(l.getLiveConnections())
+                .setRows(l.getRows())
+                .setDataPlaneVersion(message.getDataPlaneVersion())
                 .build());
       }
       record(services);
@@ -288,7 +318,10 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
           AgentUpdate.newBuilder()
               .setAllowList(AllowList.newBuilder().addAllPeers(allowList))
               .setCheckIntervalMillis(state.getSettings().getCheckIntervalMillis())
-              .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis());
+              .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis())
+              .setDataPlaneVersion(dataPlaneVersion)
+              .setFlowHashKey(state.getSettings().getFlowHashKey())
+              .setRowBits(state.getSettings().getRowBits());
       for (ServiceState service : state.getServicesList()) {
         boolean mine =
             service.getBackendsList().stream()
@@ -300,7 +333,8 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
                   .setName(service.getName())
                   .setVip(service.getVip())
                   .setPort(service.getPort())
-                  .setProtocol(service.getProtocol()));
+                  .setProtocol(service.getProtocol())
+                  .setHashFields(service.getHashFields()));
         }
       }
       AgentUpdate update = next.build();

@@ -4,7 +4,6 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.proto.proxy.v1.ServiceTarget;
 import dev.veer.proto.types.v1.Health;
 import dev.veer.proto.types.v1.Protocol;
-import dev.veer.proxy.dataplane.SocketTable;
 import java.io.IOException;
 import java.net.Inet6Address;
 import java.net.InetAddress;
@@ -12,14 +11,12 @@ import java.net.InetSocketAddress;
 import java.net.NetworkInterface;
 import java.net.Socket;
 import java.net.SocketException;
-import java.net.UnknownHostException;
 import java.util.Collections;
 
 /**
  * Checks one service on this host the way a client would find it: the VIP must be on an interface
  * (loopback, usually), and for TCP something must accept a connection on VIP:port within the
- * timeout. Also counts the service's live connections from the kernel's socket table. Runs inside
- * the host's network namespace.
+ * timeout. Runs inside the host's network namespace.
  */
 public final class ServiceCheck {
   private ServiceCheck() {}
@@ -72,25 +69,5 @@ public final class ServiceCheck {
       }
     }
     return false;
-  }
-
-  /**
-   * Established TCP connections to VIP:port in {@code ns} (IPv4-mapped ones on dual-stack sockets
-   * too).
-   */
-  public static long liveConnections(NetworkNamespace ns, ServiceTarget target) {
-    InetAddress vip;
-    try {
-      vip = InetAddress.getByAddress(target.getVip().toByteArray());
-    } catch (UnknownHostException e) {
-      throw new IllegalArgumentException("not an address: " + target.getVip(), e);
-    }
-    return SocketTable.read(ns).stream()
-        .filter(
-            s ->
-                s.state() == SocketTable.ESTABLISHED
-                    && s.localPort() == target.getPort()
-                    && s.local().equals(vip))
-        .count();
   }
 }
