@@ -177,6 +177,17 @@ public final class BackendKeeper implements AutoCloseable {
               });
       if (evidenceChanges) {
         evidenceAt = clock.millis();
+        for (ServiceState service : next.getServicesList()) {
+          ServiceState before = Services.find(state, service.getName()).orElse(service);
+          if (service.getGenerationsCount() < before.getGenerationsCount()) {
+            log.info(
+                "service {}: earlier generations confirmed by their proxies' flow reports and"
+                    + " dropped at version {}: {} left",
+                service.getName(),
+                next.getVersion(),
+                service.getGenerationsCount());
+          }
+        }
         log.debug("flow evidence brought up to date at version {}", next.getVersion());
       }
       for (Decision d : decisions) {
@@ -228,14 +239,6 @@ public final class BackendKeeper implements AutoCloseable {
           next = state.toBuilder();
         }
         next.setServices(i, updated);
-        if (updated.getGenerationsCount() < service.getGenerationsCount()) {
-          log.info(
-              "service {}: {} of {} earlier generations confirmed by their proxies' flow reports and"
-                  + " dropped",
-              service.getName(),
-              service.getGenerationsCount() - updated.getGenerationsCount(),
-              service.getGenerationsCount());
-        }
       }
     }
     return next == null ? state : next.build();

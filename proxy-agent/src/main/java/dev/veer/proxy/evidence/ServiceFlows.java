@@ -18,7 +18,8 @@ import java.util.TreeMap;
  * The evidence a proxy gives the coordinators: per service, its live connections and the table rows
  * they hash to, computed exactly as the directors map a flow to a row (the keyed flow hash over the
  * client's address and, as the service says, port). A connection counts while packets of it can
- * still arrive: every TCP state but listening, TIME_WAIT and closed.
+ * still arrive: every TCP state but listening, TIME_WAIT and closed; connections from the host
+ * itself (its health checks) do not count.
  */
 public final class ServiceFlows {
   private static final int LISTEN = 0x0A;
@@ -49,7 +50,8 @@ public final class ServiceFlows {
       for (SocketTable.Entry s : sockets) {
         if (!carriesPackets(s.state())
             || s.localPort() != target.getPort()
-            || !s.local().equals(vip)) {
+            || !s.local().equals(vip)
+            || fromThisHost(s.remote(), vip)) {
           continue;
         }
         connections++;
@@ -70,6 +72,14 @@ public final class ServiceFlows {
       out.addServices(load);
     }
     return out.build();
+  }
+
+  /**
+   * The agent's own health check (a connection from the VIP to itself) and other local clients:
+   * their packets never cross a director.
+   */
+  private static boolean fromThisHost(InetAddress remote, InetAddress vip) {
+    return remote.equals(vip) || remote.isLoopbackAddress() || remote.isAnyLocalAddress();
   }
 
   private static boolean carriesPackets(int state) {

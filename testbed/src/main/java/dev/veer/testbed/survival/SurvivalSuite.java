@@ -53,6 +53,13 @@ public final class SurvivalSuite implements AutoCloseable {
   static final Duration SETTLE = Duration.ofMillis(1500);
 
   private final int connections;
+
+  /**
+   * How fast the scenarios of many changes go: 1 is the issue's timing (a change every 20 s in the
+   * rolling restart, 5-60 s apart in the random walk), 0.1 ten times as fast (CI).
+   */
+  private final double pace;
+
   private final Path logs;
   private final TestingCluster zookeeper;
   private final List<CoordinatorProcess> coordinators = new ArrayList<>();
@@ -79,8 +86,14 @@ public final class SurvivalSuite implements AutoCloseable {
   }
 
   private SurvivalSuite(
-      int connections, Path logs, TestingCluster zookeeper, FailoverAdmin admin, TestBed bed) {
+      int connections,
+      double pace,
+      Path logs,
+      TestingCluster zookeeper,
+      FailoverAdmin admin,
+      TestBed bed) {
     this.connections = connections;
+    this.pace = pace;
     this.logs = logs;
     this.zookeeper = zookeeper;
     this.admin = admin;
@@ -88,6 +101,11 @@ public final class SurvivalSuite implements AutoCloseable {
   }
 
   public static SurvivalSuite start(int connections) throws Exception {
+    return start(connections, 1);
+  }
+
+  /** The suite with the scenarios of many changes at {@code pace} (see {@link #pace}). */
+  public static SurvivalSuite start(int connections, double pace) throws Exception {
     Path logs = Files.createTempDirectory("veer-survival");
     TestingCluster zookeeper = ZooKeeperEnsemble.start(3);
     List<CoordinatorProcess> started = new ArrayList<>();
@@ -106,7 +124,7 @@ public final class SurvivalSuite implements AutoCloseable {
               .coordinators(started.stream().map(CoordinatorProcess::target).toList())
               .processes(logs)
               .build();
-      SurvivalSuite suite = new SurvivalSuite(connections, logs, zookeeper, admin, bed);
+      SurvivalSuite suite = new SurvivalSuite(connections, pace, logs, zookeeper, admin, bed);
       suite.coordinators.addAll(started);
       suite.nextCoordinator = 4;
       admin.call(
@@ -168,6 +186,8 @@ public final class SurvivalSuite implements AutoCloseable {
     all.put("kill-agent", this::killAProxyAgent);
     all.put("kill-leader", this::killTheLeaderCoordinator);
     all.put("stop-zookeeper-node", this::stopAZooKeeperNode);
+    all.put("rolling-restart", this::rollingRestart);
+    all.put("random-walk", this::randomWalk);
     all.put("kill-proxy-service", this::killAProxysService);
     all.put("black-hole-proxy", this::blackHoleAProxy);
     return all;
@@ -245,12 +265,21 @@ public final class SurvivalSuite implements AutoCloseable {
     String run() throws Exception;
   }
 
+  private Outcome scenario(String name, Action action, Duration runtime) throws Exception {
+    return scenario(name, action, () -> "", runtime);
+  }
+
   private Outcome scenario(String name, Action action, Afterwards afterwards) throws Exception {
+    return scenario(name, action, afterwards, Duration.ofSeconds(120));
+  }
+
+  private Outcome scenario(String name, Action action, Afterwards afterwards, Duration runtime)
+      throws Exception {
     log.info("scenario: {}", name);
     String note;
     ConnectionLoops.Result result;
     long converged;
-    try (Traffic.LongLived traffic = settledTraffic()) {
+    try (Traffic.LongLived traffic = settledTraffic(runtime)) {
       note = action.run(traffic);
       awaitConverged();
       converged = traffic.mark();
@@ -319,6 +348,140 @@ public final class SurvivalSuite implements AutoCloseable {
           setState(2, BackendState.DRAINING);
           return "proxy-4 added and proxy-2 drained back to back";
         });
+  }
+
+  /**
+   * Rolling maintenance, the most common thing operators do: each of the five proxies drained, then
+   * active again, one change every 20 s (times the pace), twice round. Proxies 4 and 5 join the
+   * service first.
+   */
+  Outcome rollingRestart() throws Exception {
+    addBackend(4, BackendState.ACTIVE);
+    addBackend(5, BackendState.ACTIVE);
+    awaitHealthy();
+    awaitConverged();
+    Duration step = paced(Duration.ofSeconds(20));
+    return scenario(
+        "rolling restart: each of 5 proxies drained, then active again, twice round",
+        traffic -> {
+          int changes = 0;
+          for (int round = 0; round < 2; round++) {
+            for (int p = 1; p <= 5; p++) {
+              setState(p, BackendState.DRAINING);
+              Thread.sleep(step.toMillis());
+              setState(p, BackendState.ACTIVE);
+              Thread.sleep(step.toMillis());
+              changes += 2;
+            }
+          }
+          return changes + " changes, one every " + step.toMillis() + " ms" + retention();
+        },
+        Duration.ofSeconds(120 + 20 * step.toSeconds()));
+  }
+
+  /**
+   * A random walk of 20 changes 5-60 s apart (times the pace): proxies drained, activated, set
+   * inactive, added (4 and 5) and removed when their drain has ended; at least two proxies stay
+   * eligible. Prints its seed; {@code -Dveer.survival.seed=N} replays the walk.
+   */
+  Outcome randomWalk() throws Exception {
+    long seed = Long.getLong("veer.survival.seed", System.nanoTime());
+    java.util.Random random = new java.util.Random(seed);
+    Duration longest = paced(Duration.ofSeconds(60));
+    return scenario(
+        "random walk: 20 changes 5-60 s apart",
+        traffic -> {
+          List<String> done = new ArrayList<>();
+          for (int change = 0; change < 20; change++) {
+            done.add(randomChange(random));
+            long wait = 5_000 + random.nextInt(55_001);
+            Thread.sleep(Math.max(100, Math.round(wait * pace)));
+          }
+          log.info("random walk (seed {}): {}", seed, done);
+          return "seed " + seed + ": " + String.join(", ", done) + retention();
+        },
+        Duration.ofSeconds(120 + 20 * longest.toSeconds()));
+  }
+
+  /** One random change of the walk; returns what it did. */
+  private String randomChange(java.util.Random random) {
+    List<Backend> backends = service().getBackendsList();
+    long eligible =
+        backends.stream()
+            .filter(
+                b -> b.getState() == BackendState.ACTIVE || b.getState() == BackendState.FILLING)
+            .count();
+    List<Integer> absent = new ArrayList<>();
+    for (int p = 1; p <= bed.proxies().size(); p++) {
+      String address = address(p);
+      if (backends.stream().noneMatch(b -> b.getAddress().equals(address))) {
+        absent.add(p);
+      }
+    }
+    int op = random.nextInt(5);
+    if (op == 0 && !absent.isEmpty()) {
+      int p = absent.get(random.nextInt(absent.size()));
+      BackendState state = random.nextBoolean() ? BackendState.FILLING : BackendState.ACTIVE;
+      addBackend(p, state);
+      return "add proxy-" + p + " " + state.name().toLowerCase(Locale.ROOT);
+    }
+    Backend target = backends.get(random.nextInt(backends.size()));
+    int p = proxyOf(target.getAddress());
+    if (op == 1 && target.getState() == BackendState.INACTIVE) {
+      try {
+        admin.call(
+            s ->
+                s.removeBackend(
+                    RemoveBackendRequest.newBuilder()
+                        .setService("web")
+                        .setAddress(target.getAddress())
+                        .build()));
+        return "remove proxy-" + p;
+      } catch (io.grpc.StatusRuntimeException e) {
+        if (e.getStatus().getCode() != io.grpc.Status.Code.FAILED_PRECONDITION) {
+          throw e;
+        }
+        return "remove proxy-" + p + " refused (" + e.getStatus().getDescription() + ")";
+      }
+    }
+    boolean takesNew =
+        target.getState() == BackendState.ACTIVE || target.getState() == BackendState.FILLING;
+    if (takesNew && eligible <= 2) {
+      setState(p, BackendState.ACTIVE);
+      return "proxy-" + p + " active";
+    }
+    BackendState next =
+        takesNew
+            ? (random.nextInt(3) == 0 ? BackendState.INACTIVE : BackendState.DRAINING)
+            : BackendState.ACTIVE;
+    setState(p, next);
+    return "proxy-" + p + " " + next.name().toLowerCase(Locale.ROOT);
+  }
+
+  /** What the service's retention held at the end of a scenario, for its note. */
+  private String retention() {
+    Service web = service();
+    return String.format(
+        Locale.ROOT,
+        "; at the end %d generations awaited reports, %d rows kept a backend by its flows, %d rows"
+            + " and %d flows were out of hops",
+        web.getRetainedGenerations(),
+        web.getBackendsList().stream().mapToInt(Backend::getRetainedRows).sum(),
+        web.getRowsOutOfHops(),
+        web.getFlowsOutOfHops());
+  }
+
+  private Duration paced(Duration duration) {
+    return Duration.ofMillis(Math.max(100, Math.round(duration.toMillis() * pace)));
+  }
+
+  private int proxyOf(String address) {
+    for (int p = 1; p <= bed.proxies().size(); p++) {
+      if (address(p).equals(address)) {
+        return p;
+      }
+    }
+    throw new IllegalStateException(address + " is no proxy of the test bed");
   }
 
   Outcome addADirector() throws Exception {
@@ -463,13 +626,14 @@ public final class SurvivalSuite implements AutoCloseable {
    * every 100 ms each, running for {@link #SETTLE} before it is returned.
    */
   private Traffic.LongLived settledTraffic() throws IOException, InterruptedException {
+    return settledTraffic(Duration.ofSeconds(120));
+  }
+
+  private Traffic.LongLived settledTraffic(Duration runtime)
+      throws IOException, InterruptedException {
     Traffic.LongLived traffic =
         Traffic.LongLived.start(
-            bed.client().handle(),
-            VIP4,
-            connections,
-            Duration.ofMillis(100),
-            Duration.ofSeconds(120));
+            bed.client().handle(), VIP4, connections, Duration.ofMillis(100), runtime);
     try {
       Thread.sleep(SETTLE.toMillis());
     } catch (InterruptedException e) {
@@ -565,11 +729,15 @@ public final class SurvivalSuite implements AutoCloseable {
         setState(proxy, BackendState.ACTIVE);
       }
     }
+    awaitHealthy();
+    awaitConverged();
+  }
+
+  private void awaitHealthy() throws InterruptedException {
     await(
-        "proxies 1-3 healthy",
+        "every backend healthy",
         () -> service().getBackendsList().stream().allMatch(b -> b.getHealth() == Health.HEALTHY),
         Duration.ofSeconds(20));
-    awaitConverged();
   }
 
   private boolean isCore(String address) {
@@ -643,16 +811,19 @@ public final class SurvivalSuite implements AutoCloseable {
 
   public static void main(String[] args) throws Exception {
     int connections = 1000;
+    double pace = 1;
     String only = "";
     Path out = null;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--connections" -> connections = Integer.parseInt(args[++i]);
+        case "--pace" -> pace = Double.parseDouble(args[++i]);
         case "--out" -> out = Path.of(args[++i]);
         case "--scenario" -> only = args[++i];
         default -> {
           System.err.println(
-              "usage: ./veer survival [--connections N] [--scenario NAME-PART] [--out FILE]");
+              "usage: ./veer survival [--connections N] [--scenario NAME-PART] [--pace F]"
+                  + " [--out FILE]");
           System.exit(2);
         }
       }
@@ -660,11 +831,11 @@ public final class SurvivalSuite implements AutoCloseable {
     BpfSystem.requireUsable();
     String report;
     boolean kept;
-    try (SurvivalSuite suite = SurvivalSuite.start(connections)) {
+    try (SurvivalSuite suite = SurvivalSuite.start(connections, pace)) {
       List<Outcome> outcomes = suite.run(only);
       report = table(outcomes);
       kept = outcomes.stream().allMatch(Outcome::kept);
-      if (kept) {
+      if (kept && System.getenv("VEER_KEEP_LOGS") == null) {
         suite.deleteLogs();
       } else {
         System.err.println("the daemons' logs are in " + suite.logs());
