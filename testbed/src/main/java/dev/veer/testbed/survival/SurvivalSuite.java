@@ -403,59 +403,75 @@ public final class SurvivalSuite implements AutoCloseable {
         Duration.ofSeconds(120 + 20 * longest.toSeconds()));
   }
 
-  /** One random change of the walk; returns what it did. */
+  /** One random change of the walk, drawn from those that change something; returns what it did. */
   private String randomChange(java.util.Random random) {
     List<Backend> backends = service().getBackendsList();
-    long eligible =
-        backends.stream()
-            .filter(
-                b -> b.getState() == BackendState.ACTIVE || b.getState() == BackendState.FILLING)
-            .count();
-    List<Integer> absent = new ArrayList<>();
+    long eligible = backends.stream().filter(SurvivalSuite::takesNewConnections).count();
+    List<java.util.function.Supplier<String>> choices = new ArrayList<>();
     for (int p = 1; p <= bed.proxies().size(); p++) {
+      int proxy = p;
       String address = address(p);
-      if (backends.stream().noneMatch(b -> b.getAddress().equals(address))) {
-        absent.add(p);
-      }
-    }
-    int op = random.nextInt(5);
-    if (op == 0 && !absent.isEmpty()) {
-      int p = absent.get(random.nextInt(absent.size()));
-      BackendState state = random.nextBoolean() ? BackendState.FILLING : BackendState.ACTIVE;
-      addBackend(p, state);
-      return "add proxy-" + p + " " + state.name().toLowerCase(Locale.ROOT);
-    }
-    Backend target = backends.get(random.nextInt(backends.size()));
-    int p = proxyOf(target.getAddress());
-    if (op == 1 && target.getState() == BackendState.INACTIVE) {
-      try {
-        admin.call(
-            s ->
-                s.removeBackend(
-                    RemoveBackendRequest.newBuilder()
-                        .setService("web")
-                        .setAddress(target.getAddress())
-                        .build()));
-        return "remove proxy-" + p;
-      } catch (io.grpc.StatusRuntimeException e) {
-        if (e.getStatus().getCode() != io.grpc.Status.Code.FAILED_PRECONDITION) {
-          throw e;
+      Backend backend =
+          backends.stream().filter(b -> b.getAddress().equals(address)).findFirst().orElse(null);
+      if (backend == null) {
+        BackendState state = random.nextBoolean() ? BackendState.FILLING : BackendState.ACTIVE;
+        choices.add(() -> changed(() -> addBackend(proxy, state), "add proxy-" + proxy, state));
+      } else if (takesNewConnections(backend)) {
+        if (eligible > 2) {
+          choices.add(
+              () ->
+                  changed(
+                      () -> setState(proxy, BackendState.DRAINING),
+                      "proxy-" + proxy,
+                      BackendState.DRAINING));
+          choices.add(
+              () ->
+                  changed(
+                      () -> setState(proxy, BackendState.INACTIVE),
+                      "proxy-" + proxy,
+                      BackendState.INACTIVE));
         }
-        return "remove proxy-" + p + " refused (" + e.getStatus().getDescription() + ")";
+      } else {
+        choices.add(
+            () ->
+                changed(
+                    () -> setState(proxy, BackendState.ACTIVE),
+                    "proxy-" + proxy,
+                    BackendState.ACTIVE));
+        if (backend.getState() == BackendState.INACTIVE) {
+          choices.add(() -> removeUnforced(proxy));
+        }
       }
     }
-    boolean takesNew =
-        target.getState() == BackendState.ACTIVE || target.getState() == BackendState.FILLING;
-    if (takesNew && eligible <= 2) {
-      setState(p, BackendState.ACTIVE);
-      return "proxy-" + p + " active";
+    return choices.get(random.nextInt(choices.size())).get();
+  }
+
+  private static boolean takesNewConnections(Backend b) {
+    return b.getState() == BackendState.ACTIVE || b.getState() == BackendState.FILLING;
+  }
+
+  private static String changed(Runnable change, String what, BackendState state) {
+    change.run();
+    return what + " " + state.name().toLowerCase(Locale.ROOT);
+  }
+
+  /** Removes an inactive proxy without force: refused while its proxy reports flows. */
+  private String removeUnforced(int proxy) {
+    try {
+      admin.call(
+          s ->
+              s.removeBackend(
+                  RemoveBackendRequest.newBuilder()
+                      .setService("web")
+                      .setAddress(address(proxy))
+                      .build()));
+      return "remove proxy-" + proxy;
+    } catch (io.grpc.StatusRuntimeException e) {
+      if (e.getStatus().getCode() != io.grpc.Status.Code.FAILED_PRECONDITION) {
+        throw e;
+      }
+      return "remove proxy-" + proxy + " refused (it still has connections)";
     }
-    BackendState next =
-        takesNew
-            ? (random.nextInt(3) == 0 ? BackendState.INACTIVE : BackendState.DRAINING)
-            : BackendState.ACTIVE;
-    setState(p, next);
-    return "proxy-" + p + " " + next.name().toLowerCase(Locale.ROOT);
   }
 
   /** What the service's retention held at the end of a scenario, for its note. */
@@ -473,15 +489,6 @@ public final class SurvivalSuite implements AutoCloseable {
 
   private Duration paced(Duration duration) {
     return Duration.ofMillis(Math.max(100, Math.round(duration.toMillis() * pace)));
-  }
-
-  private int proxyOf(String address) {
-    for (int p = 1; p <= bed.proxies().size(); p++) {
-      if (address(p).equals(address)) {
-        return p;
-      }
-    }
-    throw new IllegalStateException(address + " is no proxy of the test bed");
   }
 
   Outcome addADirector() throws Exception {
