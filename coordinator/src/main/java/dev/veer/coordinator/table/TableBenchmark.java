@@ -151,7 +151,7 @@ public final class TableBenchmark {
   /**
    * Median milliseconds of {@code timed} runs of {@code build} after {@code warmUp} untimed ones.
    */
-  private static double median(int warmUp, int timed, Supplier<Object> build) {
+  public static double median(int warmUp, int timed, Supplier<Object> build) {
     for (int i = 0; i < warmUp; i++) {
       build.get();
     }
@@ -166,7 +166,7 @@ public final class TableBenchmark {
   }
 
   /** 10.0.0.0, 10.0.0.1, ...: n distinct active backends. */
-  private static List<Backend> backends(int n) {
+  public static List<Backend> backends(int n) {
     List<Backend> out = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       try {
