@@ -430,12 +430,18 @@ public final class ProxyAgent implements AutoCloseable {
           "cannot serve the {} services the coordinators gave: {}", served.size(), e.getMessage());
     }
     dataplane.serveEndpoints(endpoints);
+    AgentUpdate before = update;
     update = next;
-    log.info(
-        "allow-list of {} directors and proxies; checking {} services every {} ms",
-        peers.size(),
-        next.getServicesCount(),
-        next.getCheckIntervalMillis());
+    // Updates also come with every data-plane version; say only what an operator would notice.
+    if (!before.getAllowList().getPeersList().equals(next.getAllowList().getPeersList())
+        || !before.getServicesList().equals(next.getServicesList())
+        || before.getCheckIntervalMillis() != next.getCheckIntervalMillis()) {
+      log.info(
+          "allow-list of {} directors and proxies; checking {} services every {} ms",
+          peers.size(),
+          next.getServicesCount(),
+          next.getCheckIntervalMillis());
+    }
   }
 
   /** What this agent counts and last found, for its metrics endpoint. */

@@ -3,15 +3,20 @@ package dev.veer.testbed;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.veer.coordinator.Coordinator;
+import dev.veer.proto.FlowRowsCodec;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.AgentServiceStatus;
+import dev.veer.proto.admin.v1.AgentStatus;
 import dev.veer.proto.admin.v1.Backend;
 import dev.veer.proto.admin.v1.CreateServiceRequest;
 import dev.veer.proto.admin.v1.GetServiceRequest;
 import dev.veer.proto.admin.v1.GetStatusRequest;
+import dev.veer.proto.admin.v1.GetTableRequest;
 import dev.veer.proto.admin.v1.RemoveBackendRequest;
+import dev.veer.proto.admin.v1.Service;
 import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.admin.v1.ServiceTable;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Health;
@@ -30,6 +35,7 @@ import java.util.Set;
 import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -152,6 +158,74 @@ class ProxyAgentEndToEndTest {
       log.info("remove refused: {}", e.getStatus().getDescription());
       return e.getStatus().getCode();
     }
+  }
+
+  /**
+   * The agents' flow evidence from real connections: every connection counted, each in a row whose
+   * primary is its proxy (the row the directors chose); a dry run of removing a proxy counts
+   * exactly the connections the client has on it, and the removal is refused without force.
+   */
+  @Test
+  @Order(0)
+  void agentsReportTheRowsOfTheirConnectionsAndChangesAreJudgedByThem() throws Exception {
+    await(
+        "all healthy",
+        () -> IntStream.rangeClosed(1, 3).allMatch(p -> healthOf(p) == Health.HEALTHY));
+    awaitDirectors();
+    int connections = 60;
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(),
+            VIP4,
+            connections,
+            Duration.ofMillis(100),
+            Duration.ofSeconds(60))) {
+      int onProxy1 = traffic.perServer().count("proxy-1");
+      assertThat(onProxy1).isPositive();
+      await("the agents' flow reports", () -> reportedFlows() == connections);
+      ServiceTable table =
+          admin.getTable(
+              GetTableRequest.newBuilder().setService("web").setMaxRows(1 << 16).build());
+      int rows = 0;
+      for (AgentStatus agent :
+          admin.getStatus(GetStatusRequest.getDefaultInstance()).getAgentsList()) {
+        for (AgentServiceStatus service : agent.getServicesList()) {
+          for (int row : FlowRowsCodec.rows(service.getRows())) {
+            assertThat(agent.getAddressesList())
+                .as("agent %s reports a flow in row %s", agent.getId(), row)
+                .contains(table.getRows(row).getHops(0));
+            rows++;
+          }
+        }
+      }
+      assertThat(rows).isPositive();
+
+      Service dry =
+          admin.removeBackend(
+              RemoveBackendRequest.newBuilder()
+                  .setService("web")
+                  .setAddress(bed.proxies().get(0).address4().getHostAddress())
+                  .setDryRun(true)
+                  .setForce(true)
+                  .build());
+      assertThat(dry.getImpact().getFlowsStranded()).isEqualTo(onProxy1);
+      assertThat(dry.getImpact().getDryRun()).isTrue();
+      assertThat(backend(1).getState()).isEqualTo(BackendState.ACTIVE);
+      assertThat(removeCode(1, false)).isEqualTo(io.grpc.Status.Code.FAILED_PRECONDITION);
+
+      long judged = traffic.mark();
+      Thread.sleep(300);
+      assertThat(traffic.stop().brokenSince(judged)).isEmpty();
+    }
+  }
+
+  /** The connections to service web the agents report, in all. */
+  static long reportedFlows() {
+    return admin.getStatus(GetStatusRequest.getDefaultInstance()).getAgentsList().stream()
+        .flatMap(a -> a.getServicesList().stream())
+        .filter(s -> s.getService().equals("web"))
+        .mapToLong(AgentServiceStatus::getLiveConnections)
+        .sum();
   }
 
   @Test

@@ -41,13 +41,25 @@ public final class TableCompiler {
   /** Hop slots per row on the wire and in the data plane. */
   public static final int ROW_HOPS = RendezvousTable.ROW_CELLS;
 
+  /** How many services keep a builder for previews (dry runs, a change's impact). */
+  private static final int PREVIEW_BUILDERS = 8;
+
   private final Map<String, Compiled> cache = new HashMap<>();
 
   /** Per service: a builder whose rankings make the next build of that service incremental. */
   private final Map<String, TableBuilder> builders = new HashMap<>();
 
-  /** Per service: a builder for tables of changes not yet made. */
-  private final Map<String, TableBuilder> previewBuilders = new HashMap<>();
+  /**
+   * Builders for tables of changes not yet made, of the services changed last: each holds a ranking
+   * cache (1.5 MiB at 2^16 rows), so only a few are kept.
+   */
+  private final Map<String, TableBuilder> previewBuilders =
+      new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, TableBuilder> eldest) {
+          return size() > PREVIEW_BUILDERS;
+        }
+      };
 
   /** A service's table at one version, and its wire form without the service's key fields. */
   public record Compiled(
