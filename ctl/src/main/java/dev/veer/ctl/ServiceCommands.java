@@ -63,6 +63,14 @@ final class ServiceCommands {
     @Option(names = "--hops", description = "Hops per table row, 1-4 (default 2).")
     Integer hops;
 
+    @Option(
+        names = "--min-healthy",
+        paramLabel = "N",
+        description =
+            "Directors announce the VIP only while at least N backends are healthy and take new"
+                + " connections (default 1).")
+    Integer minHealthy;
+
     ServiceSpec.Builder applyTo(ServiceSpec.Builder spec) {
       if (vip != null) {
         spec.setVip(vip);
@@ -87,6 +95,9 @@ final class ServiceCommands {
       if (encap != null) {
         spec.setEncapsulation(
             Encapsulation.valueOf(upper(encap, "--encap", "gue, ipip", Encapsulation.class)));
+      }
+      if (minHealthy != null) {
+        spec.setMinHealthy(minHealthy);
       }
       if (hops != null) {
         spec.setHopCount(hops);
@@ -120,7 +131,8 @@ final class ServiceCommands {
   static void printService(PrintWriter out, Service s) {
     ServiceSpec spec = s.getSpec();
     out.printf(
-        "%s  %s port %d/%s  hash %s  %s  %d hops  (version %d, table version %d%s)%n",
+        "%s  %s port %d/%s  hash %s  %s  %d hops  announced with %d healthy  (version %d, table"
+            + " version %d%s)%n",
         spec.getName(),
         spec.getVip(),
         spec.getPort(),
@@ -128,6 +140,7 @@ final class ServiceCommands {
         spec.getHashFields() == HashFields.SOURCE_ADDRESS ? "address" : "address-port",
         spec.getEncapsulation().name().toLowerCase(Locale.ROOT),
         spec.getHopCount(),
+        spec.getMinHealthy(),
         s.getVersion(),
         s.getTableVersion(),
         s.getRetainedGenerations() > 0

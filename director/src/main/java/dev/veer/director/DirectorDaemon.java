@@ -9,6 +9,7 @@ import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.ServiceStats;
 import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.director.health.Prober;
+import dev.veer.director.routes.RouteAnnouncer;
 import dev.veer.director.sync.CoordinatorLink;
 import dev.veer.director.sync.SnapshotApplier;
 import dev.veer.lifecycle.CloseStack;
@@ -43,6 +44,8 @@ public final class DirectorDaemon implements AutoCloseable {
   private final SnapshotApplier applier;
   private final CoordinatorLink link;
   private final Optional<Prober> prober;
+  private final Optional<RouteAnnouncer> announcer;
+  private final Duration withdrawWait;
   private final Object applied = new Object();
   private long acknowledged;
 
@@ -59,6 +62,8 @@ public final class DirectorDaemon implements AutoCloseable {
     private final Optional<TlsFiles> tls;
     private final Optional<BearerToken> token;
     private final Optional<Path> pinDir;
+    private final Optional<Integer> announceTable;
+    private final Duration withdrawWait;
 
     private Config(Builder b) {
       checkArgument(
@@ -83,6 +88,15 @@ public final class DirectorDaemon implements AutoCloseable {
       this.tls = b.tls;
       this.token = b.token;
       this.pinDir = b.pinDir;
+      checkArgument(
+          b.announceTable.isEmpty() || b.ifname.isPresent(),
+          "announcing routes is for a director attached to an interface");
+      checkArgument(
+          b.announceTable.isEmpty() || (b.announceTable.get() >= 1 && b.announceTable.get() < 253),
+          "the announcement table is a kernel routing table 1..252, not %s",
+          b.announceTable.orElse(0));
+      this.announceTable = b.announceTable;
+      this.withdrawWait = b.withdrawWait;
     }
 
     /** A director in the current namespace, natively attached, with the default row count. */
@@ -137,6 +151,16 @@ public final class DirectorDaemon implements AutoCloseable {
       return pinDir;
     }
 
+    /** The kernel routing table the announced VIPs go to, for the host's BGP speaker. */
+    public Optional<Integer> announceTable() {
+      return announceTable;
+    }
+
+    /** How long a director taken out for good waits between withdrawing and detaching. */
+    public Duration withdrawWait() {
+      return withdrawWait;
+    }
+
     public static final class Builder {
       private final String id;
       private final List<String> coordinators;
@@ -149,6 +173,8 @@ public final class DirectorDaemon implements AutoCloseable {
       private Optional<TlsFiles> tls = Optional.empty();
       private Optional<BearerToken> token = Optional.empty();
       private Optional<Path> pinDir = Optional.empty();
+      private Optional<Integer> announceTable = Optional.empty();
+      private Duration withdrawWait = Duration.ofSeconds(3);
 
       private Builder(String id, List<String> coordinators) {
         this.id = id;
@@ -194,6 +220,20 @@ public final class DirectorDaemon implements AutoCloseable {
       /**
        * Where the program's maps and link are pinned so that a restarted daemon takes them over.
        */
+      /**
+       * Announce the VIPs this director can forward as host routes in kernel table {@code table}
+       * (route health injection through the host's BGP speaker); 0: announce nothing.
+       */
+      public Builder announceTo(int table) {
+        this.announceTable = table == 0 ? Optional.empty() : Optional.of(table);
+        return this;
+      }
+
+      public Builder withdrawWait(Duration value) {
+        this.withdrawWait = value;
+        return this;
+      }
+
       public Builder pinDir(Path value) {
         this.pinDir = Optional.of(value);
         return this;
@@ -210,12 +250,23 @@ public final class DirectorDaemon implements AutoCloseable {
       DirectorDataplane dataplane,
       SnapshotApplier applier,
       CoordinatorLink link,
-      Optional<Prober> prober) {
+      Optional<Prober> prober,
+      Optional<RouteAnnouncer> announcer,
+      Duration withdrawWait) {
     this.resources = resources;
     this.dataplane = dataplane;
     this.applier = applier;
     this.link = link;
     this.prober = prober;
+    this.announcer = announcer;
+    this.withdrawWait = withdrawWait;
+  }
+
+  /** The VIPs this director announces now (none without {@code --announce-table}). */
+  public java.util.Set<java.net.InetAddress> announced() {
+    return announcer
+        .map(RouteAnnouncer::announced)
+        .orElse(com.google.common.collect.ImmutableSet.of());
   }
 
   public static DirectorDaemon start(Config config) throws Exception {
@@ -287,6 +338,18 @@ public final class DirectorDaemon implements AutoCloseable {
                     onApplied.accept(version);
                     self[0].acknowledged(version);
                   }));
+      Optional<RouteAnnouncer> announcer =
+          config
+              .announceTable()
+              .map(
+                  table ->
+                      resources.push(
+                          new RouteAnnouncer(
+                              config.namespace(),
+                              config.ifname().orElseThrow(),
+                              table,
+                              applier,
+                              dataplane)));
       // Probes need the director's own path to the router; a detached program has none.
       Optional<Prober> prober =
           config
@@ -301,10 +364,18 @@ public final class DirectorDaemon implements AutoCloseable {
                               applier,
                               probes ->
                                   link.report(
-                                      DirectorReport.newBuilder().setProbes(probes).build()))));
-      self[0] = new DirectorDaemon(resources, dataplane, applier, link, prober);
+                                      DirectorReport.newBuilder().setProbes(probes).build()),
+                              // With route injection, only what this director announces reaches
+                              // it through the router.
+                              vip ->
+                                  announcer.isEmpty()
+                                      || announcer.get().announced().contains(vip))));
+      self[0] =
+          new DirectorDaemon(
+              resources, dataplane, applier, link, prober, announcer, config.withdrawWait());
       link.start();
       prober.ifPresent(Prober::start);
+      announcer.ifPresent(RouteAnnouncer::start);
       log.info(
           "director {} on {} in {}, coordinators {}",
           config.id(),
@@ -395,40 +466,57 @@ public final class DirectorDaemon implements AutoCloseable {
               backendPackets.add(Metric.Sample.of(labels, stats[0]));
               backendBytes.add(Metric.Sample.of(labels, stats[1]));
             });
-    return List.of(
-        Metric.counter(
-            "veer_director_packets_total",
-            "Packets by the verdict the director program gave them.",
-            verdicts),
-        Metric.counter(
-            "veer_director_backend_packets_total",
-            "Packets sent to a backend as its row's primary.",
-            backendPackets),
-        Metric.counter(
-            "veer_director_backend_bytes_total",
-            "Bytes of those packets as received.",
-            backendBytes),
-        Metric.counter(
-            "veer_director_service_packets_total",
-            "Packets encapsulated and sent, by service.",
-            packets),
-        Metric.counter(
-            "veer_director_service_bytes_total", "Bytes of those packets as received.", bytes),
-        Metric.counter(
-            "veer_director_service_drops_total", "Packets of a service that were dropped.", drops),
-        Metric.gauge(
-            "veer_director_applied_version",
-            "The cluster state version the tables come from.",
-            appliedVersion()),
-        Metric.gauge(
-            "veer_director_coordinator_connected",
-            "1 while a coordinator stream is open.",
-            coordinator().isEmpty() ? 0 : 1));
+    List<Metric> out =
+        new ArrayList<>(
+            List.of(
+                Metric.counter(
+                    "veer_director_packets_total",
+                    "Packets by the verdict the director program gave them.",
+                    verdicts),
+                Metric.counter(
+                    "veer_director_backend_packets_total",
+                    "Packets sent to a backend as its row's primary.",
+                    backendPackets),
+                Metric.counter(
+                    "veer_director_backend_bytes_total",
+                    "Bytes of those packets as received.",
+                    backendBytes),
+                Metric.counter(
+                    "veer_director_service_packets_total",
+                    "Packets encapsulated and sent, by service.",
+                    packets),
+                Metric.counter(
+                    "veer_director_service_bytes_total",
+                    "Bytes of those packets as received.",
+                    bytes),
+                Metric.counter(
+                    "veer_director_service_drops_total",
+                    "Packets of a service that were dropped.",
+                    drops),
+                Metric.gauge(
+                    "veer_director_applied_version",
+                    "The cluster state version the tables come from.",
+                    appliedVersion()),
+                Metric.gauge(
+                    "veer_director_coordinator_connected",
+                    "1 while a coordinator stream is open.",
+                    coordinator().isEmpty() ? 0 : 1)));
+    announcer.ifPresent(a -> out.addAll(a.metrics()));
+    return out;
   }
 
-  /** Stops following the coordinators, detaches the program and releases its maps and pins. */
+  /**
+   * Takes this director out for good: withdraws its routes, waits for the router to stop sending
+   * (the withdraw wait), then stops following the coordinators, detaches the program and releases
+   * its maps and pins.
+   */
   @Override
   public void close() throws Exception {
+    if (announcer.isPresent() && !announcer.get().announced().isEmpty()) {
+      announcer.get().withdrawAll("the director is being taken out");
+      log.info("routes withdrawn; detaching in {} ms", withdrawWait.toMillis());
+      Thread.sleep(withdrawWait.toMillis());
+    }
     resources.close();
   }
 
@@ -438,6 +526,7 @@ public final class DirectorDaemon implements AutoCloseable {
    * restart or an upgrade does; a killed daemon leaves the same behind.
    */
   public void handOver() {
+    announcer.ifPresent(RouteAnnouncer::close);
     prober.ifPresent(Prober::close);
     link.close();
     dataplane.handOver();

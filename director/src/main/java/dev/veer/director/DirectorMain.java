@@ -87,6 +87,24 @@ public final class DirectorMain implements Callable<Integer> {
               + " installed tables for the next director daemon to take over).")
   boolean detachOnExit;
 
+  @Option(
+      names = "--announce-table",
+      paramLabel = "TABLE",
+      description =
+          "Route health injection: put the VIPs this director can forward, as host routes, into"
+              + " kernel routing table TABLE (1-252), for the host's BGP speaker to announce"
+              + " (default 0: announce nothing).")
+  int announceTable;
+
+  @Option(
+      names = "--withdraw-wait-ms",
+      paramLabel = "MILLIS",
+      defaultValue = "3000",
+      description =
+          "With --detach-on-exit: how long to wait between withdrawing the routes and detaching,"
+              + " for the router to stop sending (default ${DEFAULT-VALUE}).")
+  long withdrawWaitMillis;
+
   public static void main(String[] args) {
     System.exit(ConfigFile.run(new DirectorMain(), args));
   }
@@ -94,7 +112,7 @@ public final class DirectorMain implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     BpfSystem.requireUsable();
-    DirectorDaemon.Config config =
+    DirectorDaemon.Config.Builder builder =
         DirectorDaemon.Config.builder(
                 id != null ? id : InetAddress.getLocalHost().getHostName(),
                 coordinators.coordinators())
@@ -110,8 +128,9 @@ public final class DirectorMain implements Callable<Integer> {
             .tls(coordinators.tls())
             .token(coordinators.token())
             .pinDir(pinDir)
-            .build();
-    DirectorDaemon daemon = DirectorDaemon.start(config);
+            .withdrawWait(java.time.Duration.ofMillis(withdrawWaitMillis));
+    builder.announceTo(announceTable);
+    DirectorDaemon daemon = DirectorDaemon.start(builder.build());
     Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), daemon::metrics);
     return Daemon.runUntilSignalled(
         "director",

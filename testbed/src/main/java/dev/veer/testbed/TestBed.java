@@ -22,6 +22,7 @@ import dev.veer.lifecycle.CloseStack;
 import dev.veer.proxy.ProxyAgent;
 import dev.veer.proxy.ProxyAgentMain;
 import dev.veer.proxy.dataplane.ProxyDataplane;
+import dev.veer.testbed.bgp.Bird;
 import dev.veer.testbed.cluster.JavaProcess;
 import dev.veer.testbed.net.Namespace;
 import java.io.IOException;
@@ -75,6 +76,12 @@ public final class TestBed implements AutoCloseable {
   private final List<XdpAttachment> routerAttachments = new ArrayList<>();
   private final List<String> coordinators;
   private final boolean agents;
+
+  /** Whether the router learns the VIPs from the directors over BGP (else: static ECMP). */
+  private final boolean bgp;
+
+  /** The BGP speakers: the router's first, then one per director, in director order. */
+  private final List<Bird> speakers = new ArrayList<>();
 
   /** Where the daemons' logs go when they run as processes of their own. */
   private final Optional<Path> processLogs;
@@ -164,8 +171,10 @@ public final class TestBed implements AutoCloseable {
       List<String> coordinators,
       boolean agents,
       Optional<Path> processLogs,
-      boolean flowTables) {
+      boolean flowTables,
+      boolean bgp) {
     this.flowTables = flowTables;
+    this.bgp = bgp;
     this.prefix = prefix;
     this.passProgram = passProgram;
     this.coordinators = List.copyOf(coordinators);
@@ -192,6 +201,7 @@ public final class TestBed implements AutoCloseable {
     private boolean agents;
     private Optional<Path> processLogs = Optional.empty();
     private boolean flowTables = true;
+    private boolean bgp;
 
     private Builder(String runId) {
       this.runId = runId;
@@ -244,8 +254,18 @@ public final class TestBed implements AutoCloseable {
       return this;
     }
 
+    /**
+     * The router runs a BGP speaker (BIRD) peering with one on every director, and the directors'
+     * daemons announce the VIPs they can forward (route health injection): the router's ECMP routes
+     * come from BGP. Needs coordinators.
+     */
+    public Builder bgp() {
+      this.bgp = true;
+      return this;
+    }
+
     public TestBed build() {
-      return create(runId, directors, proxies, coordinators, agents, processLogs, flowTables);
+      return create(runId, directors, proxies, coordinators, agents, processLogs, flowTables, bgp);
     }
   }
 
@@ -256,8 +276,11 @@ public final class TestBed implements AutoCloseable {
       List<String> coordinators,
       boolean agents,
       Optional<Path> processLogs,
-      boolean flowTables) {
+      boolean flowTables,
+      boolean bgp) {
     checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
+    checkArgument(
+        !bgp || !coordinators.isEmpty(), "directors announce routes only with coordinators");
     checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
     checkArgument(!agents || !coordinators.isEmpty(), "agents need coordinators");
     TestBed bed =
@@ -267,7 +290,8 @@ public final class TestBed implements AutoCloseable {
             coordinators,
             agents,
             processLogs,
-            flowTables);
+            flowTables,
+            bgp);
     try {
       bed.build(directorCount, proxyCount);
       return bed;
@@ -317,7 +341,18 @@ public final class TestBed implements AutoCloseable {
         p.dataplane().setServed(served);
       }
     }
-    setEcmp(directors);
+    if (bgp) {
+      speakers.add(
+          Bird.router(
+              router,
+              (Inet4Address) InetAddresses.forString("198.51.100.1"),
+              directors.stream().map(Director::address4).toList()));
+      for (Director d : directors) {
+        speakers.add(Bird.director(d.ns(), d.address4(), routerSide4(d.id())));
+      }
+    } else {
+      setEcmp(directors);
+    }
     for (Director d : directors) {
       awaitReady(d);
     }
@@ -340,6 +375,8 @@ public final class TestBed implements AutoCloseable {
     hostLink(ns, "d" + d, "192.0.2." + (4 * d + 1), self4, "2001:db8:d" + d + "::1", self6);
     // bpf_fib_lookup answers only for interfaces that forward.
     ns.sysctl("net.ipv4.ip_forward", "1");
+    // The announced VIPs are host routes via loopback, as on any host.
+    ns.exec("ip", "link", "set", "lo", "up");
     ns.sysctl("net.ipv6.conf.all.forwarding", "1");
     if (!coordinators.isEmpty()) {
       return startDaemon(d, ns, self4, self6);
@@ -463,7 +500,9 @@ public final class TestBed implements AutoCloseable {
                   "--source6",
                   self6.getHostAddress(),
                   "--pin-dir",
-                  ns.pinDirectory().toString()));
+                  ns.pinDirectory().toString(),
+                  "--announce-table",
+                  bgp ? Integer.toString(Bird.ANNOUNCE_TABLE) : "0"));
       return new Director(
           d, ns, self4, self6, Optional.empty(), Optional.empty(), Optional.of(process));
     }
@@ -476,6 +515,8 @@ public final class TestBed implements AutoCloseable {
                   .source4(Optional.of(self4))
                   .source6(Optional.of(self6))
                   .pinDir(ns.pinDirectory())
+                  .announceTo(bgp ? Bird.ANNOUNCE_TABLE : 0)
+                  .withdrawWait(Duration.ofMillis(300))
                   .build());
       return new Director(
           d,
@@ -628,8 +669,26 @@ public final class TestBed implements AutoCloseable {
     host.exec("ip", "link", "set", hostIf, "up");
   }
 
+  /** The router's address on director {@code d}'s link. */
+  private static Inet4Address routerSide4(int d) {
+    return (Inet4Address) InetAddresses.forString("192.0.2." + (4 * d + 1));
+  }
+
+  /** The router's BGP speaker (a bed built with {@link Builder#bgp()}). */
+  public Bird routerSpeaker() {
+    checkState(bgp, "this bed's router has static routes");
+    return speakers.getFirst();
+  }
+
+  /** Director {@code id}'s BGP speaker (a bed built with {@link Builder#bgp()}). */
+  public Bird speaker(int id) {
+    checkState(bgp, "this bed's directors run no BGP speaker");
+    return speakers.get(id);
+  }
+
   /** Makes the router spread the VIPs over exactly these directors. */
   public void setEcmp(List<Director> members) {
+    checkState(!bgp, "this bed's router learns the VIPs' routes over BGP");
     checkArgument(!members.isEmpty(), "ECMP needs at least one director");
     List<String> v4 =
         new ArrayList<>(List.of("ip", "route", "replace", VIP4.getHostAddress() + "/32"));
@@ -684,6 +743,8 @@ public final class TestBed implements AutoCloseable {
     CloseStack stack = new CloseStack();
     stack.push(passProgram);
     namespaces.forEach(stack::push);
+    speakers.forEach(stack::push);
+    speakers.clear();
     routerAttachments.forEach(stack::push);
     directors.forEach(d -> stack.push(d.owner()));
     for (Proxy p : proxies) {

@@ -477,7 +477,8 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
                     .setProtocol(s.getProtocol())
                     .setHashFields(s.getHashFields())
                     .setEncapsulation(s.getEncapsulation())
-                    .setHopCount(s.getHopCount()));
+                    .setHopCount(s.getHopCount())
+                    .setMinHealthy(Math.max(1, s.getMinHealthy())));
     for (BackendRecord b : s.getBackendsList()) {
       String address = Addresses.literal(b.getAddress());
       out.addBackends(

@@ -39,6 +39,10 @@ public final class Services {
   public static final int MAX_GENERATIONS = TableBuilder.MAX_PREVIOUS_GENERATIONS;
 
   public static final int DEFAULT_HOPS = 2;
+
+  /** The most backends a table names: a larger min_healthy could never be met. */
+  public static final int MAX_MIN_HEALTHY = 65_535;
+
   public static final int MAX_HOPS = 4;
   private static final Pattern NAME = Pattern.compile("[a-z0-9][a-z0-9-]{0,62}");
 
@@ -274,6 +278,11 @@ public final class Services {
           "hop_count must be 1..%d (0 for the default %d), got %d",
           MAX_HOPS, DEFAULT_HOPS, spec.getHopCount());
     }
+    if (spec.getMinHealthy() > MAX_MIN_HEALTHY) {
+      throw AdminException.invalid(
+          "min_healthy must be 1..%d (0 for the default 1), got %d",
+          MAX_MIN_HEALTHY, spec.getMinHealthy());
+    }
     if (spec.getHashFieldsValue() < 0
         || spec.getHashFields() == HashFields.UNRECOGNIZED
         || spec.getEncapsulation() == Encapsulation.UNRECOGNIZED) {
@@ -292,7 +301,8 @@ public final class Services {
             spec.getEncapsulation() == Encapsulation.ENCAPSULATION_UNSPECIFIED
                 ? Encapsulation.GUE
                 : spec.getEncapsulation())
-        .setHopCount(spec.getHopCount() == 0 ? DEFAULT_HOPS : spec.getHopCount());
+        .setHopCount(spec.getHopCount() == 0 ? DEFAULT_HOPS : spec.getHopCount())
+        .setMinHealthy(spec.getMinHealthy() == 0 ? 1 : spec.getMinHealthy());
   }
 
   private static void checkName(String name) {

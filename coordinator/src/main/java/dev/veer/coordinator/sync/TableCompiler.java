@@ -106,7 +106,10 @@ public final class TableCompiler {
             .setHashFields(service.getHashFields())
             .setEncapsulation(service.getEncapsulation())
             .setTableVersion(service.getTableVersion())
-            .setHasTable(true);
+            .setHasTable(true)
+            .setMinHealthy(Math.max(1, service.getMinHealthy()))
+            .setHealthyBackends(
+                (int) table.backends().stream().filter(Backend::isEligible).count());
     for (Backend b : table.backends()) {
       wire.addBackends(ByteString.copyFrom(b.addressBytes()));
     }

@@ -61,12 +61,23 @@ public final class Prober implements AutoCloseable {
 
   private record Run(Health health, int count) {}
 
+  /** Whether the last report had results; confined to the timer thread. */
+  private boolean reportedAny;
+
+  /**
+   * Whether the router sends a VIP to the directors: probes go out through the router and back, so
+   * a VIP no director announces cannot be probed, and a failure then says nothing of a backend.
+   */
+  private final java.util.function.Predicate<InetAddress> routed;
+
   public Prober(
       NetworkNamespace namespace,
       Optional<Inet4Address> source4,
       Optional<Inet6Address> source6,
       SnapshotApplier applier,
-      Consumer<ProbeReport> report) {
+      Consumer<ProbeReport> report,
+      java.util.function.Predicate<InetAddress> routed) {
+    this.routed = routed;
     this.namespace = namespace;
     this.source4 = source4;
     this.source6 = source6;
@@ -105,18 +116,43 @@ public final class Prober implements AutoCloseable {
     for (ProbeTarget target : applier.probeTargets()) {
       Optional<InetAddress> source =
           target.key().vip() instanceof Inet6Address ? source6.map(a -> a) : source4.map(a -> a);
-      if (source.isEmpty() || target.key().protocol() != ServiceKey.TCP || target.table() == null) {
+      if (source.isEmpty()
+          || target.key().protocol() != ServiceKey.TCP
+          || target.table() == null
+          || !routed.test(target.key().vip())) {
         continue;
       }
       Map<Integer, Integer> ports =
           portsByTable.computeIfAbsent(
               target.table(), t -> ports(hash, source.get(), target.options(), t));
       stillUsed.put(target.table(), ports);
+      Map<Integer, Attempt> attempts = new java.util.LinkedHashMap<>();
       ports.forEach(
-          (backend, port) -> {
+          (backend, port) ->
+              attempts.put(backend, probe(source.get(), port, target.key(), timeout)));
+      // A director that reaches none of a service's backends is cut off itself, or the router
+      // does not send it the VIP yet (route injection): the round says nothing of the backends,
+      // whose agents' checks decide.
+      if (attempts.values().stream().noneMatch(a -> a.health() == Health.HEALTHY)) {
+        attempts.values().stream()
+            .findFirst()
+            .ifPresent(
+                a ->
+                    log.debug(
+                        "no backend of {} reachable through the router; not counted: {}",
+                        target.name(),
+                        a.detail()));
+        continue;
+      }
+      attempts.forEach(
+          (backend, attempt) -> {
             InetAddress address = target.table().backends().get(backend);
-            String detail = probe(source.get(), port, target.key(), timeout);
-            Health health = detail == null ? Health.HEALTHY : Health.UNHEALTHY;
+            int port = ports.get(backend);
+            if (attempt.health() == Health.HEALTH_UNKNOWN) {
+              return; // the path, not the backend, failed: no vote
+            }
+            String detail = attempt.health() == Health.HEALTHY ? null : attempt.detail();
+            Health health = attempt.health();
             String runKey = target.name() + "/" + address.getHostAddress();
             Run run =
                 runs.merge(
@@ -144,8 +180,10 @@ public final class Prober implements AutoCloseable {
           });
     }
     portsByTable.keySet().retainAll(stillUsed.keySet());
-    if (out.getBackendsCount() > 0) {
+    // An empty report once probing stops takes back the votes of the last one.
+    if (out.getBackendsCount() > 0 || reportedAny) {
       report.accept(out.build());
+      reportedAny = out.getBackendsCount() > 0;
     }
   }
 
@@ -176,8 +214,14 @@ public final class Prober implements AutoCloseable {
     return out;
   }
 
-  /** Null if a connection opened within the timeout, else why not. */
-  private String probe(InetAddress source, int port, ServiceKey service, int timeoutMillis) {
+  /**
+   * A probe's result: HEALTHY when a connection opened within the timeout; HEALTH_UNKNOWN when the
+   * network had no route to the VIP (the router's, or this host's, not the backend's fault: with
+   * route injection, before the router has learnt the VIP); UNHEALTHY otherwise, with why.
+   */
+  private record Attempt(Health health, String detail) {}
+
+  private Attempt probe(InetAddress source, int port, ServiceKey service, int timeoutMillis) {
     return namespace.call(
         () -> {
           try (SocketChannel channel = SocketChannel.open()) {
@@ -188,16 +232,21 @@ public final class Prober implements AutoCloseable {
             channel
                 .socket()
                 .connect(new InetSocketAddress(service.vip(), service.port()), timeoutMillis);
-            return null;
+            return new Attempt(Health.HEALTHY, "");
           } catch (IOException e) {
-            return "no connection to "
-                + service
-                + " from port "
-                + port
-                + " within "
-                + timeoutMillis
-                + " ms: "
-                + e.getMessage();
+            String detail =
+                "no connection to "
+                    + service
+                    + " from port "
+                    + port
+                    + " within "
+                    + timeoutMillis
+                    + " ms: "
+                    + e.getMessage();
+            boolean noRoute =
+                e instanceof java.net.NoRouteToHostException
+                    || String.valueOf(e.getMessage()).contains("Network is unreachable");
+            return new Attempt(noRoute ? Health.HEALTH_UNKNOWN : Health.UNHEALTHY, detail);
           }
         });
   }

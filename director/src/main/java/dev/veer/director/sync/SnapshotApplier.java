@@ -53,6 +53,12 @@ public final class SnapshotApplier {
   /** A service as the director's probes see it: where clients reach it, and its table. */
   public record ProbeTarget(String name, ServiceKey key, ServiceOptions options, HopTable table) {}
 
+  /** What route health injection needs of a service: its VIP and how healthy it is. */
+  public record Announcement(
+      String service, InetAddress vip, int healthyBackends, int minHealthy) {}
+
+  private List<Announcement> announcements = List.of();
+
   /** A service as the data plane has it. */
   private record Held(ServiceKey key, long tableVersion) {}
 
@@ -71,6 +77,11 @@ public final class SnapshotApplier {
   /** The services installed now, with their tables, for probing. */
   public synchronized List<ProbeTarget> probeTargets() {
     return List.copyOf(targets.values());
+  }
+
+  /** The services of the applied snapshot, for route health injection. */
+  public synchronized List<Announcement> announcements() {
+    return announcements;
   }
 
   /** The cluster's flow-hash key, once a snapshot brought it. */
@@ -143,6 +154,16 @@ public final class SnapshotApplier {
                 service.options(),
                 dataplane.tables().get(service.key())));
       }
+      announcements =
+          snapshot.getServicesList().stream()
+              .map(
+                  t ->
+                      new Announcement(
+                          t.getName(),
+                          address(t.getVip()),
+                          t.getHealthyBackends(),
+                          Math.max(1, t.getMinHealthy())))
+              .toList();
       checkIntervalMillis = snapshot.getSettings().getCheckIntervalMillis();
       checkTimeoutMillis = snapshot.getSettings().getCheckTimeoutMillis();
       appliedVersion = snapshot.getVersion();

@@ -81,6 +81,7 @@ public final class Namespace implements AutoCloseable {
       String ns = line.split(" ")[0].trim();
       Matcher m = LEFTOVER.matcher(ns);
       if (m.matches() && ProcessHandle.of(Long.parseLong(m.group(1))).isEmpty()) {
+        killProcesses(ns);
         Shell.tryRun("ip", "netns", "delete", ns);
       }
     }
@@ -107,7 +108,17 @@ public final class Namespace implements AutoCloseable {
   public synchronized void close() {
     if (!closed) {
       closed = true;
+      killProcesses(name);
       Shell.tryRun("ip", "netns", "delete", name);
+    }
+  }
+
+  /** Whatever still runs in the namespace (a speaker, a daemon of a failed run) goes with it. */
+  private static void killProcesses(String ns) {
+    for (String pid : Shell.tryRun("ip", "netns", "pids", ns).output().split("\\s+")) {
+      if (pid.matches("[0-9]+")) {
+        ProcessHandle.of(Long.parseLong(pid)).ifPresent(ProcessHandle::destroyForcibly);
+      }
     }
   }
 

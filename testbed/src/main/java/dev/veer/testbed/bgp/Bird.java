@@ -1,0 +1,204 @@
+package dev.veer.testbed.bgp;
+
+import dev.veer.bpf.Shell;
+import dev.veer.testbed.net.Namespace;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.Inet4Address;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A BIRD 2 BGP speaker running in a test-bed namespace, configured by Veer: on the router, one that
+ * peers with every director and installs the VIP routes they announce as ECMP routes; on a
+ * director, one that announces the host routes the director daemon puts into its announcement table
+ * (route health injection). BFD on every session, so a dead director is dropped within a few
+ * hundred milliseconds. Driven through its control socket ({@code birdc}).
+ */
+public final class Bird implements AutoCloseable {
+  /** The router's AS; every director shares one AS, so their paths are equal and merged. */
+  public static final int ROUTER_AS = 65000;
+
+  public static final int DIRECTOR_AS = 65001;
+
+  /** The kernel table a director daemon announces into, and its speaker reads. */
+  public static final int ANNOUNCE_TABLE = 100;
+
+  /** BFD: a session is down after 3 missed packets 50 ms apart. */
+  private static final String BFD =
+      "protocol bfd { interface \"*\" { min rx interval 50 ms; min tx interval 50 ms;"
+          + " multiplier 3; }; }\n";
+
+  private final Namespace namespace;
+  private final Path directory;
+  private final Process process;
+
+  private Bird(Namespace namespace, Path directory, Process process) {
+    this.namespace = namespace;
+    this.directory = directory;
+    this.process = process;
+  }
+
+  /** The router's speaker: a session with each director at {@code directors}' addresses. */
+  public static Bird router(Namespace ns, Inet4Address routerId, List<Inet4Address> directors) {
+    StringBuilder config =
+        new StringBuilder()
+            .append("log stderr all;\n")
+            .append("router id ")
+            .append(routerId.getHostAddress())
+            .append(";\n")
+            .append("protocol device { }\n")
+            .append(BFD)
+            // ECMP: equal routes from several directors become one multipath kernel route.
+            .append("protocol kernel { ipv4 { import none; export all; }; merge paths on; }\n")
+            .append("template bgp director { local as ")
+            .append(ROUTER_AS)
+            .append("; bfd on; hold time 3; connect retry time 1; ipv4 { import all; export")
+            .append(" none; }; }\n");
+    for (int i = 0; i < directors.size(); i++) {
+      config
+          .append("protocol bgp d")
+          .append(i + 1)
+          .append(" from director { neighbor ")
+          .append(directors.get(i).getHostAddress())
+          .append(" as ")
+          .append(DIRECTOR_AS)
+          .append("; }\n");
+    }
+    return start(ns, config.toString());
+  }
+
+  /**
+   * A director's speaker: announces to the router at {@code router} what the director daemon puts
+   * into table {@link #ANNOUNCE_TABLE}, with itself as next hop.
+   */
+  public static Bird director(Namespace ns, Inet4Address self, Inet4Address router) {
+    String config =
+        "log stderr all;\n"
+            + "router id "
+            + self.getHostAddress()
+            + ";\n"
+            + "ipv4 table veer4;\n"
+            + "protocol device { }\n"
+            + BFD
+            // learn: take the routes another program (the director daemon) put into the table.
+            + "protocol kernel veer { ipv4 { table veer4; import all; export none; }; kernel table "
+            + ANNOUNCE_TABLE
+            + "; learn; }\n"
+            + "protocol bgp uplink { local as "
+            + DIRECTOR_AS
+            + "; neighbor "
+            + router.getHostAddress()
+            + " as "
+            + ROUTER_AS
+            + "; bfd on; hold time 3; connect retry time 1; ipv4 { table veer4; import none;"
+            + " export all; next hop self; }; }\n";
+    return start(ns, config);
+  }
+
+  private static Bird start(Namespace ns, String config) {
+    try {
+      Path dir = Files.createTempDirectory("veer-bird-" + ns.name() + "-");
+      Files.writeString(dir.resolve("bird.conf"), config);
+      Process process =
+          new ProcessBuilder(
+                  "ip",
+                  "netns",
+                  "exec",
+                  ns.name(),
+                  "bird",
+                  "-f",
+                  "-c",
+                  dir.resolve("bird.conf").toString(),
+                  "-s",
+                  dir.resolve("bird.ctl").toString(),
+                  "-P",
+                  dir.resolve("bird.pid").toString())
+              .redirectErrorStream(true)
+              .redirectOutput(dir.resolve("bird.log").toFile())
+              .start();
+      Bird bird = new Bird(ns, dir, process);
+      bird.awaitControlSocket();
+      return bird;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot start BIRD in " + ns.name(), e);
+    }
+  }
+
+  private void awaitControlSocket() {
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    while (Shell.tryRun("birdc", "-s", socket().toString(), "show", "status").exitCode() != 0) {
+      if (!process.isAlive() || System.nanoTime() > deadline) {
+        throw new IllegalStateException("BIRD did not start in " + namespace.name() + ": " + log());
+      }
+      sleep(50);
+    }
+  }
+
+  /** What {@code birdc} answers to {@code command}, e.g. "show protocols". */
+  public String show(String... command) {
+    String[] args = new String[command.length + 3];
+    args[0] = "birdc";
+    args[1] = "-s";
+    args[2] = socket().toString();
+    System.arraycopy(command, 0, args, 3, command.length);
+    return Shell.run(args);
+  }
+
+  /** Stops the speaker dead (SIGKILL): its sessions drop, as when it crashes. */
+  public void kill() {
+    process.destroyForcibly();
+    try {
+      process.waitFor(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  public Namespace namespace() {
+    return namespace;
+  }
+
+  private Path socket() {
+    return directory.resolve("bird.ctl");
+  }
+
+  /** The speaker's log so far. */
+  public String log() {
+    try {
+      return Files.readString(directory.resolve("bird.log"));
+    } catch (IOException e) {
+      return "(no log: " + e.getMessage() + ")";
+    }
+  }
+
+  private static void sleep(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    }
+  }
+
+  @Override
+  public void close() {
+    process.destroy();
+    try {
+      if (!process.waitFor(5, TimeUnit.SECONDS)) {
+        process.destroyForcibly();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      process.destroyForcibly();
+    }
+    try (var files = Files.walk(directory)) {
+      files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+    } catch (IOException e) {
+      // a temporary directory; nothing depends on it
+    }
+  }
+}

@@ -1,0 +1,199 @@
+package dev.veer.testbed;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.veer.coordinator.Coordinator;
+import dev.veer.proto.admin.v1.AddBackendRequest;
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.admin.v1.CreateServiceRequest;
+import dev.veer.proto.admin.v1.GetServiceRequest;
+import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.admin.v1.UpdateServiceRequest;
+import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Protocol;
+import dev.veer.testbed.TestBed.Director;
+import dev.veer.transport.Transport;
+import io.grpc.ManagedChannel;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Route health injection through real BGP speakers: the router runs BIRD and peers with a BIRD on
+ * each director; the director daemons put the VIPs they can forward into their announcement table,
+ * and the router's ECMP route to the VIP is what it learnt. A service below its min-healthy is
+ * withdrawn by every director and announced again when it recovers; a killed speaker takes its
+ * director out of the router's route (BFD); a director taken out for good withdraws before it
+ * detaches, and no connection breaks.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class RouteInjectionEndToEndTest {
+  private static final Logger log = LoggerFactory.getLogger(RouteInjectionEndToEndTest.class);
+  static final InetSocketAddress VIP4 = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
+  private static final Pattern NEXTHOP = Pattern.compile("via (192\\.0\\.2\\.\\d+)");
+
+  @TempDir static Path dataDir;
+
+  static Coordinator coordinator;
+  static TestBed bed;
+  static ManagedChannel channel;
+  static AdminServiceGrpc.AdminServiceBlockingStub admin;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    coordinator =
+        Coordinator.start(
+            Coordinator.Config.local("c1", dataDir)
+                .withCluster(Coordinator.ClusterDefaults.DEFAULT.withChecks(200, 100, 2)));
+    String target = "127.0.0.1:" + coordinator.port();
+    channel = Transport.channel(target, Optional.empty());
+    admin = AdminServiceGrpc.newBlockingStub(channel);
+    bed =
+        TestBed.builder("bgp")
+            .directors(2)
+            .proxies(3)
+            .coordinators(List.of(target))
+            .agents()
+            .bgp()
+            .build();
+    admin.createService(
+        CreateServiceRequest.newBuilder()
+            .setSpec(
+                ServiceSpec.newBuilder()
+                    .setName("web")
+                    .setVip(TestBed.VIP4.getHostAddress())
+                    .setPort(TestBed.SERVICE_PORT)
+                    .setProtocol(Protocol.TCP))
+            .build());
+    for (int p = 0; p < 3; p++) {
+      admin.addBackend(
+          AddBackendRequest.newBuilder()
+              .setService("web")
+              .setAddress(bed.proxies().get(p).address4().getHostAddress())
+              .setState(BackendState.ACTIVE)
+              .build());
+    }
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    try {
+      if (bed != null) {
+        bed.close();
+      }
+    } finally {
+      if (channel != null) {
+        Transport.close(channel);
+      }
+      if (coordinator != null) {
+        coordinator.close();
+      }
+    }
+  }
+
+  /** The next hops of the router's route to the VIP, as the kernel has it. */
+  static List<String> routerNextHops() {
+    String route = bed.router().exec("ip", "route", "show", TestBed.VIP4.getHostAddress());
+    if (!route.contains("proto bird")) {
+      return List.of();
+    }
+    Matcher m = NEXTHOP.matcher(route);
+    List<String> out = new java.util.ArrayList<>();
+    while (m.find()) {
+      out.add(m.group(1));
+    }
+    return out;
+  }
+
+  static List<String> directorAddresses(List<Director> directors) {
+    return directors.stream().map(d -> d.address4().getHostAddress()).sorted().toList();
+  }
+
+  static void setMinHealthy(int n) {
+    ServiceSpec spec =
+        admin.getService(GetServiceRequest.newBuilder().setName("web").build()).getSpec();
+    admin.updateService(
+        UpdateServiceRequest.newBuilder().setSpec(spec.toBuilder().setMinHealthy(n)).build());
+  }
+
+  @Test
+  @Order(1)
+  void theRoutersEcmpRouteIsWhatTheDirectorsAnnounce() throws Exception {
+    Await.until(
+        "the router learns the VIP from both directors",
+        () ->
+            routerNextHops().stream().sorted().toList().equals(directorAddresses(bed.directors())),
+        Duration.ofSeconds(30));
+    log.info("router: {}", bed.routerSpeaker().show("show", "protocols"));
+    Traffic.BurstResult burst = Traffic.burst(bed.client().handle(), VIP4, 300, 30);
+    assertThat(burst.failures()).isEmpty();
+    assertThat(burst.perServer().elementSet())
+        .containsExactlyInAnyOrder("proxy-1", "proxy-2", "proxy-3");
+    for (Director d : bed.directors()) {
+      assertThat(d.daemon().orElseThrow().announced()).containsExactly(TestBed.VIP4);
+    }
+  }
+
+  @Test
+  @Order(2)
+  void aServiceBelowItsMinHealthyIsWithdrawnAndComesBack() throws Exception {
+    setMinHealthy(4); // three backends: never enough
+    Await.until(
+        "every director withdraws the VIP",
+        () -> routerNextHops().isEmpty(),
+        Duration.ofSeconds(10));
+    for (Director d : bed.directors()) {
+      assertThat(d.daemon().orElseThrow().announced()).isEmpty();
+    }
+    setMinHealthy(3);
+    Await.until(
+        "the VIP announced again",
+        () -> routerNextHops().size() == bed.directors().size(),
+        Duration.ofSeconds(10));
+    assertThat(Traffic.burst(bed.client().handle(), VIP4, 100, 20).failures()).isEmpty();
+  }
+
+  @Test
+  @Order(3)
+  void aDirectorTakenOutForGoodWithdrawsBeforeItDetachesAndNoConnectionBreaks() throws Exception {
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(), VIP4, 200, Duration.ofMillis(50), Duration.ofSeconds(60))) {
+      Thread.sleep(500);
+      Director leaving = bed.directors().get(0);
+      leaving.daemon().orElseThrow().close();
+      // It waited between withdrawing and detaching: the router had moved on by then.
+      assertThat(routerNextHops())
+          .containsExactly(bed.directors().get(1).address4().getHostAddress());
+      long gone = traffic.mark();
+      Thread.sleep(1000);
+      assertThat(traffic.stop().brokenSince(gone)).isEmpty();
+    }
+  }
+
+  @Test
+  @Order(4)
+  void aKilledSpeakerTakesItsDirectorOutOfTheRoute() throws Exception {
+    // Director 1 left for good in the test before; director 2 is the last one announcing.
+    long killed = System.nanoTime();
+    bed.speaker(2).kill();
+    Await.until(
+        "the router drops director 2", () -> routerNextHops().isEmpty(), Duration.ofSeconds(10));
+    log.info(
+        "the router dropped director 2 {} ms after its speaker was killed",
+        (System.nanoTime() - killed) / 1_000_000);
+  }
+}
