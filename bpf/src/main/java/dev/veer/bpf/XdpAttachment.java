@@ -228,6 +228,56 @@ public final class XdpAttachment implements AutoCloseable {
                 }));
   }
 
+  /**
+   * This attachment if its program is still the one attached to its interface; else a new
+   * attachment of {@code program} (the same program) to the interface of that name: after a driver
+   * reset, another tool detaching it, or the interface deleted and created again. A program someone
+   * else attached meanwhile is not replaced, and this throws, saying whose it is.
+   *
+   * @throws IllegalStateException if the interface does not exist (now), or runs another program
+   */
+  public XdpAttachment ensureAttached(BpfProgram program) {
+    if (program.id() != programId) {
+      throw new IllegalArgumentException(
+          "attachment of program id " + programId + ", asked to keep id " + program.id());
+    }
+    Optional<Integer> current =
+        namespace.call(
+            () -> {
+              int index = Libc.ifNameToIndex(ifname);
+              if (index == 0) {
+                throw new IllegalStateException(
+                    "interface " + ifname + " does not exist in " + namespace);
+              }
+              return query(index, ifname).anyId();
+            });
+    if (current.isPresent() && current.get() == programId) {
+      return this;
+    }
+    if (current.isPresent()) {
+      throw new IllegalStateException(
+          "interface "
+              + ifname
+              + " in "
+              + namespace
+              + " runs XDP program id "
+              + current.get()
+              + " now, not "
+              + programName
+              + " (id "
+              + programId
+              + "): someone else attached it; not replacing it");
+    }
+    closed.set(true); // nothing of this attachment is left to detach
+    LOG.warn(
+        "XDP program {} (id {}) was no longer attached to {} in {}: attaching it again",
+        programName,
+        programId,
+        ifname,
+        namespace);
+    return attach(program, namespace, ifname, mode);
+  }
+
   /** The id of the XDP program attached to {@code ifname} in {@code namespace}, if any. */
   public static Optional<Integer> attachedProgramId(NetworkNamespace namespace, String ifname) {
     return namespace.call(() -> query(namespace.ifindexHere(ifname), ifname).anyId());

@@ -502,6 +502,22 @@ public final class DirectorDaemon implements AutoCloseable {
                     "1 while a coordinator stream is open.",
                     coordinator().isEmpty() ? 0 : 1)));
     announcer.ifPresent(a -> out.addAll(a.metrics()));
+    dataplane
+        .attachment()
+        .ifPresent(
+            a -> {
+              out.add(
+                  Metric.gauge(
+                      "veer_director_attached",
+                      "1 while the program is attached to its interface.",
+                      a.attached() ? 1 : 0));
+              out.add(
+                  Metric.counter(
+                      "veer_director_reattachments_total",
+                      "Times the program was found detached (a NIC reset, another tool) and"
+                          + " attached again.",
+                      List.of(Metric.Sample.of(a.reattachments()))));
+            });
     return out;
   }
 

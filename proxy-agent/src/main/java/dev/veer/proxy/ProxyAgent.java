@@ -464,35 +464,56 @@ public final class ProxyAgent implements AutoCloseable {
     List<Metric.Sample> connections = new java.util.ArrayList<>();
     live.forEach(
         (service, count) -> connections.add(Metric.Sample.of(Map.of("service", service), count)));
-    return List.of(
-        Metric.counter(
-            "veer_proxy_packets_total",
-            "Packets by the verdict the proxy program gave them"
-                + " (proxy_forward: second-chance forwards).",
-            verdicts),
-        Metric.gauge(
-            "veer_proxy_flows",
-            "Connections in the proxy's flow table, handshakes included.",
-            dataplane.flowCount()),
-        Metric.gauge(
-            "veer_proxy_flow_table_complete",
-            "1 while the flow table holds every connection, so that"
-                + " packets it does not know are forwarded without a socket lookup.",
-            dataplane.flowTableComplete() ? 1 : 0),
-        Metric.gauge(
-            "veer_proxy_allowed_peers",
-            "Directors and proxies in the allow-list.",
-            dataplane.program().allowedPeers().size()),
-        Metric.gauge(
-            "veer_proxy_service_healthy", "1 if the service passed its last check here.", healthy),
-        Metric.gauge(
-            "veer_proxy_service_live_connections",
-            "Established connections to the service's VIP:port.",
-            connections),
-        Metric.gauge(
-            "veer_proxy_coordinator_connected",
-            "1 while a coordinator stream is open.",
-            reports == null ? 0 : 1));
+    List<Metric> out =
+        new java.util.ArrayList<>(
+            List.of(
+                Metric.counter(
+                    "veer_proxy_packets_total",
+                    "Packets by the verdict the proxy program gave them"
+                        + " (proxy_forward: second-chance forwards).",
+                    verdicts),
+                Metric.gauge(
+                    "veer_proxy_flows",
+                    "Connections in the proxy's flow table, handshakes included.",
+                    dataplane.flowCount()),
+                Metric.gauge(
+                    "veer_proxy_flow_table_complete",
+                    "1 while the flow table holds every connection, so that"
+                        + " packets it does not know are forwarded without a socket lookup.",
+                    dataplane.flowTableComplete() ? 1 : 0),
+                Metric.gauge(
+                    "veer_proxy_allowed_peers",
+                    "Directors and proxies in the allow-list.",
+                    dataplane.program().allowedPeers().size()),
+                Metric.gauge(
+                    "veer_proxy_service_healthy",
+                    "1 if the service passed its last check here.",
+                    healthy),
+                Metric.gauge(
+                    "veer_proxy_service_live_connections",
+                    "Established connections to the service's VIP:port.",
+                    connections),
+                Metric.gauge(
+                    "veer_proxy_coordinator_connected",
+                    "1 while a coordinator stream is open.",
+                    reports == null ? 0 : 1)));
+    dataplane
+        .attachment()
+        .ifPresent(
+            a -> {
+              out.add(
+                  Metric.gauge(
+                      "veer_proxy_attached",
+                      "1 while the program is attached to its interface.",
+                      a.attached() ? 1 : 0));
+              out.add(
+                  Metric.counter(
+                      "veer_proxy_reattachments_total",
+                      "Times the program was found detached (a NIC reset, another tool) and"
+                          + " attached again.",
+                      List.of(Metric.Sample.of(a.reattachments()))));
+            });
+    return out;
   }
 
   /** Stops reporting, detaches the program and releases its maps. */

@@ -652,6 +652,66 @@ public final class TestBed implements AutoCloseable {
             passProgram.program("veer_pass"), router.handle(), routerIf, XdpMode.NATIVE));
   }
 
+  /**
+   * Takes director {@code id}'s link down or brings it up again; up, it also restores the IPv6
+   * address and the default routes the kernel removed with the link, as a host's network manager
+   * does.
+   */
+  public void setDirectorLink(int id, boolean up) throws InterruptedException {
+    Director d = directors.get(id - 1);
+    d.ns().exec("ip", "link", "set", "dev", "eth0", up ? "up" : "down");
+    if (up) {
+      // IPv6 addresses go with the link (keep_addr_on_down is off), and the default routes too.
+      d.ns()
+          .exec(
+              "ip",
+              "-6",
+              "addr",
+              "replace",
+              d.address6().getHostAddress() + "/64",
+              "dev",
+              "eth0",
+              "nodad");
+      Await.until(
+          d.name() + "'s default routes restored",
+          () ->
+              d.ns()
+                          .tryExec(
+                              "ip", "route", "replace", "default", "via", "192.0.2." + (4 * id + 1))
+                          .exitCode()
+                      == 0
+                  && d.ns()
+                          .tryExec(
+                              "ip",
+                              "-6",
+                              "route",
+                              "replace",
+                              "default",
+                              "via",
+                              "2001:db8:d" + id + "::1")
+                          .exitCode()
+                      == 0,
+          Duration.ofSeconds(5));
+    }
+  }
+
+  /**
+   * Deletes director {@code id}'s link to the router and creates it again under the same names and
+   * addresses, as when a NIC's driver is reloaded: the director's program goes with the old
+   * interface.
+   */
+  public void recreateDirectorLink(int id) {
+    Director d = directors.get(id - 1);
+    router.exec("ip", "link", "delete", "d" + id);
+    hostLink(
+        d.ns(),
+        "d" + id,
+        "192.0.2." + (4 * id + 1),
+        d.address4(),
+        "2001:db8:d" + id + "::1",
+        d.address6());
+  }
+
   private void link(Namespace host, String hostIf, String routerIf) {
     router.exec(
         "ip",

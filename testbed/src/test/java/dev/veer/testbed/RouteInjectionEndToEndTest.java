@@ -2,6 +2,7 @@ package dev.veer.testbed;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.veer.bpf.KeptAttachment;
 import dev.veer.coordinator.Coordinator;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
@@ -166,8 +167,69 @@ class RouteInjectionEndToEndTest {
     assertThat(Traffic.burst(bed.client().handle(), VIP4, 100, 20).failures()).isEmpty();
   }
 
+  /** A director's program lost by its interface (another tool, a driver reset) comes back. */
   @Test
   @Order(3)
+  void aDetachedProgramIsWithdrawnAndAttachedAgainOnItsOwn() throws Exception {
+    Director d = bed.directors().get(0);
+    KeptAttachment kept = d.dataplane().attachment().orElseThrow();
+    long before = kept.reattachments();
+    d.ns().exec("ip", "link", "set", "dev", "eth0", "xdp", "off");
+    Await.until(
+        "the program attached again", () -> kept.reattachments() > before, Duration.ofSeconds(10));
+    Await.until(
+        "the VIP announced by both again",
+        () -> routerNextHops().size() == 2,
+        Duration.ofSeconds(10));
+    assertThat(Traffic.burst(bed.client().handle(), VIP4, 100, 20).failures()).isEmpty();
+    assertThat(d.daemon().orElseThrow().metrics())
+        .anySatisfy(m -> assertThat(m.name()).isEqualTo("veer_director_reattachments_total"));
+
+    // The link goes down: withdrawn while down; up again: announced, still attached.
+    bed.setDirectorLink(1, false);
+    Await.until(
+        "director 1 withdraws while its link is down",
+        () -> d.daemon().orElseThrow().announced().isEmpty(),
+        Duration.ofSeconds(10));
+    bed.setDirectorLink(1, true);
+    Await.until(
+        "the VIP announced by both after the link came back",
+        () -> routerNextHops().size() == 2,
+        Duration.ofSeconds(20));
+    assertThat(kept.attached()).isTrue();
+    assertThat(Traffic.burst(bed.client().handle(), VIP4, 100, 20).failures()).isEmpty();
+
+    // The interface deleted and created again under the same name, as a driver reload does.
+    long beforeReload = kept.reattachments();
+    bed.recreateDirectorLink(1);
+    Await.until(
+        "the program attached to the new interface",
+        () -> kept.reattachments() > beforeReload && kept.attached(),
+        Duration.ofSeconds(10));
+    Await.until(
+        "the VIP announced by both after the interface came back",
+        () -> routerNextHops().size() == 2,
+        Duration.ofSeconds(20));
+    assertThat(Traffic.burst(bed.client().handle(), VIP4, 100, 20).failures()).isEmpty();
+  }
+
+  /** The same for a proxy's program. */
+  @Test
+  @Order(4)
+  void aProxysDetachedProgramIsAttachedAgainOnItsOwn() throws Exception {
+    TestBed.Proxy p = bed.proxies().get(0);
+    KeptAttachment kept = p.dataplane().attachment().orElseThrow();
+    long before = kept.reattachments();
+    p.ns().exec("ip", "link", "set", "dev", "eth0", "xdp", "off");
+    Await.until(
+        "the proxy's program attached again",
+        () -> kept.reattachments() > before,
+        Duration.ofSeconds(10));
+    assertThat(Traffic.burst(bed.client().handle(), VIP4, 200, 20).failures()).isEmpty();
+  }
+
+  @Test
+  @Order(5)
   void aDirectorTakenOutForGoodWithdrawsBeforeItDetachesAndNoConnectionBreaks() throws Exception {
     try (Traffic.LongLived traffic =
         Traffic.LongLived.start(
@@ -185,7 +247,7 @@ class RouteInjectionEndToEndTest {
   }
 
   @Test
-  @Order(4)
+  @Order(6)
   void aKilledSpeakerTakesItsDirectorOutOfTheRoute() throws Exception {
     // Director 1 left for good in the test before; director 2 is the last one announcing.
     long killed = System.nanoTime();

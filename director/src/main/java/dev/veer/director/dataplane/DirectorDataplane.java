@@ -7,6 +7,7 @@ import com.google.common.collect.HashMultiset;
 import com.google.common.collect.ImmutableMap;
 import com.google.common.collect.Multiset;
 import dev.veer.bpf.BpfSystem;
+import dev.veer.bpf.KeptAttachment;
 import dev.veer.bpf.LoadOptions;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpAttachment;
@@ -44,10 +45,13 @@ import org.slf4j.LoggerFactory;
 public final class DirectorDataplane implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(DirectorDataplane.class);
 
+  /** How often the data plane checks that its program is still attached. */
+  private static final java.time.Duration KEEP_PERIOD = java.time.Duration.ofSeconds(1);
+
   private final DirectorProgram program;
 
   /** Set once, by the factory, after the maps are read back (a takeover needs them first). */
-  private Optional<XdpAttachment> attachment = Optional.empty();
+  private Optional<KeptAttachment> attachment = Optional.empty();
 
   private final Optional<NeighbourKeeper> neighbours;
   private final Map<ServiceKey, Installed> installed = new HashMap<>();
@@ -136,9 +140,12 @@ public final class DirectorDataplane implements AutoCloseable {
       dataplane.attachment =
           ns.map(
               n ->
-                  pinDir.isPresent()
-                      ? XdpAttachment.attachOrReplace(program.program(), n, ifname, mode)
-                      : XdpAttachment.attach(program.program(), n, ifname, mode));
+                  KeptAttachment.keep(
+                      pinDir.isPresent()
+                          ? XdpAttachment.attachOrReplace(program.program(), n, ifname, mode)
+                          : XdpAttachment.attach(program.program(), n, ifname, mode),
+                      program.program(),
+                      KEEP_PERIOD));
       dataplane.attachment.ifPresent(
           a -> log.info("director attached to {} ({} mode)", ifname, mode));
       return dataplane;
@@ -225,6 +232,11 @@ public final class DirectorDataplane implements AutoCloseable {
         installed.size(),
         addresses.size(),
         pinDir.orElseThrow());
+  }
+
+  /** The attachment kept on the interface, if this data plane is attached to one. */
+  public Optional<KeptAttachment> attachment() {
+    return attachment;
   }
 
   public DirectorProgram program() {
@@ -546,7 +558,7 @@ public final class DirectorDataplane implements AutoCloseable {
   @Override
   public synchronized void close() {
     try {
-      attachment.ifPresent(XdpAttachment::close);
+      attachment.ifPresent(KeptAttachment::close);
     } finally {
       program.close();
       pinDir.ifPresent(BpfSystem::removePins);
@@ -563,6 +575,7 @@ public final class DirectorDataplane implements AutoCloseable {
       throw new IllegalStateException(
           "only a director with pinned maps can hand over; this one would stop" + " forwarding");
     }
+    attachment.ifPresent(KeptAttachment::release);
     program.close();
     log.info("handed over: the program stays attached, its maps pinned in {}", pinDir.get());
   }

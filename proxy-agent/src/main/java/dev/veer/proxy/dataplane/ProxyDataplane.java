@@ -2,6 +2,7 @@ package dev.veer.proxy.dataplane;
 
 import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.CgroupAttachment;
+import dev.veer.bpf.KeptAttachment;
 import dev.veer.bpf.LoadOptions;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpAttachment;
@@ -34,7 +35,7 @@ public final class ProxyDataplane implements AutoCloseable {
   static final String FLOWS_LINK = "flows-link";
 
   private final ProxyProgram program;
-  private final Optional<XdpAttachment> attachment;
+  private final Optional<KeptAttachment> attachment;
   private final Optional<NeighbourKeeper> neighbours;
   private final Optional<CgroupAttachment> flows;
   private final Optional<FlowKeeper> flowKeeper;
@@ -42,7 +43,7 @@ public final class ProxyDataplane implements AutoCloseable {
 
   private ProxyDataplane(
       ProxyProgram program,
-      Optional<XdpAttachment> attachment,
+      Optional<KeptAttachment> attachment,
       Optional<NeighbourKeeper> neighbours,
       Optional<CgroupAttachment> flows,
       Optional<FlowKeeper> flowKeeper,
@@ -53,6 +54,11 @@ public final class ProxyDataplane implements AutoCloseable {
     this.flows = flows;
     this.flowKeeper = flowKeeper;
     this.pinDir = pinDir;
+  }
+
+  /** The attachment kept on the interface, if this data plane is attached to one. */
+  public Optional<KeptAttachment> attachment() {
+    return attachment;
   }
 
   /**
@@ -165,8 +171,13 @@ public final class ProxyDataplane implements AutoCloseable {
       // Connections opened from here on enter the table; older ones are found by socket lookup.
       flowAttachment = flows.map(f -> CgroupAttachment.attach(program.flowsProgram(), f.cgroup()));
       keeper = flows.map(f -> FlowKeeper.start(program, f.namespace(), openingSeconds));
-      Optional<XdpAttachment> attachment =
-          ns.map(n -> XdpAttachment.attachOrReplace(program.program(), n, ifname, mode));
+      Optional<KeptAttachment> attachment =
+          ns.map(
+              n ->
+                  KeptAttachment.keep(
+                      XdpAttachment.attachOrReplace(program.program(), n, ifname, mode),
+                      program.program(),
+                      java.time.Duration.ofSeconds(1)));
       // Only now is the old program, and with it the old flow table, out of use.
       if (pinDir.isPresent() && flowAttachment.isPresent()) {
         flowAttachment.get().pinReplacing(pinDir.get().resolve(FLOWS_LINK));
@@ -283,7 +294,7 @@ public final class ProxyDataplane implements AutoCloseable {
   public synchronized void close() {
     flowKeeper.ifPresent(FlowKeeper::close);
     try {
-      attachment.ifPresent(XdpAttachment::close);
+      attachment.ifPresent(KeptAttachment::close);
     } finally {
       try {
         flows.ifPresent(CgroupAttachment::close);

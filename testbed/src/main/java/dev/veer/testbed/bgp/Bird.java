@@ -56,7 +56,10 @@ public final class Bird implements AutoCloseable {
             .append("protocol kernel { ipv4 { import none; export all; }; merge paths on; }\n")
             .append("template bgp director { local as ")
             .append(ROUTER_AS)
-            .append("; bfd on; hold time 3; connect retry time 1; ipv4 { import all; export")
+            // A session that failed (BFD, a link flap) comes back within a second, not BIRD's
+            // default minute.
+            .append("; bfd on; hold time 3; connect retry time 1; error wait time 1, 5;")
+            .append(" ipv4 { import all; export")
             .append(" none; }; }\n");
     for (int i = 0; i < directors.size(); i++) {
       config
@@ -94,8 +97,8 @@ public final class Bird implements AutoCloseable {
             + router.getHostAddress()
             + " as "
             + ROUTER_AS
-            + "; bfd on; hold time 3; connect retry time 1; ipv4 { table veer4; import none;"
-            + " export all; next hop self; }; }\n";
+            + "; bfd on; hold time 3; connect retry time 1; error wait time 1, 5; ipv4 { table"
+            + " veer4; import none; export all; next hop self; }; }\n";
     return start(ns, config);
   }
 
