@@ -53,6 +53,23 @@ public record Metric(String name, String help, Type type, ImmutableList<Sample> 
     return gauge(name, help, List.of(Sample.of(value)));
   }
 
+  /**
+   * A daemon's XDP attachment: {@code <prefix>_attached} (1 while attached) and {@code
+   * <prefix>_reattachments_total}.
+   */
+  public static List<Metric> attachment(String prefix, boolean attached, long reattachments) {
+    return List.of(
+        gauge(
+            prefix + "_attached",
+            "1 while the program is attached to its interface.",
+            attached ? 1 : 0),
+        counter(
+            prefix + "_reattachments_total",
+            "Times the program was found detached (a NIC reset, another tool, the interface"
+                + " recreated) and attached again.",
+            List.of(Sample.of(reattachments))));
+  }
+
   /** The family in the Prometheus text exposition format (version 0.0.4). */
   void writeTo(StringBuilder out) {
     out.append("# HELP ")

@@ -505,19 +505,7 @@ public final class DirectorDaemon implements AutoCloseable {
     dataplane
         .attachment()
         .ifPresent(
-            a -> {
-              out.add(
-                  Metric.gauge(
-                      "veer_director_attached",
-                      "1 while the program is attached to its interface.",
-                      a.attached() ? 1 : 0));
-              out.add(
-                  Metric.counter(
-                      "veer_director_reattachments_total",
-                      "Times the program was found detached (a NIC reset, another tool) and"
-                          + " attached again.",
-                      List.of(Metric.Sample.of(a.reattachments()))));
-            });
+            a -> out.addAll(Metric.attachment("veer_director", a.attached(), a.reattachments())));
     return out;
   }
 

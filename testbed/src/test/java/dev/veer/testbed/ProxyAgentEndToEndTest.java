@@ -9,18 +9,15 @@ import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.AgentServiceStatus;
 import dev.veer.proto.admin.v1.AgentStatus;
 import dev.veer.proto.admin.v1.Backend;
-import dev.veer.proto.admin.v1.CreateServiceRequest;
 import dev.veer.proto.admin.v1.GetServiceRequest;
 import dev.veer.proto.admin.v1.GetStatusRequest;
 import dev.veer.proto.admin.v1.GetTableRequest;
 import dev.veer.proto.admin.v1.RemoveBackendRequest;
 import dev.veer.proto.admin.v1.Service;
-import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.admin.v1.ServiceTable;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Health;
-import dev.veer.proto.types.v1.Protocol;
 import dev.veer.testbed.TestBed.Director;
 import dev.veer.transport.Transport;
 import io.grpc.ManagedChannel;
@@ -76,23 +73,7 @@ class ProxyAgentEndToEndTest {
     channel = Transport.channel(target, Optional.empty());
     admin = AdminServiceGrpc.newBlockingStub(channel);
     bed = TestBed.builder("agent").coordinators(java.util.List.of(target)).agents().build();
-    admin.createService(
-        CreateServiceRequest.newBuilder()
-            .setSpec(
-                ServiceSpec.newBuilder()
-                    .setName("web")
-                    .setVip("203.0.113.10")
-                    .setPort(80)
-                    .setProtocol(Protocol.TCP))
-            .build());
-    for (int p = 0; p < 3; p++) {
-      admin.addBackend(
-          AddBackendRequest.newBuilder()
-              .setService("web")
-              .setAddress(bed.proxies().get(p).address4().getHostAddress())
-              .setState(BackendState.ACTIVE)
-              .build());
-    }
+    WebService.create(admin, bed, 3);
   }
 
   @AfterAll

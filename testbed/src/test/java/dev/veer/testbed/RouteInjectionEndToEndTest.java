@@ -4,14 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.veer.bpf.KeptAttachment;
 import dev.veer.coordinator.Coordinator;
-import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
-import dev.veer.proto.admin.v1.CreateServiceRequest;
 import dev.veer.proto.admin.v1.GetServiceRequest;
 import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.admin.v1.UpdateServiceRequest;
-import dev.veer.proto.types.v1.BackendState;
-import dev.veer.proto.types.v1.Protocol;
 import dev.veer.testbed.TestBed.Director;
 import dev.veer.transport.Transport;
 import io.grpc.ManagedChannel;
@@ -70,23 +66,7 @@ class RouteInjectionEndToEndTest {
             .agents()
             .bgp()
             .build();
-    admin.createService(
-        CreateServiceRequest.newBuilder()
-            .setSpec(
-                ServiceSpec.newBuilder()
-                    .setName("web")
-                    .setVip(TestBed.VIP4.getHostAddress())
-                    .setPort(TestBed.SERVICE_PORT)
-                    .setProtocol(Protocol.TCP))
-            .build());
-    for (int p = 0; p < 3; p++) {
-      admin.addBackend(
-          AddBackendRequest.newBuilder()
-              .setService("web")
-              .setAddress(bed.proxies().get(p).address4().getHostAddress())
-              .setState(BackendState.ACTIVE)
-              .build());
-    }
+    WebService.create(admin, bed, 3);
   }
 
   @AfterAll
