@@ -13,4 +13,15 @@ int veer_pass(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/*
+ * Drops every packet: put in veer_pass's place, it makes the host at the
+ * other end of the link one whose every packet is lost, while the link stays
+ * up (a host that died silently).
+ */
+SEC("xdp")
+int veer_drop(struct xdp_md *ctx)
+{
+	return XDP_DROP;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -105,10 +105,16 @@ public final class ConnectionLoops implements AutoCloseable {
     return loops;
   }
 
+  /** The longest time a request took to be answered, over every connection. */
+  private final java.util.concurrent.atomic.AtomicLong longestAnswer =
+      new java.util.concurrent.atomic.AtomicLong();
+
   private void loop(int n, Exchange exchange) {
     try {
       for (long seq = 0; seq < maxRequests && running.get(); seq++) {
+        long asked = System.nanoTime();
         String name = exchange.exchange(n, seq);
+        longestAnswer.accumulateAndGet(System.nanoTime() - asked, Math::max);
         if (server.compareAndSet(n, null, name)) {
           perServer.add(name);
         } else if (!server.get(n).equals(name)) {
@@ -168,7 +174,7 @@ public final class ConnectionLoops implements AutoCloseable {
       connections.add(new Connection(n, server.get(n), lastAnswer.get(n), why));
     }
     pool.shutdownNow();
-    result = new Result(connections.build(), answered.get());
+    result = new Result(connections.build(), answered.get(), longestAnswer.get());
     return result;
   }
 
@@ -190,7 +196,13 @@ public final class ConnectionLoops implements AutoCloseable {
   }
 
   /** What the connections saw, counted after all of them stopped. */
-  public record Result(ImmutableList<Connection> connections, long answered) {
+  public record Result(
+      ImmutableList<Connection> connections, long answered, long longestAnswerNanos) {
+    /** The longest any request waited for its answer: the longest stall a connection saw. */
+    public long longestAnswerMillis() {
+      return longestAnswerNanos / 1_000_000;
+    }
+
     /** The connections that broke. */
     public List<Connection> failed() {
       return connections.stream().filter(Connection::failed).toList();

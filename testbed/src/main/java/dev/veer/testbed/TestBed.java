@@ -696,6 +696,22 @@ public final class TestBed implements AutoCloseable {
   }
 
   /**
+   * Cuts director {@code id} off (true): everything it sends is lost at the router, while its link
+   * stays up, as from a host that died silently; or (false) lets it through again.
+   */
+  public void cutOffDirector(int id, boolean cut) {
+    String routerIf = "d" + id;
+    routerAttachments.removeIf(a -> a.ifname().equals(routerIf));
+    XdpAttachment.detachAll(router.handle(), routerIf);
+    routerAttachments.add(
+        XdpAttachment.attach(
+            passProgram.program(cut ? "veer_drop" : "veer_pass"),
+            router.handle(),
+            routerIf,
+            XdpMode.NATIVE));
+  }
+
+  /**
    * Deletes director {@code id}'s link to the router and creates it again under the same names and
    * addresses, as when a NIC's driver is reloaded: the director's program goes with the old
    * interface.
@@ -729,6 +745,22 @@ public final class TestBed implements AutoCloseable {
     host.exec("ip", "link", "set", hostIf, "up");
   }
 
+  /** The next hops of the router's BGP route to the IPv4 VIP, sorted (none: no route). */
+  public List<String> routerNextHops4() {
+    String route = router.exec("ip", "route", "show", VIP4.getHostAddress());
+    if (!route.contains("proto bird")) {
+      return List.of();
+    }
+    java.util.regex.Matcher m =
+        java.util.regex.Pattern.compile("via (192\\.0\\.2\\.\\d+)").matcher(route);
+    List<String> out = new ArrayList<>();
+    while (m.find()) {
+      out.add(m.group(1));
+    }
+    out.sort(null);
+    return out;
+  }
+
   /** The router's address on director {@code d}'s link. */
   private static Inet4Address routerSide4(int d) {
     return (Inet4Address) InetAddresses.forString("192.0.2." + (4 * d + 1));
@@ -740,16 +772,46 @@ public final class TestBed implements AutoCloseable {
     return speakers.getFirst();
   }
 
+  /** Starts director {@code id}'s BGP speaker again (after it was killed). */
+  public Bird restartSpeaker(int id) {
+    checkState(bgp, "this bed's directors run no BGP speaker");
+    Director d = directors.get(id - 1);
+    speakers.get(id).close();
+    Bird fresh = Bird.director(d.ns(), d.address4(), routerSide4(id));
+    speakers.set(id, fresh);
+    return fresh;
+  }
+
   /** Director {@code id}'s BGP speaker (a bed built with {@link Builder#bgp()}). */
   public Bird speaker(int id) {
     checkState(bgp, "this bed's directors run no BGP speaker");
     return speakers.get(id);
   }
 
-  /** Makes the router spread the VIPs over exactly these directors. */
+  /**
+   * Makes the router spread the VIPs over exactly these directors: static multipath routes, or with
+   * BGP, the other directors' sessions disabled through their speakers' control sockets (and the
+   * members' enabled), waiting until the router's route says so.
+   */
   public void setEcmp(List<Director> members) {
-    checkState(!bgp, "this bed's router learns the VIPs' routes over BGP");
     checkArgument(!members.isEmpty(), "ECMP needs at least one director");
+    if (bgp) {
+      for (Director d : directors) {
+        speaker(d.id()).show(members.contains(d) ? "enable" : "disable", "uplink");
+      }
+      List<String> wanted =
+          members.stream().map(d -> d.address4().getHostAddress()).sorted().toList();
+      try {
+        Await.until(
+            "the router's route to the VIP via " + wanted,
+            () -> routerNextHops4().equals(wanted),
+            Duration.ofSeconds(20));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted", e);
+      }
+      return;
+    }
     List<String> v4 =
         new ArrayList<>(List.of("ip", "route", "replace", VIP4.getHostAddress() + "/32"));
     List<String> v6 =

@@ -16,8 +16,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -40,7 +38,6 @@ import org.slf4j.LoggerFactory;
 class RouteInjectionEndToEndTest {
   private static final Logger log = LoggerFactory.getLogger(RouteInjectionEndToEndTest.class);
   static final InetSocketAddress VIP4 = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
-  private static final Pattern NEXTHOP = Pattern.compile("via (192\\.0\\.2\\.\\d+)");
 
   @TempDir static Path dataDir;
 
@@ -87,16 +84,7 @@ class RouteInjectionEndToEndTest {
 
   /** The next hops of the router's route to the VIP, as the kernel has it. */
   static List<String> routerNextHops() {
-    String route = bed.router().exec("ip", "route", "show", TestBed.VIP4.getHostAddress());
-    if (!route.contains("proto bird")) {
-      return List.of();
-    }
-    Matcher m = NEXTHOP.matcher(route);
-    List<String> out = new java.util.ArrayList<>();
-    while (m.find()) {
-      out.add(m.group(1));
-    }
-    return out;
+    return bed.routerNextHops4();
   }
 
   static List<String> directorAddresses(List<Director> directors) {

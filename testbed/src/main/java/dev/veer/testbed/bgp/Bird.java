@@ -151,6 +151,11 @@ public final class Bird implements AutoCloseable {
     return Shell.run(args);
   }
 
+  /** SIGSTOP (true) or SIGCONT (false): a speaker that stops answering, as on a frozen host. */
+  public void freeze(boolean frozen) {
+    Shell.run("kill", frozen ? "-STOP" : "-CONT", Long.toString(process.pid()));
+  }
+
   /** Stops the speaker dead (SIGKILL): its sessions drop, as when it crashes. */
   public void kill() {
     process.destroyForcibly();

@@ -1,5 +1,6 @@
 package dev.veer.testbed.cluster;
 
+import dev.veer.bpf.Shell;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
@@ -94,6 +95,11 @@ public final class JavaProcess implements AutoCloseable {
     } catch (IOException e) {
       return "";
     }
+  }
+
+  /** SIGSTOP (true) or SIGCONT (false): a host that stops answering, and comes back. */
+  public void freeze(boolean frozen) {
+    Shell.run("kill", frozen ? "-STOP" : "-CONT", Long.toString(process.pid()));
   }
 
   /** SIGKILL, and waits for it to be gone. */

@@ -123,6 +123,7 @@ public final class SurvivalSuite implements AutoCloseable {
               .proxies(5)
               .coordinators(started.stream().map(CoordinatorProcess::target).toList())
               .processes(logs)
+              .bgp()
               .build();
       SurvivalSuite suite = new SurvivalSuite(connections, pace, logs, zookeeper, admin, bed);
       suite.coordinators.addAll(started);
@@ -181,6 +182,9 @@ public final class SurvivalSuite implements AutoCloseable {
     all.put("add-and-drain", this::addOneAndDrainAnotherAtOnce);
     all.put("add-director", this::addADirector);
     all.put("remove-director", this::removeADirector);
+    all.put("director-host-dies", this::aDirectorHostDiesSilently);
+    all.put("director-link-down", this::aDirectorsLinkGoesDown);
+    all.put("director-speaker-killed", this::aDirectorsSpeakerIsKilled);
     all.put("restart-director", this::restartADirectorDaemon);
     all.put("kill-director", this::killADirectorDaemon);
     all.put("kill-agent", this::killAProxyAgent);
@@ -289,6 +293,7 @@ public final class SurvivalSuite implements AutoCloseable {
     List<ConnectionLoops.Connection> broken = result.brokenSince(converged);
     broken.stream().limit(5).forEach(f -> log.warn("{}: {}", name, f));
     note += afterwards.run();
+    note += "; longest stall " + result.longestAnswerMillis() + " ms";
     Outcome outcome = new Outcome(name, connections, broken.size(), 0, result.answered(), note);
     log.info("{}", outcome);
     reset();
@@ -489,6 +494,83 @@ public final class SurvivalSuite implements AutoCloseable {
 
   private Duration paced(Duration duration) {
     return Duration.ofMillis(Math.max(100, Math.round(duration.toMillis() * pace)));
+  }
+
+  /**
+   * Director 1's host stops answering while its carrier stays up: its daemon and its speaker
+   * frozen, everything it sends lost at the router. The router must drop it (BFD) and its flows go
+   * on through the other director; after 2 s the host comes back.
+   */
+  Outcome aDirectorHostDiesSilently() throws Exception {
+    return scenario(
+        "a director host dies silently (carrier up, nothing answers)",
+        traffic -> {
+          TestBed.Director d = bed.directors().get(0);
+          long start = System.nanoTime();
+          bed.cutOffDirector(1, true);
+          d.process().orElseThrow().freeze(true);
+          bed.speaker(1).freeze(true);
+          long detected = awaitOutOfRoute(d, start);
+          Thread.sleep(2000);
+          bed.cutOffDirector(1, false);
+          bed.speaker(1).freeze(false);
+          d.process().orElseThrow().freeze(false);
+          bed.setEcmp(bed.directors().subList(0, 2));
+          return "director-1 frozen and cut off for 2 s: the router dropped it after "
+              + detected
+              + " ms (BFD), and took it back when it answered again";
+        });
+  }
+
+  /** Director 1's link goes down at the router, and comes back after 2 s. */
+  Outcome aDirectorsLinkGoesDown() throws Exception {
+    return scenario(
+        "a director's link goes down",
+        traffic -> {
+          TestBed.Director d = bed.directors().get(0);
+          long start = System.nanoTime();
+          bed.router().exec("ip", "link", "set", "d1", "down");
+          long detected = awaitOutOfRoute(d, start);
+          Thread.sleep(2000);
+          bed.router().exec("ip", "link", "set", "d1", "up");
+          // IPv6 addresses go with an interface that is set down.
+          bed.router()
+              .exec("ip", "-6", "addr", "replace", "2001:db8:d1::1/64", "dev", "d1", "nodad");
+          bed.setEcmp(bed.directors().subList(0, 2));
+          return "the router's link to director-1 went down: its route dropped it after "
+              + detected
+              + " ms; back up after 2 s";
+        });
+  }
+
+  /** Director 1's BGP speaker is killed, and started again after 2 s. */
+  Outcome aDirectorsSpeakerIsKilled() throws Exception {
+    return scenario(
+        "a director's speaker is killed",
+        traffic -> {
+          TestBed.Director d = bed.directors().get(0);
+          long start = System.nanoTime();
+          bed.speaker(1).kill();
+          long detected = awaitOutOfRoute(d, start);
+          Thread.sleep(2000);
+          bed.restartSpeaker(1);
+          bed.setEcmp(bed.directors().subList(0, 2));
+          return "director-1's BIRD was SIGKILLed: the router dropped it after "
+              + detected
+              + " ms; a new speaker announced it again";
+        });
+  }
+
+  /**
+   * Waits until the router's route no longer names {@code d}; returns the ms since {@code start}.
+   */
+  private long awaitOutOfRoute(TestBed.Director d, long start) throws InterruptedException {
+    String address = d.address4().getHostAddress();
+    await(
+        "the router to drop " + d.name(),
+        () -> !bed.routerNextHops4().contains(address),
+        Duration.ofSeconds(30));
+    return (System.nanoTime() - start) / 1_000_000;
   }
 
   Outcome addADirector() throws Exception {
@@ -698,7 +780,6 @@ public final class SurvivalSuite implements AutoCloseable {
    * waited out (there is no traffic now), then the drained backends removed.
    */
   private void reset() throws Exception {
-    bed.setEcmp(bed.directors().subList(0, 2));
     for (Proxy p : bed.proxies()) {
       if (!p.server().isOpen()) {
         bed.restartServer(p.id());
@@ -737,6 +818,8 @@ public final class SurvivalSuite implements AutoCloseable {
       }
     }
     awaitHealthy();
+    // With BGP, the router's route follows the announcements: a healthy service first.
+    bed.setEcmp(bed.directors().subList(0, 2));
     awaitConverged();
   }
 
