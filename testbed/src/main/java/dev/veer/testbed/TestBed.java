@@ -700,7 +700,19 @@ public final class TestBed implements AutoCloseable {
    * stays up, as from a host that died silently; or (false) lets it through again.
    */
   public void cutOffDirector(int id, boolean cut) {
-    String routerIf = "d" + id;
+    cutOff("d" + id, cut);
+  }
+
+  /**
+   * Cuts proxy {@code id} off (true): everything it sends (its answers to clients, to the
+   * directors' probes) is lost at the router, while its host and its checks of itself are fine; or
+   * (false) lets it through again.
+   */
+  public void cutOffProxy(int id, boolean cut) {
+    cutOff("p" + id, cut);
+  }
+
+  private void cutOff(String routerIf, boolean cut) {
     routerAttachments.removeIf(a -> a.ifname().equals(routerIf));
     XdpAttachment.detachAll(router.handle(), routerIf);
     routerAttachments.add(

@@ -401,18 +401,13 @@ class ProxyAgentEndToEndTest {
                 && healthOf(2) == Health.HEALTHY
                 && healthOf(3) == Health.HEALTHY);
     awaitDirectors();
-    // Proxy 2 stops decapsulating: its service is fine on the host, but no client reaches it.
-    TestBed.Proxy second = bed.proxies().get(1);
-    dev.veer.bpf.XdpAttachment.detachAll(second.ns().handle(), "eth0");
+    // Proxy 2's answers are lost on the way: its service is fine on the host, but no client gets
+    // through to it.
+    bed.cutOffProxy(2, true);
     try {
       assertProbesCatchIt();
     } finally {
-      // Its program back on the interface, for the tests after this one.
-      dev.veer.bpf.XdpAttachment.attachOrReplace(
-          second.dataplane().program().program(),
-          second.ns().handle(),
-          "eth0",
-          dev.veer.bpf.XdpMode.NATIVE);
+      bed.cutOffProxy(2, false);
     }
     await("proxy-2 healthy again", () -> healthOf(2) == Health.HEALTHY);
   }
