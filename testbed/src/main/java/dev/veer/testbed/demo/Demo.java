@@ -138,8 +138,8 @@ public final class Demo {
                 .withCluster(Coordinator.ClusterDefaults.DEFAULT.withChecks(500, 250, 2)))) {
       String target = "127.0.0.1:" + coordinator.port();
       System.out.printf(
-          "Building the test bed: a client, an ECMP router, %d director daemons and %d proxy hosts"
-              + " with agents ...%n",
+          "Building the test bed: a client, a router (BIRD, BGP with BFD), %d director daemons"
+              + " announcing their VIPs through BIRD, and %d proxy hosts with agents ...%n",
           directors, proxies);
       try (TestBed bed =
           TestBed.builder("demo")
@@ -147,6 +147,7 @@ public final class Demo {
               .proxies(proxies)
               .coordinators(List.of(target))
               .agents()
+              .bgp()
               .build()) {
         Thread hook =
             new Thread(
@@ -210,6 +211,13 @@ public final class Demo {
     await(
         () -> service().getBackendsList().stream().allMatch(b -> b.getHealth() == Health.HEALTHY));
     awaitDirectors();
+    // The router's ECMP route comes from the directors' announcements (route health injection).
+    await(() -> bed.routerNextHops4().size() == bed.directors().size());
+    out.println(
+        "The router learnt "
+            + VIP.getAddress().getHostAddress()
+            + " over BGP from every director: ECMP via "
+            + String.join(", ", bed.routerNextHops4()));
 
     long failed = 0;
     out.printf(
@@ -258,7 +266,10 @@ public final class Demo {
                   + "    (proxy-2 drains)";
         } else if (second == pace.leaveAt()) {
           bed.setEcmp(bed.directors().subList(1, bed.directors().size()));
-          events[2] = "t=" + second + "s  director-1 leaves the router's ECMP set";
+          events[2] =
+              "t="
+                  + second
+                  + "s  birdc disable uplink on director-1 (it leaves the router's ECMP set)";
           afterChanges = traffic.mark();
         }
         // A terminal redraws every second; a log gets a frame every 3 s.
