@@ -367,7 +367,7 @@ public final class Demo {
               Locale.ROOT,
               "   %-10s %-10s %10d %8s%n",
               d.name(),
-              events[2].isEmpty() || d.id() != 1 ? "yes" : "no",
+              bed.routerNextHops4().contains(d.address4().getHostAddress()) ? "yes" : "no",
               v.get(DirectorVerdict.DIR_ENCAP_GUE),
               version + (version == current ? "" : " (to " + current + ")")));
     }
