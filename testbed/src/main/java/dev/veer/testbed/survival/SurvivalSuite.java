@@ -502,62 +502,68 @@ public final class SurvivalSuite implements AutoCloseable {
    * on through the other director; after 2 s the host comes back.
    */
   Outcome aDirectorHostDiesSilently() throws Exception {
-    return scenario(
+    TestBed.Director d = bed.directors().get(0);
+    return directorFailure(
         "a director host dies silently (carrier up, nothing answers)",
-        traffic -> {
-          TestBed.Director d = bed.directors().get(0);
-          long start = System.nanoTime();
+        () -> {
           bed.cutOffDirector(1, true);
           d.process().orElseThrow().freeze(true);
           bed.speaker(1).freeze(true);
-          long detected = awaitOutOfRoute(d, start);
-          Thread.sleep(2000);
+        },
+        () -> {
           bed.cutOffDirector(1, false);
           bed.speaker(1).freeze(false);
           d.process().orElseThrow().freeze(false);
-          bed.setEcmp(bed.directors().subList(0, 2));
-          return "director-1 frozen and cut off for 2 s: the router dropped it after "
-              + detected
-              + " ms (BFD), and took it back when it answered again";
-        });
+        },
+        "director-1 frozen and cut off: the router dropped it (BFD) after");
   }
 
   /** Director 1's link goes down at the router, and comes back after 2 s. */
   Outcome aDirectorsLinkGoesDown() throws Exception {
-    return scenario(
+    return directorFailure(
         "a director's link goes down",
-        traffic -> {
-          TestBed.Director d = bed.directors().get(0);
-          long start = System.nanoTime();
-          bed.router().exec("ip", "link", "set", "d1", "down");
-          long detected = awaitOutOfRoute(d, start);
-          Thread.sleep(2000);
+        () -> bed.router().exec("ip", "link", "set", "d1", "down"),
+        () -> {
           bed.router().exec("ip", "link", "set", "d1", "up");
           // IPv6 addresses go with an interface that is set down.
           bed.router()
               .exec("ip", "-6", "addr", "replace", "2001:db8:d1::1/64", "dev", "d1", "nodad");
-          bed.setEcmp(bed.directors().subList(0, 2));
-          return "the router's link to director-1 went down: its route dropped it after "
-              + detected
-              + " ms; back up after 2 s";
-        });
+        },
+        "the router's link to director-1 went down: its route dropped it after");
   }
 
   /** Director 1's BGP speaker is killed, and started again after 2 s. */
   Outcome aDirectorsSpeakerIsKilled() throws Exception {
-    return scenario(
+    return directorFailure(
         "a director's speaker is killed",
+        () -> bed.speaker(1).kill(),
+        () -> bed.restartSpeaker(1),
+        "director-1's BIRD was SIGKILLed: the router dropped it after");
+  }
+
+  /** A step of a director failure. */
+  @FunctionalInterface
+  interface Step {
+    void run() throws Exception;
+  }
+
+  /**
+   * Director 1 fails ({@code fail}) under traffic; the router must drop it from its route, which is
+   * timed; 2 s later it recovers ({@code recover}) and the router takes it back.
+   */
+  private Outcome directorFailure(String name, Step fail, Step recover, String dropped)
+      throws Exception {
+    TestBed.Director d = bed.directors().get(0);
+    return scenario(
+        name,
         traffic -> {
-          TestBed.Director d = bed.directors().get(0);
           long start = System.nanoTime();
-          bed.speaker(1).kill();
+          fail.run();
           long detected = awaitOutOfRoute(d, start);
           Thread.sleep(2000);
-          bed.restartSpeaker(1);
+          recover.run();
           bed.setEcmp(bed.directors().subList(0, 2));
-          return "director-1's BIRD was SIGKILLed: the router dropped it after "
-              + detected
-              + " ms; a new speaker announced it again";
+          return dropped + " " + detected + " ms; back after 2 s";
         });
   }
 
