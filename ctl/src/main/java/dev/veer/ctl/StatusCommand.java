@@ -57,6 +57,21 @@ final class StatusCommand implements Runnable {
             out.printf(
                 "%n%d of %d directors run version %d%n",
                 converged, status.getDirectorsCount(), status.getVersion());
+            if (status.getDirectorsList().stream().anyMatch(DirectorStatus::getAnnouncing)) {
+              out.printf("%n%-20s %-24s %-28s %s%n", "DIRECTOR", "ANNOUNCES", "BGP", "LAST CHANGE");
+              for (DirectorStatus d : status.getDirectorsList()) {
+                out.printf(
+                    "%-20s %-24s %-28s %s%n",
+                    d.getId(),
+                    !d.getAnnouncing()
+                        ? "(no route injection)"
+                        : d.getAnnouncedCount() == 0
+                            ? "nothing"
+                            : String.join(",", d.getAnnouncedList()),
+                    sessions(d),
+                    d.getAnnouncementChange());
+              }
+            }
             if (status.getRetentionCount() > 0) {
               out.printf(
                   "%n%-20s %-12s %-14s %-16s %s%n",
@@ -99,5 +114,21 @@ final class StatusCommand implements Runnable {
             }
           });
     }
+  }
+
+  /** A director's BGP sessions in a few words: "2/2 established", or what is wrong. */
+  private static String sessions(DirectorStatus d) {
+    if (!d.getSpeakerRead()) {
+      return "(speaker not read)";
+    }
+    if (!d.getSpeakerProblem().isEmpty()) {
+      return "SPEAKER UNREACHABLE";
+    }
+    long up = d.getBgpSessionsList().stream().filter(s -> s.getEstablished()).count();
+    StringBuilder out = new StringBuilder(up + "/" + d.getBgpSessionsCount() + " established");
+    d.getBgpSessionsList().stream()
+        .filter(s -> !s.getEstablished())
+        .forEach(s -> out.append(", ").append(s.getName()).append(": ").append(s.getInfo()));
+    return out.toString();
   }
 }

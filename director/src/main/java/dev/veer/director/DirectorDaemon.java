@@ -10,12 +10,15 @@ import dev.veer.bpf.dataplane.ServiceStats;
 import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.director.health.Prober;
 import dev.veer.director.routes.RouteAnnouncer;
+import dev.veer.director.routes.SpeakerSessions;
 import dev.veer.director.sync.CoordinatorLink;
 import dev.veer.director.sync.SnapshotApplier;
 import dev.veer.lifecycle.CloseStack;
 import dev.veer.metrics.Metric;
 import dev.veer.proto.director.v1.DirectorReport;
 import dev.veer.proto.director.v1.Hello;
+import dev.veer.proto.director.v1.RouteReport;
+import dev.veer.proto.types.v1.BgpSession;
 import dev.veer.transport.BearerToken;
 import dev.veer.transport.TlsFiles;
 import java.net.Inet4Address;
@@ -27,6 +30,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,12 +44,21 @@ import org.slf4j.LoggerFactory;
 public final class DirectorDaemon implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(DirectorDaemon.class);
 
+  /** A route report unchanged is sent again after this long, for coordinators connected since. */
+  private static final Duration ROUTE_REPORT_REFRESH = Duration.ofSeconds(5);
+
   private final CloseStack resources;
   private final DirectorDataplane dataplane;
   private final SnapshotApplier applier;
   private final CoordinatorLink link;
   private final Optional<Prober> prober;
   private final Optional<RouteAnnouncer> announcer;
+  private final Optional<SpeakerSessions> speaker;
+  private final ScheduledExecutorService routeReports =
+      Executors.newSingleThreadScheduledExecutor(
+          Thread.ofPlatform().name("veer-route-report").daemon(true).factory());
+  private RouteReport lastRouteReport;
+  private long lastRouteReportNanos;
   private final Duration withdrawWait;
   private final Object applied = new Object();
   private long acknowledged;
@@ -64,6 +78,7 @@ public final class DirectorDaemon implements AutoCloseable {
     private final Optional<Path> pinDir;
     private final Optional<Integer> announceTable;
     private final Duration withdrawWait;
+    private final Optional<Path> speakerSocket;
 
     private Config(Builder b) {
       checkArgument(
@@ -97,6 +112,7 @@ public final class DirectorDaemon implements AutoCloseable {
           b.announceTable.orElse(0));
       this.announceTable = b.announceTable;
       this.withdrawWait = b.withdrawWait;
+      this.speakerSocket = b.speakerSocket;
     }
 
     /** A director in the current namespace, natively attached, with the default row count. */
@@ -161,6 +177,11 @@ public final class DirectorDaemon implements AutoCloseable {
       return withdrawWait;
     }
 
+    /** The host BGP speaker's control socket, read for its sessions' state. */
+    public Optional<Path> speakerSocket() {
+      return speakerSocket;
+    }
+
     public static final class Builder {
       private final String id;
       private final List<String> coordinators;
@@ -175,6 +196,7 @@ public final class DirectorDaemon implements AutoCloseable {
       private Optional<Path> pinDir = Optional.empty();
       private Optional<Integer> announceTable = Optional.empty();
       private Duration withdrawWait = Duration.ofSeconds(3);
+      private Optional<Path> speakerSocket = Optional.empty();
 
       private Builder(String id, List<String> coordinators) {
         this.id = id;
@@ -218,9 +240,6 @@ public final class DirectorDaemon implements AutoCloseable {
       }
 
       /**
-       * Where the program's maps and link are pinned so that a restarted daemon takes them over.
-       */
-      /**
        * Announce the VIPs this director can forward as host routes in kernel table {@code table}
        * (route health injection through the host's BGP speaker); 0: announce nothing.
        */
@@ -234,6 +253,15 @@ public final class DirectorDaemon implements AutoCloseable {
         return this;
       }
 
+      /** Read the sessions of the host's BGP speaker (BIRD) from its control socket. */
+      public Builder speakerSocket(Path value) {
+        this.speakerSocket = Optional.of(value);
+        return this;
+      }
+
+      /**
+       * Where the program's maps and link are pinned so that a restarted daemon takes them over.
+       */
       public Builder pinDir(Path value) {
         this.pinDir = Optional.of(value);
         return this;
@@ -252,6 +280,7 @@ public final class DirectorDaemon implements AutoCloseable {
       CoordinatorLink link,
       Optional<Prober> prober,
       Optional<RouteAnnouncer> announcer,
+      Optional<SpeakerSessions> speaker,
       Duration withdrawWait) {
     this.resources = resources;
     this.dataplane = dataplane;
@@ -259,6 +288,7 @@ public final class DirectorDaemon implements AutoCloseable {
     this.link = link;
     this.prober = prober;
     this.announcer = announcer;
+    this.speaker = speaker;
     this.withdrawWait = withdrawWait;
   }
 
@@ -370,12 +400,25 @@ public final class DirectorDaemon implements AutoCloseable {
                               vip ->
                                   announcer.isEmpty()
                                       || announcer.get().announced().contains(vip))));
+      Optional<SpeakerSessions> speaker =
+          config.speakerSocket().map(socket -> resources.push(new SpeakerSessions(socket)));
       self[0] =
           new DirectorDaemon(
-              resources, dataplane, applier, link, prober, announcer, config.withdrawWait());
+              resources,
+              dataplane,
+              applier,
+              link,
+              prober,
+              announcer,
+              speaker,
+              config.withdrawWait());
+      resources.push((AutoCloseable) self[0].routeReports::shutdownNow);
       link.start();
       prober.ifPresent(Prober::start);
       announcer.ifPresent(RouteAnnouncer::start);
+      speaker.ifPresent(SpeakerSessions::start);
+      self[0].routeReports.scheduleWithFixedDelay(
+          self[0]::reportRoutes, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
       log.info(
           "director {} on {} in {}, coordinators {}",
           config.id(),
@@ -386,6 +429,47 @@ public final class DirectorDaemon implements AutoCloseable {
     } catch (Exception | Error e) {
       resources.close();
       throw e;
+    }
+  }
+
+  /**
+   * Tells the coordinators what this director announces and how its speaker's sessions are: at once
+   * when that changed, else every few seconds (a coordinator connected since hears it too).
+   */
+  private void reportRoutes() {
+    try {
+      RouteReport.Builder report = RouteReport.newBuilder().setAnnouncing(announcer.isPresent());
+      announcer.ifPresent(
+          a -> {
+            a.announced().stream()
+                .map(vip -> com.google.protobuf.ByteString.copyFrom(vip.getAddress()))
+                .sorted(com.google.protobuf.ByteString.unsignedLexicographicalComparator())
+                .forEach(report::addAnnounced);
+            report.setLastChange(a.lastChange());
+          });
+      speaker.ifPresent(
+          s -> {
+            report.setSpeakerRead(true).setSpeakerProblem(s.problem());
+            for (SpeakerSessions.Session session : s.sessions()) {
+              report.addSessions(
+                  BgpSession.newBuilder()
+                      .setName(session.name())
+                      .setState(session.state())
+                      .setInfo(session.info())
+                      .setEstablished(session.established()));
+            }
+          });
+      RouteReport built = report.build();
+      long now = System.nanoTime();
+      if (built.equals(lastRouteReport)
+          && now - lastRouteReportNanos < ROUTE_REPORT_REFRESH.toNanos()) {
+        return;
+      }
+      link.report(DirectorReport.newBuilder().setRoutes(built).build());
+      lastRouteReport = built;
+      lastRouteReportNanos = now;
+    } catch (RuntimeException e) {
+      log.warn("reporting routes to the coordinators: {}", e.toString());
     }
   }
 
@@ -502,6 +586,7 @@ public final class DirectorDaemon implements AutoCloseable {
                     "1 while a coordinator stream is open.",
                     coordinator().isEmpty() ? 0 : 1)));
     announcer.ifPresent(a -> out.addAll(a.metrics()));
+    speaker.ifPresent(s -> out.addAll(s.metrics()));
     dataplane
         .attachment()
         .ifPresent(
@@ -530,6 +615,8 @@ public final class DirectorDaemon implements AutoCloseable {
    * restart or an upgrade does; a killed daemon leaves the same behind.
    */
   public void handOver() {
+    routeReports.shutdownNow();
+    speaker.ifPresent(SpeakerSessions::close);
     announcer.ifPresent(RouteAnnouncer::close);
     prober.ifPresent(Prober::close);
     link.close();

@@ -1,10 +1,13 @@
 package dev.veer.director;
 
+import com.google.common.base.Splitter;
+import com.google.common.collect.ImmutableList;
 import com.google.common.net.InetAddresses;
 import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.director.routes.SpeakerConfig;
 import dev.veer.lifecycle.ConfigFile;
 import dev.veer.lifecycle.CoordinatorOptions;
 import dev.veer.lifecycle.Daemon;
@@ -13,7 +16,9 @@ import dev.veer.metrics.MetricsServer;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -105,12 +110,68 @@ public final class DirectorMain implements Callable<Integer> {
               + " for the router to stop sending (default ${DEFAULT-VALUE}).")
   long withdrawWaitMillis;
 
+  @Option(
+      names = "--speaker-socket",
+      paramLabel = "PATH",
+      description =
+          "The host BGP speaker's (BIRD's) control socket, read for the sessions' state in metrics"
+              + " and status (default: not read).")
+  Path speakerSocket;
+
+  @Option(
+      names = "--bgp-peers",
+      paramLabel = "ADDRESS[,ADDRESS]",
+      description =
+          "For --write-speaker-config: the routers the speaker announces to (an IPv4 peer gets the"
+              + " IPv4 VIPs, an IPv6 peer the IPv6 VIPs).")
+  String bgpPeers;
+
+  @Option(names = "--bgp-peer-as", paramLabel = "AS", description = "The routers' AS.")
+  long bgpPeerAs;
+
+  @Option(names = "--bgp-local-as", paramLabel = "AS", description = "This director's AS.")
+  long bgpLocalAs;
+
+  @Option(
+      names = "--bgp-router-id",
+      paramLabel = "ADDRESS",
+      description = "The speaker's router id (default: --source4).")
+  String bgpRouterId;
+
+  @Option(
+      names = "--bfd-interval-ms",
+      paramLabel = "MILLIS",
+      defaultValue = "100",
+      description =
+          "BFD's interval on every session; a dead director is dropped after --bfd-multiplier"
+              + " missed intervals (default ${DEFAULT-VALUE}; 0: no BFD).")
+  long bfdIntervalMillis;
+
+  @Option(
+      names = "--bfd-multiplier",
+      paramLabel = "N",
+      defaultValue = "3",
+      description = "Missed BFD intervals that end a session (default ${DEFAULT-VALUE}).")
+  int bfdMultiplier;
+
+  @Option(
+      names = "--write-speaker-config",
+      paramLabel = "FILE",
+      description =
+          "Write the BGP speaker's (BIRD 2) configuration for these settings to FILE and exit,"
+              + " starting nothing: the speaker's service runs this before BIRD starts.")
+  Path writeSpeakerConfig;
+
   public static void main(String[] args) {
     System.exit(ConfigFile.run(new DirectorMain(), args));
   }
 
   @Override
   public Integer call() throws Exception {
+    if (writeSpeakerConfig != null) {
+      writeSpeakerConfig(writeSpeakerConfig);
+      return 0;
+    }
     BpfSystem.requireUsable();
     DirectorDaemon.Config.Builder builder =
         DirectorDaemon.Config.builder(
@@ -130,6 +191,9 @@ public final class DirectorMain implements Callable<Integer> {
             .pinDir(pinDir)
             .withdrawWait(java.time.Duration.ofMillis(withdrawWaitMillis));
     builder.announceTo(announceTable);
+    if (speakerSocket != null) {
+      builder.speakerSocket(speakerSocket);
+    }
     DirectorDaemon daemon = DirectorDaemon.start(builder.build());
     Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), daemon::metrics);
     return Daemon.runUntilSignalled(
@@ -142,6 +206,48 @@ public final class DirectorMain implements Callable<Integer> {
             daemon.handOver();
           }
         });
+  }
+
+  private void writeSpeakerConfig(Path file) throws java.io.IOException {
+    if (announceTable == 0) {
+      throw new IllegalArgumentException(
+          "--write-speaker-config needs --announce-table: the speaker announces that table");
+    }
+    if (bgpPeers == null || bgpPeerAs == 0 || bgpLocalAs == 0) {
+      throw new IllegalArgumentException(
+          "--write-speaker-config needs --bgp-peers, --bgp-peer-as and --bgp-local-as");
+    }
+    String routerId = bgpRouterId != null ? bgpRouterId : source4;
+    if (routerId == null) {
+      throw new IllegalArgumentException(
+          "--write-speaker-config needs a router id: --bgp-router-id or --source4");
+    }
+    SpeakerConfig config =
+        new SpeakerConfig(
+            (Inet4Address) address(routerId, "--bgp-router-id", Inet4Address.class),
+            bgpLocalAs,
+            Splitter.on(',')
+                .trimResults()
+                .omitEmptyStrings()
+                .splitToStream(bgpPeers)
+                .map(
+                    a -> {
+                      if (!InetAddresses.isInetAddress(a)) {
+                        throw new IllegalArgumentException(
+                            "--bgp-peers takes IP address literals, got " + a);
+                      }
+                      return InetAddresses.forString(a);
+                    })
+                .collect(ImmutableList.toImmutableList()),
+            bgpPeerAs,
+            announceTable,
+            java.time.Duration.ofMillis(bfdIntervalMillis),
+            bfdMultiplier);
+    Path parent = file.toAbsolutePath().getParent();
+    Path temporary = Files.createTempFile(parent, ".speaker", ".conf");
+    Files.writeString(temporary, config.bird());
+    Files.move(
+        temporary, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
   }
 
   private static InetAddress address(

@@ -13,6 +13,7 @@ import dev.veer.proto.director.v1.DirectorReport;
 import dev.veer.proto.director.v1.DirectorSyncGrpc;
 import dev.veer.proto.director.v1.Hello;
 import dev.veer.proto.director.v1.ProbeReport;
+import dev.veer.proto.director.v1.RouteReport;
 import dev.veer.proto.director.v1.Settings;
 import dev.veer.proto.director.v1.Snapshot;
 import dev.veer.proto.state.v1.ClusterState;
@@ -100,10 +101,24 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
     }
   }
 
+  private static DirectorStatus withRoutes(DirectorStatus status, RouteReport report) {
+    return status.toBuilder()
+        .setAnnouncing(report.getAnnouncing())
+        .clearAnnounced()
+        .addAllAnnounced(report.getAnnouncedList().stream().map(Addresses::literal).toList())
+        .setAnnouncementChange(report.getLastChange())
+        .setSpeakerRead(report.getSpeakerRead())
+        .clearBgpSessions()
+        .addAllBgpSessions(report.getSessionsList())
+        .setSpeakerProblem(report.getSpeakerProblem())
+        .build();
+  }
+
   /** One director's stream. */
   private final class Session extends ServerSession<DirectorReport, Snapshot> {
     private Hello hello;
     private DirectorStatus status;
+    private RouteReport routes;
 
     /** The table versions the director will hold once it has applied what was sent. */
     private final Map<String, Long> held = new HashMap<>();
@@ -122,6 +137,7 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
         case HELLO -> hello(report.getHello());
         case APPLIED -> applied(report.getApplied());
         case PROBES -> probes(report.getProbes());
+        case ROUTES -> routes(report.getRoutes());
         default ->
             end(
                 Status.INVALID_ARGUMENT.withDescription(
@@ -206,6 +222,26 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
               .addAllSourceAddresses(
                   hello.getSourceAddressesList().stream().map(Addresses::literal).toList())
               .addAllProbes(status == null ? List.of() : status.getProbesList())
+              .build();
+      if (routes != null) {
+        status = withRoutes(status, routes);
+      }
+      registry.put(status);
+    }
+
+    private void routes(RouteReport report) {
+      if (hello == null) {
+        end(Status.FAILED_PRECONDITION.withDescription("RouteReport before Hello"));
+        return;
+      }
+      if (report.getAnnouncedList().stream().anyMatch(a -> a.size() != 4 && a.size() != 16)) {
+        end(Status.INVALID_ARGUMENT.withDescription("an announced VIP has 4 or 16 bytes"));
+        return;
+      }
+      routes = report;
+      status =
+          withRoutes(status, report).toBuilder()
+              .setAppliedAtMillis(System.currentTimeMillis())
               .build();
       registry.put(status);
     }

@@ -89,6 +89,11 @@ public final class RouteAnnouncer implements AutoCloseable {
     return announced;
   }
 
+  /** The last change of the announced VIPs and why. */
+  public String lastChange() {
+    return lastChange;
+  }
+
   private void refreshSafely() {
     try {
       refresh();
