@@ -7,6 +7,9 @@ import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.DirectorConfig;
+import dev.veer.director.dataplane.DirectorDataplane;
+import dev.veer.director.routes.RouteAnnouncer;
 import dev.veer.director.routes.SpeakerConfig;
 import dev.veer.lifecycle.ConfigFile;
 import dev.veer.lifecycle.CoordinatorOptions;
@@ -162,6 +165,15 @@ public final class DirectorMain implements Callable<Integer> {
               + " starting nothing: the speaker's service runs this before BIRD starts.")
   Path writeSpeakerConfig;
 
+  @Option(
+      names = "--take-out",
+      description =
+          "Take this director out for good, with no daemon running (stop it first), and exit:"
+              + " withdraw its routes from --announce-table, wait --withdraw-wait-ms for the"
+              + " router to stop sending, then detach the program the last daemon left attached"
+              + " and remove its pins.")
+  boolean takeOut;
+
   public static void main(String[] args) {
     System.exit(ConfigFile.run(new DirectorMain(), args));
   }
@@ -173,6 +185,10 @@ public final class DirectorMain implements Callable<Integer> {
       return 0;
     }
     BpfSystem.requireUsable();
+    if (takeOut) {
+      takeOut();
+      return 0;
+    }
     DirectorDaemon.Config.Builder builder =
         DirectorDaemon.Config.builder(
                 id != null ? id : InetAddress.getLocalHost().getHostName(),
@@ -206,6 +222,35 @@ public final class DirectorMain implements Callable<Integer> {
             daemon.handOver();
           }
         });
+  }
+
+  private void takeOut() throws InterruptedException {
+    NetworkNamespace ns =
+        netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns);
+    if (announceTable != 0) {
+      var withdrawn = RouteAnnouncer.withdrawAll(ns, announceTable);
+      System.out.printf(
+          "withdrew %d routes from table %d; waiting %d ms for the router to stop sending%n",
+          withdrawn.size(), announceTable, withdrawWaitMillis);
+      if (!withdrawn.isEmpty()) {
+        Thread.sleep(withdrawWaitMillis);
+      }
+    }
+    if (!Files.exists(pinDir)) {
+      System.out.printf("no director's pins at %s: nothing attached to take out%n", pinDir);
+      return;
+    }
+    byte[] anyKey = new byte[16]; // the pinned configuration's key is kept
+    DirectorConfig provisional =
+        new DirectorConfig(
+            anyKey,
+            Optional.ofNullable(source4)
+                .map(a -> (Inet4Address) address(a, "--source4", Inet4Address.class)),
+            Optional.ofNullable(source6)
+                .map(a -> (Inet6Address) address(a, "--source6", Inet6Address.class)),
+            VeerAbi.GUE_PORT_DEFAULT);
+    DirectorDataplane.attachPinned(ns, ifname, mode, provisional, rowBits, pinDir).close();
+    System.out.printf("detached from %s; pins at %s removed%n", ifname, pinDir);
   }
 
   private void writeSpeakerConfig(Path file) throws java.io.IOException {

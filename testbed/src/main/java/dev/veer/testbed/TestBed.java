@@ -18,6 +18,7 @@ import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.director.DirectorDaemon;
 import dev.veer.director.DirectorMain;
 import dev.veer.director.dataplane.DirectorDataplane;
+import dev.veer.director.routes.SpeakerConfig;
 import dev.veer.lifecycle.CloseStack;
 import dev.veer.proxy.ProxyAgent;
 import dev.veer.proxy.ProxyAgentMain;
@@ -78,7 +79,8 @@ public final class TestBed implements AutoCloseable {
   private final boolean agents;
 
   /** Whether the router learns the VIPs from the directors over BGP (else: static ECMP). */
-  private final boolean bgp;
+  /** The directors the router should spread the VIPs over: all, until {@link #setEcmp}. */
+  private final List<Director> ecmpMembers = new ArrayList<>();
 
   /** The BGP speakers: the router's first, then one per director, in director order. */
   private final List<Bird> speakers = new ArrayList<>();
@@ -171,10 +173,8 @@ public final class TestBed implements AutoCloseable {
       List<String> coordinators,
       boolean agents,
       Optional<Path> processLogs,
-      boolean flowTables,
-      boolean bgp) {
+      boolean flowTables) {
     this.flowTables = flowTables;
-    this.bgp = bgp;
     this.prefix = prefix;
     this.passProgram = passProgram;
     this.coordinators = List.copyOf(coordinators);
@@ -201,7 +201,6 @@ public final class TestBed implements AutoCloseable {
     private boolean agents;
     private Optional<Path> processLogs = Optional.empty();
     private boolean flowTables = true;
-    private boolean bgp;
 
     private Builder(String runId) {
       this.runId = runId;
@@ -254,18 +253,8 @@ public final class TestBed implements AutoCloseable {
       return this;
     }
 
-    /**
-     * The router runs a BGP speaker (BIRD) peering with one on every director, and the directors'
-     * daemons announce the VIPs they can forward (route health injection): the router's ECMP routes
-     * come from BGP. Needs coordinators.
-     */
-    public Builder bgp() {
-      this.bgp = true;
-      return this;
-    }
-
     public TestBed build() {
-      return create(runId, directors, proxies, coordinators, agents, processLogs, flowTables, bgp);
+      return create(runId, directors, proxies, coordinators, agents, processLogs, flowTables);
     }
   }
 
@@ -276,11 +265,8 @@ public final class TestBed implements AutoCloseable {
       List<String> coordinators,
       boolean agents,
       Optional<Path> processLogs,
-      boolean flowTables,
-      boolean bgp) {
+      boolean flowTables) {
     checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
-    checkArgument(
-        !bgp || !coordinators.isEmpty(), "directors announce routes only with coordinators");
     checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
     checkArgument(!agents || !coordinators.isEmpty(), "agents need coordinators");
     TestBed bed =
@@ -290,8 +276,7 @@ public final class TestBed implements AutoCloseable {
             coordinators,
             agents,
             processLogs,
-            flowTables,
-            bgp);
+            flowTables);
     try {
       bed.build(directorCount, proxyCount);
       return bed;
@@ -341,17 +326,49 @@ public final class TestBed implements AutoCloseable {
         p.dataplane().setServed(served);
       }
     }
-    if (bgp) {
-      speakers.add(
-          Bird.router(
-              router,
-              (Inet4Address) InetAddresses.forString("198.51.100.1"),
-              directors.stream().map(Director::address4).toList()));
+    // The router learns its ECMP routes to the VIPs over BGP from a speaker on every director.
+    speakers.add(
+        Bird.router(
+            router,
+            (Inet4Address) InetAddresses.forString("198.51.100.1"),
+            directors.stream().map(Director::address4).toList(),
+            directors.stream().map(Director::address6).toList()));
+    for (Director d : directors) {
+      speakers.add(Bird.director(d.ns(), d.address4(), routerSide4(d.id()), routerSide6(d.id())));
+    }
+    ecmpMembers.addAll(directors);
+    if (coordinators.isEmpty()) {
+      // No daemon decides what a director announces: the bed announces both VIPs for every
+      // director, as a host's static configuration would.
       for (Director d : directors) {
-        speakers.add(Bird.director(d.ns(), d.address4(), routerSide4(d.id())));
+        d.ns()
+            .exec(
+                "ip",
+                "route",
+                "replace",
+                VIP4.getHostAddress() + "/32",
+                "dev",
+                "lo",
+                "table",
+                Integer.toString(Bird.ANNOUNCE_TABLE),
+                "proto",
+                "static");
+        d.ns()
+            .exec(
+                "ip",
+                "-6",
+                "route",
+                "replace",
+                VIP6.getHostAddress() + "/128",
+                "dev",
+                "lo",
+                "table",
+                Integer.toString(Bird.ANNOUNCE_TABLE),
+                "proto",
+                "static");
       }
-    } else {
-      setEcmp(directors);
+      awaitEcmp(VIP4);
+      awaitEcmp(VIP6);
     }
     for (Director d : directors) {
       awaitReady(d);
@@ -502,7 +519,9 @@ public final class TestBed implements AutoCloseable {
                   "--pin-dir",
                   ns.pinDirectory().toString(),
                   "--announce-table",
-                  bgp ? Integer.toString(Bird.ANNOUNCE_TABLE) : "0"));
+                  Integer.toString(Bird.ANNOUNCE_TABLE),
+                  "--speaker-socket",
+                  Bird.controlSocket(ns).toString()));
       return new Director(
           d, ns, self4, self6, Optional.empty(), Optional.empty(), Optional.of(process));
     }
@@ -515,7 +534,8 @@ public final class TestBed implements AutoCloseable {
                   .source4(Optional.of(self4))
                   .source6(Optional.of(self6))
                   .pinDir(ns.pinDirectory())
-                  .announceTo(bgp ? Bird.ANNOUNCE_TABLE : 0)
+                  .announceTo(Bird.ANNOUNCE_TABLE)
+                  .speakerSocket(Bird.controlSocket(ns))
                   .withdrawWait(Duration.ofMillis(300))
                   .build());
       return new Director(
@@ -759,15 +779,23 @@ public final class TestBed implements AutoCloseable {
 
   /** The next hops of the router's BGP route to the IPv4 VIP, sorted (none: no route). */
   public List<String> routerNextHops4() {
-    String route = router.exec("ip", "route", "show", VIP4.getHostAddress());
+    return routerNextHops(VIP4);
+  }
+
+  /** The next hops of the router's BGP route to {@code vip}, sorted (none: no route). */
+  public List<String> routerNextHops(InetAddress vip) {
+    boolean v6 = vip instanceof Inet6Address;
+    String route = router.exec("ip", v6 ? "-6" : "-4", "route", "show", vip.getHostAddress());
     if (!route.contains("proto bird")) {
       return List.of();
     }
     java.util.regex.Matcher m =
-        java.util.regex.Pattern.compile("via (192\\.0\\.2\\.\\d+)").matcher(route);
+        java.util.regex.Pattern.compile(
+                v6 ? "via (2001:db8:[0-9a-f:]+)" : "via (192\\.0\\.2\\.\\d+)")
+            .matcher(route);
     List<String> out = new ArrayList<>();
     while (m.find()) {
-      out.add(m.group(1));
+      out.add(InetAddresses.toAddrString(InetAddresses.forString(m.group(1))));
     }
     out.sort(null);
     return out;
@@ -778,62 +806,71 @@ public final class TestBed implements AutoCloseable {
     return (Inet4Address) InetAddresses.forString("192.0.2." + (4 * d + 1));
   }
 
-  /** The router's BGP speaker (a bed built with {@link Builder#bgp()}). */
+  private static Inet6Address routerSide6(int d) {
+    return (Inet6Address) InetAddresses.forString("2001:db8:d" + d + "::1");
+  }
+
+  /** The router's BGP speaker. */
   public Bird routerSpeaker() {
-    checkState(bgp, "this bed's router has static routes");
     return speakers.getFirst();
   }
 
   /** Starts director {@code id}'s BGP speaker again (after it was killed). */
   public Bird restartSpeaker(int id) {
-    checkState(bgp, "this bed's directors run no BGP speaker");
     Director d = directors.get(id - 1);
     speakers.get(id).close();
-    Bird fresh = Bird.director(d.ns(), d.address4(), routerSide4(id));
+    Bird fresh = Bird.director(d.ns(), d.address4(), routerSide4(id), routerSide6(id));
     speakers.set(id, fresh);
     return fresh;
   }
 
-  /** Director {@code id}'s BGP speaker (a bed built with {@link Builder#bgp()}). */
+  /** Director {@code id}'s BGP speaker. */
   public Bird speaker(int id) {
-    checkState(bgp, "this bed's directors run no BGP speaker");
     return speakers.get(id);
   }
 
   /**
-   * Makes the router spread the VIPs over exactly these directors: static multipath routes, or with
-   * BGP, the other directors' sessions disabled through their speakers' control sockets (and the
-   * members' enabled), waiting until the router's route says so.
+   * Makes the router spread the VIPs over exactly these directors: the other directors' BGP
+   * sessions disabled through their speakers' control sockets (and the members' enabled), waiting
+   * until the router's route to the IPv4 VIP says so.
    */
   public void setEcmp(List<Director> members) {
     checkArgument(!members.isEmpty(), "ECMP needs at least one director");
-    if (bgp) {
-      for (Director d : directors) {
-        speaker(d.id()).show(members.contains(d) ? "enable" : "disable", "uplink");
+    for (Director d : directors) {
+      for (int session = 1; session <= 2; session++) {
+        speaker(d.id())
+            .show(
+                members.stream().anyMatch(m -> m.id() == d.id()) ? "enable" : "disable",
+                SpeakerConfig.sessionName(session));
       }
-      List<String> wanted =
-          members.stream().map(d -> d.address4().getHostAddress()).sorted().toList();
-      try {
-        Await.until(
-            "the router's route to the VIP via " + wanted,
-            () -> routerNextHops4().equals(wanted),
-            Duration.ofSeconds(20));
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IllegalStateException("interrupted", e);
-      }
-      return;
     }
-    List<String> v4 =
-        new ArrayList<>(List.of("ip", "route", "replace", VIP4.getHostAddress() + "/32"));
-    List<String> v6 =
-        new ArrayList<>(List.of("ip", "-6", "route", "replace", VIP6.getHostAddress() + "/128"));
-    for (Director d : members) {
-      v4.addAll(List.of("nexthop", "via", d.address4().getHostAddress()));
-      v6.addAll(List.of("nexthop", "via", d.address6().getHostAddress()));
+    ecmpMembers.clear();
+    ecmpMembers.addAll(members);
+    awaitEcmp(VIP4);
+  }
+
+  /**
+   * Waits until the router's route to {@code vip} (learnt over BGP) goes via exactly the directors
+   * in the ECMP set: after a service on it is created, or a change of the set.
+   */
+  public void awaitEcmp(InetAddress vip) {
+    List<String> wanted =
+        ecmpMembers.stream()
+            .map(
+                d ->
+                    InetAddresses.toAddrString(
+                        vip instanceof Inet4Address ? d.address4() : d.address6()))
+            .sorted()
+            .toList();
+    try {
+      Await.until(
+          "the router's route to " + vip.getHostAddress() + " via " + wanted,
+          () -> routerNextHops(vip).equals(wanted),
+          Duration.ofSeconds(20));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
     }
-    router.exec(v4.toArray(String[]::new));
-    router.exec(v6.toArray(String[]::new));
   }
 
   /** Installs the same table for a service on every director (a bed without coordinators only). */

@@ -11,7 +11,10 @@ import dev.veer.proto.types.v1.Protocol;
 public final class WebService {
   private WebService() {}
 
-  /** Creates it with the bed's first {@code active} proxies as ACTIVE backends. */
+  /**
+   * Creates it with the bed's first {@code active} proxies as ACTIVE backends, and waits until the
+   * router has learnt the VIP from every director in its ECMP set.
+   */
   public static void create(
       AdminServiceGrpc.AdminServiceBlockingStub admin, TestBed bed, int active) {
     admin.createService(
@@ -31,5 +34,6 @@ public final class WebService {
               .setState(BackendState.ACTIVE)
               .build());
     }
+    bed.awaitEcmp(TestBed.VIP4);
   }
 }

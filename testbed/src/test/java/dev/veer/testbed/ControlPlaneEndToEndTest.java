@@ -107,6 +107,7 @@ class ControlPlaneEndToEndTest {
       }
     }
     awaitDirectors();
+    bed.awaitEcmp(TestBed.VIP4);
   }
 
   @Test

@@ -61,7 +61,6 @@ class RouteInjectionEndToEndTest {
             .proxies(3)
             .coordinators(List.of(target))
             .agents()
-            .bgp()
             .build();
     WebService.create(admin, bed, 3);
   }

@@ -74,7 +74,7 @@ public final class RouteAnnouncer implements AutoCloseable {
     this.table = table;
     this.applier = applier;
     this.dataplane = dataplane;
-    this.announced = read();
+    this.announced = read(namespace, table);
     if (!announced.isEmpty()) {
       log.info("routes announced before this daemon started, kept: {}", announced);
     }
@@ -185,8 +185,34 @@ public final class RouteAnnouncer implements AutoCloseable {
                 Integer.toString(PROTOCOL)));
   }
 
+  /**
+   * Withdraws every route Veer put into {@code table} in {@code namespace}, with no daemon running
+   * (a director taken out for good); returns the VIPs withdrawn.
+   */
+  public static ImmutableSet<InetAddress> withdrawAll(NetworkNamespace namespace, int table) {
+    ImmutableSet<InetAddress> present = read(namespace, table);
+    for (String family : List.of("-4", "-6")) {
+      namespace.call(
+          () ->
+              Shell.tryRun(
+                  "ip",
+                  family,
+                  "route",
+                  "flush",
+                  "table",
+                  Integer.toString(table),
+                  "proto",
+                  Integer.toString(PROTOCOL)));
+    }
+    ImmutableSet<InetAddress> left = read(namespace, table);
+    if (!left.isEmpty()) {
+      throw new IllegalStateException("routes left in table " + table + " after a flush: " + left);
+    }
+    return present;
+  }
+
   /** Veer's routes in the table now. */
-  private ImmutableSet<InetAddress> read() {
+  private static ImmutableSet<InetAddress> read(NetworkNamespace namespace, int table) {
     ImmutableSet.Builder<InetAddress> out = ImmutableSet.builder();
     for (String family : List.of("-4", "-6")) {
       Shell.Result shown =

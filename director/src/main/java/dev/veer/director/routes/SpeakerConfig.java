@@ -79,7 +79,7 @@ public record SpeakerConfig(
     }
     // learn: take the routes another program (the director daemon) put into the kernel table.
     for (String family : List.of("4", "6")) {
-      out.append("protocol kernel veer")
+      out.append("protocol kernel announced")
           .append(family)
           .append(" { ipv")
           .append(family)

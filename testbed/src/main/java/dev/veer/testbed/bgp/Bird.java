@@ -1,10 +1,13 @@
 package dev.veer.testbed.bgp;
 
+import com.google.common.collect.ImmutableList;
 import dev.veer.bpf.Shell;
+import dev.veer.director.routes.SpeakerConfig;
 import dev.veer.testbed.net.Namespace;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -27,10 +30,10 @@ public final class Bird implements AutoCloseable {
   /** The kernel table a director daemon announces into, and its speaker reads. */
   public static final int ANNOUNCE_TABLE = 100;
 
-  /** BFD: a session is down after 3 missed packets 50 ms apart. */
-  private static final String BFD =
-      "protocol bfd { interface \"*\" { min rx interval 50 ms; min tx interval 50 ms;"
-          + " multiplier 3; }; }\n";
+  /** BFD in the bed: a session is down after 3 missed packets 50 ms apart. */
+  public static final Duration BFD_INTERVAL = Duration.ofMillis(50);
+
+  public static final int BFD_MULTIPLIER = 3;
 
   private final Namespace namespace;
   private final Path directory;
@@ -42,8 +45,15 @@ public final class Bird implements AutoCloseable {
     this.process = process;
   }
 
-  /** The router's speaker: a session with each director at {@code directors}' addresses. */
-  public static Bird router(Namespace ns, Inet4Address routerId, List<Inet4Address> directors) {
+  /**
+   * The router's speaker: a session with each director at its IPv4 address (for the IPv4 VIPs) and
+   * its IPv6 address (for the IPv6 VIPs); equal routes become one multipath kernel route.
+   */
+  public static Bird router(
+      Namespace ns,
+      Inet4Address routerId,
+      List<Inet4Address> directors4,
+      List<Inet6Address> directors6) {
     StringBuilder config =
         new StringBuilder()
             .append("log stderr all;\n")
@@ -51,22 +61,44 @@ public final class Bird implements AutoCloseable {
             .append(routerId.getHostAddress())
             .append(";\n")
             .append("protocol device { }\n")
-            .append(BFD)
+            .append("protocol bfd { interface \"*\" { min rx interval ")
+            .append(BFD_INTERVAL.toMillis())
+            .append(" ms; min tx interval ")
+            .append(BFD_INTERVAL.toMillis())
+            .append(" ms; multiplier ")
+            .append(BFD_MULTIPLIER)
+            .append("; }; }\n")
             // ECMP: equal routes from several directors become one multipath kernel route.
             .append("protocol kernel { ipv4 { import none; export all; }; merge paths on; }\n")
-            .append("template bgp director { local as ")
-            .append(ROUTER_AS)
-            // A session that failed (BFD, a link flap) comes back within a second, not BIRD's
-            // default minute.
-            .append("; bfd on; hold time 3; connect retry time 1; error wait time 1, 5;")
-            .append(" ipv4 { import all; export")
-            .append(" none; }; }\n");
-    for (int i = 0; i < directors.size(); i++) {
+            .append("protocol kernel { ipv6 { import none; export all; }; merge paths on; }\n");
+    for (String family : List.of("4", "6")) {
+      config
+          .append("template bgp director")
+          .append(family)
+          .append(" { local as ")
+          .append(ROUTER_AS)
+          // A session that failed (BFD, a link flap) comes back within a second, not BIRD's
+          // default minute.
+          .append("; bfd on; hold time 3; connect retry time 1; error wait time 1, 5; ipv")
+          .append(family)
+          .append(" { import all; export none; }; }\n");
+    }
+    for (int i = 0; i < directors4.size(); i++) {
       config
           .append("protocol bgp d")
           .append(i + 1)
-          .append(" from director { neighbor ")
-          .append(directors.get(i).getHostAddress())
+          .append(" from director4 { neighbor ")
+          .append(directors4.get(i).getHostAddress())
+          .append(" as ")
+          .append(DIRECTOR_AS)
+          .append("; }\n");
+    }
+    for (int i = 0; i < directors6.size(); i++) {
+      config
+          .append("protocol bgp d")
+          .append(i + 1)
+          .append("v6 from director6 { neighbor ")
+          .append(directors6.get(i).getHostAddress())
           .append(" as ")
           .append(DIRECTOR_AS)
           .append("; }\n");
@@ -75,36 +107,40 @@ public final class Bird implements AutoCloseable {
   }
 
   /**
-   * A director's speaker: announces to the router at {@code router} what the director daemon puts
-   * into table {@link #ANNOUNCE_TABLE}, with itself as next hop.
+   * A director's speaker, configured as a packaged director's is ({@link SpeakerConfig}): announces
+   * to the router at {@code router4} and {@code router6} what the director daemon puts into table
+   * {@link #ANNOUNCE_TABLE}, with itself as next hop.
    */
-  public static Bird director(Namespace ns, Inet4Address self, Inet4Address router) {
-    String config =
-        "log stderr all;\n"
-            + "router id "
-            + self.getHostAddress()
-            + ";\n"
-            + "ipv4 table veer4;\n"
-            + "protocol device { }\n"
-            + BFD
-            // learn: take the routes another program (the director daemon) put into the table.
-            + "protocol kernel veer { ipv4 { table veer4; import all; export none; }; kernel table "
-            + ANNOUNCE_TABLE
-            + "; learn; }\n"
-            + "protocol bgp uplink { local as "
-            + DIRECTOR_AS
-            + "; neighbor "
-            + router.getHostAddress()
-            + " as "
-            + ROUTER_AS
-            + "; bfd on; hold time 3; connect retry time 1; error wait time 1, 5; ipv4 { table"
-            + " veer4; import none; export all; next hop self; }; }\n";
-    return start(ns, config);
+  public static Bird director(
+      Namespace ns, Inet4Address self, Inet4Address router4, Inet6Address router6) {
+    return start(
+        ns,
+        new SpeakerConfig(
+                self,
+                DIRECTOR_AS,
+                ImmutableList.of(router4, router6),
+                ROUTER_AS,
+                ANNOUNCE_TABLE,
+                BFD_INTERVAL,
+                BFD_MULTIPLIER)
+            .bird());
+  }
+
+  /**
+   * Where the speaker in {@code ns} keeps its files and control socket: known before it starts, so
+   * that a director daemon can be pointed at the socket.
+   */
+  public static Path controlSocket(Namespace ns) {
+    return directoryOf(ns).resolve("bird.ctl");
+  }
+
+  private static Path directoryOf(Namespace ns) {
+    return Path.of(System.getProperty("java.io.tmpdir"), "veer-bird-" + ns.name());
   }
 
   private static Bird start(Namespace ns, String config) {
     try {
-      Path dir = Files.createTempDirectory("veer-bird-" + ns.name() + "-");
+      Path dir = Files.createDirectories(directoryOf(ns));
       Files.writeString(dir.resolve("bird.conf"), config);
       Process process =
           new ProcessBuilder(
@@ -124,7 +160,12 @@ public final class Bird implements AutoCloseable {
               .redirectOutput(dir.resolve("bird.log").toFile())
               .start();
       Bird bird = new Bird(ns, dir, process);
-      bird.awaitControlSocket();
+      try {
+        bird.awaitControlSocket();
+      } catch (RuntimeException e) {
+        bird.close();
+        throw e;
+      }
       return bird;
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start BIRD in " + ns.name(), e);
@@ -170,7 +211,7 @@ public final class Bird implements AutoCloseable {
     return namespace;
   }
 
-  private Path socket() {
+  public Path socket() {
     return directory.resolve("bird.ctl");
   }
 

@@ -147,7 +147,6 @@ public final class Demo {
               .proxies(proxies)
               .coordinators(List.of(target))
               .agents()
-              .bgp()
               .build()) {
         Thread hook =
             new Thread(

@@ -123,7 +123,6 @@ public final class SurvivalSuite implements AutoCloseable {
               .proxies(5)
               .coordinators(started.stream().map(CoordinatorProcess::target).toList())
               .processes(logs)
-              .bgp()
               .build();
       SurvivalSuite suite = new SurvivalSuite(connections, pace, logs, zookeeper, admin, bed);
       suite.coordinators.addAll(started);
