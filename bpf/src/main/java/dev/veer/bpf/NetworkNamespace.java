@@ -2,6 +2,7 @@ package dev.veer.bpf;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -154,6 +155,11 @@ public final class NetworkNamespace {
   }
 
   private void enter() {
+    // A thread already in the namespace (the process's own, for a daemon run inside it) stays:
+    // setns needs CAP_SYS_ADMIN, which a daemon confined to its unit's capabilities lacks.
+    if (alreadyIn()) {
+      return;
+    }
     Fd fd;
     try {
       fd = Libc.open(path.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
@@ -174,6 +180,19 @@ public final class NetworkNamespace {
     try (fd) {
       Libc.setns(fd, Libc.CLONE_NEWNET, path.toString());
     }
+  }
+
+  private boolean alreadyIn() {
+    try {
+      return identity(Path.of("/proc/thread-self/ns/net")).equals(identity(path));
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  /** The namespace's identity: its nsfs inode (device and inode of the file it is entered by). */
+  private static Object identity(Path nsfs) throws IOException {
+    return Files.readAttributes(nsfs, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
   }
 
   /** Written by the worker, read by the caller after join (which orders the two). */

@@ -24,6 +24,7 @@ import dev.veer.proxy.ProxyAgent;
 import dev.veer.proxy.ProxyAgentMain;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.testbed.bgp.Bird;
+import dev.veer.testbed.cluster.InstalledTree;
 import dev.veer.testbed.cluster.JavaProcess;
 import dev.veer.testbed.net.Namespace;
 import java.io.IOException;
@@ -83,10 +84,18 @@ public final class TestBed implements AutoCloseable {
   private final List<Director> ecmpMembers = new ArrayList<>();
 
   /** The BGP speakers: the router's first, then one per director, in director order. */
+  /** A coordinator from the installed tree (a bed built with {@link Builder#installed}). */
+  private Optional<JavaProcess> installedCoordinator = Optional.empty();
+
+  /** Where the installed coordinator listens: on the client's host, which routes to every host. */
+  public static final String INSTALLED_COORDINATOR = "198.51.100.2:7400";
+
   private final List<Bird> speakers = new ArrayList<>();
 
   /** Where the daemons' logs go when they run as processes of their own. */
   private final Optional<Path> processLogs;
+
+  private final Optional<InstalledTree> installed;
 
   private final boolean flowTables;
 
@@ -173,12 +182,15 @@ public final class TestBed implements AutoCloseable {
       List<String> coordinators,
       boolean agents,
       Optional<Path> processLogs,
+      Optional<InstalledTree> installed,
       boolean flowTables) {
     this.flowTables = flowTables;
+    this.installed = installed;
     this.prefix = prefix;
     this.passProgram = passProgram;
-    this.coordinators = List.copyOf(coordinators);
-    this.agents = agents;
+    this.coordinators =
+        installed.isPresent() ? List.of(INSTALLED_COORDINATOR) : List.copyOf(coordinators);
+    this.agents = agents || installed.isPresent();
     this.processLogs = processLogs;
     new SecureRandom().nextBytes(hashKey);
   }
@@ -200,6 +212,7 @@ public final class TestBed implements AutoCloseable {
     private List<String> coordinators = List.of();
     private boolean agents;
     private Optional<Path> processLogs = Optional.empty();
+    private Optional<InstalledTree> installed = Optional.empty();
     private boolean flowTables = true;
 
     private Builder(String runId) {
@@ -253,8 +266,23 @@ public final class TestBed implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Veer as its packages install it, each daemon with the capabilities its unit grants: a
+     * coordinator on the client's host ({@link #INSTALLED_COORDINATOR}, administered with {@link
+     * #ctl}), director daemons and proxy agents in processes of their own ({@link #processes}),
+     * each inside its host's namespace.
+     */
+    public Builder installed(InstalledTree tree) {
+      this.installed = Optional.of(tree);
+      return this;
+    }
+
     public TestBed build() {
-      return create(runId, directors, proxies, coordinators, agents, processLogs, flowTables);
+      checkArgument(
+          installed.isEmpty() || (processLogs.isPresent() && coordinators.isEmpty()),
+          "installed daemons are processes, following the bed's installed coordinator");
+      return create(
+          runId, directors, proxies, coordinators, agents, processLogs, installed, flowTables);
     }
   }
 
@@ -265,10 +293,12 @@ public final class TestBed implements AutoCloseable {
       List<String> coordinators,
       boolean agents,
       Optional<Path> processLogs,
+      Optional<InstalledTree> installed,
       boolean flowTables) {
     checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
     checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
-    checkArgument(!agents || !coordinators.isEmpty(), "agents need coordinators");
+    checkArgument(
+        !agents || !coordinators.isEmpty() || installed.isPresent(), "agents need coordinators");
     TestBed bed =
         new TestBed(
             runId + "-",
@@ -276,6 +306,7 @@ public final class TestBed implements AutoCloseable {
             coordinators,
             agents,
             processLogs,
+            installed,
             flowTables);
     try {
       bed.build(directorCount, proxyCount);
@@ -311,6 +342,9 @@ public final class TestBed implements AutoCloseable {
     // Checksums must be in the packet before it reaches XDP on a director.
     client.exec("ethtool", "-K", "eth0", "tx", "off");
 
+    if (installed.isPresent()) {
+      startInstalledCoordinator();
+    }
     for (int d = 1; d <= directorCount; d++) {
       directors.add(buildDirector(d));
     }
@@ -467,13 +501,86 @@ public final class TestBed implements AutoCloseable {
     return new Proxy(p, ns, self4, self6, dataplane, server, agent, agentProcess);
   }
 
-  /** A daemon in a JVM of its own, appending to {@code <logs>/<name>.log}. */
-  private JavaProcess startProcess(String name, Class<?> main, List<String> args) {
+  /**
+   * A daemon in a JVM of its own, appending to {@code <logs>/<name>.log}: from this JVM's
+   * classpath, or from the installed tree inside {@code ns} (its role from {@code main}).
+   */
+  private JavaProcess startProcess(String name, Namespace ns, Class<?> main, List<String> args) {
+    Path log = processLogs.orElseThrow().resolve(name + ".log");
     try {
-      return JavaProcess.start(name, main, args, processLogs.orElseThrow().resolve(name + ".log"));
+      if (installed.isPresent()) {
+        List<String> command = new ArrayList<>(List.of("nsenter", "--net=/run/netns/" + ns.name()));
+        command.addAll(
+            installed.get().command(main == DirectorMain.class ? "director" : "proxy-agent"));
+        for (int i = 0; i < args.size(); i++) {
+          if (args.get(i).equals("--netns")) {
+            i++; // entered already; the unit's capabilities do not include entering namespaces
+          } else {
+            command.add(args.get(i));
+          }
+        }
+        return JavaProcess.start(name, command, log);
+      }
+      return JavaProcess.start(name, main, args, log);
     } catch (IOException e) {
       throw new IllegalStateException(name + " did not start: " + e.getMessage(), e);
     }
+  }
+
+  private void startInstalledCoordinator() {
+    Path logs = processLogs.orElseThrow();
+    List<String> command = new ArrayList<>(List.of("nsenter", "--net=/run/netns/" + client.name()));
+    command.addAll(installed.orElseThrow().command("coordinator"));
+    command.addAll(
+        List.of(
+            "--id",
+            "c1",
+            "--listen",
+            INSTALLED_COORDINATOR,
+            "--data-dir",
+            logs.resolve("coordinator-data").toString(),
+            "--check-interval-ms",
+            "200",
+            "--check-timeout-ms",
+            "100"));
+    try {
+      installedCoordinator =
+          Optional.of(JavaProcess.start("coordinator", command, logs.resolve("coordinator.log")));
+      Await.until(
+          "the installed coordinator answering veer ctl",
+          () -> ctlExit("status") == 0,
+          Duration.ofSeconds(60));
+    } catch (IOException e) {
+      throw new IllegalStateException("the installed coordinator did not start", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    }
+  }
+
+  /**
+   * Runs the installed {@code veer ctl} against the bed's installed coordinator, on the client's
+   * host; its output, or an exception with it when it fails.
+   */
+  public String ctl(String... args) {
+    return client.exec(ctlCommand(args).toArray(String[]::new));
+  }
+
+  private int ctlExit(String... args) {
+    return client.tryExec(ctlCommand(args).toArray(String[]::new)).exitCode();
+  }
+
+  private List<String> ctlCommand(String... args) {
+    checkState(installed.isPresent(), "only a bed built with installed() runs the installed ctl");
+    List<String> command =
+        new ArrayList<>(
+            List.of(
+                installed.get().root().resolve("usr/bin/veer").toString(),
+                "ctl",
+                "--coordinator",
+                INSTALLED_COORDINATOR));
+    command.addAll(List.of(args));
+    return command;
   }
 
   /** Waits for a director in a process of its own to follow a coordinator; the others are ready. */
@@ -502,6 +609,7 @@ public final class TestBed implements AutoCloseable {
       JavaProcess process =
           startProcess(
               name,
+              ns,
               DirectorMain.class,
               List.of(
                   "--id",
@@ -592,6 +700,7 @@ public final class TestBed implements AutoCloseable {
       String name, Namespace ns, Inet4Address self4, Inet6Address self6) {
     return startProcess(
         name,
+        ns,
         ProxyAgentMain.class,
         List.of(
             "--id",
@@ -913,6 +1022,7 @@ public final class TestBed implements AutoCloseable {
     // Closed last to first: servers and daemons, then the router's programs, then the namespaces.
     CloseStack stack = new CloseStack();
     stack.push(passProgram);
+    installedCoordinator.ifPresent(stack::push);
     namespaces.forEach(stack::push);
     speakers.forEach(stack::push);
     speakers.clear();

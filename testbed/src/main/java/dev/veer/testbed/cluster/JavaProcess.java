@@ -40,6 +40,11 @@ public final class JavaProcess implements AutoCloseable {
                 System.getProperty("java.class.path"),
                 mainClass.getName()));
     command.addAll(args);
+    return start(name, command, log);
+  }
+
+  /** Runs {@code command} (a daemon started some other way), its output appended to {@code log}. */
+  public static JavaProcess start(String name, List<String> command, Path log) throws IOException {
     long logStart = Files.exists(log) ? Files.size(log) : 0;
     Process process =
         new ProcessBuilder(command)
