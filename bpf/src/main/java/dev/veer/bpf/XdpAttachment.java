@@ -3,8 +3,13 @@ package dev.veer.bpf;
 import dev.veer.bpf.Structs.ProgInfo;
 import dev.veer.bpf.Structs.XdpAttachOpts;
 import dev.veer.bpf.Structs.XdpQueryOpts;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -112,6 +117,31 @@ public final class XdpAttachment implements AutoCloseable {
    */
   public static XdpAttachment attachOrReplace(
       BpfProgram program, NetworkNamespace namespace, String ifname, XdpMode mode) {
+    return attachOrReplace(program, namespace, ifname, mode, Optional.empty());
+  }
+
+  /**
+   * {@link #attachOrReplace}, the attached program pinned at {@code programPin}: the next daemon
+   * opens the program it replaces through that pin, which needs no {@code CAP_SYS_ADMIN} (opening a
+   * program by its id does).
+   */
+  public static XdpAttachment attachOrReplace(
+      BpfProgram program,
+      NetworkNamespace namespace,
+      String ifname,
+      XdpMode mode,
+      Optional<Path> programPin) {
+    XdpAttachment attached = replaceOrAttach(program, namespace, ifname, mode, programPin);
+    programPin.ifPresent(pin -> pinProgram(program, pin));
+    return attached;
+  }
+
+  private static XdpAttachment replaceOrAttach(
+      BpfProgram program,
+      NetworkNamespace namespace,
+      String ifname,
+      XdpMode mode,
+      Optional<Path> programPin) {
     int programFd = program.fd();
     String subject = ifname + ", " + program.name() + ", " + mode + ", replace";
     Optional<XdpAttachment> replaced =
@@ -126,8 +156,11 @@ public final class XdpAttachment implements AutoCloseable {
                       }
                       Fd oldFd;
                       try {
-                        oldFd = Libbpf.progGetFdById(current.get());
+                        oldFd = openAttached(current.get(), programPin);
                       } catch (BpfException e) {
+                        if (e.errno() != BpfException.ENOENT) {
+                          throw e;
+                        }
                         return Optional
                             .<XdpAttachment>empty(); // gone since the query: nothing to replace
                       }
@@ -170,6 +203,52 @@ public final class XdpAttachment implements AutoCloseable {
                       }
                     }));
     return replaced.orElseGet(() -> attach(program, namespace, ifname, mode));
+  }
+
+  /**
+   * The attached program with id {@code id}: through its pin when the pin is that program, else by
+   * id (which needs CAP_SYS_ADMIN).
+   */
+  private static Fd openAttached(int id, Optional<Path> pin) {
+    if (pin.isPresent() && Files.exists(pin.get())) {
+      Fd fd = Libbpf.objGet(pin.get().toString());
+      if (programId(fd.intValue()) == id) {
+        return fd;
+      }
+      fd.close();
+    }
+    try {
+      return Libbpf.progGetFdById(id);
+    } catch (BpfException e) {
+      if (e.errno() == BpfException.EPERM) {
+        throw new BpfException(
+            "opening XDP program " + id + " to replace it",
+            e.errno(),
+            "it is not pinned where this daemon looks, and opening a program by id needs"
+                + " CAP_SYS_ADMIN; detach it first (ip link set dev IFNAME xdp off) or run with"
+                + " that capability");
+      }
+      throw e;
+    }
+  }
+
+  /** Pins {@code program} at {@code pin}, replacing what was pinned there in one rename. */
+  private static void pinProgram(BpfProgram program, Path pin) {
+    Path next = pin.resolveSibling(pin.getFileName() + "-next"); // bpffs refuses dotted names
+    try {
+      Files.deleteIfExists(next);
+      Libbpf.objPin(program.fd(), next, program.name());
+      Files.move(next, pin, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot pin the attached program at " + pin, e);
+    }
+  }
+
+  private static int programId(int fd) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment info = Libbpf.objGetInfoByFd(fd, ProgInfo.LAYOUT, arena, "program");
+      return (int) ProgInfo.ID.get(info);
+    }
   }
 
   private static String truncatedName(String name) {

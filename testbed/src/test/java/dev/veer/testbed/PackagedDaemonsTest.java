@@ -16,8 +16,9 @@ import org.junit.jupiter.api.io.TempDir;
  * Veer as its Debian packages install it: director daemons and proxy agents run from the extracted
  * packages, on the bundled Java runtime, with only the capabilities their systemd units grant; they
  * forward real connections, and a director restarted as a package upgrade restarts it (SIGTERM,
- * then the new daemon) hands over without breaking one. Run by {@code packaging/check-debs}, which
- * builds the tree and names it in {@value InstalledTree#PROPERTY}; left out of the default run.
+ * then the new daemon) hands over without breaking one, and so does a proxy agent replaced after a
+ * crash. Run by {@code packaging/check-debs}, which builds the tree and names it in {@value
+ * InstalledTree#PROPERTY}; left out of the default run.
  */
 class PackagedDaemonsTest {
   static final InetSocketAddress VIP4 = new InetSocketAddress(TestBed.VIP4, TestBed.SERVICE_PORT);
@@ -67,6 +68,9 @@ class PackagedDaemonsTest {
         Thread.sleep(1000);
         // The route stayed: the router still spreads over both directors.
         assertThat(bed.routerNextHops4()).hasSize(2);
+        // A proxy agent that crashes is replaced; its program forwarded on meanwhile.
+        bed.killAgent(1);
+        Thread.sleep(1000);
         ConnectionLoops.Result result = traffic.stop();
         assertThat(result.brokenSince(upgraded)).isEmpty();
         assertThat(result.failed()).isEmpty();

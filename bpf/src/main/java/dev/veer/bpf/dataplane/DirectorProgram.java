@@ -45,10 +45,12 @@ public final class DirectorProgram implements AutoCloseable {
   private static final ServiceEntry VIP_MARKER = new ServiceEntry(0, 0, VeerAbi.MIN_ROW_BITS, 0);
 
   private final int rowBits;
+  private final Optional<InnerPins> innerPins;
 
-  private DirectorProgram(BpfObject object, int rowBits) {
+  private DirectorProgram(BpfObject object, int rowBits, Optional<InnerPins> innerPins) {
     this.object = object;
     this.rowBits = rowBits;
+    this.innerPins = innerPins;
     this.services = object.map("services");
     this.tables = object.map("tables");
     this.backends = object.map("backends");
@@ -72,7 +74,7 @@ public final class DirectorProgram implements AutoCloseable {
     BpfObject object =
         BpfObject.load(OBJECT, options.withInnerMap("tables", TableMap.spec(rowBits)));
     try {
-      return new DirectorProgram(object, rowBits);
+      return new DirectorProgram(object, rowBits, InnerPins.under(options.pinRoot()));
     } catch (RuntimeException e) {
       object.close();
       throw e;
@@ -165,7 +167,12 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   private void installServices(Map<ServiceKey, ServiceEntry> next) {
-    FlatTable.install(services, "veer_services", layoutServices(next), SERVICE_SLOT_SIZE);
+    FlatTable.install(
+        services,
+        "veer_services",
+        layoutServices(next),
+        SERVICE_SLOT_SIZE,
+        inner -> innerPins.ifPresent(p -> p.pin(SERVICES_PIN, inner)));
     serviceEntries = ImmutableMap.copyOf(next);
   }
 
@@ -183,7 +190,8 @@ public final class DirectorProgram implements AutoCloseable {
     Map<ServiceKey, ServiceEntry> found = new LinkedHashMap<>();
     Optional<byte[]> inner = services.lookup(MapLayouts.u32(0));
     if (inner.isPresent()) {
-      try (BpfMap table = BpfMap.openById(MapLayouts.readU32(inner.get()))) {
+      try (BpfMap table =
+          InnerPins.open(innerPins, SERVICES_PIN, MapLayouts.readU32(inner.get()))) {
         for (int slot = 0; slot < VeerAbi.FLAT_SLOTS; slot++) {
           byte[] value = table.lookup(MapLayouts.u32(slot)).orElseThrow();
           if (MapLayouts.readU32(value, ServiceKey.SIZE) != 0) {
@@ -202,7 +210,8 @@ public final class DirectorProgram implements AutoCloseable {
     if (inner.isEmpty()) {
       return Optional.empty();
     }
-    try (BpfMap table = BpfMap.openById(MapLayouts.readU32(inner.get()))) {
+    try (BpfMap table =
+        InnerPins.open(innerPins, tablePin(slot), MapLayouts.readU32(inner.get()))) {
       int rows = table.maxEntries();
       checkState(
           rows == 1 << rowBits,
@@ -281,11 +290,20 @@ public final class DirectorProgram implements AutoCloseable {
   /** Points a table slot at a filled table: one atomic pointer swap for the data plane. */
   public void installTable(int slot, TableMap table) {
     checkArgument(slot >= 0 && slot < VeerAbi.MAX_TABLES, "table slot out of range: %s", slot);
+    innerPins.ifPresent(p -> p.pin(tablePin(slot), table.map()));
     tables.update(MapLayouts.u32(slot), MapLayouts.u32(table.fd()));
   }
 
   public boolean removeTable(int slot) {
-    return tables.delete(MapLayouts.u32(slot));
+    boolean removed = tables.delete(MapLayouts.u32(slot));
+    innerPins.ifPresent(p -> p.unpin(tablePin(slot)));
+    return removed;
+  }
+
+  private static final String SERVICES_PIN = "services";
+
+  private static String tablePin(int slot) {
+    return "table-" + slot;
   }
 
   public EnumMap<DirectorVerdict, Long> verdicts() {

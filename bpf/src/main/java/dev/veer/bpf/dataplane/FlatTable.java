@@ -109,12 +109,25 @@ final class FlatTable {
 
   /** Writes a laid-out table into a new inner map and points {@code outer[0]} at it. */
   static void install(BpfMap outer, String name, byte[] slots, int slotSize) {
+    install(outer, name, slots, slotSize, inner -> {});
+  }
+
+  /**
+   * {@link #install}, {@code beforeSwap} seeing the filled inner map before the outer points at it.
+   */
+  static void install(
+      BpfMap outer,
+      String name,
+      byte[] slots,
+      int slotSize,
+      java.util.function.Consumer<BpfMap> beforeSwap) {
     try (BpfMap inner = BpfMap.create(MapSpec.array(name, 4, slotSize, VeerAbi.FLAT_SLOTS, 0))) {
       ByteBuffer keys = ByteBuffer.allocate(VeerAbi.FLAT_SLOTS * 4).order(ByteOrder.LITTLE_ENDIAN);
       for (int i = 0; i < VeerAbi.FLAT_SLOTS; i++) {
         keys.putInt(i);
       }
       inner.updateBatch(keys.array(), slots, VeerAbi.FLAT_SLOTS);
+      beforeSwap.accept(inner);
       outer.update(MapLayouts.u32(0), MapLayouts.u32(inner.fd()));
     }
   }

@@ -42,6 +42,10 @@ public final class TableMap implements AutoCloseable {
     return map.fd();
   }
 
+  BpfMap map() {
+    return map;
+  }
+
   /**
    * Writes every row of {@code table}, translating its backend positions into backends-map indices:
    * {@code kernelIndex[i]} is the map index of {@code table.backends().get(i)}. One pass straight

@@ -142,7 +142,12 @@ public final class DirectorDataplane implements AutoCloseable {
               n ->
                   KeptAttachment.keep(
                       pinDir.isPresent()
-                          ? XdpAttachment.attachOrReplace(program.program(), n, ifname, mode)
+                          ? XdpAttachment.attachOrReplace(
+                              program.program(),
+                              n,
+                              ifname,
+                              mode,
+                              pinDir.map(d -> d.resolve(PINNED_PROGRAM)))
                           : XdpAttachment.attach(program.program(), n, ifname, mode),
                       program.program(),
                       KEEP_PERIOD));
@@ -157,6 +162,9 @@ public final class DirectorDataplane implements AutoCloseable {
 
   /** The map pinned by every director; its presence means an earlier director's maps are there. */
   private static final String PINNED_TABLES = "tables";
+
+  /** The attached program, for the next daemon to replace without opening it by id. */
+  private static final String PINNED_PROGRAM = "program";
 
   /** Rebuilds what is installed from the kernel's maps (a director taking over pinned maps). */
   private synchronized void recover() {

@@ -34,6 +34,9 @@ public final class ProxyDataplane implements AutoCloseable {
   /** The flow table's sockops link, pinned in the pin directory. */
   static final String FLOWS_LINK = "flows-link";
 
+  /** The attached program, for the next agent to replace without opening it by id. */
+  static final String PROGRAM = "program";
+
   private final ProxyProgram program;
   private final Optional<KeptAttachment> attachment;
   private final Optional<NeighbourKeeper> neighbours;
@@ -175,7 +178,8 @@ public final class ProxyDataplane implements AutoCloseable {
           ns.map(
               n ->
                   KeptAttachment.keep(
-                      XdpAttachment.attachOrReplace(program.program(), n, ifname, mode),
+                      XdpAttachment.attachOrReplace(
+                          program.program(), n, ifname, mode, pinDir.map(d -> d.resolve(PROGRAM))),
                       program.program(),
                       java.time.Duration.ofSeconds(1)));
       // Only now is the old program, and with it the old flow table, out of use.

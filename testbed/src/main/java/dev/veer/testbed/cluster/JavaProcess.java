@@ -74,7 +74,7 @@ public final class JavaProcess implements AutoCloseable {
         return;
       }
       if (!process.isAlive() || System.nanoTime() > deadline) {
-        String tail = output.substring(Math.max(0, output.length() - 2000));
+        String tail = output.substring(Math.max(0, output.length() - 8000));
         throw new IllegalStateException(
             name
                 + (process.isAlive()
