@@ -184,6 +184,7 @@ public final class SurvivalSuite implements AutoCloseable {
     all.put("director-host-dies", this::aDirectorHostDiesSilently);
     all.put("director-link-down", this::aDirectorsLinkGoesDown);
     all.put("director-speaker-killed", this::aDirectorsSpeakerIsKilled);
+    all.put("director-nic-reset", this::aDirectorsNicResets);
     all.put("restart-director", this::restartADirectorDaemon);
     all.put("kill-director", this::killADirectorDaemon);
     all.put("kill-agent", this::killAProxyAgent);
@@ -538,6 +539,23 @@ public final class SurvivalSuite implements AutoCloseable {
         () -> bed.speaker(1).kill(),
         () -> bed.restartSpeaker(1),
         "director-1's BIRD was SIGKILLed: the router dropped it after");
+  }
+
+  /**
+   * Director 1's NIC resets, as {@code ethtool -r} does on some drivers: its own link goes down and
+   * its XDP program is lost; 2 s later the link comes back, and the director must attach its
+   * program again by itself before it announces again.
+   */
+  Outcome aDirectorsNicResets() throws Exception {
+    TestBed.Director d = bed.directors().get(0);
+    return directorFailure(
+        "a director's NIC resets (link flap, program lost)",
+        () -> {
+          bed.setDirectorLink(1, false);
+          dev.veer.bpf.XdpAttachment.detachAll(d.ns().handle(), "eth0");
+        },
+        () -> bed.setDirectorLink(1, true),
+        "director-1's own link went down and its program was detached: the router dropped it after");
   }
 
   /** A step of a director failure. */
