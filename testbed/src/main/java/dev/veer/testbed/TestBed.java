@@ -375,31 +375,21 @@ public final class TestBed implements AutoCloseable {
       // No daemon decides what a director announces: the bed announces both VIPs for every
       // director, as a host's static configuration would.
       for (Director d : directors) {
-        d.ns()
-            .exec(
-                "ip",
-                "route",
-                "replace",
-                VIP4.getHostAddress() + "/32",
-                "dev",
-                "lo",
-                "table",
-                Integer.toString(Bird.ANNOUNCE_TABLE),
-                "proto",
-                "static");
-        d.ns()
-            .exec(
-                "ip",
-                "-6",
-                "route",
-                "replace",
-                VIP6.getHostAddress() + "/128",
-                "dev",
-                "lo",
-                "table",
-                Integer.toString(Bird.ANNOUNCE_TABLE),
-                "proto",
-                "static");
+        for (InetAddress vip : List.of(VIP4, VIP6)) {
+          d.ns()
+              .exec(
+                  "ip",
+                  vip instanceof Inet6Address ? "-6" : "-4",
+                  "route",
+                  "replace",
+                  InetAddresses.toAddrString(vip) + (vip instanceof Inet6Address ? "/128" : "/32"),
+                  "dev",
+                  "lo",
+                  "table",
+                  Integer.toString(Bird.ANNOUNCE_TABLE),
+                  "proto",
+                  "static");
+        }
       }
       awaitEcmp(VIP4);
       awaitEcmp(VIP6);

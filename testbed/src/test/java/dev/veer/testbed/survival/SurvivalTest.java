@@ -29,7 +29,7 @@ class SurvivalTest {
     }
     System.out.print(SurvivalSuite.table(outcomes));
     assertThat(outcomes)
-        .hasSize(17)
+        .hasSize(18)
         .allSatisfy(
             o -> {
               assertThat(o.broken()).as(o.scenario()).isEqualTo(o.expectedBroken());
