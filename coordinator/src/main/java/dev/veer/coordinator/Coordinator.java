@@ -400,7 +400,8 @@ public final class Coordinator implements AutoCloseable {
                   config.id(),
                   DirectorStatus.parser(),
                   DirectorStatus::getId,
-                  DirectorStatus::getAppliedAtMillis));
+                  DirectorStatus::getAppliedAtMillis,
+                  d -> d.toBuilder().clearAppliedAtMillis().build()));
       TableCompiler compiler = new TableCompiler();
       DirectorSyncServer sync = closer.push(new DirectorSyncServer(store, compiler, registry));
       StatusRegistry<AgentStatus> agentRegistry =
@@ -411,7 +412,8 @@ public final class Coordinator implements AutoCloseable {
                   config.id(),
                   AgentStatus.parser(),
                   AgentStatus::getId,
-                  AgentStatus::getReportedAtMillis));
+                  AgentStatus::getReportedAtMillis,
+                  a -> a.toBuilder().clearReportedAtMillis().build()));
       ProxyAgentServer agents =
           closer.push(new ProxyAgentServer(zk, store, registry, agentRegistry, Clock.systemUTC()));
       BackendKeeper backends =
@@ -558,6 +560,13 @@ public final class Coordinator implements AutoCloseable {
     }
     return ImmutableList.<Metric>builder()
         .add(
+            Metric.counter(
+                "veer_coordinator_status_writes_total",
+                "ZooKeeper writes of the members' status znodes by this coordinator: on a change of"
+                    + " a status, or a heartbeat of an unchanged one.",
+                List.of(
+                    Metric.Sample.of(Map.of("members", "directors"), directors.writes()),
+                    Metric.Sample.of(Map.of("members", "agents"), agents.writes()))),
             Metric.gauge(
                 "veer_coordinator_rows_out_of_hops",
                 "Table rows with more backends that may own flows in them than a row has hops.",

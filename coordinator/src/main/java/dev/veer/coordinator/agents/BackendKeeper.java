@@ -56,6 +56,15 @@ import org.slf4j.LoggerFactory;
  * check interval; the write is compare-and-set like any other, and the tables follow.
  */
 public final class BackendKeeper implements AutoCloseable {
+  /**
+   * What a report's count of checks in a row is stored as: at most the health threshold, since more
+   * says nothing more to the leader, and an unchanged health then leaves the status unchanged (no
+   * write) from check to check.
+   */
+  public static int consecutiveToStore(int consecutive, ClusterState state) {
+    return Math.min(consecutive, Math.max(1, state.getSettings().getHealthThreshold()));
+  }
+
   private static final Logger log = LoggerFactory.getLogger(BackendKeeper.class);
 
   private final ClusterStore store;

@@ -23,6 +23,7 @@ import dev.veer.proto.proxy.v1.ServiceTarget;
 import dev.veer.proto.state.v1.BackendRecord;
 import dev.veer.proto.state.v1.ClusterState;
 import dev.veer.proto.state.v1.ServiceState;
+import dev.veer.proto.types.v1.BackendState;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -254,7 +255,8 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
                 .toBuilder()
                 .setHealth(h.getHealth())
                 .setDetail(h.getDetail())
-                .setConsecutive(h.getConsecutive())
+                .setConsecutive(
+                    BackendKeeper.consecutiveToStore(h.getConsecutive(), store.current()))
                 .build());
       }
       record(services);
@@ -305,7 +307,26 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
               .addAllServices(services.values())
               .setReportedAtMillis(System.currentTimeMillis())
               .build();
-      agents.put(status);
+      agents.put(status, drainAwaitsReport());
+    }
+
+    /**
+     * Whether a backend at this agent's addresses drains since the agent's last written report: the
+     * leader ends a drain only on a report made after it began, so this one must be written even if
+     * nothing else changed.
+     */
+    private boolean drainAwaitsReport() {
+      long written = agents.writtenReportTime(register.getAgentId());
+      for (var service : store.current().getServicesList()) {
+        for (var backend : service.getBackendsList()) {
+          if (backend.getState() == BackendState.DRAINING
+              && backend.getDrainStartedMillis() >= written
+              && addresses.contains(backend.getAddress())) {
+            return true;
+          }
+        }
+      }
+      return false;
     }
 
     /** Sends the agent its allow-list and services if they changed. */

@@ -36,6 +36,10 @@ public final class EmbeddedZooKeeper implements AutoCloseable {
     config.setProperty("syncLimit", "5");
     config.setProperty("admin.enableServer", "false");
     config.setProperty("4lw.commands.whitelist", "ruok,srvr");
+    // Snapshots and transaction logs would otherwise pile up for ever (about 0.5 GB a day under
+    // a demo cluster's load): keep the newest 3, purged every hour (ZooKeeper's smallest period).
+    config.setProperty("autopurge.snapRetainCount", "3");
+    config.setProperty("autopurge.purgeInterval", "1");
     ZooKeeperServerEmbedded server =
         ZooKeeperServerEmbedded.builder()
             .baseDir(dataDir)

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.ToLongFunction;
+import java.util.function.UnaryOperator;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
@@ -21,6 +22,12 @@ import org.slf4j.LoggerFactory;
  * member and coordinator ({@code <path>/<member>@<coordinator>}), written by the coordinator that
  * serves it, so it vanishes with that coordinator's session and every coordinator can report on
  * every member. Writes are asynchronous: a report never waits for ZooKeeper.
+ *
+ * <p>A status is written when it changed, not on every report: members report every second or so,
+ * and a write per report would grow ZooKeeper's load with the fleet and with time instead of with
+ * changes. Its report time alone does not count as a change; an unchanged status is written again
+ * only after {@link #HEARTBEAT}, or when a reader needs a newer report time ({@link #put(Message,
+ * boolean)}).
  */
 public final class StatusRegistry<T extends Message> implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(StatusRegistry.class);
@@ -31,7 +38,21 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
   private final Parser<T> parser;
   private final Function<T, String> memberId;
   private final ToLongFunction<T> reportedAt;
+  private final UnaryOperator<T> timeless;
   private final Map<String, T> latest = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /** What was last written for each member, without its report time, and when. */
+  private record Written(Message timeless, long atNanos) {}
+
+  private final Map<String, Long> lastWrittenReportedAt =
+      new java.util.concurrent.ConcurrentHashMap<>();
+  private final Map<String, Written> written = new java.util.concurrent.ConcurrentHashMap<>();
+  private final java.util.concurrent.atomic.AtomicLong writes =
+      new java.util.concurrent.atomic.AtomicLong();
+
+  /** An unchanged status is written again after this long, so report times stay roughly fresh. */
+  public static final java.time.Duration HEARTBEAT = java.time.Duration.ofSeconds(30);
+
   private static final long RETRY_MILLIS = 250;
   private final java.util.concurrent.ScheduledExecutorService retries =
       java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
@@ -40,6 +61,7 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
   /**
    * @param memberId a status's member id
    * @param reportedAt when a status was reported: of two for one member, the newer counts
+   * @param timeless the status without its report time, to tell a change from a repeat
    */
   public StatusRegistry(
       CuratorFramework zk,
@@ -47,8 +69,10 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
       String coordinatorId,
       Parser<T> parser,
       Function<T, String> memberId,
-      ToLongFunction<T> reportedAt) {
+      ToLongFunction<T> reportedAt,
+      UnaryOperator<T> timeless) {
     this.zk = zk;
+    this.timeless = timeless;
     this.path = path;
     this.coordinatorId = coordinatorId;
     this.parser = parser;
@@ -66,13 +90,43 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
    * catches up with what the member last said.
    */
   public void put(T status) {
+    put(status, false);
+  }
+
+  /**
+   * Records a member's status, writing it if it changed, if the last write is older than {@link
+   * #HEARTBEAT}, or if {@code fresh} (a reader needs this report's time).
+   */
+  public void put(T status, boolean fresh) {
     String member = memberId.apply(status);
     latest.put(member, status);
+    T withoutTime = timeless.apply(status);
+    long now = System.nanoTime();
+    Written last = written.get(member);
+    if (!fresh
+        && last != null
+        && last.timeless().equals(withoutTime)
+        && now - last.atNanos() < HEARTBEAT.toNanos()) {
+      return;
+    }
+    written.put(member, new Written(withoutTime, now));
     write(member, status);
+  }
+
+  /** When the status written last for {@code member} was reported (0: none written). */
+  public long writtenReportTime(String member) {
+    return lastWrittenReportedAt.getOrDefault(member, 0L);
+  }
+
+  /** ZooKeeper writes this registry has issued (status znodes created or set). */
+  public long writes() {
+    return writes.get();
   }
 
   private void write(String member, T status) {
     String node = node(member);
+    writes.incrementAndGet();
+    lastWrittenReportedAt.put(member, reportedAt.applyAsLong(status));
     try {
       zk.create()
           .orSetData()
@@ -108,6 +162,8 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
 
   public void remove(String member) {
     latest.remove(member);
+    written.remove(member);
+    lastWrittenReportedAt.remove(member);
     try {
       zk.delete().quietly().inBackground().forPath(node(member));
     } catch (Exception e) {

@@ -265,7 +265,9 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
                 .setBackend(Addresses.literal(p.getBackend()))
                 .setHealth(p.getHealth())
                 .setDetail(p.getDetail())
-                .setConsecutive(p.getConsecutive())
+                .setConsecutive(
+                    dev.veer.coordinator.agents.BackendKeeper.consecutiveToStore(
+                        p.getConsecutive(), store.current()))
                 .build());
       }
       // Stamped with the time of the report, so the newest status wins across coordinators.
