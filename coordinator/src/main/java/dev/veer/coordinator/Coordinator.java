@@ -561,6 +561,11 @@ public final class Coordinator implements AutoCloseable {
     return ImmutableList.<Metric>builder()
         .add(
             Metric.counter(
+                "veer_coordinator_snapshots_too_large_total",
+                "Snapshots not sent to a director because they were larger than it accepts (its"
+                    + " status names the version and the sizes).",
+                List.of(Metric.Sample.of(sync.snapshotsTooLarge()))),
+            Metric.counter(
                 "veer_coordinator_status_writes_total",
                 "ZooKeeper writes of the members' status znodes by this coordinator: on a change of"
                     + " a status, or a heartbeat of an unchanged one.",

@@ -79,6 +79,7 @@ public final class DirectorDaemon implements AutoCloseable {
     private final Optional<Integer> announceTable;
     private final Duration withdrawWait;
     private final Optional<Path> speakerSocket;
+    private final int maxSnapshotBytes;
 
     private Config(Builder b) {
       checkArgument(
@@ -113,6 +114,11 @@ public final class DirectorDaemon implements AutoCloseable {
       this.announceTable = b.announceTable;
       this.withdrawWait = b.withdrawWait;
       this.speakerSocket = b.speakerSocket;
+      checkArgument(
+          b.maxSnapshotBytes >= 1024,
+          "the largest snapshot is at least 1 KiB, not %s bytes",
+          b.maxSnapshotBytes);
+      this.maxSnapshotBytes = b.maxSnapshotBytes;
     }
 
     /** A director in the current namespace, natively attached, with the default row count. */
@@ -177,6 +183,11 @@ public final class DirectorDaemon implements AutoCloseable {
       return withdrawWait;
     }
 
+    /** The largest snapshot this director accepts from a coordinator, in bytes. */
+    public int maxSnapshotBytes() {
+      return maxSnapshotBytes;
+    }
+
     /** The host BGP speaker's control socket, read for its sessions' state. */
     public Optional<Path> speakerSocket() {
       return speakerSocket;
@@ -197,6 +208,7 @@ public final class DirectorDaemon implements AutoCloseable {
       private Optional<Integer> announceTable = Optional.empty();
       private Duration withdrawWait = Duration.ofSeconds(3);
       private Optional<Path> speakerSocket = Optional.empty();
+      private int maxSnapshotBytes = CoordinatorLink.DEFAULT_MAX_SNAPSHOT_BYTES;
 
       private Builder(String id, List<String> coordinators) {
         this.id = id;
@@ -250,6 +262,15 @@ public final class DirectorDaemon implements AutoCloseable {
 
       public Builder withdrawWait(Duration value) {
         this.withdrawWait = value;
+        return this;
+      }
+
+      /**
+       * The largest snapshot to accept: coordinators send nothing larger, and report this director
+       * as unable to take a version whose snapshot would be.
+       */
+      public Builder maxSnapshotBytes(int value) {
+        this.maxSnapshotBytes = value;
         return this;
       }
 
@@ -349,6 +370,7 @@ public final class DirectorDaemon implements AutoCloseable {
                       .map(a -> a.getHostAddress())
                       .orElseGet(() -> config.source6().orElseThrow().getHostAddress()))
               .setRowBits(config.rowBits())
+              .setMaxSnapshotBytes(config.maxSnapshotBytes())
               .addAllSourceAddresses(
                   java.util.stream.Stream.concat(
                           config.source4().stream(), config.source6().stream())

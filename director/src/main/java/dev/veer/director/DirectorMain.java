@@ -166,6 +166,15 @@ public final class DirectorMain implements Callable<Integer> {
   Path writeSpeakerConfig;
 
   @Option(
+      names = "--max-snapshot-mib",
+      paramLabel = "MIB",
+      defaultValue = "512",
+      description =
+          "The largest snapshot to take from a coordinator (default ${DEFAULT-VALUE}); a version"
+              + " whose snapshot is larger is not sent, and the director's status says why.")
+  int maxSnapshotMib;
+
+  @Option(
       names = "--take-out",
       description =
           "Take this director out for good, with no daemon running (stop it first), and exit:"
@@ -207,6 +216,11 @@ public final class DirectorMain implements Callable<Integer> {
             .pinDir(pinDir)
             .withdrawWait(java.time.Duration.ofMillis(withdrawWaitMillis));
     builder.announceTo(announceTable);
+    if (maxSnapshotMib < 1 || maxSnapshotMib > 2047) {
+      throw new IllegalArgumentException(
+          "--max-snapshot-mib is 1..2047 (a gRPC message is under 2 GiB), not " + maxSnapshotMib);
+    }
+    builder.maxSnapshotBytes(maxSnapshotMib * 1024 * 1024);
     if (speakerSocket != null) {
       builder.speakerSocket(speakerSocket);
     }

@@ -114,6 +114,17 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
         .build();
   }
 
+  /** What a director that does not say its limit (older than the limit) accepts. */
+  static final long LEGACY_MAX_SNAPSHOT_BYTES = 512L * 1024 * 1024;
+
+  private final java.util.concurrent.atomic.AtomicLong tooLarge =
+      new java.util.concurrent.atomic.AtomicLong();
+
+  /** Snapshots not sent because they were larger than their director accepts. */
+  public long snapshotsTooLarge() {
+    return tooLarge.get();
+  }
+
   /** One director's stream. */
   private final class Session extends ServerSession<DirectorReport, Snapshot> {
     private Hello hello;
@@ -315,10 +326,35 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
                         : compiled.wire());
                 nowHeld.put(name, version);
               });
+      Snapshot built = snapshot.build();
+      long size = built.getSerializedSize();
+      long limit =
+          hello.getMaxSnapshotBytes() > 0 ? hello.getMaxSnapshotBytes() : LEGACY_MAX_SNAPSHOT_BYTES;
+      if (size > limit) {
+        // Sent, it would end the stream (the director refuses the message) and every reconnect
+        // after it: keep the stream, say why, and send the next version that fits.
+        String why =
+            "version "
+                + built.getVersion()
+                + "'s snapshot is "
+                + size
+                + " bytes, over the "
+                + limit
+                + " this director accepts (--max-snapshot-mib): it forwards on with version "
+                + status.getAppliedVersion();
+        if (!why.equals(status.getError())) {
+          log.error("director {}: {}", hello.getDirectorId(), why);
+        }
+        tooLarge.incrementAndGet();
+        status =
+            status.toBuilder().setError(why).setAppliedAtMillis(System.currentTimeMillis()).build();
+        registry.put(status);
+        return;
+      }
       held.clear();
       held.putAll(nowHeld);
       sentVersion = next.state().getVersion();
-      send(snapshot.build());
+      send(built);
     }
 
     @Override

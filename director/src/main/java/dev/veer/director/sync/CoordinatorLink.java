@@ -30,7 +30,7 @@ public final class CoordinatorLink implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(CoordinatorLink.class);
 
   /** Snapshots carry whole tables: 512 KiB per service at the default 65,536 rows. */
-  private static final int MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
+  public static final int DEFAULT_MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024;
 
   private final Optional<BearerToken> token;
   private final Hello identity;
@@ -52,6 +52,7 @@ public final class CoordinatorLink implements AutoCloseable {
       SnapshotApplier applier,
       LongConsumer onApplied) {
     this.token = token;
+    int maxSnapshotBytes = identity.getMaxSnapshotBytes();
     this.identity = identity;
     this.applier = applier;
     this.onApplied = onApplied;
@@ -61,7 +62,7 @@ public final class CoordinatorLink implements AutoCloseable {
             coordinators,
             target ->
                 Grpc.newChannelBuilder(target, Transport.channelCredentials(tls))
-                    .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                    .maxInboundMessageSize(maxSnapshotBytes)
                     .keepAliveTime(10, TimeUnit.SECONDS)
                     .keepAliveTimeout(5, TimeUnit.SECONDS)
                     .build(),

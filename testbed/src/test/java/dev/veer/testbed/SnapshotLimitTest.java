@@ -1,0 +1,145 @@
+package dev.veer.testbed;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.veer.coordinator.Coordinator;
+import dev.veer.ctl.VeerCtl;
+import dev.veer.director.DirectorDaemon;
+import dev.veer.proto.admin.v1.AddBackendRequest;
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.admin.v1.ClusterStatus;
+import dev.veer.proto.admin.v1.CreateServiceRequest;
+import dev.veer.proto.admin.v1.DeleteServiceRequest;
+import dev.veer.proto.admin.v1.DirectorStatus;
+import dev.veer.proto.admin.v1.GetStatusRequest;
+import dev.veer.proto.admin.v1.ServiceSpec;
+import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Protocol;
+import dev.veer.transport.Transport;
+import io.grpc.ManagedChannel;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A director that cannot receive what it would be sent is loud about it: a snapshot larger than the
+ * director accepts is not sent (it would end the stream, and every reconnect after it); the
+ * director's status names the version and the sizes, `veer ctl status` and the coordinator's metric
+ * show it, the stream stays up, and the next version that fits is sent.
+ */
+class SnapshotLimitTest {
+  @TempDir Path dataDir;
+
+  @Test
+  void aSnapshotLargerThanADirectorAcceptsIsNotSentAndTheDirectorSaysWhy() throws Exception {
+    try (Coordinator coordinator = Coordinator.start(Coordinator.Config.local("c1", dataDir))) {
+      String target = "127.0.0.1:" + coordinator.port();
+      ManagedChannel channel = Transport.channel(target, Optional.empty());
+      try {
+        AdminServiceGrpc.AdminServiceBlockingStub admin = AdminServiceGrpc.newBlockingStub(channel);
+        // One service's table (2^16 rows of 4 hops) is about 512 KiB on the wire: a director that
+        // takes
+        // 800 KiB takes one, but not two at once.
+        int limit = 800 * 1024;
+        createService(admin, "a", "203.0.113.21");
+        try (DirectorDaemon small = start("small", target, limit)) {
+          assertThat(
+                  small.awaitVersion(
+                      coordinator.store().current().getVersion(), Duration.ofSeconds(30)))
+              .isTrue();
+          createService(admin, "b", "203.0.113.22");
+          long both = coordinator.store().current().getVersion();
+          // Connected before b, it got a's table then b's alone: both fit one at a time.
+          assertThat(small.awaitVersion(both, Duration.ofSeconds(30))).isTrue();
+
+          try (DirectorDaemon fresh = start("fresh", target, limit)) {
+            // From nothing, version "both" carries two tables at once: too large.
+            Await.until(
+                "fresh's status to say why",
+                () -> director(admin, "fresh").map(d -> !d.getError().isEmpty()).orElse(false),
+                Duration.ofSeconds(30));
+            DirectorStatus status = director(admin, "fresh").orElseThrow();
+            assertThat(status.getError())
+                .contains("version " + both + "'s snapshot is")
+                .contains("over the " + limit + " this director accepts")
+                .contains("--max-snapshot-mib");
+            assertThat(fresh.appliedVersion()).isLessThan(both);
+            assertThat(fresh.coordinator()).isEqualTo(target); // the stream stayed up
+            assertThat(ctlStatus(target)).contains("fresh").contains("ERROR: version " + both);
+            assertThat(
+                    coordinator.metrics().stream()
+                        .filter(m -> m.name().equals("veer_coordinator_snapshots_too_large_total"))
+                        .findFirst()
+                        .orElseThrow()
+                        .samples()
+                        .getFirst()
+                        .value())
+                .isGreaterThanOrEqualTo(1);
+
+            // With b gone the snapshot fits again: sent, applied, the error cleared.
+            admin.deleteService(
+                DeleteServiceRequest.newBuilder().setName("b").setForce(true).build());
+            long fits = coordinator.store().current().getVersion();
+            assertThat(fresh.awaitVersion(fits, Duration.ofSeconds(30))).isTrue();
+            Await.until(
+                "fresh's error to clear",
+                () -> director(admin, "fresh").map(d -> d.getError().isEmpty()).orElse(false),
+                Duration.ofSeconds(30));
+          }
+          assertThat(small.appliedVersion()).isGreaterThanOrEqualTo(both);
+        }
+      } finally {
+        channel.shutdownNow();
+      }
+    }
+  }
+
+  private static DirectorDaemon start(String id, String target, int limit) throws Exception {
+    return DirectorDaemon.start(
+        DirectorDaemon.Config.builder(id, List.of(target))
+            .source4(Optional.of((Inet4Address) InetAddress.getByName("192.0.2.6")))
+            .maxSnapshotBytes(limit)
+            .build());
+  }
+
+  private static void createService(
+      AdminServiceGrpc.AdminServiceBlockingStub admin, String name, String vip) {
+    admin.createService(
+        CreateServiceRequest.newBuilder()
+            .setSpec(
+                ServiceSpec.newBuilder()
+                    .setName(name)
+                    .setVip(vip)
+                    .setPort(80)
+                    .setProtocol(Protocol.TCP))
+            .build());
+    admin.addBackend(
+        AddBackendRequest.newBuilder()
+            .setService(name)
+            .setAddress("192.0.2.134")
+            .setState(BackendState.ACTIVE)
+            .build());
+  }
+
+  private static Optional<DirectorStatus> director(
+      AdminServiceGrpc.AdminServiceBlockingStub admin, String id) {
+    ClusterStatus status = admin.getStatus(GetStatusRequest.getDefaultInstance());
+    return status.getDirectorsList().stream().filter(d -> d.getId().equals(id)).findFirst();
+  }
+
+  private static String ctlStatus(String target) {
+    StringWriter out = new StringWriter();
+    VeerCtl.run(
+        new String[] {"--coordinator", target, "status"},
+        new PrintWriter(out, true),
+        new PrintWriter(out, true));
+    return out.toString();
+  }
+}
