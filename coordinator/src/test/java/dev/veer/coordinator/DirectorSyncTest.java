@@ -2,6 +2,7 @@ package dev.veer.coordinator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.CreateServiceRequest;
@@ -22,6 +23,7 @@ import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -88,12 +90,21 @@ class DirectorSyncTest {
   }
 
   FakeLessDirector connect(String id, int rowBits) {
+    return connect(id, rowBits, false);
+  }
+
+  /** A director; {@code compactRows}: it reads rows of fewer than 4 hops (row_hops). */
+  FakeLessDirector connect(String id, int rowBits, boolean compactRows) {
     FakeLessDirector director = new FakeLessDirector();
     director.reports = DirectorSyncGrpc.newStub(channel).sync(director);
     director.reports.onNext(
         DirectorReport.newBuilder()
             .setHello(
-                Hello.newBuilder().setDirectorId(id).setAddress("192.0.2.2").setRowBits(rowBits))
+                Hello.newBuilder()
+                    .setDirectorId(id)
+                    .setAddress("192.0.2.2")
+                    .setRowBits(rowBits)
+                    .setCompactRows(compactRows))
             .build());
     return director;
   }
@@ -123,6 +134,26 @@ class DirectorSyncTest {
             .setAddress("192.0.2.130")
             .setState(BackendState.ACTIVE)
             .build());
+  }
+
+  @Test
+  void aDirectorThatReadsCompactRowsGetsOnlyTheHopsRowsHoldAnOlderOneAllFour() throws Exception {
+    createWeb("web", "203.0.113.10");
+    ServiceTable compact = latest(connect("compact", 16, true)).getServices(0);
+    ServiceTable full = latest(connect("older", 16, false)).getServices(0);
+    // One backend, 2 hops by default: every row holds one hop.
+    assertThat(compact.getRowHops()).isEqualTo(1);
+    assertThat(compact.getRows().size()).isEqualTo(65536 * 1 * 2);
+    assertThat(full.getRowHops()).isEqualTo(4);
+    assertThat(full.getRows().size()).isEqualTo(65536 * 4 * 2);
+    List<java.net.InetAddress> backends =
+        compact.getBackendsList().stream()
+            .map(dev.veer.coordinator.admin.Addresses::fromBytes)
+            .toList();
+    assertThat(
+            HopTable.fromCells(
+                16, backends, compact.getRows().asReadOnlyByteBuffer(), compact.getRowHops()))
+        .isEqualTo(HopTable.fromCells(16, backends, full.getRows().asReadOnlyByteBuffer()));
   }
 
   @Test

@@ -371,6 +371,7 @@ public final class DirectorDaemon implements AutoCloseable {
                       .orElseGet(() -> config.source6().orElseThrow().getHostAddress()))
               .setRowBits(config.rowBits())
               .setMaxSnapshotBytes(config.maxSnapshotBytes())
+              .setCompactRows(true)
               .addAllSourceAddresses(
                   java.util.stream.Stream.concat(
                           config.source4().stream(), config.source6().stream())

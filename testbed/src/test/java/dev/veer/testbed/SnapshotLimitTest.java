@@ -44,10 +44,9 @@ class SnapshotLimitTest {
       ManagedChannel channel = Transport.channel(target, Optional.empty());
       try {
         AdminServiceGrpc.AdminServiceBlockingStub admin = AdminServiceGrpc.newBlockingStub(channel);
-        // One service's table (2^16 rows of 4 hops) is about 512 KiB on the wire: a director that
-        // takes
-        // 800 KiB takes one, but not two at once.
-        int limit = 800 * 1024;
+        // One service of one backend: 2^16 rows of one hop, about 128 KiB on the wire. A
+        // director that takes 200 KiB takes one table, but not two at once.
+        int limit = 200 * 1024;
         createService(admin, "a", "203.0.113.21");
         try (DirectorDaemon small = start("small", target, limit)) {
           assertThat(

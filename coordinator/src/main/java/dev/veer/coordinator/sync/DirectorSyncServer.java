@@ -323,7 +323,9 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
                 snapshot.addServices(
                     Long.valueOf(version).equals(held.get(name))
                         ? compiled.reference()
-                        : compiled.wire());
+                        : hello.getCompactRows()
+                            ? compiled.wire()
+                            : TableCompiler.withFullRows(compiled.wire()));
                 nowHeld.put(name, version);
               });
       Snapshot built = snapshot.build();

@@ -2,6 +2,7 @@ package dev.veer.coordinator.sync;
 
 import com.google.common.collect.ImmutableMap;
 import com.google.protobuf.ByteString;
+import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.coordinator.admin.Addresses;
 import dev.veer.coordinator.table.Backend;
 import dev.veer.coordinator.table.BackendState;
@@ -113,7 +114,9 @@ public final class TableCompiler {
     for (Backend b : table.backends()) {
       wire.addBackends(ByteString.copyFrom(b.addressBytes()));
     }
-    wire.setRows(encodeRows(table));
+    char[] cells = table.encoded();
+    int rowHops = rowHops(cells);
+    wire.setRows(encodeRows(cells, rowHops)).setRowHops(rowHops);
     log.debug(
         "service {}: table version {} ({} rows, {} backends) compiled in {} ms",
         service.getName(),
@@ -184,10 +187,56 @@ public final class TableCompiler {
   }
 
   /** Rows of {@link #ROW_HOPS} little-endian u16 hops: backend index + 1, 0 for none. */
-  static ByteString encodeRows(RendezvousTable table) {
-    char[] cells = table.encoded();
-    ByteBuffer rows = ByteBuffer.allocate(cells.length * 2).order(ByteOrder.LITTLE_ENDIAN);
-    rows.asCharBuffer().put(cells);
+  /**
+   * The most hops any row holds (at least 1): rows go on the wire with that many cells each, so a
+   * table of 2 hops costs 4 bytes a row, not {@code 2 * MAX_HOPS}.
+   */
+  static int rowHops(char[] cells) {
+    int most = 1;
+    for (int row = 0; row < cells.length; row += VeerAbi.MAX_HOPS) {
+      for (int hop = VeerAbi.MAX_HOPS - 1; hop >= most; hop--) {
+        if (cells[row + hop] != 0) {
+          most = hop + 1;
+          break;
+        }
+      }
+    }
+    return most;
+  }
+
+  /** The rows of {@code cells} ({@code MAX_HOPS} a row) with {@code rowHops} cells a row. */
+  static ByteString encodeRows(char[] cells, int rowHops) {
+    ByteBuffer rows =
+        ByteBuffer.allocate(cells.length / VeerAbi.MAX_HOPS * rowHops * 2)
+            .order(ByteOrder.LITTLE_ENDIAN);
+    for (int row = 0; row < cells.length; row += VeerAbi.MAX_HOPS) {
+      for (int hop = 0; hop < rowHops; hop++) {
+        rows.putChar(cells[row + hop]);
+      }
+    }
     return ByteString.copyFrom(rows.array());
+  }
+
+  /**
+   * {@code table} as a director that reads only rows of {@code MAX_HOPS} cells (its Hello does not
+   * say compact_rows) needs it.
+   */
+  static ServiceTable withFullRows(ServiceTable table) {
+    int rowHops = table.getRowHops() == 0 ? VeerAbi.MAX_HOPS : table.getRowHops();
+    if (!table.getHasTable() || rowHops == VeerAbi.MAX_HOPS) {
+      return table;
+    }
+    ByteBuffer in = table.getRows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    int rows = in.remaining() / 2 / rowHops;
+    char[] cells = new char[rows * VeerAbi.MAX_HOPS];
+    for (int row = 0; row < rows; row++) {
+      for (int hop = 0; hop < rowHops; hop++) {
+        cells[row * VeerAbi.MAX_HOPS + hop] = in.getChar();
+      }
+    }
+    return table.toBuilder()
+        .setRows(encodeRows(cells, VeerAbi.MAX_HOPS))
+        .setRowHops(VeerAbi.MAX_HOPS)
+        .build();
   }
 }

@@ -2,6 +2,7 @@ package dev.veer.director.sync;
 
 import com.google.common.collect.ImmutableMap;
 import com.google.protobuf.ByteString;
+import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.bpf.dataplane.ServiceKey;
@@ -248,7 +249,11 @@ public final class SnapshotApplier {
       backends.add(address(b));
     }
     try {
-      return HopTable.fromCells(rowBits, backends, service.getRows().asReadOnlyByteBuffer());
+      return HopTable.fromCells(
+          rowBits,
+          backends,
+          service.getRows().asReadOnlyByteBuffer(),
+          service.getRowHops() == 0 ? VeerAbi.MAX_HOPS : service.getRowHops());
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("service " + service.getName() + ": " + e.getMessage(), e);
     }
