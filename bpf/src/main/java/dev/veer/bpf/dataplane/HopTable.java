@@ -76,13 +76,22 @@ public final class HopTable {
         rows,
         rowHops,
         in.remaining());
+    return checked(rowBits, backends, fullRows(in, rows, rowHops));
+  }
+
+  /**
+   * {@code rows} rows of {@code rowHops} little-endian u16 cells each, read from {@code in}, as
+   * rows of {@link VeerAbi#MAX_HOPS} cells (the hops past {@code rowHops} none).
+   */
+  public static char[] fullRows(ByteBuffer in, int rows, int rowHops) {
+    ByteBuffer little = in.duplicate().order(ByteOrder.LITTLE_ENDIAN);
     char[] cells = new char[rows * VeerAbi.MAX_HOPS];
     for (int row = 0; row < rows; row++) {
       for (int hop = 0; hop < rowHops; hop++) {
-        cells[row * VeerAbi.MAX_HOPS + hop] = in.getChar();
+        cells[row * VeerAbi.MAX_HOPS + hop] = little.getChar();
       }
     }
-    return checked(rowBits, backends, cells);
+    return cells;
   }
 
   public static HopTable fromCells(

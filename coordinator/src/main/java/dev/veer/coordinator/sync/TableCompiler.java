@@ -3,6 +3,7 @@ package dev.veer.coordinator.sync;
 import com.google.common.collect.ImmutableMap;
 import com.google.protobuf.ByteString;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.coordinator.admin.Addresses;
 import dev.veer.coordinator.table.Backend;
 import dev.veer.coordinator.table.BackendState;
@@ -226,14 +227,9 @@ public final class TableCompiler {
     if (!table.getHasTable() || rowHops == VeerAbi.MAX_HOPS) {
       return table;
     }
-    ByteBuffer in = table.getRows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-    int rows = in.remaining() / 2 / rowHops;
-    char[] cells = new char[rows * VeerAbi.MAX_HOPS];
-    for (int row = 0; row < rows; row++) {
-      for (int hop = 0; hop < rowHops; hop++) {
-        cells[row * VeerAbi.MAX_HOPS + hop] = in.getChar();
-      }
-    }
+    char[] cells =
+        HopTable.fullRows(
+            table.getRows().asReadOnlyByteBuffer(), table.getRows().size() / 2 / rowHops, rowHops);
     return table.toBuilder()
         .setRows(encodeRows(cells, VeerAbi.MAX_HOPS))
         .setRowHops(VeerAbi.MAX_HOPS)
