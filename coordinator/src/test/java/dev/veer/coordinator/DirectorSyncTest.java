@@ -81,6 +81,14 @@ class DirectorSyncTest {
       return s;
     }
 
+    void refuse(Snapshot s, String why) {
+      reports.onNext(
+          DirectorReport.newBuilder()
+              .setApplied(
+                  Applied.newBuilder().setVersion(s.getVersion()).setSuccess(false).setError(why))
+              .build());
+    }
+
     void ack(Snapshot s) {
       reports.onNext(
           DirectorReport.newBuilder()
@@ -134,6 +142,31 @@ class DirectorSyncTest {
             .setAddress("192.0.2.130")
             .setState(BackendState.ACTIVE)
             .build());
+  }
+
+  @Test
+  void aVersionADirectorCannotApplyIsResentWholeOnceNotInALoopAndItsStatusKeepsWhatItHas()
+      throws Exception {
+    createWeb("web", "203.0.113.10");
+    FakeLessDirector director = connect("failing", 16);
+    Snapshot first = latest(director);
+    director.refuse(first, "the services table is full");
+    Snapshot whole = director.next();
+    assertThat(whole.getVersion()).isEqualTo(first.getVersion());
+    assertThat(whole.getServices(0).getHasTable()).isTrue();
+    director.refuse(whole, "the services table is full");
+    // No third copy: the director forwards on with what it has until a newer version comes.
+    assertThat(director.snapshots.poll(2, TimeUnit.SECONDS)).isNull();
+    DirectorStatus status = admin.getStatus(GetStatusRequest.getDefaultInstance()).getDirectors(0);
+    assertThat(status.getAppliedVersion()).isLessThan(first.getVersion());
+    assertThat(status.getError())
+        .contains("could not apply version " + first.getVersion() + " even sent whole")
+        .contains("the services table is full");
+
+    createWeb("api", "203.0.113.11");
+    Snapshot newer = latest(director);
+    assertThat(newer.getVersion()).isGreaterThan(first.getVersion());
+    director.ack(newer);
   }
 
   @Test

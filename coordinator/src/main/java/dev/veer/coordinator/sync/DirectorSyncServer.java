@@ -137,6 +137,9 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
     private Published pending;
     private long sentVersion;
 
+    /** The version last sent whole because the director could not apply what it was sent. */
+    private long resentWhole = -1;
+
     Session(ServerCallStreamObserver<Snapshot> out) {
       super(out);
       out.setOnReadyHandler(this::flush);
@@ -203,16 +206,31 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
         return;
       }
       if (!message.getSuccess()) {
-        // Resend everything whole next time.
         held.clear();
-        log.warn(
-            "director {} could not apply version {}: {}",
-            hello.getDirectorId(),
-            message.getVersion(),
-            message.getError());
-        record(message.getVersion(), message.getError());
+        boolean failedWhole = message.getVersion() == resentWhole;
+        // It forwards on with what it applied before: its status keeps that version, with why.
+        String why =
+            "could not apply version "
+                + message.getVersion()
+                + (failedWhole ? " even sent whole" : "")
+                + ": "
+                + message.getError();
+        if (failedWhole) {
+          log.error(
+              "director {} {}; it forwards on with version {}, and is sent the next version",
+              hello.getDirectorId(),
+              why,
+              status.getAppliedVersion());
+        } else {
+          log.warn("director {} {}; sending it whole", hello.getDirectorId(), why);
+        }
+        status =
+            status.toBuilder().setError(why).setAppliedAtMillis(System.currentTimeMillis()).build();
+        registry.put(status);
         Published current = published;
-        if (current.state().getVersion() >= message.getVersion()) {
+        // Once whole: a director that cannot take a version whole will not take it a second time.
+        if (!failedWhole && current.state().getVersion() >= message.getVersion()) {
+          resentWhole = current.state().getVersion();
           sentVersion = 0;
           offer(current);
         }
