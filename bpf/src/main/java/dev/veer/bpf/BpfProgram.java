@@ -109,7 +109,7 @@ public final class BpfProgram {
     return "BpfProgram[" + name + ", id " + id + "]";
   }
 
-  private static int programId(int fd, String name) {
+  static int programId(int fd, String name) {
     try (Arena arena = Arena.ofConfined()) {
       return (int) ProgInfo.ID.get(Libbpf.objGetInfoByFd(fd, ProgInfo.LAYOUT, arena, name));
     }

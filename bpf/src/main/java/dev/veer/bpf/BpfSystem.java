@@ -131,6 +131,26 @@ public final class BpfSystem {
    * no longer do it itself (killed, or handed over for good). Objects still in use by something
    * attached stay alive until that goes; a pinned link is detached.
    */
+  /**
+   * Makes {@code pin} the object {@code pinAt} pins, replacing what was pinned there in one rename:
+   * a reader sees the old object or the new one, never none. The object is first pinned beside it
+   * ({@code <name>-next}: bpffs refuses names with a dot).
+   */
+  public static void replacePin(Path pin, java.util.function.Consumer<Path> pinAt) {
+    Path next = pin.resolveSibling(pin.getFileName() + "-next");
+    try {
+      Files.deleteIfExists(next);
+      pinAt.accept(next);
+      Files.move(
+          next,
+          pin,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+          java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("cannot pin " + pin + ": " + e.getMessage(), e);
+    }
+  }
+
   public static void removePins(Path dir) {
     try (var pins = Files.list(dir)) {
       for (Path pin : pins.toList()) {

@@ -3,13 +3,10 @@ package dev.veer.bpf;
 import dev.veer.bpf.Structs.ProgInfo;
 import dev.veer.bpf.Structs.XdpAttachOpts;
 import dev.veer.bpf.Structs.XdpQueryOpts;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -212,7 +209,7 @@ public final class XdpAttachment implements AutoCloseable {
   private static Fd openAttached(int id, Optional<Path> pin) {
     if (pin.isPresent() && Files.exists(pin.get())) {
       Fd fd = Libbpf.objGet(pin.get().toString());
-      if (programId(fd.intValue()) == id) {
+      if (BpfProgram.programId(fd.intValue(), "attached program") == id) {
         return fd;
       }
       fd.close();
@@ -232,23 +229,8 @@ public final class XdpAttachment implements AutoCloseable {
     }
   }
 
-  /** Pins {@code program} at {@code pin}, replacing what was pinned there in one rename. */
   private static void pinProgram(BpfProgram program, Path pin) {
-    Path next = pin.resolveSibling(pin.getFileName() + "-next"); // bpffs refuses dotted names
-    try {
-      Files.deleteIfExists(next);
-      Libbpf.objPin(program.fd(), next, program.name());
-      Files.move(next, pin, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot pin the attached program at " + pin, e);
-    }
-  }
-
-  private static int programId(int fd) {
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment info = Libbpf.objGetInfoByFd(fd, ProgInfo.LAYOUT, arena, "program");
-      return (int) ProgInfo.ID.get(info);
-    }
+    BpfSystem.replacePin(pin, next -> Libbpf.objPin(program.fd(), next, program.name()));
   }
 
   private static String truncatedName(String name) {

@@ -1,11 +1,11 @@
 package dev.veer.bpf.dataplane;
 
 import dev.veer.bpf.BpfMap;
+import dev.veer.bpf.BpfSystem;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Optional;
 
 /**
@@ -32,16 +32,7 @@ final class InnerPins {
 
   /** Makes {@code name}'s pin {@code map}. */
   void pin(String name, BpfMap map) {
-    Path pin = dir.resolve(PREFIX + name);
-    // bpffs refuses names with a dot.
-    Path next = dir.resolve(PREFIX + name + "-next");
-    try {
-      Files.deleteIfExists(next);
-      map.pin(next);
-      Files.move(next, pin, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot pin " + pin + ": " + e.getMessage(), e);
-    }
+    BpfSystem.replacePin(dir.resolve(PREFIX + name), map::pin);
   }
 
   void unpin(String name) {

@@ -41,11 +41,9 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
   private final UnaryOperator<T> timeless;
   private final Map<String, T> latest = new java.util.concurrent.ConcurrentHashMap<>();
 
-  /** What was last written for each member, without its report time, and when. */
-  private record Written(Message timeless, long atNanos) {}
+  /** What was last written for each member: without its report time, that time, and when. */
+  private record Written(Message timeless, long reportedAt, long atNanos) {}
 
-  private final Map<String, Long> lastWrittenReportedAt =
-      new java.util.concurrent.ConcurrentHashMap<>();
   private final Map<String, Written> written = new java.util.concurrent.ConcurrentHashMap<>();
   private final java.util.concurrent.atomic.AtomicLong writes =
       new java.util.concurrent.atomic.AtomicLong();
@@ -109,13 +107,14 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
         && now - last.atNanos() < HEARTBEAT.toNanos()) {
       return;
     }
-    written.put(member, new Written(withoutTime, now));
+    written.put(member, new Written(withoutTime, reportedAt.applyAsLong(status), now));
     write(member, status);
   }
 
   /** When the status written last for {@code member} was reported (0: none written). */
   public long writtenReportTime(String member) {
-    return lastWrittenReportedAt.getOrDefault(member, 0L);
+    Written last = written.get(member);
+    return last == null ? 0 : last.reportedAt();
   }
 
   /** ZooKeeper writes this registry has issued (status znodes created or set). */
@@ -126,7 +125,6 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
   private void write(String member, T status) {
     String node = node(member);
     writes.incrementAndGet();
-    lastWrittenReportedAt.put(member, reportedAt.applyAsLong(status));
     try {
       zk.create()
           .orSetData()
@@ -163,7 +161,6 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
   public void remove(String member) {
     latest.remove(member);
     written.remove(member);
-    lastWrittenReportedAt.remove(member);
     try {
       zk.delete().quietly().inBackground().forPath(node(member));
     } catch (Exception e) {
