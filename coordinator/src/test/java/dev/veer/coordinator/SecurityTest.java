@@ -250,12 +250,12 @@ class SecurityTest {
                 .build()) {
       outsider.start();
       insider.start();
-      assertThatThrownBy(() -> outsider.getData().forPath(Coordinator.DEFAULT_ROOT + "/state"))
+      assertThatThrownBy(() -> outsider.getData().forPath(Coordinator.DEFAULT_ROOT + "/cluster"))
           .isInstanceOf(KeeperException.NoAuthException.class);
       assertThatThrownBy(
-              () -> outsider.setData().forPath(Coordinator.DEFAULT_ROOT + "/state", new byte[0]))
+              () -> outsider.setData().forPath(Coordinator.DEFAULT_ROOT + "/cluster", new byte[0]))
           .isInstanceOf(KeeperException.NoAuthException.class);
-      assertThat(insider.getData().forPath(Coordinator.DEFAULT_ROOT + "/state")).isNotEmpty();
+      assertThat(insider.getData().forPath(Coordinator.DEFAULT_ROOT + "/cluster")).isNotEmpty();
     }
   }
 }

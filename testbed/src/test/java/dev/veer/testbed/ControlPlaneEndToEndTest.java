@@ -5,8 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
 import dev.veer.coordinator.Coordinator;
+import dev.veer.coordinator.cluster.EmbeddedZooKeeper;
 import dev.veer.ctl.ExitCodes;
 import dev.veer.ctl.VeerCtl;
+import dev.veer.proto.state.v1.ClusterState;
 import dev.veer.testbed.TestBed.Director;
 import dev.veer.testbed.TestBed.Proxy;
 import java.io.PrintWriter;
@@ -18,6 +20,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.retry.RetryOneTime;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -220,6 +225,55 @@ class ControlPlaneEndToEndTest {
                   .withListen(new java.net.InetSocketAddress("127.0.0.1", port)));
     }
     awaitDirectors();
+  }
+
+  @Test
+  @Order(5)
+  void aClusterWrittenInTheOneZnodeLayoutIsUpgradedInPlaceUnderTraffic() throws Exception {
+    ensureWeb();
+    ClusterState written = coordinator.store().read();
+    int port = coordinator.port();
+    try (Traffic.LongLived traffic =
+        Traffic.LongLived.start(
+            bed.client().handle(), VIP4, 100, Duration.ofMillis(100), Duration.ofSeconds(60))) {
+      coordinator.close();
+      // The cluster as schema-1 coordinators leave it: the whole state in one znode, "state".
+      String root = Coordinator.DEFAULT_ROOT;
+      try (EmbeddedZooKeeper zk =
+              EmbeddedZooKeeper.start(
+                  dataDir.resolve("zookeeper"), new InetSocketAddress("127.0.0.1", 0));
+          CuratorFramework client =
+              CuratorFrameworkFactory.newClient(zk.connectString(), new RetryOneTime(100))) {
+        client.start();
+        for (String node : List.of("/cluster", "/services", "/changes", "/state")) {
+          if (client.checkExists().forPath(root + node) != null) {
+            client.delete().deletingChildrenIfNeeded().forPath(root + node);
+          }
+        }
+        client
+            .create()
+            .forPath(
+                root + "/state", written.toBuilder().setSchemaVersion(1).build().toByteArray());
+      }
+
+      coordinator =
+          Coordinator.start(
+              Coordinator.Config.local("c1", dataDir)
+                  .withListen(new InetSocketAddress("127.0.0.1", port)));
+      ClusterState upgraded = coordinator.store().current();
+      assertThat(upgraded.getVersion()).isEqualTo(written.getVersion() + 1);
+      assertThat(upgraded.getServicesList()).isEqualTo(written.getServicesList());
+      awaitDirectors();
+      // Changes after the upgrade reach the data plane as before.
+      ctl(ExitCodes.OK, "backend", "drain", "web", address(bed.proxies().get(2)));
+      awaitDirectors();
+      ctl(ExitCodes.OK, "backend", "set-state", "web", address(bed.proxies().get(2)), "active");
+      awaitDirectors();
+      Thread.sleep(500);
+      ConnectionLoops.Result result = traffic.stop();
+      assertThat(result.failed()).as("connections broken by the upgrade").isEmpty();
+      assertThat(result.answered()).isGreaterThan(100);
+    }
   }
 
   @Test

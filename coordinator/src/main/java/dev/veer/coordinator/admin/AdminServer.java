@@ -147,7 +147,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
 
   @Override
   public void getService(GetServiceRequest request, StreamObserver<Service> response) {
-    answer(response, () -> view(store.read().state(), request.getName()));
+    answer(response, () -> view(store.read(), request.getName()));
   }
 
   @Override
@@ -158,7 +158,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
 
   /** Every service as the admin API shows it. */
   public ListServicesResponse services() throws Exception {
-    ClusterState state = store.read().state();
+    ClusterState state = store.read();
     ListServicesResponse.Builder out =
         ListServicesResponse.newBuilder().setVersion(state.getVersion());
     List<AgentStatus> reports = agents.all();
@@ -266,7 +266,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
       throws Exception {
     List<AgentStatus> reports = agents.all();
     if (dryRun) {
-      ClusterState state = store.read().state();
+      ClusterState state = store.read();
       if (expectedVersion != 0 && expectedVersion != state.getVersion()) {
         throw AdminException.stale(expectedVersion, state.getVersion());
       }
@@ -344,7 +344,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
 
   /** Coordinators, directors and agents, as the admin API shows them. */
   public ClusterStatus status() throws Exception {
-    ClusterState state = store.read().state();
+    ClusterState state = store.read();
     ClusterStatus.Builder out = ClusterStatus.newBuilder();
     for (Service s : services().getServicesList()) {
       out.addRetention(

@@ -235,15 +235,20 @@ public final class Services {
     return withBackends(state, existing.get(), backends, nowMillis);
   }
 
-  /** Drops the generations superseded before {@code cutoffMillis}: their settle time has passed. */
-  public static ClusterState pruneGenerations(ClusterState state, long cutoffMillis) {
+  /**
+   * Drops the generations superseded before {@code cutoffMillis} (their settle time has passed)
+   * from at most {@code maxServices} services.
+   */
+  public static ClusterState pruneGenerations(
+      ClusterState state, long cutoffMillis, int maxServices) {
     ClusterState.Builder next = state.toBuilder().clearServices();
+    int pruned = 0;
     for (ServiceState service : state.getServicesList()) {
       List<Generation> kept =
           service.getGenerationsList().stream()
               .filter(g -> g.getSupersededAtMillis() >= cutoffMillis)
               .toList();
-      if (kept.size() == service.getGenerationsCount()) {
+      if (kept.size() == service.getGenerationsCount() || pruned++ >= maxServices) {
         next.addServices(service);
       } else {
         next.addServices(

@@ -18,6 +18,7 @@ import org.slf4j.LoggerFactory;
 public final class Settler implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Settler.class);
   private static final long PERIOD_MILLIS = 1000;
+  private static final int SERVICES_PER_WRITE = 256;
 
   private final ClusterStore store;
   private final Membership membership;
@@ -38,16 +39,16 @@ public final class Settler implements AutoCloseable {
 
   void settle() {
     try {
-      ClusterState state = store.current();
-      long cutoff = clock.millis() - state.getSettings().getSettleSeconds() * 1000L;
-      if (!membership.isLeader()
-          || Services.oldestGeneration(state).map(t -> t >= cutoff).orElse(true)) {
-        return;
+      long cutoff = clock.millis() - store.current().getSettings().getSettleSeconds() * 1000L;
+      // A bounded number of services per write keeps each write one small ZooKeeper request.
+      while (membership.isLeader()
+          && Services.oldestGeneration(store.current()).map(t -> t < cutoff).orElse(false)) {
+        ClusterState next =
+            store.update(0, s -> Services.pruneGenerations(s, cutoff, SERVICES_PER_WRITE));
+        log.info(
+            "settled: earlier generations dropped from the tables at state version {}",
+            next.getVersion());
       }
-      ClusterState next = store.update(0, s -> Services.pruneGenerations(s, cutoff));
-      log.info(
-          "settled: earlier generations dropped from the tables at state version {}",
-          next.getVersion());
     } catch (Exception e) {
       log.warn("settling failed, will retry: {}", e.toString());
     }
