@@ -6,6 +6,7 @@ import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.CreateServiceRequest;
+import dev.veer.proto.admin.v1.DeleteServiceRequest;
 import dev.veer.proto.admin.v1.DirectorStatus;
 import dev.veer.proto.admin.v1.GetStatusRequest;
 import dev.veer.proto.admin.v1.ServiceSpec;
@@ -103,16 +104,15 @@ class DirectorSyncTest {
 
   /** A director; {@code compactRows}: it reads rows of fewer than 4 hops (row_hops). */
   FakeLessDirector connect(String id, int rowBits, boolean compactRows) {
+    return connect(Hello.newBuilder().setRowBits(rowBits).setCompactRows(compactRows), id);
+  }
+
+  FakeLessDirector connect(Hello.Builder hello, String id) {
     FakeLessDirector director = new FakeLessDirector();
     director.reports = DirectorSyncGrpc.newStub(channel).sync(director);
     director.reports.onNext(
         DirectorReport.newBuilder()
-            .setHello(
-                Hello.newBuilder()
-                    .setDirectorId(id)
-                    .setAddress("192.0.2.2")
-                    .setRowBits(rowBits)
-                    .setCompactRows(compactRows))
+            .setHello(hello.setDirectorId(id).setAddress("192.0.2.2"))
             .build());
     return director;
   }
@@ -142,6 +142,72 @@ class DirectorSyncTest {
             .setAddress("192.0.2.130")
             .setState(BackendState.ACTIVE)
             .build());
+  }
+
+  @Test
+  void anIncrementalDirectorIsSentOnlyWhatChangedAndAVersionInPartsOfBoundedSize()
+      throws Exception {
+    // Six services of one backend: 2^16 one-hop rows each, 128 KiB; three fit in 400 KiB.
+    for (int i = 0; i < 6; i++) {
+      createWeb("web-" + i, "203.0.113." + (10 + i));
+    }
+    int limit = 400 * 1024;
+    FakeLessDirector director =
+        connect(
+            Hello.newBuilder()
+                .setRowBits(16)
+                .setCompactRows(true)
+                .setIncremental(true)
+                .setMaxSnapshotBytes(limit),
+            "parts");
+    List<Snapshot> parts = new java.util.ArrayList<>();
+    Snapshot part;
+    do {
+      part = director.next();
+      parts.add(part);
+    } while (part.getMore());
+    assertThat(parts).hasSizeGreaterThanOrEqualTo(2);
+    for (int i = 0; i < parts.size(); i++) {
+      assertThat(parts.get(i).getPart()).isEqualTo(i);
+      assertThat(parts.get(i).getIncremental()).isFalse();
+      assertThat(parts.get(i).getSerializedSize()).isLessThanOrEqualTo(limit);
+      assertThat(parts.get(i).getVersion()).isEqualTo(parts.get(0).getVersion());
+    }
+    assertThat(parts.stream().mapToInt(Snapshot::getServicesCount).sum()).isEqualTo(6);
+    director.ack(parts.getLast());
+
+    // One backend added to one service: one message naming only that service.
+    admin.addBackend(
+        AddBackendRequest.newBuilder()
+            .setService("web-3")
+            .setAddress("192.0.2.131")
+            .setState(BackendState.ACTIVE)
+            .build());
+    Snapshot change = latest(director);
+    assertThat(change.getIncremental()).isTrue();
+    assertThat(change.getMore()).isFalse();
+    assertThat(change.getServicesList()).extracting(ServiceTable::getName).containsExactly("web-3");
+    assertThat(change.getServices(0).getHasTable()).isTrue();
+    director.ack(change);
+
+    admin.deleteService(DeleteServiceRequest.newBuilder().setName("web-1").setForce(true).build());
+    Snapshot deletion = latest(director);
+    assertThat(deletion.getIncremental()).isTrue();
+    assertThat(deletion.getServicesList()).isEmpty();
+    assertThat(deletion.getRemovedList()).containsExactly("web-1");
+    director.ack(deletion);
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    while (admin.getStatus(GetStatusRequest.getDefaultInstance()).getDirectorsList().stream()
+            .noneMatch(d -> d.getAppliedVersion() == deletion.getVersion())
+        && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertThat(
+            admin
+                .getStatus(GetStatusRequest.getDefaultInstance())
+                .getDirectors(0)
+                .getAppliedVersion())
+        .isEqualTo(deletion.getVersion());
   }
 
   @Test

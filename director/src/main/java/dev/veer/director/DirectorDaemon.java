@@ -372,6 +372,7 @@ public final class DirectorDaemon implements AutoCloseable {
               .setRowBits(config.rowBits())
               .setMaxSnapshotBytes(config.maxSnapshotBytes())
               .setCompactRows(true)
+              .setIncremental(true)
               .addAllSourceAddresses(
                   java.util.stream.Stream.concat(
                           config.source4().stream(), config.source6().stream())

@@ -29,70 +29,68 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A director that cannot receive what it would be sent is loud about it: a snapshot larger than the
- * director accepts is not sent (it would end the stream, and every reconnect after it); the
- * director's status names the version and the sizes, `veer ctl status` and the coordinator's metric
- * show it, the stream stays up, and the next version that fits is sent.
+ * A version larger than a director takes in one message is streamed in parts that each fit; a
+ * single table larger than a director takes is not sent (it would end the stream, and every
+ * reconnect after it): the director's status names the version, the service and the sizes, `veer
+ * ctl status` and the coordinator's metric show it, the stream stays up, and the next version that
+ * fits is sent.
  */
 class SnapshotLimitTest {
   @TempDir Path dataDir;
 
   @Test
-  void aSnapshotLargerThanADirectorAcceptsIsNotSentAndTheDirectorSaysWhy() throws Exception {
+  void aVersionIsStreamedInPartsAndATableLargerThanADirectorTakesIsNotSent() throws Exception {
     try (Coordinator coordinator = Coordinator.start(Coordinator.Config.local("c1", dataDir))) {
       String target = "127.0.0.1:" + coordinator.port();
       ManagedChannel channel = Transport.channel(target, Optional.empty());
       try {
         AdminServiceGrpc.AdminServiceBlockingStub admin = AdminServiceGrpc.newBlockingStub(channel);
-        // One service of one backend: 2^16 rows of one hop, about 128 KiB on the wire. A
-        // director that takes 200 KiB takes one table, but not two at once.
+        // A service of one backend: 2^16 rows of one hop, about 128 KiB on the wire. A director
+        // that takes 200 KiB a message takes one such table a message, not two.
         int limit = 200 * 1024;
-        createService(admin, "a", "203.0.113.21");
-        try (DirectorDaemon small = start("small", target, limit)) {
+        createService(admin, "a", "203.0.113.21", 1);
+        createService(admin, "b", "203.0.113.22", 1);
+        long both = coordinator.store().current().getVersion();
+        try (DirectorDaemon fresh = start("fresh", target, limit)) {
+          // From nothing, version "both" carries two tables: it comes in two parts, each fits.
+          assertThat(fresh.awaitVersion(both, Duration.ofSeconds(30))).isTrue();
+          assertThat(fresh.coordinator()).isEqualTo(target);
+
+          // Two backends with two hops a row: 256 KiB, one table over what the director takes.
+          createService(admin, "c", "203.0.113.23", 2);
+          long over = coordinator.store().current().getVersion();
+          Await.until(
+              "fresh's status to say why",
+              () -> director(admin, "fresh").map(d -> !d.getError().isEmpty()).orElse(false),
+              Duration.ofSeconds(30));
+          DirectorStatus status = director(admin, "fresh").orElseThrow();
+          assertThat(status.getError())
+              .contains("version " + over + ": service c's table is")
+              .contains("over the " + limit + " this director accepts")
+              .contains("--max-snapshot-mib");
+          assertThat(fresh.appliedVersion()).isLessThan(over);
+          assertThat(fresh.coordinator()).isEqualTo(target); // the stream stayed up
+          assertThat(ctlStatus(target)).contains("fresh").contains("ERROR: version " + over);
           assertThat(
-                  small.awaitVersion(
-                      coordinator.store().current().getVersion(), Duration.ofSeconds(30)))
-              .isTrue();
-          createService(admin, "b", "203.0.113.22");
-          long both = coordinator.store().current().getVersion();
-          // Connected before b, it got a's table then b's alone: both fit one at a time.
-          assertThat(small.awaitVersion(both, Duration.ofSeconds(30))).isTrue();
+                  coordinator.metrics().stream()
+                      .filter(m -> m.name().equals("veer_coordinator_snapshots_too_large_total"))
+                      .findFirst()
+                      .orElseThrow()
+                      .samples()
+                      .getFirst()
+                      .value())
+              .isGreaterThanOrEqualTo(1);
 
-          try (DirectorDaemon fresh = start("fresh", target, limit)) {
-            // From nothing, version "both" carries two tables at once: too large.
-            Await.until(
-                "fresh's status to say why",
-                () -> director(admin, "fresh").map(d -> !d.getError().isEmpty()).orElse(false),
-                Duration.ofSeconds(30));
-            DirectorStatus status = director(admin, "fresh").orElseThrow();
-            assertThat(status.getError())
-                .contains("version " + both + "'s snapshot is")
-                .contains("over the " + limit + " this director accepts")
-                .contains("--max-snapshot-mib");
-            assertThat(fresh.appliedVersion()).isLessThan(both);
-            assertThat(fresh.coordinator()).isEqualTo(target); // the stream stayed up
-            assertThat(ctlStatus(target)).contains("fresh").contains("ERROR: version " + both);
-            assertThat(
-                    coordinator.metrics().stream()
-                        .filter(m -> m.name().equals("veer_coordinator_snapshots_too_large_total"))
-                        .findFirst()
-                        .orElseThrow()
-                        .samples()
-                        .getFirst()
-                        .value())
-                .isGreaterThanOrEqualTo(1);
-
-            // With b gone the snapshot fits again: sent, applied, the error cleared.
-            admin.deleteService(
-                DeleteServiceRequest.newBuilder().setName("b").setForce(true).build());
-            long fits = coordinator.store().current().getVersion();
-            assertThat(fresh.awaitVersion(fits, Duration.ofSeconds(30))).isTrue();
-            Await.until(
-                "fresh's error to clear",
-                () -> director(admin, "fresh").map(d -> d.getError().isEmpty()).orElse(false),
-                Duration.ofSeconds(30));
-          }
-          assertThat(small.appliedVersion()).isGreaterThanOrEqualTo(both);
+          // With c gone the next version fits again: sent, applied, the error cleared.
+          admin.deleteService(
+              DeleteServiceRequest.newBuilder().setName("c").setForce(true).build());
+          long fits = coordinator.store().current().getVersion();
+          assertThat(fresh.awaitVersion(fits, Duration.ofSeconds(30))).isTrue();
+          Await.until(
+              "fresh's error to clear",
+              () -> director(admin, "fresh").map(d -> d.getError().isEmpty()).orElse(false),
+              Duration.ofSeconds(30));
+          assertThat(fresh.coordinator()).isEqualTo(target);
         }
       } finally {
         channel.shutdownNow();
@@ -109,7 +107,7 @@ class SnapshotLimitTest {
   }
 
   private static void createService(
-      AdminServiceGrpc.AdminServiceBlockingStub admin, String name, String vip) {
+      AdminServiceGrpc.AdminServiceBlockingStub admin, String name, String vip, int backends) {
     admin.createService(
         CreateServiceRequest.newBuilder()
             .setSpec(
@@ -119,12 +117,14 @@ class SnapshotLimitTest {
                     .setPort(80)
                     .setProtocol(Protocol.TCP))
             .build());
-    admin.addBackend(
-        AddBackendRequest.newBuilder()
-            .setService(name)
-            .setAddress("192.0.2.134")
-            .setState(BackendState.ACTIVE)
-            .build());
+    for (int i = 0; i < backends; i++) {
+      admin.addBackend(
+          AddBackendRequest.newBuilder()
+              .setService(name)
+              .setAddress("192.0.2." + (134 + i))
+              .setState(BackendState.ACTIVE)
+              .build());
+    }
   }
 
   private static Optional<DirectorStatus> director(

@@ -14,12 +14,14 @@ import dev.veer.proto.director.v1.DirectorSyncGrpc;
 import dev.veer.proto.director.v1.Hello;
 import dev.veer.proto.director.v1.ProbeReport;
 import dev.veer.proto.director.v1.RouteReport;
+import dev.veer.proto.director.v1.ServiceTable;
 import dev.veer.proto.director.v1.Settings;
 import dev.veer.proto.director.v1.Snapshot;
 import dev.veer.proto.state.v1.ClusterState;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -32,9 +34,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Serves the director Sync stream: every connected director gets the current tables at once and
- * again after every change of the desired state, and its acknowledgements are recorded in the
- * {@link StatusRegistry}. A director that is slow to read gets only the newest snapshot when it is
- * ready again (snapshots are full, so skipped ones are never needed).
+ * then what each change of the desired state changed, and its acknowledgements are recorded in the
+ * {@link StatusRegistry}. A version goes in messages of at most {@link #MESSAGE_BYTES}, each sent
+ * when the stream is ready for it (gRPC flow control), so a director starting from nothing is
+ * streamed every table without either side holding them all in one message. A director that is slow
+ * to read gets, when it is ready again, the newest version's difference from what it was sent.
  */
 public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplBase
     implements AutoCloseable {
@@ -114,6 +118,12 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
         .build();
   }
 
+  /** The most a Sync message carries to a director that takes a version in parts. */
+  static final long MESSAGE_BYTES = 4L * 1024 * 1024;
+
+  /** A message's fields besides its services, allowed for generously. */
+  private static final long MESSAGE_OVERHEAD = 1024;
+
   /** What a director that does not say its limit (older than the limit) accepts. */
   static final long LEGACY_MAX_SNAPSHOT_BYTES = 512L * 1024 * 1024;
 
@@ -136,6 +146,14 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
 
     private Published pending;
     private long sentVersion;
+
+    /** What the director was sent of each service, for the next version's difference. */
+    private final Map<String, TableCompiler.Compiled> sent = new HashMap<>();
+
+    private Transfer transfer;
+
+    /** The version the status's error is about. */
+    private long errorVersion;
 
     /** The version last sent whole because the director could not apply what it was sent. */
     private long resentWhole = -1;
@@ -224,6 +242,7 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
         } else {
           log.warn("director {} {}; sending it whole", hello.getDirectorId(), why);
         }
+        errorVersion = message.getVersion();
         status =
             status.toBuilder().setError(why).setAppliedAtMillis(System.currentTimeMillis()).build();
         registry.put(status);
@@ -232,11 +251,14 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
         if (!failedWhole && current.state().getVersion() >= message.getVersion()) {
           resentWhole = current.state().getVersion();
           sentVersion = 0;
+          sent.clear();
+          transfer = null;
           offer(current);
         }
         return;
       }
-      record(message.getVersion(), "");
+      // An error about a newer version than this one stands until that version is applied.
+      record(message.getVersion(), message.getVersion() >= errorVersion ? "" : status.getError());
     }
 
     private void record(long version, String error) {
@@ -317,34 +339,190 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
       flush();
     }
 
+    /** Sends what is due while the stream takes it; called again when it is ready for more. */
     private synchronized void flush() {
-      if (ended() || pending == null || !out.isReady()) {
-        return;
+      while (!ended() && out.isReady()) {
+        if (transfer == null) {
+          if (pending == null) {
+            return;
+          }
+          Published next = pending;
+          pending = null;
+          if (hello.getIncremental()) {
+            transfer = startTransfer(next);
+          } else {
+            sendWhole(next);
+          }
+          continue;
+        }
+        Snapshot message = transfer.next();
+        if (!message.getMore()) {
+          transfer = null;
+        }
+        send(message);
       }
-      Published next = pending;
-      pending = null;
+    }
+
+    private Settings settings(ClusterState state) {
+      return Settings.newBuilder()
+          .setFlowHashKey(state.getSettings().getFlowHashKey())
+          .setGuePort(state.getSettings().getGuePort())
+          .setRowBits(state.getSettings().getRowBits())
+          .setCheckIntervalMillis(state.getSettings().getCheckIntervalMillis())
+          .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis())
+          .build();
+    }
+
+    /**
+     * What {@code name} is sent as: a reference if the director holds its table, else the table.
+     */
+    private ServiceTable wire(String name, TableCompiler.Compiled compiled) {
+      long version = compiled.wire().getTableVersion();
+      if (Long.valueOf(version).equals(held.get(name))) {
+        return compiled.reference();
+      }
+      return hello.getCompactRows() ? compiled.wire() : TableCompiler.withFullRows(compiled.wire());
+    }
+
+    /**
+     * Starts sending a version in messages of bounded size: after the stream's first version only
+     * the services whose compiled form changed since the last one sent, and the names of those
+     * gone. Refused, with the reason in the director's status, if one service alone is larger than
+     * the director takes in a message.
+     */
+    private Transfer startTransfer(Published next) {
+      boolean incremental = !sent.isEmpty() || sentVersion != 0;
+      List<String> names = new ArrayList<>();
+      long limit = messageLimit();
+      for (Map.Entry<String, TableCompiler.Compiled> e : next.tables().entrySet()) {
+        if (incremental && sent.get(e.getKey()) == e.getValue()) {
+          continue;
+        }
+        long size = wire(e.getKey(), e.getValue()).getSerializedSize();
+        if (size + MESSAGE_OVERHEAD > limit) {
+          tooLarge(
+              next.state().getVersion(),
+              "service " + e.getKey() + "'s table is " + size + " bytes",
+              limit);
+          return null;
+        }
+        names.add(e.getKey());
+      }
+      List<String> removed = new ArrayList<>();
+      if (incremental) {
+        for (String name : sent.keySet()) {
+          if (!next.tables().containsKey(name)) {
+            removed.add(name);
+          }
+        }
+      } else {
+        held.keySet().retainAll(next.tables().keySet());
+      }
+      removed.forEach(
+          name -> {
+            sent.remove(name);
+            held.remove(name);
+          });
+      sentVersion = next.state().getVersion();
+      return new Transfer(next, incremental, removed, names.iterator(), limit);
+    }
+
+    private long messageLimit() {
+      long director =
+          hello.getMaxSnapshotBytes() > 0 ? hello.getMaxSnapshotBytes() : LEGACY_MAX_SNAPSHOT_BYTES;
+      return Math.min(director, MESSAGE_BYTES);
+    }
+
+    /** A version on its way, one bounded message at a time. */
+    private final class Transfer {
+      private final Published published;
+      private final Settings settings;
+      private final boolean incremental;
+      private List<String> removed;
+      private final java.util.Iterator<String> names;
+      private final long limit;
+      private String carried;
+      private int part;
+
+      Transfer(
+          Published published,
+          boolean incremental,
+          List<String> removed,
+          java.util.Iterator<String> names,
+          long limit) {
+        this.published = published;
+        this.settings = settings(published.state());
+        this.incremental = incremental;
+        this.removed = removed;
+        this.names = names;
+        this.limit = limit;
+      }
+
+      Snapshot next() {
+        Snapshot.Builder message =
+            Snapshot.newBuilder()
+                .setVersion(published.state().getVersion())
+                .setSettings(settings)
+                .setIncremental(incremental)
+                .setPart(part++);
+        if (removed != null) {
+          // Removals go in the first message, before anything is installed.
+          message.addAllRemoved(removed);
+          removed = null;
+        }
+        long size = MESSAGE_OVERHEAD + settings.getSerializedSize();
+        while (carried != null || names.hasNext()) {
+          String name = carried != null ? carried : names.next();
+          carried = null;
+          TableCompiler.Compiled compiled = published.tables().get(name);
+          ServiceTable table = wire(name, compiled);
+          long more = table.getSerializedSize() + 8L;
+          if (message.getServicesCount() > 0 && size + more > limit) {
+            carried = name;
+            break;
+          }
+          size += more;
+          message.addServices(table);
+          held.put(name, compiled.wire().getTableVersion());
+          sent.put(name, compiled);
+        }
+        return message.setMore(carried != null || names.hasNext()).build();
+      }
+    }
+
+    private void tooLarge(long version, String what, long limit) {
+      errorVersion = version;
+      String why =
+          "version "
+              + version
+              + ": "
+              + what
+              + ", over the "
+              + limit
+              + " this director accepts in a message (--max-snapshot-mib): it forwards on with"
+              + " version "
+              + status.getAppliedVersion();
+      if (!why.equals(status.getError())) {
+        log.error("director {}: {}", hello.getDirectorId(), why);
+      }
+      tooLarge.incrementAndGet();
+      status =
+          status.toBuilder().setError(why).setAppliedAtMillis(System.currentTimeMillis()).build();
+      registry.put(status);
+    }
+
+    /** A version whole, in one message, as a director without incremental takes it. */
+    private void sendWhole(Published next) {
       Snapshot.Builder snapshot =
           Snapshot.newBuilder()
               .setVersion(next.state().getVersion())
-              .setSettings(
-                  Settings.newBuilder()
-                      .setFlowHashKey(next.state().getSettings().getFlowHashKey())
-                      .setGuePort(next.state().getSettings().getGuePort())
-                      .setRowBits(next.state().getSettings().getRowBits())
-                      .setCheckIntervalMillis(next.state().getSettings().getCheckIntervalMillis())
-                      .setCheckTimeoutMillis(next.state().getSettings().getCheckTimeoutMillis()));
+              .setSettings(settings(next.state()));
       Map<String, Long> nowHeld = new HashMap<>();
       next.tables()
           .forEach(
               (name, compiled) -> {
-                long version = compiled.wire().getTableVersion();
-                snapshot.addServices(
-                    Long.valueOf(version).equals(held.get(name))
-                        ? compiled.reference()
-                        : hello.getCompactRows()
-                            ? compiled.wire()
-                            : TableCompiler.withFullRows(compiled.wire()));
-                nowHeld.put(name, version);
+                snapshot.addServices(wire(name, compiled));
+                nowHeld.put(name, compiled.wire().getTableVersion());
               });
       Snapshot built = snapshot.build();
       long size = built.getSerializedSize();
@@ -353,22 +531,7 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
       if (size > limit) {
         // Sent, it would end the stream (the director refuses the message) and every reconnect
         // after it: keep the stream, say why, and send the next version that fits.
-        String why =
-            "version "
-                + built.getVersion()
-                + "'s snapshot is "
-                + size
-                + " bytes, over the "
-                + limit
-                + " this director accepts (--max-snapshot-mib): it forwards on with version "
-                + status.getAppliedVersion();
-        if (!why.equals(status.getError())) {
-          log.error("director {}: {}", hello.getDirectorId(), why);
-        }
-        tooLarge.incrementAndGet();
-        status =
-            status.toBuilder().setError(why).setAppliedAtMillis(System.currentTimeMillis()).build();
-        registry.put(status);
+        tooLarge(built.getVersion(), "its snapshot is " + size + " bytes", limit);
         return;
       }
       held.clear();

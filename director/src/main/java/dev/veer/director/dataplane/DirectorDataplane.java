@@ -309,6 +309,19 @@ public final class DirectorDataplane implements AutoCloseable {
     change(next, config);
   }
 
+  /**
+   * Installs or changes {@code services} and removes {@code removed}, in one change like {@link
+   * #replaceAll}; every other installed service stays as it is.
+   */
+  public synchronized void update(
+      Map<ServiceKey, Wanted> services, Set<ServiceKey> removed, Optional<DirectorConfig> config) {
+    Map<ServiceKey, Plan> next = keepAll();
+    next.keySet().removeAll(removed);
+    services.forEach(
+        (key, wanted) -> next.put(key, new Plan(wanted.options().flags(), wanted.table())));
+    change(next, config);
+  }
+
   /** What one service becomes: its flags, and its new table or none to keep the installed one. */
   private record Plan(int flags, Optional<HopTable> table) {}
 

@@ -29,7 +29,10 @@ import org.slf4j.LoggerFactory;
 public final class CoordinatorLink implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(CoordinatorLink.class);
 
-  /** Snapshots carry whole tables: 512 KiB per service at the default 65,536 rows. */
+  /**
+   * The largest message taken: coordinators send a version in messages of at most this (or 4 MiB),
+   * so only a single table larger than this could not be received.
+   */
   public static final int DEFAULT_MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024;
 
   private final Optional<BearerToken> token;
@@ -97,12 +100,15 @@ public final class CoordinatorLink implements AutoCloseable {
                     "version {} received ({} bytes)",
                     snapshot.getVersion(),
                     snapshot.getSerializedSize());
-                Applied applied = applier.apply(snapshot);
-                synchronized (reports[0]) {
-                  reports[0].onNext(DirectorReport.newBuilder().setApplied(applied).build());
+                Optional<Applied> applied = applier.receive(snapshot);
+                if (applied.isEmpty()) {
+                  return;
                 }
-                if (applied.getSuccess()) {
-                  onApplied.accept(applied.getVersion());
+                synchronized (reports[0]) {
+                  reports[0].onNext(DirectorReport.newBuilder().setApplied(applied.get()).build());
+                }
+                if (applied.get().getSuccess()) {
+                  onApplied.accept(applied.get().getVersion());
                 }
               }
 

@@ -27,15 +27,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Applies coordinator snapshots to the director's data plane: every service's table switched
- * atomically (one pointer swap each), services that are gone removed, the flow hash key set. Checks
- * a whole snapshot before touching the data plane, so a malformed one changes nothing, and hands it
- * over as one change ({@link DirectorDataplane#replaceAll}), so one the maps cannot take changes
- * nothing either.
+ * atomically (one pointer swap each), services that are gone removed, the flow hash key set. A
+ * version may come in several messages, each applied as it comes. Checks a whole message before
+ * touching the data plane, so a malformed one changes nothing, and hands it over as one change
+ * ({@link DirectorDataplane#update}), so one the maps cannot take changes nothing either.
  */
 public final class SnapshotApplier {
   private static final Logger log = LoggerFactory.getLogger(SnapshotApplier.class);
@@ -58,7 +59,15 @@ public final class SnapshotApplier {
   public record Announcement(
       String service, InetAddress vip, int healthyBackends, int minHealthy) {}
 
-  private List<Announcement> announcements = List.of();
+  private final Map<String, Announcement> announcements = new TreeMap<>();
+
+  /** The version whose messages are coming in, the services they named so far. */
+  private long receiving;
+
+  private final Set<ServiceKey> named = new HashSet<>();
+
+  /** One of the receiving version's messages failed: the rest of it is not applied. */
+  private boolean receivingFailed;
 
   /** A service as the data plane has it. */
   private record Held(ServiceKey key, long tableVersion) {}
@@ -82,7 +91,7 @@ public final class SnapshotApplier {
 
   /** The services of the applied snapshot, for route health injection. */
   public synchronized List<Announcement> announcements() {
-    return announcements;
+    return List.copyOf(announcements.values());
   }
 
   /** The cluster's flow-hash key, once a snapshot brought it. */
@@ -106,32 +115,74 @@ public final class SnapshotApplier {
     return out.build();
   }
 
-  /**
-   * Applies a snapshot whole or not at all: a malformed snapshot, or one the maps cannot take,
-   * leaves the data plane and this applier as they were, and the answer says why.
-   */
+  /** Applies a version sent in one message; see {@link #receive}. */
   public synchronized Applied apply(Snapshot snapshot) {
+    return receive(snapshot)
+        .orElseThrow(() -> new IllegalArgumentException("version sent in several messages"));
+  }
+
+  /**
+   * Applies one message of a version, whole or not at all: a malformed message, or one the maps
+   * cannot take, leaves the data plane and this applier as they were. Returns the acknowledgement
+   * to send: after the version's last message, or at the first message that fails (the rest of that
+   * version is then ignored), and nothing for a message that more of its version follow.
+   */
+  public synchronized Optional<Applied> receive(Snapshot message) {
     long start = System.nanoTime();
+    long version = message.getVersion();
+    if (message.getPart() == 0) {
+      receiving = version;
+      receivingFailed = false;
+      named.clear();
+    } else if (receivingFailed || version != receiving) {
+      // The rest of a version that failed, or of one whose start this director did not see.
+      return Optional.empty();
+    }
+    boolean last = !message.getMore();
     try {
-      List<Decoded> decoded = decode(snapshot);
+      List<Decoded> decoded = decode(message);
+      Set<String> dropped = new HashSet<>(message.getRemovedList());
       Map<ServiceKey, DirectorDataplane.Wanted> wanted = new LinkedHashMap<>();
+      Set<ServiceKey> removed = new HashSet<>();
+      for (String name : message.getRemovedList()) {
+        Held h = held.get(name);
+        if (h != null) {
+          removed.add(h.key());
+        }
+      }
       for (Decoded service : decoded) {
+        named.add(service.key());
         Optional<HopTable> table = service.table();
         Held before = held.get(service.name());
-        if (table.isEmpty() && !before.key().equals(service.key())) {
-          // Same table, new VIP or port: the table moves with the service.
-          table = Optional.of(dataplane.tables().get(before.key()));
+        if (before != null && !before.key().equals(service.key())) {
+          // Same service, new VIP or port: the table moves with it if it was not sent.
+          if (table.isEmpty()) {
+            table = Optional.of(dataplane.tables().get(before.key()));
+          }
+          removed.add(before.key());
         }
         wanted.put(service.key(), new DirectorDataplane.Wanted(service.options(), table));
       }
-      byte[] key = snapshot.getSettings().getFlowHashKey().toByteArray();
-      int port = snapshot.getSettings().getGuePort();
+      if (last && !message.getIncremental()) {
+        // Whatever else is installed went: services deleted since, or taken over from pinned maps.
+        Set<ServiceKey> unnamed = new HashSet<>(dataplane.tables().keySet());
+        unnamed.removeAll(named);
+        removed.addAll(unnamed);
+        held.forEach(
+            (name, h) -> {
+              if (unnamed.contains(h.key())) {
+                dropped.add(name);
+              }
+            });
+      }
+      removed.removeAll(wanted.keySet());
+      byte[] key = message.getSettings().getFlowHashKey().toByteArray();
+      int port = message.getSettings().getGuePort();
       boolean reconfigure = !Arrays.equals(key, hashKey) || port != guePort;
-      Set<ServiceKey> gone = new HashSet<>(dataplane.tables().keySet());
-      gone.removeAll(wanted.keySet());
 
-      dataplane.replaceAll(
+      dataplane.update(
           wanted,
+          removed,
           reconfigure
               ? Optional.of(new DirectorConfig(key, source4, source6, port))
               : Optional.empty());
@@ -141,10 +192,12 @@ public final class SnapshotApplier {
         guePort = port;
         log.info("flow hash key and GUE port {} set from the coordinator", port);
       }
-      // Whatever else was installed went: services deleted since, or taken over from pinned maps.
-      gone.forEach(k -> log.info("service {} removed", k));
-      held.clear();
-      targets.clear();
+      removed.forEach(k -> log.info("service {} removed", k));
+      for (String name : dropped) {
+        held.remove(name);
+        targets.remove(name);
+        announcements.remove(name);
+      }
       for (Decoded service : decoded) {
         held.put(service.name(), new Held(service.key(), service.tableVersion()));
         targets.put(
@@ -155,31 +208,32 @@ public final class SnapshotApplier {
                 service.options(),
                 dataplane.tables().get(service.key())));
       }
-      announcements =
-          snapshot.getServicesList().stream()
-              .map(
-                  t ->
-                      new Announcement(
-                          t.getName(),
-                          address(t.getVip()),
-                          t.getHealthyBackends(),
-                          Math.max(1, t.getMinHealthy())))
-              .toList();
-      checkIntervalMillis = snapshot.getSettings().getCheckIntervalMillis();
-      checkTimeoutMillis = snapshot.getSettings().getCheckTimeoutMillis();
-      appliedVersion = snapshot.getVersion();
-      log.debug(
-          "version {} applied in {} ms",
-          snapshot.getVersion(),
-          (System.nanoTime() - start) / 1_000_000);
-      return Applied.newBuilder().setVersion(snapshot.getVersion()).setSuccess(true).build();
+      for (ServiceTable t : message.getServicesList()) {
+        announcements.put(
+            t.getName(),
+            new Announcement(
+                t.getName(),
+                address(t.getVip()),
+                t.getHealthyBackends(),
+                Math.max(1, t.getMinHealthy())));
+      }
+      if (!last) {
+        return Optional.empty();
+      }
+      checkIntervalMillis = message.getSettings().getCheckIntervalMillis();
+      checkTimeoutMillis = message.getSettings().getCheckTimeoutMillis();
+      appliedVersion = version;
+      log.debug("version {} applied in {} ms", version, (System.nanoTime() - start) / 1_000_000);
+      return Optional.of(Applied.newBuilder().setVersion(version).setSuccess(true).build());
     } catch (RuntimeException e) {
-      log.warn("could not apply version {}: {}", snapshot.getVersion(), e.getMessage());
-      return Applied.newBuilder()
-          .setVersion(snapshot.getVersion())
-          .setSuccess(false)
-          .setError(String.valueOf(e.getMessage()))
-          .build();
+      log.warn("could not apply version {}: {}", version, e.getMessage());
+      receivingFailed = true;
+      return Optional.of(
+          Applied.newBuilder()
+              .setVersion(version)
+              .setSuccess(false)
+              .setError(String.valueOf(e.getMessage()))
+              .build());
     }
   }
 

@@ -208,6 +208,61 @@ class SnapshotApplierTest {
     }
   }
 
+  static Snapshot part(Snapshot message, int part, boolean more, boolean incremental) {
+    return message.toBuilder().setPart(part).setMore(more).setIncremental(incremental).build();
+  }
+
+  /**
+   * A version in parts: each part is installed as it comes, the version acknowledged after the
+   * last; a whole version removes what none of its parts named; an incremental one changes only
+   * what it names and removes what it names as removed.
+   */
+  @Test
+  void aVersionInPartsIsAcknowledgedAfterItsLastAndIncrementalOnesChangeOnlyWhatTheyName()
+      throws Exception {
+    assertThat(applier.apply(snapshot(5, web(4))).getSuccess()).isTrue();
+    ServiceTable.Builder api = service("api", "203.0.113.11", 1, List.of(tenNet(1)));
+    ServiceTable.Builder db = service("db", "203.0.113.12", 1, List.of(tenNet(2)));
+
+    // Version 6 whole, in two parts: web is not named, so it goes after the last part.
+    assertThat(applier.receive(part(snapshot(6, api), 0, true, false))).isEmpty();
+    assertThat(applier.appliedVersion()).isEqualTo(5);
+    assertThat(kernel.services()).hasSize(2); // web stays until the version is complete
+    Optional<Applied> six = applier.receive(part(snapshot(6, db), 1, false, false));
+    assertThat(six).get().extracting(Applied::getSuccess).isEqualTo(true);
+    assertThat(applier.appliedVersion()).isEqualTo(6);
+    assertThat(kernel.services()).isEqualTo(expectedRows(api.build(), db.build()));
+    assertThat(applier.tableVersions()).isEqualTo(Map.of("api", 1L, "db", 1L));
+
+    // Version 7 incremental: db's table changes, api is removed; nothing else is touched.
+    ServiceTable.Builder db2 = service("db", "203.0.113.12", 2, List.of(tenNet(3)));
+    Snapshot seven = part(snapshot(7, db2), 0, false, true).toBuilder().addRemoved("api").build();
+    assertThat(applier.receive(seven)).get().extracting(Applied::getSuccess).isEqualTo(true);
+    assertThat(kernel.services()).isEqualTo(expectedRows(db2.build()));
+    assertThat(applier.announcements())
+        .extracting(SnapshotApplier.Announcement::service)
+        .containsExactly("db");
+
+    // Version 8's first part fails (a reference to a table not held): the later part is ignored
+    // and nothing is acknowledged for it; version 8 sent again from part 0 applies.
+    ServiceTable.Builder missing =
+        ServiceTable.newBuilder()
+            .setName("web")
+            .setVip(address("203.0.113.10"))
+            .setPort(80)
+            .setProtocol(Protocol.TCP)
+            .setTableVersion(9);
+    Optional<Applied> failed = applier.receive(part(snapshot(8, missing), 0, true, true));
+    assertThat(failed).get().extracting(Applied::getSuccess).isEqualTo(false);
+    assertThat(applier.receive(part(snapshot(8, api), 1, false, true))).isEmpty();
+    assertThat(applier.appliedVersion()).isEqualTo(7);
+    assertThat(applier.receive(part(snapshot(8, api, db2), 0, false, false)))
+        .get()
+        .extracting(Applied::getSuccess)
+        .isEqualTo(true);
+    assertThat(kernel.services()).isEqualTo(expectedRows(api.build(), db2.build()));
+  }
+
   static List<ByteString> tenNets(int from, int to) {
     return IntStream.range(from, to).mapToObj(SnapshotApplierTest::tenNet).toList();
   }
