@@ -373,6 +373,7 @@ public final class DirectorDaemon implements AutoCloseable {
               .setMaxSnapshotBytes(config.maxSnapshotBytes())
               .setCompactRows(true)
               .setIncremental(true)
+              .setPackedRows(true)
               .addAllSourceAddresses(
                   java.util.stream.Stream.concat(
                           config.source4().stream(), config.source6().stream())

@@ -3,6 +3,7 @@ package dev.veer.testbed;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.veer.coordinator.Coordinator;
+import dev.veer.coordinator.sync.TableCompiler;
 import dev.veer.ctl.VeerCtl;
 import dev.veer.director.DirectorDaemon;
 import dev.veer.proto.admin.v1.AddBackendRequest;
@@ -45,20 +46,24 @@ class SnapshotLimitTest {
       ManagedChannel channel = Transport.channel(target, Optional.empty());
       try {
         AdminServiceGrpc.AdminServiceBlockingStub admin = AdminServiceGrpc.newBlockingStub(channel);
-        // A service of one backend: 2^16 rows of one hop, about 128 KiB on the wire. A director
-        // that takes 200 KiB a message takes one such table a message, not two.
-        int limit = 200 * 1024;
-        createService(admin, "a", "203.0.113.21", 1);
-        createService(admin, "b", "203.0.113.22", 1);
+        // Services of two backends: 2^16 rows of two one-byte hops, deflated to about 20 KiB. A
+        // director that takes 32 KiB a message takes one such table a message, not two.
+        int limit = 32 * 1024;
+        createService(admin, "a", "203.0.113.21", 2);
+        createService(admin, "b", "203.0.113.22", 2);
         long both = coordinator.store().current().getVersion();
+        for (String name : List.of("a", "b")) {
+          assertThat(wireSize(coordinator, name)).isBetween(limit / 2 + 1024, limit - 1024);
+        }
         try (DirectorDaemon fresh = start("fresh", target, limit)) {
           // From nothing, version "both" carries two tables: it comes in two parts, each fits.
           assertThat(fresh.awaitVersion(both, Duration.ofSeconds(30))).isTrue();
           assertThat(fresh.coordinator()).isEqualTo(target);
 
-          // Two backends with two hops a row: 256 KiB, one table over what the director takes.
-          createService(admin, "c", "203.0.113.23", 2);
+          // 24 backends: one table over what the director takes.
+          createService(admin, "c", "203.0.113.23", 24);
           long over = coordinator.store().current().getVersion();
+          assertThat(wireSize(coordinator, "c")).isGreaterThan(limit);
           Await.until(
               "fresh's status to say why",
               () -> director(admin, "fresh").map(d -> !d.getError().isEmpty()).orElse(false),
@@ -96,6 +101,15 @@ class SnapshotLimitTest {
         channel.shutdownNow();
       }
     }
+  }
+
+  /** The bytes of a service's table as a current director is sent it. */
+  private static int wireSize(Coordinator coordinator, String service) {
+    return new TableCompiler()
+        .compile(coordinator.store().current())
+        .get(service)
+        .wire()
+        .getSerializedSize();
   }
 
   private static DirectorDaemon start(String id, String target, int limit) throws Exception {

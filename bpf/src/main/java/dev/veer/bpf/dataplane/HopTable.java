@@ -49,51 +49,18 @@ public final class HopTable {
   }
 
   /**
-   * A table from its wire form: {@link VeerAbi#MAX_HOPS} little-endian u16 cells per row, backend
-   * index + 1, 0 after the last hop. Checked whole before it is returned.
+   * A table from its cells: {@link VeerAbi#MAX_HOPS} a row, each the backend's index + 1, 0 after
+   * the row's last hop. Checked whole before it is returned; takes ownership of {@code cells}.
    */
-  /**
-   * A table from rows of {@code rowHops} little-endian u16 cells each (1..{@link
-   * VeerAbi#MAX_HOPS}): the hops past {@code rowHops} are none.
-   */
-  public static HopTable fromCells(
-      int rowBits, List<? extends InetAddress> backends, ByteBuffer littleEndian, int rowHops) {
-    checkArgument(
-        rowHops >= 1 && rowHops <= VeerAbi.MAX_HOPS,
-        "hops per row are 1..%s, not %s",
-        VeerAbi.MAX_HOPS,
-        rowHops);
-    if (rowHops == VeerAbi.MAX_HOPS) {
-      return fromCells(rowBits, backends, littleEndian);
-    }
-    ByteBuffer in = littleEndian.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-    RowBits.check(rowBits);
-    int rows = 1 << rowBits;
-    checkArgument(
-        in.remaining() == rows * rowHops * 2,
-        "expected %s hop entries for %s rows of %s hops, got %s bytes",
-        rows * rowHops,
-        rows,
-        rowHops,
-        in.remaining());
-    return checked(rowBits, backends, fullRows(in, rows, rowHops));
+  public static HopTable ofCells(int rowBits, List<? extends InetAddress> backends, char[] cells) {
+    checkShape(rowBits, cells.length);
+    return checked(rowBits, backends, cells);
   }
 
   /**
-   * {@code rows} rows of {@code rowHops} little-endian u16 cells each, read from {@code in}, as
-   * rows of {@link VeerAbi#MAX_HOPS} cells (the hops past {@code rowHops} none).
+   * A table from {@link VeerAbi#MAX_HOPS} little-endian u16 cells per row (backend index + 1, 0
+   * after the last hop). Checked whole before it is returned.
    */
-  public static char[] fullRows(ByteBuffer in, int rows, int rowHops) {
-    ByteBuffer little = in.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-    char[] cells = new char[rows * VeerAbi.MAX_HOPS];
-    for (int row = 0; row < rows; row++) {
-      for (int hop = 0; hop < rowHops; hop++) {
-        cells[row * VeerAbi.MAX_HOPS + hop] = little.getChar();
-      }
-    }
-    return cells;
-  }
-
   public static HopTable fromCells(
       int rowBits, List<? extends InetAddress> backends, ByteBuffer littleEndian) {
     ByteBuffer in = littleEndian.duplicate().order(ByteOrder.LITTLE_ENDIAN);

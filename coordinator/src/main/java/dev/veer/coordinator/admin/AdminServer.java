@@ -165,7 +165,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
     var tables = compiler.compile(state);
     state
         .getServicesList()
-        .forEach(s -> out.addServices(view(state, s, reports, tables.get(s.getName()).table())));
+        .forEach(s -> out.addServices(view(state, s, reports, tables.get(s.getName()))));
     return out.build();
   }
 
@@ -246,7 +246,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
       throws Exception {
     Outcome outcome = apply(service, expectedVersion, dryRun, force, op);
     ClusterState state = outcome.state();
-    return view(state, Services.require(state, service), agents.all(), table(state, service))
+    return view(state, Services.require(state, service), agents.all(), compiled(state, service))
         .toBuilder()
         .setImpact(outcome.impact())
         .build();
@@ -333,8 +333,12 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
 
   /** The compiled table of {@code service} in {@code state}. */
   private RendezvousTable table(ClusterState state, String service) {
-    TableCompiler.Compiled compiled = compiler.compile(state).get(service);
+    TableCompiler.Compiled compiled = compiled(state, service);
     return compiled == null ? null : compiled.table();
+  }
+
+  private TableCompiler.Compiled compiled(ClusterState state, String service) {
+    return compiler.compile(state).get(service);
   }
 
   @Override
@@ -453,7 +457,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
   }
 
   private Service view(ClusterState state, String name) throws Exception {
-    return view(state, Services.require(state, name), agents.all(), table(state, name));
+    return view(state, Services.require(state, name), agents.all(), compiled(state, name));
   }
 
   /**
@@ -461,7 +465,10 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
    * hops and how many reported flows its table does not reach.
    */
   static Service view(
-      ClusterState state, ServiceState s, List<AgentStatus> agents, RendezvousTable table) {
+      ClusterState state,
+      ServiceState s,
+      List<AgentStatus> agents,
+      TableCompiler.Compiled compiled) {
     Map<ByteString, Integer> retained = new java.util.HashMap<>();
     s.getEvidenceList().forEach(e -> retained.put(e.getAddress(), e.getRows().getGapsCount()));
     Service.Builder out =
@@ -490,12 +497,12 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
               .setLiveConnections(LiveConnections.of(agents, s.getName(), address))
               .setRetainedRows(retained.getOrDefault(b.getAddress(), 0)));
     }
-    if (table != null) {
-      out.setRowsOutOfHops(table.rowsOutOfHops())
+    if (compiled != null) {
+      // The rows are decoded only for a service whose proxies report flows.
+      var flows = FlowReport.of(agents, s, state.getSettings().getRowBits());
+      out.setRowsOutOfHops(compiled.rowsOutOfHops())
           .setFlowsOutOfHops(
-              Strandings.unreachable(
-                      table, FlowReport.of(agents, s, state.getSettings().getRowBits()))
-                  .flows());
+              flows.isEmpty() ? 0 : Strandings.unreachable(compiled.table(), flows).flows());
     }
     return out.build();
   }

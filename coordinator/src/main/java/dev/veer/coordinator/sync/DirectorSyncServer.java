@@ -381,7 +381,8 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
       if (Long.valueOf(version).equals(held.get(name))) {
         return compiled.reference();
       }
-      return hello.getCompactRows() ? compiled.wire() : TableCompiler.withFullRows(compiled.wire());
+      return TableCompiler.forDirector(
+          compiled.wire(), compiled.rowBits(), hello.getPackedRows(), hello.getCompactRows());
     }
 
     /**

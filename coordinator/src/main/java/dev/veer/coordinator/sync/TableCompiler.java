@@ -1,9 +1,8 @@
 package dev.veer.coordinator.sync;
 
+import com.google.common.collect.ImmutableList;
 import com.google.common.collect.ImmutableMap;
 import com.google.protobuf.ByteString;
-import dev.veer.bpf.abi.VeerAbi;
-import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.coordinator.admin.Addresses;
 import dev.veer.coordinator.table.Backend;
 import dev.veer.coordinator.table.BackendState;
@@ -13,6 +12,7 @@ import dev.veer.coordinator.table.TableBuilder;
 import dev.veer.coordinator.table.TableHistory;
 import dev.veer.coordinator.table.TableSpec;
 import dev.veer.proto.FlowRowsCodec;
+import dev.veer.proto.TableRowsCodec;
 import dev.veer.proto.director.v1.ServiceTable;
 import dev.veer.proto.state.v1.BackendRecord;
 import dev.veer.proto.state.v1.ClusterState;
@@ -21,8 +21,6 @@ import dev.veer.proto.state.v1.Generation;
 import dev.veer.proto.state.v1.ServiceState;
 import dev.veer.proto.types.v1.Health;
 import java.net.InetAddress;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -48,27 +46,62 @@ public final class TableCompiler {
 
   private final Map<String, Compiled> cache = new HashMap<>();
 
-  /** Per service: a builder whose rankings make the next build of that service incremental. */
-  private final Map<String, TableBuilder> builders = new HashMap<>();
+  /**
+   * How many services keep a builder between builds. A builder's ranking cache (1.5 MiB at 2^16
+   * rows) makes the next build of its service incremental; kept for every service it would make
+   * memory grow with services times rows, so only the services changed last keep one, and a build
+   * of another service starts from scratch (about 10 ms for 10 backends at 2^16 rows).
+   */
+  private static final int KEPT_BUILDERS = 32;
+
+  private final Map<String, TableBuilder> builders = lru(KEPT_BUILDERS);
 
   /**
    * Builders for tables of changes not yet made, of the services changed last: each holds a ranking
    * cache (1.5 MiB at 2^16 rows), so only a few are kept.
    */
-  private final Map<String, TableBuilder> previewBuilders =
-      new java.util.LinkedHashMap<>(16, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, TableBuilder> eldest) {
-          return size() > PREVIEW_BUILDERS;
-        }
-      };
+  private final Map<String, TableBuilder> previewBuilders = lru(PREVIEW_BUILDERS);
 
-  /** A service's table at one version, and its wire form without the service's key fields. */
+  private static Map<String, TableBuilder> lru(int size) {
+    return new java.util.LinkedHashMap<>(16, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<String, TableBuilder> eldest) {
+        return size() > size;
+      }
+    };
+  }
+
+  /**
+   * A service's table at one version, kept as it goes on the wire to current directors: rows of the
+   * hops they hold, one byte a cell up to 255 backends, deflated (about 50 KB for 10 backends at
+   * 2^16 rows, against 512 KiB as the data plane holds it). The table itself is decoded from it
+   * when a caller needs its rows.
+   */
   public record Compiled(
-      ServiceState service, int rowBits, RendezvousTable table, ServiceTable wire) {
+      ServiceState service,
+      int rowBits,
+      ImmutableList<Backend> backends,
+      int rowsOutOfHops,
+      ServiceTable wire) {
     /** The same table without its rows, for a director that holds it already. */
     public ServiceTable reference() {
-      return wire.toBuilder().clearBackends().clearRows().setHasTable(false).build();
+      return wire.toBuilder()
+          .clearBackends()
+          .clearRows()
+          .clearRowHops()
+          .clearCellBytes()
+          .clearDeflated()
+          .setHasTable(false)
+          .build();
+    }
+
+    /** The table, decoded from its wire form (a few milliseconds at 2^16 rows). */
+    public RendezvousTable table() {
+      return RendezvousTable.restore(
+          spec(service, rowBits),
+          backends,
+          TableRowsCodec.cells(wire, rowBits, ROW_HOPS),
+          rowsOutOfHops);
     }
   }
 
@@ -116,8 +149,12 @@ public final class TableCompiler {
       wire.addBackends(ByteString.copyFrom(b.addressBytes()));
     }
     char[] cells = table.encoded();
-    int rowHops = rowHops(cells);
-    wire.setRows(encodeRows(cells, rowHops)).setRowHops(rowHops);
+    int rowHops = TableRowsCodec.rowHops(cells, ROW_HOPS);
+    int cellBytes = TableRowsCodec.cellBytes(table.backends().size());
+    wire.setRows(TableRowsCodec.deflate(TableRowsCodec.pack(cells, ROW_HOPS, rowHops, cellBytes)))
+        .setRowHops(rowHops)
+        .setCellBytes(cellBytes)
+        .setDeflated(true);
     log.debug(
         "service {}: table version {} ({} rows, {} backends) compiled in {} ms",
         service.getName(),
@@ -125,7 +162,7 @@ public final class TableCompiler {
         table.rowCount(),
         table.backends().size(),
         (System.nanoTime() - start) / 1_000_000);
-    return new Compiled(service, rowBits, table, wire.build());
+    return new Compiled(service, rowBits, table.backends(), table.rowsOutOfHops(), wire.build());
   }
 
   /**
@@ -144,9 +181,12 @@ public final class TableCompiler {
    * retained generations not yet confirmed by their proxies' reports, and flow evidence.
    */
   public static RendezvousTable build(TableBuilder builder, ServiceState service, int rowBits) {
-    TableSpec spec =
-        TableSpec.of(service.getTableSeed().toByteArray(), rowBits, service.getHopCount());
-    return builder.build(spec, backends(service.getBackendsList()), history(service));
+    return builder.build(
+        spec(service, rowBits), backends(service.getBackendsList()), history(service));
+  }
+
+  private static TableSpec spec(ServiceState service, int rowBits) {
+    return TableSpec.of(service.getTableSeed().toByteArray(), rowBits, service.getHopCount());
   }
 
   /** What the service's stored state keeps of its past, for the builder. */
@@ -187,52 +227,23 @@ public final class TableCompiler {
     };
   }
 
-  /** Rows of {@link #ROW_HOPS} little-endian u16 hops: backend index + 1, 0 for none. */
   /**
-   * The most hops any row holds (at least 1): rows go on the wire with that many cells each, so a
-   * table of 2 hops costs 4 bytes a row, not {@code 2 * MAX_HOPS}.
+   * {@code table} (as compiled: packed and deflated) in the form a director reads: as it is for one
+   * whose Hello says packed_rows; else u16 cells, not deflated, with as many hops a row as the
+   * fullest row holds for one that says compact_rows, or four.
    */
-  static int rowHops(char[] cells) {
-    int most = 1;
-    for (int row = 0; row < cells.length; row += VeerAbi.MAX_HOPS) {
-      for (int hop = VeerAbi.MAX_HOPS - 1; hop >= most; hop--) {
-        if (cells[row + hop] != 0) {
-          most = hop + 1;
-          break;
-        }
-      }
-    }
-    return most;
-  }
-
-  /** The rows of {@code cells} ({@code MAX_HOPS} a row) with {@code rowHops} cells a row. */
-  static ByteString encodeRows(char[] cells, int rowHops) {
-    ByteBuffer rows =
-        ByteBuffer.allocate(cells.length / VeerAbi.MAX_HOPS * rowHops * 2)
-            .order(ByteOrder.LITTLE_ENDIAN);
-    for (int row = 0; row < cells.length; row += VeerAbi.MAX_HOPS) {
-      for (int hop = 0; hop < rowHops; hop++) {
-        rows.putChar(cells[row + hop]);
-      }
-    }
-    return ByteString.copyFrom(rows.array());
-  }
-
-  /**
-   * {@code table} as a director that reads only rows of {@code MAX_HOPS} cells (its Hello does not
-   * say compact_rows) needs it.
-   */
-  static ServiceTable withFullRows(ServiceTable table) {
-    int rowHops = table.getRowHops() == 0 ? VeerAbi.MAX_HOPS : table.getRowHops();
-    if (!table.getHasTable() || rowHops == VeerAbi.MAX_HOPS) {
+  static ServiceTable forDirector(
+      ServiceTable table, int rowBits, boolean packed, boolean compact) {
+    if (!table.getHasTable() || packed) {
       return table;
     }
-    char[] cells =
-        HopTable.fullRows(
-            table.getRows().asReadOnlyByteBuffer(), table.getRows().size() / 2 / rowHops, rowHops);
+    char[] cells = TableRowsCodec.cells(table, rowBits, ROW_HOPS);
+    int rowHops = compact ? TableRowsCodec.rowHops(cells, ROW_HOPS) : ROW_HOPS;
     return table.toBuilder()
-        .setRows(encodeRows(cells, VeerAbi.MAX_HOPS))
-        .setRowHops(VeerAbi.MAX_HOPS)
+        .setRows(ByteString.copyFrom(TableRowsCodec.pack(cells, ROW_HOPS, rowHops, 2)))
+        .setRowHops(rowHops)
+        .clearCellBytes()
+        .clearDeflated()
         .build();
   }
 }

@@ -1,5 +1,6 @@
 package dev.veer.coordinator.table;
 
+import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkElementIndex;
 
 import com.google.common.collect.ImmutableList;
@@ -29,6 +30,21 @@ public final class RendezvousTable {
   private final int[] primaryRows;
   private final int[] secondaryRows;
   private final int rowsOutOfHops;
+
+  /**
+   * A table built before, from its cells ({@link #ROW_CELLS} a row, as {@link #encoded()} gives
+   * them) and what its build found; takes ownership of {@code cells}.
+   */
+  public static RendezvousTable restore(
+      TableSpec spec, ImmutableList<Backend> backends, char[] cells, int rowsOutOfHops) {
+    checkArgument(
+        cells.length == spec.rowCount() * ROW_CELLS,
+        "%s cells for %s rows",
+        cells.length,
+        spec.rowCount());
+    return new RendezvousTable(
+        spec, backends, Math.min(spec.hopCount(), backends.size()), cells, rowsOutOfHops);
+  }
 
   /** Takes ownership of {@code cells}. */
   RendezvousTable(

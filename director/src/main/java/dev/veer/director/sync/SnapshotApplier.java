@@ -8,6 +8,7 @@ import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.director.dataplane.DirectorDataplane;
+import dev.veer.proto.TableRowsCodec;
 import dev.veer.proto.director.v1.Applied;
 import dev.veer.proto.director.v1.ServiceTable;
 import dev.veer.proto.director.v1.Snapshot;
@@ -303,11 +304,8 @@ public final class SnapshotApplier {
       backends.add(address(b));
     }
     try {
-      return HopTable.fromCells(
-          rowBits,
-          backends,
-          service.getRows().asReadOnlyByteBuffer(),
-          service.getRowHops() == 0 ? VeerAbi.MAX_HOPS : service.getRowHops());
+      return HopTable.ofCells(
+          rowBits, backends, TableRowsCodec.cells(service, rowBits, VeerAbi.MAX_HOPS));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("service " + service.getName() + ": " + e.getMessage(), e);
     }
