@@ -469,6 +469,20 @@ public final class BpfMap implements AutoCloseable {
     return bytes.length == 0 ? arena.allocate(1) : arena.allocateFrom(JAVA_BYTE, bytes);
   }
 
+  /** The memory the kernel charges for this map (its fdinfo's memlock), or 0 if it cannot say. */
+  public long memlockBytes() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd()))) {
+        if (line.startsWith("memlock:")) {
+          return Long.parseLong(line.substring("memlock:".length()).trim());
+        }
+      }
+    } catch (IOException | NumberFormatException e) {
+      // not told
+    }
+    return 0;
+  }
+
   private static boolean isMapFd(int fd) {
     try {
       return Files.readString(Path.of("/proc/self/fdinfo/" + fd)).contains("map_type:");

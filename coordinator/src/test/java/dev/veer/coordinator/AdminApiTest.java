@@ -8,6 +8,7 @@ import dev.veer.bpf.dataplane.FlowHash;
 import dev.veer.bpf.dataplane.ServiceOptions.HashFields;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.admin.v1.Backend;
 import dev.veer.proto.admin.v1.BackendShare;
 import dev.veer.proto.admin.v1.CreateServiceRequest;
 import dev.veer.proto.admin.v1.DeleteServiceRequest;
@@ -98,6 +99,46 @@ class AdminApiTest {
               assertThat(e.getStatus().getDescription()).contains(hint);
             });
     assertThat(version()).as("state version after a refused call").isEqualTo(before);
+  }
+
+  @Test
+  void
+      aServiceCreatedWithItsBackendsIsOneWriteWithNoEarlierGenerationAndABadBackendWritesNothing() {
+    long before = admin.listServices(ListServicesRequest.getDefaultInstance()).getVersion();
+    Service created =
+        admin.createService(
+            CreateServiceRequest.newBuilder()
+                .setSpec(spec("born-whole", "203.0.113.77", 80))
+                .addBackends(Backend.newBuilder().setAddress("192.0.2.71"))
+                .addBackends(Backend.newBuilder().setAddress("192.0.2.72"))
+                .addBackends(
+                    Backend.newBuilder().setAddress("192.0.2.73").setState(BackendState.DRAINING))
+                .build());
+    assertThat(created.getVersion()).isEqualTo(before + 1);
+    assertThat(created.getRetainedGenerations()).isZero();
+    assertThat(created.getBackendsList())
+        .extracting(Backend::getAddress, Backend::getState)
+        .containsExactly(
+            org.assertj.core.groups.Tuple.tuple("192.0.2.71", BackendState.ACTIVE),
+            org.assertj.core.groups.Tuple.tuple("192.0.2.72", BackendState.ACTIVE),
+            org.assertj.core.groups.Tuple.tuple("192.0.2.73", BackendState.DRAINING));
+
+    assertThatThrownBy(
+            () ->
+                admin.createService(
+                    CreateServiceRequest.newBuilder()
+                        .setSpec(spec("half-made", "203.0.113.78", 80))
+                        .addBackends(Backend.newBuilder().setAddress("192.0.2.74"))
+                        .addBackends(Backend.newBuilder().setAddress("2001:db8::74"))
+                        .build()))
+        .isInstanceOf(StatusRuntimeException.class)
+        .hasMessageContaining("INVALID_ARGUMENT")
+        .hasMessageContaining("one address family");
+    assertThat(admin.listServices(ListServicesRequest.getDefaultInstance()).getServicesList())
+        .extracting(s -> s.getSpec().getName())
+        .doesNotContain("half-made");
+    assertThat(admin.listServices(ListServicesRequest.getDefaultInstance()).getVersion())
+        .isEqualTo(created.getVersion());
   }
 
   @Test

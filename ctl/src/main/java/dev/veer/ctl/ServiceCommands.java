@@ -14,6 +14,7 @@ import dev.veer.proto.types.v1.Encapsulation;
 import dev.veer.proto.types.v1.HashFields;
 import dev.veer.proto.types.v1.Protocol;
 import java.io.PrintWriter;
+import java.util.ArrayList;
 import java.util.Locale;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -213,7 +214,7 @@ final class ServiceCommands {
     }
   }
 
-  @Command(name = "create", description = "Create a service (no backends yet).")
+  @Command(name = "create", description = "Create a service, with its first backends if given.")
   static final class Create implements Runnable {
     @ParentCommand ServiceCommands parent;
 
@@ -222,6 +223,14 @@ final class ServiceCommands {
 
     @picocli.CommandLine.Mixin SpecOptions options;
 
+    @picocli.CommandLine.Option(
+        names = "--backend",
+        paramLabel = "ADDRESS[=STATE]",
+        description =
+            "A backend the service starts with (repeat for more); its state active (default),"
+                + " filling, draining or inactive. All are written in one change.")
+    java.util.List<String> backends = new ArrayList<>();
+
     @Override
     public void run() {
       if (options.vip == null || options.port == null) {
@@ -229,7 +238,17 @@ final class ServiceCommands {
       }
       ServiceSpec.Builder spec =
           options.applyTo(ServiceSpec.newBuilder().setName(name).setProtocol(Protocol.TCP));
-      parent.show(s -> s.createService(CreateServiceRequest.newBuilder().setSpec(spec).build()));
+      CreateServiceRequest.Builder request = CreateServiceRequest.newBuilder().setSpec(spec);
+      for (String backend : backends) {
+        int equals = backend.indexOf('=');
+        Backend.Builder b =
+            Backend.newBuilder().setAddress(equals < 0 ? backend : backend.substring(0, equals));
+        if (equals >= 0) {
+          b.setState(BackendCommands.state(backend.substring(equals + 1)));
+        }
+        request.addBackends(b);
+      }
+      parent.show(s -> s.createService(request.build()));
     }
   }
 

@@ -609,7 +609,11 @@ public final class DirectorDaemon implements AutoCloseable {
                 Metric.gauge(
                     "veer_director_coordinator_connected",
                     "1 while a coordinator stream is open.",
-                    coordinator().isEmpty() ? 0 : 1)));
+                    coordinator().isEmpty() ? 0 : 1),
+                Metric.gauge(
+                    "veer_director_bpf_memlock_bytes",
+                    "Kernel memory charged for the director's maps, its tables included.",
+                    dataplane.memlockBytes())));
     announcer.ifPresent(a -> out.addAll(a.metrics()));
     speaker.ifPresent(s -> out.addAll(s.metrics()));
     dataplane

@@ -42,6 +42,11 @@ public final class TableMap implements AutoCloseable {
     return map.fd();
   }
 
+  /** The memory the kernel charges for this table. */
+  public long memlockBytes() {
+    return map.memlockBytes();
+  }
+
   BpfMap map() {
     return map;
   }

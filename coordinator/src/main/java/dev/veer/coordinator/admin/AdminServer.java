@@ -97,7 +97,10 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
           random.nextBytes(seed);
           ClusterState next =
               store.update(
-                  request.getExpectedVersion(), s -> Services.create(s, request.getSpec(), seed));
+                  request.getExpectedVersion(),
+                  s ->
+                      Services.create(
+                          s, request.getSpec(), seed, request.getBackendsList(), clock.millis()));
           log.info(
               "service {} created at version {}", request.getSpec().getName(), next.getVersion());
           return view(next, request.getSpec().getName());

@@ -77,6 +77,30 @@ public final class Services {
     return withService(state, fresh);
   }
 
+  /**
+   * {@code state} with a new service that starts with {@code backends} (each checked as {@link
+   * #addBackend} checks it). It had no table before, so it keeps no earlier generation.
+   */
+  public static ClusterState create(
+      ClusterState state,
+      ServiceSpec spec,
+      byte[] tableSeed,
+      List<dev.veer.proto.admin.v1.Backend> backends,
+      long nowMillis) {
+    ClusterState next = create(state, spec, tableSeed);
+    for (dev.veer.proto.admin.v1.Backend backend : backends) {
+      BackendState initial =
+          backend.getState() == BackendState.BACKEND_STATE_UNSPECIFIED
+              ? BackendState.ACTIVE
+              : backend.getState();
+      next = addBackend(next, spec.getName(), backend.getAddress(), initial, nowMillis);
+    }
+    ServiceState created = require(next, spec.getName());
+    return withService(
+        next,
+        created.toBuilder().clearGenerations().setTableVersion(state.getVersion() + 1).build());
+  }
+
   public static ClusterState update(ClusterState state, ServiceSpec spec) {
     ServiceState existing = require(state, spec.getName());
     ServiceState updated =

@@ -6,6 +6,7 @@ import static java.util.Objects.requireNonNull;
 import com.google.common.collect.HashMultiset;
 import com.google.common.collect.ImmutableMap;
 import com.google.common.collect.Multiset;
+import dev.veer.bpf.BpfMap;
 import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.KeptAttachment;
 import dev.veer.bpf.LoadOptions;
@@ -531,6 +532,29 @@ public final class DirectorDataplane implements AutoCloseable {
     undo.push(() -> allocator.giveBack(index));
     return index;
   }
+
+  /**
+   * The kernel memory this data plane's maps are charged (their memlock): the program's maps and
+   * every installed table, each table as large as a table of this row count is.
+   */
+  public synchronized long memlockBytes() {
+    long total = 0;
+    for (BpfMap map : program.maps().values()) {
+      total += map.memlockBytes();
+    }
+    if (!installed.isEmpty()) {
+      if (tableMemlock == 0) {
+        try (TableMap probe = program.newTable(program.rowBits())) {
+          tableMemlock = probe.memlockBytes();
+        }
+      }
+      total += installed.size() * tableMemlock;
+    }
+    return total;
+  }
+
+  /** What one table map of this row count is charged; measured once. */
+  private long tableMemlock;
 
   public synchronized ImmutableMap<ServiceKey, HopTable> tables() {
     ImmutableMap.Builder<ServiceKey, HopTable> out = ImmutableMap.builder();
