@@ -43,12 +43,13 @@ struct {
 
 VEER_FLAT_FIND(veer_service_slot)
 
-/* All tables of a director have one row count, chosen at load time, when
- * user space replaces this template (bpf_map__set_inner_map_fd): same-sized
- * inner maps let the verifier inline the row lookup. */
+/* The table template (veer_maps.h). Tables differ in size (rows, then one entry
+ * per backend), hence BPF_F_INNER_MAP; user space sets the template at load time
+ * with the same flags its tables have (bpf_map__set_inner_map_fd). */
 struct veer_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1 << VEER_DEFAULT_ROW_BITS);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
 	/* Sizes, not types: clang 14 emits only a forward BTF declaration for
 	 * types reached through the outer map's __array. */
 	__uint(key_size, sizeof(__u32));
@@ -68,7 +69,7 @@ struct {
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct veer_table);
-} tables SEC(".maps");
+} hop_tables SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -340,26 +341,62 @@ static __always_inline int martian_source(const struct flow *f)
 /* The hops of a row that share the primary's address family. */
 struct hops {
 	struct veer_backend *backend[VEER_MAX_HOPS];
+	__u32 primary;		/* the primary's backends-map index */
 	__u32 count;
 };
 
-static __always_inline int resolve_hops(const struct veer_row *row, struct hops *hops)
+/* A table's row as backend positions (0 ends it). A narrow table's entry holds
+ * two rows: the even row in its first half. */
+static __always_inline int read_row(void *table, __u32 row_index, int narrow,
+				    struct veer_row *row)
+{
+	__u32 entry = narrow ? row_index >> 1 : row_index;
+	const struct veer_row *e = bpf_map_lookup_elem(table, &entry);
+
+	if (!e)
+		return -1;
+	if (!narrow) {
+		*row = *e;
+		return 0;
+	}
+	if (row_index & 1) {
+		row->hop[0] = e->hop[2];
+		row->hop[1] = e->hop[3];
+	} else {
+		row->hop[0] = e->hop[0];
+		row->hop[1] = e->hop[1];
+	}
+	row->hop[2] = 0;
+	row->hop[3] = 0;
+	return 0;
+}
+
+static __always_inline int resolve_hops(void *table, __u32 list, const struct veer_row *row,
+					struct hops *hops)
 {
 	struct veer_backend *b;
-	__u32 index;
+	const __u32 *index;
+	__u32 entry;
 	int i;
 
 	hops->count = 0;
 #pragma unroll
 	for (i = 0; i < VEER_MAX_HOPS; i++) {
-		index = row->hop[i];
-		if (!index)
+		if (!row->hop[i])
 			break;
-		b = bpf_map_lookup_elem(&backends, &index);
+		/* The table's own list turns a position into a backends-map index. */
+		entry = list + row->hop[i] - 1;
+		index = bpf_map_lookup_elem(table, &entry);
+		if (!index || !*index)
+			break;
+		b = bpf_map_lookup_elem(&backends, index);
 		if (!b || (i > 0 && b->family != hops->backend[0]->family))
 			break;
-		if (i == 0 && b->family != VEER_FAMILY_IPV4 && b->family != VEER_FAMILY_IPV6)
-			break;
+		if (i == 0) {
+			if (b->family != VEER_FAMILY_IPV4 && b->family != VEER_FAMILY_IPV6)
+				break;
+			hops->primary = *index;
+		}
 		hops->backend[i] = b;
 		hops->count = i + 1;
 	}
@@ -474,24 +511,28 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct flow *f,
 				       int *action, __u32 *primary)
 {
 	struct veer_nexthop *next;
-	const struct veer_row *row;
+	struct veer_row row;
 	struct hops hops;
 	struct encap e = {};
 	void *inner_map, *data, *data_end;
 	__u32 slot = svc->table_slot;
-	__u32 row_index, tot_len;
+	__u32 row_index, rows, tot_len;
+	int narrow;
 	const __u8 *src;
 	__u8 protocol;
 	int rc;
 
-	inner_map = bpf_map_lookup_elem(&tables, &slot);
+	inner_map = bpf_map_lookup_elem(&hop_tables, &slot);
 	if (!inner_map)
 		return VEER_DIR_DROP_NO_TABLE;
-	row_index = (__u32)hash & ((1U << (svc->row_bits & 31)) - 1);
-	row = bpf_map_lookup_elem(inner_map, &row_index);
-	if (!row || resolve_hops(row, &hops))
+	narrow = (svc->flags & VEER_SVC_NARROW_ROWS) != 0;
+	rows = 1U << (svc->row_bits & 31);
+	row_index = (__u32)hash & (rows - 1);
+	/* The backends list follows the rows: rows / 2 entries of narrow rows. */
+	if (read_row(inner_map, row_index, narrow, &row) ||
+	    resolve_hops(inner_map, narrow ? rows >> 1 : rows, &row, &hops))
 		return VEER_DIR_DROP_NO_BACKEND;
-	*primary = row->hop[0];
+	*primary = hops.primary;
 
 	e.outer_family = hops.backend[0]->family;
 	e.ipip = (svc->flags & VEER_SVC_ENCAP_IPIP) != 0;

@@ -13,12 +13,13 @@
 /* X(name, value) lists, expanded into C enums and Java constants. */
 #define VEER_CONSTANTS(X)                                                     \
 	X(GUE_PORT_DEFAULT, 19523)   /* GLB's GUE destination port */          \
-	X(MAX_HOPS, 4)               /* hops per table row: primary + 3 */      \
-	X(MAX_SERVICES, 4096)                                                 \
-	X(MAX_TABLES, 4096)          /* table slots (outer map entries) */     \
-	X(MAX_BACKENDS, 65536)       /* backend index 0 is "no backend" */     \
+	X(MAX_HOPS, 4)               /* hops per wide table row: primary + 3 */ \
+	X(NARROW_HOPS, 2)            /* hops per narrow table row */            \
+	X(MAX_SERVICES, 16384)                                                \
+	X(MAX_TABLES, 16384)         /* table slots (outer map entries) */     \
+	X(MAX_BACKENDS, 262144)      /* backend index 0 is "no backend" */     \
 	X(MAX_ALLOWED, 4096)         /* proxy allow-list entries */            \
-	X(FLAT_SLOTS, 16384)         /* slots of a services/allow-list table */\
+	X(FLAT_SLOTS, 131072)        /* slots of a services/allow-list table */\
 	X(FLAT_PROBES, 8)            /* a key is within this many slots */     \
 	X(MIN_ROW_BITS, 4)                                                    \
 	X(MAX_ROW_BITS, 20)                                                   \
@@ -27,6 +28,7 @@
 	X(FAMILY_IPV6, 6)                                                     \
 	X(SVC_HASH_SRC_PORT, 1)      /* service flag: hash source port too */  \
 	X(SVC_ENCAP_IPIP, 2)         /* service flag: IPIP/ip6ip6, no hops */  \
+	X(SVC_NARROW_ROWS, 4)        /* service flag: its table is narrow */   \
 	X(GUE_TYPE_IPV4_HOPS, 0)     /* GLB's private data type */             \
 	X(GUE_TYPE_IPV6_HOPS, 0x5636) /* Veer's extension: 16-byte hops */     \
 	X(GUE_HEADER_LEN, 4)                                                  \

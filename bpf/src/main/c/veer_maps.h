@@ -42,10 +42,20 @@ struct veer_service_slot {
 	struct veer_service service;
 };
 
-/* One table row: backend indices, primary first, 0 ends the list. 8 bytes. */
+/*
+ * A director's table (an inner map of 8-byte entries): 2^row_bits rows, then
+ * one entry per backend the rows name. A row lists hops primary first as
+ * positions in that list, 1 for the first backend, 0 ending the row; the
+ * entry after the rows at offset i holds the backends-map index of the backend
+ * at position i + 1 (in its first 4 bytes). A wide table's entry is one row of
+ * VEER_MAX_HOPS hops; a narrow one's (VEER_SVC_NARROW_ROWS) holds two rows of
+ * VEER_NARROW_HOPS, so a table of 2 hops costs 4 bytes a row (array entries
+ * take 8 bytes whatever their size). Positions are per table, so a director
+ * holds up to VEER_MAX_BACKENDS distinct backends, not 2^16.
+ */
 struct veer_row {
 	__u16 hop[VEER_MAX_HOPS];
-};
+};	/* 8 bytes */
 
 /* The kernel's answer for the way to an address (see veer_nexthop.h). Zero
  * means "not asked yet"; the data plane fills it in. 32 bytes. */

@@ -189,7 +189,7 @@ class ControlPlaneEndToEndTest {
       assertThat(XdpAttachment.attachedProgramId(after.ns().handle(), "eth0"))
           .get()
           .isNotEqualTo(programBefore);
-      assertThat(after.ns().pinDirectory().resolve("tables")).exists();
+      assertThat(after.ns().pinDirectory().resolve("hop_tables")).exists();
       awaitDirectors();
       // Changes reach it as before.
       ctl(ExitCodes.OK, "backend", "drain", "web", address(bed.proxies().get(2)));

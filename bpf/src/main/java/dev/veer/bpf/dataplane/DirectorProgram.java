@@ -1,7 +1,6 @@
 package dev.veer.bpf.dataplane;
 
 import static com.google.common.base.Preconditions.checkArgument;
-import static com.google.common.base.Preconditions.checkState;
 
 import com.google.common.collect.ImmutableMap;
 import dev.veer.bpf.BpfMap;
@@ -52,7 +51,7 @@ public final class DirectorProgram implements AutoCloseable {
     this.rowBits = rowBits;
     this.innerPins = innerPins;
     this.services = object.map("services");
-    this.tables = object.map("tables");
+    this.tables = object.map("hop_tables");
     this.backends = object.map("backends");
     this.config = object.map("config");
     this.verdicts = object.map("verdicts");
@@ -72,7 +71,7 @@ public final class DirectorProgram implements AutoCloseable {
   public static DirectorProgram load(int rowBits, LoadOptions options) {
     RowBits.check(rowBits);
     BpfObject object =
-        BpfObject.load(OBJECT, options.withInnerMap("tables", TableMap.spec(rowBits)));
+        BpfObject.load(OBJECT, options.withInnerMap("hop_tables", TableMap.template()));
     try {
       return new DirectorProgram(object, rowBits, InnerPins.under(options.pinRoot()));
     } catch (RuntimeException e) {
@@ -134,6 +133,12 @@ public final class DirectorProgram implements AutoCloseable {
    * services table; writes nothing. Where a service's entry points does not matter for that.
    */
   public void checkServicesFit(Collection<ServiceKey> keys) {
+    long services = keys.stream().filter(k -> k.protocol() != 0).count();
+    checkArgument(
+        services <= VeerAbi.MAX_SERVICES,
+        "it holds at most %s services, not %s",
+        VeerAbi.MAX_SERVICES,
+        services);
     Map<ServiceKey, ServiceEntry> entries = new LinkedHashMap<>();
     keys.forEach(key -> entries.put(key, VIP_MARKER));
     layoutServices(withVipMarks(entries));
@@ -204,29 +209,17 @@ public final class DirectorProgram implements AutoCloseable {
     return serviceEntries;
   }
 
-  /** The cells of the table installed in {@code slot} (backends-map indices, 0 = none), if any. */
-  public Optional<int[]> readTable(int slot) {
+  /**
+   * The cells of the table installed in {@code slot}, wide or narrow as its service says
+   * (backends-map indices, {@link VeerAbi#MAX_HOPS} a row, 0 = none), if any.
+   */
+  public Optional<int[]> readTable(int slot, boolean narrow) {
     Optional<byte[]> inner = tables.lookup(MapLayouts.u32(slot));
     if (inner.isEmpty()) {
       return Optional.empty();
     }
-    try (BpfMap table =
-        InnerPins.open(innerPins, tablePin(slot), MapLayouts.readU32(inner.get()))) {
-      int rows = table.maxEntries();
-      checkState(
-          rows == 1 << rowBits,
-          "the pinned tables have %s rows, this director runs 2^%s: start it with"
-              + " the row bits its pins were made with, or remove the pins",
-          rows,
-          rowBits);
-      int[] cells = new int[rows * VeerAbi.MAX_HOPS];
-      try (BpfMap.Mapping mapping = table.mmap()) {
-        for (int i = 0; i < cells.length; i++) {
-          cells[i] =
-              mapping.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_CHAR_UNALIGNED, i);
-        }
-      }
-      return Optional.of(cells);
+    try (BpfMap map = InnerPins.open(innerPins, tablePin(slot), MapLayouts.readU32(inner.get()))) {
+      return Optional.of(TableMap.of(map, rowBits, narrow).cells());
     }
   }
 
@@ -274,20 +267,30 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   /**
-   * Creates an empty table with {@code 2^rowBits} rows, to be filled and then installed with {@link
-   * #installTable}; the caller closes it afterwards.
+   * Creates an empty table with {@code 2^rowBits} rows of {@code maxHops} hops at most, naming
+   * {@code backends} backends, to be filled and then installed with {@link #installTable}; narrow
+   * when its rows fit. The caller closes it afterwards.
    */
-  public TableMap newTable(int rowBits) {
+  public TableMap newTable(int rowBits, int maxHops, int backends) {
     checkArgument(
         rowBits == this.rowBits,
         "this director runs tables of 2^%s rows, not 2^%s: load it with "
             + "the row count the tables are built with",
         this.rowBits,
         rowBits);
-    return TableMap.create(rowBits);
+    checkArgument(
+        backends < VeerAbi.MAX_BACKENDS,
+        "a table names %s backends, over the %s a director holds",
+        backends,
+        VeerAbi.MAX_BACKENDS - 1);
+    return TableMap.create(rowBits, TableMap.fitsNarrow(maxHops), backends);
   }
 
-  /** Points a table slot at a filled table: one atomic pointer swap for the data plane. */
+  /**
+   * Points a table slot at a filled table: one atomic pointer swap for the data plane. The service
+   * entry naming the slot must say the table's width (a table of the other width goes to another
+   * slot).
+   */
   public void installTable(int slot, TableMap table) {
     checkArgument(slot >= 0 && slot < VeerAbi.MAX_TABLES, "table slot out of range: %s", slot);
     innerPins.ifPresent(p -> p.pin(tablePin(slot), table.map()));
@@ -346,7 +349,7 @@ public final class DirectorProgram implements AutoCloseable {
     return Map.of(
         "services",
         services,
-        "tables",
+        "hop_tables",
         tables,
         "backends",
         backends,

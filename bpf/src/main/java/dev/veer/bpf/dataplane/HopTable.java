@@ -110,13 +110,18 @@ public final class HopTable {
     return cells[row * VeerAbi.MAX_HOPS + hop] - 1;
   }
 
-  /** Every cell as a 16-bit value (backend index + 1, 0 for none), for copying whole. */
-  int cell(int index) {
-    return cells[index];
-  }
-
-  int cellCount() {
-    return cells.length;
+  /** The most hops any row holds (0 for a table without backends). */
+  public int maxHops() {
+    int most = 0;
+    for (int i = 0; i < cells.length; i += VeerAbi.MAX_HOPS) {
+      for (int hop = VeerAbi.MAX_HOPS - 1; hop >= most; hop--) {
+        if (cells[i + hop] != 0) {
+          most = hop + 1;
+          break;
+        }
+      }
+    }
+    return most;
   }
 
   public int rowBits() {

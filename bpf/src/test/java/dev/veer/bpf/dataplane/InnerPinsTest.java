@@ -33,24 +33,32 @@ class InnerPinsTest {
     ServiceEntry entry = new ServiceEntry(3, 1, ROW_BITS, 0);
     try (DirectorProgram first = DirectorProgram.load(ROW_BITS, options)) {
       first.replaceServices(Map.of(WEB, entry));
-      try (TableMap table = first.newTable(ROW_BITS)) {
+      try (TableMap table = first.newTable(ROW_BITS, VeerAbi.MAX_HOPS, 2);
+          TableMap narrow = first.newTable(ROW_BITS, VeerAbi.NARROW_HOPS, 2)) {
         first.installTable(3, table);
+        first.installTable(5, narrow);
       }
       assertThat(pinRoot.resolve("inner-services")).exists();
       assertThat(pinRoot.resolve("inner-table-3")).exists();
+      assertThat(pinRoot.resolve("inner-table-5")).exists();
 
       // A change replaces the pin with the new inner map.
       first.replaceServices(Map.of(WEB, new ServiceEntry(3, 2, ROW_BITS, 0)));
       try (DirectorProgram second = DirectorProgram.load(ROW_BITS, options)) {
         assertThat(second.readServices()).containsEntry(WEB, new ServiceEntry(3, 2, ROW_BITS, 0));
-        assertThat(second.readTable(3))
+        assertThat(second.readTable(3, false))
             .get()
             .satisfies(c -> assertThat(c).hasSize((1 << ROW_BITS) * VeerAbi.MAX_HOPS));
-        assertThat(second.readTable(4)).isEmpty();
+        assertThat(second.readTable(5, true))
+            .get()
+            .satisfies(c -> assertThat(c).hasSize((1 << ROW_BITS) * VeerAbi.MAX_HOPS));
+        assertThat(second.readTable(4, false)).isEmpty();
       }
 
       first.removeTable(3);
+      first.removeTable(5);
       assertThat(pinRoot.resolve("inner-table-3")).doesNotExist();
+      assertThat(pinRoot.resolve("inner-table-5")).doesNotExist();
     }
   }
 

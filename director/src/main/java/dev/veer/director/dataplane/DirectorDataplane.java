@@ -117,6 +117,7 @@ public final class DirectorDataplane implements AutoCloseable {
       String ifname,
       XdpMode mode,
       Optional<Path> pinDir) {
+    pinDir.ifPresent(DirectorDataplane::retireEarlierLayout);
     boolean takeOver = pinDir.isPresent() && Files.exists(pinDir.get().resolve(PINNED_TABLES));
     DirectorProgram program =
         DirectorProgram.load(
@@ -162,7 +163,40 @@ public final class DirectorDataplane implements AutoCloseable {
   }
 
   /** The map pinned by every director; its presence means an earlier director's maps are there. */
-  private static final String PINNED_TABLES = "tables";
+  private static final String PINNED_TABLES = "hop_tables";
+
+  /** The outer map of tables before hop_tables (global backend indices in 16-bit cells). */
+  private static final String EARLIER_TABLES = "tables";
+
+  /**
+   * Pins of the table layout before {@code hop_tables} cannot be taken over: their maps have other
+   * sizes and their tables another meaning. They are removed (the attached program keeps its maps
+   * and forwards on until it is replaced), all but the program's, which the new program replaces on
+   * the interface. The new maps hold nothing until the first snapshot, so this director announces
+   * its VIPs only then (route health injection): the router sends their traffic to the other
+   * directors meanwhile, whose tables are the same, so no connection breaks.
+   */
+  private static void retireEarlierLayout(Path pinDir) {
+    if (!Files.exists(pinDir.resolve(EARLIER_TABLES))
+        || Files.exists(pinDir.resolve(PINNED_TABLES))) {
+      return;
+    }
+    log.warn(
+        "the pins in {} are of the table layout before hop_tables: they are removed and this"
+            + " director starts with empty tables, announcing its VIPs once the coordinators"
+            + " sent them",
+        pinDir);
+    try (var pins = Files.list(pinDir)) {
+      for (Path pin : pins.toList()) {
+        if (!pin.getFileName().toString().equals(PINNED_PROGRAM)) {
+          Files.deleteIfExists(pin);
+        }
+      }
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(
+          "cannot remove the earlier layout's pins in " + pinDir + ": " + e.getMessage(), e);
+    }
+  }
 
   /** The attached program, for the next daemon to replace without opening it by id. */
   private static final String PINNED_PROGRAM = "program";
@@ -181,7 +215,7 @@ public final class DirectorDataplane implements AutoCloseable {
               }
               int[] cells =
                   program
-                      .readTable(entry.tableSlot())
+                      .readTable(entry.tableSlot(), narrow(entry))
                       .orElseThrow(
                           () ->
                               new IllegalStateException(
@@ -384,7 +418,10 @@ public final class DirectorDataplane implements AutoCloseable {
               key,
               new Installed(
                   new ServiceEntry(
-                      entry.tableSlot(), entry.statsSlot(), entry.rowBits(), plan.flags()),
+                      entry.tableSlot(),
+                      entry.statsSlot(),
+                      entry.rowBits(),
+                      withWidth(plan.flags(), narrow(entry))),
                   previous.table()));
           continue;
         }
@@ -393,14 +430,17 @@ public final class DirectorDataplane implements AutoCloseable {
           for (InetAddress backend : table.backends()) {
             acquireBackend(backend, indexed, undo);
           }
-          int tableSlot = previous != null ? previous.entry().tableSlot() : take(tableSlots, undo);
           int statsSlot = previous != null ? previous.entry().statsSlot() : take(statsSlots, undo);
           if (previous == null) {
             program.resetServiceStats(statsSlot);
           }
           TableMap map = fill(table);
           filled.add(map);
-          if (previous == null) {
+          // A table of another width goes to a slot of its own: the entry that switches the
+          // service to it says its width, and both change in the one services-table swap.
+          boolean moves = previous == null || narrow(previous.entry()) != map.narrow();
+          int tableSlot = moves ? take(tableSlots, undo) : previous.entry().tableSlot();
+          if (moves) {
             program.installTable(tableSlot, map);
             undo.push(() -> program.removeTable(tableSlot));
           } else {
@@ -409,7 +449,9 @@ public final class DirectorDataplane implements AutoCloseable {
           next.put(
               key,
               new Installed(
-                  new ServiceEntry(tableSlot, statsSlot, table.rowBits(), plan.flags()), table));
+                  new ServiceEntry(
+                      tableSlot, statsSlot, table.rowBits(), withWidth(plan.flags(), map.narrow())),
+                  table));
         } catch (RuntimeException failure) {
           throw new IllegalStateException("service " + key + ": " + failure.getMessage(), failure);
         }
@@ -459,6 +501,10 @@ public final class DirectorDataplane implements AutoCloseable {
           if (plan == null) {
             forget(key, previous);
           } else if (plan.table().isPresent()) {
+            int slot = previous.entry().tableSlot();
+            if (next.get(key).entry().tableSlot() != slot) {
+              removeTable(key, slot);
+            }
             previous.table().backends().forEach(this::releaseBackend);
           }
         });
@@ -496,20 +542,21 @@ public final class DirectorDataplane implements AutoCloseable {
 
   /** A removed service's slots go back (after the quarantine), its backends are released. */
   private void forget(ServiceKey key, Installed previous) {
-    int slot = previous.entry().tableSlot();
+    removeTable(key, previous.entry().tableSlot());
+    statsSlots.release(previous.entry().statsSlot());
+    previous.table().backends().forEach(this::releaseBackend);
+  }
+
+  /** Takes a table no entry names any more out of its slot, and gives the slot back. */
+  private void removeTable(ServiceKey key, int slot) {
     try {
       program.removeTable(slot);
     } catch (RuntimeException e) {
       // No service entry names the slot any more; the next table put there replaces it.
       log.warn(
-          "service {} removed, but its table in slot {} could not be deleted: {}",
-          key,
-          slot,
-          e.getMessage());
+          "service {}: its table in slot {} could not be deleted: {}", key, slot, e.getMessage());
     }
     tableSlots.release(slot);
-    statsSlots.release(previous.entry().statsSlot());
-    previous.table().backends().forEach(this::releaseBackend);
   }
 
   /**
@@ -517,7 +564,7 @@ public final class DirectorDataplane implements AutoCloseable {
    * it.
    */
   private TableMap fill(HopTable table) {
-    TableMap map = program.newTable(table.rowBits());
+    TableMap map = program.newTable(table.rowBits(), table.maxHops(), table.backends().size());
     try {
       map.write(table, table.backends().stream().mapToInt(backendIndex::get).toArray());
       return map;
@@ -525,6 +572,14 @@ public final class DirectorDataplane implements AutoCloseable {
       map.close();
       throw e;
     }
+  }
+
+  private static boolean narrow(ServiceEntry entry) {
+    return (entry.flags() & VeerAbi.SVC_NARROW_ROWS) != 0;
+  }
+
+  private static int withWidth(int flags, boolean narrow) {
+    return (flags & ~VeerAbi.SVC_NARROW_ROWS) | (narrow ? VeerAbi.SVC_NARROW_ROWS : 0);
   }
 
   private static int take(IndexAllocator allocator, Deque<Runnable> undo) {
@@ -535,26 +590,34 @@ public final class DirectorDataplane implements AutoCloseable {
 
   /**
    * The kernel memory this data plane's maps are charged (their memlock): the program's maps and
-   * every installed table, each table as large as a table of this row count is.
+   * every installed table, each as much as a table of its shape is charged.
    */
   public synchronized long memlockBytes() {
     long total = 0;
     for (BpfMap map : program.maps().values()) {
       total += map.memlockBytes();
     }
-    if (!installed.isEmpty()) {
-      if (tableMemlock == 0) {
-        try (TableMap probe = program.newTable(program.rowBits())) {
-          tableMemlock = probe.memlockBytes();
-        }
-      }
-      total += installed.size() * tableMemlock;
+    for (Installed i : installed.values()) {
+      boolean narrow = narrow(i.entry());
+      int backends = i.table().backends().size();
+      total +=
+          tableMemlock.computeIfAbsent(
+              (long) backends << 1 | (narrow ? 1 : 0),
+              shape -> {
+                try (TableMap probe =
+                    program.newTable(
+                        program.rowBits(),
+                        narrow ? VeerAbi.NARROW_HOPS : VeerAbi.MAX_HOPS,
+                        backends)) {
+                  return probe.memlockBytes();
+                }
+              });
     }
     return total;
   }
 
-  /** What one table map of this row count is charged; measured once. */
-  private long tableMemlock;
+  /** What a table is charged, by shape (backends, width); measured once per shape. */
+  private final Map<Long, Long> tableMemlock = new HashMap<>();
 
   public synchronized ImmutableMap<ServiceKey, HopTable> tables() {
     ImmutableMap.Builder<ServiceKey, HopTable> out = ImmutableMap.builder();

@@ -29,12 +29,13 @@ final class KernelMaps {
   private static final int SLOT_USED = 20;
 
   private static final int SLOT_TABLE = 24;
+  private static final int SLOT_ROW_BITS = 32;
+  private static final int SLOT_FLAGS = 33;
 
   /** struct veer_backend: next-hop cache (32), address (16), family (1). */
   private static final int BACKEND_ADDRESS = 32;
 
   private static final int BACKEND_FAMILY = 48;
-  private static final int ROW_BYTES = 2 * VeerAbi.MAX_HOPS;
 
   private final BpfMap services;
   private final BpfMap tables;
@@ -44,7 +45,7 @@ final class KernelMaps {
   KernelMaps(DirectorProgram program) {
     Map<String, BpfMap> maps = program.maps();
     this.services = maps.get("services");
-    this.tables = maps.get("tables");
+    this.tables = maps.get("hop_tables");
     this.backends = maps.get("backends");
     this.config = maps.get("config");
   }
@@ -113,26 +114,41 @@ final class KernelMaps {
         }
         InetAddress vip = address(value, 0, value[19]);
         int port = (value[16] & 0xff) << 8 | (value[17] & 0xff);
-        out.put(new ServiceKey(vip, port, protocol), rows(readU32(value, SLOT_TABLE)));
+        boolean narrow = (value[SLOT_FLAGS] & VeerAbi.SVC_NARROW_ROWS) != 0;
+        out.put(
+            new ServiceKey(vip, port, protocol),
+            rows(readU32(value, SLOT_TABLE), narrow, value[SLOT_ROW_BITS]));
       }
     }
     return out;
   }
 
-  private List<List<InetAddress>> rows(int tableSlot) {
+  /**
+   * A table's rows: {@code 2^rowBits} rows of backend positions (a wide row an 8-byte entry, two
+   * narrow ones an entry), then each position's backends-map index, an entry each.
+   */
+  private List<List<InetAddress>> rows(int tableSlot, boolean narrow, int rowBits) {
+    int hopsPerRow = narrow ? VeerAbi.NARROW_HOPS : VeerAbi.MAX_HOPS;
     byte[] id =
         tables
             .lookup(u32(tableSlot))
             .orElseThrow(() -> new AssertionError("no table in slot " + tableSlot));
     List<List<InetAddress>> out = new ArrayList<>();
+    int rows = 1 << rowBits;
+    int list = narrow ? rows / 2 : rows;
     try (BpfMap table = BpfMap.openById(readU32(id, 0))) {
-      for (int row = 0; row < table.maxEntries(); row++) {
+      for (int row = 0; row < rows; row++) {
         ByteBuffer cells =
-            ByteBuffer.wrap(table.lookup(u32(row)).orElseThrow()).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer.wrap(table.lookup(u32(narrow ? row / 2 : row)).orElseThrow())
+                .order(ByteOrder.LITTLE_ENDIAN);
+        if (narrow && row % 2 == 1) {
+          cells.position(2 * VeerAbi.NARROW_HOPS);
+        }
         List<InetAddress> hops = new ArrayList<>();
-        for (int hop = 0; hop < VeerAbi.MAX_HOPS; hop++) {
-          int index = cells.getShort() & 0xffff;
-          if (index != 0) {
+        for (int hop = 0; hop < hopsPerRow; hop++) {
+          int position = cells.getShort() & 0xffff;
+          if (position != 0) {
+            int index = readU32(table.lookup(u32(list + position - 1)).orElseThrow(), 0);
             byte[] backend = backends.lookup(u32(index)).orElseThrow();
             hops.add(address(backend, BACKEND_ADDRESS, backend[BACKEND_FAMILY]));
           }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.google.common.collect.ImmutableMap;
 import com.google.common.primitives.Ints;
 import com.google.protobuf.ByteString;
+import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.director.dataplane.DirectorDataplane;
@@ -35,6 +36,16 @@ import org.junit.jupiter.api.Test;
  * kernel: good ones switch tables, bad ones and ones the maps cannot take change nothing.
  */
 class SnapshotApplierTest {
+  static final ServiceKey WEB_KEY = webKey();
+
+  private static ServiceKey webKey() {
+    try {
+      return ServiceKey.tcp(InetAddress.getByName("203.0.113.10"), 80);
+    } catch (UnknownHostException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   static final int ROW_BITS = 8;
   static final byte[] KEY = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
   static final byte[] OTHER_KEY = "fedcba9876543210".getBytes(StandardCharsets.US_ASCII);
@@ -263,36 +274,89 @@ class SnapshotApplierTest {
     assertThat(kernel.services()).isEqualTo(expectedRows(api.build(), db2.build()));
   }
 
+  /** Rows of {@code hops} hops, naming the backends in turn. */
+  static ByteString rows(int backends, int hops) {
+    ByteBuffer b = ByteBuffer.allocate((1 << ROW_BITS) * 4 * 2).order(ByteOrder.LITTLE_ENDIAN);
+    for (int row = 0; row < 1 << ROW_BITS; row++) {
+      for (int hop = 0; hop < 4; hop++) {
+        b.putShort((short) (hop < hops ? 1 + (row + hop) % backends : 0));
+      }
+    }
+    return ByteString.copyFrom(b.array());
+  }
+
+  /**
+   * Rows of two hops go into a narrow table (4 bytes a row), longer ones into a wide one; a table
+   * that changes width moves to a slot of its own in the same change, and the old slot is freed.
+   */
+  @Test
+  void aTableThatChangesWidthMovesToAFreshSlotAndTheDataPlaneReadsEveryWidth() throws Exception {
+    List<ByteString> four = List.of(tenNet(1), tenNet(2), tenNet(3), tenNet(4));
+    ServiceTable.Builder two = service("web", "203.0.113.10", 1, four).setRows(rows(4, 2));
+    assertThat(applier.apply(snapshot(5, two)).getSuccess()).isTrue();
+    assertThat(kernel.services()).isEqualTo(expectedRows(two.build()));
+    int narrowSlot = dataplane.entry(WEB_KEY).orElseThrow().tableSlot();
+    assertThat(dataplane.entry(WEB_KEY).orElseThrow().flags() & VeerAbi.SVC_NARROW_ROWS)
+        .isNotZero();
+
+    ServiceTable.Builder wide = service("web", "203.0.113.10", 2, four).setRows(rows(4, 3));
+    Applied applied = applier.apply(snapshot(6, wide));
+    assertThat(applied.getSuccess()).as(applied.getError()).isTrue();
+    assertThat(kernel.services()).isEqualTo(expectedRows(wide.build()));
+    int wideSlot = dataplane.entry(WEB_KEY).orElseThrow().tableSlot();
+    assertThat(wideSlot).isNotEqualTo(narrowSlot);
+    assertThat(dataplane.entry(WEB_KEY).orElseThrow().flags() & VeerAbi.SVC_NARROW_ROWS).isZero();
+    assertThat(kernel.image().keySet()).noneMatch(k -> k.equals("tables/" + narrowSlot));
+
+    // A wide table replaced by a wide one stays in its slot (one pointer swap).
+    ServiceTable.Builder wider = service("web", "203.0.113.10", 3, four).setRows(rows(4, 4));
+    assertThat(applier.apply(snapshot(7, wider)).getSuccess()).isTrue();
+    assertThat(kernel.services()).isEqualTo(expectedRows(wider.build()));
+    assertThat(dataplane.entry(WEB_KEY).orElseThrow().tableSlot()).isEqualTo(wideSlot);
+
+    assertThat(applier.apply(snapshot(8, two.setTableVersion(4))).getSuccess()).isTrue();
+    assertThat(kernel.services()).isEqualTo(expectedRows(two.build()));
+    assertThat(kernel.image().keySet()).noneMatch(k -> k.equals("tables/" + wideSlot));
+  }
+
   static List<ByteString> tenNets(int from, int to) {
     return IntStream.range(from, to).mapToObj(SnapshotApplierTest::tenNet).toList();
   }
 
   /**
-   * More backends than the backends map holds (65,535 indices), over three services: the first two
-   * services' backends are written, the second's table installed in a fresh slot and the first's
-   * new table filled before the third runs out.
+   * More backends than the backends map holds (262,143 indices), over five services: the first four
+   * services' backends are written, their tables filled and installed in fresh slots before the
+   * fifth runs out.
    */
   @Test
   void aSnapshotWithMoreBackendsThanTheMapHoldsFailsPartWayAndChangesNothing() throws Exception {
     assertFailsAndChangesNothing(
-        List.of(
-            web(5).addAllBackends(tenNets(0, 20_000)),
-            service("api", "203.0.113.11", 1, tenNets(20_000, 45_000)),
-            service("db", "203.0.113.12", 1, tenNets(45_000, 70_000))),
-        "all 65536 backend indices are in use",
-        List.of(
-            web(5).addAllBackends(tenNets(0, 20_000)),
-            service("api", "203.0.113.11", 1, tenNets(20_000, 45_000)),
-            service("db", "203.0.113.12", 1, tenNets(45_000, 65_000))));
+        fiveServices(275_000), "all 262144 backend indices are in use", fiveServices(262_000));
+  }
+
+  /** web and four more services, of 55,000 backends each but the last, {@code total} in all. */
+  static List<ServiceTable.Builder> fiveServices(int total) {
+    List<ServiceTable.Builder> out = new ArrayList<>();
+    out.add(web(5).addAllBackends(tenNets(0, 55_000)));
+    for (int i = 1; i < 5; i++) {
+      out.add(
+          service(
+              "s" + i,
+              "203.0.113." + (10 + i),
+              1,
+              tenNets(55_000 * i, Math.min(total, 55_000 * (i + 1)))));
+    }
+    return out;
   }
 
   /**
-   * More services than the services table holds (4,096 entries, a service and its VIP's mark each):
-   * refused before any index, slot or table is spent on them.
+   * More services than the services table holds (16,384): refused before any index, slot or table
+   * is spent on them.
    */
   @Test
   void aSnapshotWithMoreServicesThanTheTableHoldsChangesNothing() throws Exception {
-    assertFailsAndChangesNothing(manyServices(2_100), "services table", manyServices(3));
+    assertFailsAndChangesNothing(
+        manyServices(VeerAbi.MAX_SERVICES), "services table", manyServices(3));
   }
 
   static List<ServiceTable.Builder> manyServices(int count) {

@@ -55,6 +55,11 @@ public final class CoordinatorProcess implements AutoCloseable {
     return "127.0.0.1:" + port;
   }
 
+  /** The coordinator JVM's process id (for jcmd, /proc). */
+  public long pid() {
+    return process.pid();
+  }
+
   public boolean alive() {
     return process.alive();
   }

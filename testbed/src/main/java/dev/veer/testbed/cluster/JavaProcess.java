@@ -58,6 +58,10 @@ public final class JavaProcess implements AutoCloseable {
     return name;
   }
 
+  public long pid() {
+    return process.pid();
+  }
+
   public boolean alive() {
     return process.isAlive();
   }
