@@ -27,7 +27,7 @@
 
 struct veer_services_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VEER_FLAT_SLOTS);
+	__uint(max_entries, VEER_SERVICE_SLOTS);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(struct veer_service_slot));
 };
@@ -41,7 +41,7 @@ struct {
 	__array(values, struct veer_services_table);
 } services SEC(".maps");
 
-VEER_FLAT_FIND(veer_service_slot)
+VEER_FLAT_FIND(veer_service_slot, VEER_SERVICE_SLOTS)
 
 /* The table template (veer_maps.h). Tables differ in size (rows, then one entry
  * per backend), hence BPF_F_INNER_MAP; user space sets the template at load time

@@ -26,7 +26,7 @@
 
 struct veer_allow_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VEER_FLAT_SLOTS);
+	__uint(max_entries, VEER_PEER_SLOTS);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(struct veer_peer_slot));
 };
@@ -46,11 +46,11 @@ struct {
 	__array(values, struct veer_allow_table);
 } allowed SEC(".maps");
 
-VEER_FLAT_FIND(veer_peer_slot)
+VEER_FLAT_FIND(veer_peer_slot, VEER_PEER_SLOTS)
 
 struct veer_served_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VEER_FLAT_SLOTS);
+	__uint(max_entries, VEER_PEER_SLOTS);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(struct veer_served_slot));
 };
@@ -66,7 +66,7 @@ struct {
 	__array(values, struct veer_served_table);
 } served SEC(".maps");
 
-VEER_FLAT_FIND(veer_served_slot)
+VEER_FLAT_FIND(veer_served_slot, VEER_PEER_SLOTS)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -19,7 +19,8 @@
 	X(MAX_TABLES, 16384)         /* table slots (outer map entries) */     \
 	X(MAX_BACKENDS, 262144)      /* backend index 0 is "no backend" */     \
 	X(MAX_ALLOWED, 4096)         /* proxy allow-list entries */            \
-	X(FLAT_SLOTS, 131072)        /* slots of a services/allow-list table */\
+	X(SERVICE_SLOTS, 131072)     /* slots of the director's services table */\
+	X(PEER_SLOTS, 16384)         /* slots of a proxy's allowed/served table */\
 	X(FLAT_PROBES, 8)            /* a key is within this many slots */     \
 	X(MIN_ROW_BITS, 4)                                                    \
 	X(MAX_ROW_BITS, 20)                                                   \

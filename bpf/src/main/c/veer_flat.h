@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Exact-match tables that user space builds whole and swaps in: open
- * addressing with linear probing over a fixed array of VEER_FLAT_SLOTS
- * entries, every key within VEER_FLAT_PROBES slots of its home (the builder,
+ * addressing with linear probing over a fixed array whose power-of-two size
+ * each table names (VEER_SERVICE_SLOTS, VEER_PEER_SLOTS), every key within
+ * VEER_FLAT_PROBES slots of its home (the builder,
  * dev.veer.bpf.dataplane.FlatTable, guarantees it). Array lookups are inlined
  * by the verifier; a hash map lookup costs about 25 ns per packet here.
  *
@@ -20,7 +21,7 @@ static __always_inline __u32 veer_flat_rotl(__u32 x, int k)
 	return (x << k) | (x >> (32 - k));
 }
 
-static __always_inline __u32 veer_flat_home(const void *key)
+static __always_inline __u32 veer_flat_home(const void *key, __u32 slots)
 {
 	const __u32 *w = key;
 	/* The words are folded with independent adds and rotations (no chain of
@@ -35,7 +36,7 @@ static __always_inline __u32 veer_flat_home(const void *key)
 	h ^= h >> 13;
 	h *= 0xc2b2ae35U;
 	h ^= h >> 16;
-	return h & (VEER_FLAT_SLOTS - 1);
+	return h & (slots - 1);
 }
 
 static __always_inline int veer_flat_key_equal(const void *a, const void *b)
@@ -49,16 +50,16 @@ static __always_inline int veer_flat_key_equal(const void *a, const void *b)
  * Declares type##_find(table, key): the table's slot holding key, or NULL.
  * The slot type has a 20-byte `key`, a `used` word and the value.
  */
-#define VEER_FLAT_FIND(type)                                                       \
+#define VEER_FLAT_FIND(type, slots)                                                       \
 	static __always_inline struct type *type##_find(void *table, const void *key) \
 	{                                                                          \
-		__u32 home = veer_flat_home(key);                                  \
+		__u32 home = veer_flat_home(key, slots);                                  \
 		struct type *slot;                                                 \
 		int i;                                                             \
                                                                                    \
 		_Pragma("unroll") for (i = 0; i < VEER_FLAT_PROBES; i++)           \
 		{                                                                  \
-			__u32 index = (home + i) & (VEER_FLAT_SLOTS - 1);          \
+			__u32 index = (home + i) & ((slots) - 1);          \
                                                                                    \
 			slot = bpf_map_lookup_elem(table, &index);                 \
 			if (!slot || !slot->used)                                  \

@@ -172,7 +172,7 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   private void installServices(Map<ServiceKey, ServiceEntry> next) {
-    FlatTable.install(
+    FlatTable.SERVICES.install(
         services,
         "veer_services",
         layoutServices(next),
@@ -184,7 +184,7 @@ public final class DirectorProgram implements AutoCloseable {
   private static byte[] layoutServices(Map<ServiceKey, ServiceEntry> entries) {
     Map<byte[], byte[]> encoded = new LinkedHashMap<>();
     entries.forEach((k, v) -> encoded.put(k.encode(), v.encode()));
-    return FlatTable.layout(encoded, SERVICE_SLOT_SIZE, SERVICE_SLOT_VALUE);
+    return FlatTable.SERVICES.layout(encoded, SERVICE_SLOT_SIZE, SERVICE_SLOT_VALUE);
   }
 
   /**
@@ -197,7 +197,7 @@ public final class DirectorProgram implements AutoCloseable {
     if (inner.isPresent()) {
       try (BpfMap table =
           InnerPins.open(innerPins, SERVICES_PIN, MapLayouts.readU32(inner.get()))) {
-        for (int slot = 0; slot < VeerAbi.FLAT_SLOTS; slot++) {
+        for (int slot = 0; slot < FlatTable.SERVICES.slots(); slot++) {
           byte[] value = table.lookup(MapLayouts.u32(slot)).orElseThrow();
           if (MapLayouts.readU32(value, ServiceKey.SIZE) != 0) {
             found.put(ServiceKey.decode(value, 0), ServiceEntry.decode(value, SERVICE_SLOT_VALUE));

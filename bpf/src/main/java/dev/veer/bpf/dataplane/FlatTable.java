@@ -8,23 +8,39 @@ import java.nio.ByteOrder;
 import java.util.Map;
 
 /**
- * Builds and installs the exact-match tables of veer_flat.h: a fixed array of {@link
- * VeerAbi#FLAT_SLOTS} slots (20-byte key, a used word, the value), each key within {@link
+ * Builds and installs the exact-match tables of veer_flat.h: a fixed array of a power-of-two number
+ * of slots, the table's own (20-byte key, a used word, the value), each key within {@link
  * VeerAbi#FLAT_PROBES} slots of its home. A table is built whole into a new inner map and swapped
  * in with one update of the outer map, so the data plane sees the old set or the new one.
  */
 final class FlatTable {
   static final int KEY_SIZE = 20;
 
-  /** Entries a table takes: a quarter of its slots, so probe sequences stay short. */
-  static final int CAPACITY = VeerAbi.FLAT_SLOTS / 4;
+  /** The director's services table. */
+  static final FlatTable SERVICES = new FlatTable(VeerAbi.SERVICE_SLOTS);
+
+  /** A proxy's allowed and served tables. */
+  static final FlatTable PEERS = new FlatTable(VeerAbi.PEER_SLOTS);
 
   private static final int USED_OFFSET = KEY_SIZE;
 
-  private FlatTable() {}
+  private final int slots;
+
+  private FlatTable(int slots) {
+    this.slots = slots;
+  }
+
+  int slots() {
+    return slots;
+  }
+
+  /** Entries a table takes: a quarter of its slots, so probe sequences stay short. */
+  int capacity() {
+    return slots / 4;
+  }
 
   /** The home slot of a key; the same function as veer_flat_home() in C. */
-  static int home(byte[] key) {
+  int home(byte[] key) {
     ByteBuffer b = ByteBuffer.wrap(key).order(ByteOrder.LITTLE_ENDIAN);
     int h =
         b.getInt(0)
@@ -37,7 +53,7 @@ final class FlatTable {
     h ^= h >>> 13;
     h *= 0xc2b2ae35;
     h ^= h >>> 16;
-    return h & (VeerAbi.FLAT_SLOTS - 1);
+    return h & (slots - 1);
   }
 
   /**
@@ -47,14 +63,14 @@ final class FlatTable {
    * VeerAbi#FLAT_PROBES} slots, stopping at the first empty one). Fails, changing nothing, when a
    * key cannot be placed that close.
    */
-  static byte[] layout(Map<byte[], byte[]> entries, int slotSize, int valueOffset) {
-    if (entries.size() > CAPACITY) {
+  byte[] layout(Map<byte[], byte[]> entries, int slotSize, int valueOffset) {
+    if (entries.size() > capacity()) {
       throw new IllegalArgumentException(
-          "at most " + CAPACITY + " entries fit, got " + entries.size());
+          "at most " + capacity() + " entries fit, got " + entries.size());
     }
-    byte[][] keys = new byte[VeerAbi.FLAT_SLOTS][];
-    byte[][] values = new byte[VeerAbi.FLAT_SLOTS][];
-    int[] homes = new int[VeerAbi.FLAT_SLOTS];
+    byte[][] keys = new byte[slots][];
+    byte[][] values = new byte[slots][];
+    int[] homes = new int[slots];
     for (Map.Entry<byte[], byte[]> e : entries.entrySet()) {
       byte[] key = e.getKey();
       byte[] value = e.getValue();
@@ -68,14 +84,14 @@ final class FlatTable {
                   + entries.size()
                   + " entries)");
         }
-        int slot = (home + distance) & (VeerAbi.FLAT_SLOTS - 1);
+        int slot = (home + distance) & (slots - 1);
         if (keys[slot] == null) {
           keys[slot] = key;
           values[slot] = value;
           homes[slot] = home;
           break;
         }
-        int residentDistance = (slot - homes[slot]) & (VeerAbi.FLAT_SLOTS - 1);
+        int residentDistance = (slot - homes[slot]) & (slots - 1);
         if (residentDistance < distance) {
           byte[] k = keys[slot];
           byte[] v = values[slot];
@@ -90,43 +106,43 @@ final class FlatTable {
         }
       }
     }
-    byte[] slots = new byte[VeerAbi.FLAT_SLOTS * slotSize];
-    ByteBuffer b = ByteBuffer.wrap(slots).order(ByteOrder.LITTLE_ENDIAN);
-    for (int slot = 0; slot < VeerAbi.FLAT_SLOTS; slot++) {
+    byte[] out = new byte[slots * slotSize];
+    ByteBuffer b = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
+    for (int slot = 0; slot < slots; slot++) {
       if (keys[slot] != null) {
         int at = slot * slotSize;
         b.put(at, keys[slot]).putInt(at + USED_OFFSET, 1).put(at + valueOffset, values[slot]);
       }
     }
-    return slots;
+    return out;
   }
 
   /** Lays {@code entries} out ({@link #layout}) and installs them ({@link #install}). */
-  static void build(
+  void build(
       BpfMap outer, String name, Map<byte[], byte[]> entries, int slotSize, int valueOffset) {
     install(outer, name, layout(entries, slotSize, valueOffset), slotSize);
   }
 
   /** Writes a laid-out table into a new inner map and points {@code outer[0]} at it. */
-  static void install(BpfMap outer, String name, byte[] slots, int slotSize) {
-    install(outer, name, slots, slotSize, inner -> {});
+  void install(BpfMap outer, String name, byte[] laidOut, int slotSize) {
+    install(outer, name, laidOut, slotSize, inner -> {});
   }
 
   /**
    * {@link #install}, {@code beforeSwap} seeing the filled inner map before the outer points at it.
    */
-  static void install(
+  void install(
       BpfMap outer,
       String name,
-      byte[] slots,
+      byte[] laidOut,
       int slotSize,
       java.util.function.Consumer<BpfMap> beforeSwap) {
-    try (BpfMap inner = BpfMap.create(MapSpec.array(name, 4, slotSize, VeerAbi.FLAT_SLOTS, 0))) {
-      ByteBuffer keys = ByteBuffer.allocate(VeerAbi.FLAT_SLOTS * 4).order(ByteOrder.LITTLE_ENDIAN);
-      for (int i = 0; i < VeerAbi.FLAT_SLOTS; i++) {
+    try (BpfMap inner = BpfMap.create(MapSpec.array(name, 4, slotSize, slots, 0))) {
+      ByteBuffer keys = ByteBuffer.allocate(slots * 4).order(ByteOrder.LITTLE_ENDIAN);
+      for (int i = 0; i < slots; i++) {
         keys.putInt(i);
       }
-      inner.updateBatch(keys.array(), slots, VeerAbi.FLAT_SLOTS);
+      inner.updateBatch(keys.array(), laidOut, slots);
       beforeSwap.accept(inner);
       outer.update(MapLayouts.u32(0), MapLayouts.u32(inner.fd()));
     }

@@ -191,7 +191,7 @@ public final class ProxyProgram implements AutoCloseable {
     for (InetAddress peer : peers) {
       encoded.put(peerKey(peer), new byte[MapLayouts.NEXTHOP_SIZE]);
     }
-    FlatTable.build(allowed, "veer_allowed", encoded, PEER_SLOT_SIZE, PEER_SLOT_VALUE);
+    FlatTable.PEERS.build(allowed, "veer_allowed", encoded, PEER_SLOT_SIZE, PEER_SLOT_VALUE);
     allowedPeers = ImmutableSet.copyOf(peers);
   }
 
@@ -208,10 +208,10 @@ public final class ProxyProgram implements AutoCloseable {
   public synchronized void setServed(Set<ServiceKey> services) {
     Set<ServiceKey> keys = new java.util.LinkedHashSet<>(services);
     services.forEach(s -> keys.add(ServiceKey.vipMarker(s.vip())));
-    if (keys.size() > FlatTable.CAPACITY) {
+    if (keys.size() > FlatTable.PEERS.capacity()) {
       throw new IllegalArgumentException(
           "a proxy serves at most "
-              + FlatTable.CAPACITY
+              + FlatTable.PEERS.capacity()
               + " services and VIPs"
               + " together, got "
               + keys.size());
@@ -220,7 +220,7 @@ public final class ProxyProgram implements AutoCloseable {
     for (ServiceKey key : keys) {
       encoded.put(key.encode(), new byte[0]);
     }
-    FlatTable.build(served, "veer_served", encoded, SERVED_SLOT_SIZE, SERVED_SLOT_SIZE);
+    FlatTable.PEERS.build(served, "veer_served", encoded, SERVED_SLOT_SIZE, SERVED_SLOT_SIZE);
   }
 
   public EnumMap<ProxyVerdict, Long> verdicts() {

@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Test;
 class FlatTableTest {
   static final int SLOT = 36;
   static final int VALUE = 24;
-  static final int CAPACITY = FlatTable.CAPACITY;
+  static final FlatTable TABLE = FlatTable.PEERS;
+  static final int CAPACITY = TABLE.capacity();
 
   /** Consecutive addresses: the plan an operator is most likely to use. */
   static Map<byte[], byte[]> consecutive(InetAddress first, int count, int port) {
@@ -36,7 +37,7 @@ class FlatTableTest {
           InetAddresses.forString("203.0.113.0"), InetAddresses.forString("2001:db8::1")
         }) {
       Map<byte[], byte[]> entries = consecutive(first, CAPACITY, 80);
-      byte[] slots = FlatTable.layout(entries, SLOT, VALUE);
+      byte[] slots = TABLE.layout(entries, SLOT, VALUE);
       for (byte[] key : entries.keySet()) {
         assertThat(find(slots, key))
             .as("key %s", InetAddresses.increment(first))
@@ -53,10 +54,10 @@ class FlatTableTest {
       byte[] value = ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN).putInt(port).array();
       entries.put(ServiceKey.tcp(vip, port).encode(), value);
     }
-    byte[] slots = FlatTable.layout(entries, SLOT, VALUE);
+    byte[] slots = TABLE.layout(entries, SLOT, VALUE);
 
     int used = 0;
-    for (int slot = 0; slot < VeerAbi.FLAT_SLOTS; slot++) {
+    for (int slot = 0; slot < TABLE.slots(); slot++) {
       used += ByteBuffer.wrap(slots).order(ByteOrder.LITTLE_ENDIAN).getInt(slot * SLOT + 20);
     }
     assertThat(used).isEqualTo(CAPACITY);
@@ -64,7 +65,7 @@ class FlatTableTest {
       int slot = scan(slots, e.getKey());
       int port = ByteBuffer.wrap(e.getValue()).order(ByteOrder.LITTLE_ENDIAN).getInt();
       assertThat(slot).as("port %d is in some slot", port).isGreaterThanOrEqualTo(0);
-      assertThat((slot - veerFlatHome(e.getKey())) & (VeerAbi.FLAT_SLOTS - 1))
+      assertThat((slot - veerFlatHome(e.getKey())) & (TABLE.slots() - 1))
           .as("distance of port %d from its home", port)
           .isLessThan(VeerAbi.FLAT_PROBES);
       assertThat(find(slots, e.getKey())).as("port %d", port).isEqualTo(slot);
@@ -80,7 +81,7 @@ class FlatTableTest {
   void refusesMoreThanItsCapacityWithoutWritingAnything() {
     assertThatThrownBy(
             () ->
-                FlatTable.layout(
+                TABLE.layout(
                     consecutive(InetAddresses.forString("10.0.0.0"), CAPACITY + 1, 80),
                     SLOT,
                     VALUE))
@@ -90,7 +91,7 @@ class FlatTableTest {
 
   /** The slot holding {@code key}, by looking at every slot; -1 if none does. */
   static int scan(byte[] slots, byte[] key) {
-    for (int slot = 0; slot < VeerAbi.FLAT_SLOTS; slot++) {
+    for (int slot = 0; slot < TABLE.slots(); slot++) {
       if (slots[slot * SLOT + 20] != 0
           && Arrays.equals(slots, slot * SLOT, slot * SLOT + 20, key, 0, 20)) {
         return slot;
@@ -118,7 +119,7 @@ class FlatTableTest {
     h ^= h >>> 13;
     h = h * 0xc2b2ae35L & U32;
     h ^= h >>> 16;
-    return (int) (h & (VeerAbi.FLAT_SLOTS - 1));
+    return (int) (h & (TABLE.slots() - 1));
   }
 
   private static final long U32 = 0xffffffffL;
@@ -128,7 +129,7 @@ class FlatTableTest {
     ByteBuffer b = ByteBuffer.wrap(slots).order(ByteOrder.LITTLE_ENDIAN);
     int home = veerFlatHome(key);
     for (int i = 0; i < VeerAbi.FLAT_PROBES; i++) {
-      int slot = (home + i) & (VeerAbi.FLAT_SLOTS - 1);
+      int slot = (home + i) & (TABLE.slots() - 1);
       if (b.getInt(slot * SLOT + 20) == 0) {
         return -1;
       }

@@ -389,9 +389,12 @@ public final class DirectorDataplane implements AutoCloseable {
     entries.keySet().removeAll(installed.keySet());
     Set<ServiceKey> keys = new LinkedHashSet<>(entries.keySet());
     keys.addAll(plans.keySet());
-    // The services table's limits, found before any index, slot or table is spent on the change.
+    // The services table's limits, found before any index, slot or table is spent on the change
+    // (a change that adds no service fits as the table does now).
     try {
-      program.checkServicesFit(keys);
+      if (!program.services().keySet().containsAll(keys)) {
+        program.checkServicesFit(keys);
+      }
     } catch (RuntimeException failure) {
       throw new IllegalStateException(
           "the services table cannot take "
@@ -459,13 +462,17 @@ public final class DirectorDataplane implements AutoCloseable {
       // Seen at once: every service entry, new, changed or gone.
       next.forEach((key, i) -> entries.put(key, i.entry()));
       ImmutableMap<ServiceKey, ServiceEntry> before = program.services();
-      try {
-        program.replaceServices(entries);
-      } catch (RuntimeException failure) {
-        throw new IllegalStateException(
-            "the services table could not be written: " + failure.getMessage(), failure);
+      // Only a change of entries rewrites the services table (131,072 slots): a table replaced in
+      // its slot is one pointer swap, whatever the number of services.
+      if (!before.equals(entries)) {
+        try {
+          program.replaceServices(entries);
+        } catch (RuntimeException failure) {
+          throw new IllegalStateException(
+              "the services table could not be written: " + failure.getMessage(), failure);
+        }
+        undo.push(() -> program.replaceServices(before));
       }
-      undo.push(() -> program.replaceServices(before));
       // One pointer each: nothing is allocated, so these do not fail short of a kernel fault.
       for (Map.Entry<ServiceKey, TableMap> swap : swaps.entrySet()) {
         Installed previous = installed.get(swap.getKey());
