@@ -406,6 +406,7 @@ public final class DirectorDataplane implements AutoCloseable {
     }
     Map<ServiceKey, Installed> next = new LinkedHashMap<>();
     Map<ServiceKey, TableMap> swaps = new LinkedHashMap<>();
+    Map<Integer, TableMap> fresh = new LinkedHashMap<>();
     List<TableMap> filled = new ArrayList<>();
     List<InetAddress> indexed = new ArrayList<>();
     Deque<Runnable> undo = new ArrayDeque<>();
@@ -444,7 +445,7 @@ public final class DirectorDataplane implements AutoCloseable {
           boolean moves = previous == null || narrow(previous.entry()) != map.narrow();
           int tableSlot = moves ? take(tableSlots, undo) : previous.entry().tableSlot();
           if (moves) {
-            program.installTable(tableSlot, map);
+            fresh.put(tableSlot, map);
             undo.push(() -> program.removeTable(tableSlot));
           } else {
             swaps.put(key, map);
@@ -459,6 +460,8 @@ public final class DirectorDataplane implements AutoCloseable {
           throw new IllegalStateException("service " + key + ": " + failure.getMessage(), failure);
         }
       }
+      // Slots no entry names yet: one batch update, one RCU grace period for them all.
+      program.installTables(fresh);
       // Seen at once: every service entry, new, changed or gone.
       next.forEach((key, i) -> entries.put(key, i.entry()));
       ImmutableMap<ServiceKey, ServiceEntry> before = program.services();
@@ -473,11 +476,14 @@ public final class DirectorDataplane implements AutoCloseable {
         }
         undo.push(() -> program.replaceServices(before));
       }
-      // One pointer each: nothing is allocated, so these do not fail short of a kernel fault.
+      // One pointer each, in one batch: nothing is allocated, so these do not fail short of a
+      // kernel fault. Their undo is pushed first: putting back a table not yet replaced is
+      // harmless, so a batch that stops part-way is undone whole.
+      Map<Integer, TableMap> swapsBySlot = new LinkedHashMap<>();
       for (Map.Entry<ServiceKey, TableMap> swap : swaps.entrySet()) {
         Installed previous = installed.get(swap.getKey());
         int slot = previous.entry().tableSlot();
-        program.installTable(slot, swap.getValue());
+        swapsBySlot.put(slot, swap.getValue());
         undo.push(
             () -> {
               try (TableMap old = fill(previous.table())) {
@@ -485,6 +491,7 @@ public final class DirectorDataplane implements AutoCloseable {
               }
             });
       }
+      program.installTables(swapsBySlot);
       if (newConfig.isPresent()) {
         DirectorConfig old = config;
         program.configure(newConfig.get());
