@@ -232,7 +232,7 @@ public final class TableCompiler {
    * whose Hello says packed_rows; else u16 cells, not deflated, with as many hops a row as the
    * fullest row holds for one that says compact_rows, or four.
    */
-  static ServiceTable forDirector(
+  public static ServiceTable forDirector(
       ServiceTable table, int rowBits, boolean packed, boolean compact) {
     if (!table.getHasTable() || packed) {
       return table;

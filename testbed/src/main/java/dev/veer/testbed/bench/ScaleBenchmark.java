@@ -249,7 +249,7 @@ public final class ScaleBenchmark {
       if (real != null) {
         real.close();
       }
-      deleteTree(dir);
+      ControlPlaneBenchmark.deleteTree(dir);
     }
     return format(rows, backendCount, directorCount, changes) + "\n" + realResync;
   }
@@ -422,11 +422,5 @@ public final class ScaleBenchmark {
               r.zkWritesPerSecondAtRest()));
     }
     return sb.toString();
-  }
-
-  private static void deleteTree(Path dir) throws IOException {
-    try (var paths = Files.walk(dir)) {
-      paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    }
   }
 }
