@@ -15,6 +15,7 @@ import dev.veer.proto.admin.v1.DeleteServiceRequest;
 import dev.veer.proto.admin.v1.GetServiceRequest;
 import dev.veer.proto.admin.v1.GetTableRequest;
 import dev.veer.proto.admin.v1.ListServicesRequest;
+import dev.veer.proto.admin.v1.ListServicesResponse;
 import dev.veer.proto.admin.v1.LookupFlowRequest;
 import dev.veer.proto.admin.v1.RemoveBackendRequest;
 import dev.veer.proto.admin.v1.Service;
@@ -30,6 +31,8 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterAll;
@@ -99,6 +102,32 @@ class AdminApiTest {
               assertThat(e.getStatus().getDescription()).contains(hint);
             });
     assertThat(version()).as("state version after a refused call").isEqualTo(before);
+  }
+
+  @Test
+  void servicesAreListedPageByPageInNameOrderAndThePagesAddUpToTheWholeList() {
+    for (int i = 0; i < 5; i++) {
+      create("paged-" + i, "203.0.113." + (180 + i), 80);
+    }
+    List<String> whole =
+        admin.listServices(ListServicesRequest.getDefaultInstance()).getServicesList().stream()
+            .map(s -> s.getSpec().getName())
+            .toList();
+    assertThat(whole).isSorted().hasSizeGreaterThanOrEqualTo(5);
+    List<String> paged = new ArrayList<>();
+    String token = "";
+    int pages = 0;
+    do {
+      ListServicesResponse page =
+          admin.listServices(
+              ListServicesRequest.newBuilder().setPageSize(2).setPageToken(token).build());
+      assertThat(page.getServicesCount()).isBetween(1, 2);
+      page.getServicesList().forEach(s -> paged.add(s.getSpec().getName()));
+      token = page.getNextPageToken();
+      pages++;
+    } while (!token.isEmpty());
+    assertThat(paged).isEqualTo(whole);
+    assertThat(pages).isEqualTo((whole.size() + 1) / 2);
   }
 
   @Test

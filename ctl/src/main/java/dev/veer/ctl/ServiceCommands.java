@@ -181,13 +181,25 @@ final class ServiceCommands {
 
   @Command(name = "list", description = "List every service.")
   static final class List implements Runnable {
+    /** Services a page: about 1.5 KB each with 10 backends, well under gRPC's 4 MiB. */
+    static final int PAGE = 500;
+
     @ParentCommand ServiceCommands parent;
 
     @Override
     public void run() {
       try (AdminClient client = parent.ctl.client()) {
-        ListServicesResponse services =
-            client.call(s -> s.listServices(ListServicesRequest.getDefaultInstance()));
+        // Page by page: thousands of services do not fit one message.
+        ListServicesResponse.Builder all = ListServicesResponse.newBuilder();
+        String token = "";
+        do {
+          ListServicesRequest request =
+              ListServicesRequest.newBuilder().setPageSize(PAGE).setPageToken(token).build();
+          ListServicesResponse page = client.call(s -> s.listServices(request));
+          all.addAllServices(page.getServicesList()).setVersion(page.getVersion());
+          token = page.getNextPageToken();
+        } while (!token.isEmpty());
+        ListServicesResponse services = all.build();
         parent.ctl.print(
             services,
             () -> {

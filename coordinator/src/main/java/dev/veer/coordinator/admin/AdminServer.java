@@ -156,19 +156,33 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
   @Override
   public void listServices(
       ListServicesRequest request, StreamObserver<ListServicesResponse> response) {
-    answer(response, this::services);
+    answer(response, () -> services(request));
   }
 
   /** Every service as the admin API shows it. */
   public ListServicesResponse services() throws Exception {
+    return services(ListServicesRequest.getDefaultInstance());
+  }
+
+  /** A page of services, in name order, after the page token's name. */
+  private ListServicesResponse services(ListServicesRequest request) throws Exception {
     ClusterState state = store.read();
     ListServicesResponse.Builder out =
         ListServicesResponse.newBuilder().setVersion(state.getVersion());
     List<AgentStatus> reports = agents.all();
     var tables = compiler.compile(state);
-    state
-        .getServicesList()
-        .forEach(s -> out.addServices(view(state, s, reports, tables.get(s.getName()))));
+    int size = request.getPageSize() == 0 ? Integer.MAX_VALUE : request.getPageSize();
+    String after = request.getPageToken();
+    for (ServiceState s : state.getServicesList()) {
+      if (!after.isEmpty() && s.getName().compareTo(after) <= 0) {
+        continue;
+      }
+      if (out.getServicesCount() == size) {
+        out.setNextPageToken(out.getServices(size - 1).getSpec().getName());
+        break;
+      }
+      out.addServices(view(state, s, reports, tables.get(s.getName())));
+    }
     return out.build();
   }
 
