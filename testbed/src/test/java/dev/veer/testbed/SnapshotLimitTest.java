@@ -6,15 +6,14 @@ import dev.veer.coordinator.Coordinator;
 import dev.veer.coordinator.sync.TableCompiler;
 import dev.veer.ctl.VeerCtl;
 import dev.veer.director.DirectorDaemon;
-import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.admin.v1.Backend;
 import dev.veer.proto.admin.v1.ClusterStatus;
 import dev.veer.proto.admin.v1.CreateServiceRequest;
 import dev.veer.proto.admin.v1.DeleteServiceRequest;
 import dev.veer.proto.admin.v1.DirectorStatus;
 import dev.veer.proto.admin.v1.GetStatusRequest;
 import dev.veer.proto.admin.v1.ServiceSpec;
-import dev.veer.proto.types.v1.BackendState;
 import dev.veer.proto.types.v1.Protocol;
 import dev.veer.transport.Transport;
 import io.grpc.ManagedChannel;
@@ -120,25 +119,21 @@ class SnapshotLimitTest {
             .build());
   }
 
+  /** A service with its backends, in one write. */
   private static void createService(
       AdminServiceGrpc.AdminServiceBlockingStub admin, String name, String vip, int backends) {
-    admin.createService(
+    CreateServiceRequest.Builder request =
         CreateServiceRequest.newBuilder()
             .setSpec(
                 ServiceSpec.newBuilder()
                     .setName(name)
                     .setVip(vip)
                     .setPort(80)
-                    .setProtocol(Protocol.TCP))
-            .build());
+                    .setProtocol(Protocol.TCP));
     for (int i = 0; i < backends; i++) {
-      admin.addBackend(
-          AddBackendRequest.newBuilder()
-              .setService(name)
-              .setAddress("192.0.2." + (134 + i))
-              .setState(BackendState.ACTIVE)
-              .build());
+      request.addBackends(Backend.newBuilder().setAddress("192.0.2." + (134 + i)));
     }
+    admin.createService(request.build());
   }
 
   private static Optional<DirectorStatus> director(

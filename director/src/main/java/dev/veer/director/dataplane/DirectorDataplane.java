@@ -633,6 +633,11 @@ public final class DirectorDataplane implements AutoCloseable {
   /** What a table is charged, by shape (backends, width); measured once per shape. */
   private final Map<Long, Long> tableMemlock = new HashMap<>();
 
+  /** The table installed for {@code key}, if any: one lookup, not a copy of every table. */
+  public synchronized Optional<HopTable> table(ServiceKey key) {
+    return Optional.ofNullable(installed.get(key)).map(Installed::table);
+  }
+
   public synchronized ImmutableMap<ServiceKey, HopTable> tables() {
     ImmutableMap.Builder<ServiceKey, HopTable> out = ImmutableMap.builder();
     installed.forEach((k, v) -> out.put(k, v.table()));

@@ -158,7 +158,7 @@ public final class SnapshotApplier {
         if (before != null && !before.key().equals(service.key())) {
           // Same service, new VIP or port: the table moves with it if it was not sent.
           if (table.isEmpty()) {
-            table = Optional.of(dataplane.tables().get(before.key()));
+            table = dataplane.table(before.key());
           }
           removed.add(before.key());
         }
@@ -207,7 +207,7 @@ public final class SnapshotApplier {
                 service.name(),
                 service.key(),
                 service.options(),
-                dataplane.tables().get(service.key())));
+                dataplane.table(service.key()).orElseThrow()));
       }
       for (ServiceTable t : message.getServicesList()) {
         announcements.put(
