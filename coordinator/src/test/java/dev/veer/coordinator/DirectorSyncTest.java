@@ -236,6 +236,141 @@ class DirectorSyncTest {
   }
 
   @Test
+  void aDirectorThatTakesRowDeltasIsSentOnlyTheRowsAChangeMovedAndTheyMakeTheWholeTable()
+      throws Exception {
+    createWeb("web", "203.0.113.10");
+    for (int i = 131; i < 140; i++) {
+      addBackend("web", "192.0.2." + i);
+    }
+    Hello.Builder hello =
+        Hello.newBuilder()
+            .setRowBits(16)
+            .setCompactRows(true)
+            .setIncremental(true)
+            .setPackedRows(true)
+            .setRowDeltas(true);
+    FakeLessDirector director = connect(hello, "deltas");
+    Snapshot first = latest(director);
+    director.ack(first);
+    ServiceTable before = first.getServices(0);
+    assertThat(before.getBaseTableVersion()).isZero();
+
+    // One of ten backends drained: about a tenth of the rows take a new primary.
+    admin.setBackendState(
+        dev.veer.proto.admin.v1.SetBackendStateRequest.newBuilder()
+            .setService("web")
+            .setAddress("192.0.2.133")
+            .setState(BackendState.DRAINING)
+            .build());
+    Snapshot change = latest(director);
+    ServiceTable delta = change.getServices(0);
+    assertThat(delta.getBaseTableVersion()).isEqualTo(before.getTableVersion());
+    assertThat(delta.getTableVersion()).isGreaterThan(before.getTableVersion());
+    ServiceTable whole = latest(connect(hello.clone().setRowDeltas(false), "whole")).getServices(0);
+    assertThat(whole.getTableVersion()).isEqualTo(delta.getTableVersion());
+    assertThat(whole.getBaseTableVersion()).isZero();
+    assertThat(delta.getRows().size()).isLessThan(whole.getRows().size() / 2);
+
+    char[] base = TableRowsCodec.cells(before, 16, 4);
+    char[] after = TableRowsCodec.cells(delta, 16, 4, base);
+    assertThat(after).isEqualTo(TableRowsCodec.cells(whole, 16, 4));
+    int moved = 0;
+    for (int row = 0; row < 65536; row++) {
+      if (after[row * 4] != base[row * 4]) {
+        moved++;
+      }
+    }
+    assertThat(moved).isBetween(65536 / 20, 65536 / 5);
+    // Applied to any other table, or alone, it is refused, never taken as a whole table.
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> TableRowsCodec.cells(delta, 16, 4))
+        .hasMessageContaining("delta against table version " + before.getTableVersion());
+    director.ack(change);
+  }
+
+  @Test
+  void servicesOfATableGroupWithTheSameBackendsGetTheSameTableAndTheGroupIsSetOnce()
+      throws Exception {
+    for (String[] s :
+        new String[][] {{"web", "80", "front"}, {"tls", "443", "front"}, {"api", "81", ""}}) {
+      admin.createService(
+          CreateServiceRequest.newBuilder()
+              .setSpec(
+                  ServiceSpec.newBuilder()
+                      .setName(s[0])
+                      .setVip("203.0.113.10")
+                      .setPort(Integer.parseInt(s[1]))
+                      .setProtocol(Protocol.TCP)
+                      .setTableGroup(s[2]))
+              .addBackends(
+                  dev.veer.proto.admin.v1.Backend.newBuilder()
+                      .setAddress("192.0.2.130")
+                      .setState(BackendState.ACTIVE))
+              .addBackends(
+                  dev.veer.proto.admin.v1.Backend.newBuilder()
+                      .setAddress("192.0.2.131")
+                      .setState(BackendState.ACTIVE))
+              .build());
+    }
+    Snapshot snapshot =
+        latest(
+            connect(
+                Hello.newBuilder()
+                    .setRowBits(16)
+                    .setCompactRows(true)
+                    .setIncremental(true)
+                    .setPackedRows(true),
+                "groups"));
+    java.util.Map<String, ServiceTable> tables = new java.util.HashMap<>();
+    snapshot.getServicesList().forEach(t -> tables.put(t.getName(), t));
+    assertThat(tables.get("web").getRows()).isEqualTo(tables.get("tls").getRows());
+    assertThat(tables.get("web").getRows()).isNotEqualTo(tables.get("api").getRows());
+    assertThat(
+            admin
+                .getService(
+                    dev.veer.proto.admin.v1.GetServiceRequest.newBuilder().setName("tls").build())
+                .getSpec()
+                .getTableGroup())
+        .isEqualTo("front");
+
+    // The group is the seed, chosen once: changing it is refused, as is a malformed one.
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+            () ->
+                admin.updateService(
+                    dev.veer.proto.admin.v1.UpdateServiceRequest.newBuilder()
+                        .setSpec(
+                            ServiceSpec.newBuilder()
+                                .setName("tls")
+                                .setVip("203.0.113.10")
+                                .setPort(443)
+                                .setProtocol(Protocol.TCP)
+                                .setTableGroup("back"))
+                        .build()))
+        .hasMessageContaining("table group is set when a service is created");
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+            () ->
+                admin.createService(
+                    CreateServiceRequest.newBuilder()
+                        .setSpec(
+                            ServiceSpec.newBuilder()
+                                .setName("bad")
+                                .setVip("203.0.113.12")
+                                .setPort(80)
+                                .setProtocol(Protocol.TCP)
+                                .setTableGroup("Front Door"))
+                        .build()))
+        .hasMessageContaining("table_group must match");
+  }
+
+  void addBackend(String service, String address) {
+    admin.addBackend(
+        AddBackendRequest.newBuilder()
+            .setService(service)
+            .setAddress(address)
+            .setState(BackendState.ACTIVE)
+            .build());
+  }
+
+  @Test
   void aDirectorThatReadsCompactRowsGetsOnlyTheHopsRowsHoldAnOlderOneAllFour() throws Exception {
     createWeb("web", "203.0.113.10");
     ServiceTable compact = latest(connect("compact", 16, true)).getServices(0);

@@ -72,7 +72,19 @@ final class ServiceCommands {
                 + " connections (default 1).")
     Integer minHealthy;
 
+    @Option(
+        names = "--table-group",
+        paramLabel = "NAME",
+        description =
+            "Share the table seed of the services in this group (set at creation): while they have"
+                + " the same backends their table is built and held once, as GLB's binds of one"
+                + " table.")
+    String tableGroup;
+
     ServiceSpec.Builder applyTo(ServiceSpec.Builder spec) {
+      if (tableGroup != null) {
+        spec.setTableGroup(tableGroup);
+      }
       if (vip != null) {
         spec.setVip(vip);
       }
@@ -132,7 +144,7 @@ final class ServiceCommands {
   static void printService(PrintWriter out, Service s) {
     ServiceSpec spec = s.getSpec();
     out.printf(
-        "%s  %s port %d/%s  hash %s  %s  %d hops  announced with %d healthy  (version %d, table"
+        "%s  %s port %d/%s  hash %s  %s  %d hops  announced with %d healthy%s  (version %d, table"
             + " version %d%s)%n",
         spec.getName(),
         spec.getVip(),
@@ -142,6 +154,7 @@ final class ServiceCommands {
         spec.getEncapsulation().name().toLowerCase(Locale.ROOT),
         spec.getHopCount(),
         spec.getMinHealthy(),
+        spec.getTableGroup().isEmpty() ? "" : "  table group " + spec.getTableGroup(),
         s.getVersion(),
         s.getTableVersion(),
         s.getRetainedGenerations() > 0

@@ -374,6 +374,7 @@ public final class DirectorDaemon implements AutoCloseable {
               .setCompactRows(true)
               .setIncremental(true)
               .setPackedRows(true)
+              .setRowDeltas(true)
               .addAllSourceAddresses(
                   java.util.stream.Stream.concat(
                           config.source4().stream(), config.source6().stream())

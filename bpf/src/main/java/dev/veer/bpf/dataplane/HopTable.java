@@ -24,6 +24,9 @@ public final class HopTable {
   private final ImmutableList<InetAddress> backends;
   private final char[] cells;
 
+  /** The hash of the contents, once asked (0: not yet): tables are compared to share slots. */
+  private int hash;
+
   private HopTable(int rowBits, ImmutableList<InetAddress> backends, char[] cells) {
     this.rowBits = rowBits;
     this.backends = backends;
@@ -110,6 +113,14 @@ public final class HopTable {
     return cells[row * VeerAbi.MAX_HOPS + hop] - 1;
   }
 
+  /**
+   * A copy of the cells: {@link VeerAbi#MAX_HOPS} a row, each the backend's index + 1, 0 after the
+   * row's last hop.
+   */
+  public char[] cells() {
+    return cells.clone();
+  }
+
   /** The most hops any row holds (0 for a table without backends). */
   public int maxHops() {
     int most = 0;
@@ -151,14 +162,21 @@ public final class HopTable {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof HopTable t
-        && t.rowBits == rowBits
-        && t.backends.equals(backends)
-        && Arrays.equals(t.cells, cells);
+    return o == this
+        || (o instanceof HopTable t
+            && t.hashCode() == hashCode()
+            && t.rowBits == rowBits
+            && t.backends.equals(backends)
+            && Arrays.equals(t.cells, cells));
   }
 
   @Override
   public int hashCode() {
-    return 31 * backends.hashCode() + Arrays.hashCode(cells);
+    int h = hash;
+    if (h == 0) {
+      h = 31 * backends.hashCode() + Arrays.hashCode(cells);
+      hash = h == 0 ? 1 : h;
+    }
+    return hash;
   }
 }

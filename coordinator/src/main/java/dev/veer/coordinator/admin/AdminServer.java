@@ -502,7 +502,8 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
                     .setHashFields(s.getHashFields())
                     .setEncapsulation(s.getEncapsulation())
                     .setHopCount(s.getHopCount())
-                    .setMinHealthy(Math.max(1, s.getMinHealthy())));
+                    .setMinHealthy(Math.max(1, s.getMinHealthy()))
+                    .setTableGroup(s.getTableGroup()));
     for (BackendRecord b : s.getBackendsList()) {
       String address = Addresses.literal(b.getAddress());
       out.addBackends(

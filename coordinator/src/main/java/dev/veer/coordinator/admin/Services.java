@@ -63,12 +63,22 @@ public final class Services {
                     name));
   }
 
+  /**
+   * {@code state} with a new service; its table seed is {@code tableSeed}, or its table group's if
+   * another service of the group has one.
+   */
   public static ClusterState create(ClusterState state, ServiceSpec spec, byte[] tableSeed) {
+    ByteString seed = ByteString.copyFrom(tableSeed);
+    if (!spec.getTableGroup().isEmpty()) {
+      for (ServiceState s : state.getServicesList()) {
+        if (s.getTableGroup().equals(spec.getTableGroup())) {
+          seed = s.getTableSeed();
+          break;
+        }
+      }
+    }
     ServiceState fresh =
-        fromSpec(spec)
-            .setTableSeed(ByteString.copyFrom(tableSeed))
-            .setTableVersion(state.getVersion() + 1)
-            .build();
+        fromSpec(spec).setTableSeed(seed).setTableVersion(state.getVersion() + 1).build();
     if (find(state, spec.getName()).isPresent()) {
       throw AdminException.exists(
           "a service named '%s' exists already; update it, or pick another name", spec.getName());
@@ -103,6 +113,13 @@ public final class Services {
 
   public static ClusterState update(ClusterState state, ServiceSpec spec) {
     ServiceState existing = require(state, spec.getName());
+    if (!spec.getTableGroup().isEmpty() && !spec.getTableGroup().equals(existing.getTableGroup())) {
+      throw AdminException.invalid(
+          "service '%s' is in table group '%s': a table group is set when a service is created"
+              + " (changing it would rebuild every row); create a new service in group '%s'"
+              + " and move its clients",
+          spec.getName(), existing.getTableGroup(), spec.getTableGroup());
+    }
     ServiceState updated =
         existing.toBuilder()
             .mergeFrom(fromSpec(spec).build())
@@ -312,6 +329,11 @@ public final class Services {
           "min_healthy must be 1..%d (0 for the default 1), got %d",
           MAX_MIN_HEALTHY, spec.getMinHealthy());
     }
+    if (!spec.getTableGroup().isEmpty() && !NAME.matcher(spec.getTableGroup()).matches()) {
+      throw AdminException.invalid(
+          "table_group must match [a-z0-9][a-z0-9-]*, at most 63 characters, got '%s'",
+          spec.getTableGroup());
+    }
     if (spec.getHashFieldsValue() < 0
         || spec.getHashFields() == HashFields.UNRECOGNIZED
         || spec.getEncapsulation() == Encapsulation.UNRECOGNIZED) {
@@ -331,7 +353,8 @@ public final class Services {
                 ? Encapsulation.GUE
                 : spec.getEncapsulation())
         .setHopCount(spec.getHopCount() == 0 ? DEFAULT_HOPS : spec.getHopCount())
-        .setMinHealthy(spec.getMinHealthy() == 0 ? 1 : spec.getMinHealthy());
+        .setMinHealthy(spec.getMinHealthy() == 0 ? 1 : spec.getMinHealthy())
+        .setTableGroup(spec.getTableGroup());
   }
 
   private static void checkName(String name) {

@@ -25,6 +25,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -55,6 +56,8 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
           Thread.ofPlatform().name("veer-compile").daemon(true).factory());
 
   private volatile Published published;
+
+  private final RowDeltas deltas = new RowDeltas();
 
   /** A state's compiled tables, as every session sends them. */
   private record Published(
@@ -374,12 +377,24 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
     }
 
     /**
-     * What {@code name} is sent as: a reference if the director holds its table, else the table.
+     * What {@code name} is sent as: a reference if the director holds its table; the rows that
+     * changed if it holds the table sent before and takes deltas; else the table.
      */
     private ServiceTable wire(String name, TableCompiler.Compiled compiled) {
       long version = compiled.wire().getTableVersion();
-      if (Long.valueOf(version).equals(held.get(name))) {
+      Long holds = held.get(name);
+      if (Long.valueOf(version).equals(holds)) {
         return compiled.reference();
+      }
+      TableCompiler.Compiled base = sent.get(name);
+      if (hello.getRowDeltas()
+          && base != null
+          && holds != null
+          && base.wire().getTableVersion() == holds) {
+        Optional<ServiceTable> delta = deltas.between(base, compiled);
+        if (delta.isPresent()) {
+          return delta.get();
+        }
       }
       return TableCompiler.forDirector(
           compiled.wire(), compiled.rowBits(), hello.getPackedRows(), hello.getCompactRows());

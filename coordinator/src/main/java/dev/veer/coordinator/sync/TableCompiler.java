@@ -95,6 +95,27 @@ public final class TableCompiler {
           .build();
     }
 
+    /**
+     * The same table for {@code other}, a service of the same table group with the same inputs: its
+     * rows and backends are this one's (shared, not copied).
+     */
+    Compiled forTwin(ServiceState other) {
+      return new Compiled(
+          other,
+          rowBits,
+          backends,
+          rowsOutOfHops,
+          header(other)
+              .setHasTable(wire.getHasTable())
+              .setHealthyBackends(wire.getHealthyBackends())
+              .addAllBackends(wire.getBackendsList())
+              .setRows(wire.getRows())
+              .setRowHops(wire.getRowHops())
+              .setCellBytes(wire.getCellBytes())
+              .setDeflated(wire.getDeflated())
+              .build());
+    }
+
     /** The table, decoded from its wire form (a few milliseconds at 2^16 rows). */
     public RendezvousTable table() {
       return RendezvousTable.restore(
@@ -105,20 +126,49 @@ public final class TableCompiler {
     }
   }
 
+  /** What decides a table: services of one table group with the same inputs have the same table. */
+  private record Inputs(
+      ByteString seed,
+      int hopCount,
+      List<BackendRecord> backends,
+      List<Generation> generations,
+      List<FlowEvidence> evidence) {
+    static Inputs of(ServiceState s) {
+      return new Inputs(
+          s.getTableSeed(),
+          s.getHopCount(),
+          s.getBackendsList(),
+          s.getGenerationsList(),
+          s.getEvidenceList());
+    }
+  }
+
   /** Every service of {@code state}, compiled; forgets services that are gone. */
   public synchronized ImmutableMap<String, Compiled> compile(ClusterState state) {
     int rowBits = state.getSettings().getRowBits();
     ImmutableMap.Builder<String, Compiled> out = ImmutableMap.builder();
     Map<String, Compiled> next = new HashMap<>();
+    // Tables of table groups by their inputs: a service whose twin has one takes it.
+    Map<Inputs, Compiled> grouped = new HashMap<>();
     for (ServiceState service : state.getServicesList()) {
       Compiled previous = cache.get(service.getName());
-      Compiled compiled =
-          previous != null && previous.rowBits() == rowBits && previous.service().equals(service)
-              ? previous
-              : compile(
-                  builders.computeIfAbsent(service.getName(), n -> new TableBuilder()),
-                  service,
-                  rowBits);
+      Inputs inputs = service.getTableGroup().isEmpty() ? null : Inputs.of(service);
+      Compiled twin = inputs == null ? null : grouped.get(inputs);
+      Compiled compiled;
+      if (previous != null && previous.rowBits() == rowBits && previous.service().equals(service)) {
+        compiled = previous;
+      } else if (twin != null) {
+        compiled = twin.forTwin(service);
+      } else {
+        compiled =
+            compile(
+                builders.computeIfAbsent(service.getName(), n -> new TableBuilder()),
+                service,
+                rowBits);
+      }
+      if (inputs != null) {
+        grouped.putIfAbsent(inputs, compiled);
+      }
       next.put(service.getName(), compiled);
       out.put(service.getName(), compiled);
     }
@@ -133,16 +183,8 @@ public final class TableCompiler {
     long start = System.nanoTime();
     RendezvousTable table = build(builder, service, rowBits);
     ServiceTable.Builder wire =
-        ServiceTable.newBuilder()
-            .setName(service.getName())
-            .setVip(service.getVip())
-            .setPort(service.getPort())
-            .setProtocol(service.getProtocol())
-            .setHashFields(service.getHashFields())
-            .setEncapsulation(service.getEncapsulation())
-            .setTableVersion(service.getTableVersion())
+        header(service)
             .setHasTable(true)
-            .setMinHealthy(Math.max(1, service.getMinHealthy()))
             .setHealthyBackends(
                 (int) table.backends().stream().filter(Backend::isEligible).count());
     for (Backend b : table.backends()) {
@@ -163,6 +205,19 @@ public final class TableCompiler {
         table.backends().size(),
         (System.nanoTime() - start) / 1_000_000);
     return new Compiled(service, rowBits, table.backends(), table.rowsOutOfHops(), wire.build());
+  }
+
+  /** What a service's table says about the service itself, besides its rows and backends. */
+  private static ServiceTable.Builder header(ServiceState service) {
+    return ServiceTable.newBuilder()
+        .setName(service.getName())
+        .setVip(service.getVip())
+        .setPort(service.getPort())
+        .setProtocol(service.getProtocol())
+        .setHashFields(service.getHashFields())
+        .setEncapsulation(service.getEncapsulation())
+        .setTableVersion(service.getTableVersion())
+        .setMinHealthy(Math.max(1, service.getMinHealthy()));
   }
 
   /**

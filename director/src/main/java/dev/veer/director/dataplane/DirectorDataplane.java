@@ -67,6 +67,20 @@ public final class DirectorDataplane implements AutoCloseable {
 
   private record Installed(ServiceEntry entry, HopTable table) {}
 
+  /**
+   * The tables in the table slots, and which slot holds each: services whose tables are the same
+   * (same backends, same rows) share one slot, so the kernel and this heap hold it once.
+   */
+  private final Map<Integer, Slot> slots = new HashMap<>();
+
+  /** What a table slot holds: a table, in rows of its width. */
+  private record Slot(HopTable table, boolean narrow) {}
+
+  private final Map<HopTable, Integer> slotOfTable = new HashMap<>();
+
+  /** How many services each table slot serves. */
+  private final Multiset<Integer> slotUses = HashMultiset.create();
+
   /** What the config map holds, to put back if a change that set it is undone. */
   private DirectorConfig config;
 
@@ -206,6 +220,7 @@ public final class DirectorDataplane implements AutoCloseable {
     Map<Integer, InetAddress> addresses = new HashMap<>();
     java.util.Set<Integer> tablesUsed = new java.util.HashSet<>();
     java.util.Set<Integer> statsUsed = new java.util.HashSet<>();
+    Map<Integer, HopTable> read = new HashMap<>();
     program
         .readServices()
         .forEach(
@@ -213,55 +228,17 @@ public final class DirectorDataplane implements AutoCloseable {
               if (key.protocol() == 0) {
                 return; // a VIP's marker
               }
-              int[] cells =
-                  program
-                      .readTable(entry.tableSlot(), narrow(entry))
-                      .orElseThrow(
-                          () ->
-                              new IllegalStateException(
-                                  "pinned service "
-                                      + key
-                                      + " names table slot "
-                                      + entry.tableSlot()
-                                      + ", which holds no table"));
-              List<InetAddress> backends = new ArrayList<>();
-              Map<Integer, Integer> position = new HashMap<>();
-              int[] hops = new int[cells.length];
-              for (int i = 0; i < cells.length; i++) {
-                int kernelIndex = cells[i];
-                if (kernelIndex == 0) {
-                  hops[i] = -1;
-                  continue;
-                }
-                InetAddress address =
-                    addresses.computeIfAbsent(
-                        kernelIndex,
-                        k ->
-                            program
-                                .backend(k)
-                                .orElseThrow(
-                                    () ->
-                                        new IllegalStateException(
-                                            "pinned table of "
-                                                + key
-                                                + " names empty backend index "
-                                                + k)));
-                hops[i] =
-                    position.computeIfAbsent(
-                        kernelIndex,
-                        k -> {
-                          backends.add(address);
-                          return backends.size() - 1;
-                        });
-              }
-              HopTable table = HopTable.of(program.rowBits(), backends, hops);
+              HopTable table =
+                  read.computeIfAbsent(
+                      entry.tableSlot(), slot -> readPinnedTable(key, entry, addresses));
               installed.put(key, new Installed(entry, table));
-              for (InetAddress backend : backends) {
+              for (InetAddress backend : table.backends()) {
                 backendUses.add(backend);
               }
               tablesUsed.add(entry.tableSlot());
               statsUsed.add(entry.statsSlot());
             });
+    indexSlots();
     addresses.forEach(
         (index, address) -> {
           backendIndex.put(address, index);
@@ -275,6 +252,65 @@ public final class DirectorDataplane implements AutoCloseable {
         installed.size(),
         addresses.size(),
         pinDir.orElseThrow());
+  }
+
+  /** A pinned table slot's rows, as the table of backends they name. */
+  private HopTable readPinnedTable(
+      ServiceKey key, ServiceEntry entry, Map<Integer, InetAddress> addresses) {
+    int[] cells =
+        program
+            .readTable(entry.tableSlot(), narrow(entry))
+            .orElseThrow(
+                () ->
+                    new IllegalStateException(
+                        "pinned service "
+                            + key
+                            + " names table slot "
+                            + entry.tableSlot()
+                            + ", which holds no table"));
+    List<InetAddress> backends = new ArrayList<>();
+    Map<Integer, Integer> position = new HashMap<>();
+    int[] hops = new int[cells.length];
+    for (int i = 0; i < cells.length; i++) {
+      int kernelIndex = cells[i];
+      if (kernelIndex == 0) {
+        hops[i] = -1;
+        continue;
+      }
+      InetAddress address =
+          addresses.computeIfAbsent(
+              kernelIndex,
+              k ->
+                  program
+                      .backend(k)
+                      .orElseThrow(
+                          () ->
+                              new IllegalStateException(
+                                  "pinned table of " + key + " names empty backend index " + k)));
+      hops[i] =
+          position.computeIfAbsent(
+              kernelIndex,
+              k -> {
+                backends.add(address);
+                return backends.size() - 1;
+              });
+    }
+    return HopTable.of(program.rowBits(), backends, hops);
+  }
+
+  /** Rebuilds the index of table slots from what is installed. */
+  private void indexSlots() {
+    slots.clear();
+    slotOfTable.clear();
+    slotUses.clear();
+    installed.forEach(
+        (key, i) -> {
+          int slot = i.entry().tableSlot();
+          slotUses.add(slot);
+          if (slots.putIfAbsent(slot, new Slot(i.table(), narrow(i.entry()))) == null) {
+            slotOfTable.putIfAbsent(i.table(), slot);
+          }
+        });
   }
 
   /** The attachment kept on the interface, if this data plane is attached to one. */
@@ -410,6 +446,12 @@ public final class DirectorDataplane implements AutoCloseable {
     List<TableMap> filled = new ArrayList<>();
     List<InetAddress> indexed = new ArrayList<>();
     Deque<Runnable> undo = new ArrayDeque<>();
+    // Tables this change puts into slots, by content and by slot; installed slots it shares, and
+    // those it refills in place (which then hold another table and cannot be shared).
+    Map<HopTable, Integer> placed = new HashMap<>();
+    Map<Integer, Slot> placedTables = new HashMap<>();
+    Set<Integer> reused = new java.util.HashSet<>();
+    Map<Integer, TableMap> swapped = new HashMap<>();
     try {
       // Unseen by the data plane: nothing it reads names these indices, slots and tables yet.
       for (Map.Entry<ServiceKey, Plan> e : plans.entrySet()) {
@@ -438,18 +480,45 @@ public final class DirectorDataplane implements AutoCloseable {
           if (previous == null) {
             program.resetServiceStats(statsSlot);
           }
+          // The same table as one this change fills, or one installed that stays: one slot.
+          Integer shared = placed.get(table);
+          if (shared == null) {
+            Integer existing = slotOfTable.get(table);
+            if (existing != null && !swapped.containsKey(existing)) {
+              shared = existing;
+              reused.add(existing);
+            }
+          }
+          if (shared != null) {
+            Slot held = placedTables.getOrDefault(shared, slots.get(shared));
+            next.put(
+                key,
+                new Installed(
+                    new ServiceEntry(
+                        shared, statsSlot, table.rowBits(), withWidth(plan.flags(), held.narrow())),
+                    held.table()));
+            continue;
+          }
           TableMap map = fill(table);
           filled.add(map);
           // A table of another width goes to a slot of its own: the entry that switches the
-          // service to it says its width, and both change in the one services-table swap.
-          boolean moves = previous == null || narrow(previous.entry()) != map.narrow();
-          int tableSlot = moves ? take(tableSlots, undo) : previous.entry().tableSlot();
-          if (moves) {
+          // service to it says its width, and both change in the one services-table swap. So
+          // does a table whose slot other services share, or will.
+          boolean inPlace =
+              previous != null
+                  && narrow(previous.entry()) == map.narrow()
+                  && slotUses.count(previous.entry().tableSlot()) == 1
+                  && !reused.contains(previous.entry().tableSlot());
+          int tableSlot = inPlace ? previous.entry().tableSlot() : take(tableSlots, undo);
+          if (inPlace) {
+            swaps.put(key, map);
+            swapped.put(tableSlot, map);
+          } else {
             fresh.put(tableSlot, map);
             undo.push(() -> program.removeTable(tableSlot));
-          } else {
-            swaps.put(key, map);
           }
+          placed.put(table, tableSlot);
+          placedTables.put(tableSlot, new Slot(table, map.narrow()));
           next.put(
               key,
               new Installed(
@@ -513,17 +582,18 @@ public final class DirectorDataplane implements AutoCloseable {
         (key, previous) -> {
           Plan plan = plans.get(key);
           if (plan == null) {
-            forget(key, previous);
+            statsSlots.release(previous.entry().statsSlot());
+            previous.table().backends().forEach(this::releaseBackend);
           } else if (plan.table().isPresent()) {
-            int slot = previous.entry().tableSlot();
-            if (next.get(key).entry().tableSlot() != slot) {
-              removeTable(key, slot);
-            }
             previous.table().backends().forEach(this::releaseBackend);
           }
         });
+    Set<Integer> emptied = new java.util.HashSet<>(slots.keySet());
     installed.clear();
     installed.putAll(next);
+    indexSlots();
+    emptied.removeAll(slots.keySet());
+    emptied.forEach(this::removeTable);
     neighbours.ifPresent(n -> indexed.forEach(n::keep));
     log.debug(
         "{} services installed, {} tables replaced or added",
@@ -554,21 +624,13 @@ public final class DirectorDataplane implements AutoCloseable {
     return out;
   }
 
-  /** A removed service's slots go back (after the quarantine), its backends are released. */
-  private void forget(ServiceKey key, Installed previous) {
-    removeTable(key, previous.entry().tableSlot());
-    statsSlots.release(previous.entry().statsSlot());
-    previous.table().backends().forEach(this::releaseBackend);
-  }
-
   /** Takes a table no entry names any more out of its slot, and gives the slot back. */
-  private void removeTable(ServiceKey key, int slot) {
+  private void removeTable(int slot) {
     try {
       program.removeTable(slot);
     } catch (RuntimeException e) {
       // No service entry names the slot any more; the next table put there replaces it.
-      log.warn(
-          "service {}: its table in slot {} could not be deleted: {}", key, slot, e.getMessage());
+      log.warn("table slot {} could not be emptied: {}", slot, e.getMessage());
     }
     tableSlots.release(slot);
   }
@@ -604,16 +666,17 @@ public final class DirectorDataplane implements AutoCloseable {
 
   /**
    * The kernel memory this data plane's maps are charged (their memlock): the program's maps and
-   * every installed table, each as much as a table of its shape is charged.
+   * every installed table (once, however many services share it), each as much as a table of its
+   * shape is charged.
    */
   public synchronized long memlockBytes() {
     long total = 0;
     for (BpfMap map : program.maps().values()) {
       total += map.memlockBytes();
     }
-    for (Installed i : installed.values()) {
-      boolean narrow = narrow(i.entry());
-      int backends = i.table().backends().size();
+    for (Slot slot : slots.values()) {
+      boolean narrow = slot.narrow();
+      int backends = slot.table().backends().size();
       total +=
           tableMemlock.computeIfAbsent(
               (long) backends << 1 | (narrow ? 1 : 0),
@@ -632,6 +695,11 @@ public final class DirectorDataplane implements AutoCloseable {
 
   /** What a table is charged, by shape (backends, width); measured once per shape. */
   private final Map<Long, Long> tableMemlock = new HashMap<>();
+
+  /** How many distinct tables the installed services use (services with the same table share). */
+  public synchronized int tableCount() {
+    return slots.size();
+  }
 
   /** The table installed for {@code key}, if any: one lookup, not a copy of every table. */
   public synchronized Optional<HopTable> table(ServiceKey key) {

@@ -281,7 +281,7 @@ public final class SnapshotApplier {
                   : ServiceOptions.Encapsulation.GUE);
       Optional<HopTable> table = Optional.empty();
       if (service.getHasTable()) {
-        table = Optional.of(table(service, rowBits));
+        table = Optional.of(table(service, rowBits, base(service)));
       } else {
         Held h = held.get(service.getName());
         if (h == null || h.tableVersion() != service.getTableVersion()) {
@@ -298,14 +298,46 @@ public final class SnapshotApplier {
     return out;
   }
 
-  private static HopTable table(ServiceTable service, int rowBits) {
+  /**
+   * The cells of the table a service sent as a delta changes: the one held at its base version,
+   * which the director must hold (a coordinator sends deltas only against what it sent).
+   */
+  private char[] base(ServiceTable service) {
+    if (service.getBaseTableVersion() == 0) {
+      return null;
+    }
+    Held h = held.get(service.getName());
+    if (h == null || h.tableVersion() != service.getBaseTableVersion()) {
+      throw new IllegalArgumentException(
+          "service "
+              + service.getName()
+              + ": rows sent as changes to table version "
+              + service.getBaseTableVersion()
+              + ", but "
+              + (h == null ? "no table" : "table version " + h.tableVersion())
+              + " is held here");
+    }
+    return dataplane
+        .table(h.key())
+        .orElseThrow(
+            () ->
+                new IllegalStateException(
+                    "service " + service.getName() + " is held, but its table is not installed"))
+        .cells();
+  }
+
+  private static HopTable table(ServiceTable service, int rowBits, char[] baseCells) {
     List<InetAddress> backends = new ArrayList<>();
     for (ByteString b : service.getBackendsList()) {
       backends.add(address(b));
     }
     try {
       return HopTable.ofCells(
-          rowBits, backends, TableRowsCodec.cells(service, rowBits, VeerAbi.MAX_HOPS));
+          rowBits,
+          backends,
+          baseCells == null
+              ? TableRowsCodec.cells(service, rowBits, VeerAbi.MAX_HOPS)
+              : TableRowsCodec.cells(service, rowBits, VeerAbi.MAX_HOPS, baseCells));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("service " + service.getName() + ": " + e.getMessage(), e);
     }

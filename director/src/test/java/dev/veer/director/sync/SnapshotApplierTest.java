@@ -319,6 +319,96 @@ class SnapshotApplierTest {
     assertThat(kernel.image().keySet()).noneMatch(k -> k.equals("tables/" + wideSlot));
   }
 
+  /**
+   * A table sent as the rows that changed since the one held (XOR of the packed rows): the data
+   * plane gets the whole new table; sent against a version not held, it is refused and nothing
+   * changes.
+   */
+  @Test
+  void aTableSentAsItsChangedRowsBecomesTheWholeTableAndIsRefusedAgainstAnotherBase()
+      throws Exception {
+    List<ByteString> four = List.of(tenNet(1), tenNet(2), tenNet(3), tenNet(4));
+    ServiceTable before = service("web", "203.0.113.10", 1, four).setRows(rows(4, 2)).build();
+    assertThat(applier.apply(snapshot(5, before.toBuilder())).getSuccess()).isTrue();
+    // The same rows but every fourth one's hops swapped: a quarter of the rows changed.
+    ByteBuffer changed = rows(4, 2).asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer next = ByteBuffer.allocate(changed.remaining()).order(ByteOrder.LITTLE_ENDIAN);
+    for (int row = 0; row < 1 << ROW_BITS; row++) {
+      short first = changed.getShort();
+      short second = changed.getShort();
+      next.putShort(row % 4 == 0 ? second : first).putShort(row % 4 == 0 ? first : second);
+      next.putShort(changed.getShort()).putShort(changed.getShort());
+    }
+    ServiceTable after =
+        service("web", "203.0.113.10", 2, four).setRows(ByteString.copyFrom(next.array())).build();
+    ServiceTable delta =
+        dev.veer.proto.TableRowsCodec.delta(
+                before.toBuilder().setRowHops(4).build(), after, ROW_BITS, VeerAbi.MAX_HOPS)
+            .orElseThrow();
+    assertThat(delta.getBaseTableVersion()).isEqualTo(1);
+
+    ImmutableMap<String, ByteString> image = kernel.image();
+    Applied wrongBase =
+        applier.apply(snapshot(6, delta.toBuilder().setBaseTableVersion(7).setTableVersion(8)));
+    assertThat(wrongBase.getSuccess()).isFalse();
+    assertThat(wrongBase.getError())
+        .contains("rows sent as changes to table version 7, but table version 1 is held here");
+    assertThat(KernelMaps.difference(image, kernel.image())).isEmpty();
+
+    Applied applied = applier.apply(snapshot(7, delta.toBuilder()));
+    assertThat(applied.getSuccess()).as(applied.getError()).isTrue();
+    assertThat(kernel.services()).isEqualTo(expectedRows(after));
+    assertThat(applier.tableVersions()).containsEntry("web", 2L);
+  }
+
+  /**
+   * Services whose tables are the same (a table group's with the same backends) share one table
+   * slot; one that changes moves to a slot of its own, the others keep theirs; the last one gone
+   * empties it.
+   */
+  @Test
+  void servicesWithTheSameTableShareOneSlotUntilOneOfThemChanges() throws Exception {
+    List<ByteString> four = List.of(tenNet(1), tenNet(2), tenNet(3), tenNet(4));
+    ServiceTable.Builder web = service("web", "203.0.113.10", 1, four).setRows(rows(4, 2));
+    ServiceTable.Builder tls =
+        service("tls", "203.0.113.10", 1, four).setPort(443).setRows(rows(4, 2));
+    ServiceTable.Builder api = service("api", "203.0.113.11", 1, four).setRows(rows(4, 2));
+    assertThat(applier.apply(snapshot(5, web, tls, api)).getSuccess()).isTrue();
+    ServiceKey tlsKey = ServiceKey.tcp(InetAddress.getByName("203.0.113.10"), 443);
+    ServiceKey apiKey = ServiceKey.tcp(InetAddress.getByName("203.0.113.11"), 80);
+    int shared = dataplane.entry(WEB_KEY).orElseThrow().tableSlot();
+    assertThat(dataplane.entry(tlsKey).orElseThrow().tableSlot()).isEqualTo(shared);
+    assertThat(dataplane.entry(apiKey).orElseThrow().tableSlot()).isEqualTo(shared);
+    assertThat(dataplane.tableCount()).isEqualTo(1);
+    assertThat(kernel.image().keySet().stream().filter(k -> k.matches("tables/\\d+"))).hasSize(1);
+    assertThat(kernel.services()).isEqualTo(expectedRows(web.build(), tls.build(), api.build()));
+    // One table of four backends counted once, not three times.
+    long memlock = dataplane.memlockBytes();
+
+    ServiceTable.Builder apiChanged = api.clone().setTableVersion(2).setRows(rows(4, 3));
+    assertThat(
+            applier
+                .apply(snapshot(6, web.clone().setHasTable(false), tls.clone(), apiChanged))
+                .getSuccess())
+        .isTrue();
+    assertThat(dataplane.entry(WEB_KEY).orElseThrow().tableSlot()).isEqualTo(shared);
+    assertThat(dataplane.entry(tlsKey).orElseThrow().tableSlot()).isEqualTo(shared);
+    assertThat(dataplane.entry(apiKey).orElseThrow().tableSlot()).isNotEqualTo(shared);
+    assertThat(dataplane.tableCount()).isEqualTo(2);
+    assertThat(dataplane.memlockBytes()).isGreaterThan(memlock);
+    assertThat(kernel.services())
+        .isEqualTo(expectedRows(web.build(), tls.build(), apiChanged.build()));
+
+    // The shared table's services go: its slot is emptied; api's stays.
+    int apiSlot = dataplane.entry(apiKey).orElseThrow().tableSlot();
+    assertThat(applier.apply(snapshot(7, apiChanged.clone().setHasTable(false))).getSuccess())
+        .isTrue();
+    assertThat(dataplane.tableCount()).isEqualTo(1);
+    assertThat(kernel.image().keySet()).noneMatch(k -> k.equals("tables/" + shared));
+    assertThat(kernel.image().keySet()).anyMatch(k -> k.equals("tables/" + apiSlot));
+    assertThat(kernel.services()).isEqualTo(expectedRows(apiChanged.build()));
+  }
+
   static List<ByteString> tenNets(int from, int to) {
     return IntStream.range(from, to).mapToObj(SnapshotApplierTest::tenNet).toList();
   }

@@ -69,7 +69,8 @@ final class WireDirector implements AutoCloseable {
                       .setMaxSnapshotBytes(MAX_MESSAGE)
                       .setCompactRows(true)
                       .setIncremental(true)
-                      .setPackedRows(true))
+                      .setPackedRows(true)
+                      .setRowDeltas(true))
               .build());
     }
   }
