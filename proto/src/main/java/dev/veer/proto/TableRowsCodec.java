@@ -268,7 +268,9 @@ public final class TableRowsCodec {
       byte[] buffer = new byte[16 * 1024];
       while (!inflater.finished()) {
         int got = inflater.inflate(buffer);
-        if (got == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
+        if (got == 0
+            && !inflater.finished()
+            && (inflater.needsInput() || inflater.needsDictionary())) {
           throw new IllegalArgumentException("deflated rows do not end");
         }
         out.write(buffer, 0, got);

@@ -306,9 +306,12 @@ public final class ProxyAgent implements AutoCloseable {
     int timeout = current.getCheckTimeoutMillis() > 0 ? current.getCheckTimeoutMillis() : 500;
     HealthReport.Builder health = HealthReport.newBuilder();
     Set<String> names = new HashSet<>();
-    for (ServiceTarget target : current.getServicesList()) {
+    List<ServiceCheck.Result> results =
+        ServiceCheck.checkAll(config.namespace(), current.getServicesList(), timeout);
+    for (int i = 0; i < results.size(); i++) {
+      ServiceTarget target = current.getServices(i);
+      ServiceCheck.Result result = results.get(i);
       names.add(target.getName());
-      ServiceCheck.Result result = ServiceCheck.check(config.namespace(), target, timeout);
       Run run =
           runs.merge(
               target.getName(),

@@ -359,6 +359,17 @@ class SnapshotApplierTest {
     assertThat(applied.getSuccess()).as(applied.getError()).isTrue();
     assertThat(kernel.services()).isEqualTo(expectedRows(after));
     assertThat(applier.tableVersions()).containsEntry("web", 2L);
+
+    // A new table version with no row changed (a health change that moved none): an empty list.
+    ServiceTable same =
+        dev.veer.proto.TableRowsCodec.delta(
+                after, after.toBuilder().setTableVersion(3).build(), ROW_BITS, VeerAbi.MAX_HOPS)
+            .orElseThrow();
+    assertThat(same.getBaseTableVersion()).isEqualTo(2);
+    applied = applier.apply(snapshot(8, same.toBuilder()));
+    assertThat(applied.getSuccess()).as(applied.getError()).isTrue();
+    assertThat(kernel.services()).isEqualTo(expectedRows(after));
+    assertThat(applier.tableVersions()).containsEntry("web", 3L);
   }
 
   /**

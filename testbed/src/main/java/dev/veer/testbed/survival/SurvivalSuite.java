@@ -3,10 +3,12 @@ package dev.veer.testbed.survival;
 import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.Shell;
 import dev.veer.proto.admin.v1.AddBackendRequest;
+import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.Backend;
 import dev.veer.proto.admin.v1.ClusterStatus;
 import dev.veer.proto.admin.v1.CoordinatorStatus;
 import dev.veer.proto.admin.v1.CreateServiceRequest;
+import dev.veer.proto.admin.v1.DeleteServiceRequest;
 import dev.veer.proto.admin.v1.GetServiceRequest;
 import dev.veer.proto.admin.v1.GetStatusRequest;
 import dev.veer.proto.admin.v1.RemoveBackendRequest;
@@ -24,6 +26,8 @@ import dev.veer.testbed.Traffic;
 import dev.veer.testbed.cluster.CoordinatorProcess;
 import dev.veer.testbed.cluster.FailoverAdmin;
 import dev.veer.testbed.cluster.ZooKeeperEnsemble;
+import dev.veer.transport.Transport;
+import io.grpc.ManagedChannel;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -32,6 +36,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.apache.curator.test.InstanceSpec;
 import org.apache.curator.test.TestingCluster;
@@ -192,6 +201,7 @@ public final class SurvivalSuite implements AutoCloseable {
     all.put("stop-zookeeper-node", this::stopAZooKeeperNode);
     all.put("rolling-restart", this::rollingRestart);
     all.put("random-walk", this::randomWalk);
+    all.put("thousand-services", this::aThousandServicesAndTheLeaderKilledDuringARollingChange);
     all.put("kill-proxy-service", this::killAProxysService);
     all.put("black-hole-proxy", this::blackHoleAProxy);
     return all;
@@ -675,6 +685,121 @@ public final class SurvivalSuite implements AutoCloseable {
         });
   }
 
+  /**
+   * How many services the cluster of {@link
+   * #aThousandServicesAndTheLeaderKilledDuringARollingChange} holds.
+   */
+  private static final int MANY_SERVICES = 1000;
+
+  /**
+   * A cluster of 1,000 services: beside web, 999 UDP services on web's VIP (ports 1001 on), each
+   * with proxies 1 to 3 as backends and a table of its own (every director holds 1,000 tables).
+   * Then a rolling change of web under its connections, each of proxies 1 to 3 drained and made
+   * active again, and the leader coordinator killed in the middle of it.
+   */
+  Outcome aThousandServicesAndTheLeaderKilledDuringARollingChange() throws Exception {
+    long start = System.nanoTime();
+    // Two writers at once, on two coordinators: one's write waits for ZooKeeper while the other
+    // prepares its own (more would lose the compare-and-set too often in a row).
+    forEachOfMany(
+        (stub, i) -> {
+          CreateServiceRequest.Builder request =
+              CreateServiceRequest.newBuilder()
+                  .setSpec(
+                      ServiceSpec.newBuilder()
+                          .setName(manyName(i))
+                          .setVip(TestBed.VIP4.getHostAddress())
+                          .setPort(1000 + i)
+                          .setProtocol(Protocol.UDP));
+          for (int p = 1; p <= 3; p++) {
+            request.addBackends(
+                Backend.newBuilder().setAddress(address(p)).setState(BackendState.ACTIVE));
+          }
+          stub.createService(request.build());
+        });
+    long created = System.nanoTime();
+    await(
+        "directors converged on " + MANY_SERVICES + " services",
+        this::directorsConverged,
+        Duration.ofSeconds(120));
+    long converged = System.nanoTime();
+    Duration step = paced(Duration.ofSeconds(20));
+    return scenario(
+        "1,000 services: the leader coordinator killed during a rolling change of one of them",
+        traffic -> {
+          String killed = "";
+          int changes = 0;
+          for (int p = 1; p <= 3; p++) {
+            setState(p, BackendState.DRAINING);
+            Thread.sleep(step.toMillis());
+            if (p == 2) {
+              CoordinatorProcess leader = leader();
+              leader.kill();
+              killed = leader.id();
+            }
+            setState(p, BackendState.ACTIVE);
+            Thread.sleep(step.toMillis());
+            changes += 2;
+          }
+          return String.format(
+              Locale.ROOT,
+              "%d services created in %d s, on every director %d s later; %d changes of web, one"
+                  + " every %d ms; leader %s killed after the third",
+              MANY_SERVICES,
+              (created - start) / 1_000_000_000,
+              (converged - created) / 1_000_000_000,
+              changes,
+              step.toMillis(),
+              killed);
+        },
+        () -> {
+          forEachOfMany(
+              (stub, i) ->
+                  stub.deleteService(
+                      DeleteServiceRequest.newBuilder()
+                          .setName(manyName(i))
+                          .setForce(true)
+                          .build()));
+          return "";
+        });
+  }
+
+  /** One admin call for each of the many services but web, two at a time. */
+  private void forEachOfMany(
+      java.util.function.ObjIntConsumer<AdminServiceGrpc.AdminServiceBlockingStub> call)
+      throws Exception {
+    List<CoordinatorProcess> alive =
+        coordinators.stream().filter(CoordinatorProcess::alive).toList();
+    int writers = 2;
+    List<ManagedChannel> channels = new ArrayList<>();
+    try (ExecutorService pool = Executors.newFixedThreadPool(writers)) {
+      List<Future<?>> done = new ArrayList<>();
+      for (int w = 0; w < writers; w++) {
+        ManagedChannel channel =
+            Transport.channel(alive.get(w % alive.size()).target(), Optional.empty());
+        channels.add(channel);
+        AdminServiceGrpc.AdminServiceBlockingStub stub = AdminServiceGrpc.newBlockingStub(channel);
+        int writer = w;
+        done.add(
+            pool.submit(
+                () -> {
+                  for (int i = 1 + writer; i < MANY_SERVICES; i += writers) {
+                    call.accept(stub.withDeadlineAfter(30, TimeUnit.SECONDS), i);
+                  }
+                }));
+      }
+      for (Future<?> f : done) {
+        f.get();
+      }
+    } finally {
+      channels.forEach(Transport::close);
+    }
+  }
+
+  private static String manyName(int i) {
+    return String.format(Locale.ROOT, "udp-%04d", i);
+  }
+
   Outcome stopAZooKeeperNode() throws Exception {
     return scenario(
         "stop one node of the ZooKeeper ensemble",
@@ -867,16 +992,14 @@ public final class SurvivalSuite implements AutoCloseable {
   }
 
   private void awaitConverged() throws InterruptedException {
-    await(
-        "directors converged",
-        () -> {
-          ClusterStatus status =
-              admin.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance()));
-          return status.getDirectorsCount() == bed.directors().size()
-              && status.getDirectorsList().stream()
-                  .allMatch(d -> d.getAppliedVersion() == status.getVersion());
-        },
-        Duration.ofSeconds(30));
+    await("directors converged", this::directorsConverged, Duration.ofSeconds(30));
+  }
+
+  private boolean directorsConverged() {
+    ClusterStatus status = admin.call(s -> s.getStatus(GetStatusRequest.getDefaultInstance()));
+    return status.getDirectorsCount() == bed.directors().size()
+        && status.getDirectorsList().stream()
+            .allMatch(d -> d.getAppliedVersion() == status.getVersion());
   }
 
   private static void awaitCoordinators(FailoverAdmin admin, int count)
