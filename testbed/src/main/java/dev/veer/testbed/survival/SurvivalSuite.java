@@ -26,8 +26,6 @@ import dev.veer.testbed.Traffic;
 import dev.veer.testbed.cluster.CoordinatorProcess;
 import dev.veer.testbed.cluster.FailoverAdmin;
 import dev.veer.testbed.cluster.ZooKeeperEnsemble;
-import dev.veer.transport.Transport;
-import io.grpc.ManagedChannel;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -36,11 +34,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Optional;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.apache.curator.test.InstanceSpec;
 import org.apache.curator.test.TestingCluster;
@@ -699,8 +692,6 @@ public final class SurvivalSuite implements AutoCloseable {
    */
   Outcome aThousandServicesAndTheLeaderKilledDuringARollingChange() throws Exception {
     long start = System.nanoTime();
-    // Two writers at once, on two coordinators: one's write waits for ZooKeeper while the other
-    // prepares its own (more would lose the compare-and-set too often in a row).
     forEachOfMany(
         (stub, i) -> {
           CreateServiceRequest.Builder request =
@@ -764,35 +755,16 @@ public final class SurvivalSuite implements AutoCloseable {
         });
   }
 
-  /** One admin call for each of the many services but web, two at a time. */
+  /** One admin call for each of the many services but web, in turn. */
   private void forEachOfMany(
-      java.util.function.ObjIntConsumer<AdminServiceGrpc.AdminServiceBlockingStub> call)
-      throws Exception {
-    List<CoordinatorProcess> alive =
-        coordinators.stream().filter(CoordinatorProcess::alive).toList();
-    int writers = 2;
-    List<ManagedChannel> channels = new ArrayList<>();
-    try (ExecutorService pool = Executors.newFixedThreadPool(writers)) {
-      List<Future<?>> done = new ArrayList<>();
-      for (int w = 0; w < writers; w++) {
-        ManagedChannel channel =
-            Transport.channel(alive.get(w % alive.size()).target(), Optional.empty());
-        channels.add(channel);
-        AdminServiceGrpc.AdminServiceBlockingStub stub = AdminServiceGrpc.newBlockingStub(channel);
-        int writer = w;
-        done.add(
-            pool.submit(
-                () -> {
-                  for (int i = 1 + writer; i < MANY_SERVICES; i += writers) {
-                    call.accept(stub.withDeadlineAfter(30, TimeUnit.SECONDS), i);
-                  }
-                }));
-      }
-      for (Future<?> f : done) {
-        f.get();
-      }
-    } finally {
-      channels.forEach(Transport::close);
+      java.util.function.ObjIntConsumer<AdminServiceGrpc.AdminServiceBlockingStub> call) {
+    for (int i = 1; i < MANY_SERVICES; i++) {
+      int service = i;
+      admin.call(
+          stub -> {
+            call.accept(stub, service);
+            return null;
+          });
     }
   }
 
