@@ -185,8 +185,12 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
     private AgentStatus status;
     private AgentUpdate lastSent;
 
+    /** The newest update, not yet sent because the stream was not ready for it. */
+    private AgentUpdate pending;
+
     Session(ServerCallStreamObserver<AgentUpdate> out) {
       super(out);
+      out.setOnReadyHandler(this::flush);
     }
 
     @Override
@@ -359,11 +363,25 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
         }
       }
       AgentUpdate update = next.build();
-      if (update.equals(lastSent)) {
+      if (update.equals(pending == null ? lastSent : pending)) {
         return;
       }
-      lastSent = update;
-      send(update);
+      pending = update;
+      flush();
+    }
+
+    /**
+     * Sends the newest update once gRPC's flow control says the agent reads again: an agent slower
+     * than the changes gets the newest state, not every version queued behind it (at 1,000 services
+     * an agent fell minutes behind).
+     */
+    private synchronized void flush() {
+      if (pending == null || ended() || !out.isReady()) {
+        return;
+      }
+      lastSent = pending;
+      pending = null;
+      send(lastSent);
     }
 
     @Override

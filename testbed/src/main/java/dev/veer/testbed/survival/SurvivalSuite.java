@@ -751,7 +751,15 @@ public final class SurvivalSuite implements AutoCloseable {
                           .setName(manyName(i))
                           .setForce(true)
                           .build()));
-          return "";
+          long deleted = System.nanoTime();
+          await(
+              "directors converged on the services left",
+              this::directorsConverged,
+              Duration.ofSeconds(120));
+          return String.format(
+              Locale.ROOT,
+              "; deleted, and gone from every director %d s later",
+              (System.nanoTime() - deleted) / 1_000_000_000);
         });
   }
 
