@@ -41,9 +41,6 @@ public final class TableCompiler {
   /** Hop slots per row on the wire and in the data plane. */
   public static final int ROW_HOPS = RendezvousTable.ROW_CELLS;
 
-  /** How many services keep a builder for previews (dry runs, a change's impact). */
-  private static final int PREVIEW_BUILDERS = 8;
-
   private final Map<String, Compiled> cache = new HashMap<>();
 
   /**
@@ -55,12 +52,6 @@ public final class TableCompiler {
   private static final int KEPT_BUILDERS = 32;
 
   private final Map<String, TableBuilder> builders = lru(KEPT_BUILDERS);
-
-  /**
-   * Builders for tables of changes not yet made, of the services changed last: each holds a ranking
-   * cache (1.5 MiB at 2^16 rows), so only a few are kept.
-   */
-  private final Map<String, TableBuilder> previewBuilders = lru(PREVIEW_BUILDERS);
 
   private static Map<String, TableBuilder> lru(int size) {
     return new java.util.LinkedHashMap<>(16, 0.75f, true) {
@@ -175,7 +166,6 @@ public final class TableCompiler {
     cache.clear();
     cache.putAll(next);
     builders.keySet().retainAll(next.keySet());
-    previewBuilders.keySet().retainAll(next.keySet());
     return out.build();
   }
 
@@ -222,13 +212,14 @@ public final class TableCompiler {
 
   /**
    * The table {@code service} would have, for a change not yet made (a dry run, or the check that a
-   * change strands no flow). Uses builders of its own, so the compiled tables' stay warm.
+   * change strands no flow). Built with the service's own builder: the write that usually follows
+   * then finds its ranking cache warm with exactly these inputs, so the change's table is built in
+   * full once, not twice; a dry run leaves the cache a change away from the real state, which the
+   * next build handles incrementally.
    */
   public synchronized RendezvousTable preview(ServiceState service, int rowBits) {
     return build(
-        previewBuilders.computeIfAbsent(service.getName(), n -> new TableBuilder()),
-        service,
-        rowBits);
+        builders.computeIfAbsent(service.getName(), n -> new TableBuilder()), service, rowBits);
   }
 
   /**

@@ -763,16 +763,27 @@ public final class SurvivalSuite implements AutoCloseable {
         });
   }
 
-  /** One admin call for each of the many services but web, in turn. */
+  /**
+   * One admin call for each of the many services but web, in turn. A call that timed out is tried
+   * again on the next coordinator, so its answer may be that the first try did it already
+   * (ALREADY_EXISTS, NOT_FOUND): that is success here.
+   */
   private void forEachOfMany(
       java.util.function.ObjIntConsumer<AdminServiceGrpc.AdminServiceBlockingStub> call) {
     for (int i = 1; i < MANY_SERVICES; i++) {
       int service = i;
-      admin.call(
-          stub -> {
-            call.accept(stub, service);
-            return null;
-          });
+      try {
+        admin.call(
+            stub -> {
+              call.accept(stub, service);
+              return null;
+            });
+      } catch (io.grpc.StatusRuntimeException e) {
+        if (e.getStatus().getCode() != io.grpc.Status.Code.ALREADY_EXISTS
+            && e.getStatus().getCode() != io.grpc.Status.Code.NOT_FOUND) {
+          throw e;
+        }
+      }
     }
   }
 
