@@ -577,23 +577,51 @@ public final class DirectorDataplane implements AutoCloseable {
       filled.forEach(TableMap::close);
     }
 
-    // Done: let go of what the replaced tables and the removed services held.
+    // Done: let go of what the replaced tables and the removed services held. The slots' index
+    // follows the services that left a slot or took one, not every service.
+    Set<Integer> emptied = new java.util.HashSet<>();
     installed.forEach(
         (key, previous) -> {
           Plan plan = plans.get(key);
-          if (plan == null) {
-            statsSlots.release(previous.entry().statsSlot());
-            previous.table().backends().forEach(this::releaseBackend);
-          } else if (plan.table().isPresent()) {
+          if (plan == null || plan.table().isPresent()) {
+            int slot = previous.entry().tableSlot();
+            if (slotUses.remove(slot, 1) == 1) {
+              emptied.add(slot);
+            }
+            if (plan == null) {
+              statsSlots.release(previous.entry().statsSlot());
+            }
             previous.table().backends().forEach(this::releaseBackend);
           }
         });
-    Set<Integer> emptied = new java.util.HashSet<>(slots.keySet());
+    plans.forEach(
+        (key, plan) -> {
+          if (plan.table().isEmpty()) {
+            return;
+          }
+          Installed now = next.get(key);
+          int slot = now.entry().tableSlot();
+          slotUses.add(slot);
+          emptied.remove(slot);
+          Slot held = slots.get(slot);
+          if (held == null || held.table() != now.table()) {
+            // A fresh slot, or one refilled in place.
+            if (held != null) {
+              slotOfTable.remove(held.table(), slot);
+            }
+            slots.put(slot, new Slot(now.table(), narrow(now.entry())));
+            slotOfTable.putIfAbsent(now.table(), slot);
+          }
+        });
+    for (int slot : emptied) {
+      Slot gone = slots.remove(slot);
+      if (gone != null) {
+        slotOfTable.remove(gone.table(), slot);
+      }
+      removeTable(slot);
+    }
     installed.clear();
     installed.putAll(next);
-    indexSlots();
-    emptied.removeAll(slots.keySet());
-    emptied.forEach(this::removeTable);
     neighbours.ifPresent(n -> indexed.forEach(n::keep));
     log.debug(
         "{} services installed, {} tables replaced or added",
