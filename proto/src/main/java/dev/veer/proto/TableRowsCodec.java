@@ -170,9 +170,16 @@ public final class TableRowsCodec {
       return Optional.empty();
     }
     Shape shape = Shape.of(target, rowCells);
+    ByteArrayOutputStream changes = new ByteArrayOutputStream();
+    if (base.getRows().equals(target.getRows())
+        && base.getRowHops() == target.getRowHops()
+        && base.getCellBytes() == target.getCellBytes()
+        && base.getDeflated() == target.getDeflated()) {
+      // The same rows (a change that moved none): nothing to decode, nothing changed.
+      return Optional.of(withChanges(base, target, deflate(changes.toByteArray())));
+    }
     char[] before = cells(base, rowBits, rowCells);
     char[] after = cells(target, rowBits, rowCells);
-    ByteArrayOutputStream changes = new ByteArrayOutputStream();
     int previous = -1;
     for (int row = 0; row < 1 << rowBits; row++) {
       int cell = row * rowCells;
@@ -197,12 +204,15 @@ public final class TableRowsCodec {
     if (rows.size() >= target.getRows().size()) {
       return Optional.empty();
     }
-    return Optional.of(
-        target.toBuilder()
-            .setRows(rows)
-            .setDeflated(true)
-            .setBaseTableVersion(base.getTableVersion())
-            .build());
+    return Optional.of(withChanges(base, target, rows));
+  }
+
+  private static ServiceTable withChanges(ServiceTable base, ServiceTable target, ByteString rows) {
+    return target.toBuilder()
+        .setRows(rows)
+        .setDeflated(true)
+        .setBaseTableVersion(base.getTableVersion())
+        .build();
   }
 
   /** How a table's rows are laid out on the wire. */

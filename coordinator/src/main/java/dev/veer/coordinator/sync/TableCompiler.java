@@ -87,10 +87,11 @@ public final class TableCompiler {
     }
 
     /**
-     * The same table for {@code other}, a service of the same table group with the same inputs: its
-     * rows and backends are this one's (shared, not copied).
+     * The same table for {@code other}, a service state with the same table inputs (a twin of its
+     * table group, or this service after a change that moves no row): its rows and backends are
+     * this one's, shared, not built again.
      */
-    Compiled forTwin(ServiceState other) {
+    Compiled withService(ServiceState other) {
       return new Compiled(
           other,
           rowBits,
@@ -117,20 +118,19 @@ public final class TableCompiler {
     }
   }
 
-  /** What decides a table: services of one table group with the same inputs have the same table. */
+  /**
+   * What decides a table: its seed, hops, backends (address, state, eligible) and history. A health
+   * report that changes no backend's eligibility, or a change of min_healthy, leaves them as they
+   * were; services of one table group with the same inputs have the same table.
+   */
   private record Inputs(
-      ByteString seed,
-      int hopCount,
-      List<BackendRecord> backends,
-      List<Generation> generations,
-      List<FlowEvidence> evidence) {
+      ByteString seed, int hopCount, List<Backend> backends, TableHistory history) {
     static Inputs of(ServiceState s) {
       return new Inputs(
           s.getTableSeed(),
           s.getHopCount(),
-          s.getBackendsList(),
-          s.getGenerationsList(),
-          s.getEvidenceList());
+          TableCompiler.backends(s.getBackendsList()),
+          TableCompiler.history(s));
     }
   }
 
@@ -146,10 +146,13 @@ public final class TableCompiler {
       Inputs inputs = service.getTableGroup().isEmpty() ? null : Inputs.of(service);
       Compiled twin = inputs == null ? null : grouped.get(inputs);
       Compiled compiled;
-      if (previous != null && previous.rowBits() == rowBits && previous.service().equals(service)) {
+      boolean sameRows = previous != null && previous.rowBits() == rowBits;
+      if (sameRows && previous.service().equals(service)) {
         compiled = previous;
+      } else if (sameRows && Inputs.of(previous.service()).equals(Inputs.of(service))) {
+        compiled = previous.withService(service);
       } else if (twin != null) {
-        compiled = twin.forTwin(service);
+        compiled = twin.withService(service);
       } else {
         compiled =
             compile(

@@ -712,7 +712,7 @@ public final class SurvivalSuite implements AutoCloseable {
     await(
         "directors converged on " + MANY_SERVICES + " services",
         this::directorsConverged,
-        Duration.ofSeconds(120));
+        Duration.ofSeconds(300));
     long converged = System.nanoTime();
     Duration step = paced(Duration.ofSeconds(20));
     return scenario(
