@@ -107,6 +107,15 @@ class DirectorSyncTest {
     return connect(Hello.newBuilder().setRowBits(rowBits).setCompactRows(compactRows), id);
   }
 
+  /** The Hello of a director that takes versions in parts, incrementally, with packed rows. */
+  static Hello.Builder packed() {
+    return Hello.newBuilder()
+        .setRowBits(16)
+        .setCompactRows(true)
+        .setIncremental(true)
+        .setPackedRows(true);
+  }
+
   FakeLessDirector connect(Hello.Builder hello, String id) {
     FakeLessDirector director = new FakeLessDirector();
     director.reports = DirectorSyncGrpc.newStub(channel).sync(director);
@@ -242,13 +251,7 @@ class DirectorSyncTest {
     for (int i = 131; i < 140; i++) {
       addBackend("web", "192.0.2." + i);
     }
-    Hello.Builder hello =
-        Hello.newBuilder()
-            .setRowBits(16)
-            .setCompactRows(true)
-            .setIncremental(true)
-            .setPackedRows(true)
-            .setRowDeltas(true);
+    Hello.Builder hello = packed().setRowDeltas(true);
     FakeLessDirector director = connect(hello, "deltas");
     Snapshot first = latest(director);
     director.ack(first);
@@ -311,14 +314,7 @@ class DirectorSyncTest {
                       .setState(BackendState.ACTIVE))
               .build());
     }
-    FakeLessDirector director =
-        connect(
-            Hello.newBuilder()
-                .setRowBits(16)
-                .setCompactRows(true)
-                .setIncremental(true)
-                .setPackedRows(true),
-            "groups");
+    FakeLessDirector director = connect(packed(), "groups");
     // Every table as it stands: the first version whole, then what later versions changed.
     java.util.Map<String, ServiceTable> tables = new java.util.HashMap<>();
     Snapshot s;
