@@ -29,6 +29,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -218,8 +219,8 @@ public final class DirectorDataplane implements AutoCloseable {
   /** Rebuilds what is installed from the kernel's maps (a director taking over pinned maps). */
   private synchronized void recover() {
     Map<Integer, InetAddress> addresses = new HashMap<>();
-    java.util.Set<Integer> tablesUsed = new java.util.HashSet<>();
-    java.util.Set<Integer> statsUsed = new java.util.HashSet<>();
+    java.util.Set<Integer> tablesUsed = new HashSet<>();
+    java.util.Set<Integer> statsUsed = new HashSet<>();
     Map<Integer, HopTable> read = new HashMap<>();
     program
         .readServices()
@@ -450,7 +451,7 @@ public final class DirectorDataplane implements AutoCloseable {
     // those it refills in place (which then hold another table and cannot be shared).
     Map<HopTable, Integer> placed = new HashMap<>();
     Map<Integer, Slot> placedTables = new HashMap<>();
-    Set<Integer> reused = new java.util.HashSet<>();
+    Set<Integer> reused = new HashSet<>();
     Map<Integer, TableMap> swapped = new HashMap<>();
     try {
       // Unseen by the data plane: nothing it reads names these indices, slots and tables yet.
@@ -579,7 +580,7 @@ public final class DirectorDataplane implements AutoCloseable {
 
     // Done: let go of what the replaced tables and the removed services held. The slots' index
     // follows the services that left a slot or took one, not every service.
-    Set<Integer> emptied = new java.util.HashSet<>();
+    Set<Integer> emptied = new HashSet<>();
     installed.forEach(
         (key, previous) -> {
           Plan plan = plans.get(key);
