@@ -4,7 +4,7 @@ import com.google.common.net.InetAddresses;
 import com.google.protobuf.ByteString;
 import dev.veer.bpf.dataplane.FlowHash;
 import dev.veer.bpf.dataplane.ServiceOptions;
-import dev.veer.coordinator.agents.LiveConnections;
+import dev.veer.coordinator.agents.AgentReports;
 import dev.veer.coordinator.cluster.Membership;
 import dev.veer.coordinator.cluster.StatusRegistry;
 import dev.veer.coordinator.retention.FlowReport;
@@ -169,7 +169,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
     ClusterState state = store.read();
     ListServicesResponse.Builder out =
         ListServicesResponse.newBuilder().setVersion(state.getVersion());
-    List<AgentStatus> reports = agents.all();
+    AgentReports reports = AgentReports.of(agents.all());
     var tables = compiler.compile(state);
     int size = request.getPageSize() == 0 ? Integer.MAX_VALUE : request.getPageSize();
     String after = request.getPageToken();
@@ -212,7 +212,8 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
         () -> {
           long live =
               Addresses.isLiteral(request.getAddress())
-                  ? LiveConnections.of(agents.all(), request.getService(), request.getAddress())
+                  ? AgentReports.of(agents.all())
+                      .liveConnections(request.getService(), request.getAddress())
                   : -1;
           return change(
               request.getService(),
@@ -263,7 +264,11 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
       throws Exception {
     Outcome outcome = apply(service, expectedVersion, dryRun, force, op);
     ClusterState state = outcome.state();
-    return view(state, Services.require(state, service), agents.all(), compiled(state, service))
+    return view(
+            state,
+            Services.require(state, service),
+            AgentReports.of(agents.all()),
+            compiled(state, service))
         .toBuilder()
         .setImpact(outcome.impact())
         .build();
@@ -281,7 +286,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
       boolean force,
       UnaryOperator<ClusterState> op)
       throws Exception {
-    List<AgentStatus> reports = agents.all();
+    AgentReports reports = AgentReports.of(agents.all());
     if (dryRun) {
       ClusterState state = store.read();
       if (expectedVersion != 0 && expectedVersion != state.getVersion()) {
@@ -329,7 +334,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
       ClusterState before,
       ClusterState after,
       String service,
-      List<AgentStatus> reports,
+      AgentReports reports,
       boolean dryRun) {
     ServiceState was = Services.find(before, service).orElse(null);
     ServiceState will = Services.find(after, service).orElse(null);
@@ -337,7 +342,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
     if (was == null || was.equals(will)) {
       return ChangeImpact.newBuilder().setDryRun(dryRun).build();
     }
-    Map<ByteString, FlowReport> flows = FlowReport.of(reports, was, rowBits);
+    Map<ByteString, FlowReport> flows = reports.flows(was, rowBits);
     List<String> unreported =
         was.getBackendsList().stream()
             .filter(b -> !flows.containsKey(b.getAddress()))
@@ -474,7 +479,8 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
   }
 
   private Service view(ClusterState state, String name) throws Exception {
-    return view(state, Services.require(state, name), agents.all(), compiled(state, name));
+    return view(
+        state, Services.require(state, name), AgentReports.of(agents.all()), compiled(state, name));
   }
 
   /**
@@ -482,10 +488,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
    * hops and how many reported flows its table does not reach.
    */
   static Service view(
-      ClusterState state,
-      ServiceState s,
-      List<AgentStatus> agents,
-      TableCompiler.Compiled compiled) {
+      ClusterState state, ServiceState s, AgentReports agents, TableCompiler.Compiled compiled) {
     Map<ByteString, Integer> retained = new java.util.HashMap<>();
     s.getEvidenceList().forEach(e -> retained.put(e.getAddress(), e.getRows().getGapsCount()));
     Service.Builder out =
@@ -512,12 +515,12 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
               .setState(b.getState())
               .setHealth(b.getHealth())
               .setDrainDeadlineMillis(b.getDrainDeadlineMillis())
-              .setLiveConnections(LiveConnections.of(agents, s.getName(), address))
+              .setLiveConnections(agents.liveConnections(s.getName(), b.getAddress()))
               .setRetainedRows(retained.getOrDefault(b.getAddress(), 0)));
     }
     if (compiled != null) {
       // The rows are decoded only for a service whose proxies report flows.
-      var flows = FlowReport.of(agents, s, state.getSettings().getRowBits());
+      var flows = agents.flows(s, state.getSettings().getRowBits());
       out.setRowsOutOfHops(compiled.rowsOutOfHops())
           .setFlowsOutOfHops(
               flows.isEmpty() ? 0 : Strandings.unreachable(compiled.table(), flows).flows());

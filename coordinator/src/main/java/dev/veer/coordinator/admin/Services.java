@@ -48,7 +48,25 @@ public final class Services {
 
   private Services() {}
 
+  /**
+   * The service named {@code name}. Services are kept in name order, so this is a binary search; a
+   * miss is confirmed by a scan, so that a state in another order is still read right.
+   */
   public static Optional<ServiceState> find(ClusterState state, String name) {
+    int low = 0;
+    int high = state.getServicesCount() - 1;
+    while (low <= high) {
+      int mid = (low + high) >>> 1;
+      ServiceState service = state.getServices(mid);
+      int order = service.getName().compareTo(name);
+      if (order == 0) {
+        return Optional.of(service);
+      } else if (order < 0) {
+        low = mid + 1;
+      } else {
+        high = mid - 1;
+      }
+    }
     return state.getServicesList().stream().filter(s -> s.getName().equals(name)).findFirst();
   }
 

@@ -125,8 +125,8 @@ public final class BackendKeeper implements AutoCloseable {
       ClusterState state = store.current();
       int threshold = Math.max(1, state.getSettings().getHealthThreshold());
       List<Decision> decisions = new ArrayList<>();
-      List<AgentStatus> agentReports = agents.all();
-      Map<String, List<Vote>> votes = votes(state, agentReports, directors.all(), threshold);
+      AgentReports agentReports = AgentReports.of(agents.all());
+      Map<String, List<Vote>> votes = votes(state, agentReports.all(), directors.all(), threshold);
       for (ServiceState service : state.getServicesList()) {
         for (BackendRecord backend : service.getBackendsList()) {
           String key = service.getName() + "/" + Addresses.literal(backend.getAddress());
@@ -227,13 +227,13 @@ public final class BackendKeeper implements AutoCloseable {
    * or {@code state} itself if nothing changes. The evidence is filtered by the primaries of the
    * very state it is written into.
    */
-  private ClusterState withEvidence(ClusterState state, List<AgentStatus> agentReports) {
+  private ClusterState withEvidence(ClusterState state, AgentReports agentReports) {
     int rowBits = state.getSettings().getRowBits();
     ImmutableMap<String, TableCompiler.Compiled> tables = null;
     ClusterState.Builder next = null;
     for (int i = 0; i < state.getServicesCount(); i++) {
       ServiceState service = state.getServices(i);
-      Map<ByteString, FlowReport> reports = FlowReport.of(agentReports, service, rowBits);
+      Map<ByteString, FlowReport> reports = agentReports.flows(service, rowBits);
       if (reports.isEmpty() && service.getEvidenceCount() == 0) {
         continue;
       }
@@ -319,16 +319,15 @@ public final class BackendKeeper implements AutoCloseable {
   /**
    * Drains whose connections are gone (by a report newer than the drain) or whose deadline passed.
    */
-  private void drains(ClusterState state, List<AgentStatus> reports, List<Decision> decisions) {
+  private void drains(ClusterState state, AgentReports reports, List<Decision> decisions) {
     long now = clock.millis();
     for (ServiceState service : state.getServicesList()) {
       for (BackendRecord backend : service.getBackendsList()) {
         if (backend.getState() != BackendState.DRAINING) {
           continue;
         }
-        String address = Addresses.literal(backend.getAddress());
         if (backend.getDrainDeadlineMillis() > 0 && now >= backend.getDrainDeadlineMillis()) {
-          long left = LiveConnections.of(reports, service.getName(), address);
+          long left = reports.liveConnections(service.getName(), backend.getAddress());
           decisions.add(
               new Decision(
                   service.getName(),
@@ -338,14 +337,12 @@ public final class BackendKeeper implements AutoCloseable {
           continue;
         }
         boolean reportedSince =
-            reports.stream()
-                .anyMatch(
-                    a ->
-                        a.getReportedAtMillis() > backend.getDrainStartedMillis()
-                            && a.getAddressesList().stream()
-                                .map(InetAddresses::forString)
-                                .anyMatch(Addresses.fromBytes(backend.getAddress())::equals));
-        if (reportedSince && LiveConnections.of(reports, service.getName(), address) == 0) {
+            reports
+                .serving(backend.getAddress())
+                .filter(a -> a.getReportedAtMillis() > backend.getDrainStartedMillis())
+                .isPresent();
+        if (reportedSince
+            && reports.liveConnections(service.getName(), backend.getAddress()) == 0) {
           decisions.add(
               new Decision(service.getName(), backend.getAddress(), null, "no connections left"));
         }

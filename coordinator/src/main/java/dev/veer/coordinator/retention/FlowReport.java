@@ -1,17 +1,8 @@
 package dev.veer.coordinator.retention;
 
-import com.google.common.collect.ImmutableMap;
-import com.google.common.net.InetAddresses;
-import com.google.protobuf.ByteString;
-import dev.veer.coordinator.admin.Addresses;
 import dev.veer.proto.FlowRowsCodec;
 import dev.veer.proto.admin.v1.AgentServiceStatus;
-import dev.veer.proto.admin.v1.AgentStatus;
-import dev.veer.proto.state.v1.BackendRecord;
-import dev.veer.proto.state.v1.ServiceState;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
+import java.util.Optional;
 
 /**
  * What one backend's proxy last reported about one service: the table rows its live flows hash to,
@@ -30,42 +21,22 @@ public record FlowReport(int[] rows, int[] flows, long dataPlaneVersion) {
   }
 
   /**
-   * The latest report of each backend of {@code service} whose proxy reports on it, for tables of
-   * 2^{@code rowBits} rows, by backend address. Reports for another table size (the cluster's row
-   * count just changed) or that cannot be read are left out: those backends count as unreported.
+   * The report in {@code status}, for tables of 2^{@code rowBits} rows; empty if it is for another
+   * table size (the cluster's row count just changed) or cannot be read.
    */
-  public static ImmutableMap<ByteString, FlowReport> of(
-      List<AgentStatus> agents, ServiceState service, int rowBits) {
-    Map<ByteString, FlowReport> out = new HashMap<>();
-    for (AgentStatus agent : agents) {
-      AgentServiceStatus status =
-          agent.getServicesList().stream()
-              .filter(s -> s.getService().equals(service.getName()) && s.hasRows())
-              .findFirst()
-              .orElse(null);
-      if (status == null
-          || (status.getRows().getGapsCount() > 0 && status.getRows().getRowBits() != rowBits)) {
-        continue;
-      }
-      FlowReport report;
-      try {
-        report =
-            new FlowReport(
-                FlowRowsCodec.rows(status.getRows()),
-                FlowRowsCodec.flows(status.getRows()),
-                status.getDataPlaneVersion());
-      } catch (IllegalArgumentException e) {
-        continue; // the agent's session refuses such reports; an older registry entry may hold one
-      }
-      for (String literal : agent.getAddressesList()) {
-        ByteString address = Addresses.bytes(InetAddresses.forString(literal));
-        for (BackendRecord backend : service.getBackendsList()) {
-          if (backend.getAddress().equals(address)) {
-            out.put(address, report);
-          }
-        }
-      }
+  public static Optional<FlowReport> decode(AgentServiceStatus status, int rowBits) {
+    if (status.getRows().getGapsCount() > 0 && status.getRows().getRowBits() != rowBits) {
+      return Optional.empty();
     }
-    return ImmutableMap.copyOf(out);
+    try {
+      return Optional.of(
+          new FlowReport(
+              FlowRowsCodec.rows(status.getRows()),
+              FlowRowsCodec.flows(status.getRows()),
+              status.getDataPlaneVersion()));
+    } catch (IllegalArgumentException e) {
+      return Optional
+          .empty(); // the agent's session refuses such reports; an older entry may hold one
+    }
   }
 }
