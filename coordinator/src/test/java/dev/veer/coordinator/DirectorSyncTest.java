@@ -251,6 +251,12 @@ class DirectorSyncTest {
     for (int i = 131; i < 140; i++) {
       addBackend("web", "192.0.2." + i);
     }
+    // Connected once every change is compiled, its first snapshot is the whole current table.
+    long current = coordinator.store().current().getVersion();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (coordinator.publishedVersion() < current && System.nanoTime() < deadline) {
+      Thread.sleep(10);
+    }
     Hello.Builder hello = packed().setRowDeltas(true);
     FakeLessDirector director = connect(hello, "deltas");
     Snapshot first = latest(director);
