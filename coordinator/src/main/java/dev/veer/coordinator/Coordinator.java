@@ -546,8 +546,16 @@ public final class Coordinator implements AutoCloseable {
     List<Metric.Sample> outOfHopsFlows = new java.util.ArrayList<>();
     List<Metric.Sample> generations = new java.util.ArrayList<>();
     List<Metric.Sample> retainedRows = new java.util.ArrayList<>();
+    List<Metric.Sample> weights = new java.util.ArrayList<>();
+    List<Metric.Sample> primaryRows = new java.util.ArrayList<>();
     for (var service : admin.services().getServicesList()) {
       Map<String, String> label = Map.of("service", service.getSpec().getName());
+      for (var backend : service.getBackendsList()) {
+        Map<String, String> labels =
+            Map.of("service", service.getSpec().getName(), "backend", backend.getAddress());
+        weights.add(Metric.Sample.of(labels, backend.getWeight()));
+        primaryRows.add(Metric.Sample.of(labels, backend.getPrimaryRows()));
+      }
       outOfHopsRows.add(Metric.Sample.of(label, service.getRowsOutOfHops()));
       outOfHopsFlows.add(Metric.Sample.of(label, service.getFlowsOutOfHops()));
       generations.add(Metric.Sample.of(label, service.getRetainedGenerations()));
@@ -584,6 +592,14 @@ public final class Coordinator implements AutoCloseable {
                 "veer_coordinator_retained_generations",
                 "Earlier backend sets kept until their proxies report their flows.",
                 generations),
+            Metric.gauge(
+                "veer_coordinator_backend_weight",
+                "A backend's weight: its share of primary rows relative to the others'.",
+                weights),
+            Metric.gauge(
+                "veer_coordinator_backend_primary_rows",
+                "Rows whose primary a backend is in its service's current table.",
+                primaryRows),
             Metric.gauge(
                 "veer_coordinator_evidence_rows",
                 "Rows that keep a backend other than the primary because its proxy reports flows"

@@ -5,6 +5,7 @@ import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.RemoveBackendRequest;
 import dev.veer.proto.admin.v1.Service;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
+import dev.veer.proto.admin.v1.SetBackendWeightRequest;
 import dev.veer.proto.types.v1.BackendState;
 import java.util.function.Function;
 import picocli.CommandLine.Command;
@@ -15,12 +16,13 @@ import picocli.CommandLine.ParentCommand;
 
 @Command(
     name = "backend",
-    description = "Add, drain, remove backends and set their state.",
+    description = "Add, drain, remove backends and set their state or weight.",
     subcommands = {
       BackendCommands.Add.class,
       BackendCommands.Drain.class,
       BackendCommands.Remove.class,
-      BackendCommands.SetState.class
+      BackendCommands.SetState.class,
+      BackendCommands.SetWeight.class
     })
 final class BackendCommands {
   @ParentCommand VeerCtl ctl;
@@ -65,6 +67,13 @@ final class BackendCommands {
         description = "Initial state: filling (default), active, draining, inactive.")
     String state;
 
+    @Option(
+        names = "--weight",
+        paramLabel = "1-10000",
+        defaultValue = "100",
+        description = "Its share of primary rows relative to the others' weights (default 100).")
+    int weight;
+
     @Override
     public void run() {
       parent.change(
@@ -74,6 +83,7 @@ final class BackendCommands {
                       .setService(target.service)
                       .setAddress(target.address)
                       .setState(state(state))
+                      .setWeight(weight)
                       .setForce(change.force)
                       .setDryRun(change.dryRun)
                       .build()));
@@ -164,6 +174,36 @@ final class BackendCommands {
                       .setService(target.service)
                       .setAddress(target.address)
                       .setState(state(state))
+                      .setForce(change.force)
+                      .setDryRun(change.dryRun)
+                      .build()));
+    }
+  }
+
+  @Command(
+      name = "set-weight",
+      description =
+          "Set a backend's weight, 1-10000: its share of primary rows relative to the others'. The"
+              + " rows it gains or loses keep their previous primary as a later hop.")
+  static final class SetWeight implements Runnable {
+    @ParentCommand BackendCommands parent;
+
+    @Mixin Target target;
+
+    @Mixin ChangeOptions change;
+
+    @Parameters(index = "2", paramLabel = "WEIGHT")
+    int weight;
+
+    @Override
+    public void run() {
+      parent.change(
+          s ->
+              s.setBackendWeight(
+                  SetBackendWeightRequest.newBuilder()
+                      .setService(target.service)
+                      .setAddress(target.address)
+                      .setWeight(weight)
                       .setForce(change.force)
                       .setDryRun(change.dryRun)
                       .build()));

@@ -10,6 +10,7 @@ import dev.veer.proto.admin.v1.ListServicesResponse;
 import dev.veer.proto.admin.v1.Service;
 import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.admin.v1.UpdateServiceRequest;
+import dev.veer.proto.types.v1.Balance;
 import dev.veer.proto.types.v1.Encapsulation;
 import dev.veer.proto.types.v1.HashFields;
 import dev.veer.proto.types.v1.Protocol;
@@ -81,7 +82,20 @@ final class ServiceCommands {
                 + " table.")
     String tableGroup;
 
+    @Option(
+        names = "--balance",
+        paramLabel = "rendezvous|bounded",
+        description =
+            "How rows choose their primary: rendezvous (default; GLB's table with equal weights,"
+                + " the fewest rows moved by a change) or bounded (every backend within 1.05x of"
+                + " its weighted share of rows; a change moves a few more).")
+    String balance;
+
     ServiceSpec.Builder applyTo(ServiceSpec.Builder spec) {
+      if (balance != null) {
+        spec.setBalance(
+            Balance.valueOf(upper(balance, "--balance", "rendezvous, bounded", Balance.class)));
+      }
       if (tableGroup != null) {
         spec.setTableGroup(tableGroup);
       }
@@ -144,8 +158,8 @@ final class ServiceCommands {
   static void printService(PrintWriter out, Service s) {
     ServiceSpec spec = s.getSpec();
     out.printf(
-        "%s  %s port %d/%s  hash %s  %s  %d hops  announced with %d healthy%s  (version %d, table"
-            + " version %d%s)%n",
+        "%s  %s port %d/%s  hash %s  %s  %d hops  %s  announced with %d healthy%s  (version %d,"
+            + " table version %d%s)%n",
         spec.getName(),
         spec.getVip(),
         spec.getPort(),
@@ -153,6 +167,7 @@ final class ServiceCommands {
         spec.getHashFields() == HashFields.SOURCE_ADDRESS ? "address" : "address-port",
         spec.getEncapsulation().name().toLowerCase(Locale.ROOT),
         spec.getHopCount(),
+        spec.getBalance() == Balance.BOUNDED ? "bounded" : "rendezvous",
         spec.getMinHealthy(),
         spec.getTableGroup().isEmpty() ? "" : "  table group " + spec.getTableGroup(),
         s.getVersion(),
@@ -170,15 +185,17 @@ final class ServiceCommands {
       out.println("  no backends");
     } else {
       out.printf(
-          "  %-40s %-9s %-9s %-6s %-8s %s%n",
-          "BACKEND", "STATE", "HEALTH", "LIVE", "RETAINED", "DRAIN ENDS BY");
+          "  %-40s %-9s %-9s %-6s %-7s %-6s %-8s %s%n",
+          "BACKEND", "STATE", "HEALTH", "WEIGHT", "ROWS", "LIVE", "RETAINED", "DRAIN ENDS BY");
     }
     for (Backend b : s.getBackendsList()) {
       out.printf(
-          "  %-40s %-9s %-9s %-6s %-8d %s%n",
+          "  %-40s %-9s %-9s %-6d %-7d %-6s %-8d %s%n",
           b.getAddress(),
           b.getState().name().toLowerCase(Locale.ROOT),
           b.getHealth().name().toLowerCase(Locale.ROOT).replace("health_", ""),
+          b.getWeight(),
+          b.getPrimaryRows(),
           b.getLiveConnections() < 0 ? "-" : Long.toString(b.getLiveConnections()),
           b.getRetainedRows(),
           b.getDrainDeadlineMillis() > 0

@@ -37,6 +37,7 @@ import dev.veer.proto.admin.v1.ServiceRetention;
 import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.admin.v1.ServiceTable;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
+import dev.veer.proto.admin.v1.SetBackendWeightRequest;
 import dev.veer.proto.admin.v1.TableRow;
 import dev.veer.proto.admin.v1.UpdateServiceRequest;
 import dev.veer.proto.state.v1.BackendRecord;
@@ -117,7 +118,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
                 request.getExpectedVersion(),
                 request.getDryRun(),
                 request.getForce(),
-                s -> Services.update(s, request.getSpec())));
+                s -> Services.update(s, request.getSpec(), clock.millis())));
   }
 
   @Override
@@ -202,6 +203,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
                         request.getService(),
                         request.getAddress(),
                         request.getState(),
+                        request.getWeight(),
                         clock.millis())));
   }
 
@@ -248,6 +250,25 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
                         request.getAddress(),
                         request.getState(),
                         request.getDrainTimeoutSeconds(),
+                        clock.millis())));
+  }
+
+  @Override
+  public void setBackendWeight(SetBackendWeightRequest request, StreamObserver<Service> response) {
+    answer(
+        response,
+        () ->
+            change(
+                request.getService(),
+                request.getExpectedVersion(),
+                request.getDryRun(),
+                request.getForce(),
+                s ->
+                    Services.setBackendWeight(
+                        s,
+                        request.getService(),
+                        request.getAddress(),
+                        request.getWeight(),
                         clock.millis())));
   }
 
@@ -437,7 +458,8 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
           BackendShare.newBuilder()
               .setAddress(InetAddresses.toAddrString(table.backends().get(i).address()))
               .setPrimaryRows(primary[i])
-              .setSecondHopRows(second[i]));
+              .setSecondHopRows(second[i])
+              .setWeight(table.backends().get(i).weight()));
     }
     return out.build();
   }
@@ -506,17 +528,23 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
                     .setEncapsulation(s.getEncapsulation())
                     .setHopCount(s.getHopCount())
                     .setMinHealthy(Math.max(1, s.getMinHealthy()))
-                    .setTableGroup(s.getTableGroup()));
-    for (BackendRecord b : s.getBackendsList()) {
-      String address = Addresses.literal(b.getAddress());
+                    .setTableGroup(s.getTableGroup())
+                    .setBalance(Services.balance(s.getBalance())));
+    for (int i = 0; i < s.getBackendsCount(); i++) {
+      BackendRecord b = s.getBackends(i);
       out.addBackends(
           Backend.newBuilder()
-              .setAddress(address)
+              .setAddress(Addresses.literal(b.getAddress()))
               .setState(b.getState())
               .setHealth(b.getHealth())
               .setDrainDeadlineMillis(b.getDrainDeadlineMillis())
               .setLiveConnections(agents.liveConnections(s.getName(), b.getAddress()))
-              .setRetainedRows(retained.getOrDefault(b.getAddress(), 0)));
+              .setRetainedRows(retained.getOrDefault(b.getAddress(), 0))
+              .setWeight(Services.weight(b))
+              .setPrimaryRows(
+                  compiled == null || compiled.primaryRows().length() != s.getBackendsCount()
+                      ? 0
+                      : compiled.primaryRows().get(i)));
     }
     if (compiled != null) {
       // The rows are decoded only for a service whose proxies report flows.

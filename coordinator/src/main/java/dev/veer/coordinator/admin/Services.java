@@ -3,6 +3,7 @@ package dev.veer.coordinator.admin;
 import com.google.common.collect.ImmutableList;
 import com.google.common.io.BaseEncoding;
 import com.google.protobuf.ByteString;
+import dev.veer.coordinator.table.Backend;
 import dev.veer.coordinator.table.TableBuilder;
 import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.state.v1.BackendRecord;
@@ -10,6 +11,7 @@ import dev.veer.proto.state.v1.ClusterState;
 import dev.veer.proto.state.v1.Generation;
 import dev.veer.proto.state.v1.ServiceState;
 import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Balance;
 import dev.veer.proto.types.v1.Encapsulation;
 import dev.veer.proto.types.v1.HashFields;
 import dev.veer.proto.types.v1.Health;
@@ -121,7 +123,9 @@ public final class Services {
           backend.getState() == BackendState.BACKEND_STATE_UNSPECIFIED
               ? BackendState.ACTIVE
               : backend.getState();
-      next = addBackend(next, spec.getName(), backend.getAddress(), initial, nowMillis);
+      next =
+          addBackend(
+              next, spec.getName(), backend.getAddress(), initial, backend.getWeight(), nowMillis);
     }
     ServiceState created = require(next, spec.getName());
     return withService(
@@ -129,7 +133,11 @@ public final class Services {
         created.toBuilder().clearGenerations().setTableVersion(state.getVersion() + 1).build());
   }
 
-  public static ClusterState update(ClusterState state, ServiceSpec spec) {
+  /**
+   * Replaces a service's spec. A change of balance is a table change like any other: the backends
+   * with the balance they had become the newest retained generation.
+   */
+  public static ClusterState update(ClusterState state, ServiceSpec spec, long nowMillis) {
     ServiceState existing = require(state, spec.getName());
     if (!spec.getTableGroup().isEmpty() && !spec.getTableGroup().equals(existing.getTableGroup())) {
       throw AdminException.invalid(
@@ -138,13 +146,17 @@ public final class Services {
               + " and move its clients",
           spec.getName(), existing.getTableGroup(), spec.getTableGroup());
     }
-    ServiceState updated =
+    ServiceState.Builder updated =
         existing.toBuilder()
             .mergeFrom(fromSpec(spec).build())
-            .setTableVersion(state.getVersion() + 1)
-            .build();
-    checkUniqueKey(state, updated);
-    return withService(state, updated);
+            .setTableVersion(state.getVersion() + 1);
+    if (balance(updated.getBalance()) != balance(existing.getBalance())
+        && existing.getBackendsCount() > 0) {
+      // Other primaries: the ones the old balance gave stay as later hops, as for any change.
+      updated.clearGenerations().addAllGenerations(withGeneration(state, existing, nowMillis));
+    }
+    checkUniqueKey(state, updated.build());
+    return withService(state, updated.build());
   }
 
   public static ClusterState delete(ClusterState state, String name, boolean force) {
@@ -164,7 +176,19 @@ public final class Services {
 
   public static ClusterState addBackend(
       ClusterState state, String service, String literal, BackendState initial, long nowMillis) {
+    return addBackend(state, service, literal, initial, 0, nowMillis);
+  }
+
+  /** Adds a backend of {@code weight} (0: the default). */
+  public static ClusterState addBackend(
+      ClusterState state,
+      String service,
+      String literal,
+      BackendState initial,
+      int weight,
+      long nowMillis) {
     ServiceState existing = require(state, service);
+    checkWeight(weight, true);
     InetAddress address = Addresses.parseUnicast(literal, "backend address");
     BackendState backendState =
         initial == BackendState.BACKEND_STATE_UNSPECIFIED
@@ -186,7 +210,12 @@ public final class Services {
       }
     }
     List<BackendRecord> backends = new ArrayList<>(existing.getBackendsList());
-    backends.add(BackendRecord.newBuilder().setAddress(bytes).setState(backendState).build());
+    backends.add(
+        BackendRecord.newBuilder()
+            .setAddress(bytes)
+            .setState(backendState)
+            .setWeight(weight == 0 ? Backend.DEFAULT_WEIGHT : weight)
+            .build());
     return withBackends(state, existing, backends, nowMillis);
   }
 
@@ -254,6 +283,29 @@ public final class Services {
     List<BackendRecord> backends = new ArrayList<>(existing.getBackendsList());
     backends.set(index, after.build());
     return withBackends(state, existing, backends, nowMillis);
+  }
+
+  /** Sets a backend's weight: the rows it gains or loses move, their previous primaries kept. */
+  public static ClusterState setBackendWeight(
+      ClusterState state, String service, String literal, int weight, long nowMillis) {
+    ServiceState existing = require(state, service);
+    int index = requireBackend(existing, literal);
+    checkWeight(weight, false);
+    List<BackendRecord> backends = new ArrayList<>(existing.getBackendsList());
+    backends.set(index, backends.get(index).toBuilder().setWeight(weight).build());
+    return withBackends(state, existing, backends, nowMillis);
+  }
+
+  private static void checkWeight(int weight, boolean zeroIsDefault) {
+    if ((weight == 0 && !zeroIsDefault) || weight < 0 || weight > Backend.MAX_WEIGHT) {
+      throw AdminException.invalid(
+          "weight must be %d to %d%s, got %d; a backend that should take no new connections is"
+              + " drained instead",
+          Backend.MIN_WEIGHT,
+          Backend.MAX_WEIGHT,
+          zeroIsDefault ? " (0 for the default " + Backend.DEFAULT_WEIGHT + ")" : "",
+          Integer.toUnsignedLong(weight));
+    }
   }
 
   /** Ends a drain: the backend becomes INACTIVE. Nothing if it is no longer draining. */
@@ -357,6 +409,10 @@ public final class Services {
         || spec.getEncapsulation() == Encapsulation.UNRECOGNIZED) {
       throw AdminException.invalid("unknown hash_fields or encapsulation value");
     }
+    if (spec.getBalance() == Balance.UNRECOGNIZED) {
+      throw AdminException.invalid(
+          "unknown balance value %d: RENDEZVOUS or BOUNDED", spec.getBalanceValue());
+    }
     return ServiceState.newBuilder()
         .setName(spec.getName())
         .setVip(Addresses.bytes(vip))
@@ -372,7 +428,11 @@ public final class Services {
                 : spec.getEncapsulation())
         .setHopCount(spec.getHopCount() == 0 ? DEFAULT_HOPS : spec.getHopCount())
         .setMinHealthy(spec.getMinHealthy() == 0 ? 1 : spec.getMinHealthy())
-        .setTableGroup(spec.getTableGroup());
+        .setTableGroup(spec.getTableGroup())
+        .setBalance(
+            spec.getBalance() == Balance.BALANCE_UNSPECIFIED
+                ? Balance.RENDEZVOUS
+                : spec.getBalance());
   }
 
   private static void checkName(String name) {
@@ -449,26 +509,54 @@ public final class Services {
             .setTableVersion(state.getVersion() + 1);
     if (!placement(service.getBackendsList()).equals(placement(backends))
         && service.getBackendsCount() > 0) {
-      List<Generation> generations = new ArrayList<>();
-      generations.add(
-          Generation.newBuilder()
-              .addAllBackends(service.getBackendsList())
-              .setSupersededAtMillis(nowMillis)
-              .setSupersededVersion(state.getVersion() + 1)
-              .build());
-      generations.addAll(service.getGenerationsList());
-      next.clearGenerations()
-          .addAllGenerations(generations.subList(0, Math.min(MAX_GENERATIONS, generations.size())));
+      next.clearGenerations().addAllGenerations(withGeneration(state, service, nowMillis));
     }
     return withService(state, next.build());
   }
 
-  /** What decides placement: each address with whether it may be primary, drains, or is out. */
+  /**
+   * The service's retained generations with its current backends and balance as the newest, at most
+   * {@link #MAX_GENERATIONS}.
+   */
+  private static List<Generation> withGeneration(
+      ClusterState state, ServiceState service, long nowMillis) {
+    List<Generation> generations = new ArrayList<>();
+    generations.add(
+        Generation.newBuilder()
+            .addAllBackends(service.getBackendsList())
+            .setSupersededAtMillis(nowMillis)
+            .setSupersededVersion(state.getVersion() + 1)
+            .setBalance(service.getBalance())
+            .build());
+    generations.addAll(service.getGenerationsList());
+    return generations.subList(0, Math.min(MAX_GENERATIONS, generations.size()));
+  }
+
+  /**
+   * What decides placement: each address with whether it may be primary, drains, or is out, and its
+   * weight.
+   */
   private static List<String> placement(List<BackendRecord> backends) {
     return backends.stream()
-        .map(b -> BaseEncoding.base16().encode(b.getAddress().toByteArray()) + ":" + tier(b))
+        .map(
+            b ->
+                BaseEncoding.base16().encode(b.getAddress().toByteArray())
+                    + ":"
+                    + tier(b)
+                    + ":"
+                    + weight(b))
         .sorted()
         .collect(ImmutableList.toImmutableList());
+  }
+
+  /** A stored balance: RENDEZVOUS for services and generations from before balances. */
+  public static Balance balance(Balance stored) {
+    return stored == Balance.BALANCE_UNSPECIFIED ? Balance.RENDEZVOUS : stored;
+  }
+
+  /** A backend's weight: the default when the record has none (written before weights). */
+  public static int weight(BackendRecord b) {
+    return b.getWeight() == 0 ? Backend.DEFAULT_WEIGHT : b.getWeight();
   }
 
   private static int tier(BackendRecord b) {

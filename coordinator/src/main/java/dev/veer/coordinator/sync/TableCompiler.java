@@ -2,8 +2,10 @@ package dev.veer.coordinator.sync;
 
 import com.google.common.collect.ImmutableList;
 import com.google.common.collect.ImmutableMap;
+import com.google.common.primitives.ImmutableIntArray;
 import com.google.protobuf.ByteString;
 import dev.veer.coordinator.admin.Addresses;
+import dev.veer.coordinator.admin.Services;
 import dev.veer.coordinator.table.Backend;
 import dev.veer.coordinator.table.BackendState;
 import dev.veer.coordinator.table.RendezvousTable;
@@ -19,12 +21,14 @@ import dev.veer.proto.state.v1.ClusterState;
 import dev.veer.proto.state.v1.FlowEvidence;
 import dev.veer.proto.state.v1.Generation;
 import dev.veer.proto.state.v1.ServiceState;
+import dev.veer.proto.types.v1.Balance;
 import dev.veer.proto.types.v1.Health;
 import java.net.InetAddress;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -72,6 +76,7 @@ public final class TableCompiler {
       ServiceState service,
       int rowBits,
       ImmutableList<Backend> backends,
+      ImmutableIntArray primaryRows,
       int rowsOutOfHops,
       ServiceTable wire) {
     /** The same table without its rows, for a director that holds it already. */
@@ -96,6 +101,7 @@ public final class TableCompiler {
           other,
           rowBits,
           backends,
+          primaryRows,
           rowsOutOfHops,
           header(other)
               .setHasTable(wire.getHasTable())
@@ -124,11 +130,16 @@ public final class TableCompiler {
    * were; services of one table group with the same inputs have the same table.
    */
   private record Inputs(
-      ByteString seed, int hopCount, List<Backend> backends, TableHistory history) {
+      ByteString seed,
+      int hopCount,
+      TableSpec.Balance balance,
+      List<Backend> backends,
+      TableHistory history) {
     static Inputs of(ServiceState s) {
       return new Inputs(
           s.getTableSeed(),
           s.getHopCount(),
+          tableBalance(s.getBalance()),
           TableCompiler.backends(s.getBackendsList()),
           TableCompiler.history(s));
     }
@@ -197,7 +208,13 @@ public final class TableCompiler {
         table.rowCount(),
         table.backends().size(),
         (System.nanoTime() - start) / 1_000_000);
-    return new Compiled(service, rowBits, table.backends(), table.rowsOutOfHops(), wire.build());
+    return new Compiled(
+        service,
+        rowBits,
+        table.backends(),
+        table.primaryRows(),
+        table.rowsOutOfHops(),
+        wire.build());
   }
 
   /** What a service's table says about the service itself, besides its rows and backends. */
@@ -235,7 +252,18 @@ public final class TableCompiler {
   }
 
   private static TableSpec spec(ServiceState service, int rowBits) {
-    return TableSpec.of(service.getTableSeed().toByteArray(), rowBits, service.getHopCount());
+    return TableSpec.builder()
+        .seed(service.getTableSeed().toByteArray())
+        .rowBits(rowBits)
+        .hopCount(service.getHopCount())
+        .balance(tableBalance(service.getBalance()))
+        .build();
+  }
+
+  private static TableSpec.Balance tableBalance(Balance stored) {
+    return Services.balance(stored) == Balance.BOUNDED
+        ? TableSpec.Balance.BOUNDED
+        : TableSpec.Balance.RENDEZVOUS;
   }
 
   /** What the service's stored state keeps of its past, for the builder. */
@@ -247,7 +275,8 @@ public final class TableCompiler {
     for (Generation g : service.getGenerationsList()) {
       Set<InetAddress> confirmed = new HashSet<>();
       g.getConfirmedList().forEach(a -> confirmed.add(Addresses.fromBytes(a)));
-      out.addGeneration(backends(g.getBackendsList()), confirmed);
+      out.addGeneration(
+          backends(g.getBackendsList()), confirmed, Optional.of(tableBalance(g.getBalance())));
     }
     for (FlowEvidence e : service.getEvidenceList()) {
       out.evidence(
@@ -263,7 +292,8 @@ public final class TableCompiler {
                 new Backend(
                     Addresses.fromBytes(r.getAddress()),
                     state(r),
-                    r.getHealth() != Health.UNHEALTHY))
+                    r.getHealth() != Health.UNHEALTHY,
+                    Services.weight(r)))
         .toList();
   }
 

@@ -29,33 +29,80 @@ final class Generation {
 
   final boolean anyEligible;
 
+  /** Weight by universe index (0 where absent). */
+  final int[] weights;
+
+  /**
+   * Whether the eligible backends' weights differ: a rendezvous primary is then the best by
+   * weighted score, not the first eligible by rank.
+   */
+  final boolean weighted;
+
+  /** The largest weight of an eligible backend (0 if none). */
+  final int maxEligibleWeight;
+
+  /**
+   * Bounded balance: per row, the primary's index in {@link #assignedUniverse}; null for
+   * rendezvous, or with nothing eligible.
+   */
+  char[] assigned;
+
+  /** Bounded balance: universe index by position in the assignment's backend list. */
+  int[] assignedUniverse;
+
   /**
    * By universe index: whether the backend's flow evidence from after this generation replaced it
    * (its primaries here are no longer assumed to hold flows).
    */
   final boolean[] confirmed;
 
-  private Generation(byte[] codes, int size, int k, boolean anyEligible, boolean[] confirmed) {
+  private Generation(byte[] codes, int size, int k, int[] weights, boolean[] confirmed) {
     this.codes = codes;
     this.size = size;
     this.k = k;
-    this.anyEligible = anyEligible;
+    this.weights = weights;
     this.confirmed = confirmed;
+    int min = Integer.MAX_VALUE;
+    int max = 0;
+    for (int u = 0; u < codes.length; u++) {
+      if (codes[u] == ELIGIBLE) {
+        min = Math.min(min, weights[u]);
+        max = Math.max(max, weights[u]);
+      }
+    }
+    this.anyEligible = max > 0;
+    this.weighted = max > min && max > 0;
+    this.maxEligibleWeight = max;
+  }
+
+  /** Universe indices of the eligible backends, ascending (that is, by address). */
+  int[] eligible() {
+    int count = 0;
+    for (byte code : codes) {
+      count += code == ELIGIBLE ? 1 : 0;
+    }
+    int[] out = new int[count];
+    for (int u = 0, i = 0; u < codes.length; u++) {
+      if (codes[u] == ELIGIBLE) {
+        out[i++] = u;
+      }
+    }
+    return out;
   }
 
   static Generation of(
       List<Backend> backends, Set<InetAddress> confirmed, Universe universe, int hopCount) {
     byte[] codes = new byte[universe.size()];
     boolean[] replaced = new boolean[universe.size()];
-    boolean anyEligible = false;
+    int[] weights = new int[universe.size()];
     for (Backend b : backends) {
       int u = universe.indexOf(b.addressBytes());
       // ABSENT is 0, so tier t (0 eligible, 1 draining, 2 out) is code t + 1
       codes[u] = (byte) (b.tier() + 1);
-      anyEligible |= b.isEligible();
+      weights[u] = b.weight();
       replaced[u] = confirmed.contains(b.address());
     }
     return new Generation(
-        codes, backends.size(), Math.min(hopCount, backends.size()), anyEligible, replaced);
+        codes, backends.size(), Math.min(hopCount, backends.size()), weights, replaced);
   }
 }

@@ -5,6 +5,7 @@ import static com.google.common.base.Preconditions.checkElementIndex;
 
 import com.google.common.collect.ImmutableList;
 import com.google.common.collect.ImmutableMap;
+import com.google.common.primitives.ImmutableIntArray;
 
 /**
  * A built forwarding table: {@code rowCount()} rows, each listing one to {@link TableSpec#MAX_HOPS}
@@ -145,6 +146,11 @@ public final class RendezvousTable {
   }
 
   /** How many rows each backend is primary of, in backend order; every backend has an entry. */
+  /** Rows whose primary each backend is, in the order of {@link #backends()}. */
+  public ImmutableIntArray primaryRows() {
+    return ImmutableIntArray.copyOf(primaryRows);
+  }
+
   public ImmutableMap<Backend, Integer> primaryRowCounts() {
     return byBackend(primaryRows);
   }

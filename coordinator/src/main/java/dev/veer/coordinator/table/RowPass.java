@@ -51,8 +51,11 @@ final class RowPass {
   /** UPDATE: addresses of the old universe that remain. */
   private final int keptSize;
 
-  /** Generations that have backends, as a bit mask (bit g for generation g). */
-  private final int nonEmpty;
+  /**
+   * Generations that need the row's ranking, as a bit mask (bit g for generation g): every one that
+   * has backends but a previous one whose primaries are assigned (bounded balance).
+   */
+  private final int ranked;
 
   RowPass(
       Mode mode,
@@ -78,11 +81,11 @@ final class RowPass {
     this.keptSize = keptSize;
     int mask = 0;
     for (int g = 0; g < generations.length; g++) {
-      if (generations[g].size > 0) {
+      if (generations[g].size > 0 && (g == 0 || generations[g].assigned == null)) {
         mask |= 1 << g;
       }
     }
-    this.nonEmpty = mask;
+    this.ranked = mask;
   }
 
   /** What a fill found: rows ranked in full, and rows that could not keep every owner. */
@@ -138,6 +141,14 @@ final class RowPass {
     private final int[] first = new int[generations.length];
     private final int[] firstEligible = new int[generations.length];
     private final int[] firstDrainingCandidate = new int[generations.length];
+
+    /** Weighted rendezvous: the best eligible backend so far and its weighted score. */
+    private final int[] bestWeighted = new int[generations.length];
+
+    private final double[] bestWeightedScore = new double[generations.length];
+
+    /** The row being derived. */
+    private int row;
 
     /** The current generation's candidates: its first k backends by rank. */
     private final int[] candidates = new int[TableSpec.MAX_HOPS];
@@ -280,6 +291,7 @@ final class RowPass {
 
     /** Derives the row's hops, from the cached prefix if it tells them, and writes them. */
     void derive(int row) {
+      this.row = row;
       reset();
       int at = row * DEPTH;
       int len = cache.length[row];
@@ -300,13 +312,32 @@ final class RowPass {
     }
 
     private void reset() {
-      pending = nonEmpty;
+      pending = ranked;
       for (int g = 0; g < generations.length; g++) {
         seen[g] = 0;
         first[g] = -1;
         firstEligible[g] = -1;
         firstDrainingCandidate[g] = -1;
+        bestWeighted[g] = -1;
       }
+    }
+
+    /** The rank key of {@code u} in the row being derived. */
+    private long rankKey(int u) {
+      if (scoredRow == row) {
+        return keys[u];
+      }
+      absorb(row);
+      return score(u);
+    }
+
+    /**
+     * A weighted rendezvous score, lower first: {@code -ln(1 - x) / weight} where {@code x} in [0,
+     * 1) is the rank key's position among all keys. For equal weights its order is the rank order.
+     */
+    private static double weightedScore(long rankKey, int weight) {
+      double x = ((rankKey ^ Long.MIN_VALUE) >>> 11) * 0x1.0p-53;
+      return -StrictMath.log1p(-x) / weight;
     }
 
     /**
@@ -337,15 +368,39 @@ final class RowPass {
         } else if (code == DRAINING && rank < gen.k && firstDrainingCandidate[g] < 0) {
           firstDrainingCandidate[g] = u;
         }
+        boolean primaryKnown;
+        if (gen.assigned != null) {
+          primaryKnown = true;
+        } else if (gen.weighted) {
+          primaryKnown = weighWith(g, gen, u, code);
+        } else {
+          primaryKnown = firstEligible[g] >= 0;
+        }
         boolean done =
-            gen.anyEligible
-                ? firstEligible[g] >= 0 && (g != 0 || rank + 1 >= gen.k)
-                : rank + 1 >= gen.k;
+            gen.anyEligible ? primaryKnown && (g != 0 || rank + 1 >= gen.k) : rank + 1 >= gen.k;
         if (done) {
           pending &= ~(1 << g);
         }
       }
       return pending == 0;
+    }
+
+    /**
+     * Weighted rendezvous: takes {@code u} (the next by rank) into generation {@code g}'s best, and
+     * returns whether no backend ranked after it can beat that best any more: their scores are no
+     * lower than {@code u}'s, and the heaviest weight cannot bring them below.
+     */
+    private boolean weighWith(int g, Generation gen, int u, byte code) {
+      long key = rankKey(u);
+      if (code == ELIGIBLE) {
+        double score = weightedScore(key, gen.weights[u]);
+        if (bestWeighted[g] < 0 || score < bestWeightedScore[g]) {
+          bestWeighted[g] = u;
+          bestWeightedScore[g] = score;
+        }
+      }
+      return bestWeighted[g] >= 0
+          && weightedScore(key, gen.maxEligibleWeight) >= bestWeightedScore[g];
     }
 
     /** Feeds the scored row's whole ranking, in order, until the derivation has what it needs. */
@@ -368,7 +423,14 @@ final class RowPass {
         siftDown(0, size);
         known = accept(u);
       }
-      checkState(known, "ranking exhausted before every generation was placed");
+      // The whole ranking seen: a weighted best is final however far it was from the threshold.
+      for (int mask = pending; mask != 0; mask &= mask - 1) {
+        int g = Integer.numberOfTrailingZeros(mask);
+        if (bestWeighted[g] >= 0 && (g != 0 || seen[g] >= generations[g].k)) {
+          pending &= ~(1 << g);
+        }
+      }
+      checkState(pending == 0, "ranking exhausted before every generation was placed");
     }
 
     private void siftDown(int i, int size) {
@@ -393,8 +455,12 @@ final class RowPass {
 
     /** The primary generation {@code g} had in this row (the generation has backends). */
     private int primary(int g) {
-      if (generations[g].anyEligible) {
-        return firstEligible[g];
+      Generation gen = generations[g];
+      if (gen.anyEligible) {
+        if (gen.assigned != null) {
+          return gen.assignedUniverse[gen.assigned[row]];
+        }
+        return gen.weighted ? bestWeighted[g] : firstEligible[g];
       }
       return firstDrainingCandidate[g] >= 0 ? firstDrainingCandidate[g] : first[g];
     }
@@ -453,22 +519,21 @@ final class RowPass {
     }
 
     /**
-     * base[0..k) = the current generation's hops by the state rules: its first k backends by rank,
-     * stably ordered by placement code; if none of them is eligible but some backend is, the best
-     * ranked eligible one goes first and the last of the ordered candidates is dropped.
+     * base[0..k) = the current generation's hops by the state rules: its primary if some backend is
+     * eligible, then its first k backends by rank but that one, stably ordered by placement code,
+     * up to k in all. With equal weights and rendezvous balance the primary is the first eligible
+     * by rank: the first k by rank ordered by placement, or, if none of them is eligible, the best
+     * ranked eligible one followed by all of them but the last.
      */
     private int arrangeCandidates(Generation current, int k) {
-      boolean eligibleCandidate = false;
-      for (int i = 0; i < k; i++) {
-        eligibleCandidate |= current.codes[candidates[i]] == ELIGIBLE;
-      }
       int n = 0;
-      if (!eligibleCandidate && current.anyEligible) {
-        base[n++] = firstEligible[0];
+      int primary = current.anyEligible ? primary(0) : -1;
+      if (primary >= 0) {
+        base[n++] = primary;
       }
       for (byte code = ELIGIBLE; code <= OUT; code++) {
         for (int i = 0; i < k && n < k; i++) {
-          if (current.codes[candidates[i]] == code) {
+          if (current.codes[candidates[i]] == code && candidates[i] != primary) {
             base[n++] = candidates[i];
           }
         }

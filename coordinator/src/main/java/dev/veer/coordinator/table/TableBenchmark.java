@@ -32,12 +32,17 @@ public final class TableBenchmark {
     random.nextBytes(seed);
   }
 
+  /** {@code --movement-only}: only the balance and movement by mode. */
   public static void main(String[] args) {
-    new TableBenchmark().run();
+    new TableBenchmark().run(List.of(args).contains("--movement-only"));
   }
 
-  private void run() {
+  private void run(boolean movementOnly) {
     TableSpec spec = TableSpec.of(seed, ROW_BITS, HOPS);
+    if (movementOnly) {
+      movementByMode(spec);
+      return;
+    }
     System.out.printf(
         "JVM: %s %s; %d cores available%n%n",
         System.getProperty("java.vm.name"),
@@ -77,6 +82,142 @@ public final class TableBenchmark {
       balance(TableSpec.of(seed, ROW_BITS, HOPS), n);
     }
     balance(TableSpec.of(seed, TableSpec.MAX_ROW_BITS, HOPS), 1024);
+    movementByMode(spec);
+  }
+
+  private void movementByMode(TableSpec spec) {
+    System.out.printf(
+        "%nBalance and movement by mode, 2^%d rows: primary rows against the weighted share, and"
+            + " rows whose primary one change moves, x the minimum (mean of %d changes)%n%n",
+        ROW_BITS, MOVES_TRIALS);
+    System.out.println(
+        "| mode | weights | backends | max/share | min/share | add: moved x min | remove: moved x"
+            + " min | moved rows without their previous primary | full build ms | drain ms |");
+    System.out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (TableSpec.Balance mode : TableSpec.Balance.values()) {
+      for (boolean mixed : new boolean[] {false, true}) {
+        for (int n : new int[] {16, 256, 1024}) {
+          movement(spec.toBuilder().balance(mode).build(), n, mixed);
+        }
+      }
+    }
+  }
+
+  private static final int MOVES_TRIALS = 5;
+
+  /** 10.0.0.0, ...: n active backends, of equal weight or of weights 50, 100, 200 and 400. */
+  private static List<Backend> weighted(int n, boolean mixed) {
+    List<Backend> out = new ArrayList<>();
+    int[] weights = {50, 100, 200, 400};
+    for (Backend b : backends(n)) {
+      out.add(mixed ? b.withWeight(weights[out.size() % weights.length]) : b);
+    }
+    return out;
+  }
+
+  /** One row of the balance and movement table. */
+  private void movement(TableSpec spec, int n, boolean mixed) {
+    List<Backend> pool = weighted(n + MOVES_TRIALS, mixed);
+    List<Backend> base = pool.subList(0, n);
+    RendezvousTable before = new TableBuilder().build(spec, base, List.of());
+    double[] extremes = shareExtremes(before);
+    double addRatio = 0;
+    double removeRatio = 0;
+    long unkept = 0;
+    for (int t = 0; t < MOVES_TRIALS; t++) {
+      List<Backend> grown = new ArrayList<>(base);
+      Backend added = pool.get(n + t);
+      grown.add(added);
+      RendezvousTable after = new TableBuilder().build(spec, grown, List.of(base));
+      double share = spec.rowCount() * added.weight() / (double) totalWeight(grown);
+      addRatio += moved(before, after) / share;
+      unkept += unkept(before, after);
+
+      List<Backend> shrunk = new ArrayList<>(base);
+      Backend removed = shrunk.remove(t * (n / MOVES_TRIALS));
+      after = new TableBuilder().build(spec, shrunk, List.of(base));
+      removeRatio +=
+          moved(before, after) / (double) before.primaryRowCounts().getOrDefault(removed, 1);
+      unkept += unkept(before, after);
+    }
+    double full = median(2, 5, () -> new TableBuilder().build(spec, base, List.of()));
+    TableBuilder warm = new TableBuilder();
+    warm.build(spec, base, List.of());
+    List<Backend> drained = new ArrayList<>(base);
+    drained.set(0, base.get(0).withState(BackendState.DRAINING));
+    int[] flip = {0};
+    double drain =
+        median(
+            10,
+            21,
+            () ->
+                flip[0]++ % 2 == 0
+                    ? warm.build(spec, drained, List.of(base))
+                    : warm.build(spec, base, List.of(drained)));
+    System.out.printf(
+        "| %s | %s | %d | %.3f | %.3f | %.2f | %.2f | %d | %.1f | %.2f |%n",
+        spec.balance().name().toLowerCase(),
+        mixed ? "50-400" : "equal",
+        n,
+        extremes[0],
+        extremes[1],
+        addRatio / MOVES_TRIALS,
+        removeRatio / MOVES_TRIALS,
+        unkept,
+        full,
+        drain);
+  }
+
+  private static long totalWeight(List<Backend> backends) {
+    return backends.stream().mapToLong(Backend::weight).sum();
+  }
+
+  /** The largest and smallest ratio of a backend's primary rows to its weighted share. */
+  private static double[] shareExtremes(RendezvousTable table) {
+    long total = totalWeight(table.backends());
+    double max = 0;
+    double min = Double.MAX_VALUE;
+    var counts = table.primaryRowCounts();
+    for (Backend b : table.backends()) {
+      double share = table.rowCount() * b.weight() / (double) total;
+      double ratio = counts.getOrDefault(b, 0) / share;
+      max = Math.max(max, ratio);
+      min = Math.min(min, ratio);
+    }
+    return new double[] {max, min};
+  }
+
+  /** Rows whose primary differs between the tables. */
+  private static int moved(RendezvousTable before, RendezvousTable after) {
+    int moved = 0;
+    for (int row = 0; row < before.rowCount(); row++) {
+      if (!before
+          .backends()
+          .get(before.primary(row))
+          .address()
+          .equals(after.backends().get(after.primary(row)).address())) {
+        moved++;
+      }
+    }
+    return moved;
+  }
+
+  /** Rows that moved and do not list their previous primary, if it is still a backend. */
+  private static int unkept(RendezvousTable before, RendezvousTable after) {
+    int unkept = 0;
+    java.util.Set<InetAddress> present = new java.util.HashSet<>();
+    after.backends().forEach(b -> present.add(b.address()));
+    for (int row = 0; row < before.rowCount(); row++) {
+      InetAddress was = before.backends().get(before.primary(row)).address();
+      boolean listed = false;
+      for (int hop : after.hops(row)) {
+        listed |= after.backends().get(hop).address().equals(was);
+      }
+      if (present.contains(was) && !listed) {
+        unkept++;
+      }
+    }
+    return unkept;
   }
 
   private enum Change {

@@ -65,6 +65,9 @@ public final class TableBuilder {
   /** The ranking kept from the last build, or null. */
   private RankCache cache;
 
+  /** Bounded balance: the primaries of the last build's generations. */
+  private Map<AssignmentKey, char[]> assignments = Map.of();
+
   public TableBuilder() {}
 
   /**
@@ -146,6 +149,12 @@ public final class TableBuilder {
               universe,
               spec.hopCount());
     }
+    TableSpec.Balance[] balances = new TableSpec.Balance[placed.length];
+    balances[0] = spec.balance();
+    for (int g = 1; g < placed.length; g++) {
+      balances[g] = previousGenerations.get(g - 1).balance().orElse(spec.balance());
+    }
+    assign(spec, universe, placed, balances);
     int[] currentIndex = new int[universe.size()];
     Arrays.fill(currentIndex, -1);
     for (int i = 0; i < now.size(); i++) {
@@ -218,6 +227,59 @@ public final class TableBuilder {
           mode == RowPass.Mode.FULL ? rows : reranked);
     }
     return table;
+  }
+
+  /**
+   * Gives every generation of bounded balance with an eligible backend its primaries, reusing those
+   * of the last build for the same seed, row count and eligible (address, weight) pairs.
+   */
+  private void assign(
+      TableSpec spec, Universe universe, Generation[] placed, TableSpec.Balance[] balances) {
+    Map<AssignmentKey, char[]> next = new HashMap<>();
+    RowHasher hasher = null;
+    for (int g = 0; g < placed.length; g++) {
+      Generation generation = placed[g];
+      if (!generation.anyEligible || balances[g] != TableSpec.Balance.BOUNDED) {
+        continue;
+      }
+      int[] eligible = generation.eligible();
+      byte[][] addresses = new byte[eligible.length][];
+      int[] weights = new int[eligible.length];
+      for (int i = 0; i < eligible.length; i++) {
+        addresses[i] = universe.address(eligible[i]);
+        weights[i] = generation.weights[eligible[i]];
+      }
+      AssignmentKey key = AssignmentKey.of(spec, addresses, weights);
+      char[] rows = next.get(key);
+      if (rows == null) {
+        rows = assignments.get(key);
+      }
+      if (rows == null) {
+        if (hasher == null) {
+          hasher = RowHasher.of(spec);
+        }
+        rows = BoundedAssignment.assign(hasher, spec.rowBits(), addresses, weights);
+      }
+      next.put(key, rows);
+      generation.assigned = rows;
+      generation.assignedUniverse = eligible;
+    }
+    assignments = next;
+  }
+
+  /** What a bounded assignment is a function of. */
+  private record AssignmentKey(ByteBuffer content) {
+    static AssignmentKey of(TableSpec spec, byte[][] addresses, int[] weights) {
+      int bytes = TableSpec.SEED_BYTES + 4;
+      for (byte[] a : addresses) {
+        bytes += a.length + 4;
+      }
+      ByteBuffer out = ByteBuffer.allocate(bytes).put(spec.seed()).putInt(spec.rowBits());
+      for (int i = 0; i < addresses.length; i++) {
+        out.put(addresses[i]).putInt(weights[i]);
+      }
+      return new AssignmentKey(out.flip());
+    }
   }
 
   /** The ranking kept from the last build, or null; for tests. */

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -34,17 +35,24 @@ public final class TableHistory {
   private final ImmutableList<PriorGeneration> generations;
   private final ImmutableMap<InetAddress, RowSet> evidence;
 
-  /** A previous generation and the backends whose evidence from after it replaces it. */
+  /**
+   * A previous generation, the backends whose evidence from after it replaces it, and the balance
+   * its primaries were chosen by (empty: the table's own).
+   */
   public record PriorGeneration(
-      ImmutableList<Backend> backends, ImmutableSet<InetAddress> confirmed) {
+      ImmutableList<Backend> backends,
+      ImmutableSet<InetAddress> confirmed,
+      Optional<TableSpec.Balance> balance) {
     public PriorGeneration {
       requireNonNull(backends, "backends");
       requireNonNull(confirmed, "confirmed");
+      requireNonNull(balance, "balance");
     }
 
     /** A generation nobody has reported on since: all of its primaries are kept. */
     public static PriorGeneration unconfirmed(List<Backend> backends) {
-      return new PriorGeneration(ImmutableList.copyOf(backends), ImmutableSet.of());
+      return new PriorGeneration(
+          ImmutableList.copyOf(backends), ImmutableSet.of(), Optional.empty());
     }
   }
 
@@ -113,8 +121,15 @@ public final class TableHistory {
 
     /** Adds the next older generation; {@code confirmed} have reported since it was replaced. */
     public Builder addGeneration(List<Backend> backends, Set<InetAddress> confirmed) {
+      return addGeneration(backends, confirmed, Optional.empty());
+    }
+
+    /** Adds the next older generation, whose primaries {@code balance} chose. */
+    public Builder addGeneration(
+        List<Backend> backends, Set<InetAddress> confirmed, Optional<TableSpec.Balance> balance) {
       generations.add(
-          new PriorGeneration(ImmutableList.copyOf(backends), ImmutableSet.copyOf(confirmed)));
+          new PriorGeneration(
+              ImmutableList.copyOf(backends), ImmutableSet.copyOf(confirmed), balance));
       return this;
     }
 

@@ -9,7 +9,7 @@ import java.util.Arrays;
 
 /**
  * The shape of a forwarding table: its 16-byte seed (the SipHash key of the rendezvous ranking),
- * its size ({@code 2^rowBits} rows) and the number of hops per row.
+ * its size ({@code 2^rowBits} rows), the number of hops per row and how rows are balanced.
  *
  * <p>Immutable. Limits are the data plane's ABI ({@code veer_abi.h}: {@code MIN_ROW_BITS}, {@code
  * MAX_ROW_BITS}, {@code DEFAULT_ROW_BITS}, {@code MAX_HOPS}).
@@ -30,11 +30,31 @@ public final class TableSpec {
   /** GLB's primary + secondary. */
   public static final int DEFAULT_HOPS = 2;
 
+  /** How a row's primary is chosen among the eligible backends. */
+  public enum Balance {
+    /**
+     * Each row's primary is its best ranked eligible backend: GLB's table when the weights are
+     * equal, weighted rendezvous hashing when not. A change moves the fewest rows possible; the
+     * busiest backend's share grows with the pool (about 1.2x the mean at 256 backends over 2^16
+     * rows).
+     */
+    RENDEZVOUS,
+    /**
+     * Every eligible backend is primary of at most {@link #BOUNDED_SLACK} more than its weighted
+     * share of rows; a change moves a few more rows than the minimum.
+     */
+    BOUNDED
+  }
+
+  /** The slack of {@link Balance#BOUNDED}: a backend's primary rows stay within 1.05x its share. */
+  public static final double BOUNDED_SLACK = 0.05;
+
   private final byte[] seed;
   private final int rowBits;
   private final int hopCount;
+  private final Balance balance;
 
-  private TableSpec(byte[] seed, int rowBits, int hopCount) {
+  private TableSpec(byte[] seed, int rowBits, int hopCount, Balance balance) {
     requireNonNull(seed, "seed");
     checkArgument(
         seed.length == SEED_BYTES,
@@ -51,18 +71,21 @@ public final class TableSpec {
     this.seed = seed.clone();
     this.rowBits = rowBits;
     this.hopCount = hopCount;
+    this.balance = requireNonNull(balance, "balance");
   }
 
-  /** A spec with the given seed and the defaults: 2^16 rows, 2 hops per row. */
+  /** A spec with the given seed and the defaults: 2^16 rows, 2 hops per row, rendezvous. */
   public static TableSpec of(byte[] seed) {
-    return new TableSpec(seed, DEFAULT_ROW_BITS, DEFAULT_HOPS);
+    return new TableSpec(seed, DEFAULT_ROW_BITS, DEFAULT_HOPS, Balance.RENDEZVOUS);
   }
 
   /**
+   * A rendezvous spec.
+   *
    * @throws IllegalArgumentException if a value is out of range (see the constants)
    */
   public static TableSpec of(byte[] seed, int rowBits, int hopCount) {
-    return new TableSpec(seed, rowBits, hopCount);
+    return new TableSpec(seed, rowBits, hopCount, Balance.RENDEZVOUS);
   }
 
   public static Builder builder() {
@@ -90,9 +113,13 @@ public final class TableSpec {
     return hopCount;
   }
 
+  public Balance balance() {
+    return balance;
+  }
+
   /** A builder preset with this spec's values. */
   public Builder toBuilder() {
-    return new Builder().seed(seed).rowBits(rowBits).hopCount(hopCount);
+    return new Builder().seed(seed).rowBits(rowBits).hopCount(hopCount).balance(balance);
   }
 
   @Override
@@ -100,25 +127,33 @@ public final class TableSpec {
     return o instanceof TableSpec t
         && rowBits == t.rowBits
         && hopCount == t.hopCount
+        && balance == t.balance
         && Arrays.equals(seed, t.seed);
   }
 
   @Override
   public int hashCode() {
-    return (Arrays.hashCode(seed) * 31 + rowBits) * 31 + hopCount;
+    return ((Arrays.hashCode(seed) * 31 + rowBits) * 31 + hopCount) * 31 + balance.hashCode();
   }
 
   /** Shows the shape; the seed is left out (it decides which client lands where). */
   @Override
   public String toString() {
-    return "TableSpec{rows=2^" + rowBits + ", hops=" + hopCount + "}";
+    return "TableSpec{rows=2^"
+        + rowBits
+        + ", hops="
+        + hopCount
+        + ", "
+        + balance.name().toLowerCase()
+        + "}";
   }
 
-  /** Builder; the seed is required, the rest default to 2^16 rows and 2 hops. */
+  /** Builder; the seed is required, the rest default to 2^16 rows, 2 hops and rendezvous. */
   public static final class Builder {
     private byte[] seed;
     private int rowBits = DEFAULT_ROW_BITS;
     private int hopCount = DEFAULT_HOPS;
+    private Balance balance = Balance.RENDEZVOUS;
 
     private Builder() {}
 
@@ -138,12 +173,17 @@ public final class TableSpec {
       return this;
     }
 
+    public Builder balance(Balance balance) {
+      this.balance = requireNonNull(balance, "balance");
+      return this;
+    }
+
     /**
      * @throws IllegalArgumentException if a value is out of range or the seed is missing
      */
     public TableSpec build() {
       checkArgument(seed != null, "table seed not set: call seed(byte[16]) before build()");
-      return new TableSpec(seed, rowBits, hopCount);
+      return new TableSpec(seed, rowBits, hopCount, balance);
     }
   }
 }

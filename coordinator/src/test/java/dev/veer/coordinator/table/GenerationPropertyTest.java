@@ -57,13 +57,39 @@ class GenerationPropertyTest {
   @ParameterizedTest(name = "trial {0}")
   @MethodSource("trials")
   void changesMoveOnlyTheirRowsAndRetainedPrimariesStay(int trial) {
-    Random random = new Random(SEED * 31 + trial);
+    run(trial, false);
+  }
+
+  /**
+   * The same with weights (changed as often as states) and either balance. Bounded balance moves
+   * rows of unchanged backends too, so (a) holds for rendezvous only.
+   */
+  @ParameterizedTest(name = "trial {0}")
+  @MethodSource("trials")
+  void weightedAndBoundedTablesKeepRetainedPrimariesAndFollowTheRules(int trial) {
+    run(trial, true);
+  }
+
+  private void run(int trial, boolean weighted) {
+    Random random = new Random(SEED * 31 + trial + (weighted ? 1_000 : 0));
     boolean ipv6 = random.nextBoolean();
     int start = 4 + random.nextInt(trial % 3 == 0 ? 60 : 20);
     List<Backend> pool =
         ipv6 ? TestBackends.ipv6(random, start + 40) : TestBackends.ipv4(random, start + 40);
+    if (weighted) {
+      pool = pool.stream().map(b -> b.withWeight(randomWeight(random))).toList();
+    }
     TableSpec spec =
-        TableSpec.of(TestBackends.seed(random), 8 + random.nextInt(3), 1 + random.nextInt(4));
+        TableSpec.builder()
+            .seed(TestBackends.seed(random))
+            .rowBits(8 + random.nextInt(3))
+            .hopCount(1 + random.nextInt(4))
+            .balance(
+                weighted && random.nextBoolean()
+                    ? TableSpec.Balance.BOUNDED
+                    : TableSpec.Balance.RENDEZVOUS)
+            .build();
+    boolean bounded = spec.balance() == TableSpec.Balance.BOUNDED;
     String where = "seed " + SEED + ", trial " + trial + ", " + spec;
     ReferenceRows reference = new ReferenceRows(spec);
 
@@ -83,7 +109,7 @@ class GenerationPropertyTest {
       Set<InetAddress> changed = new HashSet<>();
       int changes = 1 + random.nextInt(3);
       for (int c = 0; c < changes; c++) {
-        nextNew = mutate(random, next, pool, nextNew, changed);
+        nextNew = mutate(random, next, pool, nextNew, changed, weighted);
       }
       previous.addFirst(List.copyOf(current));
       previousTables.addFirst(table);
@@ -111,7 +137,7 @@ class GenerationPropertyTest {
         // (a) a row changes primary only if a changed backend was or becomes its primary
         InetAddress oldPrimary = primaryAddress(before, row);
         InetAddress newPrimary = hops.getFirst();
-        if (!changed.contains(oldPrimary) && !changed.contains(newPrimary)) {
+        if (!bounded && !changed.contains(oldPrimary) && !changed.contains(newPrimary)) {
           assertThat(newPrimary)
               .as("%s, row %s, changed %s", at, row, changed)
               .isEqualTo(oldPrimary);
@@ -190,9 +216,10 @@ class GenerationPropertyTest {
       List<Backend> list,
       List<Backend> pool,
       int nextNew,
-      Set<InetAddress> changed) {
+      Set<InetAddress> changed,
+      boolean weighted) {
     for (int attempt = 0; attempt < 20; attempt++) {
-      int kind = random.nextInt(8);
+      int kind = random.nextInt(weighted ? 9 : 8);
       if (kind == 0) {
         if (nextNew == pool.size()) {
           continue;
@@ -216,6 +243,7 @@ class GenerationPropertyTest {
             case 4 -> b.withHealthy(false);
             case 5 -> b.withHealthy(true);
             case 6 -> b.withState(BackendState.ACTIVE);
+            case 8 -> b.withWeight(randomWeight(random));
             default -> b.state() == BackendState.FILLING ? b.withState(BackendState.ACTIVE) : b;
           };
       if (Objects.equals(after, b)) {
@@ -236,6 +264,14 @@ class GenerationPropertyTest {
       return nextNew;
     }
     return nextNew;
+  }
+
+  /** Mostly a few common weights (ties between them matter), sometimes any. */
+  private static int randomWeight(Random random) {
+    int[] common = {1, 50, 100, 100, 200, 1_000};
+    return random.nextInt(4) == 0
+        ? 1 + random.nextInt(Backend.MAX_WEIGHT)
+        : common[random.nextInt(common.length)];
   }
 
   private static Set<InetAddress> addresses(List<Backend> backends) {

@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -17,35 +18,151 @@ import java.util.Map;
  * byte layout, every score of a row compared as GLB compares them (output bytes, unsigned,
  * lexicographically; ties by address bytes), a full sort, then the state and retention rules word
  * for word as docs/tables.md gives them. Rows are answered one at a time, as addresses.
+ *
+ * <p>Weighted rendezvous primaries come from every eligible backend's weighted score; bounded
+ * primaries from every (step, backend) proposal of the whole table, sorted and taken in order.
  */
 final class ReferenceRows {
   private static final Comparator<byte[]> BYTES = UnsignedBytes.lexicographicalComparator();
 
   private final HashFunction sip;
   private final int hopCount;
+  private final int rowBits;
+  private final TableSpec.Balance balance;
+
+  /** Bounded primaries by the generation's eligible (address, weight) pairs. */
+  private final Map<List<List<Object>>, Map<Integer, InetAddress>> assignments = new HashMap<>();
 
   ReferenceRows(TableSpec spec) {
     ByteBuffer key = ByteBuffer.wrap(spec.seed()).order(ByteOrder.LITTLE_ENDIAN);
     this.sip = Hashing.sipHash24(key.getLong(0), key.getLong(8));
     this.hopCount = spec.hopCount();
+    this.rowBits = spec.rowBits();
+    this.balance = spec.balance();
+  }
+
+  private byte[] score(byte[] rowSeed, byte[] address) {
+    byte[] message = new byte[rowSeed.length + address.length];
+    System.arraycopy(rowSeed, 0, message, 0, rowSeed.length);
+    System.arraycopy(address, 0, message, rowSeed.length, address.length);
+    return sip.hashBytes(message).asBytes();
+  }
+
+  private byte[] rowSeed(int row) {
+    return sip.hashBytes(ByteBuffer.allocate(4).putInt(row).array()).asBytes();
   }
 
   /** The backends of {@code generation} in rank order for {@code row}. */
   List<Backend> ranking(int row, List<Backend> generation) {
-    byte[] rowSeed = sip.hashBytes(ByteBuffer.allocate(4).putInt(row).array()).asBytes();
+    byte[] rowSeed = rowSeed(row);
     Map<Backend, byte[]> scores = new LinkedHashMap<>();
     for (Backend b : generation) {
-      byte[] address = b.addressBytes();
-      byte[] message = new byte[rowSeed.length + address.length];
-      System.arraycopy(rowSeed, 0, message, 0, rowSeed.length);
-      System.arraycopy(address, 0, message, rowSeed.length, address.length);
-      scores.put(b, sip.hashBytes(message).asBytes());
+      scores.put(b, score(rowSeed, b.addressBytes()));
     }
     List<Backend> out = new ArrayList<>(generation);
     out.sort(
         Comparator.<Backend, byte[]>comparing(scores::get, BYTES)
             .thenComparing(Backend::addressBytes, BYTES));
     return out;
+  }
+
+  /** The weighted rendezvous primary: the lowest -ln(1 - x) / weight, ties by rank. */
+  private Backend weightedPrimary(int row, List<Backend> ranking) {
+    byte[] rowSeed = rowSeed(row);
+    Backend best = null;
+    double bestScore = 0;
+    for (Backend b : ranking) {
+      if (placement(b) != 0) {
+        continue;
+      }
+      // The score's bytes read big-endian, as an unsigned fraction of 2^64, to 53 bits.
+      long v = ByteBuffer.wrap(score(rowSeed, b.addressBytes())).getLong();
+      double x = (v >>> 11) / 9007199254740992.0;
+      double score = -StrictMath.log1p(-x) / b.weight();
+      if (best == null || score < bestScore) {
+        best = b;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /** The bounded primary of {@code row} in {@code generation} (which has an eligible backend). */
+  private InetAddress boundedPrimary(int row, List<Backend> generation) {
+    List<Backend> eligible =
+        generation.stream()
+            .filter(b -> placement(b) == 0)
+            .sorted(Comparator.comparing(Backend::addressBytes, BYTES))
+            .toList();
+    List<List<Object>> key =
+        eligible.stream().map(b -> List.<Object>of(b.address(), b.weight())).toList();
+    return assignments.computeIfAbsent(key, k -> assign(eligible)).get(row);
+  }
+
+  /**
+   * Every backend proposes every row: at step {@code t} the row whose position in its walk is t,
+   * position = (row x multiplier + offset) mod rows. All proposals are taken in the order of (t +
+   * tie) / weight, then address; a proposal wins a free row while its backend is under its cap.
+   */
+  private Map<Integer, InetAddress> assign(List<Backend> eligible) {
+    int rows = 1 << rowBits;
+    long total = eligible.stream().mapToLong(Backend::weight).sum();
+    int[] caps = new int[eligible.size()];
+    long capSum = 0;
+    for (int i = 0; i < caps.length; i++) {
+      caps[i] =
+          (int)
+              Math.floor(
+                  rows * (double) eligible.get(i).weight() / total * (1 + TableSpec.BOUNDED_SLACK));
+      capSum += caps[i];
+    }
+    for (int i = 0; capSum < rows; i = (i + 1) % caps.length) {
+      caps[i]++;
+      capSum++;
+    }
+    record Proposal(double turn, int backend, int row) {}
+    List<Proposal> proposals = new ArrayList<>();
+    for (int i = 0; i < eligible.size(); i++) {
+      Backend b = eligible.get(i);
+      long walk = domainHash(BoundedAssignment.WALK_DOMAIN, b);
+      long multiplier = walk | 1;
+      long offset = walk >>> 32;
+      double tie = ((domainHash(BoundedAssignment.TIE_DOMAIN, b) >>> 11) + 0.5) / (1L << 53);
+      for (int row = 0; row < rows; row++) {
+        long t = (row * multiplier + offset) & (rows - 1);
+        proposals.add(new Proposal((t + tie) / b.weight(), i, row));
+      }
+    }
+    proposals.sort(Comparator.comparingDouble(Proposal::turn).thenComparingInt(Proposal::backend));
+    Map<Integer, InetAddress> out = new HashMap<>();
+    int[] load = new int[eligible.size()];
+    for (Proposal p : proposals) {
+      if (load[p.backend()] < caps[p.backend()] && !out.containsKey(p.row())) {
+        out.put(p.row(), eligible.get(p.backend()).address());
+        load[p.backend()]++;
+      }
+    }
+    return out;
+  }
+
+  /** SipHash over the domain's 8 little-endian bytes and the address. */
+  private long domainHash(long domain, Backend b) {
+    byte[] prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(domain).array();
+    return ByteBuffer.wrap(score(prefix, b.addressBytes()))
+        .order(ByteOrder.LITTLE_ENDIAN)
+        .getLong();
+  }
+
+  /** The generation's primary for {@code row} if it has an eligible backend, else null. */
+  private Backend primary(int row, List<Backend> generation, List<Backend> ranking) {
+    if (ranking.stream().noneMatch(b -> placement(b) == 0)) {
+      return null;
+    }
+    if (balance == TableSpec.Balance.BOUNDED) {
+      InetAddress address = boundedPrimary(row, generation);
+      return generation.stream().filter(b -> b.address().equals(address)).findFirst().orElseThrow();
+    }
+    return weightedPrimary(row, ranking);
   }
 
   private static int placement(Backend b) {
@@ -59,21 +176,26 @@ final class ReferenceRows {
     };
   }
 
-  /** One generation's hops for {@code row}, without retention: the state rules. */
+  /**
+   * One generation's hops for {@code row}, without retention: the state rules. Its primary if it
+   * has an eligible backend, then its first k by rank but the primary, stably ordered by placement,
+   * k in all.
+   */
   List<Backend> generationHops(int row, List<Backend> generation) {
     List<Backend> ranking = ranking(row, generation);
     int k = Math.min(hopCount, generation.size());
-    List<Backend> hops = new ArrayList<>(ranking.subList(0, k));
-    hops.sort(Comparator.comparingInt(ReferenceRows::placement)); // stable
-    if (!hops.isEmpty() && placement(hops.getFirst()) != 0) {
-      ranking.stream()
-          .filter(b -> placement(b) == 0)
-          .findFirst()
-          .ifPresent(
-              eligible -> {
-                hops.removeLast();
-                hops.addFirst(eligible);
-              });
+    Backend primary = primary(row, generation, ranking);
+    List<Backend> candidates = new ArrayList<>(ranking.subList(0, k));
+    candidates.remove(primary);
+    candidates.sort(Comparator.comparingInt(ReferenceRows::placement)); // stable
+    List<Backend> hops = new ArrayList<>();
+    if (primary != null) {
+      hops.add(primary);
+    }
+    for (Backend b : candidates) {
+      if (hops.size() < k) {
+        hops.add(b);
+      }
     }
     return hops;
   }
