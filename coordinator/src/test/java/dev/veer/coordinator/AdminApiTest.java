@@ -22,9 +22,11 @@ import dev.veer.proto.admin.v1.Service;
 import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.admin.v1.ServiceTable;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
+import dev.veer.proto.admin.v1.SetBackendWeightRequest;
 import dev.veer.proto.admin.v1.UpdateServiceRequest;
 import dev.veer.proto.state.v1.ClusterSettings;
 import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Balance;
 import dev.veer.proto.types.v1.Protocol;
 import dev.veer.transport.Transport;
 import io.grpc.ManagedChannel;
@@ -387,6 +389,88 @@ class AdminApiTest {
                     .setService("tbl")
                     .setFirstRow(70000)
                     .setMaxRows(1)
+                    .build()));
+  }
+
+  @Test
+  void weightsSetTheShareOfRowsAndAChangeOfWeightOrBalanceKeepsThePreviousPrimaries() {
+    create("weighted", "203.0.113.60", 80);
+    admin.addBackend(
+        AddBackendRequest.newBuilder()
+            .setService("weighted")
+            .setAddress("192.0.2.61")
+            .setState(BackendState.ACTIVE)
+            .build());
+    Service created =
+        admin.addBackend(
+            AddBackendRequest.newBuilder()
+                .setService("weighted")
+                .setAddress("192.0.2.62")
+                .setState(BackendState.ACTIVE)
+                .setWeight(300)
+                .build());
+    assertThat(created.getBackendsList()).extracting(Backend::getWeight).containsExactly(100, 300);
+    // About a quarter and three quarters of 65,536 rows (weighted rendezvous).
+    assertThat(created.getBackends(0).getPrimaryRows()).isBetween(15_000, 17_800);
+    assertThat(created.getBackends(0).getPrimaryRows() + created.getBackends(1).getPrimaryRows())
+        .isEqualTo(65_536);
+    assertThat(created.getSpec().getBalance()).isEqualTo(Balance.RENDEZVOUS);
+
+    Service reweighed =
+        admin.setBackendWeight(
+            SetBackendWeightRequest.newBuilder()
+                .setService("weighted")
+                .setAddress("192.0.2.62")
+                .setWeight(100)
+                .build());
+    assertThat(reweighed.getBackends(1).getPrimaryRows()).isBetween(31_000, 34_500);
+    assertThat(reweighed.getRetainedGenerations()).isEqualTo(created.getRetainedGenerations() + 1);
+    ServiceTable table =
+        admin.getTable(GetTableRequest.newBuilder().setService("weighted").build());
+    assertThat(table.getSharesList()).extracting(BackendShare::getWeight).containsExactly(100, 100);
+
+    Service bounded =
+        admin.updateService(
+            UpdateServiceRequest.newBuilder()
+                .setSpec(
+                    spec("weighted", "203.0.113.60", 80).toBuilder().setBalance(Balance.BOUNDED))
+                .build());
+    assertThat(bounded.getSpec().getBalance()).isEqualTo(Balance.BOUNDED);
+    assertThat(bounded.getRetainedGenerations()).isEqualTo(reweighed.getRetainedGenerations() + 1);
+    // Two equal backends, bounded: each at most 1.05x half the rows.
+    assertThat(bounded.getBackendsList())
+        .extracting(Backend::getPrimaryRows)
+        .allMatch(rows -> rows <= 34_406);
+
+    for (int weight : new int[] {0, 10_001}) {
+      refused(
+          Status.Code.INVALID_ARGUMENT,
+          "weight must be 1 to 10000",
+          () ->
+              admin.setBackendWeight(
+                  SetBackendWeightRequest.newBuilder()
+                      .setService("weighted")
+                      .setAddress("192.0.2.61")
+                      .setWeight(weight)
+                      .build()));
+    }
+    refused(
+        Status.Code.INVALID_ARGUMENT,
+        "weight must be 1 to 10000 (0 for the default 100)",
+        () ->
+            admin.addBackend(
+                AddBackendRequest.newBuilder()
+                    .setService("weighted")
+                    .setAddress("192.0.2.63")
+                    .setWeight(20_000)
+                    .build()));
+    refused(
+        Status.Code.INVALID_ARGUMENT,
+        "unknown balance value 7",
+        () ->
+            admin.createService(
+                CreateServiceRequest.newBuilder()
+                    .setSpec(spec("oddly", "203.0.113.61", 80).toBuilder().setBalanceValue(7))
                     .build()));
   }
 
