@@ -15,7 +15,10 @@ import dev.veer.proto.admin.v1.RemoveBackendRequest;
 import dev.veer.proto.admin.v1.Service;
 import dev.veer.proto.admin.v1.ServiceSpec;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
+import dev.veer.proto.admin.v1.SetBackendWeightRequest;
+import dev.veer.proto.admin.v1.UpdateServiceRequest;
 import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Balance;
 import dev.veer.proto.types.v1.Health;
 import dev.veer.proto.types.v1.Protocol;
 import dev.veer.testbed.Await;
@@ -194,6 +197,7 @@ public final class SurvivalSuite implements AutoCloseable {
     all.put("stop-zookeeper-node", this::stopAZooKeeperNode);
     all.put("rolling-restart", this::rollingRestart);
     all.put("random-walk", this::randomWalk);
+    all.put("weights", this::weightsAndBalanceChange);
     all.put("thousand-services", this::aThousandServicesAndTheLeaderKilledDuringARollingChange);
     all.put("kill-proxy-service", this::killAProxysService);
     all.put("black-hole-proxy", this::blackHoleAProxy);
@@ -385,6 +389,55 @@ public final class SurvivalSuite implements AutoCloseable {
           return changes + " changes, one every " + step.toMillis() + " ms" + retention();
         },
         Duration.ofSeconds(120 + 20 * step.toSeconds()));
+  }
+
+  /**
+   * Weights and balance changed under 1,000 connections, one change every 10 s (times the pace):
+   * proxy-1 to 300 and proxy-2 to 50, the service to bounded balance, proxy-3 to 200, then all back
+   * (rendezvous, 100 each). Each change moves rows between proxies; their previous primaries stay
+   * as later hops, so no connection may break.
+   */
+  Outcome weightsAndBalanceChange() throws Exception {
+    Duration step = paced(Duration.ofSeconds(10));
+    return scenario(
+        "weights and balance changed: 8 changes",
+        traffic -> {
+          setWeight(1, 300);
+          Thread.sleep(step.toMillis());
+          setWeight(2, 50);
+          Thread.sleep(step.toMillis());
+          Service heaviest = service();
+          setBalance(Balance.BOUNDED);
+          Thread.sleep(step.toMillis());
+          setWeight(3, 200);
+          Thread.sleep(step.toMillis());
+          Service bounded = service();
+          setWeight(1, 100);
+          Thread.sleep(step.toMillis());
+          setBalance(Balance.RENDEZVOUS);
+          Thread.sleep(step.toMillis());
+          setWeight(2, 100);
+          Thread.sleep(step.toMillis());
+          setWeight(3, 100);
+          Thread.sleep(step.toMillis());
+          return "rows as primary at weights 300/50/100 (rendezvous): "
+              + shares(heaviest)
+              + "; at 300/50/200 (bounded): "
+              + shares(bounded)
+              + "; one change every "
+              + step.toMillis()
+              + " ms"
+              + retention();
+        },
+        Duration.ofSeconds(120 + 8 * step.toSeconds()));
+  }
+
+  /** Each backend's share of the rows as primary, in percent. */
+  private static String shares(Service service) {
+    int rows = service.getBackendsList().stream().mapToInt(Backend::getPrimaryRows).sum();
+    return service.getBackendsList().stream()
+        .map(b -> String.format(Locale.ROOT, "%.1f%%", 100.0 * b.getPrimaryRows() / rows))
+        .collect(java.util.stream.Collectors.joining("/"));
   }
 
   /**
@@ -893,6 +946,29 @@ public final class SurvivalSuite implements AutoCloseable {
                     .build()));
   }
 
+  private void setWeight(int proxy, int weight) {
+    admin.call(
+        s ->
+            s.setBackendWeight(
+                SetBackendWeightRequest.newBuilder()
+                    .setService("web")
+                    .setAddress(address(proxy))
+                    .setWeight(weight)
+                    .build()));
+  }
+
+  private void setBalance(Balance balance) {
+    ServiceSpec spec = service().getSpec();
+    if (spec.getBalance() != balance) {
+      admin.call(
+          s ->
+              s.updateService(
+                  UpdateServiceRequest.newBuilder()
+                      .setSpec(spec.toBuilder().setBalance(balance))
+                      .build()));
+    }
+  }
+
   private String address(int proxy) {
     return bed.proxies().get(proxy - 1).address4().getHostAddress();
   }
@@ -947,13 +1023,21 @@ public final class SurvivalSuite implements AutoCloseable {
                         .build()));
       }
     }
+    setBalance(Balance.RENDEZVOUS);
     for (int p = 1; p <= 3; p++) {
       int proxy = p;
-      if (service().getBackendsList().stream()
-          .noneMatch(b -> b.getAddress().equals(address(proxy)))) {
+      Backend backend =
+          service().getBackendsList().stream()
+              .filter(b -> b.getAddress().equals(address(proxy)))
+              .findFirst()
+              .orElse(null);
+      if (backend == null) {
         addBackend(proxy, BackendState.ACTIVE);
       } else {
         setState(proxy, BackendState.ACTIVE);
+        if (backend.getWeight() != 100) {
+          setWeight(proxy, 100);
+        }
       }
     }
     awaitHealthy();

@@ -30,7 +30,7 @@ class SurvivalTest {
     }
     System.out.print(SurvivalSuite.table(outcomes));
     assertThat(outcomes)
-        .hasSize(19)
+        .hasSize(20)
         .allSatisfy(
             o -> {
               assertThat(o.broken()).as(o.scenario()).isEqualTo(o.expectedBroken());
