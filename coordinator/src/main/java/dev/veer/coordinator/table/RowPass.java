@@ -150,6 +150,11 @@ final class RowPass {
     /** The row being derived. */
     private int row;
 
+    /** {@code -ln(1 - x)} of the backend being accepted, computed once for all generations. */
+    private double acceptedLog;
+
+    private int acceptedLogOf = -1;
+
     /** The current generation's candidates: its first k backends by rank. */
     private final int[] candidates = new int[TableSpec.MAX_HOPS];
 
@@ -292,6 +297,7 @@ final class RowPass {
     /** Derives the row's hops, from the cached prefix if it tells them, and writes them. */
     void derive(int row) {
       this.row = row;
+      acceptedLogOf = -1;
       reset();
       int at = row * DEPTH;
       int len = cache.length[row];
@@ -332,12 +338,17 @@ final class RowPass {
     }
 
     /**
-     * A weighted rendezvous score, lower first: {@code -ln(1 - x) / weight} where {@code x} in [0,
-     * 1) is the rank key's position among all keys. For equal weights its order is the rank order.
+     * {@code -ln(1 - x)} of {@code u} in this row, where {@code x} in [0, 1) is its rank key's
+     * position among all keys; divided by a weight, the weighted rendezvous score, lower first. For
+     * equal weights its order is the rank order.
      */
-    private static double weightedScore(long rankKey, int weight) {
-      double x = ((rankKey ^ Long.MIN_VALUE) >>> 11) * 0x1.0p-53;
-      return -StrictMath.log1p(-x) / weight;
+    private double logScore(int u) {
+      if (acceptedLogOf != u) {
+        double x = ((rankKey(u) ^ Long.MIN_VALUE) >>> 11) * 0x1.0p-53;
+        acceptedLog = -StrictMath.log1p(-x);
+        acceptedLogOf = u;
+      }
+      return acceptedLog;
     }
 
     /**
@@ -391,16 +402,15 @@ final class RowPass {
      * lower than {@code u}'s, and the heaviest weight cannot bring them below.
      */
     private boolean weighWith(int g, Generation gen, int u, byte code) {
-      long key = rankKey(u);
+      double log = logScore(u);
       if (code == ELIGIBLE) {
-        double score = weightedScore(key, gen.weights[u]);
+        double score = log / gen.weights[u];
         if (bestWeighted[g] < 0 || score < bestWeightedScore[g]) {
           bestWeighted[g] = u;
           bestWeightedScore[g] = score;
         }
       }
-      return bestWeighted[g] >= 0
-          && weightedScore(key, gen.maxEligibleWeight) >= bestWeightedScore[g];
+      return bestWeighted[g] >= 0 && log / gen.maxEligibleWeight >= bestWeightedScore[g];
     }
 
     /** Feeds the scored row's whole ranking, in order, until the derivation has what it needs. */

@@ -86,6 +86,7 @@ public final class TableBenchmark {
   }
 
   private void movementByMode(TableSpec spec) {
+    slackCurve(spec);
     System.out.printf(
         "%nBalance and movement by mode, 2^%d rows: primary rows against the weighted share, and"
             + " rows whose primary one change moves, x the minimum (mean of %d changes)%n%n",
@@ -104,6 +105,76 @@ public final class TableBenchmark {
   }
 
   private static final int MOVES_TRIALS = 5;
+
+  /**
+   * The trade-off bounded balance makes, at 1,024 equal backends: its slack against the busiest
+   * backend's share and the rows one change moves. Slack 0 is Maglev's construction.
+   */
+  private void slackCurve(TableSpec spec) {
+    int n = 1024;
+    System.out.printf(
+        "%nBounded balance's slack, 1,024 equal backends, 2^%d rows: busiest backend x the mean"
+            + " against rows moved x the minimum (mean of %d additions and %d removals)%n%n",
+        spec.rowBits(), MOVES_TRIALS, MOVES_TRIALS);
+    System.out.println("| slack | max/mean | min/mean | add: moved x min | remove: moved x min |");
+    System.out.println("|---:|---:|---:|---:|---:|");
+    RowHasher hasher = RowHasher.of(spec);
+    List<Backend> all = backends(n + MOVES_TRIALS);
+    byte[][] pool = new byte[all.size()][];
+    for (int i = 0; i < pool.length; i++) {
+      pool[i] = all.get(i).addressBytes();
+    }
+    for (double slack : new double[] {0, 0.01, 0.02, TableSpec.BOUNDED_SLACK, 0.1, 0.25}) {
+      byte[][] base = Arrays.copyOf(pool, n);
+      char[] before = BoundedAssignment.assign(hasher, spec.rowBits(), base, equal(n), slack);
+      int[] held = new int[n];
+      for (char owner : before) {
+        held[owner]++;
+      }
+      double mean = (double) spec.rowCount() / n;
+      double added = 0;
+      double removed = 0;
+      for (int t = 0; t < MOVES_TRIALS; t++) {
+        byte[][] grown = Arrays.copyOf(base, n + 1);
+        grown[n] = pool[n + t];
+        char[] after = BoundedAssignment.assign(hasher, spec.rowBits(), grown, equal(n + 1), slack);
+        added += movedRows(base, before, grown, after) / (spec.rowCount() / (n + 1.0));
+        int gone = t * (n / MOVES_TRIALS);
+        byte[][] shrunk = new byte[n - 1][];
+        for (int i = 0, j = 0; i < n; i++) {
+          if (i != gone) {
+            shrunk[j++] = base[i];
+          }
+        }
+        after = BoundedAssignment.assign(hasher, spec.rowBits(), shrunk, equal(n - 1), slack);
+        removed += movedRows(base, before, shrunk, after) / (double) held[gone];
+      }
+      System.out.printf(
+          "| %.2f | %.3f | %.3f | %.2f | %.2f |%n",
+          slack,
+          Arrays.stream(held).max().orElseThrow() / mean,
+          Arrays.stream(held).min().orElseThrow() / mean,
+          added / MOVES_TRIALS,
+          removed / MOVES_TRIALS);
+    }
+  }
+
+  private static int[] equal(int n) {
+    int[] weights = new int[n];
+    Arrays.fill(weights, Backend.DEFAULT_WEIGHT);
+    return weights;
+  }
+
+  /** Rows whose owner's address differs between two assignments. */
+  private static int movedRows(byte[][] fromBackends, char[] from, byte[][] toBackends, char[] to) {
+    int moved = 0;
+    for (int row = 0; row < from.length; row++) {
+      if (!Arrays.equals(fromBackends[from[row]], toBackends[to[row]])) {
+        moved++;
+      }
+    }
+    return moved;
+  }
 
   /** 10.0.0.0, ...: n active backends, of equal weight or of weights 50, 100, 200 and 400. */
   private static List<Backend> weighted(int n, boolean mixed) {

@@ -258,7 +258,9 @@ public final class TableBuilder {
         if (hasher == null) {
           hasher = RowHasher.of(spec);
         }
-        rows = BoundedAssignment.assign(hasher, spec.rowBits(), addresses, weights);
+        rows =
+            BoundedAssignment.assign(
+                hasher, spec.rowBits(), addresses, weights, TableSpec.BOUNDED_SLACK);
       }
       next.put(key, rows);
       generation.assigned = rows;

@@ -120,6 +120,10 @@ final class ReferenceRows {
       caps[i]++;
       capSum++;
     }
+    long gcd = 0;
+    for (Backend b : eligible) {
+      gcd = com.google.common.math.LongMath.gcd(gcd, b.weight());
+    }
     record Proposal(double turn, int backend, int row) {}
     List<Proposal> proposals = new ArrayList<>();
     for (int i = 0; i < eligible.size(); i++) {
@@ -127,10 +131,12 @@ final class ReferenceRows {
       long walk = domainHash(BoundedAssignment.WALK_DOMAIN, b);
       long multiplier = walk | 1;
       long offset = walk >>> 32;
-      double tie = ((domainHash(BoundedAssignment.TIE_DOMAIN, b) >>> 11) + 0.5) / (1L << 53);
+      // The hash's top 32 bits as a fraction; the weight divided by all weights' gcd.
+      double tie = (domainHash(BoundedAssignment.TIE_DOMAIN, b) >>> 32) / 4294967296.0;
+      long weight = b.weight() / gcd;
       for (int row = 0; row < rows; row++) {
         long t = (row * multiplier + offset) & (rows - 1);
-        proposals.add(new Proposal((t + tie) / b.weight(), i, row));
+        proposals.add(new Proposal((t + tie) / weight, i, row));
       }
     }
     proposals.sort(Comparator.comparingDouble(Proposal::turn).thenComparingInt(Proposal::backend));
