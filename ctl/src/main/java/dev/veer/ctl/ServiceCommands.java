@@ -91,7 +91,36 @@ final class ServiceCommands {
                 + " its weighted share of rows; a change moves a few more).")
     String balance;
 
+    @Option(
+        names = "--load-feedback",
+        paramLabel = "on|off",
+        description =
+            "Lower the weight of a backend whose proxy reports more live connections per unit of"
+                + " weight than the others, a step every 2 s, and raise it again when that passes"
+                + " (default off).")
+    String loadFeedback;
+
+    @Option(
+        names = "--load-feedback-min",
+        paramLabel = "PERCENT",
+        description = "The lowest effective weight load feedback sets, in percent (default 25).")
+    Integer loadFeedbackMin;
+
     ServiceSpec.Builder applyTo(ServiceSpec.Builder spec) {
+      if (loadFeedback != null) {
+        spec.getLoadFeedbackBuilder()
+            .setEnabled(
+                switch (loadFeedback.toLowerCase(Locale.ROOT)) {
+                  case "on" -> true;
+                  case "off" -> false;
+                  default ->
+                      throw new IllegalArgumentException(
+                          "--load-feedback is on or off, not " + loadFeedback);
+                });
+      }
+      if (loadFeedbackMin != null) {
+        spec.getLoadFeedbackBuilder().setMinPercent(loadFeedbackMin);
+      }
       if (balance != null) {
         spec.setBalance(
             Balance.valueOf(upper(balance, "--balance", "rendezvous, bounded", Balance.class)));
@@ -167,7 +196,8 @@ final class ServiceCommands {
         spec.getHashFields() == HashFields.SOURCE_ADDRESS ? "address" : "address-port",
         spec.getEncapsulation().name().toLowerCase(Locale.ROOT),
         spec.getHopCount(),
-        spec.getBalance() == Balance.BOUNDED ? "bounded" : "rendezvous",
+        (spec.getBalance() == Balance.BOUNDED ? "bounded" : "rendezvous")
+            + (spec.getLoadFeedback().getEnabled() ? ", load feedback" : ""),
         spec.getMinHealthy(),
         spec.getTableGroup().isEmpty() ? "" : "  table group " + spec.getTableGroup(),
         s.getVersion(),
@@ -190,11 +220,13 @@ final class ServiceCommands {
     }
     for (Backend b : s.getBackendsList()) {
       out.printf(
-          "  %-40s %-9s %-9s %-6d %-7d %-6s %-8d %s%n",
+          "  %-40s %-9s %-9s %-6s %-7d %-6s %-8d %s%n",
           b.getAddress(),
           b.getState().name().toLowerCase(Locale.ROOT),
           b.getHealth().name().toLowerCase(Locale.ROOT).replace("health_", ""),
-          b.getWeight(),
+          b.getEffectiveWeight() == 0 || b.getEffectiveWeight() == b.getWeight()
+              ? Integer.toString(b.getWeight())
+              : b.getEffectiveWeight() + "/" + b.getWeight(),
           b.getPrimaryRows(),
           b.getLiveConnections() < 0 ? "-" : Long.toString(b.getLiveConnections()),
           b.getRetainedRows(),

@@ -529,7 +529,8 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
                     .setHopCount(s.getHopCount())
                     .setMinHealthy(Math.max(1, s.getMinHealthy()))
                     .setTableGroup(s.getTableGroup())
-                    .setBalance(Services.balance(s.getBalance())));
+                    .setBalance(Services.balance(s.getBalance()))
+                    .setLoadFeedback(s.getLoadFeedback()));
     for (int i = 0; i < s.getBackendsCount(); i++) {
       BackendRecord b = s.getBackends(i);
       out.addBackends(
@@ -541,6 +542,7 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
               .setLiveConnections(agents.liveConnections(s.getName(), b.getAddress()))
               .setRetainedRows(retained.getOrDefault(b.getAddress(), 0))
               .setWeight(Services.weight(b))
+              .setEffectiveWeight(Services.effectiveWeight(b))
               .setPrimaryRows(
                   compiled == null || compiled.primaryRows().length() != s.getBackendsCount()
                       ? 0

@@ -22,6 +22,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -149,8 +150,16 @@ public final class Services {
     ServiceState.Builder updated =
         existing.toBuilder()
             .mergeFrom(fromSpec(spec).build())
+            .setLoadFeedback(spec.getLoadFeedback()) // merging would keep an enabled one
             .setTableVersion(state.getVersion() + 1);
-    if (balance(updated.getBalance()) != balance(existing.getBalance())
+    if (!updated.getLoadFeedback().getEnabled()) {
+      // Without feedback every backend is back at its weight.
+      for (int i = 0; i < updated.getBackendsCount(); i++) {
+        updated.setBackends(i, updated.getBackends(i).toBuilder().clearLoadPercent());
+      }
+    }
+    if ((balance(updated.getBalance()) != balance(existing.getBalance())
+            || !placement(updated.getBackendsList()).equals(placement(existing.getBackendsList())))
         && existing.getBackendsCount() > 0) {
       // Other primaries: the ones the old balance gave stay as later hops, as for any change.
       updated.clearGenerations().addAllGenerations(withGeneration(state, existing, nowMillis));
@@ -409,6 +418,11 @@ public final class Services {
         || spec.getEncapsulation() == Encapsulation.UNRECOGNIZED) {
       throw AdminException.invalid("unknown hash_fields or encapsulation value");
     }
+    if (spec.getLoadFeedback().getMinPercent() > 100) {
+      throw AdminException.invalid(
+          "load_feedback.min_percent must be 1..100 (0 for the default %d), got %d",
+          DEFAULT_MIN_LOAD_PERCENT, spec.getLoadFeedback().getMinPercent());
+    }
     if (spec.getBalance() == Balance.UNRECOGNIZED) {
       throw AdminException.invalid(
           "unknown balance value %d: RENDEZVOUS or BOUNDED", spec.getBalanceValue());
@@ -429,6 +443,7 @@ public final class Services {
         .setHopCount(spec.getHopCount() == 0 ? DEFAULT_HOPS : spec.getHopCount())
         .setMinHealthy(spec.getMinHealthy() == 0 ? 1 : spec.getMinHealthy())
         .setTableGroup(spec.getTableGroup())
+        .setLoadFeedback(spec.getLoadFeedback())
         .setBalance(
             spec.getBalance() == Balance.BALANCE_UNSPECIFIED
                 ? Balance.RENDEZVOUS
@@ -544,7 +559,7 @@ public final class Services {
                     + ":"
                     + tier(b)
                     + ":"
-                    + weight(b))
+                    + effectiveWeight(b))
         .sorted()
         .collect(ImmutableList.toImmutableList());
   }
@@ -557,6 +572,48 @@ public final class Services {
   /** A backend's weight: the default when the record has none (written before weights). */
   public static int weight(BackendRecord b) {
     return b.getWeight() == 0 ? Backend.DEFAULT_WEIGHT : b.getWeight();
+  }
+
+  /** A backend's effective load percentage: 100 unless load feedback lowered it. */
+  public static int loadPercent(BackendRecord b) {
+    return b.getLoadPercent() == 0 ? 100 : b.getLoadPercent();
+  }
+
+  /** The weight the table uses: the weight lowered by load feedback, at least 1. */
+  public static int effectiveWeight(BackendRecord b) {
+    return Math.max(1, (int) Math.round(weight(b) * loadPercent(b) / 100.0));
+  }
+
+  /** The lowest load percentage feedback may set for {@code service}. */
+  public static int minLoadPercent(ServiceState service) {
+    int min = service.getLoadFeedback().getMinPercent();
+    return min == 0 ? DEFAULT_MIN_LOAD_PERCENT : min;
+  }
+
+  /** Load feedback's floor when the operator gives none. */
+  public static final int DEFAULT_MIN_LOAD_PERCENT = 25;
+
+  /**
+   * Sets the load percentages of some backends of {@code service} (load feedback's decisions); a
+   * service or backend that is gone, or feedback turned off meanwhile, is left alone.
+   */
+  public static ClusterState setLoadPercents(
+      ClusterState state, String service, Map<ByteString, Integer> percents, long nowMillis) {
+    Optional<ServiceState> existing = find(state, service);
+    if (existing.isEmpty() || !existing.get().getLoadFeedback().getEnabled()) {
+      return state;
+    }
+    List<BackendRecord> backends = new ArrayList<>(existing.get().getBackendsList());
+    boolean changed = false;
+    for (int i = 0; i < backends.size(); i++) {
+      Integer percent = percents.get(backends.get(i).getAddress());
+      if (percent != null && percent != loadPercent(backends.get(i))) {
+        backends.set(
+            i, backends.get(i).toBuilder().setLoadPercent(percent == 100 ? 0 : percent).build());
+        changed = true;
+      }
+    }
+    return changed ? withBackends(state, existing.get(), backends, nowMillis) : state;
   }
 
   private static int tier(BackendRecord b) {

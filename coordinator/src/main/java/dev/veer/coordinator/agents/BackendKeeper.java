@@ -49,7 +49,9 @@ import org.slf4j.LoggerFactory;
  *   <li>drains: a DRAINING backend becomes INACTIVE when its agent reports no live connection left
  *       (in a report made after the drain began), or at the drain's deadline;
  *   <li>retention: the flow evidence of every service follows its proxies' reports ({@link
- *       Evidence}), at most once per check interval.
+ *       Evidence}), at most once per check interval;
+ *   <li>load feedback: effective weights of the services that ask for it follow their backends'
+ *       load ({@link LoadFeedback}).
  * </ul>
  *
  * Runs on every coordinator and acts only on the leader, after every agent report and once per
@@ -71,6 +73,7 @@ public final class BackendKeeper implements AutoCloseable {
   private final TableCompiler compiler;
   private final Membership membership;
   private final StatusRegistry<AgentStatus> agents;
+  private final LoadFeedback feedback = new LoadFeedback();
   private final StatusRegistry<DirectorStatus> directors;
   private final Clock clock;
 
@@ -167,7 +170,9 @@ public final class BackendKeeper implements AutoCloseable {
       if (evidenceDue && !evidenceChanges) {
         evidenceAt = clock.millis();
       }
-      if (decisions.isEmpty() && !evidenceChanges) {
+      Map<String, Map<ByteString, Integer>> steps =
+          feedback.due(state, agentReports, clock.millis());
+      if (decisions.isEmpty() && !evidenceChanges && steps.isEmpty()) {
         return;
       }
       ClusterState next =
@@ -182,8 +187,23 @@ public final class BackendKeeper implements AutoCloseable {
                           : Services.setHealth(
                               changed, d.service(), d.address(), d.health(), clock.millis());
                 }
+                for (var step : steps.entrySet()) {
+                  changed =
+                      Services.setLoadPercents(
+                          changed, step.getKey(), step.getValue(), clock.millis());
+                }
                 return evidenceChanges ? withEvidence(changed, agentReports) : changed;
               });
+      steps.forEach(
+          (service, moved) -> {
+            feedback.stepped(service, clock.millis());
+            moved.forEach(
+                (address, percent) ->
+                    log.info(
+                        "service {}: load feedback sets backend {} to {}% of its weight at version"
+                            + " {}",
+                        service, Addresses.literal(address), percent, next.getVersion()));
+          });
       if (evidenceChanges) {
         evidenceAt = clock.millis();
         for (ServiceState service : next.getServicesList()) {

@@ -293,7 +293,7 @@ public final class TableCompiler {
                     Addresses.fromBytes(r.getAddress()),
                     state(r),
                     r.getHealth() != Health.UNHEALTHY,
-                    Services.weight(r)))
+                    Services.effectiveWeight(r)))
         .toList();
   }
 
