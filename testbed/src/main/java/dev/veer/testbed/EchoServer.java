@@ -9,6 +9,7 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -28,6 +29,10 @@ public final class EchoServer implements AutoCloseable {
   private final ServerSocketChannel listener;
   private final Set<SocketChannel> connections = ConcurrentHashMap.newKeySet();
   private final AtomicLong answered = new AtomicLong();
+
+  /** How long each answer waits: a backend made slow on purpose, as an overloaded one is. */
+  private volatile Duration delay = Duration.ZERO;
+
   private final Thread acceptor;
 
   private EchoServer(String name, ServerSocketChannel listener) {
@@ -59,6 +64,14 @@ public final class EchoServer implements AutoCloseable {
     return answered.get();
   }
 
+  /**
+   * Makes the server read every request {@code delay} after it could (zero: at once), as a service
+   * that cannot keep up does.
+   */
+  public void setDelay(Duration delay) {
+    this.delay = delay;
+  }
+
   public int openConnections() {
     return connections.size();
   }
@@ -80,7 +93,7 @@ public final class EchoServer implements AutoCloseable {
   private void serve(SocketChannel ch) {
     ByteBuffer in = ByteBuffer.allocate(MAX_LINE);
     try (ch) {
-      while (ch.read(in) >= 0) {
+      while (waitTheDelay() && ch.read(in) >= 0) {
         int end;
         while ((end = indexOf(in, (byte) '\n')) >= 0) {
           byte[] line = new byte[end];
@@ -104,6 +117,24 @@ public final class EchoServer implements AutoCloseable {
       log.debug("{}: connection ended: {}", name, e.toString());
     } finally {
       connections.remove(ch);
+    }
+  }
+
+  /**
+   * Waits the delay before reading, so that a request waits in the kernel (as it does for a service
+   * that cannot keep up) and the proxy agent sees it. False if interrupted.
+   */
+  private boolean waitTheDelay() {
+    Duration wait = delay;
+    if (wait.isZero()) {
+      return true;
+    }
+    try {
+      Thread.sleep(wait);
+      return true;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
     }
   }
 

@@ -71,6 +71,15 @@ public final class AgentReports {
     return status == null ? UNKNOWN : status.getLiveConnections();
   }
 
+  /**
+   * The connections the agent serving {@code address} reports {@code service} is behind on, or
+   * {@link #UNKNOWN}.
+   */
+  public long waiting(String service, ByteString address) {
+    AgentServiceStatus status = status(service, address);
+    return status == null ? UNKNOWN : status.getWaiting();
+  }
+
   /** As {@link #liveConnections(String, ByteString)}, for an address literal. */
   public long liveConnections(String service, String address) {
     return InetAddresses.isInetAddress(address)

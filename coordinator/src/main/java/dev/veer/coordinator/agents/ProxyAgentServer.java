@@ -291,6 +291,7 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
                     AgentServiceStatus.newBuilder().setService(l.getService()).build())
                 .toBuilder()
                 .setLiveConnections(l.getLiveConnections())
+                .setWaiting(l.getWaiting())
                 .setRows(l.getRows())
                 .setDataPlaneVersion(message.getDataPlaneVersion())
                 .build());

@@ -14,6 +14,7 @@ import dev.veer.proto.state.v1.ServiceState;
 import dev.veer.proto.types.v1.BackendState;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class LoadFeedbackTest {
@@ -40,62 +41,74 @@ class LoadFeedbackTest {
     return s.build();
   }
 
-  private static AgentReports live(long... connections) {
+  private static AgentReports live(long... waiting) {
     List<AgentStatus> agents = new ArrayList<>();
-    for (int i = 0; i < connections.length; i++) {
+    for (int i = 0; i < waiting.length; i++) {
       agents.add(
           AgentStatus.newBuilder()
               .setId("proxy-" + (i + 1))
               .addAddresses("198.51.100." + (i + 1))
-              .addServices(
-                  AgentServiceStatus.newBuilder()
-                      .setService("web")
-                      .setLiveConnections(connections[i]))
+              .addServices(AgentServiceStatus.newBuilder().setService("web").setWaiting(waiting[i]))
               .build());
     }
     return AgentReports.of(agents);
   }
 
   @Test
-  void aBackendHoldingMoreConnectionsPerWeightLosesOneStepAndTheOthersHoldStill() {
-    // Mean 20 a backend: 50 is 2.5x, 5 and 5 are 0.25x but already at 100%.
-    var steps = LoadFeedback.steps(service(0, 100, 100, 100), live(50, 5, 5));
-    assertThat(steps).containsExactly(java.util.Map.entry(address(1), 100 - LoadFeedback.STEP));
-  }
-
-  @Test
-  void itGoesNoLowerThanTheFloorAndComesBackAStepAtATimeWhenTheLoadPasses() {
-    assertThat(LoadFeedback.steps(service(30, 35, 100, 100), live(50, 5, 5)))
-        .containsExactly(java.util.Map.entry(address(1), 30));
-    assertThat(LoadFeedback.steps(service(30, 30, 100, 100), live(50, 5, 5))).isEmpty();
-    assertThat(LoadFeedback.steps(service(30, 30, 100, 100), live(3, 10, 10)))
-        .containsExactly(java.util.Map.entry(address(1), 30 + LoadFeedback.STEP));
-    // The default floor.
-    assertThat(LoadFeedback.steps(service(0, 30, 100, 100), live(50, 5, 5)))
-        .containsExactly(java.util.Map.entry(address(1), Services.DEFAULT_MIN_LOAD_PERCENT));
-  }
-
-  @Test
-  void withinTheHysteresisBandOrWithoutEnoughConnectionsNothingMoves() {
-    // 13/10 of the mean: between RAISE_BELOW and LOWER_ABOVE.
-    assertThat(LoadFeedback.steps(service(0, 55, 100, 100), live(13, 9, 8))).isEmpty();
-    assertThat(LoadFeedback.steps(service(0, 100, 100, 100), live(6, 1, 0))).isEmpty();
+  void loadsAreWaitingConnectionsPerUnitOfWeightOverTheMeanAndZeroWhenFewWait() {
+    var loads = LoadFeedback.loads(service(0, 100, 100, 100), live(50, 5, 5));
+    assertThat(loads.get(address(1))).isEqualTo(2.5);
+    assertThat(loads.get(address(2))).isEqualTo(0.25);
+    assertThat(LoadFeedback.loads(service(0, 100, 100, 100), live(4, 2, 1)).values())
+        .containsOnly(0.0);
     // One reporting backend: nothing to compare with.
-    assertThat(LoadFeedback.steps(service(0, 100, 100, 100), live(50))).isEmpty();
+    assertThat(LoadFeedback.loads(service(0, 100, 100, 100), live(50))).isEmpty();
   }
 
   @Test
-  void aServiceStepsAtMostOncePerIntervalAndOnlyWithFeedbackOn() {
+  void aLoadedBackendStepsTowardTheMeanByAtMostOneStepAndNoLowerThanTheFloor() {
+    ServiceState web = service(30, 100, 100, 100);
+    // Load 2.5 wants 40%: one step of 15 is the most a round moves.
+    assertThat(LoadFeedback.steps(web, Map.of(address(1), 2.5, address(2), 0.9)))
+        .containsExactly(Map.entry(address(1), 100 - LoadFeedback.STEP));
+    // Load 1.1 at 50% wants 45%: inside the band, it holds.
+    assertThat(LoadFeedback.steps(service(30, 50, 100, 100), Map.of(address(1), 1.1))).isEmpty();
+    // Load 1.6 at 35% wants 22%: a smaller step than the most, exactly there.
+    assertThat(LoadFeedback.steps(service(20, 35, 100, 100), Map.of(address(1), 1.6)))
+        .containsExactly(Map.entry(address(1), 22));
+    // The floor: the operator's, else 25.
+    assertThat(LoadFeedback.steps(service(30, 35, 100, 100), Map.of(address(1), 3.0)))
+        .containsExactly(Map.entry(address(1), 30));
+    assertThat(LoadFeedback.steps(service(0, 30, 100, 100), Map.of(address(1), 3.0)))
+        .containsExactly(Map.entry(address(1), Services.DEFAULT_MIN_LOAD_PERCENT));
+  }
+
+  @Test
+  void aRecoveredBackendComesBackAStepAtATimeUpToItsWholeWeight() {
+    assertThat(LoadFeedback.steps(service(0, 25, 100, 100), Map.of(address(1), 0.3)))
+        .containsExactly(Map.entry(address(1), 25 + LoadFeedback.STEP));
+    assertThat(LoadFeedback.steps(service(0, 95, 100, 100), Map.of(address(1), 0.5)))
+        .containsExactly(Map.entry(address(1), 100));
+    assertThat(LoadFeedback.steps(service(0, 100, 100, 100), Map.of(address(1), 0.1))).isEmpty();
+  }
+
+  @Test
+  void loadsAreSmoothedAndAServiceStepsAtMostOncePerIntervalAndOnlyWithFeedbackOn() {
     LoadFeedback feedback = new LoadFeedback();
     ServiceState on = service(0, 100, 100, 100);
     ServiceState off = on.toBuilder().setName("api").clearLoadFeedback().build();
     ClusterState state = ClusterState.newBuilder().addServices(off).addServices(on).build();
-    AgentReports reports = live(50, 5, 5);
-    assertThat(feedback.due(state, reports, 1_000)).containsOnlyKeys("web");
-    feedback.stepped("web", 1_000);
-    assertThat(feedback.due(state, reports, 1_000 + LoadFeedback.INTERVAL.toMillis() - 1))
+    // Even first: nothing due. Then one sample of a loaded backend (2.86) is smoothed: 1 + 0.3 x
+    // 1.86 = 1.56, above the band, so it steps.
+    assertThat(feedback.due(state, live(10, 10, 10), 0)).isEmpty();
+    long later = LoadFeedback.SAMPLE.toMillis();
+    var due = feedback.due(state, live(200, 5, 5), later);
+    assertThat(due).containsOnlyKeys("web");
+    assertThat(due.get("web")).containsOnlyKeys(address(1));
+    feedback.stepped("web", later);
+    assertThat(feedback.due(state, live(200, 5, 5), later + LoadFeedback.INTERVAL.toMillis() - 1))
         .isEmpty();
-    assertThat(feedback.due(state, reports, 1_000 + LoadFeedback.INTERVAL.toMillis()))
+    assertThat(feedback.due(state, live(200, 5, 5), later + LoadFeedback.INTERVAL.toMillis()))
         .containsOnlyKeys("web");
   }
 
@@ -103,8 +116,7 @@ class LoadFeedbackTest {
   void aStepIsATableChangeThatKeepsThePreviousPrimaries() {
     ClusterState state =
         ClusterState.newBuilder().setVersion(7).addServices(service(0, 100, 100, 100)).build();
-    ClusterState stepped =
-        Services.setLoadPercents(state, "web", java.util.Map.of(address(1), 85), 1_000);
+    ClusterState stepped = Services.setLoadPercents(state, "web", Map.of(address(1), 85), 1_000);
     ServiceState web = stepped.getServices(0);
     assertThat(Services.effectiveWeight(web.getBackends(0))).isEqualTo(85);
     assertThat(web.getGenerationsCount()).isEqualTo(1);

@@ -16,15 +16,24 @@ public final class SocketTable {
 
   public static final int TIME_WAIT = 0x06;
   public static final int CLOSE = 0x07;
+  public static final int LISTEN = 0x0a;
 
   private SocketTable() {}
 
   /**
    * One socket. An IPv4 peer of a dual-stack socket ({@code ::ffff:a.b.c.d}) is given as IPv4, the
    * way its packets carry it.
+   *
+   * @param receiveQueue a listener's connections not yet accepted; another socket's bytes received
+   *     and not yet read by the application
    */
   public record Entry(
-      InetAddress local, int localPort, InetAddress remote, int remotePort, int state) {}
+      InetAddress local,
+      int localPort,
+      InetAddress remote,
+      int remotePort,
+      int state,
+      long receiveQueue) {}
 
   /** Every TCP socket of {@code ns}, listeners and request sockets included. */
   public static List<Entry> read(NetworkNamespace ns) {
@@ -40,7 +49,7 @@ public final class SocketTable {
             List<String> lines = Files.readAllLines(table);
             for (String line : lines.subList(1, lines.size())) {
               String[] f = line.trim().split("\\s+");
-              if (f.length > 3) {
+              if (f.length > 4) {
                 int localColon = f[1].indexOf(':');
                 int remoteColon = f[2].indexOf(':');
                 out.add(
@@ -49,7 +58,8 @@ public final class SocketTable {
                         Integer.parseInt(f[1].substring(localColon + 1), 16),
                         address(f[2].substring(0, remoteColon)),
                         Integer.parseInt(f[2].substring(remoteColon + 1), 16),
-                        Integer.parseInt(f[3], 16)));
+                        Integer.parseInt(f[3], 16),
+                        Long.parseLong(f[4].substring(f[4].indexOf(':') + 1), 16)));
               }
             }
           }

@@ -47,7 +47,16 @@ public final class ServiceFlows {
               : ServiceOptions.HashFields.SOURCE_IP_AND_PORT;
       TreeMap<Integer, Integer> rows = new TreeMap<>();
       long connections = 0;
+      long waiting = 0;
       for (SocketTable.Entry s : sockets) {
+        if (s.localPort() == target.getPort()
+            && (s.local().equals(vip) || s.local().isAnyLocalAddress())
+            && (s.state() == SocketTable.LISTEN
+                ? s.receiveQueue() > 0
+                : carriesPackets(s.state()) && s.receiveQueue() > 0)) {
+          // Not yet accepted, or a request not yet read: the service is behind.
+          waiting += s.state() == SocketTable.LISTEN ? s.receiveQueue() : 1;
+        }
         if (!carriesPackets(s.state())
             || s.localPort() != target.getPort()
             || !s.local().equals(vip)
@@ -61,7 +70,10 @@ public final class ServiceFlows {
         }
       }
       ServiceLoad.Builder load =
-          ServiceLoad.newBuilder().setService(target.getName()).setLiveConnections(connections);
+          ServiceLoad.newBuilder()
+              .setService(target.getName())
+              .setLiveConnections(connections)
+              .setWaiting(waiting);
       if (hash != null && rowBits > 0) {
         load.setRows(
             FlowRowsCodec.encode(
