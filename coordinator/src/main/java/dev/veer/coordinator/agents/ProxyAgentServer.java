@@ -3,6 +3,7 @@ package dev.veer.coordinator.agents;
 import com.google.common.collect.ImmutableSet;
 import com.google.protobuf.ByteString;
 import dev.veer.coordinator.admin.Addresses;
+import dev.veer.coordinator.admin.Services;
 import dev.veer.coordinator.cluster.ServerSession;
 import dev.veer.coordinator.cluster.StatusRegistry;
 import dev.veer.coordinator.state.ClusterStore;
@@ -272,6 +273,7 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
         return;
       }
       Map<String, AgentServiceStatus> services = byService();
+      ClusterState state = store.current();
       for (ServiceLoad l : message.getServicesList()) {
         try {
           FlowRowsCodec.rows(l.getRows());
@@ -291,7 +293,14 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
                     AgentServiceStatus.newBuilder().setService(l.getService()).build())
                 .toBuilder()
                 .setLiveConnections(l.getLiveConnections())
-                .setWaiting(l.getWaiting())
+                // Kept only where load feedback reads it: it changes with every burst, and a
+                // changed status is a ZooKeeper write.
+                .setWaiting(
+                    Services.find(state, l.getService())
+                            .map(s -> s.getLoadFeedback().getEnabled())
+                            .orElse(false)
+                        ? l.getWaiting()
+                        : 0)
                 .setRows(l.getRows())
                 .setDataPlaneVersion(message.getDataPlaneVersion())
                 .build());

@@ -15,22 +15,27 @@ import java.util.Arrays;
  * backends take turns in the order of {@code (t + tie) / weight}, where {@code tie} in [0, 1) is a
  * keyed hash of the address (32 bits, so {@code t + tie} is exact) and the weights are divided by
  * their greatest common divisor, so a backend of twice the weight walks twice as fast; at its turn
- * a backend takes the row at its step if that row is free. With equal weights the turns are exact
- * and go round the backends in the order of their ties, without a priority queue. A backend stops
- * at its cap. With no slack this is Maglev's construction (perfect balance, several times the
- * minimal disruption); with 5% slack most backends never reach their cap, so a backend added or
- * removed mostly takes or frees its own rows and the others' walks go on as before.
+ * a backend takes the row at its step if that row is free. The order is exact: a turn is compared
+ * as its round {@code t / weight} and its phase {@code (t % weight + tie) / weight} within the
+ * round, then by address. The phases repeat every round, so one round's turns are sorted once and
+ * replayed (with equal weights: the backends in the order of their ties, round after round). A
+ * backend stops at its cap. With no slack this is Maglev's construction (perfect balance, several
+ * times the minimal disruption); with 5% slack most backends never reach their cap, so a backend
+ * added or removed mostly takes or frees its own rows and the others' walks go on as before.
  *
  * <p>Measured at 2^16 rows (equal weights): busiest 1.047x the mean at 256 and 1,024 backends; a
  * backend added or removed moves 1.1-1.2x the minimum of rows at 256 backends, 1.4-1.5x at 1,024.
  *
  * <p>A pure function of the seed, the row count and the list's (address, weight) pairs: every
- * coordinator computes the same rows. Deterministic to the bit: the turn order is compared in IEEE
- * double arithmetic (strict in Java), ties by address.
+ * coordinator computes the same rows. Deterministic to the bit: phases are compared in IEEE double
+ * arithmetic (strict in Java), ties by address.
  */
 final class BoundedAssignment {
   /** Row-seed stand-ins for the per-backend hashes, apart from any row's use of the same key. */
   static final long WALK_DOMAIN = 0x7761_6c6b_6f72_6465L;
+
+  /** The longest round schedule (the weights' sum after their gcd) worth sorting. */
+  private static final long MAX_SCHEDULE = 1 << 16;
 
   static final long TIE_DOMAIN = 0x7469_6562_7265_616bL;
 
@@ -64,11 +69,11 @@ final class BoundedAssignment {
     }
     int[] weight = reduced(weights);
     char[] owner = new char[rows];
-    boolean equal = Arrays.stream(weight).allMatch(w -> w == 1);
+    long schedule = Arrays.stream(weight).asLongStream().sum();
     int free =
-        equal
-            ? roundRobin(rows, caps, offset, inverse, tie, owner)
-            : byTurns(rows, caps, offset, inverse, tie, weight, owner);
+        schedule <= MAX_SCHEDULE
+            ? bySchedule(rows, caps, offset, inverse, tie, weight, owner)
+            : byQueue(rows, caps, offset, inverse, tie, weight, owner);
     if (free > 0) {
       throw new IllegalStateException("the caps left " + free + " rows without a backend");
     }
@@ -94,32 +99,70 @@ final class BoundedAssignment {
   }
 
   /**
-   * Equal weights: at every step the backends that still have room take their turn in the order of
-   * their ties (then index), which is the order of {@code t + tie} exactly. Returns the rows left.
+   * Backend {@code b}'s turn at step {@code t} comes in round {@code t / w}, at phase {@code (t % w
+   * + tie) / w} within the round: {@code (t + tie) / w} split into its whole and fractional parts,
+   * so that the order is exact. Turns are taken in the order of (round, phase, index).
    */
-  private static int roundRobin(
-      int rows, int[] caps, long[] offset, long[] inverse, double[] tie, char[] owner) {
+  private static double phase(int t, int w, double tie) {
+    return (t % w + tie) / w;
+  }
+
+  /**
+   * The turns taken in order from a schedule: one round's (backend, step-in-round) pairs sorted by
+   * phase, replayed round after round. Costs a sort of the weights' sum (after their gcd) and then
+   * constant work a turn; used unless that sum is large. Returns the rows left.
+   */
+  private static int bySchedule(
+      int rows,
+      int[] caps,
+      long[] offset,
+      long[] inverse,
+      double[] tie,
+      int[] weights,
+      char[] owner) {
     int n = caps.length;
     int mask = rows - 1;
-    Integer[] order = new Integer[n];
-    for (int i = 0; i < n; i++) {
+    int length = 0;
+    for (int b = 0; b < n; b++) {
+      length += caps[b] > 0 ? weights[b] : 0;
+    }
+    long[] keyed = new long[length];
+    double[] phases = new double[length];
+    int at = 0;
+    for (int b = 0; b < n; b++) {
+      for (int j = 0; caps[b] > 0 && j < weights[b]; j++) {
+        phases[at] = phase(j, weights[b], tie[b]);
+        keyed[at] = ((long) b << 32) | j;
+        at++;
+      }
+    }
+    Integer[] order = new Integer[length];
+    for (int i = 0; i < length; i++) {
       order[i] = i;
     }
-    Arrays.sort(order, (a, b) -> tie[a] != tie[b] ? Double.compare(tie[a], tie[b]) : a - b);
-    int[] active = new int[n];
-    int size = 0;
-    for (int b : order) {
-      if (caps[b] > 0) {
-        active[size++] = b;
-      }
+    Arrays.sort(
+        order,
+        (x, y) ->
+            phases[x] != phases[y]
+                ? Double.compare(phases[x], phases[y])
+                : Long.compare(keyed[x] >>> 32, keyed[y] >>> 32));
+    int[] backend = new int[length];
+    int[] phaseStep = new int[length];
+    for (int i = 0; i < length; i++) {
+      backend[i] = (int) (keyed[order[i]] >>> 32);
+      phaseStep[i] = (int) keyed[order[i]];
     }
     boolean[] taken = new boolean[rows];
     int[] load = new int[n];
     int free = rows;
-    for (int t = 0; t < rows && free > 0 && size > 0; t++) {
+    for (long round = 0; free > 0 && length > 0; round++) {
       int kept = 0;
-      for (int i = 0; i < size && free > 0; i++) {
-        int b = active[i];
+      for (int i = 0; i < length && free > 0; i++) {
+        int b = backend[i];
+        long t = round * weights[b] + phaseStep[i];
+        if (load[b] == caps[b] || t >= rows) {
+          continue; // done: full, or every row proposed; dropped from the next round
+        }
         int row = (int) ((t - offset[b]) * inverse[b]) & mask;
         if (!taken[row]) {
           taken[row] = true;
@@ -127,17 +170,20 @@ final class BoundedAssignment {
           load[b]++;
           free--;
         }
-        if (load[b] < caps[b]) {
-          active[kept++] = b;
-        }
+        backend[kept] = b;
+        phaseStep[kept] = phaseStep[i];
+        kept++;
       }
-      size = kept;
+      length = kept;
     }
     return free;
   }
 
-  /** Mixed weights: a priority queue of the backends by their next turn. Returns the rows left. */
-  private static int byTurns(
+  /**
+   * The turns taken in order from a priority queue of the backends by their next turn: for weights
+   * whose sum (after their gcd) would make the schedule large. Returns the rows left.
+   */
+  private static int byQueue(
       int rows,
       int[] caps,
       long[] offset,
@@ -150,17 +196,16 @@ final class BoundedAssignment {
     boolean[] taken = new boolean[rows];
     int[] step = new int[n];
     int[] load = new int[n];
-    double[] turn = new double[n];
     int[] heap = new int[n];
     int size = 0;
     for (int i = 0; i < n; i++) {
-      turn[i] = tie[i] / weights[i];
       if (caps[i] > 0) {
         heap[size++] = i;
       }
     }
+    Turns turns = new Turns(step, weights, tie);
     for (int i = size / 2 - 1; i >= 0; i--) {
-      siftDown(heap, size, i, turn);
+      siftDown(heap, size, i, turns);
     }
     int free = rows;
     while (free > 0 && size > 0) {
@@ -175,12 +220,24 @@ final class BoundedAssignment {
       step[b]++;
       if (load[b] == caps[b] || step[b] == rows) {
         heap[0] = heap[--size];
-      } else {
-        turn[b] = (step[b] + tie[b]) / weights[b];
       }
-      siftDown(heap, size, 0, turn);
+      siftDown(heap, size, 0, turns);
     }
     return free;
+  }
+
+  /** The order of the backends' next turns: (round, phase, index). */
+  private record Turns(int[] step, int[] weights, double[] tie) {
+    boolean before(int a, int b) {
+      int roundA = step[a] / weights[a];
+      int roundB = step[b] / weights[b];
+      if (roundA != roundB) {
+        return roundA < roundB;
+      }
+      double phaseA = phase(step[a], weights[a], tie[a]);
+      double phaseB = phase(step[b], weights[b], tie[b]);
+      return phaseA < phaseB || (phaseA == phaseB && a < b);
+    }
   }
 
   /**
@@ -217,7 +274,7 @@ final class BoundedAssignment {
     return x;
   }
 
-  private static void siftDown(int[] heap, int size, int i, double[] turn) {
+  private static void siftDown(int[] heap, int size, int i, Turns turns) {
     if (size == 0) {
       return;
     }
@@ -228,19 +285,15 @@ final class BoundedAssignment {
         break;
       }
       int c = heap[child];
-      if (child + 1 < size && before(heap[child + 1], c, turn)) {
+      if (child + 1 < size && turns.before(heap[child + 1], c)) {
         c = heap[++child];
       }
-      if (!before(c, b, turn)) {
+      if (!turns.before(c, b)) {
         break;
       }
       heap[i] = c;
       i = child;
     }
     heap[i] = b;
-  }
-
-  private static boolean before(int a, int b, double[] turn) {
-    return turn[a] < turn[b] || (turn[a] == turn[b] && a < b);
   }
 }

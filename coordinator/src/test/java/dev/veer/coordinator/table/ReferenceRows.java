@@ -102,7 +102,8 @@ final class ReferenceRows {
   /**
    * Every backend proposes every row: at step {@code t} the row whose position in its walk is t,
    * position = (row x multiplier + offset) mod rows. All proposals are taken in the order of (t +
-   * tie) / weight, then address; a proposal wins a free row while its backend is under its cap.
+   * tie) / weight (compared as its whole part, then its fraction), then address; a proposal wins a
+   * free row while its backend is under its cap.
    */
   private Map<Integer, InetAddress> assign(List<Backend> eligible) {
     int rows = 1 << rowBits;
@@ -124,7 +125,7 @@ final class ReferenceRows {
     for (Backend b : eligible) {
       gcd = com.google.common.math.LongMath.gcd(gcd, b.weight());
     }
-    record Proposal(double turn, int backend, int row) {}
+    record Proposal(long round, double phase, int backend, int row) {}
     List<Proposal> proposals = new ArrayList<>();
     for (int i = 0; i < eligible.size(); i++) {
       Backend b = eligible.get(i);
@@ -136,10 +137,14 @@ final class ReferenceRows {
       long weight = b.weight() / gcd;
       for (int row = 0; row < rows; row++) {
         long t = (row * multiplier + offset) & (rows - 1);
-        proposals.add(new Proposal((t + tie) / weight, i, row));
+        // (t + tie) / weight, as its whole part and its fraction
+        proposals.add(new Proposal(t / weight, (t % weight + tie) / weight, i, row));
       }
     }
-    proposals.sort(Comparator.comparingDouble(Proposal::turn).thenComparingInt(Proposal::backend));
+    proposals.sort(
+        Comparator.comparingLong(Proposal::round)
+            .thenComparingDouble(Proposal::phase)
+            .thenComparingInt(Proposal::backend));
     Map<Integer, InetAddress> out = new HashMap<>();
     int[] load = new int[eligible.size()];
     for (Proposal p : proposals) {
