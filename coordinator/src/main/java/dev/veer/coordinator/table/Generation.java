@@ -41,13 +41,23 @@ final class Generation {
   /** The largest weight of an eligible backend (0 if none). */
   final int maxEligibleWeight;
 
+  /** In {@link #assigned}: a row whose weighted rendezvous primary the row pass finds and fills. */
+  static final char UNKNOWN = Character.MAX_VALUE;
+
   /**
-   * Bounded balance: per row, the primary's index in {@link #assignedUniverse}; null for
-   * rendezvous, or with nothing eligible.
+   * Per row, the primary's index in {@link #assignedUniverse}: bounded balance, and weighted
+   * rendezvous (where {@link #holes}, rows still {@link #UNKNOWN} are found by walking them, and
+   * filled); null for equal-weight rendezvous, or with nothing eligible.
    */
   char[] assigned;
 
-  /** Bounded balance: universe index by position in the assignment's backend list. */
+  /** Whether {@link #assigned} may hold {@link #UNKNOWN} rows (it is filled as rows are built). */
+  boolean holes;
+
+  /**
+   * Universe index by position in the list of eligible backends (by address) that {@link #assigned}
+   * indexes.
+   */
   int[] assignedUniverse;
 
   /**

@@ -7,6 +7,8 @@ import static dev.veer.coordinator.table.Generation.ELIGIBLE;
 import static dev.veer.coordinator.table.Generation.OUT;
 import static dev.veer.coordinator.table.RankCache.DEPTH;
 
+import java.util.Arrays;
+
 /**
  * One build's work over the rows: bring each row's {@link RankCache} entry up to date, derive the
  * row's hops from it, and write them to the table's cells. Rows are independent, so disjoint ranges
@@ -57,6 +59,9 @@ final class RowPass {
    */
   private final int ranked;
 
+  /** Generations whose assigned primaries have rows still to find, as a bit mask. */
+  private final int withHoles;
+
   RowPass(
       Mode mode,
       RowHasher hasher,
@@ -80,12 +85,17 @@ final class RowPass {
     this.added = added;
     this.keptSize = keptSize;
     int mask = 0;
+    int holes = 0;
     for (int g = 0; g < generations.length; g++) {
       if (generations[g].size > 0 && (g == 0 || generations[g].assigned == null)) {
         mask |= 1 << g;
       }
+      if (generations[g].holes) {
+        holes |= 1 << g;
+      }
     }
     this.ranked = mask;
+    this.withHoles = holes;
   }
 
   /** What a fill found: rows ranked in full, and rows that could not keep every owner. */
@@ -314,11 +324,34 @@ final class RowPass {
         reset();
         walkFullRanking();
       }
+      record(row);
       write(row);
+    }
+
+    /** Fills the row's primary where a generation's assigned primaries had it unknown. */
+    private void record(int row) {
+      for (int mask = withHoles; mask != 0; mask &= mask - 1) {
+        int g = Integer.numberOfTrailingZeros(mask);
+        Generation gen = generations[g];
+        if (gen.assigned[row] == Generation.UNKNOWN) {
+          gen.assigned[row] = (char) Arrays.binarySearch(gen.assignedUniverse, primary(g));
+        }
+      }
+    }
+
+    /** Whether {@code gen}'s primary of the row being derived is known without a walk. */
+    private boolean assignedHere(Generation gen) {
+      return gen.assigned != null && gen.assigned[row] != Generation.UNKNOWN;
     }
 
     private void reset() {
       pending = ranked;
+      for (int mask = withHoles; mask != 0; mask &= mask - 1) {
+        int g = Integer.numberOfTrailingZeros(mask);
+        if (generations[g].assigned[row] == Generation.UNKNOWN) {
+          pending |= 1 << g;
+        }
+      }
       for (int g = 0; g < generations.length; g++) {
         seen[g] = 0;
         first[g] = -1;
@@ -380,7 +413,7 @@ final class RowPass {
           firstDrainingCandidate[g] = u;
         }
         boolean primaryKnown;
-        if (gen.assigned != null) {
+        if (assignedHere(gen)) {
           primaryKnown = true;
         } else if (gen.weighted) {
           primaryKnown = weighWith(g, gen, u, code);
@@ -467,7 +500,7 @@ final class RowPass {
     private int primary(int g) {
       Generation gen = generations[g];
       if (gen.anyEligible) {
-        if (gen.assigned != null) {
+        if (assignedHere(gen)) {
           return gen.assignedUniverse[gen.assigned[row]];
         }
         return gen.weighted ? bestWeighted[g] : firstEligible[g];

@@ -214,17 +214,22 @@ public final class TableBenchmark {
     double full = median(2, 5, () -> new TableBuilder().build(spec, base, List.of()));
     TableBuilder warm = new TableBuilder();
     warm.build(spec, base, List.of());
-    List<Backend> drained = new ArrayList<>(base);
-    drained.set(0, base.get(0).withState(BackendState.DRAINING));
-    int[] flip = {0};
+    // A different backend each time, drained and then back: each drain's list is new to the
+    // builder.
+    int[] build = {0};
     double drain =
         median(
             10,
             21,
-            () ->
-                flip[0]++ % 2 == 0
-                    ? warm.build(spec, drained, List.of(base))
-                    : warm.build(spec, base, List.of(drained)));
+            () -> {
+              int i = build[0]++;
+              List<Backend> drained = new ArrayList<>(base);
+              int b = i / 2 % base.size();
+              drained.set(b, base.get(b).withState(BackendState.DRAINING));
+              return i % 2 == 0
+                  ? warm.build(spec, drained, List.of(base))
+                  : warm.build(spec, base, List.of(drained));
+            });
     System.out.printf(
         "| %s | %s | %d | %.3f | %.3f | %.2f | %.2f | %d | %.1f | %.2f |%n",
         spec.balance().name().toLowerCase(),

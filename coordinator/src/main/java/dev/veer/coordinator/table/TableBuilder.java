@@ -6,6 +6,7 @@ import static java.util.Objects.requireNonNull;
 import com.google.common.collect.ImmutableList;
 import com.google.common.net.InetAddresses;
 import com.google.common.primitives.Ints;
+import com.google.common.primitives.UnsignedBytes;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -54,6 +55,9 @@ import org.slf4j.LoggerFactory;
  * synchronized.
  */
 public final class TableBuilder {
+  private static final java.util.Comparator<byte[]> ADDRESS_ORDER =
+      UnsignedBytes.lexicographicalComparator();
+
   private static final Logger log = LoggerFactory.getLogger(TableBuilder.class);
 
   /** Most previous generations a build takes (retention never needs more than 3 distinct). */
@@ -65,8 +69,8 @@ public final class TableBuilder {
   /** The ranking kept from the last build, or null. */
   private RankCache cache;
 
-  /** Bounded balance: the primaries of the last build's generations. */
-  private Map<AssignmentKey, char[]> assignments = Map.of();
+  /** The primaries of the last build's generations, where assigned or recorded. */
+  private Map<AssignmentKey, Primaries> assignments = Map.of();
 
   public TableBuilder() {}
 
@@ -154,7 +158,7 @@ public final class TableBuilder {
     for (int g = 1; g < placed.length; g++) {
       balances[g] = previousGenerations.get(g - 1).balance().orElse(spec.balance());
     }
-    assign(spec, universe, placed, balances);
+    Map<AssignmentKey, Primaries> primaries = assign(spec, universe, placed, balances);
     int[] currentIndex = new int[universe.size()];
     Arrays.fill(currentIndex, -1);
     for (int i = 0; i < now.size(); i++) {
@@ -211,6 +215,7 @@ public final class TableBuilder {
       counts = pass.fill(0, rows);
     }
     cache = ranks;
+    assignments = primaries;
     int reranked = counts.reranked();
 
     RendezvousTable table =
@@ -230,16 +235,21 @@ public final class TableBuilder {
   }
 
   /**
-   * Gives every generation of bounded balance with an eligible backend its primaries, reusing those
-   * of the last build for the same seed, row count and eligible (address, weight) pairs.
+   * Gives generations their primaries where they need no walk of the rows: bounded balance (an
+   * assignment, computed here or reused), and weighted rendezvous, reused from the last build, or
+   * derived from the primaries of a list that had more backends or heavier weights (a drain, a
+   * removal, a lighter weight: only the rows whose primary went are {@link Generation#UNKNOWN}), or
+   * else all unknown; the row pass fills the unknown rows. Returns the primaries to keep for the
+   * next build, complete once the pass is.
    */
-  private void assign(
+  private Map<AssignmentKey, Primaries> assign(
       TableSpec spec, Universe universe, Generation[] placed, TableSpec.Balance[] balances) {
-    Map<AssignmentKey, char[]> next = new HashMap<>();
+    Map<AssignmentKey, Primaries> next = new HashMap<>();
     RowHasher hasher = null;
     for (int g = 0; g < placed.length; g++) {
       Generation generation = placed[g];
-      if (!generation.anyEligible || balances[g] != TableSpec.Balance.BOUNDED) {
+      boolean bounded = balances[g] == TableSpec.Balance.BOUNDED;
+      if (!generation.anyEligible || (!bounded && !generation.weighted)) {
         continue;
       }
       int[] eligible = generation.eligible();
@@ -249,34 +259,106 @@ public final class TableBuilder {
         addresses[i] = universe.address(eligible[i]);
         weights[i] = generation.weights[eligible[i]];
       }
-      AssignmentKey key = AssignmentKey.of(spec, addresses, weights);
-      char[] rows = next.get(key);
-      if (rows == null) {
-        rows = assignments.get(key);
-      }
-      if (rows == null) {
+      AssignmentKey key = AssignmentKey.of(spec, balances[g], addresses, weights);
+      Primaries known = next.containsKey(key) ? next.get(key) : assignments.get(key);
+      generation.assignedUniverse = eligible;
+      if (known != null) {
+        generation.assigned = known.rows();
+        // Shared with another generation of this build, whose unknown rows are being filled.
+        generation.holes = !bounded && next.containsKey(key);
+      } else if (bounded) {
         if (hasher == null) {
           hasher = RowHasher.of(spec);
         }
-        rows =
+        generation.assigned =
             BoundedAssignment.assign(
                 hasher, spec.rowBits(), addresses, weights, TableSpec.BOUNDED_SLACK);
+      } else {
+        generation.assigned = derived(spec, addresses, weights);
+        generation.holes = true;
       }
-      next.put(key, rows);
-      generation.assigned = rows;
-      generation.assignedUniverse = eligible;
+      next.put(key, new Primaries(addresses, weights, generation.assigned));
     }
-    assignments = next;
+    return next;
   }
 
-  /** What a bounded assignment is a function of. */
+  /**
+   * Weighted rendezvous primaries for {@code addresses} with {@code weights}, from those of the
+   * last build's list that had every one of them at no lower weight: a row keeps its primary unless
+   * that backend is gone or lighter now (removing or lightening a backend that is not a row's best
+   * cannot change the best). Rows left {@link Generation#UNKNOWN}; all of them if no such list was
+   * built.
+   */
+  private char[] derived(TableSpec spec, byte[][] addresses, int[] weights) {
+    char[] rows = new char[spec.rowCount()];
+    for (var entry : assignments.entrySet()) {
+      Primaries parent = entry.getValue();
+      if (!entry.getKey().sameTable(spec, TableSpec.Balance.RENDEZVOUS)
+          || parent.addresses().length < addresses.length) {
+        continue;
+      }
+      // Parent position to position here, or UNKNOWN where its rows must be found again.
+      char[] map = new char[parent.addresses().length];
+      int i = 0;
+      boolean usable = true;
+      for (int p = 0; p < map.length && usable; p++) {
+        int order =
+            i == addresses.length ? -1 : ADDRESS_ORDER.compare(parent.addresses()[p], addresses[i]);
+        if (order < 0) {
+          map[p] = Generation.UNKNOWN; // gone
+        } else if (order > 0) {
+          usable = false; // a backend the parent did not have may win rows
+        } else if (weights[i] > parent.weights()[p]) {
+          usable = false; // heavier now: it may win rows it did not
+        } else {
+          // Lighter now: the rows it was best in are found again (it may lose them).
+          map[p] = weights[i] == parent.weights()[p] ? (char) i : Generation.UNKNOWN;
+          i++;
+        }
+      }
+      if (!usable || i != addresses.length) {
+        continue;
+      }
+      for (int row = 0; row < rows.length; row++) {
+        rows[row] = map[parent.rows()[row]];
+      }
+      return rows;
+    }
+    Arrays.fill(rows, Generation.UNKNOWN);
+    return rows;
+  }
+
+  /** A generation's eligible backends (by address), their weights, and its primaries. */
+  private record Primaries(byte[][] addresses, int[] weights, char[] rows) {}
+
+  /** What the primaries of a generation are a function of. */
   private record AssignmentKey(ByteBuffer content) {
-    static AssignmentKey of(TableSpec spec, byte[][] addresses, int[] weights) {
-      int bytes = TableSpec.SEED_BYTES + 4;
+    /**
+     * Whether these primaries are of a table with {@code spec}'s seed and rows, and {@code
+     * balance}.
+     */
+    boolean sameTable(TableSpec spec, TableSpec.Balance balance) {
+      ByteBuffer prefix =
+          ByteBuffer.allocate(TableSpec.SEED_BYTES + 5)
+              .put(spec.seed())
+              .putInt(spec.rowBits())
+              .put((byte) balance.ordinal())
+              .flip();
+      return content.remaining() >= prefix.remaining()
+          && content.slice(0, prefix.remaining()).equals(prefix);
+    }
+
+    static AssignmentKey of(
+        TableSpec spec, TableSpec.Balance balance, byte[][] addresses, int[] weights) {
+      int bytes = TableSpec.SEED_BYTES + 5;
       for (byte[] a : addresses) {
         bytes += a.length + 4;
       }
-      ByteBuffer out = ByteBuffer.allocate(bytes).put(spec.seed()).putInt(spec.rowBits());
+      ByteBuffer out =
+          ByteBuffer.allocate(bytes)
+              .put(spec.seed())
+              .putInt(spec.rowBits())
+              .put((byte) balance.ordinal());
       for (int i = 0; i < addresses.length; i++) {
         out.put(addresses[i]).putInt(weights[i]);
       }
