@@ -68,16 +68,54 @@ final class BoundedAssignment {
       tie[i] = tie(hasher.score(TIE_DOMAIN, addresses[i]));
     }
     int[] weight = reduced(weights);
-    char[] owner = new char[rows];
-    long schedule = Arrays.stream(weight).asLongStream().sum();
-    int free =
-        schedule <= MAX_SCHEDULE
-            ? bySchedule(rows, caps, offset, inverse, tie, weight, owner)
-            : byQueue(rows, caps, offset, inverse, tie, weight, owner);
-    if (free > 0) {
-      throw new IllegalStateException("the caps left " + free + " rows without a backend");
+    Walks walks = new Walks(rows, caps, offset, inverse);
+    if (Arrays.stream(weight).asLongStream().sum() <= MAX_SCHEDULE) {
+      bySchedule(walks, tie, weight);
+    } else {
+      byQueue(walks, tie, weight);
     }
-    return owner;
+    if (walks.free > 0) {
+      throw new IllegalStateException("the caps left " + walks.free + " rows without a backend");
+    }
+    return walks.owner;
+  }
+
+  /** The backends' walks over the rows, and the rows they have taken. */
+  private static final class Walks {
+    final int rows;
+    final int[] caps;
+    final long[] offset;
+    final long[] inverse;
+    final char[] owner;
+    final boolean[] taken;
+    final int[] load;
+    int free;
+
+    Walks(int rows, int[] caps, long[] offset, long[] inverse) {
+      this.rows = rows;
+      this.caps = caps;
+      this.offset = offset;
+      this.inverse = inverse;
+      this.owner = new char[rows];
+      this.taken = new boolean[rows];
+      this.load = new int[caps.length];
+      this.free = rows;
+    }
+
+    boolean full(int b) {
+      return load[b] == caps[b];
+    }
+
+    /** Backend {@code b}'s turn at step {@code t}: it takes the row there if that row is free. */
+    void turn(int b, long t) {
+      int row = (int) ((t - offset[b]) * inverse[b]) & (rows - 1);
+      if (!taken[row]) {
+        taken[row] = true;
+        owner[row] = (char) b;
+        load[b]++;
+        free--;
+      }
+    }
   }
 
   /** A keyed hash's top 32 bits as a fraction in [0, 1): exact when added to a step. */
@@ -110,18 +148,11 @@ final class BoundedAssignment {
   /**
    * The turns taken in order from a schedule: one round's (backend, step-in-round) pairs sorted by
    * phase, replayed round after round. Costs a sort of the weights' sum (after their gcd) and then
-   * constant work a turn; used unless that sum is large. Returns the rows left.
+   * constant work a turn; used unless that sum is large.
    */
-  private static int bySchedule(
-      int rows,
-      int[] caps,
-      long[] offset,
-      long[] inverse,
-      double[] tie,
-      int[] weights,
-      char[] owner) {
+  private static void bySchedule(Walks walks, double[] tie, int[] weights) {
+    int[] caps = walks.caps;
     int n = caps.length;
-    int mask = rows - 1;
     int length = 0;
     for (int b = 0; b < n; b++) {
       length += caps[b] > 0 ? weights[b] : 0;
@@ -152,54 +183,34 @@ final class BoundedAssignment {
       backend[i] = (int) (keyed[order[i]] >>> 32);
       phaseStep[i] = (int) keyed[order[i]];
     }
-    boolean[] taken = new boolean[rows];
-    int[] load = new int[n];
-    int free = rows;
-    for (long round = 0; free > 0 && length > 0; round++) {
+    for (long round = 0; walks.free > 0 && length > 0; round++) {
       int kept = 0;
-      for (int i = 0; i < length && free > 0; i++) {
+      for (int i = 0; i < length && walks.free > 0; i++) {
         int b = backend[i];
         long t = round * weights[b] + phaseStep[i];
-        if (load[b] == caps[b] || t >= rows) {
+        if (walks.full(b) || t >= walks.rows) {
           continue; // done: full, or every row proposed; dropped from the next round
         }
-        int row = (int) ((t - offset[b]) * inverse[b]) & mask;
-        if (!taken[row]) {
-          taken[row] = true;
-          owner[row] = (char) b;
-          load[b]++;
-          free--;
-        }
+        walks.turn(b, t);
         backend[kept] = b;
         phaseStep[kept] = phaseStep[i];
         kept++;
       }
       length = kept;
     }
-    return free;
   }
 
   /**
    * The turns taken in order from a priority queue of the backends by their next turn: for weights
-   * whose sum (after their gcd) would make the schedule large. Returns the rows left.
+   * whose sum (after their gcd) would make the schedule large.
    */
-  private static int byQueue(
-      int rows,
-      int[] caps,
-      long[] offset,
-      long[] inverse,
-      double[] tie,
-      int[] weights,
-      char[] owner) {
-    int n = caps.length;
-    int mask = rows - 1;
-    boolean[] taken = new boolean[rows];
+  private static void byQueue(Walks walks, double[] tie, int[] weights) {
+    int n = walks.caps.length;
     int[] step = new int[n];
-    int[] load = new int[n];
     int[] heap = new int[n];
     int size = 0;
     for (int i = 0; i < n; i++) {
-      if (caps[i] > 0) {
+      if (walks.caps[i] > 0) {
         heap[size++] = i;
       }
     }
@@ -207,23 +218,15 @@ final class BoundedAssignment {
     for (int i = size / 2 - 1; i >= 0; i--) {
       siftDown(heap, size, i, turns);
     }
-    int free = rows;
-    while (free > 0 && size > 0) {
+    while (walks.free > 0 && size > 0) {
       int b = heap[0];
-      int row = (int) ((step[b] - offset[b]) * inverse[b]) & mask;
-      if (!taken[row]) {
-        taken[row] = true;
-        owner[row] = (char) b;
-        load[b]++;
-        free--;
-      }
+      walks.turn(b, step[b]);
       step[b]++;
-      if (load[b] == caps[b] || step[b] == rows) {
+      if (walks.full(b) || step[b] == walks.rows) {
         heap[0] = heap[--size];
       }
       siftDown(heap, size, 0, turns);
     }
-    return free;
   }
 
   /** The order of the backends' next turns: (round, phase, index). */
