@@ -103,23 +103,23 @@ final class LoadFeedback {
   static ImmutableMap<ByteString, Double> loads(ServiceState service, AgentReports reports) {
     long waiting = 0;
     long weights = 0;
-    Map<ByteString, Long> live = new LinkedHashMap<>();
+    Map<ByteString, Long> behind = new LinkedHashMap<>();
     for (BackendRecord b : service.getBackendsList()) {
       long n = reports.waiting(service.getName(), b.getAddress());
       if (!eligible(b) || n < 0) {
         continue;
       }
-      live.put(b.getAddress(), n);
+      behind.put(b.getAddress(), n);
       waiting += n;
       weights += Services.weight(b);
     }
-    if (live.size() < 2) {
+    if (behind.size() < 2) {
       return ImmutableMap.of();
     }
     double mean = waiting < MIN_WAITING ? Double.POSITIVE_INFINITY : (double) waiting / weights;
     ImmutableMap.Builder<ByteString, Double> out = ImmutableMap.builder();
     for (BackendRecord b : service.getBackendsList()) {
-      Long n = live.get(b.getAddress());
+      Long n = behind.get(b.getAddress());
       if (n != null) {
         out.put(b.getAddress(), n / (double) Services.weight(b) / mean);
       }

@@ -54,8 +54,9 @@ final class RowPass {
   private final int keptSize;
 
   /**
-   * Generations that need the row's ranking, as a bit mask (bit g for generation g): every one that
-   * has backends but a previous one whose primaries are assigned (bounded balance).
+   * Generations that need every row's ranking, as a bit mask (bit g for generation g): every one
+   * that has backends but a previous one whose primaries are assigned (bounded balance, or weighted
+   * rendezvous known from an earlier build; rows still unknown there are added per row).
    */
   private final int ranked;
 

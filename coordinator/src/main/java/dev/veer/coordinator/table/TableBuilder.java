@@ -6,7 +6,6 @@ import static java.util.Objects.requireNonNull;
 import com.google.common.collect.ImmutableList;
 import com.google.common.net.InetAddresses;
 import com.google.common.primitives.Ints;
-import com.google.common.primitives.UnsignedBytes;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -55,9 +54,6 @@ import org.slf4j.LoggerFactory;
  * synchronized.
  */
 public final class TableBuilder {
-  private static final java.util.Comparator<byte[]> ADDRESS_ORDER =
-      UnsignedBytes.lexicographicalComparator();
-
   private static final Logger log = LoggerFactory.getLogger(TableBuilder.class);
 
   /** Most previous generations a build takes (retention never needs more than 3 distinct). */
@@ -303,7 +299,9 @@ public final class TableBuilder {
       boolean usable = true;
       for (int p = 0; p < map.length && usable; p++) {
         int order =
-            i == addresses.length ? -1 : ADDRESS_ORDER.compare(parent.addresses()[p], addresses[i]);
+            i == addresses.length
+                ? -1
+                : Universe.ORDER.compare(parent.addresses()[p], addresses[i]);
         if (order < 0) {
           map[p] = Generation.UNKNOWN; // gone
         } else if (order > 0) {

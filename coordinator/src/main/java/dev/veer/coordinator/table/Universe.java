@@ -14,7 +14,8 @@ import java.util.List;
  * <p>Immutable (the arrays are never handed out for writing).
  */
 final class Universe {
-  private static final Comparator<byte[]> ORDER = UnsignedBytes.lexicographicalComparator();
+  /** Unsigned address bytes, lexicographically: the universe's order, and GLB's tie-breaker. */
+  static final Comparator<byte[]> ORDER = UnsignedBytes.lexicographicalComparator();
 
   private final byte[][] addresses;
   final boolean ipv6;
