@@ -92,4 +92,17 @@
 	X(PRX_DROP_NOT_SERVED, 21)   /* inner packet to nothing served here */ \
 	X(PRX_DROP_HOP_LOOP, 22)     /* next hop is this proxy or the sender */
 
+/*
+ * Co-located verdicts: packets to a service that a host running both roles
+ * delivers to itself, without encapsulation. One per-CPU counter each. A
+ * co-located host gives every packet exactly one verdict of the three kinds:
+ * proxy (GUE for this host), co-located, or director (everything else).
+ */
+#define VEER_COLOCATED_VERDICTS(X)                                            \
+	X(COL_DELIVER_FLOW, 0)       /* its connection is in the flow table */ \
+	X(COL_DELIVER_SOCKET, 1)     /* a local socket owns the flow */        \
+	X(COL_DELIVER_SYNCOOKIE, 2)  /* ACK carrying a valid SYN cookie */     \
+	X(COL_DELIVER_PRIMARY, 3)    /* SYN, UDP or ICMP; this host is primary */\
+	X(COL_DELIVER_LAST_HOP, 4)   /* not ours, no other hop: local RST */
+
 #endif /* VEER_ABI_H */

@@ -15,6 +15,7 @@
 enum { VEER_CONSTANTS(VEER_C_ENUM) };
 enum veer_director_verdict { VEER_DIRECTOR_VERDICTS(VEER_C_ENUM) VEER_DIR_VERDICTS };
 enum veer_proxy_verdict { VEER_PROXY_VERDICTS(VEER_C_ENUM) VEER_PRX_VERDICTS };
+enum veer_colocated_verdict { VEER_COLOCATED_VERDICTS(VEER_C_ENUM) VEER_COL_VERDICTS };
 
 /* services: (VIP, port, protocol) -> service (a veer_flat.h table). An entry with port 0 and
  * protocol 0 marks the address itself as a VIP, so fragments and unparsable
