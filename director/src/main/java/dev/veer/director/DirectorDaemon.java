@@ -5,6 +5,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.DataplaneObject;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.ServiceStats;
 import dev.veer.director.dataplane.DirectorDataplane;
@@ -80,6 +81,7 @@ public final class DirectorDaemon implements AutoCloseable {
     private final Duration withdrawWait;
     private final Optional<Path> speakerSocket;
     private final int maxSnapshotBytes;
+    private final boolean coLocated;
 
     private Config(Builder b) {
       checkArgument(
@@ -119,6 +121,11 @@ public final class DirectorDaemon implements AutoCloseable {
           "the largest snapshot is at least 1 KiB, not %s bytes",
           b.maxSnapshotBytes);
       this.maxSnapshotBytes = b.maxSnapshotBytes;
+      checkArgument(
+          !b.coLocated || b.pinDir.isPresent(),
+          "a co-located director shares its maps with the proxy agent through its pin directory:"
+              + " give one");
+      this.coLocated = b.coLocated;
     }
 
     /** A director in the current namespace, natively attached, with the default row count. */
@@ -173,6 +180,11 @@ public final class DirectorDaemon implements AutoCloseable {
       return pinDir;
     }
 
+    /** Whether this host is a proxy too: the co-located program, shared with the proxy agent. */
+    public boolean coLocated() {
+      return coLocated;
+    }
+
     /** The kernel routing table the announced VIPs go to, for the host's BGP speaker. */
     public Optional<Integer> announceTable() {
       return announceTable;
@@ -205,6 +217,7 @@ public final class DirectorDaemon implements AutoCloseable {
       private Optional<TlsFiles> tls = Optional.empty();
       private Optional<BearerToken> token = Optional.empty();
       private Optional<Path> pinDir = Optional.empty();
+      private boolean coLocated;
       private Optional<Integer> announceTable = Optional.empty();
       private Duration withdrawWait = Duration.ofSeconds(3);
       private Optional<Path> speakerSocket = Optional.empty();
@@ -283,6 +296,15 @@ public final class DirectorDaemon implements AutoCloseable {
       /**
        * Where the program's maps and link are pinned so that a restarted daemon takes them over.
        */
+      /**
+       * Co-located mode: the host is a proxy as well, on the same interface. The daemon loads the
+       * co-located program, whose maps the proxy agent shares through the pin directory.
+       */
+      public Builder coLocated(boolean value) {
+        this.coLocated = value;
+        return this;
+      }
+
       public Builder pinDir(Path value) {
         this.pinDir = Optional.of(value);
         return this;
@@ -347,7 +369,8 @@ public final class DirectorDaemon implements AutoCloseable {
                 config.mode(),
                 initial,
                 config.rowBits(),
-                config.pinDir().get());
+                config.pinDir().get(),
+                config.coLocated() ? DataplaneObject.CO_LOCATED : DataplaneObject.DIRECTOR);
       } else if (config.ifname().isPresent()) {
         dataplane =
             DirectorDataplane.attach(
@@ -375,6 +398,7 @@ public final class DirectorDaemon implements AutoCloseable {
               .setIncremental(true)
               .setPackedRows(true)
               .setRowDeltas(true)
+              .setCoLocated(config.coLocated())
               .addAllSourceAddresses(
                   java.util.stream.Stream.concat(
                           config.source4().stream(), config.source6().stream())

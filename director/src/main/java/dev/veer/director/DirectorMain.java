@@ -89,6 +89,14 @@ public final class DirectorMain implements Callable<Integer> {
   Path pinDir;
 
   @Option(
+      names = "--co-located",
+      description =
+          "Co-located mode: this host is a proxy too, on the same interface. The daemon attaches"
+              + " the co-located program, which delivers the flows this host owns without"
+              + " encapsulation; start the proxy agent with --co-located set to this --pin-dir.")
+  boolean coLocated;
+
+  @Option(
       names = "--detach-on-exit",
       description =
           "On SIGTERM, detach the program and remove the pins (default: keep forwarding with the"
@@ -214,6 +222,7 @@ public final class DirectorMain implements Callable<Integer> {
             .tls(coordinators.tls())
             .token(coordinators.token())
             .pinDir(pinDir)
+            .coLocated(coLocated)
             .withdrawWait(java.time.Duration.ofMillis(withdrawWaitMillis));
     builder.announceTo(announceTable);
     if (maxSnapshotMib < 1 || maxSnapshotMib > 2047) {

@@ -82,6 +82,7 @@ public final class ProxyAgent implements AutoCloseable {
     private final Optional<BearerToken> token;
     private final Optional<Path> pinDir;
     private final int flowEntries;
+    private final Optional<Path> coLocatedWith;
 
     private Config(Builder b) {
       checkArgument(
@@ -108,6 +109,12 @@ public final class ProxyAgent implements AutoCloseable {
       this.token = b.token;
       this.pinDir = b.pinDir;
       this.flowEntries = b.flowEntries;
+      checkArgument(
+          b.coLocatedWith.isEmpty() || b.flowEntries == VeerAbi.FLOWS_DEFAULT,
+          "a co-located host's flow table is the director's, of %s connections per family: do"
+              + " not set its size here",
+          VeerAbi.FLOWS_DEFAULT);
+      this.coLocatedWith = b.coLocatedWith;
     }
 
     /**
@@ -166,6 +173,14 @@ public final class ProxyAgent implements AutoCloseable {
       return flowEntries;
     }
 
+    /**
+     * The pin directory of the co-located director on this host, whose program this agent shares
+     * (co-located mode); empty for a proxy of its own.
+     */
+    public Optional<Path> coLocatedWith() {
+      return coLocatedWith;
+    }
+
     public static final class Builder {
       private final String id;
       private final List<String> coordinators;
@@ -178,6 +193,7 @@ public final class ProxyAgent implements AutoCloseable {
       private Optional<BearerToken> token = Optional.empty();
       private Optional<Path> pinDir = Optional.empty();
       private int flowEntries = VeerAbi.FLOWS_DEFAULT;
+      private Optional<Path> coLocatedWith = Optional.empty();
 
       private Builder(
           String id,
@@ -221,6 +237,15 @@ public final class ProxyAgent implements AutoCloseable {
         return this;
       }
 
+      /**
+       * Co-located mode: this host is a director too, and this agent shares the program the
+       * director daemon attached, through the maps it pinned in {@code directorPinDir}.
+       */
+      public Builder coLocatedWith(Path directorPinDir) {
+        this.coLocatedWith = Optional.of(directorPinDir);
+        return this;
+      }
+
       public Builder flowEntries(int value) {
         this.flowEntries = value;
         return this;
@@ -252,14 +277,21 @@ public final class ProxyAgent implements AutoCloseable {
     try {
       ProxyDataplane dataplane =
           resources.push(
-              ProxyDataplane.attach(
-                  config.namespace(),
-                  config.ifname(),
-                  config.mode(),
-                  config.guePort(),
-                  config.addresses(),
-                  config.pinDir(),
-                  config.flowEntries()));
+              config.coLocatedWith().isPresent()
+                  ? ProxyDataplane.sharing(
+                      config.namespace(),
+                      config.coLocatedWith().get(),
+                      config.guePort(),
+                      config.addresses(),
+                      config.pinDir())
+                  : ProxyDataplane.attach(
+                      config.namespace(),
+                      config.ifname(),
+                      config.mode(),
+                      config.guePort(),
+                      config.addresses(),
+                      config.pinDir(),
+                      config.flowEntries()));
       ProxyAgent agent = new ProxyAgent(config, resources, dataplane);
       resources.push(agent.checks::shutdownNow);
       resources.push(agent.streams);
@@ -384,6 +416,7 @@ public final class ProxyAgent implements AutoCloseable {
               .setRegister(
                   Register.newBuilder()
                       .setAgentId(config.id())
+                      .setCoLocated(config.coLocatedWith().isPresent())
                       .addAllAddresses(
                           config.addresses().stream().map(InetAddress::getHostAddress).toList()))
               .build());

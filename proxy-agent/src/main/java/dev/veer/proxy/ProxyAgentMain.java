@@ -84,6 +84,16 @@ public final class ProxyAgentMain implements Callable<Integer> {
               + " with more, packets of other proxies' flows take a socket lookup.")
   int flowEntries;
 
+  @Option(
+      names = "--co-located",
+      paramLabel = "DIRECTOR_PIN_DIR",
+      description =
+          "Co-located mode: this host is a director too. The agent shares the program the director"
+              + " daemon (started with --co-located) attached, through the maps it pinned in"
+              + " DIRECTOR_PIN_DIR, and attaches none of its own; --interface and --xdp-mode are"
+              + " the director's then.")
+  Path coLocatedWith;
+
   public static void main(String[] args) {
     System.exit(ConfigFile.run(new ProxyAgentMain(), args));
   }
@@ -95,22 +105,23 @@ public final class ProxyAgentMain implements Callable<Integer> {
         Splitter.on(',').trimResults().omitEmptyStrings().splitToList(addresses).stream()
             .map(ProxyAgentMain::address)
             .toList();
-    ProxyAgent agent =
-        ProxyAgent.start(
-            ProxyAgent.Config.builder(
-                    id != null ? id : InetAddress.getLocalHost().getHostName(),
-                    coordinators.coordinators(),
-                    ifname,
-                    backendAddresses)
-                .namespace(
-                    netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns))
-                .mode(mode)
-                .guePort(guePort)
-                .tls(coordinators.tls())
-                .token(coordinators.token())
-                .pinDir(pinDir)
-                .flowEntries(flowEntries)
-                .build());
+    ProxyAgent.Config.Builder config =
+        ProxyAgent.Config.builder(
+                id != null ? id : InetAddress.getLocalHost().getHostName(),
+                coordinators.coordinators(),
+                ifname,
+                backendAddresses)
+            .namespace(netns == null ? NetworkNamespace.current() : NetworkNamespace.named(netns))
+            .mode(mode)
+            .guePort(guePort)
+            .tls(coordinators.tls())
+            .token(coordinators.token())
+            .pinDir(pinDir)
+            .flowEntries(flowEntries);
+    if (coLocatedWith != null) {
+      config.coLocatedWith(coLocatedWith);
+    }
+    ProxyAgent agent = ProxyAgent.start(config.build());
     Optional<MetricsServer> metrics = Daemon.metrics(this.daemon.metricsListen(), agent::metrics);
     return Daemon.runUntilSignalled(
         "proxy agent",

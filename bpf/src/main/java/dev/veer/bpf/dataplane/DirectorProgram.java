@@ -8,6 +8,7 @@ import dev.veer.bpf.BpfObject;
 import dev.veer.bpf.BpfProgram;
 import dev.veer.bpf.LoadOptions;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.abi.VeerAbi.ColocatedVerdict;
 import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
@@ -22,10 +23,8 @@ import java.util.Optional;
  * #close()}; attaching it to an interface is the caller's business (see {@code XdpAttachment}).
  */
 public final class DirectorProgram implements AutoCloseable {
-  public static final String OBJECT = "/bpf/director.o";
-  public static final String PROGRAM = "veer_director";
-
   private final BpfObject object;
+  private final DataplaneObject kind;
   private final BpfMap services;
   private final BpfMap tables;
   private final BpfMap backends;
@@ -46,8 +45,10 @@ public final class DirectorProgram implements AutoCloseable {
   private final int rowBits;
   private final Optional<InnerPins> innerPins;
 
-  private DirectorProgram(BpfObject object, int rowBits, Optional<InnerPins> innerPins) {
+  private DirectorProgram(
+      BpfObject object, DataplaneObject kind, int rowBits, Optional<InnerPins> innerPins) {
     this.object = object;
+    this.kind = kind;
     this.rowBits = rowBits;
     this.innerPins = innerPins;
     this.services = object.map("services");
@@ -69,11 +70,20 @@ public final class DirectorProgram implements AutoCloseable {
    * installs has that row count.
    */
   public static DirectorProgram load(int rowBits, LoadOptions options) {
+    return load(rowBits, options, DataplaneObject.DIRECTOR);
+  }
+
+  /**
+   * Loads the director half of {@code kind} ({@link DataplaneObject#DIRECTOR} or {@link
+   * DataplaneObject#CO_LOCATED}) for tables of {@code 2^rowBits} rows.
+   */
+  public static DirectorProgram load(int rowBits, LoadOptions options, DataplaneObject kind) {
+    checkArgument(kind != DataplaneObject.PROXY, "the proxy object has no director half");
     RowBits.check(rowBits);
     BpfObject object =
-        BpfObject.load(OBJECT, options.withInnerMap("hop_tables", TableMap.template()));
+        BpfObject.load(kind.resource(), options.withInnerMap("hop_tables", TableMap.template()));
     try {
-      return new DirectorProgram(object, rowBits, InnerPins.under(options.pinRoot()));
+      return new DirectorProgram(object, kind, rowBits, InnerPins.under(options.pinRoot()));
     } catch (RuntimeException e) {
       object.close();
       throw e;
@@ -90,7 +100,7 @@ public final class DirectorProgram implements AutoCloseable {
   }
 
   public BpfProgram program() {
-    return object.program(PROGRAM);
+    return object.program(kind.program());
   }
 
   public void configure(DirectorConfig value) {
@@ -367,6 +377,26 @@ public final class DirectorProgram implements AutoCloseable {
   public void resetServiceStats(int statsSlot) {
     byte[][] zero = new byte[MapLayouts.possibleCpus()][ServiceStats.SIZE];
     serviceStats.updatePerCpu(MapLayouts.u32(statsSlot), zero);
+  }
+
+  /** The object this program was loaded from. */
+  public DataplaneObject kind() {
+    return kind;
+  }
+
+  /**
+   * A co-located program's counts of the packets to services it delivered to its own host; empty
+   * for a director's.
+   */
+  public EnumMap<ColocatedVerdict, Long> colocatedVerdicts() {
+    EnumMap<ColocatedVerdict, Long> out = new EnumMap<>(ColocatedVerdict.class);
+    if (kind == DataplaneObject.CO_LOCATED) {
+      BpfMap counters = object.map("colocated_verdicts");
+      for (ColocatedVerdict v : ColocatedVerdict.values()) {
+        out.put(v, MapLayouts.sumPerCpu(counters.lookupPerCpu(MapLayouts.u32(v.code)), 0));
+      }
+    }
+    return out;
   }
 
   public Map<String, BpfMap> maps() {

@@ -1,5 +1,7 @@
 package dev.veer.bpf.dataplane;
 
+import static com.google.common.base.Preconditions.checkArgument;
+
 import com.google.common.collect.ImmutableSet;
 import dev.veer.bpf.BpfMap;
 import dev.veer.bpf.BpfObject;
@@ -21,11 +23,11 @@ import java.util.Set;
  * maps: the allow-list of directors and proxies, its configuration and its verdict counters.
  */
 public final class ProxyProgram implements AutoCloseable {
-  public static final String OBJECT = "/bpf/proxy.o";
-  public static final String PROGRAM = "veer_proxy";
-
   /** The sockops program that keeps the table of accepted connections. */
   public static final String FLOWS_PROGRAM = "veer_flows";
+
+  /** The configuration map's name, also its pin's in a co-located director's pin directory. */
+  public static final String CONFIG_MAP = "proxy_config";
 
   private static final int PEER_KEY_SIZE = 20;
 
@@ -41,6 +43,7 @@ public final class ProxyProgram implements AutoCloseable {
   private static final int FLOW_SIZE = 8;
 
   private final BpfObject object;
+  private final DataplaneObject kind;
   private final BpfMap allowed;
   private final BpfMap served;
   private final BpfMap config;
@@ -50,12 +53,13 @@ public final class ProxyProgram implements AutoCloseable {
   private final BpfMap flowsState;
   private ImmutableSet<InetAddress> allowedPeers = ImmutableSet.of();
 
-  private ProxyProgram(BpfObject object) {
+  private ProxyProgram(BpfObject object, DataplaneObject kind) {
     this.object = object;
+    this.kind = kind;
     this.allowed = object.map("allowed");
     this.served = object.map("served");
-    this.config = object.map("config");
-    this.verdicts = object.map("verdicts");
+    this.config = object.map(CONFIG_MAP);
+    this.verdicts = object.map("proxy_verdicts");
     this.flows4 = object.map("flows4");
     this.flows6 = object.map("flows6");
     this.flowsState = object.map("flows_state");
@@ -68,9 +72,18 @@ public final class ProxyProgram implements AutoCloseable {
   }
 
   public static ProxyProgram load(LoadOptions options) {
-    BpfObject object = BpfObject.load(OBJECT, options);
+    return load(options, DataplaneObject.PROXY);
+  }
+
+  /**
+   * Loads the proxy half of {@code kind} ({@link DataplaneObject#PROXY} or {@link
+   * DataplaneObject#CO_LOCATED}).
+   */
+  public static ProxyProgram load(LoadOptions options, DataplaneObject kind) {
+    checkArgument(kind != DataplaneObject.DIRECTOR, "the director object has no proxy half");
+    BpfObject object = BpfObject.load(kind.resource(), options);
     try {
-      return new ProxyProgram(object);
+      return new ProxyProgram(object, kind);
     } catch (RuntimeException e) {
       object.close();
       throw e;
@@ -82,7 +95,7 @@ public final class ProxyProgram implements AutoCloseable {
   }
 
   public BpfProgram program() {
-    return object.program(PROGRAM);
+    return object.program(kind.program());
   }
 
   /** The sockops program keeping the flow table; attach it to a cgroup to use the table. */
@@ -135,6 +148,19 @@ public final class ProxyProgram implements AutoCloseable {
       }
     }
     return removed;
+  }
+
+  /**
+   * Empties the flow table. For a table that outlived the sockops program that kept it (a
+   * co-located host's, pinned): it may hold connections that closed meanwhile. Call it while the
+   * table is not trusted.
+   */
+  public void clearFlows() {
+    for (BpfMap flows : new BpfMap[] {flows4, flows6}) {
+      for (byte[] key : flows.keys()) {
+        flows.delete(key);
+      }
+    }
   }
 
   private static boolean stillExpired(BpfMap flows, byte[] key, long nowNanos) {

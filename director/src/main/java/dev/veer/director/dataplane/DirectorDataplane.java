@@ -14,6 +14,7 @@ import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.DataplaneObject;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.DirectorProgram;
 import dev.veer.bpf.dataplane.HopTable;
@@ -99,13 +100,24 @@ public final class DirectorDataplane implements AutoCloseable {
    * attaching it (for BPF_PROG_TEST_RUN).
    */
   public static DirectorDataplane detached(DirectorConfig config, int rowBits) {
-    return create(config, rowBits, Optional.empty(), null, null, Optional.empty());
+    return create(
+        config, rowBits, Optional.empty(), null, null, Optional.empty(), DataplaneObject.DIRECTOR);
+  }
+
+  /**
+   * Like {@link #detached}, with the program of {@code kind} and its maps pinned in {@code pinDir}
+   * (for BPF_PROG_TEST_RUN of a co-located program, whose proxy half shares them).
+   */
+  public static DirectorDataplane detached(
+      DirectorConfig config, int rowBits, Path pinDir, DataplaneObject kind) {
+    return create(config, rowBits, Optional.empty(), null, null, Optional.of(pinDir), kind);
   }
 
   /** Loads, configures and attaches the director program to an interface in a namespace. */
   public static DirectorDataplane attach(
       NetworkNamespace ns, String ifname, XdpMode mode, DirectorConfig config, int rowBits) {
-    return create(config, rowBits, Optional.of(ns), ifname, mode, Optional.empty());
+    return create(
+        config, rowBits, Optional.of(ns), ifname, mode, Optional.empty(), DataplaneObject.DIRECTOR);
   }
 
   /**
@@ -122,7 +134,23 @@ public final class DirectorDataplane implements AutoCloseable {
       DirectorConfig config,
       int rowBits,
       Path pinDir) {
-    return create(config, rowBits, Optional.of(ns), ifname, mode, Optional.of(pinDir));
+    return attachPinned(ns, ifname, mode, config, rowBits, pinDir, DataplaneObject.DIRECTOR);
+  }
+
+  /**
+   * Like {@link #attachPinned}, with the program of {@code kind}: {@link
+   * DataplaneObject#CO_LOCATED} makes this host a proxy too, its proxy half kept by the proxy agent
+   * through the maps pinned in {@code pinDir}.
+   */
+  public static DirectorDataplane attachPinned(
+      NetworkNamespace ns,
+      String ifname,
+      XdpMode mode,
+      DirectorConfig config,
+      int rowBits,
+      Path pinDir,
+      DataplaneObject kind) {
+    return create(config, rowBits, Optional.of(ns), ifname, mode, Optional.of(pinDir), kind);
   }
 
   private static DirectorDataplane create(
@@ -131,12 +159,15 @@ public final class DirectorDataplane implements AutoCloseable {
       Optional<NetworkNamespace> ns,
       String ifname,
       XdpMode mode,
-      Optional<Path> pinDir) {
+      Optional<Path> pinDir,
+      DataplaneObject kind) {
     pinDir.ifPresent(DirectorDataplane::retireEarlierLayout);
     boolean takeOver = pinDir.isPresent() && Files.exists(pinDir.get().resolve(PINNED_TABLES));
     DirectorProgram program =
         DirectorProgram.load(
-            rowBits, pinDir.map(LoadOptions.DEFAULT::withPinRoot).orElse(LoadOptions.DEFAULT));
+            rowBits,
+            pinDir.map(LoadOptions.DEFAULT::withPinRoot).orElse(LoadOptions.DEFAULT),
+            kind);
     try {
       Optional<DirectorConfig> inherited = takeOver ? program.readConfig() : Optional.empty();
       // A taken-over director keeps hashing flows with the cluster's key it had.

@@ -9,6 +9,7 @@ import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import dev.veer.bpf.dataplane.DataplaneObject;
 import dev.veer.bpf.dataplane.NeighbourKeeper;
 import dev.veer.bpf.dataplane.ProxyConfig;
 import dev.veer.bpf.dataplane.ProxyProgram;
@@ -138,6 +139,59 @@ public final class ProxyDataplane implements AutoCloseable {
     return create(settings(guePort, addresses), Optional.of(ns), ifname, mode, flows, pinDir);
   }
 
+  /** How long a co-located agent waits for its director to create the maps they share. */
+  private static final java.time.Duration SHARED_MAPS_WAIT = java.time.Duration.ofSeconds(60);
+
+  /**
+   * The proxy half of a co-located host: the maps of the co-located program that the director
+   * daemon on this host loaded and attached, pinned in its {@code directorPinDir}, are shared (the
+   * director owns the interface, and this program is never attached); the allow-list, what is
+   * served and the flow table are kept here as on a proxy. Waits up to a minute for the director to
+   * create the maps. The flow table starts empty and untrusted: connections already open are found
+   * by socket lookup until they end.
+   */
+  public static ProxyDataplane sharing(
+      NetworkNamespace ns,
+      Path directorPinDir,
+      int guePort,
+      List<? extends InetAddress> addresses,
+      Optional<Path> pinDir) {
+    awaitSharedMaps(directorPinDir);
+    Optional<FlowTracking> flows = BpfSystem.cgroupV2Root().map(root -> new FlowTracking(root, ns));
+    ProxyProgram program =
+        ProxyProgram.load(
+            LoadOptions.DEFAULT.withPinRoot(directorPinDir), DataplaneObject.CO_LOCATED);
+    program.distrustFlows();
+    program.clearFlows();
+    return start(program, settings(guePort, addresses), ns, flows, Optional.empty(), pinDir);
+  }
+
+  private static void awaitSharedMaps(Path directorPinDir) {
+    Path marker = directorPinDir.resolve(ProxyProgram.CONFIG_MAP);
+    long deadline = System.nanoTime() + SHARED_MAPS_WAIT.toNanos();
+    boolean logged = false;
+    while (!java.nio.file.Files.exists(marker)) {
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException(
+            "co-located: no maps of a co-located director in "
+                + directorPinDir
+                + " after "
+                + SHARED_MAPS_WAIT.toSeconds()
+                + " s; start the director daemon with --co-located and this --pin-dir first");
+      }
+      if (!logged) {
+        log.info("waiting for the co-located director's maps in {}", directorPinDir);
+        logged = true;
+      }
+      try {
+        Thread.sleep(100);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while waiting for " + marker, e);
+      }
+    }
+  }
+
   private static ProxyConfig.Builder settings(int guePort, List<? extends InetAddress> addresses) {
     return ProxyConfig.builder().guePort(guePort).addresses(addresses);
   }
@@ -161,6 +215,29 @@ public final class ProxyDataplane implements AutoCloseable {
                             .withMaxEntries("flows4", f.entries())
                             .withMaxEntries("flows6", f.entries()))
                 .orElse(pinned));
+    return start(
+        program,
+        settings,
+        ns.orElse(null),
+        flows,
+        ns.map(n -> new Interface(ifname, mode)),
+        pinDir);
+  }
+
+  /** The interface a proxy program is attached to, by its own data plane. */
+  private record Interface(String name, XdpMode mode) {}
+
+  /**
+   * Configures a loaded program, keeps its flow table and attaches it to {@code attachTo} in {@code
+   * ns}, if given; closes the program on failure.
+   */
+  private static ProxyDataplane start(
+      ProxyProgram program,
+      ProxyConfig.Builder settings,
+      NetworkNamespace ns,
+      Optional<FlowTracking> flows,
+      Optional<Interface> attachTo,
+      Optional<Path> pinDir) {
     Optional<CgroupAttachment> flowAttachment = Optional.empty();
     Optional<FlowKeeper> keeper = Optional.empty();
     try {
@@ -175,20 +252,30 @@ public final class ProxyDataplane implements AutoCloseable {
       flowAttachment = flows.map(f -> CgroupAttachment.attach(program.flowsProgram(), f.cgroup()));
       keeper = flows.map(f -> FlowKeeper.start(program, f.namespace(), openingSeconds));
       Optional<KeptAttachment> attachment =
-          ns.map(
-              n ->
+          attachTo.map(
+              i ->
                   KeptAttachment.keep(
                       XdpAttachment.attachOrReplace(
-                          program.program(), n, ifname, mode, pinDir.map(d -> d.resolve(PROGRAM))),
+                          program.program(),
+                          ns,
+                          i.name(),
+                          i.mode(),
+                          pinDir.map(d -> d.resolve(PROGRAM))),
                       program.program(),
                       java.time.Duration.ofSeconds(1)));
       // Only now is the old program, and with it the old flow table, out of use.
       if (pinDir.isPresent() && flowAttachment.isPresent()) {
         flowAttachment.get().pinReplacing(pinDir.get().resolve(FLOWS_LINK));
       }
-      attachment.ifPresent(a -> log.info("proxy program attached to {} ({} mode)", ifname, mode));
+      attachTo.ifPresent(
+          i -> log.info("proxy program attached to {} ({} mode)", i.name(), i.mode()));
       return new ProxyDataplane(
-          program, attachment, ns.map(NeighbourKeeper::new), flowAttachment, keeper, pinDir);
+          program,
+          attachment,
+          Optional.ofNullable(ns).map(NeighbourKeeper::new),
+          flowAttachment,
+          keeper,
+          pinDir);
     } catch (RuntimeException e) {
       keeper.ifPresent(FlowKeeper::close);
       flowAttachment.ifPresent(CgroupAttachment::close);
