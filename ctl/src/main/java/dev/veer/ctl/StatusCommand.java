@@ -42,12 +42,13 @@ final class StatusCommand implements Runnable {
                     .filter(d -> d.getAppliedVersion() == status.getVersion())
                     .count();
             out.printf(
-                "%n%-20s %-20s %-20s %-8s %s%n",
-                "DIRECTOR", "ADDRESS", "COORDINATOR", "VERSION", "SINCE");
+                "%n%-20s %-11s %-20s %-20s %-8s %s%n",
+                "DIRECTOR", "MODE", "ADDRESS", "COORDINATOR", "VERSION", "SINCE");
             for (DirectorStatus d : status.getDirectorsList()) {
               out.printf(
-                  "%-20s %-20s %-20s %-8d %s%s%n",
+                  "%-20s %-11s %-20s %-20s %-8d %s%s%n",
                   d.getId(),
+                  d.getCoLocated() ? "co-located" : "director",
                   d.getAddress(),
                   d.getCoordinator(),
                   d.getAppliedVersion(),
@@ -93,13 +94,14 @@ final class StatusCommand implements Runnable {
             }
             if (status.getAgentsCount() > 0) {
               out.printf(
-                  "%n%-20s %-20s %-12s %-10s %-8s %s%n",
-                  "PROXY AGENT", "COORDINATOR", "SERVICE", "HEALTH", "LIVE", "DETAIL");
+                  "%n%-20s %-11s %-20s %-12s %-10s %-8s %s%n",
+                  "PROXY AGENT", "MODE", "COORDINATOR", "SERVICE", "HEALTH", "LIVE", "DETAIL");
               for (var agent : status.getAgentsList()) {
                 for (var service : agent.getServicesList()) {
                   out.printf(
-                      "%-20s %-20s %-12s %-10s %-8d %s%n",
+                      "%-20s %-11s %-20s %-12s %-10s %-8d %s%n",
                       agent.getId(),
+                      agent.getCoLocated() ? "co-located" : "proxy",
                       agent.getCoordinator(),
                       service.getService(),
                       service

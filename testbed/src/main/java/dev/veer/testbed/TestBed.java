@@ -99,6 +99,9 @@ public final class TestBed implements AutoCloseable {
 
   private final boolean flowTables;
 
+  /** Whether every host is director and proxy at once (co-located mode). */
+  private final boolean coLocated;
+
   /**
    * What proxies without agents deliver: the bed's TCP server on both VIPs, and installed services.
    */
@@ -183,8 +186,10 @@ public final class TestBed implements AutoCloseable {
       boolean agents,
       Optional<Path> processLogs,
       Optional<InstalledTree> installed,
-      boolean flowTables) {
+      boolean flowTables,
+      boolean coLocated) {
     this.flowTables = flowTables;
+    this.coLocated = coLocated;
     this.installed = installed;
     this.prefix = prefix;
     this.passProgram = passProgram;
@@ -214,6 +219,7 @@ public final class TestBed implements AutoCloseable {
     private Optional<Path> processLogs = Optional.empty();
     private Optional<InstalledTree> installed = Optional.empty();
     private boolean flowTables = true;
+    private int coLocated;
 
     private Builder(String runId) {
       this.runId = runId;
@@ -277,12 +283,38 @@ public final class TestBed implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Co-located hosts instead of directors and proxies: {@code hosts} hosts in the router's ECMP
+     * set, each running a director daemon and a proxy agent in co-located mode on its one interface
+     * and the TCP server on the VIPs ("be the load balancer yourself"). Each host is both {@code
+     * directors().get(i)} and {@code proxies().get(i)}, with the same namespace and addresses.
+     * Needs coordinators.
+     */
+    public Builder coLocated(int hosts) {
+      this.coLocated = hosts;
+      this.directors = hosts;
+      this.proxies = hosts;
+      this.agents = true;
+      return this;
+    }
+
     public TestBed build() {
+      checkArgument(
+          coLocated == 0 || (!coordinators.isEmpty() && installed.isEmpty()),
+          "co-located hosts run daemons that follow the bed's coordinators");
       checkArgument(
           installed.isEmpty() || (processLogs.isPresent() && coordinators.isEmpty()),
           "installed daemons are processes, following the bed's installed coordinator");
       return create(
-          runId, directors, proxies, coordinators, agents, processLogs, installed, flowTables);
+          runId,
+          directors,
+          proxies,
+          coordinators,
+          agents,
+          processLogs,
+          installed,
+          flowTables,
+          coLocated > 0);
     }
   }
 
@@ -294,7 +326,8 @@ public final class TestBed implements AutoCloseable {
       boolean agents,
       Optional<Path> processLogs,
       Optional<InstalledTree> installed,
-      boolean flowTables) {
+      boolean flowTables,
+      boolean coLocated) {
     checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
     checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
     checkArgument(
@@ -307,7 +340,8 @@ public final class TestBed implements AutoCloseable {
             agents,
             processLogs,
             installed,
-            flowTables);
+            flowTables,
+            coLocated);
     try {
       bed.build(directorCount, proxyCount);
       return bed;
@@ -345,11 +379,17 @@ public final class TestBed implements AutoCloseable {
     if (installed.isPresent()) {
       startInstalledCoordinator();
     }
-    for (int d = 1; d <= directorCount; d++) {
-      directors.add(buildDirector(d));
-    }
-    for (int p = 1; p <= proxyCount; p++) {
-      proxies.add(buildProxy(p));
+    if (coLocated) {
+      for (int h = 1; h <= directorCount; h++) {
+        buildHost(h);
+      }
+    } else {
+      for (int d = 1; d <= directorCount; d++) {
+        directors.add(buildDirector(d));
+      }
+      for (int p = 1; p <= proxyCount; p++) {
+        proxies.add(buildProxy(p));
+      }
     }
     Set<InetAddress> peers = new HashSet<>();
     directors.forEach(d -> peers.addAll(List.of(d.address4(), d.address6())));
@@ -431,6 +471,55 @@ public final class TestBed implements AutoCloseable {
             VeerAbi.DEFAULT_ROW_BITS);
     return new Director(
         d, ns, self4, self6, Optional.of(dataplane), Optional.empty(), Optional.empty());
+  }
+
+  /**
+   * A co-located host: a director's link and addresses, the VIPs on loopback, a director daemon and
+   * a proxy agent in co-located mode, and the TCP server. The agent shares the director's maps
+   * through its pin directory and keeps its own pins (the flow table's link) beneath it.
+   */
+  private void buildHost(int h) {
+    Namespace ns = namespace("host" + h);
+    Inet4Address self4 = hostOf("192.0.2." + (4 * h + 2));
+    Inet6Address self6 = hostOf("2001:db8:d" + h + "::2");
+    hostLink(ns, "d" + h, "192.0.2." + (4 * h + 1), self4, "2001:db8:d" + h + "::1", self6);
+    ns.sysctl("net.ipv4.ip_forward", "1");
+    ns.sysctl("net.ipv6.conf.all.forwarding", "1");
+    ns.exec("ip", "link", "set", "lo", "up");
+    ns.exec("ip", "addr", "add", VIP4.getHostAddress() + "/32", "dev", "lo");
+    ns.exec("ip", "-6", "addr", "add", VIP6.getHostAddress() + "/128", "dev", "lo", "nodad");
+    Director director = startDaemon(h, ns, self4, self6);
+    directors.add(director);
+    String name = "host-" + h;
+    ProxyAgent agent;
+    try {
+      agent =
+          ProxyAgent.start(
+              ProxyAgent.Config.builder(name, coordinators, "eth0", List.of(self4, self6))
+                  .namespace(ns.handle())
+                  .coLocatedWith(ns.pinDirectory())
+                  .pinDir(ns.pinDirectory().resolve("agent"))
+                  .build());
+    } catch (Exception e) {
+      throw new IllegalStateException("proxy agent of host " + h + " did not start: " + e, e);
+    }
+    EchoServer server;
+    try {
+      server = EchoServer.start(ns.handle(), SERVICE_PORT, name);
+    } catch (RuntimeException e) {
+      closeQuietly(agent);
+      throw e;
+    }
+    proxies.add(
+        new Proxy(
+            h,
+            ns,
+            self4,
+            self6,
+            Optional.of(agent.dataplane()),
+            server,
+            Optional.of(agent),
+            Optional.empty()));
   }
 
   private Proxy buildProxy(int p) {
@@ -596,11 +685,8 @@ public final class TestBed implements AutoCloseable {
   private Director startDaemon(int d, Namespace ns, Inet4Address self4, Inet6Address self6) {
     String name = "director-" + d;
     if (processLogs.isPresent()) {
-      JavaProcess process =
-          startProcess(
-              name,
-              ns,
-              DirectorMain.class,
+      List<String> args =
+          new ArrayList<>(
               List.of(
                   "--id",
                   name,
@@ -620,6 +706,10 @@ public final class TestBed implements AutoCloseable {
                   Integer.toString(Bird.ANNOUNCE_TABLE),
                   "--speaker-socket",
                   Bird.controlSocket(ns).toString()));
+      if (coLocated) {
+        args.add("--co-located");
+      }
+      JavaProcess process = startProcess(name, ns, DirectorMain.class, args);
       return new Director(
           d, ns, self4, self6, Optional.empty(), Optional.empty(), Optional.of(process));
     }
@@ -632,6 +722,7 @@ public final class TestBed implements AutoCloseable {
                   .source4(Optional.of(self4))
                   .source6(Optional.of(self6))
                   .pinDir(ns.pinDirectory())
+                  .coLocated(coLocated)
                   .announceTo(Bird.ANNOUNCE_TABLE)
                   .speakerSocket(Bird.controlSocket(ns))
                   .withdrawWait(Duration.ofMillis(300))

@@ -235,6 +235,7 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
           AgentStatus.newBuilder()
               .setId(message.getAgentId())
               .addAllAddresses(message.getAddressesList())
+              .setCoLocated(message.getCoLocated())
               .setCoordinator(agents.coordinatorId())
               .setReportedAtMillis(System.currentTimeMillis())
               .build();

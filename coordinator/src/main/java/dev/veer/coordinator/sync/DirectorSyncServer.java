@@ -270,6 +270,7 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
               .setId(hello.getDirectorId())
               .setCoordinator(registry.coordinatorId())
               .setAddress(hello.getAddress())
+              .setCoLocated(hello.getCoLocated())
               .setAppliedVersion(version)
               .setAppliedAtMillis(System.currentTimeMillis())
               .setError(error)
