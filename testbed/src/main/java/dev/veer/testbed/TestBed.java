@@ -158,8 +158,9 @@ public final class TestBed implements AutoCloseable {
       EchoServer server,
       Optional<ProxyAgent> agent,
       Optional<JavaProcess> agentProcess) {
+    /** "proxy-N", or "host-N" on a co-located bed: the name its server answers with. */
     public String name() {
-      return "proxy-" + id;
+      return server.name();
     }
 
     /** The data plane, when this JVM runs it. */

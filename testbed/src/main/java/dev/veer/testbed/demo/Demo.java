@@ -44,10 +44,15 @@ import java.util.function.BooleanSupplier;
  * same admin API as {@code veer ctl}) add a proxy, drain another and take a director away; the
  * screen shows, live, what every part does.
  *
- * <pre>./veer demo [--directors D] [--proxies P] [--connections N] [--short] [--keep]</pre>
+ * <pre>
+ * ./veer demo [--directors D] [--proxies P] [--co-located] [--connections N] [--short] [--keep]
+ * </pre>
  *
- * The daemons' logs go to a file whose path the demo prints, so the terminal shows only the story.
- * It exits 1 if any request failed.
+ * With {@code --co-located} there is no director tier: the router spreads the VIP over the proxy
+ * hosts themselves, each a director and a proxy at once ("be the load balancer yourself").
+ *
+ * <p>The daemons' logs go to a file whose path the demo prints, so the terminal shows only the
+ * story. It exits 1 if any request failed.
  */
 public final class Demo {
   /**
@@ -70,6 +75,7 @@ public final class Demo {
   private final AdminServiceGrpc.AdminServiceBlockingStub admin;
   private final List<HttpSite> sites;
   private final Pace pace;
+  private final boolean coLocated;
 
   /**
    * How long each step runs: the full story, or a short one (CI runs it on every change) with the
@@ -86,7 +92,9 @@ public final class Demo {
       Coordinator coordinator,
       AdminServiceGrpc.AdminServiceBlockingStub admin,
       List<HttpSite> sites,
-      Pace pace) {
+      Pace pace,
+      boolean coLocated) {
+    this.coLocated = coLocated;
     this.bed = bed;
     this.coordinator = coordinator;
     this.admin = admin;
@@ -99,6 +107,7 @@ public final class Demo {
     int proxies = 4;
     Integer connections = null;
     boolean keep = false;
+    boolean coLocated = false;
     Pace pace = Pace.FULL;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
@@ -107,10 +116,11 @@ public final class Demo {
         case "--connections" -> connections = Integer.parseInt(args[++i]);
         case "--short" -> pace = Pace.SHORT;
         case "--keep" -> keep = true;
+        case "--co-located" -> coLocated = true;
         default -> {
           System.err.println(
-              "usage: ./veer demo [--directors D (2-8)] [--proxies P (4-16)] [--connections N]"
-                  + " [--short] [--keep]");
+              "usage: ./veer demo [--directors D (2-8)] [--proxies P (4-16)] [--co-located]"
+                  + " [--connections N] [--short] [--keep]");
           System.exit(2);
         }
       }
@@ -120,6 +130,10 @@ public final class Demo {
     }
     if (directors < 2 || directors > 8 || proxies < 4 || proxies > 16) {
       System.err.println("veer demo: 2-8 directors and 4-16 proxies");
+      System.exit(2);
+    }
+    if (coLocated && proxies > 8) {
+      System.err.println("veer demo: 4-8 co-located hosts (--proxies)");
       System.exit(2);
     }
     System.out.println("Daemon logs: " + LOG_FILE);
@@ -137,17 +151,25 @@ public final class Demo {
             Coordinator.Config.local("demo", data)
                 .withCluster(Coordinator.ClusterDefaults.DEFAULT.withChecks(500, 250, 2)))) {
       String target = "127.0.0.1:" + coordinator.port();
-      System.out.printf(
-          "Building the test bed: a client, a router (BIRD, BGP with BFD), %d director daemons"
-              + " announcing their VIPs through BIRD, and %d proxy hosts with agents ...%n",
-          directors, proxies);
-      try (TestBed bed =
-          TestBed.builder("demo")
-              .directors(directors)
-              .proxies(proxies)
-              .coordinators(List.of(target))
-              .agents()
-              .build()) {
+      if (coLocated) {
+        System.out.printf(
+            "Building the test bed: a client, a router (BIRD, BGP with BFD) and %d co-located"
+                + " hosts, each a director daemon announcing the VIPs through BIRD and a proxy"
+                + " with its agent on one interface: no director tier ...%n",
+            proxies);
+      } else {
+        System.out.printf(
+            "Building the test bed: a client, a router (BIRD, BGP with BFD), %d director daemons"
+                + " announcing their VIPs through BIRD, and %d proxy hosts with agents ...%n",
+            directors, proxies);
+      }
+      TestBed.Builder builder = TestBed.builder("demo").coordinators(List.of(target)).agents();
+      if (coLocated) {
+        builder.coLocated(proxies);
+      } else {
+        builder.directors(directors).proxies(proxies);
+      }
+      try (TestBed bed = builder.build()) {
         Thread hook =
             new Thread(
                 () -> {
@@ -169,7 +191,13 @@ public final class Demo {
           }
           System.out.println("Status page: http://127.0.0.1:" + page.port() + "/");
           failed =
-              new Demo(bed, coordinator, AdminServiceGrpc.newBlockingStub(channel), sites, pace)
+              new Demo(
+                      bed,
+                      coordinator,
+                      AdminServiceGrpc.newBlockingStub(channel),
+                      sites,
+                      pace,
+                      coLocated)
                   .run(connections, keep, target);
         } finally {
           sites.forEach(HttpSite::close);
@@ -206,7 +234,8 @@ public final class Demo {
             + VIP.getAddress().getHostAddress()
             + ":"
             + VIP.getPort()
-            + " -> proxies 1-3; waiting for their agents' checks and the directors' tables ...");
+            + (coLocated ? " -> hosts 1-3" : " -> proxies 1-3")
+            + "; waiting for their agents' checks and the directors' tables ...");
     await(
         () -> service().getBackendsList().stream().allMatch(b -> b.getHealth() == Health.HEALTHY));
     awaitDirectors();
@@ -235,6 +264,7 @@ public final class Demo {
       result.failed().stream().limit(5).forEach(f -> out.println("     " + f));
       failed += result.failed().size();
     }
+    showLocalShare();
 
     out.printf(
         "%n2. %d keep-alive HTTP clients, a GET every 50 ms each, while the operator changes things%n",
@@ -249,7 +279,13 @@ public final class Demo {
         if (second == pace.joinAt()) {
           addBackend(4, BackendState.FILLING);
           events[0] =
-              "t=" + second + "s  veer ctl backend add web " + address(4) + "      (proxy-4 joins)";
+              "t="
+                  + second
+                  + "s  veer ctl backend add web "
+                  + address(4)
+                  + "      ("
+                  + name(4)
+                  + " joins)";
         } else if (second == pace.drainAt()) {
           admin.setBackendState(
               SetBackendStateRequest.newBuilder()
@@ -262,13 +298,17 @@ public final class Demo {
                   + second
                   + "s  veer ctl backend drain web "
                   + address(2)
-                  + "    (proxy-2 drains)";
+                  + "    ("
+                  + name(2)
+                  + " drains)";
         } else if (second == pace.leaveAt()) {
           bed.setEcmp(bed.directors().subList(1, bed.directors().size()));
           events[2] =
               "t="
                   + second
-                  + "s  birdc disable uplink on director-1 (it leaves the router's ECMP set)";
+                  + "s  birdc disable uplink on "
+                  + (coLocated ? "host-1" : "director-1")
+                  + " (it leaves the router's ECMP set)";
           afterChanges = traffic.mark();
         }
         // A terminal redraws every second; a log gets a frame every 3 s.
@@ -286,15 +326,20 @@ public final class Demo {
       broken.stream().limit(5).forEach(f -> out.println("     " + f));
       failed += broken.size();
     }
+    showLocalShare();
     out.println(
-        "   The clients closed their connections: proxy-2's drain ends by itself once its agent sees none left.");
+        "   The clients closed their connections: "
+            + name(2)
+            + "'s drain ends by itself once its agent sees none left.");
     await(
         () ->
             service().getBackendsList().stream()
                 .filter(b -> b.getAddress().equals(address(2)))
                 .allMatch(b -> b.getState() == BackendState.INACTIVE));
     out.println(
-        "   proxy-2 is now inactive: `veer ctl backend remove web "
+        "   "
+            + name(2)
+            + " is now inactive: `veer ctl backend remove web "
             + address(2)
             + "` would take it out.");
 
@@ -306,6 +351,41 @@ public final class Demo {
       Thread.currentThread().join();
     }
     return failed;
+  }
+
+  /**
+   * Co-located hosts only: how many of the packets to the service arrived at the host that owned
+   * their flow, and were delivered there without encapsulation.
+   */
+  private void showLocalShare() {
+    if (!coLocated) {
+      return;
+    }
+    long local = 0;
+    long sent = 0;
+    for (TestBed.Director d : bed.directors()) {
+      local +=
+          d.dataplane().program().colocatedVerdicts().values().stream()
+              .mapToLong(Long::longValue)
+              .sum();
+      sent +=
+          d.dataplane()
+              .program()
+              .verdicts()
+              .get(dev.veer.bpf.abi.VeerAbi.DirectorVerdict.DIR_ENCAP_GUE);
+    }
+    out.printf(
+        Locale.ROOT,
+        "   co-located: %,d packets delivered where they arrived (%.0f%%), %,d sent on to their"
+            + " owner in GUE%n",
+        local,
+        100.0 * local / Math.max(1, local + sent),
+        sent);
+  }
+
+  /** Proxy host {@code n}'s name ("proxy-n", or "host-n" when co-located). */
+  private String name(int n) {
+    return bed.proxies().get(n - 1).name();
   }
 
   /** One frame of the live view: redrawn in place on a terminal, appended otherwise. */
