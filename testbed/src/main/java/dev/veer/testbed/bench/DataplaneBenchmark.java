@@ -7,9 +7,13 @@ import dev.veer.bpf.LoadOptions;
 import dev.veer.bpf.TestRunRequest;
 import dev.veer.bpf.TestRunResult;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.abi.VeerAbi.ColocatedVerdict;
 import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import dev.veer.bpf.dataplane.DataplaneObject;
 import dev.veer.bpf.dataplane.DirectorConfig;
+import dev.veer.bpf.dataplane.FlowHash;
+import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.bpf.dataplane.ServiceKey;
 import dev.veer.bpf.dataplane.ServiceOptions;
 import dev.veer.director.dataplane.DirectorDataplane;
@@ -106,7 +110,27 @@ public final class DataplaneBenchmark {
         SocketChannel older =
             oldLab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
         SocketChannel olderAccepted = accept(older, oldListener);
-        ProxyDataplane oldProxy = servingProxy(cgroup, oldLab)) {
+        ProxyDataplane oldProxy = servingProxy(cgroup, oldLab);
+        // A co-located host (ME): both halves of the co-located program on one set of maps.
+        PacketLab colLab = PacketLab.create("bench-col");
+        DirectorDataplane colDirector =
+            DirectorDataplane.detached(
+                DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6),
+                16,
+                colLab.namespace().pinDirectory(),
+                DataplaneObject.CO_LOCATED);
+        ProxyDataplane colProxy =
+            ProxyDataplane.sharing(
+                colLab.handle(),
+                colLab.namespace().pinDirectory(),
+                VeerAbi.GUE_PORT_DEFAULT,
+                List.of(ME),
+                Optional.empty());
+        ServerSocketChannel colListener =
+            colLab.call(() -> ServerSocketChannel.open().bind(new InetSocketAddress(80)));
+        SocketChannel colClient =
+            colLab.call(() -> SocketChannel.open().bind(new InetSocketAddress(DIRECTOR, 0)));
+        SocketChannel colAccepted = acceptServed(colProxy, colClient, colListener)) {
       director.apply(
           ServiceKey.tcp(VIP, 80),
           ServiceOptions.DEFAULT,
@@ -117,6 +141,12 @@ public final class DataplaneBenchmark {
                 List.<InetAddress>of(
                     DIRECTOR, ME, PacketLab.PEERS4.get(0), PacketLab.PEERS4.get(1))));
       }
+      HopTable colTable =
+          Tables.allActive(List.of(ME, PacketLab.PEERS4.get(0), PacketLab.PEERS4.get(1)), 16, 2);
+      colDirector.apply(ServiceKey.tcp(VIP, 80), ServiceOptions.DEFAULT, colTable);
+      FlowHash colHash = new FlowHash(KEY);
+      int ownedPort = clientPort(colHash, colTable, hops -> hops.get(0).equals(ME));
+      int othersPort = clientPort(colHash, colTable, hops -> !hops.contains(ME));
       if (!proxy.flowTableComplete() || oldProxy.flowTableComplete()) {
         throw new IllegalStateException(
             "the proxies' flow tables are not in the states the cases need");
@@ -203,6 +233,38 @@ public final class DataplaneBenchmark {
                   gueUnknown,
                   3,
                   () -> oldProxy.verdicts().get(ProxyVerdict.PRX_FORWARD),
+                  Double.NaN),
+              new Case(
+                  "co-located, SYN of a row it leads: delivered as it came",
+                  colLab,
+                  colDirector.program().program(),
+                  frame(tcp(CLIENT, ownedPort, Packets.TCP_SYN)),
+                  2,
+                  () ->
+                      colDirector
+                          .program()
+                          .colocatedVerdicts()
+                          .get(ColocatedVerdict.COL_DELIVER_PRIMARY),
+                  Double.NaN),
+              new Case(
+                  "co-located, established here (flow table): delivered as it came",
+                  colLab,
+                  colDirector.program().program(),
+                  frame(tcp(DIRECTOR, localPort(colClient), Packets.TCP_ACK)),
+                  2,
+                  () ->
+                      colDirector
+                          .program()
+                          .colocatedVerdicts()
+                          .get(ColocatedVerdict.COL_DELIVER_FLOW),
+                  Double.NaN),
+              new Case(
+                  "co-located, another host's flow: GUE to the row's hops",
+                  colLab,
+                  colDirector.program().program(),
+                  frame(tcp(CLIENT, othersPort, Packets.TCP_ACK)),
+                  3,
+                  () -> colDirector.program().verdicts().get(DirectorVerdict.DIR_ENCAP_GUE),
                   Double.NaN));
 
       long perRound = Math.max(1, calls / rounds);
@@ -300,6 +362,31 @@ public final class DataplaneBenchmark {
       proxy.close();
       throw e;
     }
+  }
+
+  /**
+   * Serves the VIP's port 80 on a co-located host before connecting {@code client} to it (the flow
+   * table keeps only connections to what is served), and returns the accepted end.
+   */
+  private static SocketChannel acceptServed(
+      ProxyDataplane proxy, SocketChannel client, ServerSocketChannel listener) throws IOException {
+    proxy.setServed(java.util.Set.of(ServiceKey.tcp(VIP, 80)));
+    return accept(client, listener);
+  }
+
+  /** A client port (from 40100) whose row's hops satisfy {@code wanted}. */
+  private static int clientPort(
+      FlowHash hash, HopTable table, java.util.function.Predicate<List<InetAddress>> wanted) {
+    for (int port = 40100; port < 60000; port++) {
+      int row =
+          FlowHash.row(
+              hash.hash(CLIENT, port, ServiceOptions.HashFields.SOURCE_IP_AND_PORT),
+              table.rowBits());
+      if (wanted.test(table.hops(row))) {
+        return port;
+      }
+    }
+    throw new IllegalStateException("no client port gives such a row");
   }
 
   /** Connects {@code client} to the VIP and returns the accepted end. */
