@@ -121,8 +121,6 @@ static __always_inline int steer_colocated(struct xdp_md *ctx, struct steer *s,
 SEC("xdp")
 int veer_colocated(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	const struct veer_proxy_config *pc;
 	struct steer s = {};
 	__u32 zero = 0;
@@ -133,7 +131,7 @@ int veer_colocated(struct xdp_md *ctx)
 		veer_count(&proxy_verdicts, verdict);
 		return proxy_action(verdict, action);
 	}
-	verdict = classify(data, data_end, &s);
+	verdict = classify(ctx, &s);
 	pc = bpf_map_lookup_elem(&proxy_config, &zero);
 	if (verdict == VEER_CONTINUE && !pc)
 		verdict = VEER_DIR_DROP_NO_SOURCE;	/* an array's entry: never */

@@ -13,22 +13,7 @@
 SEC("xdp")
 int veer_director(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct steer s = {};
-	struct hops hops;
-	int verdict, action = XDP_DROP;
-
-	verdict = classify(data, data_end, &s);
-	if (verdict == VEER_CONTINUE) {
-		verdict = choose_hops(s.svc, s.hash, &hops);
-		if (verdict == VEER_CONTINUE)
-			verdict = send_to_hops(ctx, &s, &hops, data_end - data, &action);
-		else
-			count_service(s.svc->stats_slot, 0, 1);
-	}
-	veer_count(&verdicts, verdict);
-	return director_action(verdict, action);
+	return run_director(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -40,7 +40,8 @@
 	X(NEXTHOP_TTL_JIFFIES, 100)  /* FIB answers are reused for 0.1-1 s (HZ 1000-100) */ \
 	X(FLOWS_DEFAULT, 65536)      /* proxy flow-table entries per family */ \
 	X(FLOWS_FAILURES, 0)         /* flows_state: inserts that failed */    \
-	X(FLOWS_TRUSTED, 1)          /* flows_state: failures + 1 while the table is complete */
+	X(FLOWS_TRUSTED, 1)          /* flows_state: failures + 1 while the table is complete */ \
+	X(TOEPLITZ_KEY_LEN, 40)      /* the NICs' RSS key, in RX-hash mode */
 
 /*
  * Director verdicts. One per-CPU counter each. Every packet gets exactly one.
@@ -104,5 +105,15 @@
 	X(COL_DELIVER_SYNCOOKIE, 2)  /* ACK carrying a valid SYN cookie */     \
 	X(COL_DELIVER_PRIMARY, 3)    /* SYN, UDP or ICMP; this host is primary */\
 	X(COL_DELIVER_LAST_HOP, 4)   /* not ours, no other hop: local RST */
+
+/*
+ * Where a director in RX-hash mode took each flow hash from. One per-CPU
+ * counter each; every packet to a service that hashes its source port gets one.
+ */
+#define VEER_RX_HASH_SOURCES(X)                                               \
+	X(RXH_NIC, 0)                /* the NIC's hash, over addresses and ports */\
+	X(RXH_QUOTED, 1)             /* ICMP about a flow: Toeplitz over its tuple */\
+	X(RXH_NO_PORTS, 2)           /* the NIC's hash type lacks ports: keyed hash */\
+	X(RXH_UNAVAILABLE, 3)        /* the driver gave no hash: keyed hash */
 
 #endif /* VEER_ABI_H */

@@ -643,13 +643,30 @@ struct steer {
 	__u64 hash;
 };
 
+/* The keyed hash of the flow's hash input (SipHash-1-3, the cluster's key). */
+static __always_inline __u64 keyed_hash(const struct steer *s)
+{
+	return veer_siphash13(s->cfg->hash_k0, s->cfg->hash_k1, &s->f.hash);
+}
+
+#ifdef VEER_RX_HASH
+#include "veer_rx_hash.h"
+#else
+static __always_inline __u64 flow_hash(struct xdp_md *ctx, const struct steer *s)
+{
+	return keyed_hash(s);
+}
+#endif
+
 /*
  * Parses the packet, finds its service and computes its flow hash. Returns
  * VEER_CONTINUE, or the packet's verdict: a packet to a service that is
  * dropped here is counted against the service.
  */
-static __always_inline int classify(void *data, void *data_end, struct steer *s)
+static __always_inline int classify(struct xdp_md *ctx, struct steer *s)
 {
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
 	struct flow *f = &s->f;
 	__u32 zero = 0;
 	int verdict;
@@ -682,7 +699,7 @@ static __always_inline int classify(void *data, void *data_end, struct steer *s)
 			f->hash.len = 18;
 		}
 	}
-	s->hash = veer_siphash13(s->cfg->hash_k0, s->cfg->hash_k1, &f->hash);
+	s->hash = flow_hash(ctx, s);
 	return VEER_CONTINUE;
 }
 
@@ -715,6 +732,26 @@ static __always_inline int director_action(int verdict, int action)
 		return action;
 	return verdict == VEER_DIR_PASS_NOT_IP || verdict == VEER_DIR_PASS_NOT_SERVICE ? XDP_PASS
 										   : XDP_DROP;
+}
+
+/* The director program: every packet gets one verdict, counted. */
+static __always_inline int run_director(struct xdp_md *ctx)
+{
+	struct steer s = {};
+	struct hops hops;
+	int verdict, action = XDP_DROP;
+
+	verdict = classify(ctx, &s);
+	if (verdict == VEER_CONTINUE) {
+		verdict = choose_hops(s.svc, s.hash, &hops);
+		if (verdict == VEER_CONTINUE)
+			verdict = send_to_hops(ctx, &s, &hops,
+					       ctx->data_end - ctx->data, &action);
+		else
+			count_service(s.svc->stats_slot, 0, 1);
+	}
+	veer_count(&verdicts, verdict);
+	return director_action(verdict, action);
 }
 
 #endif /* VEER_DIRECTOR_H */

@@ -16,6 +16,7 @@ enum { VEER_CONSTANTS(VEER_C_ENUM) };
 enum veer_director_verdict { VEER_DIRECTOR_VERDICTS(VEER_C_ENUM) VEER_DIR_VERDICTS };
 enum veer_proxy_verdict { VEER_PROXY_VERDICTS(VEER_C_ENUM) VEER_PRX_VERDICTS };
 enum veer_colocated_verdict { VEER_COLOCATED_VERDICTS(VEER_C_ENUM) VEER_COL_VERDICTS };
+enum veer_rx_hash_source { VEER_RX_HASH_SOURCES(VEER_C_ENUM) VEER_RXH_SOURCES };
 
 /* services: (VIP, port, protocol) -> service (a veer_flat.h table). An entry with port 0 and
  * protocol 0 marks the address itself as a VIP, so fragments and unparsable
@@ -85,6 +86,12 @@ struct veer_director_config {
 	__u8 src6[16];		/* director's outer IPv6 source; :: = none */
 	__be16 gue_port;
 	__u16 reserved;
+};
+
+/* The NICs' Toeplitz key, a single entry (RX-hash mode): the director
+ * computes the NIC's hash itself for ICMP about a flow. 40 bytes. */
+struct veer_toeplitz_key {
+	__u8 key[VEER_TOEPLITZ_KEY_LEN];
 };
 
 /* Per-CPU, per service. 24 bytes. */

@@ -250,6 +250,17 @@ public final class BpfObject implements AutoCloseable {
       }
     }
     options
+        .device()
+        .ifPresent(
+            ifindex -> {
+              for (MemorySegment p = Libbpf.objectNextProgram(object, MemorySegment.NULL);
+                  !p.equals(MemorySegment.NULL);
+                  p = Libbpf.objectNextProgram(object, p)) {
+                Libbpf.programBindToDevice(
+                    p, ifindex, Libbpf.programName(p) + " bound to device " + ifindex);
+              }
+            });
+    options
         .innerMaps()
         .forEach(
             (mapName, spec) -> {

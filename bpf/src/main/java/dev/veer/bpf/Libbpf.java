@@ -123,6 +123,16 @@ final class Libbpf {
   private static final Downcall BPF_XDP_QUERY =
       Downcall.of("bpf_xdp_query", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
 
+  private static final Downcall PROGRAM_SET_IFINDEX =
+      Downcall.of("bpf_program__set_ifindex", FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT));
+  private static final MethodHandle PROGRAM_FLAGS =
+      Native.downcall(LIB, "bpf_program__flags", PTR_TO_INT);
+  private static final Downcall PROGRAM_SET_FLAGS =
+      Downcall.of("bpf_program__set_flags", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+
+  /** BPF_F_XDP_DEV_BOUND_ONLY: a program bound to one device's driver, for its metadata kfuncs. */
+  static final int PROG_FLAG_XDP_DEV_BOUND_ONLY = 1 << 6;
+
   private static final Downcall PROGRAM_ATTACH_CGROUP =
       Downcall.withErrno(
           "bpf_program__attach_cgroup", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
@@ -218,6 +228,23 @@ final class Libbpf {
 
   static String programName(MemorySegment program) {
     return Native.string(Native.call(() -> (MemorySegment) PROGRAM_NAME.invokeExact(program)));
+  }
+
+  /**
+   * Binds a program, before load, to the device {@code ifindex} (of the loading thread's network
+   * namespace), for that driver's XDP metadata kfuncs.
+   */
+  static void programBindToDevice(MemorySegment program, int ifindex, String subject) {
+    Native.call(
+        () -> {
+          PROGRAM_SET_IFINDEX.handle().invokeExact(program, ifindex);
+          return null;
+        });
+    int flags = intOf(PROGRAM_FLAGS, program);
+    check(
+        PROGRAM_SET_FLAGS,
+        subject,
+        h -> (int) h.invokeExact(program, flags | PROG_FLAG_XDP_DEV_BOUND_ONLY));
   }
 
   static int programFd(MemorySegment program) {

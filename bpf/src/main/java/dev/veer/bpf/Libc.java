@@ -51,6 +51,16 @@ final class Libc {
               ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
   private static final MethodHandle MUNMAP =
       Native.downcallWithErrno(LIBC, "munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+  private static final MethodHandle SEND =
+      Native.downcallWithErrno(
+          LIBC, "send", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+  private static final MethodHandle RECV =
+      Native.downcallWithErrno(
+          LIBC, "recv", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+  static final int AF_NETLINK = 16;
+  static final int SOCK_RAW = 3;
+  static final int SOCK_CLOEXEC = 0x80000;
+  static final int NETLINK_GENERIC = 16;
   private static final int PROT_READ = 1;
   private static final int PROT_WRITE = 2;
   private static final int MAP_SHARED = 1;
@@ -79,6 +89,37 @@ final class Libc {
       return new Fd(
           checkInt(operation, state -> (int) OPEN.invokeExact(state, cPath, flags)), operation);
     }
+  }
+
+  /** A socket of the calling thread's network namespace. */
+  static Fd socket(int domain, int type, int protocol) {
+    String operation = "socket(" + domain + ", " + type + ", " + protocol + ")";
+    return new Fd(
+        checkInt(operation, state -> (int) SOCKET.invokeExact(state, domain, type, protocol)),
+        operation);
+  }
+
+  /** Sends a whole message on a connected (or netlink) socket. */
+  static void send(Fd socket, MemorySegment message) {
+    long sent =
+        Native.callOrThrow(
+            "send",
+            result -> result < 0,
+            Native.NO_DETAIL,
+            state ->
+                (long) SEND.invokeExact(state, socket.intValue(), message, message.byteSize(), 0));
+    if (sent != message.byteSize()) {
+      throw new IllegalStateException("send: " + sent + " of " + message.byteSize() + " bytes");
+    }
+  }
+
+  /** Receives one message into {@code buffer}; returns its length. */
+  static long recv(Fd socket, MemorySegment buffer) {
+    return Native.callOrThrow(
+        "recv",
+        result -> result < 0,
+        Native.NO_DETAIL,
+        state -> (long) RECV.invokeExact(state, socket.intValue(), buffer, buffer.byteSize(), 0));
   }
 
   /** Closes a raw descriptor: for {@link Fd#close()}, which makes sure it happens once. */

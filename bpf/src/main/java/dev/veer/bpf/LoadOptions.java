@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 
 /**
  * How {@link BpfObject#load} prepares an object between opening and loading it. Immutable; each
@@ -11,22 +12,40 @@ import java.util.Optional;
  */
 public final class LoadOptions {
   /** No pin root, nothing overridden. */
-  public static final LoadOptions DEFAULT = new LoadOptions(null, Map.of(), Map.of(), Map.of());
+  public static final LoadOptions DEFAULT =
+      new LoadOptions(null, Map.of(), Map.of(), Map.of(), OptionalInt.empty());
 
   private final Path pinRoot;
   private final Map<String, Integer> maxEntries;
   private final Map<String, byte[]> initialValues;
   private final Map<String, MapSpec> innerMaps;
+  private final OptionalInt device;
 
   private LoadOptions(
       Path pinRoot,
       Map<String, Integer> maxEntries,
       Map<String, byte[]> initialValues,
-      Map<String, MapSpec> innerMaps) {
+      Map<String, MapSpec> innerMaps,
+      OptionalInt device) {
     this.pinRoot = pinRoot;
     this.maxEntries = maxEntries;
     this.initialValues = initialValues;
     this.innerMaps = innerMaps;
+    this.device = device;
+  }
+
+  /**
+   * Binds every program of the object to the device {@code ifindex} (BPF_F_XDP_DEV_BOUND_ONLY), so
+   * that it may call that driver's XDP metadata kfuncs; it can then be attached to that device
+   * only. Load in the device's network namespace.
+   */
+  public LoadOptions withDevice(int ifindex) {
+    return new LoadOptions(pinRoot, maxEntries, initialValues, innerMaps, OptionalInt.of(ifindex));
+  }
+
+  /** The device the programs are bound to, if any. */
+  public OptionalInt device() {
+    return device;
   }
 
   /**
@@ -35,14 +54,14 @@ public final class LoadOptions {
    * Without it no map is pinned.
    */
   public LoadOptions withPinRoot(Path directory) {
-    return new LoadOptions(directory, maxEntries, initialValues, innerMaps);
+    return new LoadOptions(directory, maxEntries, initialValues, innerMaps, device);
   }
 
   /** Overrides a map's max_entries. */
   public LoadOptions withMaxEntries(String mapName, int entries) {
     var copy = new HashMap<>(maxEntries);
     copy.put(mapName, entries);
-    return new LoadOptions(pinRoot, Map.copyOf(copy), initialValues, innerMaps);
+    return new LoadOptions(pinRoot, Map.copyOf(copy), initialValues, innerMaps, device);
   }
 
   /**
@@ -52,7 +71,7 @@ public final class LoadOptions {
   public LoadOptions withInitialValue(String mapName, byte[] value) {
     var copy = new HashMap<>(initialValues);
     copy.put(mapName, value.clone());
-    return new LoadOptions(pinRoot, maxEntries, Map.copyOf(copy), innerMaps);
+    return new LoadOptions(pinRoot, maxEntries, Map.copyOf(copy), innerMaps, device);
   }
 
   /**
@@ -62,7 +81,7 @@ public final class LoadOptions {
   public LoadOptions withInnerMap(String outerMapName, MapSpec template) {
     var copy = new HashMap<>(innerMaps);
     copy.put(outerMapName, template);
-    return new LoadOptions(pinRoot, maxEntries, initialValues, Map.copyOf(copy));
+    return new LoadOptions(pinRoot, maxEntries, initialValues, Map.copyOf(copy), device);
   }
 
   public Map<String, MapSpec> innerMaps() {
@@ -94,6 +113,8 @@ public final class LoadOptions {
         + initialValues.keySet()
         + ", innerMaps="
         + innerMaps
+        + ", device="
+        + device
         + "]";
   }
 }

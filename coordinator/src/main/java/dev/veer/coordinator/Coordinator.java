@@ -294,11 +294,35 @@ public final class Coordinator implements AutoCloseable {
       int settleSeconds,
       int checkIntervalMillis,
       int checkTimeoutMillis,
-      int healthThreshold) {
+      int healthThreshold,
+      ByteString nicHashKey) {
     public static final ClusterDefaults DEFAULT =
         new ClusterDefaults(VeerAbi.DEFAULT_ROW_BITS, VeerAbi.GUE_PORT_DEFAULT, 600, 1000, 500, 2);
 
+    /** A cluster whose flow hash is the keyed SipHash. */
+    public ClusterDefaults(
+        int rowBits,
+        int guePort,
+        int settleSeconds,
+        int checkIntervalMillis,
+        int checkTimeoutMillis,
+        int healthThreshold) {
+      this(
+          rowBits,
+          guePort,
+          settleSeconds,
+          checkIntervalMillis,
+          checkTimeoutMillis,
+          healthThreshold,
+          ByteString.EMPTY);
+    }
+
     public ClusterDefaults {
+      checkArgument(
+          nicHashKey.isEmpty() || nicHashKey.size() == VeerAbi.TOEPLITZ_KEY_LEN,
+          "the NICs' RSS key has %s bytes, not %s",
+          VeerAbi.TOEPLITZ_KEY_LEN,
+          nicHashKey.size());
       RowBits.check(rowBits);
       checkArgument(guePort > 0 && guePort < 65536, "GUE port must be 1..65535, got %s", guePort);
       checkArgument(settleSeconds >= 0, "settle seconds must not be negative");
@@ -315,7 +339,22 @@ public final class Coordinator implements AutoCloseable {
 
     public ClusterDefaults withChecks(int intervalMillis, int timeoutMillis, int threshold) {
       return new ClusterDefaults(
-          rowBits, guePort, settleSeconds, intervalMillis, timeoutMillis, threshold);
+          rowBits, guePort, settleSeconds, intervalMillis, timeoutMillis, threshold, nicHashKey);
+    }
+
+    /**
+     * RX-hash mode: every director's NIC hashes flows with Toeplitz and this key (40 bytes), and
+     * the flow hash is the NIC's. Fixed when the cluster is created.
+     */
+    public ClusterDefaults withNicHashKey(byte[] key) {
+      return new ClusterDefaults(
+          rowBits,
+          guePort,
+          settleSeconds,
+          checkIntervalMillis,
+          checkTimeoutMillis,
+          healthThreshold,
+          ByteString.copyFrom(key));
     }
 
     ClusterSettings toSettings(byte[] hashKey) {
@@ -327,6 +366,7 @@ public final class Coordinator implements AutoCloseable {
           .setCheckIntervalMillis(checkIntervalMillis)
           .setCheckTimeoutMillis(checkTimeoutMillis)
           .setHealthThreshold(healthThreshold)
+          .setNicHashKey(nicHashKey)
           .build();
     }
   }

@@ -31,6 +31,16 @@ import picocli.CommandLine.Option;
 public final class CoordinatorMain implements Callable<Integer> {
   @Mixin DaemonOptions daemon;
 
+  @Option(
+      names = "--nic-hash-key",
+      paramLabel = "HEX",
+      description =
+          "RX-hash mode, for a new cluster: the flow hash is the NICs' RSS hash, Toeplitz over"
+              + " source and destination address and port with this 40-byte key, which every"
+              + " director's NIC must have (ethtool -X IF hkey HEX); directors then run with"
+              + " --rx-hash. Default: the keyed SipHash, which no sender can aim.")
+  String nicHashKey;
+
   @Option(names = "--id", description = "This replica's id (default: the host name).")
   String id;
 
@@ -146,6 +156,30 @@ public final class CoordinatorMain implements Callable<Integer> {
     System.exit(ConfigFile.run(new CoordinatorMain(), args));
   }
 
+  private Coordinator.ClusterDefaults clusterDefaults() {
+    Coordinator.ClusterDefaults defaults =
+        new Coordinator.ClusterDefaults(
+            rowBits,
+            guePort,
+            settleSeconds,
+            checkIntervalMillis,
+            checkTimeoutMillis,
+            healthThreshold);
+    if (nicHashKey == null) {
+      return defaults;
+    }
+    String hex = nicHashKey.replace(":", "").trim();
+    if (!hex.matches("[0-9a-fA-F]{" + 2 * VeerAbi.TOEPLITZ_KEY_LEN + "}")) {
+      throw new CommandLine.ParameterException(
+          new CommandLine(this),
+          "--nic-hash-key takes the NICs' "
+              + VeerAbi.TOEPLITZ_KEY_LEN
+              + "-byte RSS key in hex, as ethtool -x prints it (colons allowed)");
+    }
+    return defaults.withNicHashKey(
+        com.google.common.io.BaseEncoding.base16().decode(hex.toUpperCase(java.util.Locale.ROOT)));
+  }
+
   @Override
   public Integer call() throws Exception {
     HostAndPort address = HostAndPort.fromString(listen).requireBracketsForIPv6();
@@ -166,14 +200,7 @@ public final class CoordinatorMain implements Callable<Integer> {
             .tls(tls)
             .access(
                 accessFile == null ? AccessPolicy.allowAll() : AccessPolicy.fromFile(accessFile))
-            .cluster(
-                new Coordinator.ClusterDefaults(
-                    rowBits,
-                    guePort,
-                    settleSeconds,
-                    checkIntervalMillis,
-                    checkTimeoutMillis,
-                    healthThreshold))
+            .cluster(clusterDefaults())
             .sessionTimeoutMillis(sessionTimeoutMillis);
     if (zookeeper != null) {
       config.zookeeper(zookeeper);

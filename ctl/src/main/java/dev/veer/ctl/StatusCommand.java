@@ -26,11 +26,12 @@ final class StatusCommand implements Runnable {
           () -> {
             PrintWriter out = ctl.out();
             out.printf(
-                "state version %d; tables of 2^%d rows; GUE port %d; settle %d s%n",
+                "state version %d; tables of 2^%d rows; GUE port %d; settle %d s; flow hash %s%n",
                 status.getVersion(),
                 status.getSettings().getRowBits(),
                 status.getSettings().getGuePort(),
-                status.getSettings().getSettleSeconds());
+                status.getSettings().getSettleSeconds(),
+                status.getSettings().getNicHash() ? "the NICs' RX hash (Toeplitz)" : "keyed");
             out.printf("%n%-20s %-28s %s%n", "COORDINATOR", "ADDRESS", "ROLE");
             for (CoordinatorStatus c : status.getCoordinatorsList()) {
               out.printf(

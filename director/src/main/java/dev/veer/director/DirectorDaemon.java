@@ -82,6 +82,7 @@ public final class DirectorDaemon implements AutoCloseable {
     private final Optional<Path> speakerSocket;
     private final int maxSnapshotBytes;
     private final boolean coLocated;
+    private final boolean rxHash;
 
     private Config(Builder b) {
       checkArgument(
@@ -126,6 +127,11 @@ public final class DirectorDaemon implements AutoCloseable {
           "a co-located director shares its maps with the proxy agent through its pin directory:"
               + " give one");
       this.coLocated = b.coLocated;
+      checkArgument(
+          !b.rxHash || (b.pinDir.isPresent() && !b.coLocated),
+          "RX-hash mode is for a director attached to an interface with pinned maps, not"
+              + " co-located (the kernel keeps device-bound programs out of shared use)");
+      this.rxHash = b.rxHash;
     }
 
     /** A director in the current namespace, natively attached, with the default row count. */
@@ -180,6 +186,11 @@ public final class DirectorDaemon implements AutoCloseable {
       return pinDir;
     }
 
+    /** Whether the flow hash comes from the NIC's RX hash (a device-bound program). */
+    public boolean rxHash() {
+      return rxHash;
+    }
+
     /** Whether this host is a proxy too: the co-located program, shared with the proxy agent. */
     public boolean coLocated() {
       return coLocated;
@@ -218,6 +229,7 @@ public final class DirectorDaemon implements AutoCloseable {
       private Optional<BearerToken> token = Optional.empty();
       private Optional<Path> pinDir = Optional.empty();
       private boolean coLocated;
+      private boolean rxHash;
       private Optional<Integer> announceTable = Optional.empty();
       private Duration withdrawWait = Duration.ofSeconds(3);
       private Optional<Path> speakerSocket = Optional.empty();
@@ -305,6 +317,15 @@ public final class DirectorDaemon implements AutoCloseable {
         return this;
       }
 
+      /**
+       * RX-hash mode: the flow hash is the NIC's RSS hash, read by a program bound to the
+       * interface's driver; the cluster must be created with the NICs' key.
+       */
+      public Builder rxHash(boolean value) {
+        this.rxHash = value;
+        return this;
+      }
+
       public Builder pinDir(Path value) {
         this.pinDir = Optional.of(value);
         return this;
@@ -370,7 +391,11 @@ public final class DirectorDaemon implements AutoCloseable {
                 initial,
                 config.rowBits(),
                 config.pinDir().get(),
-                config.coLocated() ? DataplaneObject.CO_LOCATED : DataplaneObject.DIRECTOR);
+                config.coLocated()
+                    ? DataplaneObject.CO_LOCATED
+                    : config.rxHash()
+                        ? DataplaneObject.DIRECTOR_RX_HASH
+                        : DataplaneObject.DIRECTOR);
       } else if (config.ifname().isPresent()) {
         dataplane =
             DirectorDataplane.attach(
@@ -399,6 +424,7 @@ public final class DirectorDaemon implements AutoCloseable {
               .setPackedRows(true)
               .setRowDeltas(true)
               .setCoLocated(config.coLocated())
+              .setRxHash(config.rxHash())
               .addAllSourceAddresses(
                   java.util.stream.Stream.concat(
                           config.source4().stream(), config.source6().stream())
@@ -573,6 +599,26 @@ public final class DirectorDaemon implements AutoCloseable {
                     Metric.Sample.of(
                         Map.of("verdict", verdict.name().toLowerCase(java.util.Locale.ROOT)),
                         count)));
+    // A co-located host's deliveries to itself are verdicts of the same program.
+    dataplane
+        .program()
+        .colocatedVerdicts()
+        .forEach(
+            (verdict, count) ->
+                verdicts.add(
+                    Metric.Sample.of(
+                        Map.of("verdict", verdict.name().toLowerCase(java.util.Locale.ROOT)),
+                        count)));
+    List<Metric.Sample> hashSources = new ArrayList<>();
+    dataplane
+        .program()
+        .rxHashSources()
+        .forEach(
+            (source, count) ->
+                hashSources.add(
+                    Metric.Sample.of(
+                        Map.of("source", source.name().toLowerCase(java.util.Locale.ROOT)),
+                        count)));
     List<Metric.Sample> packets = new ArrayList<>();
     List<Metric.Sample> bytes = new ArrayList<>();
     List<Metric.Sample> drops = new ArrayList<>();
@@ -607,6 +653,11 @@ public final class DirectorDaemon implements AutoCloseable {
                     "veer_director_packets_total",
                     "Packets by the verdict the director program gave them.",
                     verdicts),
+                Metric.counter(
+                    "veer_director_flow_hashes_total",
+                    "RX-hash mode: where the flow hash of each packet to a service that hashes"
+                        + " the client port came from.",
+                    hashSources),
                 Metric.counter(
                     "veer_director_backend_packets_total",
                     "Packets sent to a backend as its row's primary.",

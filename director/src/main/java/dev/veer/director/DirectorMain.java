@@ -97,6 +97,15 @@ public final class DirectorMain implements Callable<Integer> {
   boolean coLocated;
 
   @Option(
+      names = "--rx-hash",
+      description =
+          "RX-hash mode: take the flow hash from the NIC's RSS hash (a program bound to the"
+              + " interface's driver) instead of computing the keyed hash. Every director's NIC must"
+              + " hash with Toeplitz and the cluster's key (coordinator --nic-hash-key; ethtool -X"
+              + " IF hkey KEY hfunc toeplitz). Refused where the driver gives XDP no RX hash.")
+  boolean rxHash;
+
+  @Option(
       names = "--detach-on-exit",
       description =
           "On SIGTERM, detach the program and remove the pins (default: keep forwarding with the"
@@ -223,6 +232,7 @@ public final class DirectorMain implements Callable<Integer> {
             .token(coordinators.token())
             .pinDir(pinDir)
             .coLocated(coLocated)
+            .rxHash(rxHash)
             .withdrawWait(java.time.Duration.ofMillis(withdrawWaitMillis));
     builder.announceTo(announceTable);
     if (maxSnapshotMib < 1 || maxSnapshotMib > 2047) {

@@ -31,6 +31,7 @@ import java.io.IOException;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
@@ -101,6 +102,18 @@ public final class TestBed implements AutoCloseable {
 
   /** Whether every host is director and proxy at once (co-located mode). */
   private final boolean coLocated;
+
+  /** Whether the directors take the flow hash from their NICs' RX hash. */
+  private final boolean rxHash;
+
+  /**
+   * The RSS key of the bed's stand-in NICs (nic_rss.c): the RSS specification's example key. A
+   * cluster of RX-hash directors in the bed is created with it.
+   */
+  public static final byte[] NIC_RSS_KEY =
+      com.google.common.io.BaseEncoding.base16()
+          .decode(
+              "6D5A56DA255B0EC24167253D43A38FB0D0CA2BCBAE7B30B477CB2DA38030F20C6A42B73BBEAC01FA");
 
   /**
    * What proxies without agents deliver: the bed's TCP server on both VIPs, and installed services.
@@ -188,9 +201,11 @@ public final class TestBed implements AutoCloseable {
       Optional<Path> processLogs,
       Optional<InstalledTree> installed,
       boolean flowTables,
-      boolean coLocated) {
+      boolean coLocated,
+      boolean rxHash) {
     this.flowTables = flowTables;
     this.coLocated = coLocated;
+    this.rxHash = rxHash;
     this.installed = installed;
     this.prefix = prefix;
     this.passProgram = passProgram;
@@ -221,6 +236,7 @@ public final class TestBed implements AutoCloseable {
     private Optional<InstalledTree> installed = Optional.empty();
     private boolean flowTables = true;
     private int coLocated;
+    private boolean rxHash;
 
     private Builder(String runId) {
       this.runId = runId;
@@ -299,10 +315,23 @@ public final class TestBed implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Directors in RX-hash mode, behind a router whose links to them stand in for NICs that hash
+     * with Toeplitz and {@link #NIC_RSS_KEY}: the cluster must be created with that key. Needs
+     * coordinators.
+     */
+    public Builder rxHash() {
+      this.rxHash = true;
+      return this;
+    }
+
     public TestBed build() {
       checkArgument(
           coLocated == 0 || (!coordinators.isEmpty() && installed.isEmpty()),
           "co-located hosts run daemons that follow the bed's coordinators");
+      checkArgument(
+          !rxHash || (!coordinators.isEmpty() && coLocated == 0),
+          "RX-hash directors are daemons that follow the bed's coordinators, not co-located");
       checkArgument(
           installed.isEmpty() || (processLogs.isPresent() && coordinators.isEmpty()),
           "installed daemons are processes, following the bed's installed coordinator");
@@ -315,7 +344,8 @@ public final class TestBed implements AutoCloseable {
           processLogs,
           installed,
           flowTables,
-          coLocated > 0);
+          coLocated > 0,
+          rxHash);
     }
   }
 
@@ -328,7 +358,8 @@ public final class TestBed implements AutoCloseable {
       Optional<Path> processLogs,
       Optional<InstalledTree> installed,
       boolean flowTables,
-      boolean coLocated) {
+      boolean coLocated,
+      boolean rxHash) {
     checkArgument(directorCount >= 1 && directorCount <= 8, "1..8 directors");
     checkArgument(proxyCount >= 1 && proxyCount <= 16, "1..16 proxies");
     checkArgument(
@@ -342,7 +373,8 @@ public final class TestBed implements AutoCloseable {
             processLogs,
             installed,
             flowTables,
-            coLocated);
+            coLocated,
+            rxHash);
     try {
       bed.build(directorCount, proxyCount);
       return bed;
@@ -455,6 +487,9 @@ public final class TestBed implements AutoCloseable {
     Inet4Address self4 = hostOf("192.0.2." + (4 * d + 2));
     Inet6Address self6 = hostOf("2001:db8:d" + d + "::2");
     hostLink(ns, "d" + d, "192.0.2." + (4 * d + 1), self4, "2001:db8:d" + d + "::1", self6);
+    if (rxHash) {
+      hashLikeANic("d" + d);
+    }
     // bpf_fib_lookup answers only for interfaces that forward.
     ns.sysctl("net.ipv4.ip_forward", "1");
     // The announced VIPs are host routes via loopback, as on any host.
@@ -472,6 +507,46 @@ public final class TestBed implements AutoCloseable {
             VeerAbi.DEFAULT_ROW_BITS);
     return new Director(
         d, ns, self4, self6, Optional.of(dataplane), Optional.empty(), Optional.empty());
+  }
+
+  /**
+   * Makes what the router sends on {@code routerIf} arrive as from a NIC that hashes for RSS with
+   * Toeplitz and {@link #NIC_RSS_KEY}: a tc program on the router's egress sets each packet's skb
+   * hash, which the veth hands to XDP as its RX hash.
+   */
+  private void hashLikeANic(String routerIf) {
+    Path object = nicRssObject();
+    router.exec("tc", "qdisc", "add", "dev", routerIf, "clsact");
+    router.exec(
+        "tc",
+        "filter",
+        "add",
+        "dev",
+        routerIf,
+        "egress",
+        "bpf",
+        "direct-action",
+        "object-file",
+        object.toString(),
+        "section",
+        "tc");
+  }
+
+  /** nic_rss.o, out of the class path into a file of this bed's that tc can read. */
+  private Path nicRssObject() {
+    try {
+      Path file = Files.createTempFile(prefix + "nic_rss", ".o");
+      file.toFile().deleteOnExit();
+      try (var in = TestBed.class.getResourceAsStream("/bpf/nic_rss.o")) {
+        if (in == null) {
+          throw new IllegalStateException("nic_rss.o is not on the class path");
+        }
+        Files.copy(in, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      }
+      return file;
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   /**
@@ -710,6 +785,9 @@ public final class TestBed implements AutoCloseable {
       if (coLocated) {
         args.add("--co-located");
       }
+      if (rxHash) {
+        args.add("--rx-hash");
+      }
       JavaProcess process = startProcess(name, ns, DirectorMain.class, args);
       return new Director(
           d, ns, self4, self6, Optional.empty(), Optional.empty(), Optional.of(process));
@@ -724,6 +802,7 @@ public final class TestBed implements AutoCloseable {
                   .source6(Optional.of(self6))
                   .pinDir(ns.pinDirectory())
                   .coLocated(coLocated)
+                  .rxHash(rxHash)
                   .announceTo(Bird.ANNOUNCE_TABLE)
                   .speakerSocket(Bird.controlSocket(ns))
                   .withdrawWait(Duration.ofMillis(300))

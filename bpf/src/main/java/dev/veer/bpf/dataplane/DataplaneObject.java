@@ -7,6 +7,11 @@ package dev.veer.bpf.dataplane;
  */
 public enum DataplaneObject {
   DIRECTOR("/bpf/director.o", "veer_director"),
+  /**
+   * The director with the NIC's RX hash as its flow hash; loaded bound to its interface ({@link
+   * dev.veer.bpf.LoadOptions#withDevice}).
+   */
+  DIRECTOR_RX_HASH("/bpf/director_rx.o", "veer_director"),
   PROXY("/bpf/proxy.o", "veer_proxy"),
   CO_LOCATED("/bpf/colocated.o", "veer_colocated");
 

@@ -10,6 +10,7 @@ import dev.veer.bpf.LoadOptions;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.abi.VeerAbi.ColocatedVerdict;
 import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
+import dev.veer.bpf.abi.VeerAbi.RxHashSource;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.util.Collection;
@@ -393,6 +394,32 @@ public final class DirectorProgram implements AutoCloseable {
     if (kind == DataplaneObject.CO_LOCATED) {
       BpfMap counters = object.map("colocated_verdicts");
       for (ColocatedVerdict v : ColocatedVerdict.values()) {
+        out.put(v, MapLayouts.sumPerCpu(counters.lookupPerCpu(MapLayouts.u32(v.code)), 0));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Sets the NICs' Toeplitz key (RX-hash mode), with which the program computes the NIC's hash of a
+   * flow that ICMP is about.
+   */
+  public void setToeplitzKey(byte[] key) {
+    checkArgument(kind == DataplaneObject.DIRECTOR_RX_HASH, "only an RX-hash director has a key");
+    checkArgument(
+        key.length == VeerAbi.TOEPLITZ_KEY_LEN,
+        "the NICs' RSS key has %s bytes, not %s",
+        VeerAbi.TOEPLITZ_KEY_LEN,
+        key.length);
+    object.map("toeplitz_key").update(MapLayouts.u32(0), key);
+  }
+
+  /** An RX-hash director's counts of where its flow hashes came from; empty otherwise. */
+  public EnumMap<RxHashSource, Long> rxHashSources() {
+    EnumMap<RxHashSource, Long> out = new EnumMap<>(RxHashSource.class);
+    if (kind == DataplaneObject.DIRECTOR_RX_HASH) {
+      BpfMap counters = object.map("rx_hash_sources");
+      for (RxHashSource v : RxHashSource.values()) {
         out.put(v, MapLayouts.sumPerCpu(counters.lookupPerCpu(MapLayouts.u32(v.code)), 0));
       }
     }

@@ -411,7 +411,8 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
                 .setSettleSeconds(state.getSettings().getSettleSeconds())
                 .setCheckIntervalMillis(state.getSettings().getCheckIntervalMillis())
                 .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis())
-                .setHealthThreshold(state.getSettings().getHealthThreshold()))
+                .setHealthThreshold(state.getSettings().getHealthThreshold())
+                .setNicHash(!state.getSettings().getNicHashKey().isEmpty()))
         .addAllCoordinators(membership.coordinators())
         .addAllDirectors(directors.all())
         .addAllAgents(agents.all())
@@ -476,11 +477,22 @@ public final class AdminServer extends AdminServiceGrpc.AdminServiceImplBase {
             throw AdminException.invalid(
                 "client_port must be 0..65535, got %d", request.getClientPort());
           }
-          FlowHash hash = new FlowHash(state.getSettings().getFlowHashKey().toByteArray());
+          FlowHash hash =
+              FlowHash.of(
+                  state.getSettings().getFlowHashKey().toByteArray(),
+                  state.getSettings().getNicHashKey().toByteArray());
+          InetAddress vip = Addresses.fromBytes(service.getVip());
+          if (vip.getAddress().length != client.getAddress().length) {
+            throw AdminException.invalid(
+                "client %s is not of the family of %s's VIP %s",
+                request.getClientAddress(), service.getName(), vip.getHostAddress());
+          }
           long h =
               hash.hash(
                   client,
                   request.getClientPort(),
+                  vip,
+                  service.getPort(),
                   service.getHashFields() == HashFields.SOURCE_ADDRESS
                       ? ServiceOptions.HashFields.SOURCE_IP
                       : ServiceOptions.HashFields.SOURCE_IP_AND_PORT);

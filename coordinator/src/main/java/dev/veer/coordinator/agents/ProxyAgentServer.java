@@ -357,6 +357,7 @@ public final class ProxyAgentServer extends ProxyAgentServiceGrpc.ProxyAgentServ
               .setCheckTimeoutMillis(state.getSettings().getCheckTimeoutMillis())
               .setDataPlaneVersion(dataPlaneVersion)
               .setFlowHashKey(state.getSettings().getFlowHashKey())
+              .setNicHashKey(state.getSettings().getNicHashKey())
               .setRowBits(state.getSettings().getRowBits());
       for (ServiceState service : state.getServicesList()) {
         boolean mine =

@@ -370,6 +370,7 @@ public final class DirectorSyncServer extends DirectorSyncGrpc.DirectorSyncImplB
     private Settings settings(ClusterState state) {
       return Settings.newBuilder()
           .setFlowHashKey(state.getSettings().getFlowHashKey())
+          .setNicHashKey(state.getSettings().getNicHashKey())
           .setGuePort(state.getSettings().getGuePort())
           .setRowBits(state.getSettings().getRowBits())
           .setCheckIntervalMillis(state.getSettings().getCheckIntervalMillis())

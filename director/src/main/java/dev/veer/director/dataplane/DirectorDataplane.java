@@ -10,6 +10,7 @@ import dev.veer.bpf.BpfMap;
 import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.KeptAttachment;
 import dev.veer.bpf.LoadOptions;
+import dev.veer.bpf.NetdevFeatures;
 import dev.veer.bpf.NetworkNamespace;
 import dev.veer.bpf.XdpAttachment;
 import dev.veer.bpf.XdpMode;
@@ -163,11 +164,24 @@ public final class DirectorDataplane implements AutoCloseable {
       DataplaneObject kind) {
     pinDir.ifPresent(DirectorDataplane::retireEarlierLayout);
     boolean takeOver = pinDir.isPresent() && Files.exists(pinDir.get().resolve(PINNED_TABLES));
-    DirectorProgram program =
-        DirectorProgram.load(
-            rowBits,
-            pinDir.map(LoadOptions.DEFAULT::withPinRoot).orElse(LoadOptions.DEFAULT),
-            kind);
+    LoadOptions options = pinDir.map(LoadOptions.DEFAULT::withPinRoot).orElse(LoadOptions.DEFAULT);
+    DirectorProgram program;
+    if (kind == DataplaneObject.DIRECTOR_RX_HASH) {
+      NetworkNamespace in =
+          ns.orElseThrow(() -> new IllegalArgumentException("RX-hash mode needs an interface"));
+      if (!NetdevFeatures.xdpRxHash(in, ifname)) {
+        throw new IllegalStateException(
+            "--rx-hash: the driver of "
+                + ifname
+                + " gives XDP programs no RX hash (its netdev xdp-rx-metadata-features lack"
+                + " \"hash\"); run this director without --rx-hash, on the keyed flow hash");
+      }
+      // Bound to the interface's driver, which resolves in the namespace the program loads in.
+      int ifindex = in.ifindex(ifname);
+      program = in.call(() -> DirectorProgram.load(rowBits, options.withDevice(ifindex), kind));
+    } else {
+      program = DirectorProgram.load(rowBits, options, kind);
+    }
     try {
       Optional<DirectorConfig> inherited = takeOver ? program.readConfig() : Optional.empty();
       // A taken-over director keeps hashing flows with the cluster's key it had.

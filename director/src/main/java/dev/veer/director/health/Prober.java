@@ -110,7 +110,8 @@ public final class Prober implements AutoCloseable {
     if (key.isEmpty() || applier.checkIntervalMillis() <= 0 || timeout <= 0) {
       return;
     }
-    FlowHash hash = new FlowHash(key.get());
+    byte[] nicKey = applier.nicHashKey();
+    FlowHash hash = FlowHash.of(key.get(), nicKey);
     ProbeReport.Builder out = ProbeReport.newBuilder();
     Map<HopTable, Map<Integer, Integer>> stillUsed = new IdentityHashMap<>();
     for (ProbeTarget target : applier.probeTargets()) {
@@ -122,10 +123,16 @@ public final class Prober implements AutoCloseable {
           || !routed.test(target.key().vip())) {
         continue;
       }
-      Map<Integer, Integer> ports =
-          portsByTable.computeIfAbsent(
-              target.table(), t -> ports(hash, source.get(), target.options(), t));
-      stillUsed.put(target.table(), ports);
+      // A NIC's hash covers the destination: services that share a table do not share ports.
+      Map<Integer, Integer> ports;
+      if (nicKey.length > 0) {
+        ports = ports(hash, source.get(), target.key(), target.options(), target.table());
+      } else {
+        ports =
+            portsByTable.computeIfAbsent(
+                target.table(), t -> ports(hash, source.get(), target.key(), target.options(), t));
+        stillUsed.put(target.table(), ports);
+      }
       Map<Integer, Attempt> attempts = new java.util.LinkedHashMap<>();
       ports.forEach(
           (backend, port) ->
@@ -189,7 +196,11 @@ public final class Prober implements AutoCloseable {
 
   /** For each backend that is some row's primary, a source port whose flow lands on it first. */
   private static Map<Integer, Integer> ports(
-      FlowHash hash, InetAddress source, ServiceOptions options, HopTable table) {
+      FlowHash hash,
+      InetAddress source,
+      ServiceKey service,
+      ServiceOptions options,
+      HopTable table) {
     Map<Integer, Integer> out = new LinkedHashMap<>();
     boolean[] primary = new boolean[table.backends().size()];
     int wanted = 0;
@@ -202,7 +213,10 @@ public final class Prober implements AutoCloseable {
     }
     for (int i = 0; i < PORTS && out.size() < wanted; i++) {
       int port = FIRST_PORT + i;
-      int row = FlowHash.row(hash.hash(source, port, options.hashFields()), table.rowBits());
+      int row =
+          FlowHash.row(
+              hash.hash(source, port, service.vip(), service.port(), options.hashFields()),
+              table.rowBits());
       int b = table.hopIndex(row, 0);
       if (b >= 0) {
         out.putIfAbsent(b, port);

@@ -3,6 +3,7 @@ package dev.veer.director.sync;
 import com.google.common.collect.ImmutableMap;
 import com.google.protobuf.ByteString;
 import dev.veer.bpf.abi.VeerAbi;
+import dev.veer.bpf.dataplane.DataplaneObject;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.HopTable;
 import dev.veer.bpf.dataplane.ServiceKey;
@@ -73,6 +74,32 @@ public final class SnapshotApplier {
   /** A service as the data plane has it. */
   private record Held(ServiceKey key, long tableVersion) {}
 
+  /** The NICs' Toeplitz key the program holds (RX-hash mode). */
+  private byte[] nicHashKey = new byte[0];
+
+  /**
+   * Refuses a cluster whose flow hash this director's program does not compute: every director must
+   * map a flow to the same row, whichever the router sends it to.
+   */
+  private void checkFlowHash(int nicKeyLength) {
+    boolean rxHash = dataplane.program().kind() == DataplaneObject.DIRECTOR_RX_HASH;
+    if (nicKeyLength != 0 && nicKeyLength != VeerAbi.TOEPLITZ_KEY_LEN) {
+      throw new IllegalArgumentException(
+          "the NICs' RSS key has " + VeerAbi.TOEPLITZ_KEY_LEN + " bytes, not " + nicKeyLength);
+    }
+    if (rxHash && nicKeyLength == 0) {
+      throw new IllegalArgumentException(
+          "this director takes its flow hash from the NIC (--rx-hash), but the cluster hashes"
+              + " flows with its own key: restart it without --rx-hash, or create the cluster with"
+              + " the NICs' key (coordinator --nic-hash-key)");
+    }
+    if (!rxHash && nicKeyLength != 0) {
+      throw new IllegalArgumentException(
+          "the cluster's flow hash is the NICs' RSS hash: restart this director with --rx-hash,"
+              + " on an interface whose NIC hashes with the cluster's key (ethtool -X hkey)");
+    }
+  }
+
   public SnapshotApplier(
       DirectorDataplane dataplane, Optional<Inet4Address> source4, Optional<Inet6Address> source6) {
     this.dataplane = dataplane;
@@ -98,6 +125,11 @@ public final class SnapshotApplier {
   /** The cluster's flow-hash key, once a snapshot brought it. */
   public synchronized Optional<byte[]> hashKey() {
     return Optional.ofNullable(hashKey).map(byte[]::clone);
+  }
+
+  /** The NICs' Toeplitz key in RX-hash mode; empty otherwise. */
+  public synchronized byte[] nicHashKey() {
+    return nicHashKey.clone();
   }
 
   /** How often to probe (0: the coordinators do not ask for probes). */
@@ -177,6 +209,11 @@ public final class SnapshotApplier {
             });
       }
       removed.removeAll(wanted.keySet());
+      byte[] nicKey = message.getSettings().getNicHashKey().toByteArray();
+      if (nicKey.length > 0 && !Arrays.equals(nicKey, nicHashKey)) {
+        dataplane.program().setToeplitzKey(nicKey);
+        nicHashKey = nicKey;
+      }
       byte[] key = message.getSettings().getFlowHashKey().toByteArray();
       int port = message.getSettings().getGuePort();
       boolean reconfigure = !Arrays.equals(key, hashKey) || port != guePort;
@@ -260,6 +297,7 @@ public final class SnapshotApplier {
     if (snapshot.getSettings().getFlowHashKey().size() != 16) {
       throw new IllegalArgumentException("the flow hash key must have 16 bytes");
     }
+    checkFlowHash(snapshot.getSettings().getNicHashKey().size());
     List<Decoded> out = new ArrayList<>();
     Set<ServiceKey> keys = new HashSet<>();
     for (ServiceTable service : snapshot.getServicesList()) {

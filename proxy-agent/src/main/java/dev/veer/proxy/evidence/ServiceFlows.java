@@ -35,7 +35,8 @@ public final class ServiceFlows {
       List<SocketTable.Entry> sockets, AgentUpdate update, long dataPlaneVersion) {
     FlowHash hash =
         update.getFlowHashKey().size() == 16
-            ? new FlowHash(update.getFlowHashKey().toByteArray())
+            ? FlowHash.of(
+                update.getFlowHashKey().toByteArray(), update.getNicHashKey().toByteArray())
             : null;
     int rowBits = update.getRowBits();
     LoadReport.Builder out = LoadReport.newBuilder().setDataPlaneVersion(dataPlaneVersion);
@@ -65,7 +66,9 @@ public final class ServiceFlows {
         }
         connections++;
         if (hash != null && rowBits > 0) {
-          int row = FlowHash.row(hash.hash(s.remote(), s.remotePort(), fields), rowBits);
+          int row =
+              FlowHash.row(
+                  hash.hash(s.remote(), s.remotePort(), vip, target.getPort(), fields), rowBits);
           rows.merge(row, 1, Integer::sum);
         }
       }
