@@ -109,6 +109,26 @@ public final class BpfProgram {
     return "BpfProgram[" + name + ", id " + id + "]";
   }
 
+  /**
+   * How long the kernel has run this program and how often, while run-time statistics were on
+   * ({@link BpfSystem#runTimeStatistics}).
+   */
+  public RunStats runStats() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment info = Libbpf.objGetInfoByFd(fd(), ProgInfo.LAYOUT, arena, name);
+      return new RunStats((long) ProgInfo.RUN_TIME_NS.get(info), (long) ProgInfo.RUN_CNT.get(info));
+    }
+  }
+
+  /** A program's accumulated run time and run count. */
+  public record RunStats(long runTimeNanos, long runs) {
+    /** The mean run time of the runs since {@code earlier}; NaN if there were none. */
+    public double meanNanosSince(RunStats earlier) {
+      long n = runs - earlier.runs;
+      return n == 0 ? Double.NaN : (double) (runTimeNanos - earlier.runTimeNanos) / n;
+    }
+  }
+
   static int programId(int fd, String name) {
     try (Arena arena = Arena.ofConfined()) {
       return (int) ProgInfo.ID.get(Libbpf.objGetInfoByFd(fd, ProgInfo.LAYOUT, arena, name));

@@ -151,6 +151,28 @@ public final class BpfSystem {
     }
   }
 
+  /**
+   * Turns on the kernel's run-time statistics of every program ({@link BpfProgram#runStats}) until
+   * the returned handle is closed, without touching the kernel.bpf_stats_enabled sysctl.
+   */
+  public static RunTimeStatistics runTimeStatistics() {
+    return new RunTimeStatistics(Libbpf.enableStats(Libbpf.STATS_RUN_TIME));
+  }
+
+  /** Run-time statistics kept on while this is open. */
+  public static final class RunTimeStatistics implements AutoCloseable {
+    private final Fd fd;
+
+    private RunTimeStatistics(Fd fd) {
+      this.fd = fd;
+    }
+
+    @Override
+    public void close() {
+      fd.close();
+    }
+  }
+
   public static void removePins(Path dir) {
     try (var pins = Files.list(dir)) {
       for (Path pin : pins.toList()) {

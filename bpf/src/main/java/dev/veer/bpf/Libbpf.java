@@ -112,6 +112,11 @@ final class Libbpf {
       Downcall.of("bpf_prog_get_fd_by_id", INT_TO_INT);
   private static final Downcall BPF_MAP_GET_FD_BY_ID =
       Downcall.of("bpf_map_get_fd_by_id", INT_TO_INT);
+  private static final Downcall BPF_ENABLE_STATS = Downcall.of("bpf_enable_stats", INT_TO_INT);
+
+  /** BPF_STATS_RUN_TIME: every program's run time and run count. */
+  static final int STATS_RUN_TIME = 0;
+
   private static final Downcall BPF_PROG_TEST_RUN_OPTS =
       Downcall.of("bpf_prog_test_run_opts", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
 
@@ -390,6 +395,15 @@ final class Libbpf {
         Integer.toString(id),
         Native.NO_DETAIL,
         h -> (int) h.invokeExact(id));
+  }
+
+  /** Turns a kind of statistics on until the returned descriptor is closed. */
+  static Fd enableStats(int type) {
+    return fd(
+        BPF_ENABLE_STATS,
+        "bpf_enable_stats(" + type + ")",
+        Native.NO_DETAIL,
+        h -> (int) h.invokeExact(type));
   }
 
   static void progTestRunOpts(int fd, MemorySegment opts, String subject, Supplier<String> detail) {

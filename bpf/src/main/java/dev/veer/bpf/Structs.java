@@ -113,7 +113,7 @@ final class Structs {
   }
 
   /**
-   * struct bpf_prog_info (uapi linux/bpf.h), up to and including name: the kernel fills no more
+   * struct bpf_prog_info (uapi linux/bpf.h), up to and including run_cnt: the kernel fills no more
    * than the length it is given.
    */
   static final class ProgInfo {
@@ -130,8 +130,32 @@ final class Structs {
             JAVA_INT.withName("created_by_uid"),
             JAVA_INT.withName("nr_map_ids"),
             JAVA_LONG.withName("map_ids"),
-            MemoryLayout.sequenceLayout(OBJ_NAME_LEN, JAVA_BYTE).withName("name"));
+            MemoryLayout.sequenceLayout(OBJ_NAME_LEN, JAVA_BYTE).withName("name"),
+            JAVA_INT.withName("ifindex"),
+            JAVA_INT.withName("gpl_compatible"), // a 1-bit field and 31 bits of padding
+            JAVA_LONG.withName("netns_dev"),
+            JAVA_LONG.withName("netns_ino"),
+            JAVA_INT.withName("nr_jited_ksyms"),
+            JAVA_INT.withName("nr_jited_func_lens"),
+            JAVA_LONG.withName("jited_ksyms"),
+            JAVA_LONG.withName("jited_func_lens"),
+            JAVA_INT.withName("btf_id"),
+            JAVA_INT.withName("func_info_rec_size"),
+            JAVA_LONG.withName("func_info"),
+            JAVA_INT.withName("nr_func_info"),
+            JAVA_INT.withName("nr_line_info"),
+            JAVA_LONG.withName("line_info"),
+            JAVA_LONG.withName("jited_line_info"),
+            JAVA_INT.withName("nr_jited_line_info"),
+            JAVA_INT.withName("line_info_rec_size"),
+            JAVA_INT.withName("jited_line_info_rec_size"),
+            JAVA_INT.withName("nr_prog_tags"),
+            JAVA_LONG.withName("prog_tags"),
+            JAVA_LONG.withName("run_time_ns"),
+            JAVA_LONG.withName("run_cnt"));
     static final VarHandle ID = field(LAYOUT, "id");
+    static final VarHandle RUN_TIME_NS = field(LAYOUT, "run_time_ns");
+    static final VarHandle RUN_CNT = field(LAYOUT, "run_cnt");
 
     private ProgInfo() {}
   }

@@ -27,11 +27,11 @@ import dev.veer.testbed.bgp.Bird;
 import dev.veer.testbed.cluster.InstalledTree;
 import dev.veer.testbed.cluster.JavaProcess;
 import dev.veer.testbed.net.Namespace;
+import dev.veer.testbed.net.RssNic;
 import java.io.IOException;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
@@ -106,14 +106,8 @@ public final class TestBed implements AutoCloseable {
   /** Whether the directors take the flow hash from their NICs' RX hash. */
   private final boolean rxHash;
 
-  /**
-   * The RSS key of the bed's stand-in NICs (nic_rss.c): the RSS specification's example key. A
-   * cluster of RX-hash directors in the bed is created with it.
-   */
-  public static final byte[] NIC_RSS_KEY =
-      com.google.common.io.BaseEncoding.base16()
-          .decode(
-              "6D5A56DA255B0EC24167253D43A38FB0D0CA2BCBAE7B30B477CB2DA38030F20C6A42B73BBEAC01FA");
+  /** The RSS key of the bed's stand-in NICs ({@link RssNic#KEY}). */
+  public static final byte[] NIC_RSS_KEY = RssNic.KEY.clone();
 
   /**
    * What proxies without agents deliver: the bed's TCP server on both VIPs, and installed services.
@@ -317,8 +311,8 @@ public final class TestBed implements AutoCloseable {
 
     /**
      * Directors in RX-hash mode, behind a router whose links to them stand in for NICs that hash
-     * with Toeplitz and {@link #NIC_RSS_KEY}: the cluster must be created with that key. Needs
-     * coordinators.
+     * with Toeplitz and {@link #NIC_RSS_KEY} ({@link RssNic}): the cluster must be created with
+     * that key. Needs coordinators.
      */
     public Builder rxHash() {
       this.rxHash = true;
@@ -488,7 +482,7 @@ public final class TestBed implements AutoCloseable {
     Inet6Address self6 = hostOf("2001:db8:d" + d + "::2");
     hostLink(ns, "d" + d, "192.0.2." + (4 * d + 1), self4, "2001:db8:d" + d + "::1", self6);
     if (rxHash) {
-      hashLikeANic("d" + d);
+      RssNic.hashOnEgress(router, "d" + d);
     }
     // bpf_fib_lookup answers only for interfaces that forward.
     ns.sysctl("net.ipv4.ip_forward", "1");
@@ -507,46 +501,6 @@ public final class TestBed implements AutoCloseable {
             VeerAbi.DEFAULT_ROW_BITS);
     return new Director(
         d, ns, self4, self6, Optional.of(dataplane), Optional.empty(), Optional.empty());
-  }
-
-  /**
-   * Makes what the router sends on {@code routerIf} arrive as from a NIC that hashes for RSS with
-   * Toeplitz and {@link #NIC_RSS_KEY}: a tc program on the router's egress sets each packet's skb
-   * hash, which the veth hands to XDP as its RX hash.
-   */
-  private void hashLikeANic(String routerIf) {
-    Path object = nicRssObject();
-    router.exec("tc", "qdisc", "add", "dev", routerIf, "clsact");
-    router.exec(
-        "tc",
-        "filter",
-        "add",
-        "dev",
-        routerIf,
-        "egress",
-        "bpf",
-        "direct-action",
-        "object-file",
-        object.toString(),
-        "section",
-        "tc");
-  }
-
-  /** nic_rss.o, out of the class path into a file of this bed's that tc can read. */
-  private Path nicRssObject() {
-    try {
-      Path file = Files.createTempFile(prefix + "nic_rss", ".o");
-      file.toFile().deleteOnExit();
-      try (var in = TestBed.class.getResourceAsStream("/bpf/nic_rss.o")) {
-        if (in == null) {
-          throw new IllegalStateException("nic_rss.o is not on the class path");
-        }
-        Files.copy(in, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-      }
-      return file;
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
   }
 
   /**

@@ -6,10 +6,13 @@ import dev.veer.bpf.BpfSystem;
 import dev.veer.bpf.LoadOptions;
 import dev.veer.bpf.TestRunRequest;
 import dev.veer.bpf.TestRunResult;
+import dev.veer.bpf.XdpAttachment;
+import dev.veer.bpf.XdpMode;
 import dev.veer.bpf.abi.VeerAbi;
 import dev.veer.bpf.abi.VeerAbi.ColocatedVerdict;
 import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
 import dev.veer.bpf.abi.VeerAbi.ProxyVerdict;
+import dev.veer.bpf.abi.VeerAbi.RxHashSource;
 import dev.veer.bpf.dataplane.DataplaneObject;
 import dev.veer.bpf.dataplane.DirectorConfig;
 import dev.veer.bpf.dataplane.FlowHash;
@@ -20,6 +23,8 @@ import dev.veer.director.dataplane.DirectorDataplane;
 import dev.veer.proxy.dataplane.ProxyDataplane;
 import dev.veer.testbed.Tables;
 import dev.veer.testbed.lab.PacketLab;
+import dev.veer.testbed.net.RssNic;
+import dev.veer.testbed.wire.FrameSender;
 import dev.veer.testbed.wire.Ipv4Header;
 import dev.veer.testbed.wire.Packets;
 import java.io.IOException;
@@ -81,7 +86,8 @@ public final class DataplaneBenchmark {
       }
     }
     BpfSystem.requireRoot();
-    String report = run(calls, rounds);
+    String report =
+        run(calls, rounds) + "\n" + onTheWire(rounds, (int) Math.min(calls / rounds, 200_000));
     System.out.print(report);
     if (out != null) {
       Files.writeString(out, report);
@@ -298,6 +304,141 @@ public final class DataplaneBenchmark {
                 Arrays.stream(ratios).max().orElseThrow()));
       }
       return format(figures, perRound * rounds, rounds, syn.length);
+    }
+  }
+
+  /**
+   * The director in RX-hash mode against the keyed director and the floor, on the kernel's real
+   * receive path, since BPF_PROG_TEST_RUN refuses device-bound programs: each program attached to
+   * lab0 of a lab of its own (a veth, native XDP), the same frames sent out of lab1 through the
+   * bed's stand-in NIC (which gives each its Toeplitz hash, as a NIC's RSS does), each run timed by
+   * the kernel's run-time statistics. Rounds interleave the three; every frame must have taken the
+   * measured path.
+   */
+  static String onTheWire(int rounds, int framesPerRound) throws Exception {
+    List<byte[]> frames = new ArrayList<>();
+    for (int i = 0; i < 64; i++) {
+      frames.add(frame(tcp(CLIENT, 40000 + i, Packets.TCP_ACK)));
+    }
+    int repeats = Math.max(1, framesPerRound / frames.size());
+    long perRound = (long) repeats * frames.size();
+    try (PacketLab floorLab = wireLab("wire-floor");
+        PacketLab keyedLab = wireLab("wire-keyed");
+        PacketLab rxLab = wireLab("wire-rx");
+        BpfObject floor = BpfObject.load("/bpf/floor.o", LoadOptions.DEFAULT);
+        XdpAttachment floorAttached =
+            XdpAttachment.attach(
+                floor.program("veer_floor"), floorLab.handle(), PacketLab.IFNAME, XdpMode.NATIVE);
+        DirectorDataplane keyed =
+            DirectorDataplane.attach(
+                keyedLab.handle(),
+                PacketLab.IFNAME,
+                XdpMode.NATIVE,
+                DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6),
+                16);
+        DirectorDataplane rx =
+            DirectorDataplane.attachPinned(
+                rxLab.handle(),
+                PacketLab.IFNAME,
+                XdpMode.NATIVE,
+                DirectorConfig.of(KEY, DIRECTOR, PacketLab.SELF6),
+                16,
+                rxLab.namespace().pinDirectory(),
+                DataplaneObject.DIRECTOR_RX_HASH);
+        BpfSystem.RunTimeStatistics stats = BpfSystem.runTimeStatistics()) {
+      for (DirectorDataplane d : List.of(keyed, rx)) {
+        d.apply(
+            ServiceKey.tcp(VIP, 80),
+            ServiceOptions.DEFAULT,
+            Tables.allActive(PacketLab.PEERS4, 16, 2));
+      }
+      rx.program().setToeplitzKey(RssNic.KEY);
+      List<String> names =
+          List.of(
+              "floor: swap MACs, XDP_TX",
+              "director, mid-flow ACK, keyed hash (SipHash-1-3)",
+              "director, mid-flow ACK, the NIC's RX hash");
+      List<PacketLab> labs = List.of(floorLab, keyedLab, rxLab);
+      List<BpfProgram> programs =
+          List.of(floor.program("veer_floor"), keyed.program().program(), rx.program().program());
+      List<LongSupplier> paths =
+          List.of(
+              () -> -1,
+              () -> keyed.program().verdicts().get(DirectorVerdict.DIR_ENCAP_GUE),
+              () -> rx.program().rxHashSources().get(RxHashSource.RXH_NIC));
+      double[][] means = new double[3][rounds];
+      for (int round = 0; round < rounds; round++) {
+        for (int p = 0; p < 3; p++) {
+          long pathBefore = paths.get(p).getAsLong();
+          BpfProgram.RunStats before = programs.get(p).runStats();
+          FrameSender.send(labs.get(p).handle(), "lab1", frames, repeats);
+          BpfProgram.RunStats after = programs.get(p).runStats();
+          long runs = after.runs() - before.runs();
+          long taken = paths.get(p).getAsLong() - pathBefore;
+          // The interface's own traffic (neighbour discovery, ...) runs the program too: a few.
+          if (runs < perRound
+              || runs > perRound + perRound / 100
+              || (pathBefore >= 0 && taken != perRound)) {
+            throw new IllegalStateException(
+                names.get(p)
+                    + ": "
+                    + runs
+                    + " runs and "
+                    + taken
+                    + " on the measured path for "
+                    + perRound
+                    + " frames sent");
+          }
+          means[p][round] = after.meanNanosSince(before);
+        }
+      }
+      StringBuilder sb = new StringBuilder();
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "On the wire (veth, native XDP, the kernel's run-time statistics): %,d frames per"
+                  + " program in %d interleaved rounds; 64-byte IPv4 TCP frames%n%n",
+              perRound * rounds,
+              rounds));
+      sb.append("| case | ns/packet | x floor | per-round x floor (min-max) | x keyed |\n");
+      sb.append("|---|---|---|---|---|\n");
+      double floorMean = Arrays.stream(means[0]).average().orElseThrow();
+      double keyedMean = Arrays.stream(means[1]).average().orElseThrow();
+      for (int p = 0; p < 3; p++) {
+        double mean = Arrays.stream(means[p]).average().orElseThrow();
+        double[] ratios = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+          ratios[r] = means[p][r] / means[0][r];
+        }
+        sb.append(
+            String.format(
+                Locale.ROOT,
+                "| %s | %.1f | %.2f | %s | %s |%n",
+                names.get(p),
+                mean,
+                mean / floorMean,
+                p == 0
+                    ? "-"
+                    : String.format(
+                        Locale.ROOT,
+                        "%.2f-%.2f",
+                        Arrays.stream(ratios).min().orElseThrow(),
+                        Arrays.stream(ratios).max().orElseThrow()),
+                p == 0 ? "-" : String.format(Locale.ROOT, "%.2f", mean / keyedMean)));
+      }
+      return sb.toString();
+    }
+  }
+
+  /** A lab whose lab1 sends as a NIC that hashes for RSS would deliver. */
+  private static PacketLab wireLab(String role) {
+    PacketLab lab = PacketLab.create(role);
+    try {
+      RssNic.hashOnEgress(lab.namespace(), "lab1");
+      return lab;
+    } catch (RuntimeException e) {
+      lab.close();
+      throw e;
     }
   }
 
