@@ -61,7 +61,22 @@ class StructsTest {
         64,
         "map_extra",
         80);
-    assertStruct(ProgInfo.LAYOUT, 80, "id", 4, "load_time", 40, "map_ids", 56, "name", 64);
+    // Up to run_cnt: the kernel's struct goes on (232 bytes in 6.x headers).
+    assertStruct(
+        ProgInfo.LAYOUT,
+        208,
+        "id",
+        4,
+        "load_time",
+        40,
+        "map_ids",
+        56,
+        "name",
+        64,
+        "run_time_ns",
+        192,
+        "run_cnt",
+        200);
     assertStruct(
         TestRunOpts.LAYOUT,
         80,

@@ -138,11 +138,23 @@ final class FlatTable {
       int slotSize,
       java.util.function.Consumer<BpfMap> beforeSwap) {
     try (BpfMap inner = BpfMap.create(MapSpec.array(name, 4, slotSize, slots, 0))) {
+      // A new array is all zeros, the empty slot: only the used slots are written, so a change
+      // costs the entries, not the table's 2^17 slots.
       ByteBuffer keys = ByteBuffer.allocate(slots * 4).order(ByteOrder.LITTLE_ENDIAN);
+      ByteBuffer values = ByteBuffer.allocate(laidOut.length);
+      ByteBuffer in = ByteBuffer.wrap(laidOut).order(ByteOrder.LITTLE_ENDIAN);
+      int used = 0;
       for (int i = 0; i < slots; i++) {
-        keys.putInt(i);
+        if (in.getInt(i * slotSize + USED_OFFSET) != 0) {
+          keys.putInt(i);
+          values.put(laidOut, i * slotSize, slotSize);
+          used++;
+        }
       }
-      inner.updateBatch(keys.array(), laidOut, slots);
+      inner.updateBatch(
+          java.util.Arrays.copyOf(keys.array(), used * 4),
+          java.util.Arrays.copyOf(values.array(), used * slotSize),
+          used);
       beforeSwap.accept(inner);
       outer.update(MapLayouts.u32(0), MapLayouts.u32(inner.fd()));
     }
