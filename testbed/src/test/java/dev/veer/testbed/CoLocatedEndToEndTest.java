@@ -6,6 +6,10 @@ import dev.veer.bpf.abi.VeerAbi.DirectorVerdict;
 import dev.veer.coordinator.Coordinator;
 import dev.veer.proto.admin.v1.AddBackendRequest;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
+import dev.veer.proto.admin.v1.AgentStatus;
+import dev.veer.proto.admin.v1.ClusterStatus;
+import dev.veer.proto.admin.v1.DirectorStatus;
+import dev.veer.proto.admin.v1.GetStatusRequest;
 import dev.veer.proto.admin.v1.RemoveBackendRequest;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import dev.veer.proto.types.v1.BackendState;
@@ -52,6 +56,10 @@ class CoLocatedEndToEndTest {
       try {
         AdminServiceGrpc.AdminServiceBlockingStub admin = AdminServiceGrpc.newBlockingStub(channel);
         WebService.create(admin, bed, 4);
+        // Every daemon says which mode it runs in (veer ctl status, the status page).
+        ClusterStatus status = admin.getStatus(GetStatusRequest.getDefaultInstance());
+        assertThat(status.getDirectorsList()).hasSize(5).allMatch(DirectorStatus::getCoLocated);
+        assertThat(status.getAgentsList()).hasSize(5).allMatch(AgentStatus::getCoLocated);
 
         // 1,000 new connections: an even spread over the four serving hosts.
         Traffic.BurstResult burst = Traffic.burst(bed.client().handle(), VIP4, 1000, 50);

@@ -76,6 +76,13 @@ class RxHashEndToEndTest {
       try {
         AdminServiceGrpc.AdminServiceBlockingStub admin = AdminServiceGrpc.newBlockingStub(channel);
         WebService.create(admin, bed, 4);
+        assertThat(
+                admin
+                    .getStatus(dev.veer.proto.admin.v1.GetStatusRequest.getDefaultInstance())
+                    .getSettings()
+                    .getNicHash())
+            .as("the cluster's flow hash is the NICs'")
+            .isTrue();
         Map<String, String> proxyOf = new HashMap<>();
         bed.proxies().forEach(p -> proxyOf.put(p.address4().getHostAddress(), p.name()));
 
