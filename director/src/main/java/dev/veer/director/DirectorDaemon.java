@@ -306,9 +306,6 @@ public final class DirectorDaemon implements AutoCloseable {
       }
 
       /**
-       * Where the program's maps and link are pinned so that a restarted daemon takes them over.
-       */
-      /**
        * Co-located mode: the host is a proxy as well, on the same interface. The daemon loads the
        * co-located program, whose maps the proxy agent shares through the pin directory.
        */
@@ -326,6 +323,9 @@ public final class DirectorDaemon implements AutoCloseable {
         return this;
       }
 
+      /**
+       * Where the program's maps and link are pinned so that a restarted daemon takes them over.
+       */
       public Builder pinDir(Path value) {
         this.pinDir = Optional.of(value);
         return this;
@@ -456,10 +456,13 @@ public final class DirectorDaemon implements AutoCloseable {
                               table,
                               applier,
                               dataplane)));
-      // Probes need the director's own path to the router; a detached program has none.
+      // Probes need the director's own path to the router; a detached program has none. A
+      // co-located host has the VIPs on its own loopback: its probes would never leave it, so the
+      // agents' checks alone decide health there.
       Optional<Prober> prober =
           config
               .ifname()
+              .filter(i -> !config.coLocated())
               .map(
                   i ->
                       resources.push(

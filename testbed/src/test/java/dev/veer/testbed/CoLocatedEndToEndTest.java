@@ -9,10 +9,12 @@ import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.AgentStatus;
 import dev.veer.proto.admin.v1.ClusterStatus;
 import dev.veer.proto.admin.v1.DirectorStatus;
+import dev.veer.proto.admin.v1.GetServiceRequest;
 import dev.veer.proto.admin.v1.GetStatusRequest;
 import dev.veer.proto.admin.v1.RemoveBackendRequest;
 import dev.veer.proto.admin.v1.SetBackendStateRequest;
 import dev.veer.proto.types.v1.BackendState;
+import dev.veer.proto.types.v1.Health;
 import dev.veer.transport.Transport;
 import io.grpc.ManagedChannel;
 import java.net.InetSocketAddress;
@@ -30,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * server on the VIP, the router spreading the VIP over them by ECMP. Hosts 1-4 serve "web"; host 5
  * starts as a director only. New connections spread evenly; under 1,000 long-lived connections a
  * host leaves and rejoins the ECMP set, host 5 is added as a backend, host 2 drained and host 5
- * removed again, and none breaks; a host that dies breaks only the connections it served.
+ * removed again, and none breaks; a host that dies breaks only the connections it served, and is
+ * taken out of the tables (its agent gone), so that new connections reach the living.
  */
 class CoLocatedEndToEndTest {
   private static final Logger log = LoggerFactory.getLogger(CoLocatedEndToEndTest.class);
@@ -124,22 +127,44 @@ class CoLocatedEndToEndTest {
           assertThat(result.brokenSince(mark)).isEmpty();
         }
 
-        // A host that dies: only the connections it served break.
+        // A host that dies (its uplink black-holed, its agent gone, as when it loses power):
+        // only the connections it served break, and new connections go to the living.
         try (Traffic.LongLived longLived =
             Traffic.LongLived.start(
                 bed.client().handle(), VIP4, 300, Duration.ofMillis(500), Duration.ofSeconds(60))) {
           bed.cutOffDirector(3, true);
-          Thread.sleep(Duration.ofSeconds(10));
+          bed.proxies().get(2).agent().orElseThrow().close();
+          long died = System.nanoTime();
+          Await.until(
+              "host 3 taken for dead",
+              () ->
+                  admin
+                      .getService(GetServiceRequest.newBuilder().setName("web").build())
+                      .getBackendsList()
+                      .stream()
+                      .filter(b -> b.getAddress().equals(address(bed, 3)))
+                      .allMatch(b -> b.getHealth() == Health.UNHEALTHY),
+              Duration.ofSeconds(30));
+          double detected = (System.nanoTime() - died) / 1e9;
+          Thread.sleep(Duration.ofSeconds(2));
           ConnectionLoops.Result result = longLived.stop();
           List<ConnectionLoops.Connection> served = result.servedBy("host-3");
           List<ConnectionLoops.Connection> broken = result.failed();
           log.info(
-              "host-3 died: it served {} of 300 connections; {} broke",
+              "host-3 died: taken for dead after {} s; it served {} of 300 connections; {} broke",
+              String.format(java.util.Locale.ROOT, "%.1f", detected),
               served.size(),
               broken.size());
           assertThat(served).isNotEmpty();
           assertThat(broken).isNotEmpty().allMatch(c -> c.server().equals("host-3"));
         }
+        Traffic.BurstResult after = Traffic.burst(bed.client().handle(), VIP4, 200, 50);
+        log.info(
+            "200 new connections after host 3 died: {}, failures {}",
+            after.perServer(),
+            after.failures());
+        assertThat(after.failures()).isEmpty();
+        assertThat(after.perServer().count("host-3")).isZero();
       } finally {
         channel.shutdownNow();
       }

@@ -83,6 +83,14 @@ public final class BackendKeeper implements AutoCloseable {
   /** When the leader last made each backend unhealthy ("service/address"); only on the leader. */
   private final Map<String, Long> unhealthySince = new java.util.concurrent.ConcurrentHashMap<>();
 
+  /**
+   * When each co-located host's agent was last connected (by backend address; leader-local). A
+   * co-located host has no director probing it through the path, so its agent's silence is the sign
+   * that it died.
+   */
+  private final Map<ByteString, Long> coLocatedSeen =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
   private final CuratorCache reports;
   private final ScheduledExecutorService worker =
       Executors.newSingleThreadScheduledExecutor(
@@ -130,6 +138,7 @@ public final class BackendKeeper implements AutoCloseable {
       List<Decision> decisions = new ArrayList<>();
       AgentReports agentReports = AgentReports.of(agents.all());
       Map<String, List<Vote>> votes = votes(state, agentReports.all(), directors.all(), threshold);
+      silentCoLocatedHosts(state, agentReports.all(), votes);
       for (ServiceState service : state.getServicesList()) {
         for (BackendRecord backend : service.getBackendsList()) {
           String key = service.getName() + "/" + Addresses.literal(backend.getAddress());
@@ -332,6 +341,52 @@ public final class BackendKeeper implements AutoCloseable {
    * backend that is out of every row is no longer probed by the directors, so its agent's checks
    * alone could otherwise flip it back and forth while the path to it stays broken.
    */
+  /**
+   * Votes UNHEALTHY for every backend on a co-located host whose agent has been gone longer than
+   * {@link #silenceMillis}: nothing else would notice that host die, and every other host would go
+   * on sending its rows' new connections there.
+   */
+  private void silentCoLocatedHosts(
+      ClusterState state, List<AgentStatus> agentReports, Map<String, List<Vote>> votes) {
+    long now = clock.millis();
+    for (AgentStatus agent : agentReports) {
+      if (agent.getCoLocated()) {
+        for (String address : agent.getAddressesList()) {
+          coLocatedSeen.put(Addresses.bytes(InetAddresses.forString(address)), now);
+        }
+      }
+    }
+    long silence = silenceMillis(state);
+    for (ServiceState service : state.getServicesList()) {
+      for (BackendRecord backend : service.getBackendsList()) {
+        Long seen = coLocatedSeen.get(backend.getAddress());
+        if (seen != null && now - seen > silence) {
+          votes
+              .computeIfAbsent(
+                  service.getName() + "/" + Addresses.literal(backend.getAddress()),
+                  k -> new ArrayList<>())
+              .add(
+                  new Vote(
+                      Health.UNHEALTHY,
+                      "its co-located host's agent has been gone for "
+                          + (now - seen) / 1000
+                          + " s: the host is taken for dead",
+                      "coordinator"));
+        }
+      }
+    }
+  }
+
+  /**
+   * How long a co-located host's agent may be gone before its backends count as dead: five times
+   * what a check takes to settle (reconnecting to another coordinator takes less), at least 5 s.
+   */
+  static long silenceMillis(ClusterState state) {
+    return Math.max(
+        5_000,
+        5L * checkIntervalMillis(state) * Math.max(1, state.getSettings().getHealthThreshold()));
+  }
+
   private static long holdDownMillis(ClusterState state) {
     return 10L * Math.max(50, state.getSettings().getCheckIntervalMillis());
   }

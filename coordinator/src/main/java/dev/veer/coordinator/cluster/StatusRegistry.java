@@ -12,6 +12,8 @@ import java.util.function.Function;
 import java.util.function.ToLongFunction;
 import java.util.function.UnaryOperator;
 import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.recipes.cache.ChildData;
+import org.apache.curator.framework.recipes.cache.CuratorCache;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
@@ -76,7 +78,16 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
     this.parser = parser;
     this.memberId = memberId;
     this.reportedAt = reportedAt;
+    this.cache = CuratorCache.build(zk, path);
+    cache.start();
   }
+
+  /**
+   * Every coordinator's status znodes, kept by watches: {@link #all()} is asked on every admin call
+   * and every round of the leader, and listing and reading each member's znode every time cost a
+   * dozen ZooKeeper round trips a call (tens of milliseconds on a loaded machine).
+   */
+  private final CuratorCache cache;
 
   public String path() {
     return path;
@@ -171,23 +182,20 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
   /** Every member some coordinator serves: its newest status, by member id. */
   public List<T> all() throws Exception {
     Map<String, T> byId = new HashMap<>();
-    List<String> children;
-    try {
-      children = zk.getChildren().forPath(path);
-    } catch (KeeperException.NoNodeException e) {
-      return List.of();
-    }
-    for (String child : children) {
+    String prefix = path + "/";
+    for (ChildData child : (Iterable<ChildData>) cache.stream()::iterator) {
+      String node = child.getPath();
+      if (!node.startsWith(prefix) || node.indexOf('/', prefix.length()) >= 0) {
+        continue; // the registry's own node
+      }
       try {
-        T status = parser.parseFrom(zk.getData().forPath(path + "/" + child));
+        T status = parser.parseFrom(child.getData());
         byId.merge(
             memberId.apply(status),
             status,
             (a, b) -> reportedAt.applyAsLong(a) >= reportedAt.applyAsLong(b) ? a : b);
-      } catch (KeeperException.NoNodeException e) {
-        // Gone between listing and reading.
       } catch (InvalidProtocolBufferException e) {
-        log.warn("ignoring unreadable status {}/{}", path, child);
+        log.warn("ignoring unreadable status {}", node);
       }
     }
     List<T> out = new ArrayList<>(byId.values());
@@ -207,5 +215,6 @@ public final class StatusRegistry<T extends Message> implements AutoCloseable {
   @Override
   public void close() {
     retries.shutdownNow();
+    cache.close();
   }
 }
