@@ -106,9 +106,6 @@ public final class TestBed implements AutoCloseable {
   /** Whether the directors take the flow hash from their NICs' RX hash. */
   private final boolean rxHash;
 
-  /** The RSS key of the bed's stand-in NICs ({@link RssNic#KEY}). */
-  public static final byte[] NIC_RSS_KEY = RssNic.KEY.clone();
-
   /**
    * What proxies without agents deliver: the bed's TCP server on both VIPs, and installed services.
    */
@@ -311,8 +308,8 @@ public final class TestBed implements AutoCloseable {
 
     /**
      * Directors in RX-hash mode, behind a router whose links to them stand in for NICs that hash
-     * with Toeplitz and {@link #NIC_RSS_KEY} ({@link RssNic}): the cluster must be created with
-     * that key. Needs coordinators.
+     * with Toeplitz and {@link RssNic#KEY}: the cluster must be created with that key. Needs
+     * coordinators.
      */
     public Builder rxHash() {
       this.rxHash = true;

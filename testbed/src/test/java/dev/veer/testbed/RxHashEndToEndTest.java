@@ -8,6 +8,7 @@ import dev.veer.bpf.abi.VeerAbi.RxHashSource;
 import dev.veer.coordinator.Coordinator;
 import dev.veer.proto.admin.v1.AdminServiceGrpc;
 import dev.veer.proto.admin.v1.LookupFlowRequest;
+import dev.veer.testbed.net.RssNic;
 import dev.veer.testbed.wire.Ipv4Header;
 import dev.veer.testbed.wire.Packets;
 import dev.veer.testbed.wire.RawIpSender;
@@ -64,7 +65,7 @@ class RxHashEndToEndTest {
                     .withCluster(
                         Coordinator.ClusterDefaults.DEFAULT
                             .withChecks(200, 100, 2)
-                            .withNicHashKey(TestBed.NIC_RSS_KEY)));
+                            .withNicHashKey(RssNic.KEY)));
         TestBed bed =
             TestBed.builder("rxhash")
                 .coordinators(List.of("127.0.0.1:" + coordinator.port()))

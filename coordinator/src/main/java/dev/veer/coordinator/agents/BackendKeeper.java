@@ -356,6 +356,9 @@ public final class BackendKeeper implements AutoCloseable {
         }
       }
     }
+    if (coLocatedSeen.isEmpty()) {
+      return; // no co-located host: nothing to walk the backends for
+    }
     long silence = silenceMillis(state);
     for (ServiceState service : state.getServicesList()) {
       for (BackendRecord backend : service.getBackendsList()) {
